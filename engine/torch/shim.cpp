@@ -1,0 +1,800 @@
+// shim.cpp — implementation of shim.h over the ATen C++ API.
+//
+// Rules kept throughout: every entry point catches every exception and returns it as a
+// message; handles are heap-allocated at::Tensor objects counted in live_tensors so tests
+// can prove nothing leaks.
+#include "shim.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/GradMode.h>
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#if __has_include(<torch/headeronly/version.h>)
+#include <torch/headeronly/version.h>
+#elif __has_include(<torch/csrc/api/include/torch/version.h>)
+#include <torch/csrc/api/include/torch/version.h>
+#endif
+
+// Implemented in Go (blob.go): releases the Go memory behind a from_blob tensor.
+extern "C" void pioneerReleaseBlob(int64_t id);
+
+struct pt_generator_s {
+  at::Generator gen;
+};
+
+namespace {
+
+std::atomic<int64_t> live_tensors{0};
+
+pt_err dup_err(const char* msg) {
+  size_t n = std::strlen(msg);
+  char* out = static_cast<char*>(std::malloc(n + 1));
+  if (out != nullptr) std::memcpy(out, msg, n + 1);
+  return out;
+}
+
+// c10::Error messages carry a C++ backtrace in what(); keep only the message.
+#define PT_TRY try {
+#define PT_CATCH                                          \
+  }                                                       \
+  catch (const c10::Error& e) {                           \
+    return dup_err(e.what_without_backtrace());           \
+  }                                                       \
+  catch (const std::exception& e) {                       \
+    return dup_err(e.what());                             \
+  }                                                       \
+  catch (...) {                                           \
+    return dup_err("unknown C++ exception");              \
+  }                                                       \
+  return nullptr;
+
+inline at::Tensor& T(pt_tensor t) {
+  if (t == nullptr) throw std::invalid_argument("null tensor handle");
+  return *reinterpret_cast<at::Tensor*>(t);
+}
+
+inline pt_tensor wrap(at::Tensor t) {
+  auto* p = new at::Tensor(std::move(t));
+  live_tensors.fetch_add(1, std::memory_order_relaxed);
+  return reinterpret_cast<pt_tensor>(p);
+}
+
+inline at::IntArrayRef dims(const int64_t* p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
+
+at::Device device_of(int32_t type, int32_t index) {
+  switch (type) {
+    case 0:
+      return at::Device(at::kCPU);
+    case 1:
+      return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index < 0 ? 0 : index));
+    default:
+      throw std::invalid_argument("unknown device type " + std::to_string(type));
+  }
+}
+
+at::ScalarType dtype_of(int32_t d) {
+  switch (static_cast<at::ScalarType>(d)) {
+    case at::kByte:
+    case at::kChar:
+    case at::kShort:
+    case at::kInt:
+    case at::kLong:
+    case at::kHalf:
+    case at::kFloat:
+    case at::kDouble:
+    case at::kBool:
+    case at::kBFloat16:
+      return static_cast<at::ScalarType>(d);
+    default:
+      throw std::invalid_argument("unsupported dtype code " + std::to_string(d));
+  }
+}
+
+at::TensorOptions options(int32_t dtype, int32_t device_type, int32_t device_index) {
+  return at::TensorOptions().dtype(dtype_of(dtype)).device(device_of(device_type, device_index));
+}
+
+std::optional<at::Generator> gen_of(pt_generator g) {
+  if (g == nullptr) return std::nullopt;
+  return g->gen;
+}
+
+std::vector<at::Tensor> tensors_of(const pt_tensor* ts, int n) {
+  std::vector<at::Tensor> v;
+  v.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; i++) v.push_back(T(ts[i]));
+  return v;
+}
+
+std::vector<int64_t> all_dims(const at::Tensor& a) {
+  std::vector<int64_t> d(static_cast<size_t>(a.dim()));
+  for (int64_t i = 0; i < a.dim(); i++) d[static_cast<size_t>(i)] = i;
+  return d;
+}
+
+std::string cuda_message;
+
+}  // namespace
+
+extern "C" {
+
+void pt_init(char** cuda_msg) {
+  // Find the directory of libtorch_cpu.so and load libtorch_cuda.so from beside it, so the
+  // CUDA kernels register with the dispatcher. RTLD_GLOBAL: its symbols serve later loads.
+  std::string msg;
+  Dl_info info;
+  void* handle = nullptr;
+  if (dladdr(reinterpret_cast<void*>(&at::get_num_threads), &info) != 0 && info.dli_fname != nullptr) {
+    std::string path(info.dli_fname);
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos) {
+      std::string candidate = path.substr(0, slash + 1) + "libtorch_cuda.so";
+      handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_GLOBAL);
+      if (handle == nullptr) {
+        const char* e = dlerror();
+        msg = e != nullptr ? e : "dlopen failed";
+      }
+    }
+  }
+  if (handle == nullptr) {
+    handle = dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL);
+    if (handle == nullptr && msg.empty()) {
+      const char* e = dlerror();
+      msg = e != nullptr ? e : "dlopen failed";
+    }
+  }
+  if (handle != nullptr) {
+    msg.clear();
+    try {
+      if (at::detail::getCUDAHooks().getNumGPUs() == 0) msg = "libtorch_cuda loaded but no CUDA device is visible";
+    } catch (const std::exception& e) {
+      msg = e.what();
+    }
+  }
+  cuda_message = msg;
+  if (cuda_msg != nullptr) *cuda_msg = msg.empty() ? nullptr : dup_err(msg.c_str());
+}
+
+int pt_cuda_device_count(void) {
+  try {
+    return at::detail::getCUDAHooks().getNumGPUs();
+  } catch (...) {
+    return 0;
+  }
+}
+
+int64_t pt_live_tensors(void) { return live_tensors.load(); }
+
+void pt_free_err(pt_err e) { std::free(e); }
+
+void pt_free(pt_tensor t) {
+  if (t == nullptr) return;
+  delete reinterpret_cast<at::Tensor*>(t);
+  live_tensors.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void pt_set_num_threads(int n) { at::set_num_threads(n); }
+int pt_get_num_threads(void) { return at::get_num_threads(); }
+void pt_manual_seed(uint64_t seed) {
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+  int n = pt_cuda_device_count();
+  for (int i = 0; i < n; i++) {
+    auto gen = at::detail::getCUDAHooks().getDefaultGenerator(static_cast<c10::DeviceIndex>(i));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+}
+
+pt_err pt_synchronize(int32_t device_type, int32_t device_index) {
+  PT_TRY
+  if (device_type == 1) at::detail::getCUDAHooks().deviceSynchronize(static_cast<c10::DeviceIndex>(device_index < 0 ? 0 : device_index));
+  PT_CATCH
+}
+
+pt_err pt_version(char** out) {
+  PT_TRY
+#ifdef TORCH_VERSION_MAJOR
+  std::string v = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+                  std::to_string(TORCH_VERSION_PATCH);
+#else
+  std::string v = "unknown";
+#endif
+  *out = dup_err(v.c_str());
+  PT_CATCH
+}
+
+// ---- generators ---------------------------------------------------------------------
+
+pt_err pt_generator_new(uint64_t seed, int32_t device_type, int32_t device_index, pt_generator* out) {
+  PT_TRY
+  at::Generator g;
+  if (device_type == 0) {
+    g = at::detail::createCPUGenerator(seed);
+  } else {
+    auto dev = device_of(device_type, device_index);
+    g = at::detail::getCUDAHooks().getNewGenerator(dev.index());
+    g.set_current_seed(seed);
+  }
+  *out = new pt_generator_s{std::move(g)};
+  PT_CATCH
+}
+
+void pt_generator_free(pt_generator g) { delete g; }
+
+pt_err pt_generator_get_state(pt_generator g, pt_tensor* out) {
+  PT_TRY
+  std::lock_guard<std::mutex> lock(g->gen.mutex());
+  *out = wrap(g->gen.get_state());
+  PT_CATCH
+}
+
+pt_err pt_generator_set_state(pt_generator g, pt_tensor state) {
+  PT_TRY
+  std::lock_guard<std::mutex> lock(g->gen.mutex());
+  g->gen.set_state(T(state));
+  PT_CATCH
+}
+
+// ---- creation -----------------------------------------------------------------------
+
+pt_err pt_from_blob(void* data, const int64_t* shape, int ndim, int32_t dtype, int64_t release_id, pt_tensor* out) {
+  PT_TRY
+  auto opts = at::TensorOptions().dtype(dtype_of(dtype));
+  *out = wrap(at::from_blob(data, dims(shape, ndim), [release_id](void*) { pioneerReleaseBlob(release_id); }, opts));
+  PT_CATCH
+}
+
+pt_err pt_from_copy(const void* data, int64_t nbytes, const int64_t* shape, int ndim, int32_t dtype,
+                    int32_t device_type, int32_t device_index, pt_tensor* out) {
+  PT_TRY
+  auto t = at::empty(dims(shape, ndim), at::TensorOptions().dtype(dtype_of(dtype)));
+  if (static_cast<int64_t>(t.nbytes()) != nbytes) {
+    throw std::invalid_argument("data has " + std::to_string(nbytes) + " bytes but shape " +
+                                c10::str(t.sizes()) + " of " + std::string(c10::toString(t.scalar_type())) +
+                                " needs " + std::to_string(t.nbytes()));
+  }
+  if (nbytes > 0) std::memcpy(t.data_ptr(), data, static_cast<size_t>(nbytes));
+  auto dev = device_of(device_type, device_index);
+  *out = wrap(dev.is_cpu() ? t : t.to(dev));
+  PT_CATCH
+}
+
+pt_err pt_full(const int64_t* shape, int ndim, double value, int32_t dtype, int32_t device_type,
+               int32_t device_index, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::full(dims(shape, ndim), value, options(dtype, device_type, device_index)));
+  PT_CATCH
+}
+
+pt_err pt_randn(const int64_t* shape, int ndim, int32_t dtype, int32_t device_type, int32_t device_index,
+                pt_generator g, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::randn(dims(shape, ndim), gen_of(g), options(dtype, device_type, device_index)));
+  PT_CATCH
+}
+
+pt_err pt_rand(const int64_t* shape, int ndim, int32_t dtype, int32_t device_type, int32_t device_index,
+               pt_generator g, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::rand(dims(shape, ndim), gen_of(g), options(dtype, device_type, device_index)));
+  PT_CATCH
+}
+
+pt_err pt_arange(double start, double end, double step, int32_t dtype, int32_t device_type,
+                 int32_t device_index, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::arange(start, end, step, options(dtype, device_type, device_index)));
+  PT_CATCH
+}
+
+// ---- metadata and transfer --------------------------------------------------------------
+
+pt_err pt_info(pt_tensor t, pt_tensor_info* out) {
+  PT_TRY
+  const auto& a = T(t);
+  out->defined = a.defined() ? 1 : 0;
+  if (!a.defined()) return nullptr;
+  if (a.dim() > PT_MAX_DIMS) throw std::invalid_argument("tensor has more than 16 dimensions");
+  out->dim = static_cast<int32_t>(a.dim());
+  for (int64_t i = 0; i < a.dim(); i++) out->sizes[i] = a.size(i);
+  out->dtype = static_cast<int32_t>(a.scalar_type());
+  out->device_type = a.is_cuda() ? 1 : (a.is_cpu() ? 0 : 99);
+  out->device_index = a.device().has_index() ? a.device().index() : -1;
+  out->requires_grad = a.requires_grad() ? 1 : 0;
+  PT_CATCH
+}
+
+pt_err pt_to(pt_tensor t, int32_t dtype, int32_t device_type, int32_t device_index, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(T(t).to(device_of(device_type, device_index), dtype_of(dtype)));
+  PT_CATCH
+}
+
+pt_err pt_copy_out(pt_tensor t, void* dst, int64_t nbytes) {
+  PT_TRY
+  auto c = T(t).detach().cpu().contiguous();
+  if (static_cast<int64_t>(c.nbytes()) != nbytes) {
+    throw std::invalid_argument("destination has " + std::to_string(nbytes) + " bytes, tensor has " +
+                                std::to_string(c.nbytes()));
+  }
+  if (nbytes > 0) std::memcpy(dst, c.data_ptr(), static_cast<size_t>(nbytes));
+  PT_CATCH
+}
+
+pt_err pt_item(pt_tensor t, double* out) {
+  PT_TRY
+  *out = T(t).item().toDouble();
+  PT_CATCH
+}
+
+// ---- operations by code -----------------------------------------------------------------
+
+pt_err pt_unary(int op, pt_tensor a_, pt_tensor* out) {
+  PT_TRY
+  const auto& a = T(a_);
+  at::Tensor r;
+  switch (op) {
+    case PT_NEG: r = at::neg(a); break;
+    case PT_EXP: r = at::exp(a); break;
+    case PT_LOG: r = at::log(a); break;
+    case PT_SQRT: r = at::sqrt(a); break;
+    case PT_RSQRT: r = at::rsqrt(a); break;
+    case PT_ABS: r = at::abs(a); break;
+    case PT_TANH: r = at::tanh(a); break;
+    case PT_SIGMOID: r = at::sigmoid(a); break;
+    case PT_RELU: r = at::relu(a); break;
+    case PT_SILU: r = at::silu(a); break;
+    case PT_GELU: r = at::gelu(a); break;
+    case PT_GELU_TANH: r = at::gelu(a, "tanh"); break;
+    case PT_SIN: r = at::sin(a); break;
+    case PT_COS: r = at::cos(a); break;
+    case PT_SQUARE: r = at::square(a); break;
+    case PT_RECIPROCAL: r = at::reciprocal(a); break;
+    case PT_LOGICAL_NOT: r = at::logical_not(a); break;
+    case PT_CONTIGUOUS: r = a.contiguous(); break;
+    case PT_CLONE: r = a.clone(); break;
+    case PT_DETACH: r = a.detach(); break;
+    case PT_SUM_ALL: r = a.sum(); break;
+    case PT_MEAN_ALL: r = a.mean(); break;
+    case PT_FLOOR: r = at::floor(a); break;
+    case PT_ISFINITE: r = at::isfinite(a); break;
+    default: throw std::invalid_argument("unknown unary op " + std::to_string(op));
+  }
+  *out = wrap(std::move(r));
+  PT_CATCH
+}
+
+pt_err pt_binary(int op, pt_tensor a_, pt_tensor b_, pt_tensor* out) {
+  PT_TRY
+  const auto& a = T(a_);
+  const auto& b = T(b_);
+  at::Tensor r;
+  switch (op) {
+    case PT_ADD: r = at::add(a, b); break;
+    case PT_SUB: r = at::sub(a, b); break;
+    case PT_MUL: r = at::mul(a, b); break;
+    case PT_DIV: r = at::div(a, b); break;
+    case PT_POW: r = at::pow(a, b); break;
+    case PT_MAXIMUM: r = at::maximum(a, b); break;
+    case PT_MINIMUM: r = at::minimum(a, b); break;
+    case PT_EQ: r = at::eq(a, b); break;
+    case PT_NE: r = at::ne(a, b); break;
+    case PT_LT: r = at::lt(a, b); break;
+    case PT_LE: r = at::le(a, b); break;
+    case PT_GT: r = at::gt(a, b); break;
+    case PT_GE: r = at::ge(a, b); break;
+    case PT_LOGICAL_AND: r = at::logical_and(a, b); break;
+    case PT_LOGICAL_OR: r = at::logical_or(a, b); break;
+    case PT_MATMUL: r = at::matmul(a, b); break;
+    default: throw std::invalid_argument("unknown binary op " + std::to_string(op));
+  }
+  *out = wrap(std::move(r));
+  PT_CATCH
+}
+
+pt_err pt_binary_scalar(int op, pt_tensor a_, double b, pt_tensor* out) {
+  PT_TRY
+  const auto& a = T(a_);
+  at::Tensor r;
+  switch (op) {
+    case PT_ADD: r = at::add(a, b); break;
+    case PT_SUB: r = at::sub(a, b); break;
+    case PT_MUL: r = at::mul(a, b); break;
+    case PT_DIV: r = at::div(a, b); break;
+    case PT_POW: r = at::pow(a, b); break;
+    case PT_MAXIMUM: r = at::clamp_min(a, b); break;
+    case PT_MINIMUM: r = at::clamp_max(a, b); break;
+    case PT_EQ: r = at::eq(a, b); break;
+    case PT_NE: r = at::ne(a, b); break;
+    case PT_LT: r = at::lt(a, b); break;
+    case PT_LE: r = at::le(a, b); break;
+    case PT_GT: r = at::gt(a, b); break;
+    case PT_GE: r = at::ge(a, b); break;
+    default: throw std::invalid_argument("binary op " + std::to_string(op) + " has no scalar form");
+  }
+  *out = wrap(std::move(r));
+  PT_CATCH
+}
+
+pt_err pt_reduce(int op, pt_tensor a_, const int64_t* d, int nd, int keepdim, pt_tensor* out) {
+  PT_TRY
+  const auto& a = T(a_);
+  std::vector<int64_t> ds = nd > 0 ? std::vector<int64_t>(d, d + nd) : all_dims(a);
+  bool keep = keepdim != 0;
+  at::Tensor r;
+  switch (op) {
+    case PT_SUM: r = at::sum(a, ds, keep); break;
+    case PT_MEAN: r = at::mean(a, ds, keep); break;
+    case PT_AMAX: r = at::amax(a, ds, keep); break;
+    case PT_AMIN: r = at::amin(a, ds, keep); break;
+    case PT_LOGSUMEXP: r = at::logsumexp(a, ds, keep); break;
+    case PT_VAR: r = at::var(a, at::OptionalIntArrayRef(ds), /*correction=*/at::Scalar(0), keep); break;
+    default: throw std::invalid_argument("unknown reduction " + std::to_string(op));
+  }
+  *out = wrap(std::move(r));
+  PT_CATCH
+}
+
+pt_err pt_argmax(pt_tensor a, int64_t dim, int keepdim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::argmax(T(a), dim, keepdim != 0));
+  PT_CATCH
+}
+
+pt_err pt_topk(pt_tensor a, int64_t k, int64_t dim, pt_tensor* values, pt_tensor* indices) {
+  PT_TRY
+  auto r = at::topk(T(a), k, dim);
+  *values = wrap(std::get<0>(r));
+  *indices = wrap(std::get<1>(r));
+  PT_CATCH
+}
+
+// ---- shape --------------------------------------------------------------------------
+
+pt_err pt_reshape(pt_tensor a, const int64_t* shape, int ndim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::reshape(T(a), dims(shape, ndim)));
+  PT_CATCH
+}
+
+pt_err pt_expand(pt_tensor a, const int64_t* shape, int ndim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(T(a).expand(dims(shape, ndim)));
+  PT_CATCH
+}
+
+pt_err pt_permute(pt_tensor a, const int64_t* d, int ndim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::permute(T(a), dims(d, ndim)));
+  PT_CATCH
+}
+
+pt_err pt_transpose(pt_tensor a, int64_t d0, int64_t d1, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::transpose(T(a), d0, d1));
+  PT_CATCH
+}
+
+pt_err pt_slice(pt_tensor a, int64_t dim, int64_t start, int64_t end, int64_t step, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::slice(T(a), dim, start, end, step));
+  PT_CATCH
+}
+
+pt_err pt_select(pt_tensor a, int64_t dim, int64_t index, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::select(T(a), dim, index));
+  PT_CATCH
+}
+
+pt_err pt_unsqueeze(pt_tensor a, int64_t dim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::unsqueeze(T(a), dim));
+  PT_CATCH
+}
+
+pt_err pt_squeeze(pt_tensor a, int64_t dim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::squeeze(T(a), dim));
+  PT_CATCH
+}
+
+pt_err pt_cat(const pt_tensor* ts, int n, int64_t dim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::cat(tensors_of(ts, n), dim));
+  PT_CATCH
+}
+
+pt_err pt_stack(const pt_tensor* ts, int n, int64_t dim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::stack(tensors_of(ts, n), dim));
+  PT_CATCH
+}
+
+pt_err pt_index_select(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::index_select(T(a), dim, T(index)));
+  PT_CATCH
+}
+
+pt_err pt_gather(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::gather(T(a), dim, T(index)));
+  PT_CATCH
+}
+
+pt_err pt_where(pt_tensor cond, pt_tensor a, pt_tensor b, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::where(T(cond), T(a), T(b)));
+  PT_CATCH
+}
+
+pt_err pt_masked_fill(pt_tensor a, pt_tensor mask, double value, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::masked_fill(T(a), T(mask), value));
+  PT_CATCH
+}
+
+pt_err pt_clamp(pt_tensor a, double lo, double hi, int has_lo, int has_hi, pt_tensor* out) {
+  PT_TRY
+  std::optional<at::Scalar> l, h;
+  if (has_lo) l = lo;
+  if (has_hi) h = hi;
+  *out = wrap(at::clamp(T(a), l, h));
+  PT_CATCH
+}
+
+pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::tril(T(a), diagonal));
+  PT_CATCH
+}
+
+// ---- neural network ---------------------------------------------------------------------
+
+pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {
+  PT_TRY
+  std::optional<at::Tensor> bias;
+  if (b != nullptr) bias = T(b);
+  *out = wrap(at::linear(T(x), T(w), bias));
+  PT_CATCH
+}
+
+pt_err pt_embedding(pt_tensor weight, pt_tensor ids, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::embedding(T(weight), T(ids)));
+  PT_CATCH
+}
+
+pt_err pt_softmax(pt_tensor a, int64_t dim, int log, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(log ? at::log_softmax(T(a), dim) : at::softmax(T(a), dim));
+  PT_CATCH
+}
+
+pt_err pt_rms_norm(pt_tensor x, pt_tensor w, double eps, pt_tensor* out) {
+  PT_TRY
+  const auto& a = T(x);
+  std::optional<at::Tensor> weight;
+  if (w != nullptr) weight = T(w);
+  if (a.dim() == 0) throw std::invalid_argument("rms_norm of a 0-dimensional tensor");
+  int64_t last = a.size(-1);
+  *out = wrap(at::rms_norm(a, {last}, weight, eps));
+  PT_CATCH
+}
+
+pt_err pt_layer_norm(pt_tensor x, pt_tensor w, pt_tensor b, double eps, pt_tensor* out) {
+  PT_TRY
+  const auto& a = T(x);
+  std::optional<at::Tensor> weight, bias;
+  if (w != nullptr) weight = T(w);
+  if (b != nullptr) bias = T(b);
+  if (a.dim() == 0) throw std::invalid_argument("layer_norm of a 0-dimensional tensor");
+  int64_t last = a.size(-1);
+  *out = wrap(at::layer_norm(a, {last}, weight, bias, eps));
+  PT_CATCH
+}
+
+pt_err pt_rope(pt_tensor x_, pt_tensor cos_, pt_tensor sin_, pt_tensor* out) {
+  PT_TRY
+  const auto& x = T(x_);
+  int64_t d = x.size(-1);
+  if (d % 2 != 0) throw std::invalid_argument("rope: last dimension " + std::to_string(d) + " is odd");
+  auto x1 = x.narrow(-1, 0, d / 2);
+  auto x2 = x.narrow(-1, d / 2, d / 2);
+  auto rotated = at::cat({at::neg(x2), x1}, -1);
+  *out = wrap(x * T(cos_) + rotated * T(sin_));
+  PT_CATCH
+}
+
+pt_err pt_sdpa(pt_tensor q_, pt_tensor k_, pt_tensor v_, pt_tensor mask, int causal, double dropout_p,
+               double scale, pt_tensor* out) {
+  PT_TRY
+  const auto& q = T(q_);
+  const auto& k = T(k_);
+  const auto& v = T(v_);
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) {
+    throw std::invalid_argument("sdpa: q, k, v must be 4-D (B, H, T, D); got " + c10::str(q.sizes()) + ", " +
+                                c10::str(k.sizes()) + ", " + c10::str(v.sizes()));
+  }
+  if (q.size(1) % k.size(1) != 0) {
+    throw std::invalid_argument("sdpa: query heads " + std::to_string(q.size(1)) + " not a multiple of key heads " +
+                                std::to_string(k.size(1)));
+  }
+  std::optional<at::Tensor> m;
+  if (mask != nullptr) m = T(mask);
+  std::optional<double> s;
+  if (scale > 0) s = scale;
+  bool gqa = q.size(1) != k.size(1);
+  *out = wrap(at::scaled_dot_product_attention(q, k, v, m, dropout_p, causal != 0, s, gqa));
+  PT_CATCH
+}
+
+pt_err pt_cross_entropy(pt_tensor logits, pt_tensor targets, int64_t ignore_index, int reduction, pt_tensor* out) {
+  PT_TRY
+  if (reduction < 0 || reduction > 2) throw std::invalid_argument("cross_entropy: reduction must be 0, 1 or 2");
+  *out = wrap(at::cross_entropy_loss(T(logits), T(targets), std::nullopt, reduction, ignore_index, 0.0));
+  PT_CATCH
+}
+
+pt_err pt_dropout(pt_tensor x_, double p, pt_generator g, pt_tensor* out) {
+  PT_TRY
+  const auto& x = T(x_);
+  if (p < 0 || p >= 1) throw std::invalid_argument("dropout: p must be in [0, 1), got " + std::to_string(p));
+  if (p == 0) {
+    *out = wrap(x);
+    return nullptr;
+  }
+  auto keep = at::empty_like(x).bernoulli_(1.0 - p, gen_of(g));
+  *out = wrap(x * keep / (1.0 - p));
+  PT_CATCH
+}
+
+pt_err pt_multinomial(pt_tensor probs, int64_t n, pt_generator g, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::multinomial(T(probs), n, false, gen_of(g)));
+  PT_CATCH
+}
+
+// ---- in place -------------------------------------------------------------------------
+
+pt_err pt_copy_(pt_tensor dst, pt_tensor src) {
+  PT_TRY
+  T(dst).copy_(T(src));
+  PT_CATCH
+}
+
+pt_err pt_fill_(pt_tensor t, double value) {
+  PT_TRY
+  T(t).fill_(value);
+  PT_CATCH
+}
+
+pt_err pt_add_(pt_tensor dst, pt_tensor src, double alpha) {
+  PT_TRY
+  T(dst).add_(T(src), alpha);
+  PT_CATCH
+}
+
+pt_err pt_mul_scalar_(pt_tensor t, double value) {
+  PT_TRY
+  T(t).mul_(value);
+  PT_CATCH
+}
+
+// ---- autograd -------------------------------------------------------------------------
+
+pt_err pt_set_requires_grad(pt_tensor t, int on) {
+  PT_TRY
+  T(t).requires_grad_(on != 0);
+  PT_CATCH
+}
+
+pt_err pt_backward(pt_tensor t, pt_tensor grad, int retain_graph) {
+  PT_TRY
+  at::Tensor g;
+  if (grad != nullptr) g = T(grad);
+  std::optional<bool> retain;
+  if (retain_graph) retain = true;
+  T(t).backward(g, retain, false);
+  PT_CATCH
+}
+
+pt_err pt_grad(pt_tensor t, pt_tensor* out) {
+  PT_TRY
+  const auto& g = T(t).grad();
+  *out = g.defined() ? wrap(g) : nullptr;
+  PT_CATCH
+}
+
+pt_err pt_zero_grad(const pt_tensor* ts, int n) {
+  PT_TRY
+  for (int i = 0; i < n; i++) T(ts[i]).mutable_grad().reset();
+  PT_CATCH
+}
+
+int pt_set_grad_enabled(int on) {
+  bool prev = c10::GradMode::is_enabled();
+  c10::GradMode::set_enabled(on != 0);
+  return prev ? 1 : 0;
+}
+
+int pt_is_grad_enabled(void) { return c10::GradMode::is_enabled() ? 1 : 0; }
+
+// ---- optimisation -----------------------------------------------------------------------
+
+pt_err pt_adamw_step(const pt_tensor* params, const pt_tensor* exp_avg, const pt_tensor* exp_avg_sq, int n,
+                     int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay) {
+  PT_TRY
+  at::NoGradGuard no_grad;
+  // The fused kernel wants one device and dtype per call: group like torch.optim does.
+  struct Group {
+    std::vector<at::Tensor> p, g, m, v;
+  };
+  std::map<std::pair<int, int>, Group> groups;
+  for (int i = 0; i < n; i++) {
+    const auto& p = T(params[i]);
+    const auto& g = p.grad();
+    if (!g.defined()) continue;
+    const auto& m = T(exp_avg[i]);
+    const auto& v = T(exp_avg_sq[i]);
+    if (!m.sizes().equals(p.sizes()) || !v.sizes().equals(p.sizes())) {
+      throw std::invalid_argument("adamw: moment shapes do not match parameter " + std::to_string(i) + " " +
+                                  c10::str(p.sizes()));
+    }
+    auto key = std::make_pair(static_cast<int>(p.device().type()) * 1000 + p.device().index(),
+                              static_cast<int>(p.scalar_type()));
+    auto& grp = groups[key];
+    grp.p.push_back(p);
+    grp.g.push_back(g);
+    grp.m.push_back(m);
+    grp.v.push_back(v);
+  }
+  for (auto& [key, grp] : groups) {
+    auto steps_t = at::full({}, static_cast<double>(step), grp.p[0].options().dtype(at::kFloat));
+    std::vector<at::Tensor> steps(grp.p.size(), steps_t);
+    at::_fused_adamw_(grp.p, grp.g, grp.m, grp.v, {}, steps, lr, beta1, beta2, weight_decay, eps, false, false);
+  }
+  PT_CATCH
+}
+
+pt_err pt_clip_grad_norm(const pt_tensor* params, int n, double max_norm, double* total) {
+  PT_TRY
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> grads;
+  for (int i = 0; i < n; i++) {
+    const auto& g = T(params[i]).grad();
+    if (g.defined()) grads.push_back(g);
+  }
+  if (grads.empty()) {
+    *total = 0;
+    return nullptr;
+  }
+  auto norms = at::_foreach_norm(grads, 2);
+  std::vector<at::Tensor> as_float;
+  as_float.reserve(norms.size());
+  for (auto& t : norms) as_float.push_back(t.to(grads[0].device(), at::kFloat));
+  auto norm = at::linalg_vector_norm(at::stack(as_float), 2);
+  *total = norm.item().toDouble();
+  if (max_norm > 0) {
+    auto coef = at::clamp_max(max_norm / (norm + 1e-6), 1.0);
+    at::_foreach_mul_(grads, coef);
+  }
+  PT_CATCH
+}
+
+}  // extern "C"

@@ -1,0 +1,170 @@
+// shim.h — the extern "C" surface of Pioneer's libtorch binding.
+//
+// Every tensor handle is a heap-allocated at::Tensor owned by the caller, released with
+// pt_free. Every function that can fail returns pt_err: NULL on success, otherwise a
+// malloc'ed message (the C++ exception text) that the caller frees with pt_free_err.
+// Nothing here throws or aborts.
+#ifndef PIONEER_TORCH_SHIM_H
+#define PIONEER_TORCH_SHIM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pt_tensor_s* pt_tensor;
+typedef struct pt_generator_s* pt_generator;
+typedef char* pt_err;
+
+#define PT_MAX_DIMS 16
+
+// Metadata of one tensor, filled by pt_info.
+typedef struct {
+  int32_t dim;
+  int64_t sizes[PT_MAX_DIMS];
+  int32_t dtype;         // c10::ScalarType value
+  int32_t device_type;   // 0 CPU, 1 CUDA
+  int32_t device_index;  // -1 when unset
+  int32_t requires_grad;
+  int32_t defined;
+} pt_tensor_info;
+
+// ---- library -----------------------------------------------------------------------
+// pt_init loads libtorch_cuda.so (next to libtorch_cpu.so, or on the loader path) when it
+// exists. *cuda_msg receives why CUDA is unavailable (malloc'ed, may be NULL).
+void pt_init(char** cuda_msg);
+int pt_cuda_device_count(void);
+int64_t pt_live_tensors(void);
+void pt_free_err(pt_err e);
+void pt_free(pt_tensor t);
+void pt_set_num_threads(int n);
+int pt_get_num_threads(void);
+void pt_manual_seed(uint64_t seed);
+pt_err pt_synchronize(int32_t device_type, int32_t device_index);
+pt_err pt_version(char** out);  // malloc'ed "major.minor.patch"
+
+// ---- generators ---------------------------------------------------------------------
+pt_err pt_generator_new(uint64_t seed, int32_t device_type, int32_t device_index, pt_generator* out);
+void pt_generator_free(pt_generator g);
+pt_err pt_generator_get_state(pt_generator g, pt_tensor* out);
+pt_err pt_generator_set_state(pt_generator g, pt_tensor state);
+
+// ---- creation -----------------------------------------------------------------------
+// pt_from_blob wraps memory it does not own; release_id is passed to the Go callback
+// pioneerReleaseBlob when the storage dies.
+pt_err pt_from_blob(void* data, const int64_t* shape, int ndim, int32_t dtype, int64_t release_id, pt_tensor* out);
+pt_err pt_from_copy(const void* data, int64_t nbytes, const int64_t* shape, int ndim, int32_t dtype,
+                    int32_t device_type, int32_t device_index, pt_tensor* out);
+pt_err pt_full(const int64_t* shape, int ndim, double value, int32_t dtype, int32_t device_type,
+               int32_t device_index, pt_tensor* out);
+pt_err pt_randn(const int64_t* shape, int ndim, int32_t dtype, int32_t device_type, int32_t device_index,
+                pt_generator g, pt_tensor* out);
+pt_err pt_rand(const int64_t* shape, int ndim, int32_t dtype, int32_t device_type, int32_t device_index,
+               pt_generator g, pt_tensor* out);
+pt_err pt_arange(double start, double end, double step, int32_t dtype, int32_t device_type,
+                 int32_t device_index, pt_tensor* out);
+
+// ---- metadata and transfer --------------------------------------------------------------
+pt_err pt_info(pt_tensor t, pt_tensor_info* out);
+pt_err pt_to(pt_tensor t, int32_t dtype, int32_t device_type, int32_t device_index, pt_tensor* out);
+// pt_copy_out copies a tensor's elements (any device/layout) into dst as dtype; nbytes must
+// equal numel * element size.
+pt_err pt_copy_out(pt_tensor t, void* dst, int64_t nbytes);
+pt_err pt_item(pt_tensor t, double* out);
+
+// ---- operations by code -----------------------------------------------------------------
+// Unary operations.
+enum {
+  PT_NEG, PT_EXP, PT_LOG, PT_SQRT, PT_RSQRT, PT_ABS, PT_TANH, PT_SIGMOID, PT_RELU, PT_SILU,
+  PT_GELU, PT_GELU_TANH, PT_SIN, PT_COS, PT_SQUARE, PT_RECIPROCAL, PT_LOGICAL_NOT,
+  PT_CONTIGUOUS, PT_CLONE, PT_DETACH, PT_SUM_ALL, PT_MEAN_ALL, PT_FLOOR, PT_ISFINITE,
+};
+pt_err pt_unary(int op, pt_tensor a, pt_tensor* out);
+
+// Binary elementwise operations with broadcasting.
+enum {
+  PT_ADD, PT_SUB, PT_MUL, PT_DIV, PT_POW, PT_MAXIMUM, PT_MINIMUM, PT_EQ, PT_NE, PT_LT, PT_LE,
+  PT_GT, PT_GE, PT_LOGICAL_AND, PT_LOGICAL_OR, PT_MATMUL,
+};
+pt_err pt_binary(int op, pt_tensor a, pt_tensor b, pt_tensor* out);
+// The same operations with a scalar right-hand side (PT_MATMUL excluded).
+pt_err pt_binary_scalar(int op, pt_tensor a, double b, pt_tensor* out);
+
+// Reductions over dims (ndims == 0 means all dims).
+enum { PT_SUM, PT_MEAN, PT_AMAX, PT_AMIN, PT_LOGSUMEXP, PT_VAR };
+pt_err pt_reduce(int op, pt_tensor a, const int64_t* dims, int ndims, int keepdim, pt_tensor* out);
+pt_err pt_argmax(pt_tensor a, int64_t dim, int keepdim, pt_tensor* out);
+pt_err pt_topk(pt_tensor a, int64_t k, int64_t dim, pt_tensor* values, pt_tensor* indices);
+
+// ---- shape --------------------------------------------------------------------------
+pt_err pt_reshape(pt_tensor a, const int64_t* shape, int ndim, pt_tensor* out);
+pt_err pt_expand(pt_tensor a, const int64_t* shape, int ndim, pt_tensor* out);
+pt_err pt_permute(pt_tensor a, const int64_t* dims, int ndim, pt_tensor* out);
+pt_err pt_transpose(pt_tensor a, int64_t d0, int64_t d1, pt_tensor* out);
+pt_err pt_slice(pt_tensor a, int64_t dim, int64_t start, int64_t end, int64_t step, pt_tensor* out);
+pt_err pt_select(pt_tensor a, int64_t dim, int64_t index, pt_tensor* out);
+pt_err pt_unsqueeze(pt_tensor a, int64_t dim, pt_tensor* out);
+pt_err pt_squeeze(pt_tensor a, int64_t dim, pt_tensor* out);
+pt_err pt_cat(const pt_tensor* ts, int n, int64_t dim, pt_tensor* out);
+pt_err pt_stack(const pt_tensor* ts, int n, int64_t dim, pt_tensor* out);
+pt_err pt_index_select(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out);
+pt_err pt_gather(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out);
+pt_err pt_where(pt_tensor cond, pt_tensor a, pt_tensor b, pt_tensor* out);
+pt_err pt_masked_fill(pt_tensor a, pt_tensor mask, double value, pt_tensor* out);
+pt_err pt_clamp(pt_tensor a, double lo, double hi, int has_lo, int has_hi, pt_tensor* out);
+pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out);
+
+// ---- neural network ---------------------------------------------------------------------
+pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b /* may be NULL */, pt_tensor* out);
+pt_err pt_embedding(pt_tensor weight, pt_tensor ids, pt_tensor* out);
+pt_err pt_softmax(pt_tensor a, int64_t dim, int log, pt_tensor* out);
+pt_err pt_rms_norm(pt_tensor x, pt_tensor w /* may be NULL */, double eps, pt_tensor* out);
+pt_err pt_layer_norm(pt_tensor x, pt_tensor w, pt_tensor b, double eps, pt_tensor* out);
+// Rotary embedding in the rotate-half convention: x*cos + rotate_half(x)*sin, with cos and
+// sin broadcastable to x (e.g. x (B, H, T, D), cos/sin (1, 1, T, D) or (B, 1, T, D)).
+pt_err pt_rope(pt_tensor x, pt_tensor cos, pt_tensor sin, pt_tensor* out);
+// Scaled dot-product attention; q (B, Hq, T, D), k/v (B, Hkv, S, D); Hq % Hkv == 0 (GQA).
+// mask may be NULL (bool: true = attend, or additive float). scale < 0 means 1/sqrt(D).
+pt_err pt_sdpa(pt_tensor q, pt_tensor k, pt_tensor v, pt_tensor mask, int causal, double dropout_p,
+               double scale, pt_tensor* out);
+// Cross-entropy of logits (N, C) against targets (N); targets equal to ignore_index do not
+// count. reduction: 0 none, 1 mean, 2 sum.
+pt_err pt_cross_entropy(pt_tensor logits, pt_tensor targets, int64_t ignore_index, int reduction,
+                        pt_tensor* out);
+// Inverted dropout with a generator (NULL: the default generator).
+pt_err pt_dropout(pt_tensor x, double p, pt_generator g, pt_tensor* out);
+pt_err pt_multinomial(pt_tensor probs, int64_t n, pt_generator g, pt_tensor* out);
+
+// ---- in place -------------------------------------------------------------------------
+pt_err pt_copy_(pt_tensor dst, pt_tensor src);
+pt_err pt_fill_(pt_tensor t, double value);
+pt_err pt_add_(pt_tensor dst, pt_tensor src, double alpha);
+pt_err pt_mul_scalar_(pt_tensor t, double value);
+
+// ---- autograd -------------------------------------------------------------------------
+pt_err pt_set_requires_grad(pt_tensor t, int on);
+pt_err pt_backward(pt_tensor t, pt_tensor grad /* may be NULL */, int retain_graph);
+// *out is NULL when the tensor has no gradient.
+pt_err pt_grad(pt_tensor t, pt_tensor* out);
+pt_err pt_zero_grad(const pt_tensor* ts, int n);  // sets gradients to undefined
+int pt_set_grad_enabled(int on);                  // returns the previous mode (this thread)
+int pt_is_grad_enabled(void);
+
+// ---- optimisation -----------------------------------------------------------------------
+// One AdamW step (decoupled weight decay) over params with gradients; exp_avg and exp_avg_sq
+// hold the moments (same shapes as params). step is the 1-based step number after this
+// update. Uses libtorch's fused kernel where it exists. Parameters without a gradient are
+// skipped.
+pt_err pt_adamw_step(const pt_tensor* params, const pt_tensor* exp_avg, const pt_tensor* exp_avg_sq,
+                     int n, int64_t step, double lr, double beta1, double beta2, double eps,
+                     double weight_decay);
+// Scales gradients so that their global L2 norm is at most max_norm (max_norm <= 0: measure
+// only). *total receives the norm before clipping.
+pt_err pt_clip_grad_norm(const pt_tensor* params, int n, double max_norm, double* total);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,3 @@
+module github.com/pioneer-ai/pioneer
+
+go 1.26

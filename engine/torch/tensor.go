@@ -67,6 +67,14 @@ func (s *Scope) Len() int {
 	return n
 }
 
+// Fail records err as the scope's error, unless one is already recorded, so code built
+// on the binding can stop a chain of operations with its own error.
+func (s *Scope) Fail(err error) {
+	if err != nil {
+		s.fail(err)
+	}
+}
+
 // fail records err (the first one wins) and returns nil for the caller to return.
 func (s *Scope) fail(err error) *Tensor {
 	if s.err == nil {

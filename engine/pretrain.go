@@ -1,0 +1,478 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/engine/torch"
+)
+
+// LM is a causal language model the trainer can drive.
+type LM interface {
+	// Loss is the mean next-token cross-entropy of ids (B, T) against targets (B, T).
+	Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor
+	Parameters() []*torch.Tensor // trainable, in the order of Names
+	Names() []string
+	Device() torch.Device
+	Save(dir string) error // a self-contained model folder
+}
+
+// PretrainConfig configures Pretrain. Zero values take the defaults noted.
+type PretrainConfig struct {
+	Steps           int      // optimizer steps
+	BatchSize       int      // sequences per step (B)
+	SeqLen          int      // tokens per sequence (T)
+	Schedule        Schedule // learning rate; Total defaults to Steps
+	WeightDecay     float64  // AdamW decoupled weight decay
+	GradClip        float64  // global gradient-norm limit; 0 disables
+	Seed            uint64   // batch sampling (model initialisation is the caller's)
+	EvalEvery       int      // steps between held-out evaluations; 0: only at the end
+	EvalTokens      int      // held-out tokens per evaluation; 0: 65,536
+	CheckpointEvery int      // steps between checkpoints; 0: only at the end
+	LogEvery        int      // steps between metrics.jsonl lines; 0: 10
+	MaxBadSteps     int      // consecutive non-finite losses before giving up; 0: 5
+	OutDir          string   // run folder: metrics.jsonl, checkpoints/, the final model
+	Resume          bool     // continue from OutDir/checkpoints/latest when present
+}
+
+// Progress is reported after every step.
+type Progress struct {
+	Step, Steps  int
+	Loss         float64 // this step's training loss
+	LR           float64
+	GradNorm     float64
+	Tokens       int64 // tokens trained on, including before a resume
+	TokensPerSec float64
+	Elapsed, ETA time.Duration
+	EvalLoss     float64 // NaN unless this step evaluated
+	Skipped      bool    // the step was skipped (non-finite loss)
+}
+
+// PretrainResult summarises a finished run.
+type PretrainResult struct {
+	Steps        int           `json:"steps"`
+	Tokens       int64         `json:"train_tokens"`
+	FirstLoss    float64       `json:"first_loss"`
+	FinalLoss    float64       `json:"final_loss"` // mean of the last 10 steps
+	EvalLoss     float64       `json:"heldout_loss"`
+	Perplexity   float64       `json:"heldout_perplexity"`
+	Wall         time.Duration `json:"wall_ns"`
+	TokensPerSec float64       `json:"tokens_per_s"`
+	SkippedSteps int           `json:"skipped_steps"`
+	ResumedFrom  int           `json:"resumed_from_step"`
+}
+
+func (c *PretrainConfig) defaults() {
+	if c.Schedule.Total == 0 {
+		c.Schedule.Total = c.Steps
+	}
+	if c.EvalTokens == 0 {
+		c.EvalTokens = 65536
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = 10
+	}
+	if c.MaxBadSteps == 0 {
+		c.MaxBadSteps = 5
+	}
+}
+
+func (c *PretrainConfig) validate(train, heldout int) error {
+	switch {
+	case c.Steps <= 0:
+		return fmt.Errorf("steps must be positive, got %d", c.Steps)
+	case c.BatchSize <= 0 || c.SeqLen <= 0:
+		return fmt.Errorf("batch size and sequence length must be positive, got %d and %d", c.BatchSize, c.SeqLen)
+	case train < c.SeqLen+2:
+		return fmt.Errorf("training data has %d tokens, fewer than one sequence of %d", train, c.SeqLen+1)
+	case heldout > 0 && heldout < c.SeqLen+1:
+		return fmt.Errorf("held-out data has %d tokens, fewer than one sequence of %d", heldout, c.SeqLen+1)
+	case c.OutDir == "":
+		return errors.New("an output folder is required")
+	case c.GradClip < 0 || c.WeightDecay < 0:
+		return errors.New("grad clip and weight decay must be >= 0")
+	}
+	return c.Schedule.Validate()
+}
+
+// batch fills ids and targets (B*T each) with B windows of the token stream. The windows
+// of a step depend only on (seed, step), so a resumed run sees the same data.
+func batch(tokens []int32, seed uint64, step, B, T int, ids, targets []int64) {
+	r := rand.New(rand.NewPCG(seed, uint64(step)))
+	for b := 0; b < B; b++ {
+		off := r.IntN(len(tokens) - T - 1)
+		for t := 0; t < T; t++ {
+			ids[b*T+t] = int64(tokens[off+t])
+			targets[b*T+t] = int64(tokens[off+t+1])
+		}
+	}
+}
+
+// EvalLoss is the mean next-token loss over consecutive windows of tokens (at most
+// maxTokens predicted tokens), without recording gradients.
+func EvalLoss(lm LM, tokens []int32, B, T, maxTokens int) (float64, error) {
+	windows := (len(tokens) - 1) / T
+	if maxTokens > 0 && windows > maxTokens/T {
+		windows = maxTokens / T
+	}
+	if windows == 0 {
+		return math.NaN(), fmt.Errorf("evaluation data has %d tokens, fewer than one window of %d", len(tokens), T+1)
+	}
+	var sum float64
+	var count int
+	err := torch.NoGrad(func() error {
+		for w := 0; w < windows; w += B {
+			n := min(B, windows-w)
+			ids := make([]int64, n*T)
+			tg := make([]int64, n*T)
+			for b := 0; b < n; b++ {
+				off := (w + b) * T
+				for t := 0; t < T; t++ {
+					ids[b*T+t] = int64(tokens[off+t])
+					tg[b*T+t] = int64(tokens[off+t+1])
+				}
+			}
+			s := torch.NewScope()
+			dev := lm.Device()
+			l, err := lm.Loss(s, s.Int64s(ids, []int64{int64(n), int64(T)}, dev), s.Int64s(tg, []int64{int64(n), int64(T)}, dev)).Item()
+			if err == nil {
+				err = s.Err()
+			}
+			s.Close()
+			if err != nil {
+				return err
+			}
+			sum += l * float64(n*T)
+			count += n * T
+		}
+		return nil
+	})
+	if err != nil {
+		return math.NaN(), err
+	}
+	return sum / float64(count), nil
+}
+
+type trainState struct {
+	Step   int    `json:"step"`
+	Tokens int64  `json:"tokens"`
+	Seed   uint64 `json:"seed"`
+}
+
+// Pretrain trains lm on next-token prediction over a token stream with AdamW, evaluating
+// on heldout, writing metrics.jsonl and checkpoints under cfg.OutDir, and saving the final
+// model to cfg.OutDir. report (may be nil) is called after every step. Cancelling ctx
+// writes a checkpoint and returns ctx's error; a later run with Resume continues where it
+// stopped, seeing the same batches it would have seen.
+func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainConfig, report func(Progress)) (*PretrainResult, error) {
+	cfg.defaults()
+	if err := cfg.validate(len(train), len(heldout)); err != nil {
+		return nil, fmt.Errorf("pretrain: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.OutDir, "checkpoints"), 0o755); err != nil {
+		return nil, err
+	}
+	params := lm.Parameters()
+	for _, p := range params {
+		if err := p.SetRequiresGrad(true); err != nil {
+			return nil, err
+		}
+	}
+	adamCfg := DefaultAdamW(cfg.Schedule.Peak)
+	adamCfg.WeightDecay = cfg.WeightDecay
+	opt, err := NewAdamW(params, adamCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer opt.Close()
+
+	res := &PretrainResult{EvalLoss: math.NaN(), Perplexity: math.NaN(), FirstLoss: math.NaN()}
+	st := trainState{Seed: cfg.Seed}
+	if cfg.Resume {
+		ok, err := restore(cfg.OutDir, lm, opt, &st)
+		if err != nil {
+			return nil, fmt.Errorf("pretrain: resume: %w", err)
+		}
+		if ok && st.Seed != cfg.Seed {
+			return nil, fmt.Errorf("pretrain: resume: checkpoint was trained with seed %d, not %d", st.Seed, cfg.Seed)
+		}
+		res.ResumedFrom = st.Step
+	}
+	metrics, err := os.OpenFile(filepath.Join(cfg.OutDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer metrics.Close()
+	enc := json.NewEncoder(metrics)
+
+	B, T := cfg.BatchSize, cfg.SeqLen
+	ids := make([]int64, B*T)
+	targets := make([]int64, B*T)
+	shape := []int64{int64(B), int64(T)}
+	dev := lm.Device()
+	start := time.Now()
+	startStep := st.Step
+	var recent []float64
+	bad := 0
+	for step := st.Step + 1; step <= cfg.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			if cerr := checkpoint(cfg.OutDir, lm, opt, st); cerr != nil {
+				return nil, errors.Join(err, cerr)
+			}
+			return nil, err
+		}
+		batch(train, cfg.Seed, step, B, T, ids, targets)
+		lr := cfg.Schedule.LR(step)
+		s := torch.NewScope()
+		loss := lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev))
+		lv, err := loss.Item()
+		if err == nil {
+			err = s.Err()
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("pretrain: step %d: forward: %w", step, err)
+		}
+		p := Progress{Step: step, Steps: cfg.Steps, Loss: lv, LR: lr, EvalLoss: math.NaN()}
+		if math.IsNaN(lv) || math.IsInf(lv, 0) {
+			// A training-health guard: skip the update, stop if it keeps happening.
+			s.Close()
+			bad++
+			res.SkippedSteps++
+			p.Skipped = true
+			if bad >= cfg.MaxBadSteps {
+				return nil, fmt.Errorf("pretrain: step %d: loss non-finite for %d steps in a row", step, bad)
+			}
+		} else {
+			bad = 0
+			err = loss.Backward()
+			if err == nil {
+				p.GradNorm, err = ClipGradNorm(params, cfg.GradClip)
+			}
+			if err == nil {
+				err = opt.Step(lr)
+			}
+			if err == nil {
+				err = torch.ZeroGrad(params)
+			}
+			s.Close()
+			if err != nil {
+				return nil, fmt.Errorf("pretrain: step %d: %w", step, err)
+			}
+			if math.IsNaN(res.FirstLoss) {
+				res.FirstLoss = lv
+			}
+			recent = append(recent, lv)
+			if len(recent) > 10 {
+				recent = recent[1:]
+			}
+		}
+		st.Step = step
+		st.Tokens += int64(B * T)
+		elapsed := time.Since(start)
+		done := step - startStep
+		p.Tokens = st.Tokens
+		p.Elapsed = elapsed
+		p.TokensPerSec = float64(done*B*T) / elapsed.Seconds()
+		p.ETA = time.Duration(float64(elapsed) / float64(done) * float64(cfg.Steps-step))
+
+		if len(heldout) > 0 && ((cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps) {
+			if p.EvalLoss, err = EvalLoss(lm, heldout, B, T, cfg.EvalTokens); err != nil {
+				return nil, fmt.Errorf("pretrain: step %d: evaluation: %w", step, err)
+			}
+		}
+		if step%cfg.LogEvery == 0 || step == cfg.Steps || !math.IsNaN(p.EvalLoss) || step == startStep+1 {
+			if err := enc.Encode(metricLine(p)); err != nil {
+				return nil, err
+			}
+		}
+		if report != nil {
+			report(p)
+		}
+		if cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && step != cfg.Steps {
+			if err := checkpoint(cfg.OutDir, lm, opt, st); err != nil {
+				return nil, err
+			}
+		}
+		if !math.IsNaN(p.EvalLoss) {
+			res.EvalLoss = p.EvalLoss
+		}
+	}
+	if err := checkpoint(cfg.OutDir, lm, opt, st); err != nil {
+		return nil, err
+	}
+	if err := lm.Save(cfg.OutDir); err != nil {
+		return nil, fmt.Errorf("pretrain: saving the model: %w", err)
+	}
+	res.Steps = st.Step
+	res.Tokens = st.Tokens
+	res.Wall = time.Since(start)
+	if d := st.Step - startStep; d > 0 {
+		res.TokensPerSec = float64(d*B*T) / res.Wall.Seconds()
+	}
+	res.FinalLoss = mean(recent)
+	res.Perplexity = math.Exp(res.EvalLoss)
+	return res, nil
+}
+
+// ClipGradNorm clips when limit > 0 and always returns the global gradient norm.
+func ClipGradNorm(params []*torch.Tensor, limit float64) (float64, error) {
+	return torch.ClipGradNorm(params, limit)
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func metricLine(p Progress) map[string]any {
+	m := map[string]any{
+		"step": p.Step, "loss": finite(p.Loss), "lr": p.LR, "grad_norm": finite(p.GradNorm),
+		"tokens": p.Tokens, "tokens_per_s": p.TokensPerSec, "elapsed_s": p.Elapsed.Seconds(),
+	}
+	if !math.IsNaN(p.EvalLoss) {
+		m["eval_loss"] = p.EvalLoss
+	}
+	if p.Skipped {
+		m["skipped"] = true
+	}
+	return m
+}
+
+// finite maps non-finite values to nil, which encoding/json writes as null.
+func finite(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+// checkpoint writes OutDir/checkpoints/step-NNNNNNN (model, optimizer, state) and then
+// points OutDir/checkpoints/latest at it with an atomic rename, so a crash at any moment
+// leaves the previous checkpoint usable. Older checkpoints beyond the last two are removed.
+func checkpoint(outDir string, lm LM, opt *AdamW, st trainState) error {
+	root := filepath.Join(outDir, "checkpoints")
+	name := fmt.Sprintf("step-%07d", st.Step)
+	dir := filepath.Join(root, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := lm.Save(dir); err != nil {
+		return fmt.Errorf("checkpoint %s: model: %w", name, err)
+	}
+	tensors, meta, err := opt.StateTensors(lm.Names())
+	if err != nil {
+		return err
+	}
+	if err := torch.Save(filepath.Join(dir, "optimizer.safetensors"), tensors, meta); err != nil {
+		return fmt.Errorf("checkpoint %s: optimizer: %w", name, err)
+	}
+	b, _ := json.Marshal(st)
+	if err := writeAtomic(filepath.Join(dir, "state.json"), b); err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(root, "latest"), []byte(name+"\n")); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	var old []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") && e.Name() != name {
+			old = append(old, e.Name())
+		}
+	}
+	sort.Strings(old)
+	for len(old) > 1 {
+		if err := os.RemoveAll(filepath.Join(root, old[0])); err != nil {
+			return err
+		}
+		old = old[1:]
+	}
+	return nil
+}
+
+// restore loads the latest checkpoint into lm and opt; it reports false when there is none.
+func restore(outDir string, lm LM, opt *AdamW, st *trainState) (bool, error) {
+	root := filepath.Join(outDir, "checkpoints")
+	b, err := os.ReadFile(filepath.Join(root, "latest"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	dir := filepath.Join(root, strings.TrimSpace(string(b)))
+	sb, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(sb, st); err != nil {
+		return false, fmt.Errorf("%s: %w", filepath.Join(dir, "state.json"), err)
+	}
+	s := torch.NewScope()
+	defer s.Close()
+	weights, _, err := s.Load(filepath.Join(dir, "model.safetensors"), lm.Device())
+	if err != nil {
+		return false, err
+	}
+	err = torch.NoGrad(func() error {
+		for i, n := range lm.Names() {
+			w := weights[n]
+			if w == nil {
+				return fmt.Errorf("%s: weight %s missing", dir, n)
+			}
+			if err := lm.Parameters()[i].CopyFrom(w); err != nil {
+				return fmt.Errorf("%s: weight %s: %w", dir, n, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	ot, meta, err := s.Load(filepath.Join(dir, "optimizer.safetensors"), lm.Device())
+	if err != nil {
+		return false, err
+	}
+	return true, opt.LoadState(lm.Names(), ot, meta)
+}
+
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+	}
+	return werr
+}

@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+)
+
+// bigram is the smallest LM: logits for the next token are a row of a (V, V) table,
+// passed through one hidden layer so there is more than one parameter.
+type bigram struct {
+	scope   *torch.Scope
+	emb, w  *torch.Tensor
+	poison  bool // make Loss non-finite
+	vocab   int64
+	savedTo []string
+}
+
+func newBigram(t *testing.T, vocab int64, seed uint64) *bigram {
+	t.Helper()
+	g, err := torch.NewGenerator(seed, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	s := torch.NewScope()
+	m := &bigram{scope: s, vocab: vocab}
+	m.emb = s.MulScalar(s.Randn([]int64{vocab, 8}, torch.Float32, torch.CPU, g), 0.1)
+	m.w = s.MulScalar(s.Randn([]int64{vocab, 8}, torch.Float32, torch.CPU, g), 0.1)
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return m
+}
+
+func (m *bigram) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor {
+	logits := s.Linear(s.Tanh(s.Embedding(m.emb, ids)), m.w, nil)
+	if m.poison {
+		logits = s.MulScalar(logits, math.NaN())
+	}
+	return s.CrossEntropy(s.Reshape(logits, -1, m.vocab), s.Reshape(targets, -1), -100, torch.ReduceMean)
+}
+func (m *bigram) Parameters() []*torch.Tensor { return []*torch.Tensor{m.emb, m.w} }
+func (m *bigram) Names() []string             { return []string{"emb", "w"} }
+func (m *bigram) Device() torch.Device        { return torch.CPU }
+func (m *bigram) Save(dir string) error {
+	m.savedTo = append(m.savedTo, dir)
+	return torch.Save(filepath.Join(dir, "model.safetensors"), map[string]*torch.Tensor{"emb": m.emb, "w": m.w}, nil)
+}
+
+func corpus(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32((i*i + 3*i) % 11) // a deterministic pattern a bigram model can partly learn
+	}
+	return out
+}
+
+func smallConfig(dir string) PretrainConfig {
+	return PretrainConfig{
+		Steps: 12, BatchSize: 4, SeqLen: 8, Seed: 3, OutDir: dir, GradClip: 1, WeightDecay: 0.01,
+		Schedule: Schedule{Peak: 0.05, Warmup: 2, MinRatio: 0.1}, EvalEvery: 4, CheckpointEvery: 3,
+	}
+}
+
+func TestScheduleShape(t *testing.T) {
+	s := Schedule{Peak: 1, Warmup: 10, Total: 110, MinRatio: 0.1}
+	for _, c := range []struct {
+		step int
+		want float64
+	}{
+		{1, 0.1}, {5, 0.5}, {10, 1}, // linear warmup
+		{60, 0.1 + 0.9*0.5},    // halfway through the cosine: floor + (1-floor)/2
+		{110, 0.1}, {500, 0.1}, // the floor after Total
+	} {
+		if got := s.LR(c.step); math.Abs(got-c.want) > 1e-12 {
+			t.Fatalf("cosine LR(%d) = %v, want %v", c.step, got, c.want)
+		}
+	}
+	s.Kind = "linear"
+	if got := s.LR(60); math.Abs(got-0.55) > 1e-12 {
+		t.Fatalf("linear LR(60) = %v", got)
+	}
+	s.Kind = "constant"
+	if s.LR(100) != 1 {
+		t.Fatal("constant schedule decays")
+	}
+	for _, bad := range []Schedule{{Peak: 0}, {Peak: 1, Warmup: -1}, {Peak: 1, MinRatio: 2}, {Peak: 1, Kind: "step"}} {
+		if bad.Validate() == nil {
+			t.Fatalf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestPretrainLearnsAndWritesRun(t *testing.T) {
+	dir := t.TempDir()
+	m := newBigram(t, 11, 1)
+	cfg := smallConfig(dir)
+	cfg.Steps = 60
+	var seen int
+	res, err := Pretrain(context.Background(), m, corpus(4000), corpus(500), cfg, func(p Progress) { seen++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != 60 || res.Steps != 60 || res.Tokens != 60*4*8 {
+		t.Fatalf("progress calls %d, result %+v", seen, res)
+	}
+	if !(res.FinalLoss < res.FirstLoss-0.5) || math.IsNaN(res.EvalLoss) {
+		t.Fatalf("loss %v -> %v (held-out %v): did not learn", res.FirstLoss, res.FinalLoss, res.EvalLoss)
+	}
+	metrics, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil || !strings.Contains(string(metrics), `"eval_loss"`) {
+		t.Fatalf("metrics.jsonl: %v\n%s", err, metrics)
+	}
+	latest, _ := os.ReadFile(filepath.Join(dir, "checkpoints", "latest"))
+	if strings.TrimSpace(string(latest)) != "step-0000060" {
+		t.Fatalf("latest checkpoint %q", latest)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "checkpoints"))
+	if len(entries) != 3 { // latest + two step folders
+		t.Fatalf("checkpoints folder holds %d entries", len(entries))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		t.Fatal("final model not saved:", err)
+	}
+}
+
+func weightsOf(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := safetensors.ParseHeader(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPretrainResumeIsExact interrupts a run and resumes it; the final weights must be
+// bit-identical to an uninterrupted run with the same seed.
+func TestPretrainResumeIsExact(t *testing.T) {
+	full := t.TempDir()
+	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), smallConfig(full), nil); err != nil {
+		t.Fatal(err)
+	}
+	split := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Pretrain(ctx, newBigram(t, 11, 1), corpus(4000), corpus(500), smallConfig(split), func(p Progress) {
+		if p.Step == 7 {
+			cancel()
+		}
+	})
+	if err != context.Canceled {
+		t.Fatalf("interrupted run returned %v", err)
+	}
+	cfg := smallConfig(split)
+	cfg.Resume = true
+	// a different initialisation: resume must overwrite it from the checkpoint
+	res, err := Pretrain(context.Background(), newBigram(t, 11, 99), corpus(4000), corpus(500), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResumedFrom != 7 {
+		t.Fatalf("resumed from %d, want 7", res.ResumedFrom)
+	}
+	a := weightsOf(t, filepath.Join(full, "model.safetensors"))
+	b := weightsOf(t, filepath.Join(split, "model.safetensors"))
+	if !bytes.Equal(a, b) {
+		t.Fatal("resumed run's weights differ from the uninterrupted run's")
+	}
+	cfg.Seed = 4
+	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), cfg, nil); err == nil || !strings.Contains(err.Error(), "seed") {
+		t.Fatalf("resume with another seed: %v", err)
+	}
+}
+
+func TestPretrainStopsOnNonFiniteLoss(t *testing.T) {
+	m := newBigram(t, 11, 1)
+	m.poison = true
+	before, _ := m.emb.Float32s()
+	_, err := Pretrain(context.Background(), m, corpus(4000), nil, smallConfig(t.TempDir()), nil)
+	if err == nil || !strings.Contains(err.Error(), "non-finite for 5 steps") {
+		t.Fatalf("err = %v", err)
+	}
+	after, _ := m.emb.Float32s()
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatal("a skipped step changed the weights")
+		}
+	}
+}
+
+func TestPretrainRejectsBadConfig(t *testing.T) {
+	m := newBigram(t, 11, 1)
+	for _, mutate := range []func(*PretrainConfig){
+		func(c *PretrainConfig) { c.Steps = 0 },
+		func(c *PretrainConfig) { c.BatchSize = 0 },
+		func(c *PretrainConfig) { c.SeqLen = 5000 },
+		func(c *PretrainConfig) { c.OutDir = "" },
+		func(c *PretrainConfig) { c.Schedule.Peak = -1 },
+	} {
+		cfg := smallConfig(t.TempDir())
+		mutate(&cfg)
+		if _, err := Pretrain(context.Background(), m, corpus(4000), nil, cfg, nil); err == nil {
+			t.Fatalf("config %+v accepted", cfg)
+		}
+	}
+}

@@ -1,0 +1,33 @@
+// Command pioneer adapts small language models to tasks and keeps them improving.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pioneer-ai/pioneer/engine/torch"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "pioneer",
+		Usage: "adapt small language models to real tasks, on libtorch, from Go",
+		Commands: []*cli.Command{
+			pretrainCommand(),
+			{
+				Name:  "version",
+				Usage: "print the libtorch version and the devices Pioneer can use",
+				Action: func(c *cli.Context) error {
+					fmt.Printf("pioneer (libtorch %s)\ncpu: %d threads\n%s\n", torch.Version(), torch.NumThreads(), torch.CUDAStatus())
+					return nil
+				},
+			},
+		},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "pioneer:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model/llama"
+)
+
+func pretrainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "pretrain",
+		Usage: "train a Llama-style model from scratch on a text file (byte-level vocabulary)",
+		Description: `Trains a decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU) on next-byte
+prediction. Without --data it uses the embedded Tiny Shakespeare corpus. The last
+--heldout fraction of the text is held out for evaluation. The run folder gets
+metrics.jsonl, checkpoints/ (resumable with --resume) and the final model as a
+Hugging Face folder (config.json, model.safetensors).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "UTF-8 text file to train on (default: embedded Tiny Shakespeare)"},
+			&cli.StringFlag{Name: "out", Value: "runs/pretrain", Usage: "run folder"},
+			&cli.IntFlag{Name: "steps", Value: 300, Usage: "optimizer steps"},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
+			&cli.IntFlag{Name: "seq", Value: 128, Usage: "tokens (bytes) per sequence"},
+			&cli.Float64Flag{Name: "lr", Value: 3e-3, Usage: "peak learning rate"},
+			&cli.IntFlag{Name: "warmup", Value: 30, Usage: "linear warmup steps"},
+			&cli.Float64Flag{Name: "min-lr-ratio", Value: 0.1, Usage: "final learning rate as a fraction of the peak (cosine decay)"},
+			&cli.Float64Flag{Name: "weight-decay", Value: 0.01, Usage: "AdamW decoupled weight decay"},
+			&cli.Float64Flag{Name: "grad-clip", Value: 1, Usage: "global gradient-norm limit (0: off)"},
+			&cli.IntFlag{Name: "hidden", Value: 128, Usage: "hidden size"},
+			&cli.IntFlag{Name: "layers", Value: 4, Usage: "decoder layers"},
+			&cli.IntFlag{Name: "heads", Value: 4, Usage: "attention heads"},
+			&cli.IntFlag{Name: "kv-heads", Value: 2, Usage: "key/value heads (grouped-query attention)"},
+			&cli.IntFlag{Name: "intermediate", Value: 384, Usage: "MLP size"},
+			&cli.Float64Flag{Name: "heldout", Value: 0.1, Usage: "fraction of the text held out for evaluation"},
+			&cli.IntFlag{Name: "eval-every", Value: 50, Usage: "steps between held-out evaluations"},
+			&cli.IntFlag{Name: "checkpoint-every", Value: 100, Usage: "steps between checkpoints"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for initialisation and batch sampling"},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
+			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "parameter dtype: float32 or bfloat16"},
+			&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"},
+		},
+		Action: runPretrain,
+	}
+}
+
+func runPretrain(c *cli.Context) error {
+	if n := c.Int("threads"); n > 0 {
+		torch.SetNumThreads(n)
+	}
+	dev, err := torch.ParseDevice(c.String("device"))
+	if err != nil {
+		return err
+	}
+	dtype, err := torch.ParseDType(c.String("dtype"))
+	if err != nil {
+		return err
+	}
+	text, source := data.TinyShakespeare, "embedded Tiny Shakespeare"
+	if p := c.String("data"); p != "" {
+		if text, err = os.ReadFile(p); err != nil {
+			return err
+		}
+		source = p
+	}
+	frac := c.Float64("heldout")
+	if frac < 0 || frac >= 1 {
+		return fmt.Errorf("--heldout must be in [0, 1), got %v", frac)
+	}
+	tokens := make([]int32, len(text))
+	for i, b := range text {
+		tokens[i] = int32(b)
+	}
+	split := len(tokens) - int(float64(len(tokens))*frac)
+	train, heldout := tokens[:split], tokens[split:]
+
+	cfg := llama.Config{
+		VocabSize: 256, HiddenSize: c.Int("hidden"), IntermediateSize: c.Int("intermediate"),
+		NumHiddenLayers: c.Int("layers"), NumAttentionHeads: c.Int("heads"), NumKeyValueHeads: c.Int("kv-heads"),
+		MaxPositionEmbeddings: c.Int("seq"), RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: true,
+	}
+	model, err := llama.New(cfg, dev, dtype, c.Uint64("seed"))
+	if err != nil {
+		return err
+	}
+	defer model.Close()
+
+	pc := engine.PretrainConfig{
+		Steps: c.Int("steps"), BatchSize: c.Int("batch"), SeqLen: c.Int("seq"),
+		Schedule:    engine.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio")},
+		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
+		EvalEvery: c.Int("eval-every"), CheckpointEvery: c.Int("checkpoint-every"),
+		OutDir: c.String("out"), Resume: c.Bool("resume"),
+	}
+	fmt.Fprintf(os.Stderr, "pioneer pretrain: libtorch %s on %s (%s), %d threads\n", torch.Version(), dev, dtype, torch.NumThreads())
+	fmt.Fprintf(os.Stderr, "  data     %s: %d bytes, %d train / %d held-out\n", source, len(tokens), len(train), len(heldout))
+	fmt.Fprintf(os.Stderr, "  model    llama, %d layers, hidden %d, heads %d/%d, mlp %d, vocab 256 bytes: %s parameters\n",
+		cfg.NumHiddenLayers, cfg.HiddenSize, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.IntermediateSize, commas(model.Config.ParamCount()))
+	fmt.Fprintf(os.Stderr, "  training %d steps x %d x %d tokens, AdamW lr %g (warmup %d, cosine to %g), wd %g, clip %g, seed %d\n",
+		pc.Steps, pc.BatchSize, pc.SeqLen, pc.Schedule.Peak, pc.Schedule.Warmup, pc.Schedule.Peak*pc.Schedule.MinRatio,
+		pc.WeightDecay, pc.GradClip, pc.Seed)
+	fmt.Fprintf(os.Stderr, "  run      %s\n", pc.OutDir)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := newProgressBar(os.Stderr)
+	res, err := engine.Pretrain(ctx, model, train, heldout, pc, bar.update)
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; checkpoint saved, continue with --resume --out %s", pc.OutDir)
+		}
+		return err
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(filepath.Join(pc.OutDir, "result.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\npretraining done in %s (%s tokens, %.0f tokens/s)\n", res.Wall.Round(time.Second), commas(res.Tokens), res.TokensPerSec)
+	fmt.Printf("  training loss  %.3f -> %.3f (nats per byte; uniform guessing is %.3f)\n", res.FirstLoss, res.FinalLoss, math.Log(256))
+	fmt.Printf("  held-out loss  %.3f, perplexity %.2f per byte (%.2f bits per byte)\n", res.EvalLoss, res.Perplexity, res.EvalLoss/math.Ln2)
+	fmt.Printf("  model          %s (config.json + model.safetensors, Hugging Face layout)\n", pc.OutDir)
+	fmt.Printf("  curve          %s\n", filepath.Join(pc.OutDir, "metrics.jsonl"))
+	return nil
+}
+
+// progressBar draws one updating line on a terminal, or a line every few percent
+// otherwise (logs, CI).
+type progressBar struct {
+	f        *os.File
+	tty      bool
+	lastLine time.Time
+	lastPct  int
+	drawn    bool
+}
+
+func newProgressBar(f *os.File) *progressBar {
+	st, err := f.Stat()
+	return &progressBar{f: f, tty: err == nil && st.Mode()&os.ModeCharDevice != 0, lastPct: -1}
+}
+
+func (p *progressBar) update(pr engine.Progress) {
+	pct := 100 * pr.Step / pr.Steps
+	const width = 24
+	filled := width * pr.Step / pr.Steps
+	line := fmt.Sprintf("[%s%s] %3d%% step %d/%d loss %.3f lr %.2e %s tok/s ETA %s",
+		strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, pr.Step, pr.Steps, pr.Loss, pr.LR,
+		commas(int64(pr.TokensPerSec)), pr.ETA.Round(time.Second))
+	if !math.IsNaN(pr.EvalLoss) {
+		line += fmt.Sprintf(" | held-out %.3f", pr.EvalLoss)
+	}
+	if pr.Skipped {
+		line += " | skipped (non-finite loss)"
+	}
+	if p.tty {
+		fmt.Fprintf(p.f, "\r\033[K%s", line)
+		p.drawn = true
+		if !math.IsNaN(pr.EvalLoss) {
+			fmt.Fprintln(p.f)
+		}
+		return
+	}
+	if pct/5 != p.lastPct/5 || !math.IsNaN(pr.EvalLoss) || time.Since(p.lastLine) > 30*time.Second || pr.Step == pr.Steps {
+		fmt.Fprintln(p.f, line)
+		p.lastPct, p.lastLine = pct, time.Now()
+	}
+}
+
+func (p *progressBar) finish() {
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.f)
+	}
+}
+
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

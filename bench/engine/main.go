@@ -1,0 +1,263 @@
+// Command engine measures the Go binding against PyTorch eager on the same libtorch, in one
+// run on one machine: the per-call overhead of a small op and the wall time of one training
+// step (forward, backward, AdamW) of a tiny Llama-style model. It writes
+// bench/results/engine_<device>.json and prints a table.
+//
+//	go run ./bench/engine                      # CPU; Python from scripts/reference-env.sh
+//	go run ./bench/engine -device cuda -python /path/to/python
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model/llama"
+)
+
+type modelSpec struct {
+	Vocab        int     `json:"vocab"`
+	Hidden       int     `json:"hidden"`
+	Intermediate int     `json:"intermediate"`
+	Layers       int     `json:"layers"`
+	Heads        int     `json:"heads"`
+	KVHeads      int     `json:"kv_heads"`
+	Eps          float64 `json:"eps"`
+	Theta        float64 `json:"theta"`
+}
+
+type spec struct {
+	Device     string    `json:"device"`
+	Threads    int       `json:"threads"`
+	OpIters    int       `json:"op_iters"`
+	TrainIters int       `json:"train_iters"`
+	Reps       int       `json:"reps"`
+	WarmupReps int       `json:"warmup_reps"`
+	Batch      int       `json:"batch"`
+	Seq        int       `json:"seq"`
+	Model      modelSpec `json:"model"`
+}
+
+type reference struct {
+	Torch        string    `json:"torch"`
+	Threads      int       `json:"threads"`
+	OpOverheadNs []float64 `json:"op_call_overhead_ns"`
+	TrainStepMs  []float64 `json:"train_step_ms"`
+	TrainFusedMs []float64 `json:"train_step_fused_ms"`
+}
+
+func main() {
+	device := flag.String("device", "cpu", "cpu or cuda")
+	python := flag.String("python", "", "Python with torch 2.11.0 (default: scripts/reference-env.sh's)")
+	out := flag.String("out", "", "result file (default bench/results/engine_<device>.json)")
+	threads := flag.Int("threads", 0, "intra-op threads for both sides (0: libtorch's default)")
+	flag.Parse()
+	if err := run(*device, *python, *out, *threads); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/engine:", err)
+		os.Exit(1)
+	}
+}
+
+func run(device, python, out string, threads int) error {
+	dev, err := torch.ParseDevice(device)
+	if err != nil {
+		return err
+	}
+	if threads > 0 {
+		torch.SetNumThreads(threads)
+	}
+	sp := spec{
+		Device: dev.String(), Threads: torch.NumThreads(), OpIters: 20000, TrainIters: 10, Reps: 7, WarmupReps: 2,
+		Batch: 8, Seq: 64,
+		Model: modelSpec{Vocab: 256, Hidden: 64, Intermediate: 172, Layers: 2, Heads: 4, KVHeads: 2, Eps: 1e-5, Theta: 10000},
+	}
+	if python == "" {
+		b, err := exec.Command("bash", "scripts/reference-env.sh").Output()
+		if err != nil {
+			return fmt.Errorf("setting up the Python reference (scripts/reference-env.sh): %w", err)
+		}
+		python = strings.TrimSpace(string(b))
+	}
+	if out == "" {
+		kind := "cpu"
+		if dev.Type == torch.DeviceCUDA {
+			kind = "gpu"
+		}
+		out = filepath.Join("bench", "results", "engine_"+kind+".json")
+	}
+
+	fmt.Fprintln(os.Stderr, "measuring Pioneer (Go) ...")
+	goOp, err := opOverhead(sp, dev)
+	if err != nil {
+		return err
+	}
+	goTrain, err := trainSteps(sp, dev)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(os.Stderr, "measuring PyTorch eager (Python) ...")
+	ref, err := runReference(python, sp)
+	if err != nil {
+		return err
+	}
+
+	method := fmt.Sprintf("medians of %d repetitions after %d warm-up repetitions; op overhead: %d calls of add on two 1-element float32 tensors per repetition (Pioneer frees results in scopes of 1,000); train step: %d steps per repetition, batch %d x %d tokens, forward + backward + AdamW + zero_grad + loss read-back; %d intra-op threads on both sides",
+		sp.Reps, sp.WarmupReps, sp.OpIters, sp.TrainIters, sp.Batch, sp.Seq, sp.Threads)
+	cmd := "go run ./bench/engine"
+	if dev.Type == torch.DeviceCUDA {
+		cmd += " -device cuda"
+	}
+	r := bench.NewResult("engine_"+strings.SplitN(dev.String(), ":", 2)[0], cmd, method)
+	refName := "PyTorch " + ref.Torch + " eager (Python)"
+	refOp := bench.Median(ref.OpOverheadNs)
+	r.Add("op_call_overhead", "ns", bench.Median(goOp), &refOp, refName, false)
+	refTrain := bench.Median(ref.TrainStepMs)
+	r.Add("train_step_tiny_llama", "ms", bench.Median(goTrain), &refTrain, refName+", torch.optim.AdamW defaults", false)
+	refFused := bench.Median(ref.TrainFusedMs)
+	r.Add("train_step_tiny_llama_vs_fused_adamw", "ms", bench.Median(goTrain), &refFused, refName+", torch.optim.AdamW(fused=True)", false)
+	if err := r.Write(out); err != nil {
+		return err
+	}
+	r.Table(os.Stdout)
+	fmt.Println("wrote", out)
+	return nil
+}
+
+func opOverhead(sp spec, dev torch.Device) ([]float64, error) {
+	s := torch.NewScope()
+	defer s.Close()
+	a := s.Ones([]int64{1}, torch.Float32, dev)
+	b := s.Ones([]int64{1}, torch.Float32, dev)
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	var out []float64
+	for rep := 0; rep < sp.WarmupReps+sp.Reps; rep++ {
+		if err := torch.Synchronize(dev); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		for i := 0; i < sp.OpIters; i += 1000 {
+			inner := torch.NewScope()
+			for j := 0; j < 1000; j++ {
+				inner.Add(a, b)
+			}
+			if err := inner.Err(); err != nil {
+				return nil, err
+			}
+			inner.Close()
+		}
+		if err := torch.Synchronize(dev); err != nil {
+			return nil, err
+		}
+		if rep >= sp.WarmupReps {
+			out = append(out, float64(time.Since(t0).Nanoseconds())/float64(sp.OpIters))
+		}
+	}
+	return out, nil
+}
+
+func trainSteps(sp spec, dev torch.Device) ([]float64, error) {
+	c := sp.Model
+	m, err := llama.New(llama.Config{
+		VocabSize: c.Vocab, HiddenSize: c.Hidden, IntermediateSize: c.Intermediate, NumHiddenLayers: c.Layers,
+		NumAttentionHeads: c.Heads, NumKeyValueHeads: c.KVHeads, MaxPositionEmbeddings: sp.Seq,
+		RMSNormEps: c.Eps, RopeTheta: c.Theta, TieWordEmbeddings: true,
+	}, dev, torch.Float32, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if err := m.SetRequiresGrad(true); err != nil {
+		return nil, err
+	}
+	opt, err := engine.NewAdamW(m.Parameters(), engine.DefaultAdamW(1e-3))
+	if err != nil {
+		return nil, err
+	}
+	defer opt.Close()
+	data := torch.NewScope()
+	defer data.Close()
+	g, err := torch.NewGenerator(1, torch.CPU)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	shape := []int64{int64(sp.Batch), int64(sp.Seq)}
+	randIDs := func() *torch.Tensor {
+		u := data.Rand(shape, torch.Float32, torch.CPU, g)
+		return data.To(data.Floor(data.MulScalar(u, float64(c.Vocab))), torch.Int64, dev)
+	}
+	ids, tg := randIDs(), randIDs()
+	if err := data.Err(); err != nil {
+		return nil, err
+	}
+	params := m.Parameters()
+	var out []float64
+	for rep := 0; rep < sp.WarmupReps+sp.Reps; rep++ {
+		if err := torch.Synchronize(dev); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		for i := 0; i < sp.TrainIters; i++ {
+			s := torch.NewScope()
+			loss := m.Loss(s, ids, tg)
+			err := loss.Backward()
+			if err == nil {
+				err = opt.Step(1e-3)
+			}
+			if err == nil {
+				err = torch.ZeroGrad(params)
+			}
+			if err == nil {
+				_, err = loss.Item()
+			}
+			if err == nil {
+				err = s.Err()
+			}
+			s.Close()
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := torch.Synchronize(dev); err != nil {
+			return nil, err
+		}
+		if rep >= sp.WarmupReps {
+			out = append(out, float64(time.Since(t0).Nanoseconds())/float64(sp.TrainIters)/1e6)
+		}
+	}
+	return out, nil
+}
+
+func runReference(python string, sp spec) (*reference, error) {
+	f, err := os.CreateTemp("", "pioneer-bench-*.json")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if err := json.NewEncoder(f).Encode(sp); err != nil {
+		return nil, err
+	}
+	f.Close()
+	cmd := exec.Command(python, filepath.Join("bench", "engine", "reference.py"), f.Name())
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("python reference: %w", err)
+	}
+	var r reference
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("python reference output: %w", err)
+	}
+	return &r, nil
+}

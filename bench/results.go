@@ -1,0 +1,142 @@
+// Package bench holds Pioneer's benchmarks and the one result format they share
+// (DESIGN §7): a JSON file per benchmark under bench/results/, printed as a table too.
+// Every figure with a reference is measured against it in the same run on the same
+// machine.
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Figure is one measured quantity.
+type Figure struct {
+	Name           string   `json:"name"`
+	Unit           string   `json:"unit"`
+	Pioneer        float64  `json:"pioneer"`
+	Reference      *float64 `json:"reference"`
+	ReferenceName  string   `json:"reference_name,omitempty"`
+	HigherIsBetter bool     `json:"higher_is_better"`
+	Speedup        *float64 `json:"speedup"`
+	Note           string   `json:"note,omitempty"`
+}
+
+// Result is one benchmark file.
+type Result struct {
+	Benchmark string   `json:"benchmark"`
+	Command   string   `json:"command"`
+	Commit    string   `json:"commit"`
+	Date      string   `json:"date"`
+	Machine   string   `json:"machine"`
+	Method    string   `json:"method,omitempty"` // repetitions, warm-up, what a median is over
+	Figures   []Figure `json:"figures"`
+}
+
+// NewResult starts a result for benchmark, filling the commit, date and machine.
+func NewResult(benchmark, command, method string) *Result {
+	return &Result{
+		Benchmark: benchmark, Command: command, Method: method,
+		Commit: Commit(), Date: time.Now().UTC().Format(time.RFC3339), Machine: Machine(),
+	}
+}
+
+// Add appends a figure; with a reference it computes the speedup (how many times better
+// Pioneer is: pioneer/reference when higher is better, reference/pioneer otherwise).
+func (r *Result) Add(name, unit string, pioneer float64, reference *float64, refName string, higherIsBetter bool) {
+	f := Figure{Name: name, Unit: unit, Pioneer: pioneer, Reference: reference, HigherIsBetter: higherIsBetter}
+	if reference != nil {
+		f.ReferenceName = refName
+		var s float64
+		if higherIsBetter {
+			s = pioneer / *reference
+		} else {
+			s = *reference / pioneer
+		}
+		f.Speedup = &s
+	}
+	r.Figures = append(r.Figures, f)
+}
+
+// Write saves the result as indented JSON.
+func (r *Result) Write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Table writes the figures as an aligned text table.
+func (r *Result) Table(w io.Writer) {
+	fmt.Fprintf(w, "%s — %s — %s\n", r.Benchmark, r.Machine, r.Commit)
+	fmt.Fprintf(w, "%-36s %-10s %14s %14s %9s\n", "figure", "unit", "pioneer", "reference", "speedup")
+	for _, f := range r.Figures {
+		ref, sp := "-", "-"
+		if f.Reference != nil {
+			ref = fmt.Sprintf("%.4g", *f.Reference)
+		}
+		if f.Speedup != nil {
+			sp = fmt.Sprintf("%.2fx", *f.Speedup)
+		}
+		fmt.Fprintf(w, "%-36s %-10s %14.4g %14s %9s\n", f.Name, f.Unit, f.Pioneer, ref, sp)
+	}
+	if len(r.Figures) > 0 && r.Figures[0].ReferenceName != "" {
+		fmt.Fprintf(w, "reference: %s\n", r.Figures[0].ReferenceName)
+	}
+}
+
+// Median of v (v is sorted in place).
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// Commit is the current git commit, with "-dirty" when the tree has changes.
+func Commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += "-dirty"
+	}
+	return c
+}
+
+// Machine describes this machine: cores, memory and GPU (when nvidia-smi names one).
+func Machine() string {
+	mem := "? GiB"
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var kb int64
+			if n, _ := fmt.Sscanf(sc.Text(), "MemTotal: %d kB", &kb); n == 1 {
+				mem = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+			}
+		}
+		f.Close()
+	}
+	gpu := "no GPU"
+	if out, err := exec.Command("nvidia-smi", "--query-gpu=name", "--format=csv,noheader").Output(); err == nil {
+		if name := strings.TrimSpace(strings.Split(string(out), "\n")[0]); name != "" {
+			gpu = name
+		}
+	}
+	return fmt.Sprintf("%d cores, %s, %s", runtime.NumCPU(), mem, gpu)
+}

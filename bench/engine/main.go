@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -67,6 +68,8 @@ func main() {
 }
 
 func run(device, python, out string, threads int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return err

@@ -60,14 +60,15 @@ func main() {
 	python := flag.String("python", "", "Python with torch 2.11.0 (default: scripts/reference-env.sh's)")
 	out := flag.String("out", "", "result file (default bench/results/engine_<device>.json)")
 	threads := flag.Int("threads", 0, "intra-op threads for both sides (0: libtorch's default)")
+	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD), for runs outside a checkout")
 	flag.Parse()
-	if err := run(*device, *python, *out, *threads); err != nil {
+	if err := run(*device, *python, *out, *threads, *commit); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/engine:", err)
 		os.Exit(1)
 	}
 }
 
-func run(device, python, out string, threads int) error {
+func run(device, python, out string, threads int, commit string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dev, err := torch.ParseDevice(device)
@@ -120,6 +121,9 @@ func run(device, python, out string, threads int) error {
 		cmd += " -device cuda"
 	}
 	r := bench.NewResult("engine_"+strings.SplitN(dev.String(), ":", 2)[0], cmd, method)
+	if commit != "" {
+		r.Commit = commit
+	}
 	refName := "PyTorch " + ref.Torch + " eager (Python)"
 	refOp := bench.Median(ref.OpOverheadNs)
 	r.Add("op_call_overhead", "ns", bench.Median(goOp), &refOp, refName, false)

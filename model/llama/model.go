@@ -36,6 +36,8 @@ type Model struct {
 	names  []string                 // sorted names
 
 	embed  *torch.Tensor // (V, C)
+	cos    *torch.Tensor // (1, 1, MaxPositionEmbeddings, D) rotary tables, not parameters
+	sin    *torch.Tensor
 	layers []layer
 	norm   *torch.Tensor // (C)
 	head   *torch.Tensor // (V, C); the embedding when tied
@@ -163,7 +165,11 @@ func (m *Model) bind() error {
 			return fmt.Errorf("llama: parameter %s missing", name)
 		}
 	}
-	return nil
+	tmp := torch.NewScope()
+	defer tmp.Close()
+	cos, sin := m.ropeTables(tmp, int64(m.Config.MaxPositionEmbeddings))
+	m.cos, m.sin = cos.MoveTo(m.params), sin.MoveTo(m.params)
+	return tmp.Err()
 }
 
 // Close frees the parameters.
@@ -200,9 +206,9 @@ func (m *Model) SetRequiresGrad(on bool) error {
 	return nil
 }
 
-// rope returns cos and sin tables (1, 1, T, D) for positions 0..T-1, computed in float32
-// as Hugging Face does (inv_freq = theta^(-2i/D)) and cast to the model's dtype.
-func (m *Model) rope(s *torch.Scope, T int64) (cos, sin *torch.Tensor) {
+// ropeTables computes cos and sin tables (1, 1, T, D) for positions 0..T-1 in float32,
+// as Hugging Face does (inv_freq = theta^(-2i/D)), cast to the model's dtype.
+func (m *Model) ropeTables(s *torch.Scope, T int64) (cos, sin *torch.Tensor) {
 	D := int64(m.Config.HeadDim)
 	idx := s.Arange(0, float64(D), 2, torch.Int64, m.device)
 	expo := s.DivScalar(s.To(idx, torch.Float32, m.device), float64(D))
@@ -229,7 +235,8 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 	}
 	c := m.Config
 	Hq, Hkv, D := int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
-	cos, sin := m.rope(s, T)
+	cos := s.Slice(m.cos, 2, 0, T, 1) // (1, 1, T, D) views of the cached tables
+	sin := s.Slice(m.sin, 2, 0, T, 1)
 	x := s.Embedding(m.embed, ids) // (B, T, C)
 	for i := range m.layers {
 		l := &m.layers[i]

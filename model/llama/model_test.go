@@ -314,3 +314,55 @@ func TestTrainingLearnsAndDoesNotLeak(t *testing.T) {
 		t.Fatalf("RSS grew by %d KB over 800 steps", grow)
 	}
 }
+
+// TestCUDATrainingMatchesCPU trains the same model for a few steps on both devices (where
+// a GPU is visible) and compares the losses.
+func TestCUDATrainingMatchesCPU(t *testing.T) {
+	if !torch.CUDAAvailable() {
+		t.Skip(torch.CUDAStatus())
+	}
+	losses := func(dev torch.Device) []float64 {
+		m, err := New(tinyConfig(), dev, torch.Float32, 21)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		_ = m.SetRequiresGrad(true)
+		st := torch.NewScope()
+		defer st.Close()
+		params := m.Parameters()
+		var mom, vel []*torch.Tensor
+		for _, p := range params {
+			mom = append(mom, st.Zeros(p.Shape(), torch.Float32, dev))
+			vel = append(vel, st.Zeros(p.Shape(), torch.Float32, dev))
+		}
+		in := st.To(ids(st, 2, 12, 37, 0), torch.Int64, dev)
+		tg := st.To(ids(st, 2, 12, 37, 7), torch.Int64, dev)
+		var out []float64
+		for step := int64(1); step <= 5; step++ {
+			s := torch.NewScope()
+			l := m.Loss(s, in, tg)
+			if err := l.Backward(); err != nil {
+				t.Fatal(err)
+			}
+			if err := torch.AdamWStep(params, mom, vel, step, torch.AdamWConfig{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}); err != nil {
+				t.Fatal(err)
+			}
+			_ = torch.ZeroGrad(params)
+			v, err := l.Item()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+			s.Close()
+		}
+		return out
+	}
+	c, g := losses(torch.CPU), losses(torch.CUDA(0))
+	for i := range c {
+		if math.Abs(c[i]-g[i]) > 1e-3*(1+math.Abs(c[i])) {
+			t.Fatalf("step %d: cuda loss %v, cpu loss %v", i+1, g[i], c[i])
+		}
+	}
+	t.Logf("losses cpu %v cuda %v", c, g)
+}

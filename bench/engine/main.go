@@ -91,11 +91,10 @@ func run(device, python, out string, threads int, commit string) error {
 		python = strings.TrimSpace(string(b))
 	}
 	if out == "" {
-		kind := "cpu"
+		out = filepath.Join("bench", "results", "engine_cpu.json")
 		if dev.Type == torch.DeviceCUDA {
-			kind = "gpu"
+			out = filepath.Join("bench", "results", "engine_gpu.json")
 		}
-		out = filepath.Join("bench", "results", "engine_"+kind+".json")
 	}
 
 	fmt.Fprintln(os.Stderr, "measuring Pioneer (Go) ...")
@@ -116,11 +115,17 @@ func run(device, python, out string, threads int, commit string) error {
 
 	method := fmt.Sprintf("medians of %d repetitions after %d warm-up repetitions; op overhead: %d calls of add on two 1-element float32 tensors per repetition (Pioneer frees results in scopes of 1,000); train step: %d steps per repetition, batch %d x %d tokens, forward + backward + AdamW + zero_grad + loss read-back; %d intra-op threads on both sides",
 		sp.Reps, sp.WarmupReps, sp.OpIters, sp.TrainIters, sp.Batch, sp.Seq, sp.Threads)
-	cmd := "go run ./bench/engine"
+	kind := "cpu"
 	if dev.Type == torch.DeviceCUDA {
-		cmd += " -device cuda"
+		kind = "gpu"
 	}
-	r := bench.NewResult("engine_"+strings.SplitN(dev.String(), ":", 2)[0], cmd, method)
+	cmd := "go run ./bench/engine"
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "out" && f.Name != "commit" {
+			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
+		}
+	})
+	r := bench.NewResult("engine_"+kind, cmd, method)
 	if commit != "" {
 		r.Commit = commit
 	}

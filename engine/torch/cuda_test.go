@@ -39,7 +39,8 @@ func TestCUDAMatchesCPU(t *testing.T) {
 	kCPU := s.Randn([]int64{2, 2, 6, 8}, torch.Float32, torch.CPU, g)
 	wCPU := s.Randn([]int64{8}, torch.Float32, torch.CPU, g)
 	run := func(dev torch.Device) (out, gx []float32) {
-		x := s.To(xCPU, torch.Float32, dev)
+		// Detach gives a fresh leaf even when To returns xCPU itself (same device and dtype).
+		x := s.Detach(s.To(xCPU, torch.Float32, dev))
 		k := s.To(kCPU, torch.Float32, dev)
 		w := s.To(wCPU, torch.Float32, dev)
 		if err := x.SetRequiresGrad(true); err != nil {

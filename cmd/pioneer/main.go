@@ -11,7 +11,14 @@ import (
 )
 
 func main() {
-	app := &cli.App{
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "pioneer:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "pioneer",
 		Usage: "adapt small language models to real tasks, on libtorch, from Go",
 		Commands: []*cli.Command{
@@ -25,9 +32,5 @@ func main() {
 				},
 			},
 		},
-	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "pioneer:", err)
-		os.Exit(1)
 	}
 }

@@ -53,6 +53,9 @@ Hugging Face folder (config.json, model.safetensors).`,
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "parameter dtype: float32 or bfloat16"},
 			&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"},
+			&cli.IntFlag{Name: "sample", Value: 300, Usage: "bytes of text to sample from the trained model at the end (0: none)"},
+			&cli.StringFlag{Name: "prompt", Value: "ROMEO:\n", Usage: "text the sample continues"},
+			&cli.Float64Flag{Name: "temperature", Value: 0.8, Usage: "sampling temperature (0: greedy)"},
 		},
 		Action: runPretrain,
 	}
@@ -135,6 +138,25 @@ func runPretrain(c *cli.Context) error {
 	fmt.Printf("  held-out loss  %.3f, perplexity %.2f per byte (%.2f bits per byte)\n", res.EvalLoss, res.Perplexity, res.EvalLoss/math.Ln2)
 	fmt.Printf("  model          %s (config.json + model.safetensors, Hugging Face layout)\n", pc.OutDir)
 	fmt.Printf("  curve          %s\n", filepath.Join(pc.OutDir, "metrics.jsonl"))
+	if n := c.Int("sample"); n > 0 {
+		prompt := []byte(c.String("prompt"))
+		if len(prompt) == 0 {
+			prompt = []byte("\n")
+		}
+		ids := make([]int32, len(prompt))
+		for i, b := range prompt {
+			ids[i] = int32(b)
+		}
+		out, err := engine.Sample(model, ids, n, pc.SeqLen, c.Float64("temperature"), pc.Seed)
+		if err != nil {
+			return err
+		}
+		text := make([]byte, len(out))
+		for i, t := range out {
+			text[i] = byte(t)
+		}
+		fmt.Printf("\nsample (temperature %g):\n%s%s\n", c.Float64("temperature"), prompt, strings.ToValidUTF8(string(text), "?"))
+	}
 	return nil
 }
 

@@ -1,0 +1,98 @@
+package tokenizer
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+const shared = "../../../shared/data/tokenizers"
+
+func load(t *testing.T, path string) *Tokenizer {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		t.Skip("shared data not present")
+	}
+	tok, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tok.Close() })
+	return tok
+}
+
+// TestGoldenEncodings checks ids against encodings made by independent reference
+// implementations (shared/data/tokenizers/golden_encodings.jsonl) and round trips.
+func TestGoldenEncodings(t *testing.T) {
+	qwen := load(t, filepath.Join(shared, "qwen3", "tokenizer.json.gz"))
+	sp := load(t, filepath.Join(shared, "sp32k_lenml_llama2pkg", "tokenizer.json"))
+	f, err := os.Open(filepath.Join(shared, "golden_encodings.jsonl"))
+	if err != nil {
+		t.Skip("golden encodings not present")
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		var g struct {
+			Text string `json:"text"`
+			Qwen []int  `json:"qwen3"`
+			SP   []int  `json:"sp32k_lenml_llama2pkg"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &g); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name    string
+			tok     *Tokenizer
+			special bool
+			want    []int
+		}{{"qwen3", qwen, false, g.Qwen}, {"sp32k", sp, true, g.SP}} {
+			got := c.tok.Encode(g.Text, c.special)
+			if len(got) != len(c.want) {
+				t.Fatalf("%s %q: %v, want %v", c.name, g.Text, got, c.want)
+			}
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Fatalf("%s %q: %v, want %v", c.name, g.Text, got, c.want)
+				}
+			}
+		}
+		if back := qwen.Decode(g.Qwen, false); back != g.Text {
+			t.Fatalf("qwen3 round trip: %q -> %q", g.Text, back)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no golden lines")
+	}
+	if qwen.VocabSize() < 151643 {
+		t.Fatalf("qwen3 vocabulary %d", qwen.VocabSize())
+	}
+}
+
+func TestTinyGPT2Tokenizer(t *testing.T) {
+	tok := load(t, "../../../shared/data/models/tiny-random-gpt2/tokenizer.json")
+	ids := tok.Encode("Hello world", false)
+	if len(ids) == 0 || tok.Decode(ids, false) != "Hello world" {
+		t.Fatalf("round trip: %v -> %q", ids, tok.Decode(ids, false))
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(filepath.Join(dir, "missing.json")); err == nil {
+		t.Fatal("missing file loaded")
+	}
+	bad := filepath.Join(dir, "tokenizer.json")
+	_ = os.WriteFile(bad, []byte(`{"version": "1.0", "model": {"type": "Nope"}}`), 0o644)
+	if _, err := Load(bad); err == nil {
+		t.Fatal("unknown model type loaded")
+	}
+	_ = os.WriteFile(bad, []byte(`{"version": `), 0o644)
+	if _, err := Load(bad); err == nil {
+		t.Fatal("truncated JSON loaded")
+	}
+}

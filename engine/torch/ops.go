@@ -293,6 +293,32 @@ func (s *Scope) TopK(a *Tensor, k, dim int64) (values, indices *Tensor) {
 	return s.adopt(v), s.adopt(i)
 }
 
+// Sort sorts a along dim and returns the values and their original indices.
+func (s *Scope) Sort(a *Tensor, dim int64, descending bool) (values, indices *Tensor) {
+	if !s.ok("sort", a) {
+		return nil, nil
+	}
+	d := C.int(0)
+	if descending {
+		d = 1
+	}
+	var v, i C.pt_tensor
+	if err := check("sort", C.pt_sort(a.h, C.int64_t(dim), d, &v, &i)); err != nil {
+		s.fail(err)
+		return nil, nil
+	}
+	return s.adopt(v), s.adopt(i)
+}
+
+// Cumsum is the running sum along dim.
+func (s *Scope) Cumsum(a *Tensor, dim int64) *Tensor {
+	if !s.ok("cumsum", a) {
+		return nil
+	}
+	var h C.pt_tensor
+	return s.result("cumsum", C.pt_cumsum(a.h, C.int64_t(dim), &h), h)
+}
+
 // ---- shape --------------------------------------------------------------------------
 
 // Reshape returns a with a new shape (a view when possible); one dimension may be -1.

@@ -140,6 +140,12 @@ func TestReductions(t *testing.T) {
 	if err != nil || am[0] != 1 || am[1] != 2 {
 		t.Fatalf("argmax = %v, %v", am, err)
 	}
+	sv, si := s.Sort(s.Float32s([]float32{3, 1, 2}, []int64{3}, torch.CPU), 0, true)
+	near(t, "sort", f32(t, sv), []float64{3, 2, 1}, 0)
+	if idx, _ := si.Int64s(); idx[0] != 0 || idx[1] != 2 || idx[2] != 1 {
+		t.Fatalf("sort indices %v", idx)
+	}
+	near(t, "cumsum", f32(t, s.Cumsum(a, 1)), []float64{1, 3, 6, 4, 9, 15}, tol)
 	v, i := s.TopK(s.Float32s([]float32{1, 9, 3, 7}, []int64{4}, torch.CPU), 2, 0)
 	near(t, "topk values", f32(t, v), []float64{9, 7}, tol)
 	if idx, _ := i.Int64s(); idx[0] != 1 || idx[1] != 3 {

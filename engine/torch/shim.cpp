@@ -463,6 +463,20 @@ pt_err pt_topk(pt_tensor a, int64_t k, int64_t dim, pt_tensor* values, pt_tensor
   PT_CATCH
 }
 
+pt_err pt_sort(pt_tensor a, int64_t dim, int descending, pt_tensor* values, pt_tensor* indices) {
+  PT_TRY
+  auto r = at::sort(T(a), dim, descending != 0);
+  *values = wrap(std::get<0>(r));
+  *indices = wrap(std::get<1>(r));
+  PT_CATCH
+}
+
+pt_err pt_cumsum(pt_tensor a, int64_t dim, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::cumsum(T(a), dim));
+  PT_CATCH
+}
+
 // ---- shape --------------------------------------------------------------------------
 
 pt_err pt_reshape(pt_tensor a, const int64_t* shape, int ndim, pt_tensor* out) {

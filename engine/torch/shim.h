@@ -96,6 +96,8 @@ enum { PT_SUM, PT_MEAN, PT_AMAX, PT_AMIN, PT_LOGSUMEXP, PT_VAR };
 pt_err pt_reduce(int op, pt_tensor a, const int64_t* dims, int ndims, int keepdim, pt_tensor* out);
 pt_err pt_argmax(pt_tensor a, int64_t dim, int keepdim, pt_tensor* out);
 pt_err pt_topk(pt_tensor a, int64_t k, int64_t dim, pt_tensor* values, pt_tensor* indices);
+pt_err pt_sort(pt_tensor a, int64_t dim, int descending, pt_tensor* values, pt_tensor* indices);
+pt_err pt_cumsum(pt_tensor a, int64_t dim, pt_tensor* out);
 
 // ---- shape --------------------------------------------------------------------------
 pt_err pt_reshape(pt_tensor a, const int64_t* shape, int ndim, pt_tensor* out);

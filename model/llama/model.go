@@ -3,6 +3,7 @@ package llama
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,7 +11,18 @@ import (
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+	"github.com/pioneer-ai/pioneer/model"
 )
+
+func init() {
+	for _, arch := range []string{"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"} {
+		model.Register(arch, func(dir string, dev torch.Device, dtype torch.DType) (model.CausalLM, error) {
+			return Load(dir, dev, dtype)
+		})
+	}
+}
+
+var _ model.CausalLM = (*Model)(nil)
 
 // linear is one projection: weight (out, in) and an optional bias (out).
 type linear struct {
@@ -21,6 +33,7 @@ func (l linear) apply(s *torch.Scope, x *torch.Tensor) *torch.Tensor { return s.
 
 type layer struct {
 	inputNorm, postNorm *torch.Tensor // (C)
+	qNorm, kNorm        *torch.Tensor // (D), Qwen3 only
 	q, k, v, o          linear        // q (Hq*D, C), k/v (Hkv*D, C), o (C, Hq*D)
 	gate, up, down      linear        // gate/up (F, C), down (C, F)
 }
@@ -36,8 +49,9 @@ type Model struct {
 	names  []string                 // sorted names
 
 	embed  *torch.Tensor // (V, C)
-	cos    *torch.Tensor // (1, 1, MaxPositionEmbeddings, D) rotary tables, not parameters
+	cos    *torch.Tensor // (P, D) rotary tables for positions 0..P-1, grown on demand
 	sin    *torch.Tensor
+	tables *torch.Scope // owns cos and sin
 	layers []layer
 	norm   *torch.Tensor // (C)
 	head   *torch.Tensor // (V, C); the embedding when tied
@@ -65,16 +79,30 @@ func (c *Config) shapes() map[string][]int64 {
 		}
 		for name, sh := range proj {
 			m[p+name+".weight"] = []int64{sh[0], sh[1]}
-			bias := c.AttentionBias
-			if strings.HasPrefix(name, "mlp.") {
-				bias = c.MLPBias
-			}
-			if bias {
+			if c.hasBias(name) {
 				m[p+name+".bias"] = []int64{sh[0]}
 			}
 		}
+		if c.Variant() == Qwen3 {
+			m[p+"self_attn.q_norm.weight"] = []int64{int64(c.HeadDim)}
+			m[p+"self_attn.k_norm.weight"] = []int64{int64(c.HeadDim)}
+		}
 	}
 	return m
+}
+
+// hasBias says whether a projection has a bias: Qwen2 always on q, k and v; otherwise
+// attention_bias for the attention projections and mlp_bias for the MLP.
+func (c *Config) hasBias(proj string) bool {
+	switch {
+	case strings.HasPrefix(proj, "mlp."):
+		return c.MLPBias
+	case c.Variant() == Qwen2:
+		return proj != "self_attn.o_proj"
+	case c.Variant() == Mistral:
+		return false
+	}
+	return c.AttentionBias
 }
 
 // New creates a model with Hugging Face's initialisation: linear and embedding weights
@@ -90,7 +118,7 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 		return nil, err
 	}
 	defer g.Close()
-	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), named: map[string]*torch.Tensor{}}
+	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), tables: torch.NewScope(), named: map[string]*torch.Tensor{}}
 	tmp := torch.NewScope()
 	defer tmp.Close()
 	shapes := cfg.shapes()
@@ -156,6 +184,8 @@ func (m *Model) bind() error {
 		m.layers[i] = layer{
 			inputNorm: get(p + "input_layernorm.weight"),
 			postNorm:  get(p + "post_attention_layernorm.weight"),
+			qNorm:     get(p + "self_attn.q_norm.weight"),
+			kNorm:     get(p + "self_attn.k_norm.weight"),
 			q:         lin("self_attn.q_proj"), k: lin("self_attn.k_proj"), v: lin("self_attn.v_proj"),
 			o: lin("self_attn.o_proj"), gate: lin("mlp.gate_proj"), up: lin("mlp.up_proj"), down: lin("mlp.down_proj"),
 		}
@@ -165,15 +195,14 @@ func (m *Model) bind() error {
 			return fmt.Errorf("llama: parameter %s missing", name)
 		}
 	}
-	tmp := torch.NewScope()
-	defer tmp.Close()
-	cos, sin := m.ropeTables(tmp, int64(m.Config.MaxPositionEmbeddings))
-	m.cos, m.sin = cos.MoveTo(m.params), sin.MoveTo(m.params)
-	return tmp.Err()
+	return m.growTables(min(m.Config.MaxPositionEmbeddings, 4096))
 }
 
 // Close frees the parameters.
-func (m *Model) Close() { m.params.Close() }
+func (m *Model) Close() {
+	m.params.Close()
+	m.tables.Close()
+}
 
 // Device is where the parameters live.
 func (m *Model) Device() torch.Device { return m.device }
@@ -206,46 +235,189 @@ func (m *Model) SetRequiresGrad(on bool) error {
 	return nil
 }
 
-// ropeTables computes cos and sin tables (1, 1, T, D) for positions 0..T-1 in float32,
-// as Hugging Face does (inv_freq = theta^(-2i/D)), cast to the model's dtype.
-func (m *Model) ropeTables(s *torch.Scope, T int64) (cos, sin *torch.Tensor) {
-	D := int64(m.Config.HeadDim)
-	idx := s.Arange(0, float64(D), 2, torch.Int64, m.device)
-	expo := s.DivScalar(s.To(idx, torch.Float32, m.device), float64(D))
-	theta := s.Full(nil, m.Config.RopeTheta, torch.Float32, m.device)
-	invFreq := s.Reciprocal(s.Pow(theta, expo))                                             // (D/2)
-	pos := s.To(s.Arange(0, float64(T), 1, torch.Int64, m.device), torch.Float32, m.device) // (T)
-	freqs := s.Mul(s.Reshape(pos, T, 1), s.Reshape(invFreq, 1, D/2))                        // (T, D/2)
-	emb := s.Reshape(s.Cat([]*torch.Tensor{freqs, freqs}, -1), 1, 1, T, D)
-	return s.To(s.Cos(emb), m.dtype, m.device), s.To(s.Sin(emb), m.dtype, m.device)
+// invFreq returns the rotary inverse frequencies theta^(-2i/D), i < D/2, computed in
+// float32 as Hugging Face does, with the config's scaling applied.
+func (m *Model) invFreq() ([]float32, error) {
+	D := m.Config.HeadDim
+	out := make([]float32, D/2)
+	theta := float32(m.Config.RopeTheta)
+	for i := range out {
+		// HF: 1 / theta ** (arange(0, D, 2).float() / D), all in float32
+		out[i] = 1 / float32(math.Pow(float64(theta), float64(float32(2*i)/float32(D))))
+	}
+	r := m.Config.RopeScaling
+	switch r.kind() {
+	case "linear":
+		for i := range out {
+			out[i] /= float32(r.Factor)
+		}
+	case "llama3":
+		// Llama 3.1: frequencies whose wavelength exceeds the original context / low_freq_factor
+		// are divided by factor, those shorter than context / high_freq_factor kept, and the
+		// band between interpolated smoothly.
+		factor, lo, hi := float32(r.Factor), float32(r.LowFreqFactor), float32(r.HighFreqFactor)
+		old := float32(r.OriginalMaxPositionEmbeddings)
+		loWave, hiWave := old/lo, old/hi
+		for i, f := range out {
+			wave := 2 * float32(math.Pi) / f
+			scaled := f
+			if wave > loWave {
+				scaled = f / factor
+			}
+			if !(wave < hiWave) && !(wave > loWave) {
+				smooth := (old/wave - lo) / (hi - lo)
+				scaled = (1-smooth)*scaled/factor + smooth*scaled
+			}
+			out[i] = scaled
+		}
+	}
+	return out, nil
 }
 
-// Forward returns logits (B, T, V) for token ids (B, T) under a causal mask. Errors are
-// recorded on s (check s.Err()).
+// growTables (re)computes the cos and sin tables for positions 0..n-1: cos(p * inv_freq)
+// duplicated over both halves of the head, in float32, cast to the model's dtype.
+func (m *Model) growTables(n int) error {
+	inv, err := m.invFreq()
+	if err != nil {
+		return err
+	}
+	D := int64(m.Config.HeadDim)
+	tables := torch.NewScope()
+	err = torch.NoGrad(func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		pos := s.To(s.Arange(0, float64(n), 1, torch.Int64, m.device), torch.Float32, m.device)
+		freqs := s.Mul(s.Reshape(pos, int64(n), 1), s.Float32s(inv, []int64{1, D / 2}, m.device)) // (n, D/2)
+		emb := s.Cat([]*torch.Tensor{freqs, freqs}, -1)                                           // (n, D)
+		tables.Fail(s.Err())
+		cos := tables.To(s.Cos(emb), m.dtype, m.device)
+		sin := tables.To(s.Sin(emb), m.dtype, m.device)
+		if err := tables.Err(); err != nil {
+			return err
+		}
+		m.tables.Close()
+		m.tables, m.cos, m.sin = tables, cos, sin
+		return nil
+	})
+	if err != nil {
+		tables.Close()
+		return fmt.Errorf("llama: rotary tables: %w", err)
+	}
+	return nil
+}
+
+// tablesFor makes sure the rotary tables cover positions below n.
+func (m *Model) tablesFor(s *torch.Scope, n int64) bool {
+	if have := m.cos.Shape(); len(have) == 2 && have[0] >= n {
+		return true
+	}
+	if n > int64(m.Config.MaxPositionEmbeddings) {
+		s.Fail(&torch.Error{Op: "llama", Msg: fmt.Sprintf("%d positions exceed max_position_embeddings %d", n, m.Config.MaxPositionEmbeddings)})
+		return false
+	}
+	want := max(n, 2*m.cos.Shape()[0])
+	if err := m.growTables(int(min(want, int64(m.Config.MaxPositionEmbeddings)))); err != nil {
+		s.Fail(err)
+		return false
+	}
+	return true
+}
+
+// Forward returns logits (B, T, V) for token ids (B, T) at positions 0..T-1 under a causal
+// mask (and the sliding window, if any). Errors are recorded on s (check s.Err()).
 func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 	shape := ids.Shape()
 	if len(shape) != 2 {
 		s.Fail(&torch.Error{Op: "llama forward", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", shape)})
 		return nil
 	}
-	B, T := shape[0], shape[1]
+	T := shape[1]
 	if T > int64(m.Config.MaxPositionEmbeddings) {
 		s.Fail(&torch.Error{Op: "llama forward", Msg: fmt.Sprintf("sequence of %d tokens exceeds max_position_embeddings %d", T, m.Config.MaxPositionEmbeddings)})
 		return nil
 	}
+	if !m.tablesFor(s, T) {
+		return nil
+	}
+	D := int64(m.Config.HeadDim)
+	cos := s.Reshape(s.Slice(m.cos, 0, 0, T, 1), 1, 1, T, D) // views of the cached tables
+	sin := s.Reshape(s.Slice(m.sin, 0, 0, T, 1), 1, 1, T, D)
+	opts := torch.AttentionOptions{Causal: true}
+	if w := m.Config.window(); w > 0 && T > int64(w) {
+		opts = torch.AttentionOptions{Mask: windowMask(s, T, T, 0, w, m.device)}
+	}
+	return m.run(s, ids, cos, sin, opts, nil)
+}
+
+// windowMask is (1, 1, T, S) bool: query i (slot past+i) may see key slot j when
+// past+i-window < j <= past+i, Hugging Face's sliding-window rule.
+func windowMask(s *torch.Scope, T, S, past int64, window int, dev torch.Device) *torch.Tensor {
+	v := make([]bool, T*S)
+	for i := int64(0); i < T; i++ {
+		q := past + i
+		for j := int64(0); j < S; j++ {
+			v[i*S+j] = j <= q && j > q-int64(window)
+		}
+	}
+	return s.Bools(v, []int64{1, 1, T, S}, dev)
+}
+
+// Step is the inference path with explicit positions, mask and a key/value cache; see
+// model.CausalLM.
+func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *model.KVCache) *torch.Tensor {
+	shape := ids.Shape()
+	if len(shape) != 2 {
+		s.Fail(&torch.Error{Op: "llama step", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", shape)})
+		return nil
+	}
+	B, T := shape[0], shape[1]
+	past := int64(0)
+	if cache != nil {
+		past = int64(cache.Len())
+	}
+	if !m.tablesFor(s, past+T) {
+		return nil
+	}
+	D := int64(m.Config.HeadDim)
+	flat := s.Reshape(positions, -1)
+	cos := s.Reshape(s.IndexSelect(m.cos, 0, flat), B, 1, T, D)
+	sin := s.Reshape(s.IndexSelect(m.sin, 0, flat), B, 1, T, D)
+	if w := m.Config.window(); w > 0 {
+		mask = s.And(mask, windowMask(s, T, past+T, past, w, m.device))
+	}
+	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache)
+	if cache != nil && s.Err() == nil {
+		cache.Advance(int(T))
+	}
+	return logits
+}
+
+// run is the decoder stack shared by Forward and Step.
+func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache) *torch.Tensor {
+	shape := ids.Shape()
+	if len(shape) != 2 {
+		s.Fail(&torch.Error{Op: "llama", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", shape)})
+		return nil
+	}
+	B, T := shape[0], shape[1]
 	c := m.Config
 	Hq, Hkv, D := int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
-	cos := s.Slice(m.cos, 2, 0, T, 1) // (1, 1, T, D) views of the cached tables
-	sin := s.Slice(m.sin, 2, 0, T, 1)
 	x := s.Embedding(m.embed, ids) // (B, T, C)
 	for i := range m.layers {
 		l := &m.layers[i]
 		h := s.RMSNorm(x, l.inputNorm, c.RMSNormEps)
-		q := s.Transpose(s.Reshape(l.q.apply(s, h), B, T, Hq, D), 1, 2)  // (B, Hq, T, D)
-		k := s.Transpose(s.Reshape(l.k.apply(s, h), B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
-		v := s.Transpose(s.Reshape(l.v.apply(s, h), B, T, Hkv, D), 1, 2)
+		q := s.Reshape(l.q.apply(s, h), B, T, Hq, D)
+		k := s.Reshape(l.k.apply(s, h), B, T, Hkv, D)
+		if l.qNorm != nil { // Qwen3: RMSNorm over each head's queries and keys, before RoPE
+			q, k = s.RMSNorm(q, l.qNorm, c.RMSNormEps), s.RMSNorm(k, l.kNorm, c.RMSNormEps)
+		}
+		q, k = s.Transpose(q, 1, 2), s.Transpose(k, 1, 2)                // (B, H, T, D)
+		v := s.Transpose(s.Reshape(l.v.apply(s, h), B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
 		q, k = s.Rope(q, cos, sin), s.Rope(k, cos, sin)
-		a := s.Attention(q, k, v, torch.AttentionOptions{Causal: true})
+		if cache != nil {
+			k, v = cache.Update(s, i, k, v) // (B, Hkv, S, D)
+		}
+		a := s.Attention(q, k, v, opts)
 		a = s.Reshape(s.Transpose(a, 1, 2), B, T, Hq*D) // (B, T, Hq*D)
 		x = s.Add(x, l.o.apply(s, a))
 		h = s.RMSNorm(x, l.postNorm, c.RMSNormEps)
@@ -253,6 +425,22 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 		x = s.Add(x, l.down.apply(s, f))
 	}
 	return s.Linear(s.RMSNorm(x, m.norm, c.RMSNormEps), m.head, nil)
+}
+
+// NewCache allocates a key/value cache for batch rows of up to capacity tokens.
+func (m *Model) NewCache(batch, capacity int) (*model.KVCache, error) {
+	c := m.Config
+	return model.NewKVCache(c.NumHiddenLayers, batch, c.NumKeyValueHeads, capacity, c.HeadDim, m.dtype, m.device)
+}
+
+// Info describes the model.
+func (m *Model) Info() model.Info {
+	c := m.Config
+	return model.Info{
+		Architecture: c.Architectures[0], ModelType: c.ModelType, Params: c.ParamCount(),
+		Layers: c.NumHiddenLayers, Hidden: c.HiddenSize, Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads,
+		HeadDim: c.HeadDim, VocabSize: c.VocabSize, MaxPositions: c.MaxPositionEmbeddings,
+	}
 }
 
 // Loss is the mean next-token cross-entropy of Forward(ids) against targets (B, T);
@@ -271,6 +459,9 @@ func (m *Model) Save(dir string) error {
 	}
 	cfg := m.Config
 	cfg.TorchDType = m.dtype.String()
+	if cfg.RopeParameters != nil { // written by transformers 5: keep its form only
+		cfg.RopeScaling = nil
+	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return err
@@ -354,7 +545,7 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 		return nil, err
 	}
 	want := cfg.shapes()
-	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), named: map[string]*torch.Tensor{}}
+	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), tables: torch.NewScope(), named: map[string]*torch.Tensor{}}
 	tmp := torch.NewScope()
 	defer tmp.Close()
 	for _, path := range files {

@@ -1,0 +1,351 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// GenerateOptions configure Generate. The zero value decodes greedily with no stop
+// condition but MaxNewTokens.
+type GenerateOptions struct {
+	MaxNewTokens int
+	Temperature  float64            // 0: greedy (argmax)
+	TopK         int                // keep the K most likely tokens; 0: off
+	TopP         float64            // keep the smallest set with probability >= TopP; 0 or 1: off
+	Seed         uint64             // sampling generator seed
+	StopTokens   []int              // end a row when it produces one of these (not included in the output)
+	StopStrings  []string           // end a row when its decoded text contains one (the output keeps it)
+	Decode       func([]int) string // turns a row's new tokens into text; required with StopStrings
+	PadID        int                // fills left padding and finished rows
+}
+
+// Completion is one row's result.
+type Completion struct {
+	Tokens []int  // new tokens
+	Reason string // "stop_token", "stop_string" or "length"
+}
+
+func (o *GenerateOptions) validate(vocab int) error {
+	switch {
+	case o.MaxNewTokens <= 0:
+		return fmt.Errorf("max new tokens must be positive, got %d", o.MaxNewTokens)
+	case o.Temperature < 0 || math.IsNaN(o.Temperature):
+		return fmt.Errorf("temperature must be >= 0, got %v", o.Temperature)
+	case o.TopK < 0:
+		return fmt.Errorf("top-k must be >= 0, got %d", o.TopK)
+	case o.TopP < 0 || o.TopP > 1:
+		return fmt.Errorf("top-p must be in [0, 1], got %v", o.TopP)
+	case len(o.StopStrings) > 0 && o.Decode == nil:
+		return fmt.Errorf("stop strings need a decoder")
+	case o.PadID < 0 || o.PadID >= vocab:
+		return fmt.Errorf("pad id %d outside the vocabulary of %d", o.PadID, vocab)
+	}
+	return nil
+}
+
+// Generate continues each prompt (token ids) with up to MaxNewTokens tokens, all rows in
+// one batch: prompts are left-padded, a bool mask keeps padding out of attention,
+// positions count from each row's first real token, and a key/value cache makes each new
+// token cost one position.
+func Generate(m model.CausalLM, prompts [][]int, o GenerateOptions) ([]Completion, error) {
+	info := m.Info()
+	if err := o.validate(info.VocabSize); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	B := len(prompts)
+	if B == 0 {
+		return nil, nil
+	}
+	P := 0
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty", i)
+		}
+		for _, id := range p {
+			if id < 0 || id >= info.VocabSize {
+				return nil, fmt.Errorf("generate: prompt %d has token %d outside the vocabulary of %d", i, id, info.VocabSize)
+			}
+		}
+		P = max(P, len(p))
+	}
+	capacity := P + o.MaxNewTokens
+	if capacity > info.MaxPositions {
+		return nil, fmt.Errorf("generate: prompt of %d tokens plus %d new exceeds the model's %d positions", P, o.MaxNewTokens, info.MaxPositions)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dev := m.Device()
+	cache, err := m.NewCache(B, capacity)
+	if err != nil {
+		return nil, err
+	}
+	defer cache.Close()
+	var gen *torch.Generator
+	if o.Temperature > 0 {
+		if gen, err = torch.NewGenerator(o.Seed, dev); err != nil {
+			return nil, err
+		}
+		defer gen.Close()
+	}
+
+	// valid[b][j]: key slot j of row b holds a real token.
+	valid := make([][]bool, B)
+	ids := make([]int64, B*P)
+	pos := make([]int64, B*P)
+	next := make([]int64, B) // each row's next position
+	for b, p := range prompts {
+		valid[b] = make([]bool, capacity)
+		pad := P - len(p)
+		for j := 0; j < P; j++ {
+			ids[b*P+j] = int64(o.PadID)
+			if j >= pad {
+				ids[b*P+j] = int64(p[j-pad])
+				pos[b*P+j] = int64(j - pad)
+				valid[b][j] = true
+			}
+		}
+		next[b] = int64(len(p))
+	}
+	// Prefill mask: causal over real tokens; a padding query sees itself so its row of the
+	// softmax is never empty (its output is never read).
+	mask := make([]bool, B*P*P)
+	for b := 0; b < B; b++ {
+		for i := 0; i < P; i++ {
+			for j := 0; j <= i; j++ {
+				mask[(b*P+i)*P+j] = valid[b][j] || i == j
+			}
+		}
+	}
+	out := make([]Completion, B)
+	done := make([]bool, B)
+	remaining := B
+	stop := map[int]bool{}
+	for _, t := range o.StopTokens {
+		stop[t] = true
+	}
+	T, S := P, P
+	err = torch.NoGrad(func() error {
+		for step := 0; step < o.MaxNewTokens && remaining > 0; step++ {
+			s := torch.NewScope()
+			shape := []int64{int64(B), int64(T)}
+			logits := m.Step(s, s.Int64s(ids, shape, dev), s.Int64s(pos, shape, dev),
+				s.Bools(mask, []int64{int64(B), 1, int64(T), int64(S)}, dev), cache)
+			last := s.Select(logits, 1, int64(T-1)) // (B, V)
+			chosen, err := choose(s, last, o, gen)
+			s.Close()
+			if err != nil {
+				return fmt.Errorf("generate: step %d: %w", step, err)
+			}
+			for b := 0; b < B; b++ {
+				if done[b] {
+					continue
+				}
+				tok := int(chosen[b])
+				switch {
+				case stop[tok]:
+					out[b].Reason = "stop_token"
+				case len(o.StopStrings) > 0:
+					out[b].Tokens = append(out[b].Tokens, tok)
+					text := o.Decode(out[b].Tokens)
+					for _, ss := range o.StopStrings {
+						if ss != "" && strings.Contains(text, ss) {
+							out[b].Reason = "stop_string"
+						}
+					}
+				default:
+					out[b].Tokens = append(out[b].Tokens, tok)
+				}
+				if out[b].Reason != "" {
+					done[b] = true
+					remaining--
+				}
+			}
+			// The next step feeds one token per row at slot S.
+			T = 1
+			ids, pos = ids[:B], pos[:B]
+			for b := 0; b < B; b++ {
+				ids[b] = int64(o.PadID)
+				if !done[b] {
+					ids[b] = chosen[b]
+				}
+				pos[b] = next[b]
+				next[b]++
+				valid[b][S] = true
+			}
+			S++
+			mask = mask[:0]
+			for b := 0; b < B; b++ {
+				mask = append(mask, valid[b][:S]...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for b := range out {
+		if out[b].Reason == "" {
+			out[b].Reason = "length"
+		}
+	}
+	return out, nil
+}
+
+// choose picks one token per row of logits (B, V): argmax, or a sample after temperature,
+// top-k and top-p filtering.
+func choose(s *torch.Scope, logits *torch.Tensor, o GenerateOptions, g *torch.Generator) ([]int64, error) {
+	var next *torch.Tensor
+	if o.Temperature == 0 {
+		next = s.Argmax(logits, -1, false)
+	} else {
+		l := s.DivScalar(s.To(logits, torch.Float32, logits.Device()), o.Temperature)
+		if o.TopK > 0 && o.TopK < int(logits.Shape()[1]) {
+			vals, _ := s.TopK(l, int64(o.TopK), -1)
+			kth := s.Slice(vals, 1, int64(o.TopK-1), int64(o.TopK), 1) // (B, 1)
+			l = s.MaskedFill(l, s.Lt(l, kth), math.Inf(-1))
+		}
+		if o.TopP > 0 && o.TopP < 1 {
+			sorted, _ := s.Sort(l, -1, true)
+			probs := s.Softmax(sorted, -1)
+			before := s.Sub(s.Cumsum(probs, -1), probs) // mass of the more likely tokens
+			keep := s.To(s.LtScalar(before, o.TopP), torch.Int64, logits.Device())
+			last := s.To(s.AddScalar(s.SumDims(keep, []int64{-1}, true), -1), torch.Int64, logits.Device())
+			threshold := s.Gather(sorted, 1, last) // the least likely kept logit, (B, 1)
+			l = s.MaskedFill(l, s.Lt(l, threshold), math.Inf(-1))
+		}
+		next = s.Reshape(s.Multinomial(s.Softmax(l, -1), 1, g), -1)
+	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return next.Int64s()
+}
+
+// Scored is the log-likelihood of a continuation.
+type Scored struct {
+	LogProb   float64   // sum of the continuation tokens' log-probabilities
+	TokenLogP []float64 // per continuation token
+}
+
+// Score returns log p(continuation | prompt) for each pair, running batchSize sequences
+// at a time (right-padded; causal attention keeps padding out of the real positions).
+func Score(m model.CausalLM, prompts, continuations [][]int, batchSize int) ([]Scored, error) {
+	if len(prompts) != len(continuations) {
+		return nil, fmt.Errorf("score: %d prompts but %d continuations", len(prompts), len(continuations))
+	}
+	if batchSize <= 0 {
+		batchSize = 16
+	}
+	info := m.Info()
+	for i := range prompts {
+		if len(prompts[i]) == 0 || len(continuations[i]) == 0 {
+			return nil, fmt.Errorf("score: pair %d has an empty prompt or continuation", i)
+		}
+		if n := len(prompts[i]) + len(continuations[i]); n > info.MaxPositions {
+			return nil, fmt.Errorf("score: pair %d has %d tokens, more than the model's %d positions", i, n, info.MaxPositions)
+		}
+		for _, id := range append(append([]int(nil), prompts[i]...), continuations[i]...) {
+			if id < 0 || id >= info.VocabSize {
+				return nil, fmt.Errorf("score: pair %d has token %d outside the vocabulary of %d", i, id, info.VocabSize)
+			}
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dev := m.Device()
+	out := make([]Scored, len(prompts))
+	err := torch.NoGrad(func() error {
+		for start := 0; start < len(prompts); start += batchSize {
+			end := min(start+batchSize, len(prompts))
+			T := 0
+			for i := start; i < end; i++ {
+				T = max(T, len(prompts[i])+len(continuations[i]))
+			}
+			n := end - start
+			ids := make([]int64, n*T)
+			targets := make([]int64, n*T)
+			for r := 0; r < n; r++ {
+				seq := append(append([]int(nil), prompts[start+r]...), continuations[start+r]...)
+				for t := 0; t < T; t++ {
+					targets[r*T+t] = -100
+					if t < len(seq) {
+						ids[r*T+t] = int64(seq[t])
+					}
+					// position t predicts token t+1; score only continuation tokens
+					if t+1 < len(seq) && t+1 >= len(prompts[start+r]) {
+						targets[r*T+t] = int64(seq[t+1])
+					}
+				}
+			}
+			s := torch.NewScope()
+			shape := []int64{int64(n), int64(T)}
+			logits := m.Forward(s, s.Int64s(ids, shape, dev))
+			logits = s.To(s.Reshape(logits, int64(n*T), -1), torch.Float32, dev)
+			nll := s.CrossEntropy(logits, s.Int64s(targets, []int64{int64(n * T)}, dev), -100, torch.ReduceNone)
+			v, err := s.To(nll, torch.Float64, torch.CPU).Float64s()
+			if err == nil {
+				err = s.Err()
+			}
+			s.Close()
+			if err != nil {
+				return fmt.Errorf("score: %w", err)
+			}
+			for r := 0; r < n; r++ {
+				sc := &out[start+r]
+				for t := 0; t < T; t++ {
+					if targets[r*T+t] != -100 {
+						sc.TokenLogP = append(sc.TokenLogP, -v[r*T+t])
+						sc.LogProb -= v[r*T+t]
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Classification is the answer of Classify for one prompt.
+type Classification struct {
+	Label    int       // index of the most likely label
+	LogProbs []float64 // log p(label | prompt) for every label
+}
+
+// Classify answers each prompt with one of the labels (token sequences), so the answer is
+// always a valid label: every label is scored as a continuation and the most likely wins.
+func Classify(m model.CausalLM, prompts [][]int, labels [][]int, batchSize int) ([]Classification, error) {
+	if len(labels) == 0 {
+		return nil, fmt.Errorf("classify: no labels")
+	}
+	var ps, cs [][]int
+	for _, p := range prompts {
+		for _, l := range labels {
+			ps = append(ps, p)
+			cs = append(cs, l)
+		}
+	}
+	scores, err := Score(m, ps, cs, batchSize)
+	if err != nil {
+		return nil, fmt.Errorf("classify: %w", err)
+	}
+	out := make([]Classification, len(prompts))
+	for i := range prompts {
+		c := Classification{LogProbs: make([]float64, len(labels))}
+		for j := range labels {
+			c.LogProbs[j] = scores[i*len(labels)+j].LogProb
+			if c.LogProbs[j] > c.LogProbs[c.Label] {
+				c.Label = j
+			}
+		}
+		out[i] = c
+	}
+	return out, nil
+}

@@ -56,16 +56,48 @@ type Info struct {
 // Loader opens a model folder onto dev, converting weights to dtype.
 type Loader func(dir string, dev torch.Device, dtype torch.DType) (CausalLM, error)
 
+// Inspector describes a model folder from its config.json alone, without loading weights.
+type Inspector func(dir string) (Info, error)
+
+type entry struct {
+	load    Loader
+	inspect Inspector
+}
+
 var registry = struct {
 	sync.Mutex
-	m map[string]Loader
-}{m: map[string]Loader{}}
+	m map[string]entry
+}{m: map[string]entry{}}
 
 // Register makes an architecture (the name in config.json's "architectures") loadable.
-func Register(architecture string, l Loader) {
+func Register(architecture string, l Loader, i Inspector) {
 	registry.Lock()
 	defer registry.Unlock()
-	registry.m[architecture] = l
+	registry.m[architecture] = entry{l, i}
+}
+
+func lookup(dir string) (entry, error) {
+	arch, err := Architecture(dir)
+	if err != nil {
+		return entry{}, err
+	}
+	registry.Lock()
+	e, ok := registry.m[arch]
+	registry.Unlock()
+	if !ok {
+		return entry{}, fmt.Errorf("model: %s: architecture %s is not supported (supported: %s)",
+			dir, arch, strings.Join(Supported(), ", "))
+	}
+	return e, nil
+}
+
+// Inspect describes a model folder from its configuration, without loading weights.
+func Inspect(dir string) (Info, error) {
+	e, err := lookup(dir)
+	if err != nil {
+		return Info{}, err
+	}
+	return e.inspect(dir)
 }
 
 // Supported lists the registered architectures.
@@ -102,18 +134,11 @@ func Architecture(dir string) (string, error) {
 
 // Load opens a Hugging Face model folder with its registered architecture.
 func Load(dir string, dev torch.Device, dtype torch.DType) (CausalLM, error) {
-	arch, err := Architecture(dir)
+	e, err := lookup(dir)
 	if err != nil {
 		return nil, err
 	}
-	registry.Lock()
-	l := registry.m[arch]
-	registry.Unlock()
-	if l == nil {
-		return nil, fmt.Errorf("model: %s: architecture %s is not supported (supported: %s)",
-			dir, arch, strings.Join(Supported(), ", "))
-	}
-	return l(dir, dev, dtype)
+	return e.load(dir, dev, dtype)
 }
 
 // GenerationConfig is the part of generation_config.json generation uses.

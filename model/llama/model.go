@@ -18,6 +18,12 @@ func init() {
 	for _, arch := range []string{"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"} {
 		model.Register(arch, func(dir string, dev torch.Device, dtype torch.DType) (model.CausalLM, error) {
 			return Load(dir, dev, dtype)
+		}, func(dir string) (model.Info, error) {
+			cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+			if err != nil {
+				return model.Info{}, err
+			}
+			return cfg.info(), nil
 		})
 	}
 }
@@ -434,8 +440,9 @@ func (m *Model) NewCache(batch, capacity int) (*model.KVCache, error) {
 }
 
 // Info describes the model.
-func (m *Model) Info() model.Info {
-	c := m.Config
+func (m *Model) Info() model.Info { return m.Config.info() }
+
+func (c *Config) info() model.Info {
 	return model.Info{
 		Architecture: c.Architectures[0], ModelType: c.ModelType, Params: c.ParamCount(),
 		Layers: c.NumHiddenLayers, Hidden: c.HiddenSize, Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads,

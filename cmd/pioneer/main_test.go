@@ -60,3 +60,59 @@ func TestPretrainCommandRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+const tinyGPT2 = "../../../shared/data/models/tiny-random-gpt2"
+
+func TestGenerateAndInfoCommands(t *testing.T) {
+	if _, err := os.Stat(tinyGPT2); err != nil {
+		t.Skip("shared data not present")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	in := filepath.Join(dir, "in.jsonl")
+	_ = os.WriteFile(in, []byte("{\"prompt\": \"Hello world\"}\n\n{\"prompt\": \"A longer prompt here\"}\n"), 0o644)
+	err := newApp().Run([]string{"pioneer", "generate", "--model", tinyGPT2, "--device", "cpu", "--input", in,
+		"--prompt", "Hi", "--max-new-tokens", "5", "--output", out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d output lines:\n%s", len(lines), b)
+	}
+	var rec struct {
+		Prompt     string `json:"prompt"`
+		Tokens     []int  `json:"tokens"`
+		StopReason string `json:"stop_reason"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Prompt != "Hi" || rec.StopReason == "" {
+		t.Fatalf("first line %s (%v)", lines[0], err)
+	}
+	if err := newApp().Run([]string{"pioneer", "info", "--model", tinyGPT2}); err != nil {
+		t.Fatal(err)
+	}
+	// a tokenizer that does not belong to the model
+	mixed := filepath.Join(dir, "mixed")
+	_ = os.MkdirAll(mixed, 0o755)
+	for _, f := range []string{"config.json", "model.safetensors", "generation_config.json"} {
+		b, _ := os.ReadFile(filepath.Join("../../testdata/models/llama", f))
+		_ = os.WriteFile(filepath.Join(mixed, f), b, 0o644)
+	}
+	tok, _ := os.ReadFile(filepath.Join(tinyGPT2, "tokenizer.json"))
+	_ = os.WriteFile(filepath.Join(mixed, "tokenizer.json"), tok, 0o644)
+	err = newApp().Run([]string{"pioneer", "generate", "--model", mixed, "--device", "cpu", "--prompt", "x"})
+	if err == nil || !strings.Contains(err.Error(), "do not belong together") {
+		t.Fatalf("mismatched tokenizer: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	_ = os.WriteFile(bad, []byte("{\"prompt\": \"ok\"}\n{oops\n"), 0o644)
+	err = newApp().Run([]string{"pioneer", "generate", "--model", tinyGPT2, "--device", "cpu", "--input", bad})
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:2") {
+		t.Fatalf("malformed input: %v", err)
+	}
+	err = newApp().Run([]string{"pioneer", "info", "--model", filepath.Join(dir, "nothing")})
+	if err == nil {
+		t.Fatal("info on a missing folder")
+	}
+}

@@ -125,3 +125,72 @@ func equal(a, b []int) bool {
 	}
 	return true
 }
+
+// TestHalfPrecision loads the llama fixture computing in bfloat16 and float16, and from a
+// copy whose weights are stored in bfloat16, and compares logits with float32 ones.
+func TestHalfPrecision(t *testing.T) {
+	dir := "../../testdata/models/llama"
+	ids := []int64{30, 42, 30, 14, 71, 5, 9}
+	logits := func(m model.CausalLM) []float32 {
+		s := torch.NewScope()
+		defer s.Close()
+		var out []float32
+		err := torch.NoGrad(func() error {
+			l := m.Forward(s, s.Int64s(ids, []int64{1, int64(len(ids))}, torch.CPU))
+			var err error
+			out, err = s.To(l, torch.Float32, torch.CPU).Float32s()
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ref, err := model.Load(dir, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	want := logits(ref)
+
+	// weights stored as bfloat16
+	half := t.TempDir()
+	s := torch.NewScope()
+	stored := map[string]*torch.Tensor{}
+	for _, n := range ref.Names() {
+		stored[n] = s.To(ref.Named(n), torch.BFloat16, torch.CPU)
+	}
+	if err := torch.Save(filepath.Join(half, "model.safetensors"), stored, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	cfg, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	_ = os.WriteFile(filepath.Join(half, "config.json"), cfg, 0o644)
+
+	for _, c := range []struct {
+		name  string
+		dir   string
+		dtype torch.DType
+		tol   float64 // relative to the largest logit
+	}{
+		{"bfloat16 compute", dir, torch.BFloat16, 0.05},
+		{"float16 compute", dir, torch.Float16, 0.01},
+		{"bfloat16 weights", half, torch.Float32, 0.02},
+	} {
+		m, err := model.Load(c.dir, torch.CPU, c.dtype)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := logits(m)
+		m.Close()
+		var scale, worst float64
+		for i := range want {
+			scale = math.Max(scale, math.Abs(float64(want[i])))
+			worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+		}
+		if worst > c.tol*scale {
+			t.Fatalf("%s: max |logit difference| %v against logits up to %v", c.name, worst, scale)
+		}
+		t.Logf("%s: max |difference| %.3g (largest logit %.3g)", c.name, worst, scale)
+	}
+}

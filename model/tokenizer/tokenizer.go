@@ -58,8 +58,11 @@ func Load(path string) (*Tokenizer, error) {
 }
 
 // Encode returns the ids of text; addSpecial adds the tokenizer's special tokens (BOS...)
-// as its post-processor defines them.
+// as its post-processor defines them. A closed tokenizer encodes nothing.
 func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
+	if t.t == nil {
+		return nil
+	}
 	ids, _ := t.t.Encode(text, addSpecial)
 	out := make([]int, len(ids))
 	for i, id := range ids {
@@ -70,6 +73,9 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 
 // Decode turns ids back into text.
 func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
+	if t.t == nil {
+		return ""
+	}
 	u := make([]uint32, len(ids))
 	for i, id := range ids {
 		u[i] = uint32(id)
@@ -77,8 +83,13 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
 	return t.t.Decode(u, skipSpecial)
 }
 
-// VocabSize is the size of the vocabulary including added tokens.
-func (t *Tokenizer) VocabSize() int { return int(t.t.VocabSize()) }
+// VocabSize is the size of the vocabulary including added tokens (0 after Close).
+func (t *Tokenizer) VocabSize() int {
+	if t.t == nil {
+		return 0
+	}
+	return int(t.t.VocabSize())
+}
 
 // Close frees the Rust tokenizer.
 func (t *Tokenizer) Close() error {

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+	"github.com/pioneer-ai/pioneer/model"
+	_ "github.com/pioneer-ai/pioneer/model/all" // every architecture
+	"github.com/pioneer-ai/pioneer/model/tokenizer"
+)
+
+func modelFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "model", Required: true, Usage: "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)"},
+		&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
+		&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "compute dtype: float32, bfloat16 or float16"},
+		&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
+	}
+}
+
+func generateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "generate",
+		Usage: "continue prompts with a Hugging Face model (batched, KV cache)",
+		Description: `Prompts come from --prompt (repeatable) or --input, a JSONL file of {"prompt": "..."}
+objects. Results are JSON lines on standard output (or --output): the prompt, the
+completion text, its tokens and why it stopped. Generation stops at the model's
+end-of-sequence tokens (generation_config.json), a --stop string or --max-new-tokens.`,
+		Flags: append(modelFlags(),
+			&cli.StringSliceFlag{Name: "prompt", Usage: "a prompt (repeatable)"},
+			&cli.StringFlag{Name: "input", Usage: `JSONL file with one {"prompt": "..."} per line`},
+			&cli.StringFlag{Name: "output", Usage: "write JSONL here instead of standard output"},
+			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate at most per prompt"},
+			&cli.Float64Flag{Name: "temperature", Value: 0, Usage: "0: greedy; > 0: sample"},
+			&cli.IntFlag{Name: "top-k", Usage: "sample among the K most likely tokens (0: off)"},
+			&cli.Float64Flag{Name: "top-p", Usage: "sample within probability mass P (0: off)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "sampling seed"},
+			&cli.StringSliceFlag{Name: "stop", Usage: "stop string (repeatable)"},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "prompts per batch"},
+			&cli.BoolFlag{Name: "no-special-tokens", Usage: "do not add the tokenizer's special tokens (BOS) to prompts"},
+		),
+		Action: runGenerate,
+	}
+}
+
+// loaded is a model with its tokenizer and generation config.
+type loaded struct {
+	m   model.CausalLM
+	tok *tokenizer.Tokenizer
+	gen model.GenerationConfig
+}
+
+func (l *loaded) Close() {
+	l.m.Close()
+	if l.tok != nil {
+		l.tok.Close()
+	}
+}
+
+func openModel(c *cli.Context, needTokenizer bool) (*loaded, error) {
+	if n := c.Int("threads"); n > 0 {
+		torch.SetNumThreads(n)
+	}
+	dev, err := torch.ParseDevice(c.String("device"))
+	if err != nil {
+		return nil, err
+	}
+	dtype, err := torch.ParseDType(c.String("dtype"))
+	if err != nil {
+		return nil, err
+	}
+	dir := c.String("model")
+	l := &loaded{}
+	if needTokenizer {
+		if l.tok, err = tokenizer.Load(filepath.Join(dir, "tokenizer.json")); err != nil {
+			return nil, err
+		}
+	}
+	if l.m, err = model.Load(dir, dev, dtype); err != nil {
+		if l.tok != nil {
+			l.tok.Close()
+		}
+		return nil, err
+	}
+	if l.tok != nil && l.tok.VocabSize() > l.m.Info().VocabSize {
+		err := fmt.Errorf("%s: tokenizer.json has %d tokens but the model's vocabulary is %d: they do not belong together",
+			dir, l.tok.VocabSize(), l.m.Info().VocabSize)
+		l.Close()
+		return nil, err
+	}
+	if l.gen, err = model.ReadGenerationConfig(dir); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func readPrompts(c *cli.Context) ([]string, error) {
+	prompts := c.StringSlice("prompt")
+	if p := c.String("input"); p != "" {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" {
+				continue
+			}
+			var rec struct {
+				Prompt *string `json:"prompt"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", p, n, err)
+			}
+			if rec.Prompt == nil {
+				return nil, fmt.Errorf(`%s:%d: no "prompt" field`, p, n)
+			}
+			prompts = append(prompts, *rec.Prompt)
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if len(prompts) == 0 {
+		return nil, fmt.Errorf("no prompts: give --prompt or --input")
+	}
+	return prompts, nil
+}
+
+func runGenerate(c *cli.Context) error {
+	prompts, err := readPrompts(c)
+	if err != nil {
+		return err
+	}
+	batch := c.Int("batch")
+	if batch <= 0 {
+		return fmt.Errorf("--batch must be positive")
+	}
+	l, err := openModel(c, true)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var w io.Writer = os.Stdout
+	if p := c.String("output"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	pad := l.gen.PadTokenID
+	if pad < 0 && len(l.gen.EosTokenIDs) > 0 {
+		pad = l.gen.EosTokenIDs[0]
+	}
+	opts := engine.GenerateOptions{
+		MaxNewTokens: c.Int("max-new-tokens"), Temperature: c.Float64("temperature"), TopK: c.Int("top-k"),
+		TopP: c.Float64("top-p"), Seed: c.Uint64("seed"), StopTokens: l.gen.EosTokenIDs,
+		StopStrings: c.StringSlice("stop"), PadID: max(pad, 0),
+		Decode: func(ids []int) string { return l.tok.Decode(ids, true) },
+	}
+	enc := json.NewEncoder(w)
+	start, total := time.Now(), 0
+	for i := 0; i < len(prompts); i += batch {
+		chunk := prompts[i:min(i+batch, len(prompts))]
+		ids := make([][]int, len(chunk))
+		for j, p := range chunk {
+			ids[j] = l.tok.Encode(p, !c.Bool("no-special-tokens"))
+		}
+		out, err := engine.Generate(l.m, ids, opts)
+		if err != nil {
+			return err
+		}
+		for j, o := range out {
+			total += len(o.Tokens)
+			text := l.tok.Decode(o.Tokens, true)
+			for _, ss := range opts.StopStrings { // cut at the stop string, as users expect
+				if k := strings.Index(text, ss); ss != "" && k >= 0 {
+					text = text[:k]
+				}
+			}
+			if err := enc.Encode(map[string]any{"prompt": chunk[j], "completion": text, "tokens": o.Tokens, "stop_reason": o.Reason}); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(os.Stderr, "generate: %d/%d prompts, %d tokens, %.1f tokens/s\n", min(i+batch, len(prompts)), len(prompts),
+			total, float64(total)/time.Since(start).Seconds())
+	}
+	return nil
+}
+
+func infoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "info",
+		Usage: "describe a Hugging Face model folder without loading its weights",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "model folder"},
+			&cli.IntFlag{Name: "context", Value: 2048, Usage: "tokens per sequence for the KV-cache estimate"},
+		},
+		Action: func(c *cli.Context) error {
+			dir := c.String("model")
+			info, err := model.Inspect(dir)
+			if err != nil {
+				return err
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+			var stored int64
+			dtypes := map[string]int64{}
+			for _, f := range files {
+				sf, err := safetensors.Open(f)
+				if err != nil {
+					return err
+				}
+				for _, ti := range sf.Header().Tensors {
+					n := int64(1)
+					for _, d := range ti.Shape {
+						n *= d
+					}
+					stored += n
+					dtypes[string(ti.DType)] += n
+				}
+				sf.Close()
+			}
+			fmt.Printf("model         %s\n", dir)
+			fmt.Printf("architecture  %s (model_type %s)\n", info.Architecture, info.ModelType)
+			fmt.Printf("parameters    %s (config); %s stored in %d safetensors file(s) %v\n", commas(info.Params), commas(stored), len(files), dtypes)
+			fmt.Printf("shape         %d layers, hidden %d, heads %d (kv %d, head dim %d), vocabulary %d, %d positions\n",
+				info.Layers, info.Hidden, info.Heads, info.KVHeads, info.HeadDim, info.VocabSize, info.MaxPositions)
+			ctx := int64(c.Int("context"))
+			kv := 2 * int64(info.Layers) * int64(info.KVHeads) * int64(info.HeadDim) // per token, elements
+			for _, d := range []struct {
+				name  string
+				bytes int64
+			}{{"float32", 4}, {"bfloat16", 2}} {
+				fmt.Printf("memory %-8s weights %s, KV cache %s per sequence of %d tokens\n", d.name,
+					mib(info.Params*d.bytes), mib(kv*ctx*d.bytes), ctx)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
+				tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+				if err != nil {
+					return err
+				}
+				fmt.Printf("tokenizer     %d tokens\n", tok.VocabSize())
+				tok.Close()
+			}
+			return nil
+		},
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

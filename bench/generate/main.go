@@ -1,0 +1,238 @@
+// Command generate measures batched greedy generation (64 new tokens, batch 1 and 16) of
+// Pioneer against Hugging Face transformers' generate on the same machine, the same
+// libtorch and the same random weights: a tiny random Qwen2 model and one of
+// Qwen2.5-0.5B's shape. It writes bench/results/generate_<cpu|gpu>.json and prints a table.
+//
+//	go run ./bench/generate                    # CPU, float32
+//	go run ./bench/generate -device cuda -dtype bfloat16 -python python3
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+	_ "github.com/pioneer-ai/pioneer/model/all"
+)
+
+type spec struct {
+	Model     string    `json:"model"`
+	Device    string    `json:"device"`
+	DType     string    `json:"dtype"`
+	Threads   int       `json:"threads"`
+	NewTokens int       `json:"new_tokens"`
+	Warmup    int       `json:"warmup"`
+	Reps      int       `json:"reps"`
+	Batches   [][][]int `json:"batches"`
+}
+
+type refRun struct {
+	Seconds []float64 `json:"seconds"`
+	Tokens  [][]int   `json:"tokens"`
+}
+
+type refOut struct {
+	Torch        string   `json:"torch"`
+	Transformers string   `json:"transformers"`
+	Threads      int      `json:"threads"`
+	Runs         []refRun `json:"runs"`
+}
+
+func main() {
+	device := flag.String("device", "cpu", "cpu or cuda")
+	dtype := flag.String("dtype", "float32", "float32, bfloat16 or float16 (both sides)")
+	python := flag.String("python", "", "Python with torch 2.11.0 and transformers (default: scripts/reference-env.sh's)")
+	cache := flag.String("models", "", "folder for the generated model folders (default: the user cache)")
+	reps := flag.Int("reps", 3, "timed repetitions per figure (after one warm-up)")
+	out := flag.String("out", "", "result file (default bench/results/generate_<cpu|gpu>.json)")
+	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD)")
+	only := flag.String("only", "", "run only this model (tiny-random-qwen2 or qwen2.5-0.5b-shape)")
+	flag.Parse()
+	if err := run(*device, *dtype, *python, *cache, *out, *commit, *only, *reps); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/generate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(device, dtypeName, python, cache, out, commit, only string, reps int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dev, err := torch.ParseDevice(device)
+	if err != nil {
+		return err
+	}
+	dtype, err := torch.ParseDType(dtypeName)
+	if err != nil {
+		return err
+	}
+	if python == "" {
+		b, err := exec.Command("bash", "scripts/reference-env.sh").Output()
+		if err != nil {
+			return fmt.Errorf("scripts/reference-env.sh: %w", err)
+		}
+		python = strings.TrimSpace(string(b))
+	}
+	if cache == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return err
+		}
+		cache = filepath.Join(dir, "pioneer", "bench-models")
+	}
+	kind := "cpu"
+	if dev.Type == torch.DeviceCUDA {
+		kind = "gpu"
+	}
+	if out == "" {
+		out = filepath.Join("bench", "results", "generate_"+kind+".json")
+	}
+	const newTokens, promptLen = 64, 32
+	cmd := "go run ./bench/generate"
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "out" && f.Name != "commit" && f.Name != "models" {
+			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
+		}
+	})
+	method := fmt.Sprintf("greedy decoding of %d new tokens after %d-token prompts (random ids, no early stop), batch 1 and 16; median of %d timed runs after 1 warm-up; tokens/s = batch x %d / wall time of the whole generate call (prefill included); %s on both sides; the same weights on both sides (built from config by bench/generate/reference.py); %d intra-op threads",
+		newTokens, promptLen, reps, newTokens, dtypeName, torch.NumThreads())
+	r := bench.NewResult("generate_"+kind, cmd, method)
+	if commit != "" {
+		r.Commit = commit
+	}
+	var notes []string
+	for _, name := range []string{"tiny-random-qwen2", "qwen2.5-0.5b-shape"} {
+		if only != "" && only != name {
+			continue
+		}
+		dir := filepath.Join(cache, name)
+		if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s in %s ...\n", name, dir)
+			c := exec.Command(python, "bench/generate/reference.py", "make", dir, name)
+			c.Stderr = os.Stderr
+			if err := c.Run(); err != nil {
+				return fmt.Errorf("making %s: %w", name, err)
+			}
+		}
+		rng := rand.New(rand.NewPCG(7, 7))
+		info, err := model.Inspect(dir)
+		if err != nil {
+			return err
+		}
+		var batches [][][]int
+		for _, B := range []int{1, 16} {
+			rows := make([][]int, B)
+			for b := range rows {
+				rows[b] = make([]int, promptLen)
+				for t := range rows[b] {
+					rows[b][t] = 3 + rng.IntN(info.VocabSize-3)
+				}
+			}
+			batches = append(batches, rows)
+		}
+		sp := spec{Model: dir, Device: dev.String(), DType: dtypeName, Threads: torch.NumThreads(), NewTokens: newTokens,
+			Warmup: 1, Reps: reps, Batches: batches}
+
+		fmt.Fprintf(os.Stderr, "%s: Pioneer ...\n", name)
+		m, err := model.Load(dir, dev, dtype)
+		if err != nil {
+			return err
+		}
+		var goTimes [][]float64
+		var goTokens [][][]int
+		for _, prompts := range batches {
+			var times []float64
+			var toks [][]int
+			for rep := 0; rep < 1+reps; rep++ {
+				if err := torch.Synchronize(dev); err != nil {
+					return err
+				}
+				t0 := time.Now()
+				c, err := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: newTokens})
+				if err != nil {
+					return err
+				}
+				if err := torch.Synchronize(dev); err != nil {
+					return err
+				}
+				if rep > 0 {
+					times = append(times, time.Since(t0).Seconds())
+				}
+				toks = toks[:0]
+				for _, cc := range c {
+					toks = append(toks, cc.Tokens)
+				}
+			}
+			goTimes = append(goTimes, times)
+			goTokens = append(goTokens, toks)
+		}
+		m.Close()
+
+		fmt.Fprintf(os.Stderr, "%s: transformers ...\n", name)
+		ref, err := runReference(python, sp)
+		if err != nil {
+			return err
+		}
+		refName := fmt.Sprintf("transformers %s generate on PyTorch %s", ref.Transformers, ref.Torch)
+		for i, B := range []int{1, 16} {
+			gt := float64(B*newTokens) / bench.Median(goTimes[i])
+			rt := float64(B*newTokens) / bench.Median(ref.Runs[i].Seconds)
+			r.Add(fmt.Sprintf("%s_tokens_per_s_b%d", strings.ReplaceAll(name, ".", "_"), B), "tokens/s", gt, &rt, refName, true)
+			same, total := 0, 0
+			for b := range goTokens[i] {
+				for t := range goTokens[i][b] {
+					total++
+					if t < len(ref.Runs[i].Tokens[b]) && goTokens[i][b][t] == ref.Runs[i].Tokens[b][t] {
+						same++
+					} else {
+						break // after the first difference the sequences diverge
+					}
+				}
+			}
+			notes = append(notes, fmt.Sprintf("%s b%d: %d/%d greedy tokens identical to transformers before the first difference", name, B, same, total))
+		}
+	}
+	r.Method += "; " + strings.Join(notes, "; ")
+	if err := r.Write(out); err != nil {
+		return err
+	}
+	r.Table(os.Stdout)
+	for _, n := range notes {
+		fmt.Println(n)
+	}
+	fmt.Println("wrote", out)
+	return nil
+}
+
+func runReference(python string, sp spec) (*refOut, error) {
+	f, err := os.CreateTemp("", "pioneer-generate-*.json")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if err := json.NewEncoder(f).Encode(sp); err != nil {
+		return nil, err
+	}
+	f.Close()
+	cmd := exec.Command(python, "bench/generate/reference.py", "run", f.Name())
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("python reference: %w", err)
+	}
+	var r refOut
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("python reference output: %w", err)
+	}
+	return &r, nil
+}

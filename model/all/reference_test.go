@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/engine"
@@ -192,5 +193,75 @@ func TestHalfPrecision(t *testing.T) {
 			t.Fatalf("%s: max |logit difference| %v against logits up to %v", c.name, worst, scale)
 		}
 		t.Logf("%s: max |difference| %.3g (largest logit %.3g)", c.name, worst, scale)
+	}
+}
+
+func TestUnsupportedArchitecture(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"architectures": ["MambaForCausalLM"]}`), 0o644)
+	_, err := model.Load(dir, torch.CPU, torch.Float32)
+	if err == nil || !strings.Contains(err.Error(), "MambaForCausalLM is not supported") ||
+		!strings.Contains(err.Error(), "Qwen3ForCausalLM") || !strings.Contains(err.Error(), "GPT2LMHeadModel") {
+		t.Fatalf("err = %v", err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type": "llama"}`), 0o644)
+	if _, err := model.Load(dir, torch.CPU, torch.Float32); err == nil || !strings.Contains(err.Error(), "names no architecture") {
+		t.Fatalf("no architectures: %v", err)
+	}
+}
+
+// TestMatchesTransformersCUDA runs every fixture on the GPU (where one is visible): logits
+// within 1e-3 of transformers' (float32; cuBLAS may reorder sums) and batched greedy
+// decoding identical.
+func TestMatchesTransformersCUDA(t *testing.T) {
+	if !torch.CUDAAvailable() {
+		t.Skip(torch.CUDAStatus())
+	}
+	dirs, _ := filepath.Glob("../../testdata/models/*/reference.json")
+	for _, refPath := range dirs {
+		dir := filepath.Dir(refPath)
+		var ref reference
+		b, _ := os.ReadFile(refPath)
+		if err := json.Unmarshal(b, &ref); err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.Load(dir, torch.CUDA(0), torch.Float32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ref.Prompts[2]
+		ids := make([]int64, len(p))
+		for j, v := range p {
+			ids[j] = int64(v)
+		}
+		s := torch.NewScope()
+		var got []float32
+		err = torch.NoGrad(func() error {
+			var err error
+			got, err = s.To(m.Forward(s, s.Int64s(ids, []int64{1, int64(len(ids))}, torch.CUDA(0))), torch.Float32, torch.CPU).Float32s()
+			return err
+		})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := len(ref.Logits[2][0])
+		for tt, row := range ref.Logits[2] {
+			for v, want := range row {
+				if d := math.Abs(float64(got[tt*V+v]) - want); d > 1e-3 {
+					t.Fatalf("%s: position %d token %d: cuda logit %v, transformers %v", dir, tt, v, got[tt*V+v], want)
+				}
+			}
+		}
+		batch, err := engine.Generate(m, ref.Prompts, engine.GenerateOptions{MaxNewTokens: ref.MaxNew})
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range batch {
+			if !equal(batch[i].Tokens, ref.BatchGreedy[i]) {
+				t.Fatalf("%s: cuda batched greedy row %d: %v, transformers %v", dir, i, batch[i].Tokens, ref.BatchGreedy[i])
+			}
+		}
 	}
 }

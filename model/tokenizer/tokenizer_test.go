@@ -3,8 +3,11 @@ package tokenizer
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -94,5 +97,48 @@ func TestLoadErrors(t *testing.T) {
 	_ = os.WriteFile(bad, []byte(`{"version": `), 0o644)
 	if _, err := Load(bad); err == nil {
 		t.Fatal("truncated JSON loaded")
+	}
+}
+
+// TestLlama3Tokenizer encodes with the Llama-3 tokenizer.json shipped in the tokenizers Go
+// module and compares with the Hugging Face tokenizers package's ids
+// (testdata/tokenizers/llama3_golden.jsonl, scripts/gen_tokenizer_golden.py).
+func TestLlama3Tokenizer(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/daulet/tokenizers").Output()
+	if err != nil {
+		t.Skip("cannot locate the tokenizers module:", err)
+	}
+	tok := load(t, filepath.Join(strings.TrimSpace(string(out)), "test", "data", "Meta-Llama-3-8B-Instruct.json"))
+	f, err := os.Open("../../testdata/tokenizers/llama3_golden.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		var g struct {
+			Text       string `json:"text"`
+			IDs        []int  `json:"ids"`
+			IDsSpecial []int  `json:"ids_special"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &g); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			special bool
+			want    []int
+		}{{false, g.IDs}, {true, g.IDsSpecial}} {
+			if got := tok.Encode(g.Text, c.special); fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("%q (special %v): %v, want %v", g.Text, c.special, got, c.want)
+			}
+		}
+		if back := tok.Decode(g.IDs, false); back != g.Text {
+			t.Fatalf("round trip %q -> %q", g.Text, back)
+		}
+		n++
+	}
+	if n < 10 {
+		t.Fatalf("%d golden lines", n)
 	}
 }

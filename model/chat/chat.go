@@ -1,0 +1,307 @@
+// Package chat renders Hugging Face chat templates: the Jinja "chat_template" of a
+// model's tokenizer_config.json (or its chat_template.jinja), producing the same prompt
+// string as Python transformers' tokenizer.apply_chat_template(messages, tokenize=False,
+// add_generation_prompt=..., **kwargs).
+//
+// # Engine
+//
+// Templates are executed by github.com/nikolalohinski/gonja/v2 v2.9.1, a pure-Go Jinja
+// engine (MIT). It was chosen over the other Go ports because it is maintained (tagged
+// releases through 2025-2026, imported by other modules), aims at Python Jinja
+// behaviour rather than Django's, implements the Python str methods chat templates call
+// (startswith, endswith, split, strip, lstrip, rstrip, replace, ...), namespace(),
+// the loop object, Python slicing ([::-1]), loop controls, macros and Jinja's
+// trim_blocks/lstrip_blocks options, and renders the Qwen3 template unmodified. Other
+// names considered: github.com/kaptinlin/jinja and github.com/yzfly/gojinja2 are not
+// published on the Go module proxy; noirbizarre/gonja and its forks (ardanlabs,
+// MarioJim, guided-traffic) are older pongo2-derived trees with fewer Python semantics.
+//
+// The environment mirrors the one transformers builds (ImmutableSandboxedEnvironment with
+// trim_blocks and lstrip_blocks, the loopcontrols extension, the {% generation %} tag,
+// and the globals raise_exception and strftime_now). Where gonja's builtins differ from
+// Python Jinja in ways real templates notice, this package registers its own versions
+// (see env.go): the tojson filter (Python json.dumps formatting: ", " and ": "
+// separators, non-ASCII kept, indent/sort_keys/separators/ensure_ascii), the tests
+// true/false/sequence/boolean, dict.items/keys/values/get keeping insertion order, and
+// the {% generation %} block.
+//
+// # Known differences from Python Jinja
+//
+// gonja has no Undefined type: a missing variable or key and an explicit None are both
+// nil. So "x is defined" is false, and "x is none" true, for a key present with a None
+// value, where Python says the opposite; and reading an attribute of an undefined value
+// yields nil instead of raising. Templates normally guard with both tests and render
+// the same. Go maps have no key order: a map[string]any passed in Options.Extra or
+// ToolCall.Arguments is iterated and serialized with sorted keys; pass json.RawMessage
+// to keep the order of the JSON text (decoded into ordered dicts). The sandbox's
+// refusal of mutating methods (list.append, dict.update) is not reproduced.
+package chat
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
+)
+
+// Message is one chat turn.
+type Message struct {
+	// Role is "system", "user", "assistant", "tool", or whatever the template accepts.
+	Role string
+	// Content is the message text.
+	Content string
+	// ReasoningContent, when non-empty, is passed as the message's "reasoning_content"
+	// key (Qwen3 and DeepSeek-R1 style templates render it inside <think></think>).
+	// Empty leaves the key out, as transformers does for a dict without it.
+	ReasoningContent string
+	// ToolCalls, when non-empty, is passed as "tool_calls" in the transformers/OpenAI
+	// shape: [{"type": "function", "function": {"name": ..., "arguments": ...}}] (with
+	// "id" first when set).
+	ToolCalls []ToolCall
+}
+
+// ToolCall is a function call made by an assistant message.
+type ToolCall struct {
+	ID   string // optional
+	Name string
+	// Arguments is either a string holding JSON text (templates that test
+	// "arguments is string" print it verbatim) or a JSON value: json.RawMessage
+	// (decoded, key order kept) or Go values such as map[string]any.
+	Arguments any
+}
+
+// Options are the apply_chat_template arguments other than the messages.
+type Options struct {
+	// AddGenerationPrompt appends the header that starts an assistant turn.
+	AddGenerationPrompt bool
+	// EnableThinking sets the enable_thinking template variable (Qwen3); nil leaves it
+	// undefined so the template's default applies.
+	EnableThinking *bool
+	// Extra holds further template variables (kwargs in Python), e.g. "tools" (a list
+	// of JSON schemas), "documents", "date_string". They override the special tokens.
+	// Values may be json.RawMessage (decoded with key order kept), strings, numbers,
+	// bools, nil, []any and map[string]any, nested.
+	Extra map[string]any
+}
+
+// Template is a parsed chat template. It is safe for concurrent use.
+type Template struct {
+	source  string
+	tpl     *exec.Template
+	special map[string]string // non-empty named special tokens: bos_token, eos_token, ...
+}
+
+// TemplateError is returned by Render when the template itself rejects the input by
+// calling raise_exception(message), as transformers raises jinja2.TemplateError.
+type TemplateError struct {
+	Message string
+}
+
+func (e *TemplateError) Error() string { return "chat template: " + e.Message }
+
+// specialTokenKeys are the named special tokens transformers passes to every template
+// (PreTrainedTokenizerBase.SPECIAL_TOKENS_ATTRIBUTES); absent or null ones are left out.
+var specialTokenKeys = []string{"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}
+
+// Load reads a tokenizer_config.json and parses its chat template. As in transformers, a
+// chat_template.jinja file next to it takes precedence over the config's chat_template,
+// which may be a string or a list of {"name", "template"} objects (the one named
+// "default" is used). The named special tokens (bos_token, eos_token, ...; strings or
+// {"content": ...} objects) become template variables.
+func Load(tokenizerConfigPath string) (*Template, error) {
+	data, err := os.ReadFile(tokenizerConfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("chat: %s: %w", tokenizerConfigPath, err)
+	}
+	special := map[string]string{}
+	for _, key := range specialTokenKeys {
+		raw, ok := cfg[key]
+		if !ok {
+			continue
+		}
+		tok, err := tokenContent(raw)
+		if err != nil {
+			return nil, fmt.Errorf("chat: %s: %s: %w", tokenizerConfigPath, key, err)
+		}
+		if tok != "" {
+			special[key] = tok
+		}
+	}
+
+	var src string
+	jinjaPath := filepath.Join(filepath.Dir(tokenizerConfigPath), "chat_template.jinja")
+	if b, err := os.ReadFile(jinjaPath); err == nil {
+		src = string(b)
+	} else if raw, ok := cfg["chat_template"]; ok && string(raw) != "null" {
+		if src, err = pickTemplate(raw); err != nil {
+			return nil, fmt.Errorf("chat: %s: %w", tokenizerConfigPath, err)
+		}
+	} else {
+		return nil, fmt.Errorf("chat: %s has no chat_template (and there is no %s)", tokenizerConfigPath, jinjaPath)
+	}
+
+	t, err := parse(src, special)
+	if err != nil {
+		return nil, fmt.Errorf("chat: %s: %w", tokenizerConfigPath, err)
+	}
+	return t, nil
+}
+
+// tokenContent reads a special token written as a string, null, or an AddedToken object.
+func tokenContent(raw json.RawMessage) (string, error) {
+	var s *string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if s == nil {
+			return "", nil
+		}
+		return *s, nil
+	}
+	var obj struct {
+		Content *string `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil || obj.Content == nil {
+		return "", fmt.Errorf("want a string or an object with \"content\", got %.60s", raw)
+	}
+	return *obj.Content, nil
+}
+
+// pickTemplate reads chat_template: a string, or a list of named templates.
+func pickTemplate(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	var list []struct {
+		Name     string `json:"name"`
+		Template string `json:"template"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return "", fmt.Errorf("chat_template is neither a string nor a list of {name, template}: %w", err)
+	}
+	var names []string
+	for _, t := range list {
+		if t.Name == "default" {
+			return t.Template, nil
+		}
+		names = append(names, t.Name)
+	}
+	sort.Strings(names)
+	return "", fmt.Errorf("chat_template lists templates %q but none named \"default\"", names)
+}
+
+// Parse parses a chat template source. bos and eos become the bos_token and eos_token
+// variables; an empty string leaves the variable undefined (as a null token does in
+// transformers).
+func Parse(src string, bos, eos string) (*Template, error) {
+	special := map[string]string{}
+	if bos != "" {
+		special["bos_token"] = bos
+	}
+	if eos != "" {
+		special["eos_token"] = eos
+	}
+	t, err := parse(src, special)
+	if err != nil {
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	return t, nil
+}
+
+func parse(src string, special map[string]string) (t *Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("template engine panicked while parsing: %v", r)
+		}
+	}()
+	tpl, err := compile(src)
+	if err != nil {
+		return nil, err
+	}
+	return &Template{source: src, tpl: tpl, special: special}, nil
+}
+
+// Source returns the template text.
+func (t *Template) Source() string { return t.source }
+
+// Render applies the template to a conversation, like
+// tokenizer.apply_chat_template(messages, tokenize=False, ...) in transformers. The
+// variables are the special tokens, then o.Extra, then messages, add_generation_prompt
+// and (when set) enable_thinking.
+func (t *Template) Render(msgs []Message, o Options) (out string, err error) {
+	if len(msgs) == 0 {
+		return "", errors.New("chat: cannot apply a chat template to an empty conversation")
+	}
+	vars := make(map[string]any, len(t.special)+len(o.Extra)+3)
+	for k, v := range t.special {
+		vars[k] = v
+	}
+	for k, v := range o.Extra {
+		nv, err := normalize(v)
+		if err != nil {
+			return "", fmt.Errorf("chat: Extra[%q]: %w", k, err)
+		}
+		vars[k] = nv
+	}
+	list := make([]any, len(msgs))
+	for i, m := range msgs {
+		mv, err := messageValue(m)
+		if err != nil {
+			return "", fmt.Errorf("chat: message %d: %w", i, err)
+		}
+		list[i] = mv
+	}
+	vars["messages"] = list
+	vars["add_generation_prompt"] = o.AddGenerationPrompt
+	if o.EnableThinking != nil {
+		vars["enable_thinking"] = *o.EnableThinking
+	}
+	return t.execute(vars)
+}
+
+// messageValue converts a Message to the dict a Python caller would pass.
+func messageValue(m Message) (map[string]any, error) {
+	v := map[string]any{"role": m.Role, "content": m.Content}
+	if m.ReasoningContent != "" {
+		v["reasoning_content"] = m.ReasoningContent
+	}
+	if len(m.ToolCalls) > 0 {
+		calls := make([]any, len(m.ToolCalls))
+		for i, c := range m.ToolCalls {
+			args, err := normalize(c.Arguments)
+			if err != nil {
+				return nil, fmt.Errorf("tool call %d arguments: %w", i, err)
+			}
+			fn := &exec.Dict{Pairs: []*exec.Pair{
+				{Key: exec.AsValue("name"), Value: exec.AsValue(c.Name)},
+				{Key: exec.AsValue("arguments"), Value: exec.AsValue(args)},
+			}}
+			call := &exec.Dict{}
+			if c.ID != "" {
+				call.Pairs = append(call.Pairs, &exec.Pair{Key: exec.AsValue("id"), Value: exec.AsValue(c.ID)})
+			}
+			call.Pairs = append(call.Pairs,
+				&exec.Pair{Key: exec.AsValue("type"), Value: exec.AsValue("function")},
+				&exec.Pair{Key: exec.AsValue("function"), Value: exec.AsValue(fn)})
+			calls[i] = call
+		}
+		v["tool_calls"] = calls
+	}
+	return v, nil
+}
+
+// errorContext trims gonja's error chains, which repeat the failing expression at every
+// level, to something a person can read.
+func errorContext(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "unable to execute template: ")
+	return errors.New(msg)
+}

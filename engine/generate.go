@@ -133,9 +133,8 @@ func Generate(m model.CausalLM, prompts [][]int, o GenerateOptions) ([]Completio
 		for step := 0; step < o.MaxNewTokens && remaining > 0; step++ {
 			s := torch.NewScope()
 			shape := []int64{int64(B), int64(T)}
-			logits := m.Step(s, s.Int64s(ids, shape, dev), s.Int64s(pos, shape, dev),
-				s.Bools(mask, []int64{int64(B), 1, int64(T), int64(S)}, dev), cache)
-			last := s.Select(logits, 1, int64(T-1)) // (B, V)
+			last := m.Step(s, s.Int64s(ids, shape, dev), s.Int64s(pos, shape, dev),
+				s.Bools(mask, []int64{int64(B), 1, int64(T), int64(S)}, dev), cache) // (B, V)
 			chosen, err := choose(s, last, o, gen)
 			s.Close()
 			if err != nil {

@@ -25,7 +25,8 @@ type CausalLM interface {
 	// Step runs ids (B, T) whose absolute positions are positions (B, T, int64) against
 	// the keys already in cache plus their own, under mask (B, 1, T, S), bool, true =
 	// may attend, S = cache.Len()+T; it appends their keys and values to cache and returns
-	// logits (B, T, V). cache may be nil (then S = T).
+	// the logits (B, V) of the last position only (what decoding needs; the output
+	// projection of the other positions is skipped). cache may be nil (then S = T).
 	Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *KVCache) *torch.Tensor
 	// NewCache allocates a cache for batch rows of up to capacity tokens.
 	NewCache(batch, capacity int) (*KVCache, error)

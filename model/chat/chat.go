@@ -251,7 +251,7 @@ func (t *Template) Render(msgs []Message, o Options) (out string, err error) {
 		}
 		vars[k] = nv
 	}
-	list := make([]any, len(msgs))
+	list := make(pyList, len(msgs))
 	for i, m := range msgs {
 		mv, err := messageValue(m)
 		if err != nil {
@@ -274,7 +274,7 @@ func messageValue(m Message) (map[string]any, error) {
 		v["reasoning_content"] = m.ReasoningContent
 	}
 	if len(m.ToolCalls) > 0 {
-		calls := make([]any, len(m.ToolCalls))
+		calls := make(pyList, len(m.ToolCalls))
 		for i, c := range m.ToolCalls {
 			args, err := normalize(c.Arguments)
 			if err != nil {

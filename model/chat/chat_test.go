@@ -118,12 +118,16 @@ type jinjaCase struct {
 // differ from Python Jinja (see the package comment); they are checked to still differ
 // so that a gonja upgrade that fixes one is noticed.
 var knownJinjaDifferences = map[string]string{
-	"index/unicode_char":        "gonja indexes strings by byte (slices are by character)",
-	"op/tilde_none":             "None and undefined are both nil, which prints as \"\"",
-	"filter/default_none":       "None and undefined are both nil, so default() replaces None",
-	"op/negative_floor_div_mod": "gonja's // and % truncate toward zero instead of flooring",
-	"op/power":                  "gonja's ** always gives a float",
-	"op/bool_equals_int":        "gonja does not treat True as equal to 1",
+	"index/unicode_char":          "gonja indexes strings by byte (slices are by character)",
+	"op/tilde_none":               "None and undefined are both nil, which prints as \"\"",
+	"filter/default_none":         "None and undefined are both nil, so default() replaces None",
+	"op/negative_floor_div_mod":   "gonja's // and % truncate toward zero instead of flooring",
+	"op/power":                    "gonja's ** always gives a float",
+	"op/bool_equals_int":          "gonja does not treat True as equal to 1",
+	"op/string_repeat":            "gonja's int * str gives 0 (str * int works)",
+	"op/tuple_literal":            "tuples print as lists",
+	"op/set_tuple_unpack":         "gonja cannot assign to several names in one set",
+	"index/negative_list_literal": "x[-n] on a list of length n built by the template (literal, concatenation) is undefined in gonja",
 }
 
 // TestJinjaFeatures renders the single-feature templates of jinja_cases.json with the

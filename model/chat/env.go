@@ -46,6 +46,13 @@ func environment() (*config.Config, *exec.Environment) {
 		must(filters.Replace("reverse", filterReverse))
 		must(filters.Replace("round", filterRound))
 		must(filters.Replace("dictsort", filterDictSort))
+		for _, name := range []string{"batch", "list", "map", "reject", "rejectattr", "select", "selectattr", "slice", "sort", "unique"} {
+			f, ok := builtins.Filters.Get(name)
+			if !ok {
+				panic("chat: gonja has no " + name + " filter")
+			}
+			must(filters.Replace(name, listFilter(f)))
+		}
 
 		tests := exec.NewTestSet(map[string]exec.TestFunction{})
 		tests.Update(builtins.Tests)
@@ -146,7 +153,7 @@ const maxRange = 100000
 // pyRange is Python's range(stop) / range(start, stop[, step]) as a list. gonja's
 // produces the numbers from a goroutine that stays blocked, leaked, when the range is
 // not iterated to the end.
-func pyRange(args *exec.VarArgs) ([]int, error) {
+func pyRange(args *exec.VarArgs) (pyList, error) {
 	if len(args.KwArgs) > 0 {
 		return nil, errors.New("range() takes no keyword arguments")
 	}
@@ -180,7 +187,7 @@ func pyRange(args *exec.VarArgs) ([]int, error) {
 	if count > maxRange {
 		return nil, fmt.Errorf("range too big: the sandbox blocks ranges larger than %d", maxRange)
 	}
-	out := make([]int, count)
+	out := make(pyList, count)
 	for i := range out {
 		out[i] = start + i*step
 	}
@@ -298,7 +305,7 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 			if err := noArgs(args); err != nil {
 				return nil, err
 			}
-			var out []any
+			out := pyList{}
 			for _, p := range pairs(self) {
 				out = append(out, p.Key.Interface())
 			}
@@ -308,7 +315,7 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 			if err := noArgs(args); err != nil {
 				return nil, err
 			}
-			var out []any
+			out := pyList{}
 			for _, p := range pairs(self) {
 				out = append(out, p.Value.Interface())
 			}
@@ -318,7 +325,7 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 			if err := noArgs(args); err != nil {
 				return nil, err
 			}
-			var out []any
+			out := pyList{}
 			for _, p := range pairs(self) {
 				out = append(out, pyTuple{p.Key.Interface(), p.Value.Interface()})
 			}
@@ -355,7 +362,7 @@ func listMethods() *exec.MethodSet[[]any] {
 			if err := args.Take(); err != nil {
 				return nil, exec.ErrInvalidCall(err)
 			}
-			return append([]any(nil), self...), nil
+			return append(pyList{}, self...), nil
 		},
 		"count": func(self []any, _ *exec.Value, args *exec.VarArgs) (any, error) {
 			if len(args.Args) != 1 || len(args.KwArgs) > 0 {
@@ -394,12 +401,12 @@ func filterItems(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.
 		return exec.AsValue(exec.ErrInvalidCall(err))
 	}
 	if in.IsNil() {
-		return exec.AsValue([]any{})
+		return exec.AsValue(pyList{})
 	}
 	if !in.IsDict() {
 		return exec.AsValue(errors.New("items filter: want a mapping, got " + in.String()))
 	}
-	out := []any{}
+	out := pyList{}
 	for _, p := range pairs(in) {
 		out = append(out, pyTuple{p.Key.Interface(), p.Value.Interface()})
 	}

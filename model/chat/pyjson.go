@@ -260,7 +260,7 @@ func normalize(v any) (any, error) {
 		return decodeOrdered(x)
 	case json.Number:
 		return numberValue(x), nil
-	case *exec.Dict, *exec.Value:
+	case *exec.Dict, *exec.Value, pyList:
 		return x, nil
 	}
 	rv := reflect.ValueOf(v)
@@ -286,7 +286,7 @@ func normalize(v any) (any, error) {
 		if rv.Kind() == reflect.Slice && rv.IsNil() {
 			return nil, nil
 		}
-		out := make([]any, rv.Len())
+		out := make(pyList, rv.Len())
 		for i := range out {
 			e, err := normalize(rv.Index(i).Interface())
 			if err != nil {
@@ -375,7 +375,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 			}
 			return d, nil
 		case '[':
-			list := []any{}
+			list := pyList{}
 			for dec.More() {
 				val, err := decodeValue(dec)
 				if err != nil {

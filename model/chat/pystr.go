@@ -32,7 +32,7 @@ func strMethods() *exec.MethodSet[string] {
 	m := map[string]exec.Method[string]{}
 	for _, name := range gonjaStrMethods {
 		if f, ok := builtins.Methods.Str.Get(name); ok {
-			m[name] = f
+			m[name] = listMethod(f)
 		}
 	}
 	m["split"] = func(s string, _ *exec.Value, a *exec.VarArgs) (any, error) {
@@ -40,14 +40,14 @@ func strMethods() *exec.MethodSet[string] {
 		if err != nil {
 			return nil, err
 		}
-		return pySplit(s, sep, max), nil
+		return toList(pySplit(s, sep, max)), nil
 	}
 	m["rsplit"] = func(s string, _ *exec.Value, a *exec.VarArgs) (any, error) {
 		sep, max, err := splitArgs("rsplit", a)
 		if err != nil {
 			return nil, err
 		}
-		return pyRSplit(s, sep, max), nil
+		return toList(pyRSplit(s, sep, max)), nil
 	}
 	strip := func(name string, left, right bool) exec.Method[string] {
 		return func(s string, _ *exec.Value, a *exec.VarArgs) (any, error) {
@@ -454,7 +454,7 @@ func filterReverse(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exe
 		}
 		return exec.AsValue(string(r))
 	}
-	var out []any
+	out := pyList{}
 	switch {
 	case in.IsDict():
 		for _, p := range pairs(in) {
@@ -552,9 +552,75 @@ func filterDictSort(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *ex
 		}
 		return exec.ValuesList{a, b}.Less(0, 1)
 	})
-	out := make([]any, len(ps))
+	out := make(pyList, len(ps))
 	for i, p := range ps {
 		out[i] = pyTuple{p.Key.Interface(), p.Value.Interface()}
 	}
 	return exec.AsValue(out)
+}
+
+// --- lists ---------------------------------------------------------------------------
+
+// pyList is a Python list. gonja v2.9.1 resolves x[-n] wrongly when n equals the length
+// (so messages[-1] of a one-message conversation is undefined); pyList does its own
+// indexing. Lists from the caller, from JSON, and from this package's filters and
+// methods and the list-making gonja filters are pyLists.
+type pyList []any
+
+// GetItem implements exec.ItemGetter: Python indexing, undefined (nil) out of range.
+func (l pyList) GetItem(key any) (*exec.Value, bool) {
+	i, ok := key.(int)
+	if !ok {
+		return exec.AsValue(nil), false
+	}
+	if i < 0 {
+		i += len(l)
+	}
+	if i < 0 || i >= len(l) {
+		return exec.AsValue(nil), false
+	}
+	return exec.ToValue(l[i]), true
+}
+
+// toPyList converts a list value to a pyList (anything else is returned as it is).
+func toPyList(v *exec.Value) *exec.Value {
+	if v.IsError() || !v.IsList() {
+		return v
+	}
+	switch v.Interface().(type) {
+	case pyList, pyTuple, []byte:
+		return v
+	}
+	n := v.Len()
+	out := make(pyList, n)
+	for i := range n {
+		out[i] = v.Index(i).Interface()
+	}
+	return exec.AsValue(out)
+}
+
+// listFilter wraps a gonja filter so that a list it returns is a pyList.
+func listFilter(f exec.FilterFunction) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		return toPyList(f(e, in, params))
+	}
+}
+
+// listMethod wraps a gonja str method so that a list it returns is a pyList.
+func listMethod(m exec.Method[string]) exec.Method[string] {
+	return func(s string, self *exec.Value, a *exec.VarArgs) (any, error) {
+		r, err := m(s, self, a)
+		if err != nil {
+			return r, err
+		}
+		return toPyList(exec.AsValue(r)).Interface(), nil
+	}
+}
+
+func toList(ss []string) pyList {
+	out := make(pyList, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

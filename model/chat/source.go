@@ -376,7 +376,8 @@ func hoistConditionals(tag string, n *int) (pre []string, out string) {
 			return nil, tag
 		}
 	}
-	if !strings.Contains(body[from:to], "if") {
+	if !strings.Contains(body[from:to], "if") && !strings.Contains(body[from:to], ").") &&
+		!strings.Contains(body[from:to], ") .") {
 		return nil, tag
 	}
 	region := rewriteGroups(body[from:to], n, &pre)
@@ -401,10 +402,20 @@ func rewriteGroups(s string, n *int, pre *[]string) string {
 				b.WriteString(s[i:])
 				return b.String()
 			}
-			inner := rewriteGroups(s[i+1:end], n, pre)
-			b.WriteByte(c)
-			b.WriteString(hoistPieces(inner, c, n, pre))
-			b.WriteByte(s[end])
+			inner := hoistPieces(rewriteGroups(s[i+1:end], n, pre), c, n, pre)
+			if c == '(' && methodCallNext.MatchString(s[end+1:]) && topLevelComma(inner) < 0 &&
+				(i == 0 || !isIdentByte(s[i-1])) {
+				// "(X).method(...)": gonja cannot call a method on a parenthesized
+				// expression, but can on a variable.
+				name := fmt.Sprintf("__chat_cond%d", *n)
+				*n++
+				*pre = append(*pre, name+" = "+strings.TrimSpace(inner))
+				b.WriteString(name)
+			} else {
+				b.WriteByte(c)
+				b.WriteString(inner)
+				b.WriteByte(s[end])
+			}
 			i = end
 		default:
 			b.WriteByte(c)
@@ -459,6 +470,33 @@ func hoistPieces(s string, open byte, n *int, pre *[]string) string {
 	return b.String()
 }
 
+// methodCallNext matches ".name(" at the start of a text.
+var methodCallNext = regexp.MustCompile(`^\s*\.\s*[A-Za-z_][A-Za-z0-9_]*\s*\(`)
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// topLevelComma returns the index of the first comma outside strings and brackets.
+func topLevelComma(s string) int {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\'', '"':
+			i = stringEnd(s, i) - 1
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // kwargPrefix matches "name=" at the start of a call argument (not "name ==").
 var kwargPrefix = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
 
@@ -466,9 +504,7 @@ var kwargPrefix = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
 // outside strings and brackets, or -1.
 func topLevelWord(s, word string) int {
 	depth := 0
-	isIdent := func(c byte) bool {
-		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-	}
+	isIdent := isIdentByte
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\'', '"':

@@ -279,7 +279,7 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 		return nil
 	}
 	pos := s.Unsqueeze(s.Arange(0, float64(T), 1, torch.Int64, m.device), 0) // (1, T)
-	return m.run(s, ids, pos, torch.AttentionOptions{Causal: true}, nil)
+	return m.run(s, ids, pos, torch.AttentionOptions{Causal: true}, nil, false)
 }
 
 // Step is the inference path with positions, mask and cache; see model.CausalLM.
@@ -289,7 +289,7 @@ func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 		s.Fail(&torch.Error{Op: "gpt2 step", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", sh)})
 		return nil
 	}
-	logits := m.run(s, ids, positions, torch.AttentionOptions{Mask: mask}, cache)
+	logits := m.run(s, ids, positions, torch.AttentionOptions{Mask: mask}, cache, true)
 	if cache != nil && s.Err() == nil {
 		cache.Advance(int(sh[1]))
 	}
@@ -303,7 +303,9 @@ func (m *Model) act(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	return s.GeluTanh(x) // gelu_new and gelu_pytorch_tanh
 }
 
-func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache) *torch.Tensor {
+// run is the stack shared by Forward and Step; lastOnly returns logits (B, V) of the last
+// position instead of (B, T, V).
+func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, lastOnly bool) *torch.Tensor {
 	sh := ids.Shape()
 	B, T := sh[0], sh[1]
 	c := m.Config
@@ -328,6 +330,9 @@ func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.Att
 		x = s.Add(x, b.proj.apply(s, a))
 		h = s.LayerNorm(x, b.ln2w, b.ln2b, eps)
 		x = s.Add(x, b.out.apply(s, m.act(s, b.fc.apply(s, h))))
+	}
+	if lastOnly {
+		x = s.Select(x, 1, T-1) // (B, C)
 	}
 	return s.Linear(s.LayerNorm(x, m.lnfW, m.lnfB, eps), m.head, nil)
 }

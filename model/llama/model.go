@@ -352,7 +352,7 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 	if w := m.Config.window(); w > 0 && T > int64(w) {
 		opts = torch.AttentionOptions{Mask: windowMask(s, T, T, 0, w, m.device)}
 	}
-	return m.run(s, ids, cos, sin, opts, nil)
+	return m.run(s, ids, cos, sin, opts, nil, false)
 }
 
 // windowMask is (1, 1, T, S) bool: query i (slot past+i) may see key slot j when
@@ -391,15 +391,16 @@ func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 	if w := m.Config.window(); w > 0 {
 		mask = s.And(mask, windowMask(s, T, past+T, past, w, m.device))
 	}
-	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache)
+	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache, true)
 	if cache != nil && s.Err() == nil {
 		cache.Advance(int(T))
 	}
 	return logits
 }
 
-// run is the decoder stack shared by Forward and Step.
-func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache) *torch.Tensor {
+// run is the decoder stack shared by Forward and Step; lastOnly returns logits (B, V) of
+// the last position instead of (B, T, V).
+func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, lastOnly bool) *torch.Tensor {
 	shape := ids.Shape()
 	if len(shape) != 2 {
 		s.Fail(&torch.Error{Op: "llama", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", shape)})
@@ -429,6 +430,9 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 		h = s.RMSNorm(x, l.postNorm, c.RMSNormEps)
 		f := s.Mul(s.Silu(l.gate.apply(s, h)), l.up.apply(s, h)) // (B, T, F)
 		x = s.Add(x, l.down.apply(s, f))
+	}
+	if lastOnly {
+		x = s.Select(x, 1, T-1) // (B, C)
 	}
 	return s.Linear(s.RMSNorm(x, m.norm, c.RMSNormEps), m.head, nil)
 }

@@ -1,46 +1,10 @@
-// Package chat renders Hugging Face chat templates: the Jinja "chat_template" of a
-// model's tokenizer_config.json (or its chat_template.jinja), producing the same prompt
-// string as Python transformers' tokenizer.apply_chat_template(messages, tokenize=False,
-// add_generation_prompt=..., **kwargs).
-//
-// # Engine
-//
-// Templates are executed by github.com/nikolalohinski/gonja/v2 v2.9.1, a pure-Go Jinja
-// engine (MIT). It was chosen over the other Go ports because it is maintained (tagged
-// releases through 2025-2026, imported by other modules), aims at Python Jinja
-// behaviour rather than Django's, implements the Python str methods chat templates call
-// (startswith, endswith, split, strip, lstrip, rstrip, replace, ...), namespace(),
-// the loop object, Python slicing ([::-1]), loop controls, macros and Jinja's
-// trim_blocks/lstrip_blocks options, and renders the Qwen3 template unmodified. Other
-// names considered: github.com/kaptinlin/jinja and github.com/yzfly/gojinja2 are not
-// published on the Go module proxy; noirbizarre/gonja and its forks (ardanlabs,
-// MarioJim, guided-traffic) are older pongo2-derived trees with fewer Python semantics.
-//
-// The environment mirrors the one transformers builds (ImmutableSandboxedEnvironment with
-// trim_blocks and lstrip_blocks, the loopcontrols extension, the {% generation %} tag,
-// and the globals raise_exception and strftime_now). Where gonja's builtins differ from
-// Python Jinja in ways real templates notice, this package registers its own versions
-// (see env.go): the tojson filter (Python json.dumps formatting: ", " and ": "
-// separators, non-ASCII kept, indent/sort_keys/separators/ensure_ascii), the tests
-// true/false/sequence/boolean, dict.items/keys/values/get keeping insertion order, and
-// the {% generation %} block.
-//
-// # Known differences from Python Jinja
-//
-// gonja has no Undefined type: a missing variable or key and an explicit None are both
-// nil. So "x is defined" is false, and "x is none" true, for a key present with a None
-// value, where Python says the opposite; and reading an attribute of an undefined value
-// yields nil instead of raising. Templates normally guard with both tests and render
-// the same. Go maps have no key order: a map[string]any passed in Options.Extra or
-// ToolCall.Arguments is iterated and serialized with sorted keys; pass json.RawMessage
-// to keep the order of the JSON text (decoded into ordered dicts). The sandbox's
-// refusal of mutating methods (list.append, dict.update) is not reproduced.
 package chat
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -85,7 +49,8 @@ type Options struct {
 	// Extra holds further template variables (kwargs in Python), e.g. "tools" (a list
 	// of JSON schemas), "documents", "date_string". They override the special tokens.
 	// Values may be json.RawMessage (decoded with key order kept), strings, numbers,
-	// bools, nil, []any and map[string]any, nested.
+	// bools, nil, slices and maps with string keys, nested; other types (structs) are
+	// converted through encoding/json.
 	Extra map[string]any
 }
 
@@ -141,6 +106,8 @@ func Load(tokenizerConfigPath string) (*Template, error) {
 	jinjaPath := filepath.Join(filepath.Dir(tokenizerConfigPath), "chat_template.jinja")
 	if b, err := os.ReadFile(jinjaPath); err == nil {
 		src = string(b)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("chat: %w", err)
 	} else if raw, ok := cfg["chat_template"]; ok && string(raw) != "null" {
 		if src, err = pickTemplate(raw); err != nil {
 			return nil, fmt.Errorf("chat: %s: %w", tokenizerConfigPath, err)
@@ -267,11 +234,17 @@ func (t *Template) Render(msgs []Message, o Options) (out string, err error) {
 	return t.execute(vars)
 }
 
-// messageValue converts a Message to the dict a Python caller would pass.
-func messageValue(m Message) (map[string]any, error) {
-	v := map[string]any{"role": m.Role, "content": m.Content}
+// messageValue converts a Message to the dict a Python caller would pass, keys in the
+// order role, content, reasoning_content, tool_calls.
+func messageValue(m Message) (*exec.Dict, error) {
+	d := &exec.Dict{}
+	add := func(d *exec.Dict, k string, v any) {
+		d.Pairs = append(d.Pairs, &exec.Pair{Key: exec.AsValue(k), Value: exec.AsValue(v)})
+	}
+	add(d, "role", m.Role)
+	add(d, "content", m.Content)
 	if m.ReasoningContent != "" {
-		v["reasoning_content"] = m.ReasoningContent
+		add(d, "reasoning_content", m.ReasoningContent)
 	}
 	if len(m.ToolCalls) > 0 {
 		calls := make(pyList, len(m.ToolCalls))
@@ -280,28 +253,24 @@ func messageValue(m Message) (map[string]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("tool call %d arguments: %w", i, err)
 			}
-			fn := &exec.Dict{Pairs: []*exec.Pair{
-				{Key: exec.AsValue("name"), Value: exec.AsValue(c.Name)},
-				{Key: exec.AsValue("arguments"), Value: exec.AsValue(args)},
-			}}
+			fn := &exec.Dict{}
+			add(fn, "name", c.Name)
+			add(fn, "arguments", args)
 			call := &exec.Dict{}
 			if c.ID != "" {
-				call.Pairs = append(call.Pairs, &exec.Pair{Key: exec.AsValue("id"), Value: exec.AsValue(c.ID)})
+				add(call, "id", c.ID)
 			}
-			call.Pairs = append(call.Pairs,
-				&exec.Pair{Key: exec.AsValue("type"), Value: exec.AsValue("function")},
-				&exec.Pair{Key: exec.AsValue("function"), Value: exec.AsValue(fn)})
+			add(call, "type", "function")
+			add(call, "function", fn)
 			calls[i] = call
 		}
-		v["tool_calls"] = calls
+		add(d, "tool_calls", calls)
 	}
-	return v, nil
+	return d, nil
 }
 
-// errorContext trims gonja's error chains, which repeat the failing expression at every
-// level, to something a person can read.
-func errorContext(err error) error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "unable to execute template: ")
-	return errors.New(msg)
+// trimErrorPrefix drops the "unable to execute template: " gonja puts before every
+// render error; what follows names the line and expression that failed.
+func trimErrorPrefix(err error) error {
+	return errors.New(strings.TrimPrefix(err.Error(), "unable to execute template: "))
 }

@@ -133,7 +133,7 @@ func (t *Template) execute(vars map[string]any) (out string, err error) {
 		if raised != nil {
 			return "", raised
 		}
-		return "", fmt.Errorf("chat: rendering template: %w", errorContext(err))
+		return "", fmt.Errorf("chat: rendering template: %w", trimErrorPrefix(err))
 	}
 	return out, nil
 }

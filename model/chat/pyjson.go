@@ -251,7 +251,8 @@ func writeJSONString(b *strings.Builder, s string, ensureASCII bool) {
 // normalize converts a caller's value into what templates see: json.RawMessage is
 // decoded with object key order kept (as ordered dicts), json.Number becomes an int or
 // a float, maps with string keys and slices are converted element by element, and any
-// other type (structs) goes through encoding/json and back.
+// other type (structs) goes through encoding/json and back, keeping field order (a
+// float field holding a whole number then reads as an int: 2, not Python's 2.0).
 func normalize(v any) (any, error) {
 	switch x := v.(type) {
 	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:

@@ -36,18 +36,18 @@ func strMethods() *exec.MethodSet[string] {
 		}
 	}
 	m["split"] = func(s string, _ *exec.Value, a *exec.VarArgs) (any, error) {
-		sep, max, err := splitArgs("split", a)
+		sep, maxsplit, err := splitArgs("split", a)
 		if err != nil {
 			return nil, err
 		}
-		return toList(pySplit(s, sep, max)), nil
+		return toList(pySplit(s, sep, maxsplit)), nil
 	}
 	m["rsplit"] = func(s string, _ *exec.Value, a *exec.VarArgs) (any, error) {
-		sep, max, err := splitArgs("rsplit", a)
+		sep, maxsplit, err := splitArgs("rsplit", a)
 		if err != nil {
 			return nil, err
 		}
-		return toList(pyRSplit(s, sep, max)), nil
+		return toList(pyRSplit(s, sep, maxsplit)), nil
 	}
 	strip := func(name string, left, right bool) exec.Method[string] {
 		return func(s string, _ *exec.Value, a *exec.VarArgs) (any, error) {

@@ -18,8 +18,10 @@ var (
 //
 //   - conditional expressions: gonja parses "A if C else B" only as a whole {{ }}
 //     expression or set value, not inside parentheses, brackets, braces or call
-//     arguments. Each such one is moved into a {% set __chat_condN = A if C else B %}
-//     placed just before its tag, and replaced by the variable (see hoistConditionals).
+//     arguments; and it cannot call a method on a parenthesized expression, as in
+//     "(x | default(y)).strip()". Each such expression is moved into a
+//     {% set __chat_condN = ... %} placed just before its tag and replaced by the
+//     variable (see hoistConditionals).
 //   - lstrip_blocks: Jinja strips the spaces and tabs before a {% or {# tag only when
 //     nothing but whitespace precedes the tag on its line; gonja also strips them when
 //     they follow another tag on the same line, as in "{{ x }} {% endif %}". There,
@@ -36,7 +38,7 @@ func prepareSource(src string) string {
 	if !ok {
 		return src
 	}
-	// conditional expressions
+	// conditional expressions and method calls on parenthesized expressions
 	n := 0
 	var hoisted []segment
 	for _, sg := range segs {
@@ -336,13 +338,14 @@ func tagEnd(src string, j int) int {
 	return -1
 }
 
-// hoistConditionals finds the conditional expressions ("A if C else B", or "A if C",
-// whose value is then none) inside brackets of one {{ }} tag or set/if/for/do tag,
-// innermost first, and returns them as "NAME = A if C else B" assignments with the tag
-// rewritten to use the names. Only the iterable of a for tag is looked at: its "if"
-// filters the loop and can use the loop variables. The condition is then evaluated
-// before the rest of the tag instead of when Python reaches it, which matters only if
-// evaluating it fails where Python would not have evaluated it.
+// hoistConditionals finds, in one {{ }} tag or set/if/for/do tag, the conditional
+// expressions inside brackets ("A if C else B", or "A if C", whose value is then none)
+// and the parenthesized expressions a method is called on, innermost first, and
+// returns them as "NAME = ..." assignments with the tag rewritten to use the names.
+// Only the iterable of a for tag is looked at: its "if" filters the loop and can use
+// the loop variables; elif tags are left alone. A hoisted expression is evaluated
+// before the rest of its tag instead of when Python reaches it, which matters only if
+// evaluating it fails where Python would not have evaluated it (after a false "and").
 func hoistConditionals(tag string, n *int) (pre []string, out string) {
 	open, close := 2, 2
 	if tag[2] == '-' || tag[2] == '+' {

@@ -4,7 +4,7 @@
 # ${SRCDIR}, so after setup plain `go build ./...` and `go test ./...` work too.
 
 GO ?= go
-.PHONY: setup build demo test bench-engine reference-env clean
+.PHONY: setup build demo test bench-engine bench-generate reference-env clean
 
 # Idempotent; a second run takes about a second.
 setup:
@@ -24,6 +24,9 @@ test: setup
 # Benchmarks (not part of the tests): they need the Python reference environment.
 bench-engine: setup reference-env
 	$(GO) run ./bench/engine
+
+bench-generate: setup reference-env
+	$(GO) run ./bench/generate
 
 reference-env:
 	bash scripts/reference-env.sh >/dev/null

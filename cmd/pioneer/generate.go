@@ -17,6 +17,7 @@ import (
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all" // every architecture
+	"github.com/pioneer-ai/pioneer/model/chat"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
@@ -33,10 +34,13 @@ func generateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "generate",
 		Usage: "continue prompts with a Hugging Face model (batched, KV cache)",
-		Description: `Prompts come from --prompt (repeatable) or --input, a JSONL file of {"prompt": "..."}
-objects. Results are JSON lines on standard output (or --output): the prompt, the
-completion text, its tokens and why it stopped. Generation stops at the model's
-end-of-sequence tokens (generation_config.json), a --stop string or --max-new-tokens.`,
+		Description: `Prompts come from --prompt (repeatable) or --input, a JSONL file whose lines are
+{"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}, ...]}. Messages,
+and plain prompts under --chat, are rendered with the model's chat template
+(tokenizer_config.json) with the generation prompt added. Results are JSON lines on
+standard output (or --output): the prompt, the completion text, its tokens and why it
+stopped. Generation stops at the model's end-of-sequence tokens
+(generation_config.json), a --stop string or --max-new-tokens.`,
 		Flags: append(modelFlags(),
 			&cli.StringSliceFlag{Name: "prompt", Usage: "a prompt (repeatable)"},
 			&cli.StringFlag{Name: "input", Usage: `JSONL file with one {"prompt": "..."} per line`},
@@ -48,7 +52,9 @@ end-of-sequence tokens (generation_config.json), a --stop string or --max-new-to
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "sampling seed"},
 			&cli.StringSliceFlag{Name: "stop", Usage: "stop string (repeatable)"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "prompts per batch"},
-			&cli.BoolFlag{Name: "no-special-tokens", Usage: "do not add the tokenizer's special tokens (BOS) to prompts"},
+			&cli.BoolFlag{Name: "no-special-tokens", Usage: "do not add the tokenizer's special tokens (BOS) to plain prompts"},
+			&cli.BoolFlag{Name: "chat", Usage: "treat each --prompt as a user message and apply the chat template"},
+			&cli.StringFlag{Name: "system", Usage: "system message for --chat prompts"},
 		),
 		Action: runGenerate,
 	}
@@ -106,8 +112,24 @@ func openModel(c *cli.Context, needTokenizer bool) (*loaded, error) {
 	return l, nil
 }
 
-func readPrompts(c *cli.Context) ([]string, error) {
-	prompts := c.StringSlice("prompt")
+// request is one prompt: plain text, or a conversation for the chat template.
+type request struct {
+	Prompt   string         `json:"prompt,omitempty"`
+	Messages []chat.Message `json:"messages,omitempty"`
+}
+
+func readPrompts(c *cli.Context) ([]request, error) {
+	var reqs []request
+	for _, p := range c.StringSlice("prompt") {
+		r := request{Prompt: p}
+		if c.Bool("chat") {
+			if sys := c.String("system"); sys != "" {
+				r.Messages = append(r.Messages, chat.Message{Role: "system", Content: sys})
+			}
+			r.Messages = append(r.Messages, chat.Message{Role: "user", Content: p})
+		}
+		reqs = append(reqs, r)
+	}
 	if p := c.String("input"); p != "" {
 		f, err := os.Open(p)
 		if err != nil {
@@ -122,28 +144,69 @@ func readPrompts(c *cli.Context) ([]string, error) {
 				continue
 			}
 			var rec struct {
-				Prompt *string `json:"prompt"`
+				Prompt   *string `json:"prompt"`
+				Messages []struct {
+					Role    string `json:"role"`
+					Content string `json:"content"`
+				} `json:"messages"`
 			}
 			if err := json.Unmarshal([]byte(line), &rec); err != nil {
 				return nil, fmt.Errorf("%s:%d: %w", p, n, err)
 			}
-			if rec.Prompt == nil {
-				return nil, fmt.Errorf(`%s:%d: no "prompt" field`, p, n)
+			switch {
+			case len(rec.Messages) > 0:
+				r := request{}
+				for i, m := range rec.Messages {
+					if m.Role == "" {
+						return nil, fmt.Errorf("%s:%d: message %d has no role", p, n, i)
+					}
+					r.Messages = append(r.Messages, chat.Message{Role: m.Role, Content: m.Content})
+				}
+				reqs = append(reqs, r)
+			case rec.Prompt != nil:
+				reqs = append(reqs, request{Prompt: *rec.Prompt})
+			default:
+				return nil, fmt.Errorf(`%s:%d: neither "prompt" nor "messages"`, p, n)
 			}
-			prompts = append(prompts, *rec.Prompt)
 		}
 		if err := sc.Err(); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 	}
-	if len(prompts) == 0 {
+	if len(reqs) == 0 {
 		return nil, fmt.Errorf("no prompts: give --prompt or --input")
 	}
-	return prompts, nil
+	return reqs, nil
+}
+
+// encode turns requests into token ids: conversations through the chat template (which
+// writes its own special tokens), plain prompts with the tokenizer's special tokens unless
+// told otherwise.
+func encode(c *cli.Context, l *loaded, reqs []request) ([][]int, error) {
+	var tpl *chat.Template
+	out := make([][]int, len(reqs))
+	for i, r := range reqs {
+		if len(r.Messages) == 0 {
+			out[i] = l.tok.Encode(r.Prompt, !c.Bool("no-special-tokens"))
+			continue
+		}
+		if tpl == nil {
+			var err error
+			if tpl, err = chat.Load(filepath.Join(c.String("model"), "tokenizer_config.json")); err != nil {
+				return nil, err
+			}
+		}
+		text, err := tpl.Render(r.Messages, chat.Options{AddGenerationPrompt: true})
+		if err != nil {
+			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
+		}
+		out[i] = l.tok.Encode(text, false)
+	}
+	return out, nil
 }
 
 func runGenerate(c *cli.Context) error {
-	prompts, err := readPrompts(c)
+	reqs, err := readPrompts(c)
 	if err != nil {
 		return err
 	}
@@ -175,15 +238,15 @@ func runGenerate(c *cli.Context) error {
 		StopStrings: c.StringSlice("stop"), PadID: max(pad, 0),
 		Decode: func(ids []int) string { return l.tok.Decode(ids, true) },
 	}
+	all, err := encode(c, l, reqs)
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(w)
 	start, total := time.Now(), 0
-	for i := 0; i < len(prompts); i += batch {
-		chunk := prompts[i:min(i+batch, len(prompts))]
-		ids := make([][]int, len(chunk))
-		for j, p := range chunk {
-			ids[j] = l.tok.Encode(p, !c.Bool("no-special-tokens"))
-		}
-		out, err := engine.Generate(l.m, ids, opts)
+	for i := 0; i < len(reqs); i += batch {
+		chunk := reqs[i:min(i+batch, len(reqs))]
+		out, err := engine.Generate(l.m, all[i:i+len(chunk)], opts)
 		if err != nil {
 			return err
 		}
@@ -195,11 +258,17 @@ func runGenerate(c *cli.Context) error {
 					text = text[:k]
 				}
 			}
-			if err := enc.Encode(map[string]any{"prompt": chunk[j], "completion": text, "tokens": o.Tokens, "stop_reason": o.Reason}); err != nil {
+			rec := map[string]any{"completion": text, "tokens": o.Tokens, "stop_reason": o.Reason}
+			if len(chunk[j].Messages) > 0 {
+				rec["messages"] = chunk[j].Messages
+			} else {
+				rec["prompt"] = chunk[j].Prompt
+			}
+			if err := enc.Encode(rec); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintf(os.Stderr, "generate: %d/%d prompts, %d tokens, %.1f tokens/s\n", min(i+batch, len(prompts)), len(prompts),
+		fmt.Fprintf(os.Stderr, "generate: %d/%d prompts, %d tokens, %.1f tokens/s\n", min(i+batch, len(reqs)), len(reqs),
 			total, float64(total)/time.Since(start).Seconds())
 	}
 	return nil

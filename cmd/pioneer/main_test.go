@@ -116,3 +116,36 @@ func TestGenerateAndInfoCommands(t *testing.T) {
 		t.Fatal("info on a missing folder")
 	}
 }
+
+func TestGenerateWithChatTemplate(t *testing.T) {
+	if _, err := os.Stat(tinyGPT2); err != nil {
+		t.Skip("shared data not present")
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} {
+		b, err := os.ReadFile(filepath.Join(tinyGPT2, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	tc, _ := os.ReadFile("../../testdata/chat/chatml_tokenizer_config.json")
+	_ = os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), tc, 0o644)
+	in := filepath.Join(dir, "in.jsonl")
+	_ = os.WriteFile(in, []byte(`{"messages": [{"role": "user", "content": "Hi there"}]}`+"\n"), 0o644)
+	out := filepath.Join(dir, "out.jsonl")
+	err := newApp().Run([]string{"pioneer", "generate", "--model", dir, "--device", "cpu", "--input", in,
+		"--prompt", "plain", "--chat", "--system", "Be brief.", "--max-new-tokens", "3", "--output", out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	if n := strings.Count(string(b), "\n"); n != 2 || !strings.Contains(string(b), `"messages"`) {
+		t.Fatalf("output:\n%s", b)
+	}
+	_ = os.WriteFile(in, []byte(`{"messages": [{"content": "no role"}]}`+"\n"), 0o644)
+	if err := newApp().Run([]string{"pioneer", "generate", "--model", dir, "--device", "cpu", "--input", in}); err == nil ||
+		!strings.Contains(err.Error(), "no role") {
+		t.Fatalf("message without role: %v", err)
+	}
+}

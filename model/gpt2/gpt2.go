@@ -308,33 +308,47 @@ func (m *Model) act(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, lastOnly bool) *torch.Tensor {
 	sh := ids.Shape()
 	B, T := sh[0], sh[1]
-	c := m.Config
-	C, H := int64(c.NEmbd), int64(c.NHead)
-	D := C / H
-	eps := c.LayerNormEpsilon
+	eps := m.Config.LayerNormEpsilon
 	x := s.Add(s.Embedding(m.wte, ids), s.Embedding(m.wpe, positions)) // (B, T, C)
-	heads := func(t *torch.Tensor) *torch.Tensor {                     // (B, T, C) -> (B, H, T, D)
-		return s.Transpose(s.Reshape(t, B, T, H, D), 1, 2)
-	}
 	for i := range m.blocks {
-		b := &m.blocks[i]
-		h := s.LayerNorm(x, b.ln1w, b.ln1b, eps)
-		qkv := b.attn.apply(s, h) // (B, T, 3C)
-		q := heads(s.Slice(qkv, 2, 0, C, 1))
-		k := heads(s.Slice(qkv, 2, C, 2*C, 1))
-		v := heads(s.Slice(qkv, 2, 2*C, 3*C, 1))
-		if cache != nil {
-			k, v = cache.Update(s, i, k, v)
-		}
-		a := s.Reshape(s.Transpose(s.Attention(q, k, v, opts), 1, 2), B, T, C)
-		x = s.Add(x, b.proj.apply(s, a))
-		h = s.LayerNorm(x, b.ln2w, b.ln2b, eps)
-		x = s.Add(x, b.out.apply(s, m.act(s, b.fc.apply(s, h))))
+		// Per-layer scope: intermediates are freed when the layer is done (autograd keeps
+		// its own references), so memory is reused instead of growing with depth.
+		ls := torch.NewScope()
+		next := m.block(ls, i, x, opts, cache, B, T)
+		s.Fail(ls.Err())
+		prev := x
+		x = next.MoveTo(s)
+		prev.Free()
+		ls.Close()
 	}
 	if lastOnly {
 		x = s.Select(x, 1, T-1) // (B, C)
 	}
 	return s.Linear(s.LayerNorm(x, m.lnfW, m.lnfB, eps), m.head, nil)
+}
+
+// block is layer i: x (B, T, C) -> x + attention, then + MLP.
+func (m *Model) block(s *torch.Scope, i int, x *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, B, T int64) *torch.Tensor {
+	c := m.Config
+	C, H := int64(c.NEmbd), int64(c.NHead)
+	D := C / H
+	eps := c.LayerNormEpsilon
+	b := &m.blocks[i]
+	heads := func(t *torch.Tensor) *torch.Tensor { // (B, T, C) -> (B, H, T, D)
+		return s.Transpose(s.Reshape(t, B, T, H, D), 1, 2)
+	}
+	h := s.LayerNorm(x, b.ln1w, b.ln1b, eps)
+	qkv := b.attn.apply(s, h) // (B, T, 3C)
+	q := heads(s.Slice(qkv, 2, 0, C, 1))
+	k := heads(s.Slice(qkv, 2, C, 2*C, 1))
+	v := heads(s.Slice(qkv, 2, 2*C, 3*C, 1))
+	if cache != nil {
+		k, v = cache.Update(s, i, k, v)
+	}
+	a := s.Reshape(s.Transpose(s.Attention(q, k, v, opts), 1, 2), B, T, C)
+	x = s.Add(x, b.proj.apply(s, a))
+	h = s.LayerNorm(x, b.ln2w, b.ln2b, eps)
+	return s.Add(x, b.out.apply(s, m.act(s, b.fc.apply(s, h))))
 }
 
 // Save writes config.json and model.safetensors.

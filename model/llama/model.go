@@ -407,34 +407,54 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 		return nil
 	}
 	B, T := shape[0], shape[1]
-	c := m.Config
-	Hq, Hkv, D := int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
 	x := s.Embedding(m.embed, ids) // (B, T, C)
 	for i := range m.layers {
-		l := &m.layers[i]
-		h := s.RMSNorm(x, l.inputNorm, c.RMSNormEps)
-		q := s.Reshape(l.q.apply(s, h), B, T, Hq, D)
-		k := s.Reshape(l.k.apply(s, h), B, T, Hkv, D)
-		if l.qNorm != nil { // Qwen3: RMSNorm over each head's queries and keys, before RoPE
-			q, k = s.RMSNorm(q, l.qNorm, c.RMSNormEps), s.RMSNorm(k, l.kNorm, c.RMSNormEps)
-		}
-		q, k = s.Transpose(q, 1, 2), s.Transpose(k, 1, 2)                // (B, H, T, D)
-		v := s.Transpose(s.Reshape(l.v.apply(s, h), B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
-		q, k = s.Rope(q, cos, sin), s.Rope(k, cos, sin)
-		if cache != nil {
-			k, v = cache.Update(s, i, k, v) // (B, Hkv, S, D)
-		}
-		a := s.Attention(q, k, v, opts)
-		a = s.Reshape(s.Transpose(a, 1, 2), B, T, Hq*D) // (B, T, Hq*D)
-		x = s.Add(x, l.o.apply(s, a))
-		h = s.RMSNorm(x, l.postNorm, c.RMSNormEps)
-		f := s.Mul(s.Silu(l.gate.apply(s, h)), l.up.apply(s, h)) // (B, T, F)
-		x = s.Add(x, l.down.apply(s, f))
+		// Each layer's intermediates live in a scope of their own, freed as soon as the
+		// layer is done (autograd keeps its own references to what backward needs), so
+		// memory is reused instead of growing with depth.
+		ls := torch.NewScope()
+		next := m.block(ls, i, x, cos, sin, opts, cache, B, T)
+		s.Fail(ls.Err())
+		prev := x
+		x = next.MoveTo(s)
+		prev.Free()
+		ls.Close()
 	}
 	if lastOnly {
 		x = s.Select(x, 1, T-1) // (B, C)
 	}
-	return s.Linear(s.RMSNorm(x, m.norm, c.RMSNormEps), m.head, nil)
+	return s.Linear(s.RMSNorm(x, m.norm, m.Config.RMSNormEps), m.head, nil)
+}
+
+// block is decoder layer i: x (B, T, C) -> x + attention, then + MLP.
+func (m *Model) block(s *torch.Scope, i int, x, cos, sin *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, B, T int64) *torch.Tensor {
+	c := m.Config
+	l := &m.layers[i]
+	Hq, Hkv, D := int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
+	h := s.RMSNorm(x, l.inputNorm, c.RMSNormEps)
+	q := s.Reshape(l.q.apply(s, h), B, T, Hq, D)
+	k := s.Reshape(l.k.apply(s, h), B, T, Hkv, D)
+	if l.qNorm != nil { // Qwen3: RMSNorm over each head's queries and keys, before RoPE
+		q, k = s.RMSNorm(q, l.qNorm, c.RMSNormEps), s.RMSNorm(k, l.kNorm, c.RMSNormEps)
+	}
+	q, k = s.Transpose(q, 1, 2), s.Transpose(k, 1, 2)                // (B, H, T, D)
+	v := s.Transpose(s.Reshape(l.v.apply(s, h), B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
+	q, k = s.Rope(q, cos, sin), s.Rope(k, cos, sin)
+	if cache != nil {
+		k, v = cache.Update(s, i, k, v) // (B, Hkv, S, D)
+	}
+	a := s.Attention(q, k, v, opts)
+	a = s.Reshape(s.Transpose(a, 1, 2), B, T, Hq*D) // (B, T, Hq*D)
+	x = s.Add(x, l.o.apply(s, a))
+	h = s.RMSNorm(x, l.postNorm, c.RMSNormEps)
+	// The MLP's (B, T, F) activations are the largest; free each as soon as it is used.
+	g, u := l.gate.apply(s, h), l.up.apply(s, h)
+	act := s.Silu(g)
+	g.Free()
+	f := s.Mul(act, u)
+	act.Free()
+	u.Free()
+	return s.Add(x, l.down.apply(s, f))
 }
 
 // NewCache allocates a key/value cache for batch rows of up to capacity tokens.

@@ -61,14 +61,15 @@ func main() {
 	out := flag.String("out", "", "result file (default bench/results/engine_<device>.json)")
 	threads := flag.Int("threads", 0, "intra-op threads for both sides (0: libtorch's default)")
 	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD), for runs outside a checkout")
+	rounds := flag.Int("rounds", 3, "rounds alternating Pioneer and PyTorch")
 	flag.Parse()
-	if err := run(*device, *python, *out, *threads, *commit); err != nil {
+	if err := run(*device, *python, *out, *threads, *commit, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/engine:", err)
 		os.Exit(1)
 	}
 }
 
-func run(device, python, out string, threads int, commit string) error {
+func run(device, python, out string, threads int, commit string, rounds int) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dev, err := torch.ParseDevice(device)
@@ -97,24 +98,33 @@ func run(device, python, out string, threads int, commit string) error {
 		}
 	}
 
-	fmt.Fprintln(os.Stderr, "measuring Pioneer (Go) ...")
-	goOp, err := opOverhead(sp, dev)
-	if err != nil {
-		return err
-	}
-	goTrain, err := trainSteps(sp, dev)
-	if err != nil {
-		return err
+	// Rounds alternate the two sides so that a slow spell of a shared machine hits both.
+	var goOp, goTrain []float64
+	ref := &reference{}
+	for round := 1; round <= rounds; round++ {
+		fmt.Fprintf(os.Stderr, "round %d/%d: measuring Pioneer (Go) ...\n", round, rounds)
+		op, err := opOverhead(sp, dev)
+		if err != nil {
+			return err
+		}
+		train, err := trainSteps(sp, dev)
+		if err != nil {
+			return err
+		}
+		goOp, goTrain = append(goOp, op...), append(goTrain, train...)
+		fmt.Fprintf(os.Stderr, "round %d/%d: measuring PyTorch eager (Python) ...\n", round, rounds)
+		rr, err := runReference(python, sp)
+		if err != nil {
+			return err
+		}
+		ref.Torch = rr.Torch
+		ref.OpOverheadNs = append(ref.OpOverheadNs, rr.OpOverheadNs...)
+		ref.TrainStepMs = append(ref.TrainStepMs, rr.TrainStepMs...)
+		ref.TrainFusedMs = append(ref.TrainFusedMs, rr.TrainFusedMs...)
 	}
 
-	fmt.Fprintln(os.Stderr, "measuring PyTorch eager (Python) ...")
-	ref, err := runReference(python, sp)
-	if err != nil {
-		return err
-	}
-
-	method := fmt.Sprintf("medians of %d repetitions after %d warm-up repetitions; op overhead: %d calls of add on two 1-element float32 tensors per repetition (Pioneer frees results in scopes of 1,000); train step: %d steps per repetition, batch %d x %d tokens, forward + backward + AdamW + zero_grad + loss read-back; %d intra-op threads on both sides",
-		sp.Reps, sp.WarmupReps, sp.OpIters, sp.TrainIters, sp.Batch, sp.Seq, sp.Threads)
+	method := fmt.Sprintf("%d rounds alternating the two sides; medians of %d repetitions per round (after %d warm-up repetitions) over all rounds; op overhead: %d calls of add on two 1-element float32 tensors per repetition (Pioneer frees results in scopes of 1,000); train step: %d steps per repetition, batch %d x %d tokens, forward + backward + AdamW + zero_grad + loss read-back; %d intra-op threads on both sides",
+		rounds, sp.Reps, sp.WarmupReps, sp.OpIters, sp.TrainIters, sp.Batch, sp.Seq, sp.Threads)
 	kind := "cpu"
 	if dev.Type == torch.DeviceCUDA {
 		kind = "gpu"

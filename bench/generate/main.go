@@ -54,18 +54,19 @@ func main() {
 	dtype := flag.String("dtype", "float32", "float32, bfloat16 or float16 (both sides)")
 	python := flag.String("python", "", "Python with torch 2.11.0 and transformers (default: scripts/reference-env.sh's)")
 	cache := flag.String("models", "", "folder for the generated model folders (default: the user cache)")
-	reps := flag.Int("reps", 3, "timed repetitions per figure (after one warm-up)")
+	reps := flag.Int("reps", 1, "timed repetitions per round and figure (after one warm-up)")
+	rounds := flag.Int("rounds", 3, "rounds alternating Pioneer and transformers")
 	out := flag.String("out", "", "result file (default bench/results/generate_<cpu|gpu>.json)")
 	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD)")
 	only := flag.String("only", "", "run only this model (tiny-random-qwen2 or qwen2.5-0.5b-shape)")
 	flag.Parse()
-	if err := run(*device, *dtype, *python, *cache, *out, *commit, *only, *reps); err != nil {
+	if err := run(*device, *dtype, *python, *cache, *out, *commit, *only, *reps, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/generate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(device, dtypeName, python, cache, out, commit, only string, reps int) error {
+func run(device, dtypeName, python, cache, out, commit, only string, reps, rounds int) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dev, err := torch.ParseDevice(device)
@@ -104,8 +105,8 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps int) e
 			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
 		}
 	})
-	method := fmt.Sprintf("greedy decoding of %d new tokens after %d-token prompts (random ids, no early stop), batch 1 and 16; median of %d timed runs after 1 warm-up; tokens/s = batch x %d / wall time of the whole generate call (prefill included); %s on both sides; the same weights on both sides (built from config by bench/generate/reference.py); %d intra-op threads",
-		newTokens, promptLen, reps, newTokens, dtypeName, torch.NumThreads())
+	method := fmt.Sprintf("greedy decoding of %d new tokens after %d-token prompts (random ids, no early stop), batch 1 and 16; %d rounds alternating the two sides, each with 1 warm-up and %d timed runs per figure, median over all timed runs; tokens/s = batch x %d / wall time of the whole generate call (prefill included); %s on both sides; the same weights on both sides (built from config by bench/generate/reference.py); %d intra-op threads",
+		newTokens, promptLen, rounds, reps, newTokens, dtypeName, torch.NumThreads())
 	r := bench.NewResult("generate_"+kind, cmd, method)
 	if commit != "" {
 		r.Commit = commit
@@ -143,50 +144,55 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps int) e
 		sp := spec{Model: dir, Device: dev.String(), DType: dtypeName, Threads: torch.NumThreads(), NewTokens: newTokens,
 			Warmup: 1, Reps: reps, Batches: batches}
 
-		fmt.Fprintf(os.Stderr, "%s: Pioneer ...\n", name)
 		m, err := model.Load(dir, dev, dtype)
 		if err != nil {
 			return err
 		}
-		var goTimes [][]float64
+		// Rounds alternate the two sides so that a slow spell of a shared machine hits both.
+		goTimes := make([][]float64, len(batches))
+		refTimes := make([][]float64, len(batches))
 		var goTokens [][][]int
-		for _, prompts := range batches {
-			var times []float64
-			var toks [][]int
-			for rep := 0; rep < 1+reps; rep++ {
-				if err := torch.Synchronize(dev); err != nil {
-					return err
+		var ref *refOut
+		for round := 0; round < rounds; round++ {
+			fmt.Fprintf(os.Stderr, "%s: round %d/%d: Pioneer ...\n", name, round+1, rounds)
+			goTokens = goTokens[:0]
+			for i, prompts := range batches {
+				var toks [][]int
+				for rep := 0; rep < 1+reps; rep++ {
+					if err := torch.Synchronize(dev); err != nil {
+						return err
+					}
+					t0 := time.Now()
+					c, err := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: newTokens})
+					if err != nil {
+						return err
+					}
+					if err := torch.Synchronize(dev); err != nil {
+						return err
+					}
+					if rep > 0 {
+						goTimes[i] = append(goTimes[i], time.Since(t0).Seconds())
+					}
+					toks = toks[:0]
+					for _, cc := range c {
+						toks = append(toks, cc.Tokens)
+					}
 				}
-				t0 := time.Now()
-				c, err := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: newTokens})
-				if err != nil {
-					return err
-				}
-				if err := torch.Synchronize(dev); err != nil {
-					return err
-				}
-				if rep > 0 {
-					times = append(times, time.Since(t0).Seconds())
-				}
-				toks = toks[:0]
-				for _, cc := range c {
-					toks = append(toks, cc.Tokens)
-				}
+				goTokens = append(goTokens, toks)
 			}
-			goTimes = append(goTimes, times)
-			goTokens = append(goTokens, toks)
+			fmt.Fprintf(os.Stderr, "%s: round %d/%d: transformers ...\n", name, round+1, rounds)
+			if ref, err = runReference(python, sp); err != nil {
+				return err
+			}
+			for i := range batches {
+				refTimes[i] = append(refTimes[i], ref.Runs[i].Seconds...)
+			}
 		}
 		m.Close()
-
-		fmt.Fprintf(os.Stderr, "%s: transformers ...\n", name)
-		ref, err := runReference(python, sp)
-		if err != nil {
-			return err
-		}
 		refName := fmt.Sprintf("transformers %s generate on PyTorch %s", ref.Transformers, ref.Torch)
 		for i, B := range []int{1, 16} {
 			gt := float64(B*newTokens) / bench.Median(goTimes[i])
-			rt := float64(B*newTokens) / bench.Median(ref.Runs[i].Seconds)
+			rt := float64(B*newTokens) / bench.Median(refTimes[i])
 			r.Add(fmt.Sprintf("%s_tokens_per_s_b%d", strings.ReplaceAll(name, ".", "_"), B), "tokens/s", gt, &rt, refName, true)
 			// Greedy paths agree token for token until numerics make one logit overtake another;
 			// after a first difference the two continuations are unrelated.

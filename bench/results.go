@@ -106,14 +106,16 @@ func Median(v []float64) float64 {
 	return (v[n/2-1] + v[n/2]) / 2
 }
 
-// Commit is the current git commit, with "-dirty" when the tree has changes.
+// Commit is the current git commit, with "-dirty" when tracked files other than
+// benchmark results have changes.
 func Commit() string {
 	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+	st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results").Output()
+	if err == nil && len(st) > 0 {
 		c += "-dirty"
 	}
 	return c

@@ -33,6 +33,9 @@ type CausalLM interface {
 	Parameters() []*torch.Tensor // in the order of Names
 	Names() []string             // Hugging Face names
 	Named(name string) *torch.Tensor
+	// Linears returns the projections by Hugging Face module path
+	// ("model.layers.0.self_attn.q_proj"), where adapters attach.
+	Linears() map[string]*Linear
 	Device() torch.Device
 	DType() torch.DType
 	Info() Info

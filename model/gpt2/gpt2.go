@@ -110,16 +110,9 @@ func (c *Config) shapes() map[string][]int64 {
 	return m
 }
 
-// conv1d is GPT-2's projection: y = x·W + b with W (in, out).
-type conv1d struct{ w, b *torch.Tensor }
-
-func (l conv1d) apply(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
-	return s.Add(s.Matmul(x, l.w), l.b)
-}
-
 type block struct {
 	ln1w, ln1b, ln2w, ln2b *torch.Tensor
-	attn, proj, fc, out    conv1d
+	attn, proj, fc, out    *model.Linear // Conv1D: attn (C, 3C), proj (C, C), fc (C, F), out (F, C)
 }
 
 // Model is a GPT-2 language model on one device.
@@ -134,6 +127,7 @@ type Model struct {
 
 	wte, wpe, lnfW, lnfB, head *torch.Tensor
 	blocks                     []block
+	linears                    map[string]*model.Linear // by module path, e.g. "transformer.h.0.attn.c_attn"
 }
 
 var _ model.CausalLM = (*Model)(nil)
@@ -208,9 +202,14 @@ func (m *Model) bind() {
 		m.head = m.wte
 	}
 	m.blocks = make([]block, m.Config.NLayer)
+	m.linears = map[string]*model.Linear{}
 	for i := range m.blocks {
 		p := fmt.Sprintf("transformer.h.%d.", i)
-		c := func(n string) conv1d { return conv1d{w: get(p + n + ".weight"), b: get(p + n + ".bias")} }
+		c := func(n string) *model.Linear {
+			l := &model.Linear{W: get(p + n + ".weight"), B: get(p + n + ".bias"), Conv1D: true}
+			m.linears[p+n] = l
+			return l
+		}
 		m.blocks[i] = block{
 			ln1w: get(p + "ln_1.weight"), ln1b: get(p + "ln_1.bias"), ln2w: get(p + "ln_2.weight"), ln2b: get(p + "ln_2.bias"),
 			attn: c("attn.c_attn"), proj: c("attn.c_proj"), fc: c("mlp.c_fc"), out: c("mlp.c_proj"),
@@ -259,6 +258,9 @@ func (c Config) info() model.Info {
 		Heads: c.NHead, KVHeads: c.NHead, HeadDim: c.NEmbd / c.NHead, VocabSize: c.VocabSize, MaxPositions: c.NPositions,
 	}
 }
+
+// Linears returns the model's projections by Hugging Face module path.
+func (m *Model) Linears() map[string]*model.Linear { return m.linears }
 
 // NewCache allocates a key/value cache.
 func (m *Model) NewCache(batch, capacity int) (*model.KVCache, error) {
@@ -338,7 +340,7 @@ func (m *Model) block(s *torch.Scope, i int, x *torch.Tensor, opts torch.Attenti
 		return s.Transpose(s.Reshape(t, B, T, H, D), 1, 2)
 	}
 	h := s.LayerNorm(x, b.ln1w, b.ln1b, eps)
-	qkv := b.attn.apply(s, h) // (B, T, 3C)
+	qkv := b.attn.Forward(s, h) // (B, T, 3C)
 	q := heads(s.Slice(qkv, 2, 0, C, 1))
 	k := heads(s.Slice(qkv, 2, C, 2*C, 1))
 	v := heads(s.Slice(qkv, 2, 2*C, 3*C, 1))
@@ -346,9 +348,9 @@ func (m *Model) block(s *torch.Scope, i int, x *torch.Tensor, opts torch.Attenti
 		k, v = cache.Update(s, i, k, v)
 	}
 	a := s.Reshape(s.Transpose(s.Attention(q, k, v, opts), 1, 2), B, T, C)
-	x = s.Add(x, b.proj.apply(s, a))
+	x = s.Add(x, b.proj.Forward(s, a))
 	h = s.LayerNorm(x, b.ln2w, b.ln2b, eps)
-	return s.Add(x, b.out.apply(s, m.act(s, b.fc.apply(s, h))))
+	return s.Add(x, b.out.Forward(s, m.act(s, b.fc.Forward(s, h))))
 }
 
 // Save writes config.json and model.safetensors.

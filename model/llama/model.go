@@ -30,18 +30,11 @@ func init() {
 
 var _ model.CausalLM = (*Model)(nil)
 
-// linear is one projection: weight (out, in) and an optional bias (out).
-type linear struct {
-	w, b *torch.Tensor
-}
-
-func (l linear) apply(s *torch.Scope, x *torch.Tensor) *torch.Tensor { return s.Linear(x, l.w, l.b) }
-
 type layer struct {
 	inputNorm, postNorm *torch.Tensor // (C)
 	qNorm, kNorm        *torch.Tensor // (D), Qwen3 only
-	q, k, v, o          linear        // q (Hq*D, C), k/v (Hkv*D, C), o (C, Hq*D)
-	gate, up, down      linear        // gate/up (F, C), down (C, F)
+	q, k, v, o          *model.Linear // q (Hq*D, C), k/v (Hkv*D, C), o (C, Hq*D)
+	gate, up, down      *model.Linear // gate/up (F, C), down (C, F)
 }
 
 // Model is a Llama-style causal language model whose parameters live on one device.
@@ -59,8 +52,11 @@ type Model struct {
 	sin    *torch.Tensor
 	tables *torch.Scope // owns cos and sin
 	layers []layer
-	norm   *torch.Tensor // (C)
-	head   *torch.Tensor // (V, C); the embedding when tied
+	// linears indexes the projections by Hugging Face module path
+	// ("model.layers.0.self_attn.q_proj"), for adapters.
+	linears map[string]*model.Linear
+	norm    *torch.Tensor // (C)
+	head    *torch.Tensor // (V, C); the embedding when tied
 }
 
 // shapes lists every parameter the configuration implies, by Hugging Face name.
@@ -184,9 +180,14 @@ func (m *Model) bind() error {
 		m.head = m.embed
 	}
 	m.layers = make([]layer, m.Config.NumHiddenLayers)
+	m.linears = map[string]*model.Linear{}
 	for i := range m.layers {
 		p := fmt.Sprintf("model.layers.%d.", i)
-		lin := func(n string) linear { return linear{w: get(p + n + ".weight"), b: get(p + n + ".bias")} }
+		lin := func(n string) *model.Linear {
+			l := &model.Linear{W: get(p + n + ".weight"), B: get(p + n + ".bias")}
+			m.linears[p+n] = l
+			return l
+		}
 		m.layers[i] = layer{
 			inputNorm: get(p + "input_layernorm.weight"),
 			postNorm:  get(p + "post_attention_layernorm.weight"),
@@ -432,30 +433,33 @@ func (m *Model) block(s *torch.Scope, i int, x, cos, sin *torch.Tensor, opts tor
 	l := &m.layers[i]
 	Hq, Hkv, D := int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
 	h := s.RMSNorm(x, l.inputNorm, c.RMSNormEps)
-	q := s.Reshape(l.q.apply(s, h), B, T, Hq, D)
-	k := s.Reshape(l.k.apply(s, h), B, T, Hkv, D)
+	q := s.Reshape(l.q.Forward(s, h), B, T, Hq, D)
+	k := s.Reshape(l.k.Forward(s, h), B, T, Hkv, D)
 	if l.qNorm != nil { // Qwen3: RMSNorm over each head's queries and keys, before RoPE
 		q, k = s.RMSNorm(q, l.qNorm, c.RMSNormEps), s.RMSNorm(k, l.kNorm, c.RMSNormEps)
 	}
-	q, k = s.Transpose(q, 1, 2), s.Transpose(k, 1, 2)                // (B, H, T, D)
-	v := s.Transpose(s.Reshape(l.v.apply(s, h), B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
+	q, k = s.Transpose(q, 1, 2), s.Transpose(k, 1, 2)                  // (B, H, T, D)
+	v := s.Transpose(s.Reshape(l.v.Forward(s, h), B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
 	q, k = s.Rope(q, cos, sin), s.Rope(k, cos, sin)
 	if cache != nil {
 		k, v = cache.Update(s, i, k, v) // (B, Hkv, S, D)
 	}
 	a := s.Attention(q, k, v, opts)
 	a = s.Reshape(s.Transpose(a, 1, 2), B, T, Hq*D) // (B, T, Hq*D)
-	x = s.Add(x, l.o.apply(s, a))
+	x = s.Add(x, l.o.Forward(s, a))
 	h = s.RMSNorm(x, l.postNorm, c.RMSNormEps)
 	// The MLP's (B, T, F) activations are the largest; free each as soon as it is used.
-	g, u := l.gate.apply(s, h), l.up.apply(s, h)
+	g, u := l.gate.Forward(s, h), l.up.Forward(s, h)
 	act := s.Silu(g)
 	g.Free()
 	f := s.Mul(act, u)
 	act.Free()
 	u.Free()
-	return s.Add(x, l.down.apply(s, f))
+	return s.Add(x, l.down.Forward(s, f))
 }
+
+// Linears returns the model's projections by Hugging Face module path.
+func (m *Model) Linears() map[string]*model.Linear { return m.linears }
 
 // NewCache allocates a key/value cache for batch rows of up to capacity tokens.
 func (m *Model) NewCache(batch, capacity int) (*model.KVCache, error) {

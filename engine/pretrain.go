@@ -261,7 +261,7 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 			bad = 0
 			err = loss.Backward()
 			if err == nil {
-				p.GradNorm, err = ClipGradNorm(params, cfg.GradClip)
+				p.GradNorm, err = torch.ClipGradNorm(params, cfg.GradClip)
 			}
 			if err == nil {
 				err = opt.Step(lr)
@@ -327,11 +327,6 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 	res.FinalLoss = mean(recent)
 	res.Perplexity = math.Exp(res.EvalLoss)
 	return res, nil
-}
-
-// ClipGradNorm clips when limit > 0 and always returns the global gradient norm.
-func ClipGradNorm(params []*torch.Tensor, limit float64) (float64, error) {
-	return torch.ClipGradNorm(params, limit)
 }
 
 func mean(v []float64) float64 {

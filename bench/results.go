@@ -93,6 +93,34 @@ func (r *Result) Table(w io.Writer) {
 	}
 }
 
+// RunPython runs a reference script: it writes spec as JSON to a temporary file, runs
+// `python script args... SPECFILE` (stderr passes through) and decodes the JSON the script
+// prints into out.
+func RunPython(python, script string, args []string, spec, out any) error {
+	f, err := os.CreateTemp("", "pioneer-bench-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := json.NewEncoder(f).Encode(spec); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	cmd := exec.Command(python, append(append([]string{script}, args...), f.Name())...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("%s: %w", script, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s: output: %w", script, err)
+	}
+	return nil
+}
+
 // Median of v (v is sorted in place).
 func Median(v []float64) float64 {
 	if len(v) == 0 {

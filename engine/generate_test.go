@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,18 +57,6 @@ func naiveGreedy(t *testing.T, m *llama.Model, prompt []int, n int) []int {
 
 var prompts = [][]int{{3, 14, 15, 9, 2, 6}, {5, 3}, {8, 9, 7, 9, 3, 2, 3, 8, 4, 6, 2}}
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestGenerateMatchesNaiveDecoding: batched, left-padded, cached greedy decoding gives
 // exactly the tokens of re-running the whole sequence for each new token.
 func TestGenerateMatchesNaiveDecoding(t *testing.T) {
@@ -79,7 +68,7 @@ func TestGenerateMatchesNaiveDecoding(t *testing.T) {
 		}
 		for i, p := range prompts {
 			want := naiveGreedy(t, m, p, 10)
-			if !equalInts(got[i].Tokens, want) || got[i].Reason != "length" {
+			if !slices.Equal(got[i].Tokens, want) || got[i].Reason != "length" {
 				t.Fatalf("window %d, prompt %d: batched %v (%s), naive %v", window, i, got[i].Tokens, got[i].Reason, want)
 			}
 		}
@@ -97,10 +86,10 @@ func TestGenerateSamplingAndStops(t *testing.T) {
 	greedy, _ := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: 12})
 	differs := false
 	for i := range a {
-		if !equalInts(a[i].Tokens, b[i].Tokens) {
+		if !slices.Equal(a[i].Tokens, b[i].Tokens) {
 			t.Fatal("same seed, different samples")
 		}
-		if !equalInts(a[i].Tokens, greedy[i].Tokens) {
+		if !slices.Equal(a[i].Tokens, greedy[i].Tokens) {
 			differs = true
 		}
 	}
@@ -117,7 +106,7 @@ func TestGenerateSamplingAndStops(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range c {
-			if !equalInts(c[i].Tokens, greedy[i].Tokens) {
+			if !slices.Equal(c[i].Tokens, greedy[i].Tokens) {
 				t.Fatalf("%+v: %v, greedy %v", o, c[i].Tokens, greedy[i].Tokens)
 			}
 		}
@@ -129,7 +118,7 @@ func TestGenerateSamplingAndStops(t *testing.T) {
 	for first < len(greedy[0].Tokens) && greedy[0].Tokens[first] != stopAt {
 		first++
 	}
-	if c[0].Reason != "stop_token" || !equalInts(c[0].Tokens, greedy[0].Tokens[:first]) {
+	if c[0].Reason != "stop_token" || !slices.Equal(c[0].Tokens, greedy[0].Tokens[:first]) {
 		t.Fatalf("stop token %d: %v (%s), greedy %v", stopAt, c[0].Tokens, c[0].Reason, greedy[0].Tokens)
 	}
 	// stop strings over decoded text

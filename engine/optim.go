@@ -6,6 +6,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
@@ -91,7 +92,7 @@ func (o *AdamW) LoadState(names []string, tensors map[string]*torch.Tensor, meta
 			if src == nil {
 				return fmt.Errorf("adamw state: %s missing", pair.key)
 			}
-			if !sameShape(src.Shape(), pair.dst.Shape()) {
+			if !slices.Equal(src.Shape(), pair.dst.Shape()) {
 				return fmt.Errorf("adamw state: %s has shape %v, parameter has %v", pair.key, src.Shape(), pair.dst.Shape())
 			}
 			if err := pair.dst.CopyFrom(src); err != nil {
@@ -101,18 +102,6 @@ func (o *AdamW) LoadState(names []string, tensors map[string]*torch.Tensor, meta
 	}
 	o.step = step
 	return nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Schedule is a learning-rate schedule: linear warmup to Peak over Warmup steps, then a

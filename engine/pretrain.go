@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
 // LM is a causal language model the trainer can drive.
@@ -383,10 +384,10 @@ func checkpoint(outDir string, lm LM, opt *AdamW, st trainState) error {
 		return fmt.Errorf("checkpoint %s: optimizer: %w", name, err)
 	}
 	b, _ := json.Marshal(st)
-	if err := writeAtomic(filepath.Join(dir, "state.json"), b); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "state.json"), b); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(root, "latest"), []byte(name+"\n")); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(root, "latest"), []byte(name+"\n")); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(root)
@@ -453,26 +454,4 @@ func restore(outDir string, lm LM, opt *AdamW, st *trainState) (bool, error) {
 		return false, err
 	}
 	return true, opt.LoadState(lm.Names(), ot, meta)
-}
-
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
 }

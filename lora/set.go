@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 )
 
@@ -91,7 +92,7 @@ func attach(m model.CausalLM, cfg Config, seed uint64, weights map[string]*torch
 			a.A = set.scope.To(tmp.MulScalar(tmp.AddScalar(tmp.MulScalar(u, 2), -1), bound), dt, dev)
 			a.B = set.scope.Zeros([]int64{out, int64(r)}, dt, dev)
 		}
-		if err := firstErr(tmp, set.scope); err != nil {
+		if err := torch.FirstErr(tmp, set.scope); err != nil {
 			set.Close()
 			return nil, fmt.Errorf("lora: %s: %w", p, err)
 		}
@@ -120,15 +121,6 @@ func first(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
-}
-
-func firstErr(ss ...*torch.Scope) error {
-	for _, s := range ss {
-		if err := s.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Parameters returns every A and B, ordered as Names.
@@ -191,7 +183,7 @@ func (set *Set) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "adapter_config.json"), append(b, '\n'), 0o644)
+	return fsutil.WriteFileAtomic(filepath.Join(dir, "adapter_config.json"), append(b, '\n'))
 }
 
 // Load reads a PEFT LoRA adapter folder and attaches it to m.

@@ -8,7 +8,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -113,8 +112,8 @@ func run(device, python, out string, threads int, commit string, rounds int) err
 		}
 		goOp, goTrain = append(goOp, op...), append(goTrain, train...)
 		fmt.Fprintf(os.Stderr, "round %d/%d: measuring PyTorch eager (Python) ...\n", round, rounds)
-		rr, err := runReference(python, sp)
-		if err != nil {
+		rr := &reference{}
+		if err := bench.RunPython(python, filepath.Join("bench", "engine", "reference.py"), nil, sp, rr); err != nil {
 			return err
 		}
 		ref.Torch = rr.Torch
@@ -259,27 +258,4 @@ func trainSteps(sp spec, dev torch.Device) ([]float64, error) {
 		}
 	}
 	return out, nil
-}
-
-func runReference(python string, sp spec) (*reference, error) {
-	f, err := os.CreateTemp("", "pioneer-bench-*.json")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	if err := json.NewEncoder(f).Encode(sp); err != nil {
-		return nil, err
-	}
-	f.Close()
-	cmd := exec.Command(python, filepath.Join("bench", "engine", "reference.py"), f.Name())
-	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("python reference: %w", err)
-	}
-	var r reference
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("python reference output: %w", err)
-	}
-	return &r, nil
 }

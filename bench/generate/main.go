@@ -8,7 +8,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -181,7 +180,8 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps, round
 				goTokens = append(goTokens, toks)
 			}
 			fmt.Fprintf(os.Stderr, "%s: round %d/%d: transformers ...\n", name, round+1, rounds)
-			if ref, err = runReference(python, sp); err != nil {
+			ref = &refOut{}
+			if err := bench.RunPython(python, filepath.Join("bench", "generate", "reference.py"), []string{"run"}, sp, ref); err != nil {
 				return err
 			}
 			for i := range batches {
@@ -221,27 +221,4 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps, round
 	}
 	fmt.Println("wrote", out)
 	return nil
-}
-
-func runReference(python string, sp spec) (*refOut, error) {
-	f, err := os.CreateTemp("", "pioneer-generate-*.json")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	if err := json.NewEncoder(f).Encode(sp); err != nil {
-		return nil, err
-	}
-	f.Close()
-	cmd := exec.Command(python, "bench/generate/reference.py", "run", f.Name())
-	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("python reference: %w", err)
-	}
-	var r refOut
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("python reference output: %w", err)
-	}
-	return &r, nil
 }

@@ -49,6 +49,16 @@ func (s *Scope) Close() {
 // Err is the first error recorded by an operation on this scope.
 func (s *Scope) Err() error { return s.err }
 
+// FirstErr is the first error recorded on any of the scopes, in order.
+func FirstErr(scopes ...*Scope) error {
+	for _, s := range scopes {
+		if err := s.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ResetErr clears the recorded error and returns it.
 func (s *Scope) ResetErr() error {
 	err := s.err

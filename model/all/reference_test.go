@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,7 +89,7 @@ func TestMatchesTransformers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !equal(c[0].Tokens, ref.Greedy[i]) {
+				if !slices.Equal(c[0].Tokens, ref.Greedy[i]) {
 					t.Fatalf("greedy prompt %d: %v, transformers %v", i, c[0].Tokens, ref.Greedy[i])
 				}
 			}
@@ -97,7 +98,7 @@ func TestMatchesTransformers(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range batch {
-				if !equal(batch[i].Tokens, ref.BatchGreedy[i]) {
+				if !slices.Equal(batch[i].Tokens, ref.BatchGreedy[i]) {
 					t.Fatalf("batched greedy row %d: %v, transformers %v", i, batch[i].Tokens, ref.BatchGreedy[i])
 				}
 			}
@@ -113,18 +114,6 @@ func TestMatchesTransformers(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestHalfPrecision loads the llama fixture computing in bfloat16 and float16, and from a
@@ -259,7 +248,7 @@ func TestMatchesTransformersCUDA(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range batch {
-			if !equal(batch[i].Tokens, ref.BatchGreedy[i]) {
+			if !slices.Equal(batch[i].Tokens, ref.BatchGreedy[i]) {
 				t.Fatalf("%s: cuda batched greedy row %d: %v, transformers %v", dir, i, batch[i].Tokens, ref.BatchGreedy[i])
 			}
 		}

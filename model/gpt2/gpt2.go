@@ -9,13 +9,15 @@ package gpt2
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 )
 
@@ -153,7 +155,7 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 	tmp := torch.NewScope()
 	defer tmp.Close()
 	shapes := cfg.shapes()
-	for _, name := range sortedKeys(shapes) {
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
 		sh := shapes[name]
 		var t *torch.Tensor
 		switch {
@@ -164,7 +166,7 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 		default:
 			t = m.params.To(tmp.MulScalar(tmp.Randn(sh, torch.Float32, torch.CPU, g), cfg.InitializerRange), dtype, dev)
 		}
-		if err := firstErr(tmp, m.params); err != nil {
+		if err := torch.FirstErr(tmp, m.params); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("gpt2: init %s: %w", name, err)
 		}
@@ -174,27 +176,9 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 	return m, nil
 }
 
-func firstErr(ss ...*torch.Scope) error {
-	for _, s := range ss {
-		if err := s.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func (m *Model) bind() {
 	get := func(n string) *torch.Tensor { return m.named[n] }
-	m.names = sortedKeys(m.named)
+	m.names = slices.Sorted(maps.Keys(m.named))
 	m.wte, m.wpe = get("transformer.wte.weight"), get("transformer.wpe.weight")
 	m.lnfW, m.lnfB = get("transformer.ln_f.weight"), get("transformer.ln_f.bias")
 	m.head = get("lm_head.weight")
@@ -373,7 +357,7 @@ func (m *Model) Save(dir string) error {
 	if err := torch.Save(filepath.Join(dir, "model.safetensors"), m.named, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644)
+	return fsutil.WriteFileAtomic(filepath.Join(dir, "config.json"), append(b, '\n'))
 }
 
 func readConfig(dir string) (Config, error) {
@@ -431,7 +415,7 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 			}
 			return fail(fmt.Errorf("gpt2: %s: unexpected weight %q", wpath, name))
 		}
-		if !equalShape(info.Shape, sh) {
+		if !slices.Equal(info.Shape, sh) {
 			return fail(fmt.Errorf("gpt2: %s: weight %q has shape %v, config implies %v", wpath, name, info.Shape, sh))
 		}
 		dt, err := torch.DTypeFromSafetensors(info.DType)
@@ -439,7 +423,7 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 			return fail(fmt.Errorf("gpt2: %s: %q: %w", wpath, name, err))
 		}
 		t := m.params.To(tmp.FromBytes(data, info.Shape, dt, torch.CPU), dtype, dev)
-		if err := firstErr(tmp, m.params); err != nil {
+		if err := torch.FirstErr(tmp, m.params); err != nil {
 			return fail(fmt.Errorf("gpt2: %s: %q: %w", wpath, name, err))
 		}
 		m.named[key] = t
@@ -456,16 +440,4 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 // isBuffer reports the attention-mask buffers older GPT-2 checkpoints carry.
 func isBuffer(name string) bool {
 	return strings.HasSuffix(name, ".attn.bias") || strings.HasSuffix(name, ".attn.masked_bias")
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -3,14 +3,17 @@ package llama
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 )
 
@@ -124,7 +127,7 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 	tmp := torch.NewScope()
 	defer tmp.Close()
 	shapes := cfg.shapes()
-	names := sortedKeys(shapes)
+	names := slices.Sorted(maps.Keys(shapes))
 	for _, name := range names {
 		sh := shapes[name]
 		var t *torch.Tensor
@@ -138,7 +141,7 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 			r := tmp.MulScalar(tmp.Randn(sh, torch.Float32, torch.CPU, g), cfg.InitializerRange)
 			t = m.params.To(r, dtype, dev)
 		}
-		if err := firstErr(tmp, m.params); err != nil {
+		if err := torch.FirstErr(tmp, m.params); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("llama: init %s: %w", name, err)
 		}
@@ -151,28 +154,10 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 	return m, nil
 }
 
-func firstErr(ss ...*torch.Scope) error {
-	for _, s := range ss {
-		if err := s.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // bind points the typed fields at the named parameters.
 func (m *Model) bind() error {
 	get := func(name string) *torch.Tensor { return m.named[name] }
-	m.names = sortedKeys(m.named)
+	m.names = slices.Sorted(maps.Keys(m.named))
 	m.embed = get("model.embed_tokens.weight")
 	m.norm = get("model.norm.weight")
 	m.head = get("lm_head.weight")
@@ -508,29 +493,7 @@ func (m *Model) Save(dir string) error {
 	if err := torch.Save(filepath.Join(dir, "model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "config.json"), append(b, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
+	return fsutil.WriteFileAtomic(filepath.Join(dir, "config.json"), append(b, '\n'))
 }
 
 // ignoredWeights are tensors some checkpoints carry that the model recomputes.
@@ -625,7 +588,7 @@ func (m *Model) loadFile(path string, want map[string][]int64, tmp *torch.Scope)
 			}
 			return fmt.Errorf("llama: %s: unexpected weight %q for this config", path, name)
 		}
-		if !equalShape(info.Shape, sh) {
+		if !slices.Equal(info.Shape, sh) {
 			return fmt.Errorf("llama: %s: weight %q has shape %v, config implies %v", path, name, info.Shape, sh)
 		}
 		dt, err := torch.DTypeFromSafetensors(info.DType)
@@ -634,23 +597,11 @@ func (m *Model) loadFile(path string, want map[string][]int64, tmp *torch.Scope)
 		}
 		raw := tmp.FromBytes(data, info.Shape, dt, torch.CPU)
 		t := m.params.To(raw, m.dtype, m.device)
-		if err := firstErr(tmp, m.params); err != nil {
+		if err := torch.FirstErr(tmp, m.params); err != nil {
 			return fmt.Errorf("llama: %s: weight %q: %w", path, name, err)
 		}
 		raw.Free()
 		m.named[name] = t
 	}
 	return nil
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

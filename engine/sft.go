@@ -1,0 +1,234 @@
+package engine
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/model/chat"
+)
+
+// Example is one supervised fine-tuning record, in one of the three common JSONL shapes:
+// {"prompt", "completion"}, {"messages": [...]} (chat; the last message is the target
+// and must be the assistant's) or {"text"} (every token is a target).
+type Example struct {
+	Prompt     string
+	Completion string
+	Messages   []chat.Message
+	Text       string
+	Line       int // 1-based line in its file
+}
+
+// LineError is a line of a JSONL file that could not be used.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+// ReadExamples reads a JSONL training file. A malformed line stops the read with an error
+// naming the file and line, unless skipBad is set: then such lines are returned in skipped
+// and the rest is used. An empty file (or one with no usable line) is an error.
+func ReadExamples(path string, skipBad bool) (examples []Example, skipped []LineError, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		ex, perr := parseExample(line)
+		if perr != nil {
+			if !skipBad {
+				return nil, nil, fmt.Errorf("%s:%d: %w (pass the skip option to leave bad lines out)", path, n, perr)
+			}
+			skipped = append(skipped, LineError{Line: n, Err: perr})
+			continue
+		}
+		ex.Line = n
+		examples = append(examples, ex)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(examples) == 0 {
+		return nil, skipped, fmt.Errorf("%s: no training examples", path)
+	}
+	return examples, skipped, nil
+}
+
+func parseExample(line string) (Example, error) {
+	var rec struct {
+		Prompt     *string `json:"prompt"`
+		Completion *string `json:"completion"`
+		Text       *string `json:"text"`
+		Messages   []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		return Example{}, err
+	}
+	switch {
+	case len(rec.Messages) > 0:
+		var ex Example
+		for i, m := range rec.Messages {
+			if m.Role == "" {
+				return Example{}, fmt.Errorf("message %d has no role", i)
+			}
+			ex.Messages = append(ex.Messages, chat.Message{Role: m.Role, Content: m.Content})
+		}
+		if last := rec.Messages[len(rec.Messages)-1]; last.Role != "assistant" {
+			return Example{}, fmt.Errorf("the last message is %q's; the target must be the assistant's", last.Role)
+		}
+		return ex, nil
+	case rec.Prompt != nil || rec.Completion != nil:
+		if rec.Prompt == nil || rec.Completion == nil {
+			return Example{}, fmt.Errorf(`"prompt" and "completion" go together`)
+		}
+		if *rec.Completion == "" {
+			return Example{}, fmt.Errorf("empty completion")
+		}
+		return Example{Prompt: *rec.Prompt, Completion: *rec.Completion}, nil
+	case rec.Text != nil:
+		if *rec.Text == "" {
+			return Example{}, fmt.Errorf("empty text")
+		}
+		return Example{Text: *rec.Text}, nil
+	}
+	return Example{}, fmt.Errorf(`no "prompt"/"completion", "messages" or "text"`)
+}
+
+// Encoder turns text into token ids (model/tokenizer.Tokenizer is one).
+type Encoder interface {
+	Encode(text string, addSpecial bool) []int
+}
+
+// Sequence is a tokenized example: Labels[i] is the target of position i in the
+// Hugging Face convention (the model shifts internally: position t predicts label t+1),
+// -100 where no loss is taken.
+type Sequence struct {
+	IDs    []int
+	Labels []int
+	Line   int
+}
+
+// TokenizeOptions configure Tokenize.
+type TokenizeOptions struct {
+	Template *chat.Template // required for "messages" examples
+	EOS      int            // appended to completions and texts when >= 0
+	MaxLen   int            // longer sequences are an error unless Truncate
+	Truncate bool           // cut long sequences to MaxLen instead (keeping the start)
+}
+
+// Tokenize turns an example into ids and labels with the loss on the completion only
+// (the whole text for "text" examples).
+func Tokenize(ex Example, tok Encoder, o TokenizeOptions) (Sequence, error) {
+	var prompt, target []int
+	switch {
+	case len(ex.Messages) > 0:
+		if o.Template == nil {
+			return Sequence{}, fmt.Errorf("line %d: a chat example needs the model's chat template", ex.Line)
+		}
+		head, err := o.Template.Render(ex.Messages[:len(ex.Messages)-1], chat.Options{AddGenerationPrompt: true})
+		if err != nil {
+			return Sequence{}, fmt.Errorf("line %d: %w", ex.Line, err)
+		}
+		full, err := o.Template.Render(ex.Messages, chat.Options{})
+		if err != nil {
+			return Sequence{}, fmt.Errorf("line %d: %w", ex.Line, err)
+		}
+		if !strings.HasPrefix(full, head) {
+			return Sequence{}, fmt.Errorf("line %d: the chat template does not render the conversation as its prefix plus the reply", ex.Line)
+		}
+		// The template writes its own special tokens, including the end of the turn.
+		prompt, target = tok.Encode(head, false), tok.Encode(full[len(head):], false)
+	case ex.Text != "":
+		target = tok.Encode(ex.Text, true)
+		if o.EOS >= 0 {
+			target = append(target, o.EOS)
+		}
+	default:
+		prompt, target = tok.Encode(ex.Prompt, true), tok.Encode(ex.Completion, false)
+		if o.EOS >= 0 {
+			target = append(target, o.EOS)
+		}
+	}
+	seq := Sequence{Line: ex.Line, IDs: append(append([]int(nil), prompt...), target...)}
+	seq.Labels = make([]int, len(seq.IDs))
+	for i := range seq.Labels {
+		seq.Labels[i] = -100
+		if i >= len(prompt) {
+			seq.Labels[i] = seq.IDs[i]
+		}
+	}
+	if o.MaxLen > 0 && len(seq.IDs) > o.MaxLen {
+		if !o.Truncate {
+			return Sequence{}, fmt.Errorf("line %d: %d tokens, longer than the context of %d (allow truncation to cut it)", ex.Line, len(seq.IDs), o.MaxLen)
+		}
+		seq.IDs, seq.Labels = seq.IDs[:o.MaxLen], seq.Labels[:o.MaxLen]
+	}
+	if len(seq.IDs) < 2 {
+		return Sequence{}, fmt.Errorf("line %d: fewer than two tokens", ex.Line)
+	}
+	targets := 0
+	for _, l := range seq.Labels[1:] {
+		if l != -100 {
+			targets++
+		}
+	}
+	if targets == 0 {
+		return Sequence{}, fmt.Errorf("line %d: no target tokens left (the prompt fills the context?)", ex.Line)
+	}
+	return seq, nil
+}
+
+// Batches groups sequence indices into batches of at most size sequences for one epoch:
+// a seeded shuffle, then length bucketing within windows of 50 batches (so a batch pads
+// little), then a shuffle of the batches. The order depends only on (seed, epoch), so a
+// resumed run sees the same batches.
+func Batches(seqs []Sequence, size int, seed uint64, epoch int) [][]int {
+	r := rand.New(rand.NewPCG(seed, uint64(epoch)))
+	idx := r.Perm(len(seqs))
+	window := size * 50
+	var out [][]int
+	for start := 0; start < len(idx); start += window {
+		w := idx[start:min(start+window, len(idx))]
+		sort.SliceStable(w, func(a, b int) bool { return len(seqs[w[a]].IDs) < len(seqs[w[b]].IDs) })
+		for i := 0; i < len(w); i += size {
+			out = append(out, append([]int(nil), w[i:min(i+size, len(w))]...))
+		}
+	}
+	r.Shuffle(len(out), func(a, b int) { out[a], out[b] = out[b], out[a] })
+	return out
+}
+
+// Pad lays out a batch right-padded to its longest sequence: ids (B*T, pad with padID) and
+// labels (B*T, -100 on padding), row-major, and T.
+func Pad(seqs []Sequence, batch []int, padID int) (ids, labels []int64, T int) {
+	for _, i := range batch {
+		T = max(T, len(seqs[i].IDs))
+	}
+	ids = make([]int64, len(batch)*T)
+	labels = make([]int64, len(batch)*T)
+	for r, i := range batch {
+		for t := 0; t < T; t++ {
+			ids[r*T+t], labels[r*T+t] = int64(padID), -100
+			if t < len(seqs[i].IDs) {
+				ids[r*T+t], labels[r*T+t] = int64(seqs[i].IDs[t]), int64(seqs[i].Labels[t])
+			}
+		}
+	}
+	return ids, labels, T
+}

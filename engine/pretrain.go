@@ -28,22 +28,35 @@ type LM interface {
 	Save(dir string) error // a self-contained model folder
 }
 
-// PretrainConfig configures Pretrain. Zero values take the defaults noted.
-type PretrainConfig struct {
+// TrainConfig configures the training loop (Train). Zero values take the defaults noted.
+type TrainConfig struct {
 	Steps           int      // optimizer steps
-	BatchSize       int      // sequences per step (B)
-	SeqLen          int      // tokens per sequence (T)
 	Schedule        Schedule // learning rate; Total defaults to Steps
 	WeightDecay     float64  // AdamW decoupled weight decay
 	GradClip        float64  // global gradient-norm limit; 0 disables
-	Seed            uint64   // batch sampling (model initialisation is the caller's)
-	EvalEvery       int      // steps between held-out evaluations; 0: only at the end
-	EvalTokens      int      // held-out tokens per evaluation; 0: 65,536
+	Seed            uint64   // recorded in checkpoints; a resume must use the same
+	EvalEvery       int      // steps between evaluations; 0: only at the end
+	Patience        int      // stop after this many evaluations without a better loss; 0: never
 	CheckpointEvery int      // steps between checkpoints; 0: only at the end
 	LogEvery        int      // steps between metrics.jsonl lines; 0: 10
 	MaxBadSteps     int      // consecutive non-finite losses before giving up; 0: 5
-	OutDir          string   // run folder: metrics.jsonl, checkpoints/, the final model
+	OutDir          string   // run folder: metrics.jsonl, checkpoints/, best/, the final model
 	Resume          bool     // continue from OutDir/checkpoints/latest when present
+}
+
+// PretrainConfig configures Pretrain: the loop's settings plus the token-stream batches.
+type PretrainConfig struct {
+	TrainConfig
+	BatchSize  int // sequences per step (B)
+	SeqLen     int // tokens per sequence (T)
+	EvalTokens int // held-out tokens per evaluation; 0: 65,536
+}
+
+// Batcher yields the batch of an optimizer step: ids and next-token targets (-100: no
+// loss), both (B, T) row-major. A step's batch must depend only on the step, so that a
+// resumed run sees the data an uninterrupted one would.
+type Batcher interface {
+	Batch(step int) (ids, targets []int64, B, T int)
 }
 
 // Progress is reported after every step.
@@ -59,8 +72,8 @@ type Progress struct {
 	Skipped      bool    // the step was skipped (non-finite loss)
 }
 
-// PretrainResult summarises a finished run.
-type PretrainResult struct {
+// TrainResult summarises a finished run.
+type TrainResult struct {
 	Steps        int           `json:"steps"`
 	Tokens       int64         `json:"train_tokens"`
 	FirstLoss    float64       `json:"first_loss"`
@@ -71,14 +84,27 @@ type PretrainResult struct {
 	TokensPerSec float64       `json:"tokens_per_s"`
 	SkippedSteps int           `json:"skipped_steps"`
 	ResumedFrom  int           `json:"resumed_from_step"`
+	StoppedEarly bool          `json:"stopped_early"`
+	BestEvalLoss float64       `json:"best_heldout_loss"`
+	BestStep     int           `json:"best_step"`
 }
 
-func (c *PretrainConfig) defaults() {
+// MarshalJSON writes non-finite values (no evaluation ran) as null.
+func (r TrainResult) MarshalJSON() ([]byte, error) {
+	type plain TrainResult
+	return json.Marshal(struct {
+		plain
+		FirstLoss    any `json:"first_loss"`
+		FinalLoss    any `json:"final_loss"`
+		EvalLoss     any `json:"heldout_loss"`
+		Perplexity   any `json:"heldout_perplexity"`
+		BestEvalLoss any `json:"best_heldout_loss"`
+	}{plain(r), finite(r.FirstLoss), finite(r.FinalLoss), finite(r.EvalLoss), finite(r.Perplexity), finite(r.BestEvalLoss)})
+}
+
+func (c *TrainConfig) defaults() {
 	if c.Schedule.Total == 0 {
 		c.Schedule.Total = c.Steps
-	}
-	if c.EvalTokens == 0 {
-		c.EvalTokens = 65536
 	}
 	if c.LogEvery == 0 {
 		c.LogEvery = 10
@@ -88,22 +114,44 @@ func (c *PretrainConfig) defaults() {
 	}
 }
 
-func (c *PretrainConfig) validate(train, heldout int) error {
+func (c *TrainConfig) validate() error {
 	switch {
 	case c.Steps <= 0:
 		return fmt.Errorf("steps must be positive, got %d", c.Steps)
+	case c.OutDir == "":
+		return errors.New("an output folder is required")
+	case c.GradClip < 0 || c.WeightDecay < 0:
+		return errors.New("grad clip and weight decay must be >= 0")
+	case c.Patience < 0:
+		return errors.New("patience must be >= 0")
+	}
+	return c.Schedule.Validate()
+}
+
+func (c *PretrainConfig) validate(train, heldout int) error {
+	switch {
 	case c.BatchSize <= 0 || c.SeqLen <= 0:
 		return fmt.Errorf("batch size and sequence length must be positive, got %d and %d", c.BatchSize, c.SeqLen)
 	case train < c.SeqLen+2:
 		return fmt.Errorf("training data has %d tokens, fewer than one sequence of %d", train, c.SeqLen+1)
 	case heldout > 0 && heldout < c.SeqLen+1:
 		return fmt.Errorf("held-out data has %d tokens, fewer than one sequence of %d", heldout, c.SeqLen+1)
-	case c.OutDir == "":
-		return errors.New("an output folder is required")
-	case c.GradClip < 0 || c.WeightDecay < 0:
-		return errors.New("grad clip and weight decay must be >= 0")
 	}
-	return c.Schedule.Validate()
+	return c.TrainConfig.validate()
+}
+
+// windows is the Batcher of Pretrain: B random windows of a token stream.
+type windows struct {
+	tokens []int32
+	seed   uint64
+	B, T   int
+}
+
+func (w windows) Batch(step int) ([]int64, []int64, int, int) {
+	ids := make([]int64, w.B*w.T)
+	targets := make([]int64, w.B*w.T)
+	batch(w.tokens, w.seed, step, w.B, w.T, ids, targets)
+	return ids, targets, w.B, w.T
 }
 
 // batch fills ids and targets (B*T each) with B windows of the token stream. The windows
@@ -165,20 +213,41 @@ func EvalLoss(lm LM, tokens []int32, B, T, maxTokens int) (float64, error) {
 }
 
 type trainState struct {
-	Step   int    `json:"step"`
-	Tokens int64  `json:"tokens"`
-	Seed   uint64 `json:"seed"`
+	Step     int     `json:"step"`
+	Tokens   int64   `json:"tokens"`
+	Seed     uint64  `json:"seed"`
+	BestEval float64 `json:"best_eval_loss"`
+	BestStep int     `json:"best_step"`
 }
 
-// Pretrain trains lm on next-token prediction over a token stream with AdamW, evaluating
-// on heldout, writing metrics.jsonl and checkpoints under cfg.OutDir, and saving the final
-// model to cfg.OutDir. report (may be nil) is called after every step. Cancelling ctx
-// writes a checkpoint and returns ctx's error; a later run with Resume continues where it
-// stopped, seeing the same batches it would have seen.
-func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainConfig, report func(Progress)) (*PretrainResult, error) {
+// Pretrain trains lm on next-token prediction over random windows of a token stream with
+// AdamW, evaluating on heldout; see Train for the run folder, cancellation and resume.
+func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainConfig, report func(Progress)) (*TrainResult, error) {
 	cfg.defaults()
+	if cfg.EvalTokens == 0 {
+		cfg.EvalTokens = 65536
+	}
 	if err := cfg.validate(len(train), len(heldout)); err != nil {
 		return nil, fmt.Errorf("pretrain: %w", err)
+	}
+	var eval func() (float64, error)
+	if len(heldout) > 0 {
+		eval = func() (float64, error) { return EvalLoss(lm, heldout, cfg.BatchSize, cfg.SeqLen, cfg.EvalTokens) }
+	}
+	return Train(ctx, lm, windows{train, cfg.Seed, cfg.BatchSize, cfg.SeqLen}, eval, cfg.TrainConfig, report)
+}
+
+// Train runs AdamW on lm's parameters over the batches of src for cfg.Steps steps,
+// calling eval (may be nil) every cfg.EvalEvery steps and at the end, writing
+// metrics.jsonl and checkpoints under cfg.OutDir, the model with the best evaluation so
+// far to OutDir/best, and the final model to cfg.OutDir. report (may be nil) is called
+// after every step. Cancelling ctx writes a checkpoint and returns ctx's error; a later
+// run with Resume continues where it stopped and, on CPU with the same seed, ends with the
+// same weights as an uninterrupted run.
+func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error), cfg TrainConfig, report func(Progress)) (*TrainResult, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	// libtorch's OpenMP workers form one pool per calling OS thread; a goroutine that
 	// wanders between threads pays for new pools (measured: 20 % slower steps).
@@ -201,15 +270,18 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 	}
 	defer opt.Close()
 
-	res := &PretrainResult{EvalLoss: math.NaN(), Perplexity: math.NaN(), FirstLoss: math.NaN()}
+	res := &TrainResult{EvalLoss: math.NaN(), Perplexity: math.NaN(), FirstLoss: math.NaN(), BestEvalLoss: math.NaN()}
 	st := trainState{Seed: cfg.Seed}
 	if cfg.Resume {
 		ok, err := restore(cfg.OutDir, lm, opt, &st)
 		if err != nil {
-			return nil, fmt.Errorf("pretrain: resume: %w", err)
+			return nil, fmt.Errorf("train: resume: %w", err)
 		}
 		if ok && st.Seed != cfg.Seed {
-			return nil, fmt.Errorf("pretrain: resume: checkpoint was trained with seed %d, not %d", st.Seed, cfg.Seed)
+			return nil, fmt.Errorf("train: resume: checkpoint was trained with seed %d, not %d", st.Seed, cfg.Seed)
+		}
+		if st.BestStep > 0 {
+			res.BestEvalLoss, res.BestStep = st.BestEval, st.BestStep
 		}
 		res.ResumedFrom = st.Step
 	}
@@ -220,15 +292,12 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 	defer metrics.Close()
 	enc := json.NewEncoder(metrics)
 
-	B, T := cfg.BatchSize, cfg.SeqLen
-	ids := make([]int64, B*T)
-	targets := make([]int64, B*T)
-	shape := []int64{int64(B), int64(T)}
 	dev := lm.Device()
 	start := time.Now()
 	startStep := st.Step
 	var recent []float64
-	bad := 0
+	var trained int64 // target tokens trained on by this process
+	bad, stale := 0, 0
 	for step := st.Step + 1; step <= cfg.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			if cerr := checkpoint(cfg.OutDir, lm, opt, st); cerr != nil {
@@ -236,7 +305,8 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 			}
 			return nil, err
 		}
-		batch(train, cfg.Seed, step, B, T, ids, targets)
+		ids, targets, B, T := src.Batch(step)
+		shape := []int64{int64(B), int64(T)}
 		lr := cfg.Schedule.LR(step)
 		s := torch.NewScope()
 		loss := lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev))
@@ -246,7 +316,7 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 		}
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("pretrain: step %d: forward: %w", step, err)
+			return nil, fmt.Errorf("train: step %d: forward: %w", step, err)
 		}
 		p := Progress{Step: step, Steps: cfg.Steps, Loss: lv, LR: lr, EvalLoss: math.NaN()}
 		if math.IsNaN(lv) || math.IsInf(lv, 0) {
@@ -256,7 +326,7 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 			res.SkippedSteps++
 			p.Skipped = true
 			if bad >= cfg.MaxBadSteps {
-				return nil, fmt.Errorf("pretrain: step %d: loss non-finite for %d steps in a row", step, bad)
+				return nil, fmt.Errorf("train: step %d: loss non-finite for %d steps in a row", step, bad)
 			}
 		} else {
 			bad = 0
@@ -272,7 +342,7 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 			}
 			s.Close()
 			if err != nil {
-				return nil, fmt.Errorf("pretrain: step %d: %w", step, err)
+				return nil, fmt.Errorf("train: step %d: %w", step, err)
 			}
 			if math.IsNaN(res.FirstLoss) {
 				res.FirstLoss = lv
@@ -283,17 +353,39 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 			}
 		}
 		st.Step = step
-		st.Tokens += int64(B * T)
+		n := int64(0)
+		for _, t := range targets {
+			if t != -100 {
+				n++
+			}
+		}
+		st.Tokens += n
+		trained += n
 		elapsed := time.Since(start)
 		done := step - startStep
 		p.Tokens = st.Tokens
 		p.Elapsed = elapsed
-		p.TokensPerSec = float64(done*B*T) / elapsed.Seconds()
+		p.TokensPerSec = float64(trained) / elapsed.Seconds()
 		p.ETA = time.Duration(float64(elapsed) / float64(done) * float64(cfg.Steps-step))
 
-		if len(heldout) > 0 && ((cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps) {
-			if p.EvalLoss, err = EvalLoss(lm, heldout, B, T, cfg.EvalTokens); err != nil {
-				return nil, fmt.Errorf("pretrain: step %d: evaluation: %w", step, err)
+		stop := false
+		if eval != nil && ((cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps) {
+			if p.EvalLoss, err = eval(); err != nil {
+				return nil, fmt.Errorf("train: step %d: evaluation: %w", step, err)
+			}
+			if math.IsNaN(res.BestEvalLoss) || p.EvalLoss < res.BestEvalLoss {
+				res.BestEvalLoss, res.BestStep, stale = p.EvalLoss, step, 0
+				st.BestEval, st.BestStep = p.EvalLoss, step
+				best := filepath.Join(cfg.OutDir, "best")
+				err := os.MkdirAll(best, 0o755)
+				if err == nil {
+					err = lm.Save(best)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("train: saving the best model: %w", err)
+				}
+			} else if stale++; cfg.Patience > 0 && stale >= cfg.Patience {
+				stop, res.StoppedEarly = true, true
 			}
 		}
 		if step%cfg.LogEvery == 0 || step == cfg.Steps || !math.IsNaN(p.EvalLoss) || step == startStep+1 {
@@ -304,7 +396,7 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 		if report != nil {
 			report(p)
 		}
-		if cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && step != cfg.Steps {
+		if cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && step != cfg.Steps && !stop {
 			if err := checkpoint(cfg.OutDir, lm, opt, st); err != nil {
 				return nil, err
 			}
@@ -312,18 +404,21 @@ func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainCo
 		if !math.IsNaN(p.EvalLoss) {
 			res.EvalLoss = p.EvalLoss
 		}
+		if stop {
+			break
+		}
 	}
 	if err := checkpoint(cfg.OutDir, lm, opt, st); err != nil {
 		return nil, err
 	}
 	if err := lm.Save(cfg.OutDir); err != nil {
-		return nil, fmt.Errorf("pretrain: saving the model: %w", err)
+		return nil, fmt.Errorf("train: saving the model: %w", err)
 	}
 	res.Steps = st.Step
 	res.Tokens = st.Tokens
 	res.Wall = time.Since(start)
-	if d := st.Step - startStep; d > 0 {
-		res.TokensPerSec = float64(d*B*T) / res.Wall.Seconds()
+	if trained > 0 {
+		res.TokensPerSec = float64(trained) / res.Wall.Seconds()
 	}
 	res.FinalLoss = mean(recent)
 	res.Perplexity = math.Exp(res.EvalLoss)

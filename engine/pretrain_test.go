@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -65,10 +66,10 @@ func corpus(n int) []int32 {
 }
 
 func smallConfig(dir string) PretrainConfig {
-	return PretrainConfig{
-		Steps: 12, BatchSize: 4, SeqLen: 8, Seed: 3, OutDir: dir, GradClip: 1, WeightDecay: 0.01,
+	return PretrainConfig{BatchSize: 4, SeqLen: 8, TrainConfig: TrainConfig{
+		Steps: 12, Seed: 3, OutDir: dir, GradClip: 1, WeightDecay: 0.01,
 		Schedule: Schedule{Peak: 0.05, Warmup: 2, MinRatio: 0.1}, EvalEvery: 4, CheckpointEvery: 3,
-	}
+	}}
 }
 
 func TestScheduleShape(t *testing.T) {
@@ -250,5 +251,31 @@ func TestSampleGreedyAndSeeded(t *testing.T) {
 	}
 	if _, err := Sample(m, nil, 5, 4, 1, 1); err == nil {
 		t.Fatal("empty prompt accepted")
+	}
+}
+
+func TestEarlyStoppingAndBestModel(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig(dir)
+	cfg.Steps, cfg.EvalEvery, cfg.Patience = 40, 2, 2
+	// An evaluation that gets worse after its second call stops the run two calls later.
+	calls := 0
+	eval := func() (float64, error) {
+		calls++
+		return []float64{3, 2, 2.5, 2.6, 2.7, 1}[min(calls-1, 5)], nil
+	}
+	res, err := Train(context.Background(), newBigram(t, 11, 1), windows{corpus(4000), 3, 4, 8}, eval, cfg.TrainConfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.StoppedEarly || res.Steps != 8 || res.BestStep != 4 || res.BestEvalLoss != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "best", "model.safetensors")); err != nil {
+		t.Fatal("best model not saved:", err)
+	}
+	b, err := json.Marshal(&TrainResult{EvalLoss: math.NaN()})
+	if err != nil || !strings.Contains(string(b), `"heldout_loss":null`) {
+		t.Fatalf("NaN in result JSON: %s %v", b, err)
 	}
 }

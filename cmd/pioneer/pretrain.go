@@ -102,13 +102,13 @@ func runPretrain(c *cli.Context) error {
 	}
 	defer model.Close()
 
-	pc := engine.PretrainConfig{
-		Steps: c.Int("steps"), BatchSize: c.Int("batch"), SeqLen: c.Int("seq"),
+	pc := engine.PretrainConfig{BatchSize: c.Int("batch"), SeqLen: c.Int("seq"), TrainConfig: engine.TrainConfig{
+		Steps:       c.Int("steps"),
 		Schedule:    engine.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio")},
 		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
 		EvalEvery: c.Int("eval-every"), CheckpointEvery: c.Int("checkpoint-every"),
 		OutDir: c.String("out"), Resume: c.Bool("resume"),
-	}
+	}}
 	fmt.Fprintf(os.Stderr, "pioneer pretrain: libtorch %s on %s (%s), %d threads\n", torch.Version(), dev, dtype, torch.NumThreads())
 	fmt.Fprintf(os.Stderr, "  data     %s: %d bytes, %d train / %d held-out\n", source, len(tokens), len(train), len(heldout))
 	fmt.Fprintf(os.Stderr, "  model    llama, %d layers, hidden %d, heads %d/%d, mlp %d, vocab 256 bytes: %s parameters\n",
@@ -129,7 +129,10 @@ func runPretrain(c *cli.Context) error {
 		}
 		return err
 	}
-	b, _ := json.MarshalIndent(res, "", "  ")
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(pc.OutDir, "result.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}

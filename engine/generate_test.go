@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"math"
 	"slices"
 	"strings"
@@ -202,5 +203,28 @@ func TestScoreAndClassify(t *testing.T) {
 	}
 	if cls[0].Label != best {
 		t.Fatalf("classify chose %d, most likely is %d", cls[0].Label, best)
+	}
+}
+
+// TestFullFineTune trains every weight of a tiny Llama on prompt/completion sequences.
+func TestFullFineTune(t *testing.T) {
+	m := tinyLlama(t, 0)
+	var seqs []engine.Sequence
+	for i := 0; i < 48; i++ {
+		a, b := 3+i%20, 3+(i*7)%20
+		// prompt "a b 1", completion "b a": learnable from the prompt
+		seqs = append(seqs, engine.Sequence{IDs: []int{a, b, 1, b, a}, Labels: []int{-100, -100, -100, b, a}})
+	}
+	before, _ := engine.SequenceLoss(m, seqs, 16, 0)
+	res, err := engine.FineTune(context.Background(), m, seqs, seqs, engine.FineTuneConfig{BatchSize: 16, Epochs: 20,
+		TrainConfig: engine.TrainConfig{Seed: 1, OutDir: t.TempDir(), Schedule: engine.Schedule{Peak: 1e-2, Warmup: 5}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 60 || res.EvalLoss > before/2 {
+		t.Fatalf("%d steps, loss %.3f -> %.3f", res.Steps, before, res.EvalLoss)
+	}
+	if _, err := engine.FineTune(context.Background(), m, nil, nil, engine.FineTuneConfig{BatchSize: 4}, nil); err == nil {
+		t.Fatal("empty training set accepted")
 	}
 }

@@ -525,7 +525,12 @@ func restore(outDir string, lm LM, opt *AdamW, st *trainState) (bool, error) {
 	}
 	s := torch.NewScope()
 	defer s.Close()
-	weights, _, err := s.Load(filepath.Join(dir, "model.safetensors"), lm.Device())
+	// A full model's checkpoint holds model.safetensors; an adapter's adapter_model.safetensors.
+	file := filepath.Join(dir, "model.safetensors")
+	if _, err := os.Stat(file); err != nil {
+		file = filepath.Join(dir, "adapter_model.safetensors")
+	}
+	weights, _, err := s.Load(file, lm.Device())
 	if err != nil {
 		return false, err
 	}

@@ -2,13 +2,16 @@ package engine
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model/chat"
 )
 
@@ -231,4 +234,117 @@ func Pad(seqs []Sequence, batch []int, padID int) (ids, labels []int64, T int) {
 		}
 	}
 	return ids, labels, T
+}
+
+// FineTuneConfig configures FineTune.
+type FineTuneConfig struct {
+	TrainConfig
+	BatchSize int // sequences per step
+	Epochs    int // when Steps is 0: Steps = Epochs x batches per epoch
+	PadID     int // fills padding (never a target)
+}
+
+// sequences is FineTune's Batcher: epoch e's batches come from Batches(seqs, B, seed, e),
+// so a step's batch depends only on the step.
+type sequences struct {
+	seqs     []Sequence
+	b        int
+	seed     uint64
+	pad      int
+	perEpoch int
+	epoch    int
+	batches  [][]int
+}
+
+func (q *sequences) Batch(step int) ([]int64, []int64, int, int) {
+	epoch, i := (step-1)/q.perEpoch, (step-1)%q.perEpoch
+	if q.batches == nil || q.epoch != epoch {
+		q.batches, q.epoch = Batches(q.seqs, q.b, q.seed, epoch), epoch
+	}
+	batch := q.batches[i]
+	ids, labels, T := Pad(q.seqs, batch, q.pad)
+	return ids, shiftLabels(labels, len(batch), T), len(batch), T
+}
+
+// shiftLabels turns Hugging Face labels (position t's label is token t) into next-token
+// targets (position t predicts token t+1): targets[t] = labels[t+1], the last -100.
+func shiftLabels(labels []int64, B, T int) []int64 {
+	out := make([]int64, len(labels))
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			out[b*T+t] = -100
+			if t+1 < T {
+				out[b*T+t] = labels[b*T+t+1]
+			}
+		}
+	}
+	return out
+}
+
+// SequenceLoss is the mean loss per target token over seqs, without recording gradients.
+func SequenceLoss(lm LM, seqs []Sequence, batchSize, padID int) (float64, error) {
+	if len(seqs) == 0 {
+		return math.NaN(), fmt.Errorf("no evaluation sequences")
+	}
+	var sum float64
+	var count int
+	dev := lm.Device()
+	err := torch.NoGrad(func() error {
+		for start := 0; start < len(seqs); start += batchSize {
+			idx := make([]int, 0, batchSize)
+			for i := start; i < min(start+batchSize, len(seqs)); i++ {
+				idx = append(idx, i)
+			}
+			ids, labels, T := Pad(seqs, idx, padID)
+			targets := shiftLabels(labels, len(idx), T)
+			n := 0
+			for _, t := range targets {
+				if t != -100 {
+					n++
+				}
+			}
+			s := torch.NewScope()
+			shape := []int64{int64(len(idx)), int64(T)}
+			l, err := lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev)).Item()
+			if err == nil {
+				err = s.Err()
+			}
+			s.Close()
+			if err != nil {
+				return err
+			}
+			sum += l * float64(n)
+			count += n
+		}
+		return nil
+	})
+	if err != nil {
+		return math.NaN(), err
+	}
+	return sum / float64(count), nil
+}
+
+// FineTune trains lm (a full model, or a model with adapters whose LM exposes only the
+// adapter weights) on tokenized examples, with the loss on targets only, evaluating the
+// loss on eval (may be empty); see Train for the run folder, cancellation and resume.
+func FineTune(ctx context.Context, lm LM, train, eval []Sequence, cfg FineTuneConfig, report func(Progress)) (*TrainResult, error) {
+	if len(train) == 0 {
+		return nil, fmt.Errorf("fine-tune: no training sequences")
+	}
+	if cfg.BatchSize <= 0 {
+		return nil, fmt.Errorf("fine-tune: batch size must be positive, got %d", cfg.BatchSize)
+	}
+	q := &sequences{seqs: train, b: cfg.BatchSize, seed: cfg.Seed, pad: cfg.PadID}
+	q.perEpoch = len(Batches(train, cfg.BatchSize, cfg.Seed, 0))
+	if cfg.Steps == 0 {
+		if cfg.Epochs <= 0 {
+			return nil, fmt.Errorf("fine-tune: give steps or epochs")
+		}
+		cfg.Steps = cfg.Epochs * q.perEpoch
+	}
+	var evalFn func() (float64, error)
+	if len(eval) > 0 {
+		evalFn = func() (float64, error) { return SequenceLoss(lm, eval, cfg.BatchSize, cfg.PadID) }
+	}
+	return Train(ctx, lm, q, evalFn, cfg.TrainConfig, report)
 }

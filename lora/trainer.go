@@ -1,0 +1,35 @@
+package lora
+
+import (
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// Trainer presents a model with a set of adapters to the training loop (engine.Train and
+// friends): only the adapter weights are parameters, and Save writes the adapter in PEFT's
+// format. Dropout applies while gradients are recorded (training), not in evaluation.
+type Trainer struct {
+	Model model.CausalLM
+	Set   *Set
+}
+
+// Loss is the mean next-token cross-entropy of ids (B, T) against targets (B, T), -100
+// ignored.
+func (t Trainer) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor {
+	t.Set.Training = torch.GradEnabled()
+	logits := t.Model.Forward(s, ids)
+	V := int64(t.Model.Info().VocabSize)
+	return s.CrossEntropy(s.Reshape(logits, -1, V), s.Reshape(targets, -1), -100, torch.ReduceMean)
+}
+
+// Parameters are the adapters' A and B matrices.
+func (t Trainer) Parameters() []*torch.Tensor { return t.Set.Parameters() }
+
+// Names are PEFT's names for Parameters.
+func (t Trainer) Names() []string { return t.Set.Names() }
+
+// Device is the model's device.
+func (t Trainer) Device() torch.Device { return t.Model.Device() }
+
+// Save writes the adapter (adapter_config.json, adapter_model.safetensors).
+func (t Trainer) Save(dir string) error { return t.Set.Save(dir) }

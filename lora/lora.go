@@ -202,7 +202,7 @@ type Adapter struct {
 
 // Delta is scale · B·A·dropout(x).
 func (a *Adapter) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
-	if p := a.set.Config.Dropout; p > 0 && a.set.Training {
+	if p := a.set.Config.Dropout; p > 0 && a.set.Training && torch.GradEnabled() {
 		x = s.Dropout(x, p, a.set.gen)
 	}
 	return s.MulScalar(s.Linear(s.Linear(x, a.A, nil), a.B, nil), a.Scale)

@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -17,9 +18,7 @@ type Trainer struct {
 // ignored.
 func (t Trainer) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor {
 	t.Set.Training = torch.GradEnabled()
-	logits := t.Model.Forward(s, ids)
-	V := int64(t.Model.Info().VocabSize)
-	return s.CrossEntropy(s.Reshape(logits, -1, V), s.Reshape(targets, -1), -100, torch.ReduceMean)
+	return engine.NextTokenLoss(s, t.Model, ids, targets)
 }
 
 // Parameters are the adapters' A and B matrices.

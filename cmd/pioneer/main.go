@@ -23,6 +23,8 @@ func newApp() *cli.App {
 		Usage: "adapt small language models to real tasks, on libtorch, from Go",
 		Commands: []*cli.Command{
 			pretrainCommand(),
+			trainCommand(),
+			evalCommand(),
 			generateCommand(),
 			infoCommand(),
 			{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +148,55 @@ func TestGenerateWithChatTemplate(t *testing.T) {
 	if err := newApp().Run([]string{"pioneer", "generate", "--model", dir, "--device", "cpu", "--input", in}); err == nil ||
 		!strings.Contains(err.Error(), "no role") {
 		t.Fatalf("message without role: %v", err)
+	}
+}
+
+func TestTrainAndEvalCommands(t *testing.T) {
+	if _, err := os.Stat(tinyGPT2); err != nil {
+		t.Skip("shared data not present")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "train.jsonl")
+	var lines []string
+	for i := 0; i < 12; i++ {
+		lines = append(lines, fmt.Sprintf(`{"prompt": "count %d:", "completion": " %d"}`, i, i+1))
+	}
+	_ = os.WriteFile(data, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	cfg := filepath.Join(dir, "train.yaml")
+	_ = os.WriteFile(cfg, []byte("model: "+tinyGPT2+"\ndata: "+data+"\neval: "+data+"\nlora-targets: c_attn,c_fc\nsteps: 4\nbatch: 4\nlr: 0.01\nwarmup: 1\ndevice: cpu\n"), 0o644)
+	out := filepath.Join(dir, "run")
+	// --lora-r on the command line wins over the file's (absent) value; --eval-every too.
+	if err := newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", out, "--lora-r", "4", "--eval-every", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "config.yaml", "result.json", "metrics.jsonl", "best/adapter_config.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatalf("run folder lacks %s", f)
+		}
+	}
+	resolved, _ := os.ReadFile(filepath.Join(out, "config.yaml"))
+	if !strings.Contains(string(resolved), "lora-r: 4") || !strings.Contains(string(resolved), "steps: 4") {
+		t.Fatalf("config.yaml:\n%s", resolved)
+	}
+	if err := newApp().Run([]string{"pioneer", "eval", "--model", tinyGPT2, "--adapter", out, "--data", data, "--device", "cpu", "--max-new-tokens", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(dir, "full")
+	if err := newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", full, "--full", "--steps", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(full, "tokenizer.json")); err != nil {
+		t.Fatal("full fine-tune folder lacks the tokenizer")
+	}
+	// Bad input: a malformed line stops the run with its line number; a target that matches nothing.
+	_ = os.WriteFile(data, []byte(lines[0]+"\n{broken\n"), 0o644)
+	err := newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", filepath.Join(dir, "bad")})
+	if err == nil || !strings.Contains(err.Error(), "train.jsonl:2") {
+		t.Fatalf("malformed line: %v", err)
+	}
+	_ = os.WriteFile(data, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	err = newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", filepath.Join(dir, "bad"), "--lora-targets", "q_proj"})
+	if err == nil || !strings.Contains(err.Error(), "match no projection") {
+		t.Fatalf("no matching target: %v", err)
 	}
 }

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
+
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model/chat"
+	"github.com/pioneer-ai/pioneer/model/tokenizer"
+)
+
+// trainFlags are pioneer train's settings; every one can also come from --config (YAML,
+// same names), and a flag given on the command line wins.
+func trainFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flags' names"},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "model", Usage: "base model folder (Hugging Face layout)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "data", Usage: `training JSONL: {"prompt","completion"}, {"messages"} or {"text"}`}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "eval", Usage: "held-out JSONL in the same shapes (evaluation loss during training)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "out", Usage: "run folder"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "full", Usage: "fine-tune every weight instead of LoRA adapters"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "lora-alpha", Value: 32, Usage: "LoRA alpha (scale = alpha/r)"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "lora-dropout", Value: 0, Usage: "LoRA dropout"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "lora-targets", Value: "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+			Usage: "comma-separated module names to adapt (GPT-2: c_attn,c_proj,c_fc)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "rslora", Usage: "scale by alpha/sqrt(r)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "epochs", Value: 3, Usage: "passes over the data (when --steps is 0)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "steps", Usage: "optimizer steps (overrides --epochs)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "batch", Value: 8, Usage: "sequences per step"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "lr", Value: 2e-4, Usage: "peak learning rate"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "warmup", Value: 10, Usage: "linear warmup steps"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "schedule", Value: "cosine", Usage: "cosine, linear or constant"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "min-lr-ratio", Value: 0.1, Usage: "final learning rate as a fraction of the peak"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "weight-decay", Value: 0, Usage: "AdamW decoupled weight decay"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "grad-clip", Value: 1, Usage: "global gradient-norm limit (0: off)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-len", Value: 1024, Usage: "longest sequence in tokens"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "truncate", Usage: "cut longer examples instead of refusing them"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "skip-bad-lines", Usage: "leave malformed JSONL lines out (reported) instead of stopping"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "eval-every", Value: 50, Usage: "steps between evaluations"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "patience", Usage: "stop after this many evaluations without improvement (0: never)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "checkpoint-every", Value: 100, Usage: "steps between checkpoints"}),
+		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for adapter initialisation and data order"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "weight dtype: float32 or bfloat16"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"}),
+	}
+}
+
+func trainCommand() *cli.Command {
+	flags := trainFlags()
+	return &cli.Command{
+		Name:  "train",
+		Usage: "fine-tune a Hugging Face model (LoRA by default, or every weight) on JSONL examples",
+		Description: `The loss is taken on completions only (the assistant's last reply for chat
+examples, rendered with the model's chat template; every token for {"text"}). The run
+folder gets metrics.jsonl, checkpoints/ (resumable with --resume), best/ (the weights
+with the lowest evaluation loss), config.yaml (the resolved settings) and the result:
+a PEFT adapter (adapter_config.json, adapter_model.safetensors) or, with --full, a
+model folder.`,
+		Flags:  flags,
+		Before: altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config")),
+		Action: runTrain,
+	}
+}
+
+// encodeExamples reads and tokenizes a JSONL file for a model folder.
+func encodeExamples(path string, tok *tokenizer.Tokenizer, dir string, eos, maxLen int, truncate, skipBad bool) ([]engine.Sequence, error) {
+	examples, skipped, err := engine.ReadExamples(path, skipBad)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(os.Stderr, "%s: skipped %v\n", path, s)
+	}
+	var tpl *chat.Template
+	for _, ex := range examples {
+		if len(ex.Messages) > 0 {
+			if tpl, err = chat.Load(filepath.Join(dir, "tokenizer_config.json")); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	out := make([]engine.Sequence, 0, len(examples))
+	for _, ex := range examples {
+		seq, err := engine.Tokenize(ex, tok, engine.TokenizeOptions{Template: tpl, EOS: eos, MaxLen: maxLen, Truncate: truncate})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, seq)
+	}
+	return out, nil
+}
+
+func runTrain(c *cli.Context) error {
+	for _, req := range []string{"model", "data", "out"} {
+		if c.String(req) == "" {
+			return fmt.Errorf("--%s is required (on the command line or in --config)", req)
+		}
+	}
+	l, err := openModel(c, true)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	dir := c.String("model")
+	eos := -1
+	if len(l.gen.EosTokenIDs) > 0 {
+		eos = l.gen.EosTokenIDs[0]
+	}
+	maxLen := min(c.Int("max-len"), l.m.Info().MaxPositions)
+	train, err := encodeExamples(c.String("data"), l.tok, dir, eos, maxLen, c.Bool("truncate"), c.Bool("skip-bad-lines"))
+	if err != nil {
+		return err
+	}
+	var eval []engine.Sequence
+	if p := c.String("eval"); p != "" {
+		if eval, err = encodeExamples(p, l.tok, dir, eos, maxLen, c.Bool("truncate"), c.Bool("skip-bad-lines")); err != nil {
+			return err
+		}
+	}
+	var lm engine.LM = engine.Full{Model: l.m}
+	what := "every weight"
+	if !c.Bool("full") {
+		set, err := lora.Attach(l.m, lora.Config{
+			R: c.Int("lora-r"), Alpha: c.Float64("lora-alpha"), Dropout: c.Float64("lora-dropout"), UseRSLoRA: c.Bool("rslora"),
+			TargetModules: lora.Targets{Names: strings.Split(c.String("lora-targets"), ",")}, BaseModel: dir,
+		}, c.Uint64("seed"))
+		if err != nil {
+			return err
+		}
+		defer set.Close()
+		lm = lora.Trainer{Model: l.m, Set: set}
+		var n int64
+		for _, p := range set.Parameters() {
+			n += p.Numel()
+		}
+		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", c.Int("lora-r"), c.Float64("lora-alpha"), len(set.Adapters), commas(n))
+	}
+	pad := l.gen.PadTokenID
+	if pad < 0 {
+		pad = max(eos, 0)
+	}
+	cfg := engine.FineTuneConfig{BatchSize: c.Int("batch"), Epochs: c.Int("epochs"), PadID: pad, TrainConfig: engine.TrainConfig{
+		Steps:       c.Int("steps"),
+		Schedule:    engine.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio"), Kind: c.String("schedule")},
+		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
+		EvalEvery: c.Int("eval-every"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
+		OutDir: c.String("out"), Resume: c.Bool("resume"),
+	}}
+	if err := writeResolvedConfig(c, cfg.OutDir); err != nil {
+		return err
+	}
+	info := l.m.Info()
+	fmt.Fprintf(os.Stderr, "pioneer train: %s (%s, %s parameters) on %s, libtorch %s\n", dir, info.Architecture, commas(info.Params), l.m.Device(), torch.Version())
+	fmt.Fprintf(os.Stderr, "  data     %s: %d examples; eval %d examples\n", c.String("data"), len(train), len(eval))
+	fmt.Fprintf(os.Stderr, "  training %s; batch %d, lr %g (%s, warmup %d), seed %d\n", what, cfg.BatchSize, cfg.Schedule.Peak, c.String("schedule"), cfg.Schedule.Warmup, cfg.Seed)
+	fmt.Fprintf(os.Stderr, "  run      %s (resolved settings in config.yaml)\n", cfg.OutDir)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := newProgressBar(os.Stderr)
+	res, err := engine.FineTune(ctx, lm, train, eval, cfg, bar.update)
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; checkpoint saved, continue with --resume --out %s", cfg.OutDir)
+		}
+		return err
+	}
+	if c.Bool("full") { // a usable model folder: the tokenizer files come along
+		for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json"} {
+			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+				if err := os.WriteFile(filepath.Join(cfg.OutDir, f), b, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.OutDir, "result.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\ntraining done in %s: %d steps, %s target tokens (%.0f tokens/s)\n", res.Wall.Round(time.Second), res.Steps, commas(res.Tokens), res.TokensPerSec)
+	fmt.Printf("  training loss  %.4f -> %.4f\n", res.FirstLoss, res.FinalLoss)
+	if len(eval) > 0 {
+		fmt.Printf("  eval loss      %.4f (best %.4f at step %d)\n", res.EvalLoss, res.BestEvalLoss, res.BestStep)
+	}
+	if c.Bool("full") {
+		fmt.Printf("  model          %s (Hugging Face folder)\n", cfg.OutDir)
+	} else {
+		fmt.Printf("  adapter        %s (PEFT format); use: pioneer eval --model %s --adapter %s --data test.jsonl\n", cfg.OutDir, dir, cfg.OutDir)
+	}
+	return nil
+}
+
+// writeResolvedConfig records every setting of this run as YAML in the run folder.
+func writeResolvedConfig(c *cli.Context, out string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	m := map[string]any{}
+	for _, f := range trainFlags() {
+		name := f.Names()[0]
+		if name == "config" {
+			continue
+		}
+		m[name] = c.Value(name)
+	}
+	b, err := yaml.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "config.yaml"), b, 0o644)
+}
+
+// evalCommand scores a model, with or without an adapter, on a JSONL set.
+func evalCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "eval",
+		Usage: "evaluate a model (optionally with a LoRA adapter) on JSONL examples: loss and exact match",
+		Flags: append(modelFlags(),
+			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder (a pioneer train run folder)"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "JSONL examples in the training shapes"},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per batch"},
+			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate for exact match"},
+		),
+		Action: func(c *cli.Context) error {
+			l, err := openModel(c, true)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			var lm engine.LM = engine.Full{Model: l.m}
+			if a := c.String("adapter"); a != "" {
+				set, err := lora.Load(a, l.m)
+				if err != nil {
+					return err
+				}
+				defer set.Close()
+				lm = lora.Trainer{Model: l.m, Set: set}
+			}
+			dir := c.String("model")
+			eos := -1
+			if len(l.gen.EosTokenIDs) > 0 {
+				eos = l.gen.EosTokenIDs[0]
+			}
+			seqs, err := encodeExamples(c.String("data"), l.tok, dir, eos, l.m.Info().MaxPositions, true, false)
+			if err != nil {
+				return err
+			}
+			loss, err := engine.SequenceLoss(lm, seqs, c.Int("batch"), max(l.gen.PadTokenID, 0))
+			if err != nil {
+				return err
+			}
+			// Exact match: greedy continuation of each prompt against its target tokens.
+			var prompts [][]int
+			var want [][]int
+			for _, s := range seqs {
+				k := 0
+				for k < len(s.Labels) && s.Labels[k] == -100 {
+					k++
+				}
+				if k == 0 {
+					continue // text examples have no prompt
+				}
+				prompts = append(prompts, s.IDs[:k])
+				target := s.IDs[k:]
+				if len(target) > 0 && target[len(target)-1] == eos {
+					target = target[:len(target)-1]
+				}
+				want = append(want, target)
+			}
+			fmt.Printf("examples       %d\n", len(seqs))
+			fmt.Printf("loss           %.4f per target token\n", loss)
+			if len(prompts) > 0 {
+				hits := 0
+				for i := 0; i < len(prompts); i += c.Int("batch") {
+					end := min(i+c.Int("batch"), len(prompts))
+					out, err := engine.Generate(l.m, prompts[i:end], engine.GenerateOptions{
+						MaxNewTokens: c.Int("max-new-tokens"), StopTokens: l.gen.EosTokenIDs, PadID: max(l.gen.PadTokenID, 0)})
+					if err != nil {
+						return err
+					}
+					for j, o := range out {
+						if l.tok.Decode(o.Tokens, true) == l.tok.Decode(want[i+j], true) {
+							hits++
+						}
+					}
+				}
+				fmt.Printf("exact match    %.4f (%d/%d)\n", float64(hits)/float64(len(prompts)), hits, len(prompts))
+			}
+			return nil
+		},
+	}
+}

@@ -31,6 +31,7 @@ type LM interface {
 // TrainConfig configures the training loop (Train). Zero values take the defaults noted.
 type TrainConfig struct {
 	Steps           int      // optimizer steps
+	GradAccum       int      // batches whose gradients add up to one step; 0 or 1: none
 	Schedule        Schedule // learning rate; Total defaults to Steps
 	WeightDecay     float64  // AdamW decoupled weight decay
 	GradClip        float64  // global gradient-norm limit; 0 disables
@@ -87,6 +88,43 @@ type TrainResult struct {
 	StoppedEarly bool          `json:"stopped_early"`
 	BestEvalLoss float64       `json:"best_heldout_loss"`
 	BestStep     int           `json:"best_step"`
+}
+
+// accumulate runs the accum micro-batches of an optimizer step (batches (step-1)*accum+1
+// onwards), backpropagating each one's loss divided by accum so the gradients add up to
+// the mean's. It returns the mean loss (non-finite if any micro-batch's is; then the
+// remaining ones are not run) and the number of target tokens.
+func accumulate(lm LM, src Batcher, step, accum int) (float64, int64, error) {
+	dev := lm.Device()
+	var sum float64
+	var n int64
+	for j := 0; j < accum; j++ {
+		ids, targets, B, T := src.Batch((step-1)*accum + j + 1)
+		for _, t := range targets {
+			if t != -100 {
+				n++
+			}
+		}
+		s := torch.NewScope()
+		shape := []int64{int64(B), int64(T)}
+		loss := lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev))
+		lv, err := loss.Item()
+		if err == nil {
+			err = s.Err()
+		}
+		if err == nil && !math.IsNaN(lv) && !math.IsInf(lv, 0) {
+			err = s.MulScalar(loss, 1/float64(accum)).Backward()
+		}
+		s.Close()
+		if err != nil {
+			return 0, 0, err
+		}
+		if math.IsNaN(lv) || math.IsInf(lv, 0) {
+			return lv, n, nil
+		}
+		sum += lv
+	}
+	return sum / float64(accum), n, nil
 }
 
 // MarshalJSON writes non-finite values (no evaluation ran) as null.
@@ -292,7 +330,7 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 	defer metrics.Close()
 	enc := json.NewEncoder(metrics)
 
-	dev := lm.Device()
+	accum := max(cfg.GradAccum, 1)
 	start := time.Now()
 	startStep := st.Step
 	var recent []float64
@@ -305,42 +343,32 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 			}
 			return nil, err
 		}
-		ids, targets, B, T := src.Batch(step)
-		shape := []int64{int64(B), int64(T)}
 		lr := cfg.Schedule.LR(step)
-		s := torch.NewScope()
-		loss := lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev))
-		lv, err := loss.Item()
-		if err == nil {
-			err = s.Err()
-		}
+		lv, n, err := accumulate(lm, src, step, accum)
 		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("train: step %d: forward: %w", step, err)
+			return nil, fmt.Errorf("train: step %d: %w", step, err)
 		}
 		p := Progress{Step: step, Steps: cfg.Steps, Loss: lv, LR: lr, EvalLoss: math.NaN()}
 		if math.IsNaN(lv) || math.IsInf(lv, 0) {
 			// A training-health guard: skip the update, stop if it keeps happening.
-			s.Close()
 			bad++
 			res.SkippedSteps++
 			p.Skipped = true
+			if err := torch.ZeroGrad(params); err != nil {
+				return nil, err
+			}
 			if bad >= cfg.MaxBadSteps {
 				return nil, fmt.Errorf("train: step %d: loss non-finite for %d steps in a row", step, bad)
 			}
 		} else {
 			bad = 0
-			err = loss.Backward()
-			if err == nil {
-				p.GradNorm, err = torch.ClipGradNorm(params, cfg.GradClip)
-			}
+			p.GradNorm, err = torch.ClipGradNorm(params, cfg.GradClip)
 			if err == nil {
 				err = opt.Step(lr)
 			}
 			if err == nil {
 				err = torch.ZeroGrad(params)
 			}
-			s.Close()
 			if err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step, err)
 			}
@@ -353,12 +381,6 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 			}
 		}
 		st.Step = step
-		n := int64(0)
-		for _, t := range targets {
-			if t != -100 {
-				n++
-			}
-		}
 		st.Tokens += n
 		trained += n
 		elapsed := time.Since(start)

@@ -279,3 +279,36 @@ func TestEarlyStoppingAndBestModel(t *testing.T) {
 		t.Fatalf("NaN in result JSON: %s %v", b, err)
 	}
 }
+
+// joined yields, as one batch, the two batches that gradient accumulation of 2 would run.
+type joined struct{ w windows }
+
+func (j joined) Batch(step int) ([]int64, []int64, int, int) {
+	a, at, B, T := j.w.Batch(2*step - 1)
+	b, bt, _, _ := j.w.Batch(2 * step)
+	return append(a, b...), append(at, bt...), 2 * B, T
+}
+
+// TestGradAccumulationEqualsLargeBatch: two accumulated batches of 4 update the weights as
+// one batch of 8 does (every window has the same number of targets, so the means agree).
+func TestGradAccumulationEqualsLargeBatch(t *testing.T) {
+	w := windows{corpus(4000), 3, 4, 8}
+	cfg := smallConfig(t.TempDir()).TrainConfig
+	a := newBigram(t, 11, 1)
+	cfg.GradAccum = 2
+	if _, err := Train(context.Background(), a, w, nil, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := newBigram(t, 11, 1)
+	cfg.GradAccum, cfg.OutDir = 1, t.TempDir()
+	if _, err := Train(context.Background(), b, joined{w}, nil, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	va, _ := a.emb.Float32s()
+	vb, _ := b.emb.Float32s()
+	for i := range va {
+		if math.Abs(float64(va[i]-vb[i])) > 1e-5 {
+			t.Fatalf("weight %d: accumulated %v, large batch %v", i, va[i], vb[i])
+		}
+	}
+}

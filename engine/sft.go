@@ -340,7 +340,8 @@ func FineTune(ctx context.Context, lm LM, train, eval []Sequence, cfg FineTuneCo
 		if cfg.Epochs <= 0 {
 			return nil, fmt.Errorf("fine-tune: give steps or epochs")
 		}
-		cfg.Steps = cfg.Epochs * q.perEpoch
+		accum := max(cfg.GradAccum, 1)
+		cfg.Steps = (cfg.Epochs*q.perEpoch + accum - 1) / accum
 	}
 	var evalFn func() (float64, error)
 	if len(eval) > 0 {

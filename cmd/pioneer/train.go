@@ -40,7 +40,8 @@ func trainFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "rslora", Usage: "scale by alpha/sqrt(r)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "epochs", Value: 3, Usage: "passes over the data (when --steps is 0)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "steps", Usage: "optimizer steps (overrides --epochs)"}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "batch", Value: 8, Usage: "sequences per step"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "batch", Value: 8, Usage: "sequences per batch"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "grad-accum", Value: 1, Usage: "batches whose gradients add up to one optimizer step"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "lr", Value: 2e-4, Usage: "peak learning rate"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "warmup", Value: 10, Usage: "linear warmup steps"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "schedule", Value: "cosine", Usage: "cosine, linear or constant"}),
@@ -157,6 +158,7 @@ func runTrain(c *cli.Context) error {
 	}
 	cfg := engine.FineTuneConfig{BatchSize: c.Int("batch"), Epochs: c.Int("epochs"), PadID: pad, TrainConfig: engine.TrainConfig{
 		Steps:       c.Int("steps"),
+		GradAccum:   c.Int("grad-accum"),
 		Schedule:    engine.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio"), Kind: c.String("schedule")},
 		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
 		EvalEvery: c.Int("eval-every"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),

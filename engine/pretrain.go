@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"github.com/pioneer-ai/pioneer/internal/plot"
 )
 
 // LM is a causal language model the trainer can drive.
@@ -88,6 +90,42 @@ type TrainResult struct {
 	StoppedEarly bool          `json:"stopped_early"`
 	BestEvalLoss float64       `json:"best_heldout_loss"`
 	BestStep     int           `json:"best_step"`
+}
+
+// WriteCurve draws OutDir/metrics.jsonl's training and evaluation loss as OutDir/curve.png.
+func WriteCurve(outDir string) error {
+	f, err := os.Open(filepath.Join(outDir, "metrics.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	train := plot.Series{Name: "training loss", Color: color.RGBA{200, 60, 40, 255}}
+	eval := plot.Series{Name: "evaluation loss", Color: color.RGBA{30, 90, 200, 255}}
+	dec := json.NewDecoder(f)
+	for dec.More() {
+		var m struct {
+			Step int      `json:"step"`
+			Loss *float64 `json:"loss"`
+			Eval *float64 `json:"eval_loss"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			return fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		if m.Loss != nil {
+			train.X, train.Y = append(train.X, float64(m.Step)), append(train.Y, *m.Loss)
+		}
+		if m.Eval != nil {
+			eval.X, eval.Y = append(eval.X, float64(m.Step)), append(eval.Y, *m.Eval)
+		}
+	}
+	series := []plot.Series{train}
+	if len(eval.X) > 0 {
+		series = append(series, eval)
+	}
+	if len(train.X) == 0 {
+		return nil
+	}
+	return plot.Lines(filepath.Join(outDir, "curve.png"), "loss (nats per target token)", "step", series)
 }
 
 // accumulate runs the accum micro-batches of an optimizer step (batches (step-1)*accum+1
@@ -435,6 +473,9 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 	}
 	if err := lm.Save(cfg.OutDir); err != nil {
 		return nil, fmt.Errorf("train: saving the model: %w", err)
+	}
+	if err := WriteCurve(cfg.OutDir); err != nil {
+		return nil, err
 	}
 	res.Steps = st.Step
 	res.Tokens = st.Tokens

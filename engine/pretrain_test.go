@@ -132,6 +132,9 @@ func TestPretrainLearnsAndWritesRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
 		t.Fatal("final model not saved:", err)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "curve.png")); err != nil {
+		t.Fatal("no loss curve:", err)
+	}
 }
 
 func weightsOf(t *testing.T, path string) []byte {

@@ -140,7 +140,7 @@ func runPretrain(c *cli.Context) error {
 	fmt.Printf("  training loss  %.3f -> %.3f (nats per byte; uniform guessing is %.3f)\n", res.FirstLoss, res.FinalLoss, math.Log(256))
 	fmt.Printf("  held-out loss  %.3f, perplexity %.2f per byte (%.2f bits per byte)\n", res.EvalLoss, res.Perplexity, res.EvalLoss/math.Ln2)
 	fmt.Printf("  model          %s (config.json + model.safetensors, Hugging Face layout)\n", pc.OutDir)
-	fmt.Printf("  curve          %s\n", filepath.Join(pc.OutDir, "metrics.jsonl"))
+	fmt.Printf("  curve          %s (data: metrics.jsonl)\n", filepath.Join(pc.OutDir, "curve.png"))
 	if n := c.Int("sample"); n > 0 {
 		prompt := []byte(c.String("prompt"))
 		if len(prompt) == 0 {

@@ -1,0 +1,167 @@
+// Package plot draws small line charts as PNG files: training curves next to a run.
+package plot
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// Series is one named line of (x, y) points.
+type Series struct {
+	Name  string
+	X, Y  []float64
+	Color color.RGBA
+}
+
+const (
+	width, height          = 720, 420
+	left, right, top, down = 64, 20, 30, 40
+)
+
+// Lines writes series as a PNG line chart with axes, ticks and a legend. Non-finite
+// points are skipped. The file is written atomically.
+func Lines(path, title, xLabel string, series []Series) error {
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, s := range series {
+		for i := range s.X {
+			if finite(s.X[i]) && finite(s.Y[i]) {
+				x0, x1 = math.Min(x0, s.X[i]), math.Max(x1, s.X[i])
+				y0, y1 = math.Min(y0, s.Y[i]), math.Max(y1, s.Y[i])
+			}
+		}
+	}
+	if !finite(x0) {
+		return fmt.Errorf("plot: no finite points")
+	}
+	if x1 == x0 {
+		x1 = x0 + 1
+	}
+	if y1 == y0 {
+		y1 = y0 + 1
+	}
+	pad := (y1 - y0) * 0.05
+	y0, y1 = y0-pad, y1+pad
+	px := func(x float64) int { return left + int((x-x0)/(x1-x0)*float64(width-left-right)) }
+	py := func(y float64) int { return height - down - int((y-y0)/(y1-y0)*float64(height-top-down)) }
+	grey := color.RGBA{120, 120, 120, 255}
+	line(img, left, height-down, width-right, height-down, grey)
+	line(img, left, top, left, height-down, grey)
+	for i := 0; i <= 5; i++ {
+		xv := x0 + (x1-x0)*float64(i)/5
+		yv := y0 + (y1-y0)*float64(i)/5
+		line(img, px(xv), height-down, px(xv), height-down+4, grey)
+		xs := short(xv)
+		if x1-x0 >= 5 {
+			xs = fmt.Sprintf("%.0f", xv)
+		}
+		label(img, px(xv)-len(xs)*3, height-down+17, xs)
+		line(img, left-4, py(yv), left, py(yv), grey)
+		label(img, 4, py(yv)+4, short(yv))
+	}
+	label(img, width/2-len(xLabel)*3, height-6, xLabel)
+	label(img, left, 18, title)
+	for k, s := range series {
+		prevX, prevY, have := 0, 0, false
+		for i := range s.X {
+			if !finite(s.X[i]) || !finite(s.Y[i]) {
+				continue
+			}
+			x, y := px(s.X[i]), py(s.Y[i])
+			if have {
+				line(img, prevX, prevY, x, y, s.Color)
+			} else if len(s.X) == 1 {
+				line(img, x-2, y, x+2, y, s.Color)
+			}
+			prevX, prevY, have = x, y, true
+		}
+		lx := width - right - 160
+		ly := top + 14*k + 6
+		line(img, lx, ly, lx+20, ly, s.Color)
+		label(img, lx+26, ly+4, s.Name)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plot-*.png")
+	if err != nil {
+		return err
+	}
+	err = png.Encode(tmp, img)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func short(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 10000:
+		return fmt.Sprintf("%.0fk", v/1000)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+// line draws a 2-pixel line with Bresenham's algorithm.
+func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
+	dx, dy := abs(x1-x0), -abs(y1-y0)
+	sx, sy := sign(x1-x0), sign(y1-y0)
+	e := dx + dy
+	for {
+		img.SetRGBA(x0, y0, c)
+		img.SetRGBA(x0, y0+1, c)
+		if x0 == x1 && y0 == y1 {
+			return
+		}
+		if e2 := 2 * e; e2 >= dy {
+			e += dy
+			x0 += sx
+		} else {
+			e += dx
+			y0 += sy
+		}
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func sign(v int) int {
+	switch {
+	case v > 0:
+		return 1
+	case v < 0:
+		return -1
+	}
+	return 0
+}
+
+func label(img *image.RGBA, x, y int, s string) {
+	d := &font.Drawer{Dst: img, Src: image.NewUniform(color.RGBA{40, 40, 40, 255}), Face: basicfont.Face7x13,
+		Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}

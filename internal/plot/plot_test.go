@@ -1,0 +1,44 @@
+package plot
+
+import (
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestLinesWritesAPNG(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "curve.png")
+	xs := []float64{1, 2, 3, 4, 5}
+	err := Lines(p, "loss", "step", []Series{
+		{Name: "train", X: xs, Y: []float64{5, 3, math.NaN(), 2, 1.5}, Color: color.RGBA{200, 30, 30, 255}},
+		{Name: "held-out", X: []float64{5}, Y: []float64{1.8}, Color: color.RGBA{30, 30, 200, 255}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != width || b.Dy() != height {
+		t.Fatalf("size %v", b)
+	}
+	// The train line passes through its first point: the pixel there is red.
+	y0, y1 := 1.5-0.175, 5+0.175 // data range padded by 5 %
+	frac := (5 - y0) / (y1 - y0)
+	r, g, _, _ := img.At(left, height-down-int(frac*float64(height-top-down))).RGBA()
+	if r>>8 < 150 || g>>8 > 100 {
+		t.Fatalf("no line at the first point (r %d g %d)", r>>8, g>>8)
+	}
+	if err := Lines(p, "x", "y", []Series{{X: []float64{math.NaN()}, Y: []float64{1}}}); err == nil {
+		t.Fatal("a chart with no finite point was drawn")
+	}
+}

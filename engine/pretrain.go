@@ -32,19 +32,24 @@ type LM interface {
 
 // TrainConfig configures the training loop (Train). Zero values take the defaults noted.
 type TrainConfig struct {
-	Steps           int      // optimizer steps
-	GradAccum       int      // batches whose gradients add up to one step; 0 or 1: none
-	Schedule        Schedule // learning rate; Total defaults to Steps
-	WeightDecay     float64  // AdamW decoupled weight decay
-	GradClip        float64  // global gradient-norm limit; 0 disables
-	Seed            uint64   // recorded in checkpoints; a resume must use the same
-	EvalEvery       int      // steps between evaluations; 0: only at the end
-	Patience        int      // stop after this many evaluations without a better loss; 0: never
-	CheckpointEvery int      // steps between checkpoints; 0: only at the end
-	LogEvery        int      // steps between metrics.jsonl lines; 0: 10
-	MaxBadSteps     int      // consecutive non-finite losses before giving up; 0: 5
-	OutDir          string   // run folder: metrics.jsonl, checkpoints/, best/, the final model
-	Resume          bool     // continue from OutDir/checkpoints/latest when present
+	Steps       int      // optimizer steps
+	GradAccum   int      // batches whose gradients add up to one step; 0 or 1: none
+	Schedule    Schedule // learning rate; Total defaults to Steps
+	WeightDecay float64  // AdamW decoupled weight decay
+	GradClip    float64  // global gradient-norm limit; 0 disables
+	Seed        uint64   // recorded in checkpoints; a resume must use the same
+	EvalEvery   int      // steps between evaluations; 0: only at the end
+	Patience    int      // stop after this many evaluations without improvement; 0: never
+	// Metrics, when set, computes task metrics at every evaluation (logged to
+	// metrics.jsonl); StopOn names the one (higher is better) that decides the best
+	// model and early stopping instead of the evaluation loss.
+	Metrics         func() (map[string]float64, error)
+	StopOn          string
+	CheckpointEvery int    // steps between checkpoints; 0: only at the end
+	LogEvery        int    // steps between metrics.jsonl lines; 0: 10
+	MaxBadSteps     int    // consecutive non-finite losses before giving up; 0: 5
+	OutDir          string // run folder: metrics.jsonl, checkpoints/, best/, the final model
+	Resume          bool   // continue from OutDir/checkpoints/latest when present
 }
 
 // PretrainConfig configures Pretrain: the loop's settings plus the token-stream batches.
@@ -71,8 +76,9 @@ type Progress struct {
 	Tokens       int64 // tokens trained on, including before a resume
 	TokensPerSec float64
 	Elapsed, ETA time.Duration
-	EvalLoss     float64 // NaN unless this step evaluated
-	Skipped      bool    // the step was skipped (non-finite loss)
+	EvalLoss     float64            // NaN unless this step evaluated
+	Metrics      map[string]float64 // task metrics, when this step evaluated them
+	Skipped      bool               // the step was skipped (non-finite loss)
 }
 
 // TrainResult summarises a finished run.
@@ -88,7 +94,7 @@ type TrainResult struct {
 	SkippedSteps int           `json:"skipped_steps"`
 	ResumedFrom  int           `json:"resumed_from_step"`
 	StoppedEarly bool          `json:"stopped_early"`
-	BestEvalLoss float64       `json:"best_heldout_loss"`
+	BestEvalLoss float64       `json:"best_heldout_loss"` // the best score: loss, or -metric with StopOn
 	BestStep     int           `json:"best_step"`
 }
 
@@ -200,6 +206,8 @@ func (c *TrainConfig) validate() error {
 		return errors.New("grad clip and weight decay must be >= 0")
 	case c.Patience < 0:
 		return errors.New("patience must be >= 0")
+	case c.StopOn != "" && c.Metrics == nil:
+		return fmt.Errorf("stopping on %q needs a metrics function", c.StopOn)
 	}
 	return c.Schedule.Validate()
 }
@@ -429,13 +437,29 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 		p.ETA = time.Duration(float64(elapsed) / float64(done) * float64(cfg.Steps-step))
 
 		stop := false
-		if eval != nil && ((cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps) {
-			if p.EvalLoss, err = eval(); err != nil {
-				return nil, fmt.Errorf("train: step %d: evaluation: %w", step, err)
+		if (eval != nil || cfg.Metrics != nil) && ((cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps) {
+			p.EvalLoss = math.NaN()
+			if eval != nil {
+				if p.EvalLoss, err = eval(); err != nil {
+					return nil, fmt.Errorf("train: step %d: evaluation: %w", step, err)
+				}
 			}
-			if math.IsNaN(res.BestEvalLoss) || p.EvalLoss < res.BestEvalLoss {
-				res.BestEvalLoss, res.BestStep, stale = p.EvalLoss, step, 0
-				st.BestEval, st.BestStep = p.EvalLoss, step
+			score := p.EvalLoss // lower is better
+			if cfg.Metrics != nil {
+				if p.Metrics, err = cfg.Metrics(); err != nil {
+					return nil, fmt.Errorf("train: step %d: metrics: %w", step, err)
+				}
+				if cfg.StopOn != "" {
+					v, ok := p.Metrics[cfg.StopOn]
+					if !ok {
+						return nil, fmt.Errorf("train: metrics have no %q to stop on", cfg.StopOn)
+					}
+					score = -v
+				}
+			}
+			if math.IsNaN(res.BestEvalLoss) || score < res.BestEvalLoss {
+				res.BestEvalLoss, res.BestStep, stale = score, step, 0
+				st.BestEval, st.BestStep = score, step
 				best := filepath.Join(cfg.OutDir, "best")
 				err := os.MkdirAll(best, 0o755)
 				if err == nil {
@@ -448,7 +472,7 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 				stop, res.StoppedEarly = true, true
 			}
 		}
-		if step%cfg.LogEvery == 0 || step == cfg.Steps || !math.IsNaN(p.EvalLoss) || step == startStep+1 {
+		if step%cfg.LogEvery == 0 || step == cfg.Steps || stop || !math.IsNaN(p.EvalLoss) || p.Metrics != nil || step == startStep+1 {
 			if err := enc.Encode(metricLine(p)); err != nil {
 				return nil, err
 			}
@@ -506,6 +530,9 @@ func metricLine(p Progress) map[string]any {
 	}
 	if !math.IsNaN(p.EvalLoss) {
 		m["eval_loss"] = p.EvalLoss
+	}
+	for k, v := range p.Metrics {
+		m["eval_"+k] = finite(v)
 	}
 	if p.Skipped {
 		m["skipped"] = true

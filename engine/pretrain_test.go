@@ -315,3 +315,29 @@ func TestGradAccumulationEqualsLargeBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestStopOnTaskMetric(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig(dir).TrainConfig
+	cfg.Steps, cfg.EvalEvery, cfg.Patience, cfg.StopOn = 40, 2, 2, "accuracy"
+	calls := 0
+	cfg.Metrics = func() (map[string]float64, error) {
+		calls++
+		return map[string]float64{"accuracy": []float64{0.2, 0.5, 0.4, 0.3, 0.9}[min(calls-1, 4)]}, nil
+	}
+	res, err := Train(context.Background(), newBigram(t, 11, 1), windows{corpus(4000), 3, 4, 8}, nil, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.StoppedEarly || res.BestStep != 4 || res.Steps != 8 {
+		t.Fatalf("result %+v", res)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if !strings.Contains(string(b), `"eval_accuracy":0.5`) {
+		t.Fatalf("metrics.jsonl lacks the task metric:\n%s", b)
+	}
+	cfg.Metrics = nil
+	if _, err := Train(context.Background(), newBigram(t, 11, 1), windows{corpus(4000), 3, 4, 8}, nil, cfg, nil); err == nil {
+		t.Fatal("StopOn without metrics accepted")
+	}
+}

@@ -31,11 +31,11 @@ type Set struct {
 // default: A from Kaiming-uniform (bound 1/√in), B zero, so the model's output is
 // unchanged until training. The generator is seeded by seed.
 func Attach(m model.CausalLM, cfg Config, seed uint64) (*Set, error) {
-	return attach(m, cfg, seed, nil)
+	return attach(m, cfg, seed, nil, true)
 }
 
 // attach builds the set; with weights != nil, A and B come from there (PEFT names).
-func attach(m model.CausalLM, cfg Config, seed uint64, weights map[string]*torch.Tensor) (*Set, error) {
+func attach(m model.CausalLM, cfg Config, seed uint64, weights map[string]*torch.Tensor, install bool) (*Set, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func attach(m model.CausalLM, cfg Config, seed uint64, weights map[string]*torch
 			continue
 		}
 		l := linears[p]
-		if l.Adapter != nil {
+		if install && l.Adapter != nil {
 			set.Close()
 			return nil, fmt.Errorf("lora: %s already has an adapter", p)
 		}
@@ -103,8 +103,10 @@ func attach(m model.CausalLM, cfg Config, seed uint64, weights map[string]*torch
 		return nil, fmt.Errorf("lora: target_modules %s match no projection of the model (e.g. %s)",
 			cfg.TargetModules.describe(), strings.Join(first(paths, 3), ", "))
 	}
-	for _, a := range set.Adapters {
-		a.linear.Adapter = a
+	if install {
+		for _, a := range set.Adapters {
+			a.linear.Adapter = a
+		}
 	}
 	return set, nil
 }
@@ -187,7 +189,13 @@ func (set *Set) Save(dir string) error {
 }
 
 // Load reads a PEFT LoRA adapter folder and attaches it to m.
-func Load(dir string, m model.CausalLM) (*Set, error) {
+func Load(dir string, m model.CausalLM) (*Set, error) { return load(dir, m, true) }
+
+// LoadDetached reads an adapter for m without attaching it: for Mix, which serves several
+// adapters at once.
+func LoadDetached(dir string, m model.CausalLM) (*Set, error) { return load(dir, m, false) }
+
+func load(dir string, m model.CausalLM, install bool) (*Set, error) {
 	cfgPath := filepath.Join(dir, "adapter_config.json")
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -208,7 +216,7 @@ func Load(dir string, m model.CausalLM) (*Set, error) {
 			return nil, fmt.Errorf("lora: %s: unexpected tensor %q (only lora_A/lora_B weights are supported)", dir, name)
 		}
 	}
-	set, err := attach(m, cfg, 0, weights)
+	set, err := attach(m, cfg, 0, weights, install)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}

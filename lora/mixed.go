@@ -1,0 +1,134 @@
+package lora
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// Mixture serves several adapter sets at once on one model: each row of a batch uses the
+// set Rows names (or none), as when evaluating candidates side by side or serving several
+// tenants. Build it with Mix; the sets must not be merged.
+type Mixture struct {
+	sets    []*Set
+	linears map[string]*model.Linear
+	rows    []int // per batch row: index into sets, -1 for the base model
+	dev     torch.Device
+	prev    map[string]model.Adapter // what each projection had before Mix
+}
+
+// mixed is the adapter a Mixture installs on one projection.
+type mixed struct {
+	mix     *Mixture
+	members []*Adapter // per set, nil where that set does not adapt this projection
+}
+
+// Mix installs one mixed adapter on every projection any of sets adapts. Until Close, the
+// sets' own adapters are detached and SetRows decides which applies to which row.
+func Mix(m model.CausalLM, sets ...*Set) (*Mixture, error) {
+	if len(sets) == 0 {
+		return nil, fmt.Errorf("lora: mix of no adapters")
+	}
+	mx := &Mixture{sets: sets, linears: m.Linears(), dev: m.Device(), prev: map[string]model.Adapter{}}
+	by := map[string]*mixed{}
+	for i, set := range sets {
+		if set.merged {
+			return nil, fmt.Errorf("lora: adapter %d is merged into the weights; unmerge it before mixing", i)
+		}
+		for _, a := range set.Adapters {
+			if mx.linears[a.Path] != a.linear {
+				return nil, fmt.Errorf("lora: adapter %d belongs to another model (%s)", i, a.Path)
+			}
+			if by[a.Path] == nil {
+				by[a.Path] = &mixed{mix: mx, members: make([]*Adapter, len(sets))}
+			}
+			by[a.Path].members[i] = a
+		}
+	}
+	paths := make([]string, 0, len(by))
+	for p := range by {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		mx.prev[p] = mx.linears[p].Adapter
+		mx.linears[p].Adapter = by[p]
+	}
+	return mx, nil
+}
+
+// SetRows chooses, for each row of the next batches, the set (index into Mix's
+// arguments) whose adapters apply, or -1 for none.
+func (mx *Mixture) SetRows(rows []int) error {
+	for r, k := range rows {
+		if k < -1 || k >= len(mx.sets) {
+			return fmt.Errorf("lora: row %d asks for adapter %d of %d", r, k, len(mx.sets))
+		}
+	}
+	mx.rows = append(mx.rows[:0], rows...)
+	return nil
+}
+
+// Close removes the mixed adapters and puts back what the projections had before Mix.
+func (mx *Mixture) Close() {
+	for p, a := range mx.prev {
+		mx.linears[p].Adapter = a
+	}
+	mx.prev = nil
+}
+
+// Delta adds, for each set, its adapter's term to the rows that use it: the rows are
+// gathered, transformed and scattered back through a 0/1 row mask.
+func (m *mixed) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
+	shape := x.Shape()
+	B := shape[0]
+	if int64(len(m.mix.rows)) != B {
+		s.Fail(fmt.Errorf("lora: mixed batch of %d rows, but SetRows gave %d", B, len(m.mix.rows)))
+		return nil
+	}
+	var out *torch.Tensor
+	for k, a := range m.members {
+		if a == nil {
+			continue
+		}
+		mask := make([]float32, B)
+		any := false
+		for r, want := range m.mix.rows {
+			if want == k {
+				mask[r], any = 1, true
+			}
+		}
+		if !any {
+			continue
+		}
+		view := make([]int64, len(shape)) // (B, 1, ..., 1): broadcast over the row
+		for i := range view {
+			view[i] = 1
+		}
+		view[0] = B
+		mk := s.To(s.Float32s(mask, view, torch.CPU), x.DType(), m.mix.dev)
+		d := s.Mul(a.Delta(s, x), mk)
+		if out == nil {
+			out = d
+		} else {
+			out = s.Add(out, d)
+		}
+	}
+	if out == nil { // no row uses an adapter here: a zero term of the output's shape
+		_, outDim := m.members[firstMember(m.members)].linear.Dims()
+		oshape := append(append([]int64(nil), shape[:len(shape)-1]...), outDim)
+		return s.Zeros(oshape, x.DType(), m.mix.dev)
+	}
+	return out
+}
+
+func firstMember(ms []*Adapter) int {
+	for i, a := range ms {
+		if a != nil {
+			return i
+		}
+	}
+	return 0
+}

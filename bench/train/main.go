@@ -1,0 +1,246 @@
+// Command train measures LoRA fine-tuning (rank 16 on every linear layer) of Pioneer
+// against PyTorch + PEFT on the same machine and libtorch: tokens/s and peak resident
+// memory, for a tiny Llama and a random model of SmolLM2-135M's shape. Each side trains in
+// a process of its own so peak RSS is its own. It writes bench/results/train_<cpu|gpu>.json.
+//
+//	go run ./bench/train
+//	go run ./bench/train -device cuda -python python3
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model/llama"
+)
+
+// spec is shared with reference.py.
+type spec struct {
+	Config  map[string]any `json:"config"` // LlamaConfig fields
+	Device  string         `json:"device"`
+	Threads int            `json:"threads"`
+	R       int            `json:"r"`
+	Alpha   float64        `json:"alpha"`
+	Targets []string       `json:"targets"`
+	Batch   int            `json:"batch"`
+	Seq     int            `json:"seq"`
+	Warmup  int            `json:"warmup"`
+	Steps   int            `json:"steps"`
+}
+
+type measured struct {
+	Seconds   []float64 `json:"seconds"`
+	PeakRSSMB float64   `json:"peak_rss_mb"`
+	Torch     string    `json:"torch,omitempty"`
+	PEFT      string    `json:"peft,omitempty"`
+}
+
+var models = []struct {
+	name   string
+	config map[string]any
+	batch  int
+	seq    int
+	steps  int
+}{
+	{"tiny_llama", map[string]any{"vocab_size": 1024, "hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2,
+		"num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512, "rms_norm_eps": 1e-5,
+		"rope_theta": 10000.0, "tie_word_embeddings": true}, 8, 128, 20},
+	// SmolLM2-135M's published shape (its config.json), random weights.
+	{"smollm2_135m_shape", map[string]any{"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+		"num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
+		"rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true}, 4, 64, 6},
+}
+
+var targets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+func main() {
+	device := flag.String("device", "cpu", "cpu or cuda")
+	python := flag.String("python", "", "Python with torch 2.11.0, transformers and peft (default: scripts/reference-env.sh's)")
+	out := flag.String("out", "", "result file (default bench/results/train_<cpu|gpu>.json)")
+	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD)")
+	child := flag.String("child", "", "internal: train this model in this process and print JSON")
+	specFile := flag.String("spec", "", "internal: the child's spec")
+	flag.Parse()
+	var err error
+	if *child != "" {
+		err = runChild(*specFile)
+	} else {
+		err = run(*device, *python, *out, *commit)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/train:", err)
+		os.Exit(1)
+	}
+}
+
+func run(device, python, out, commit string) error {
+	dev, err := torch.ParseDevice(device)
+	if err != nil {
+		return err
+	}
+	if python == "" {
+		b, err := exec.Command("bash", "scripts/reference-env.sh").Output()
+		if err != nil {
+			return fmt.Errorf("scripts/reference-env.sh: %w", err)
+		}
+		python = strings.TrimSpace(string(b))
+	}
+	kind := "cpu"
+	if dev.Type == torch.DeviceCUDA {
+		kind = "gpu"
+	}
+	if out == "" {
+		out = filepath.Join("bench", "results", "train_"+kind+".json")
+	}
+	cmd := "go run ./bench/train"
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "out" && f.Name != "commit" {
+			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
+		}
+	})
+	r := bench.NewResult("train_"+kind, cmd, fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; float32; random weights from config, random token batches with labels = ids; median step time over the timed steps after 2 warm-up steps; tokens/s = batch x sequence / step time; peak RSS = the training process's getrusage max RSS; %d intra-op threads; each side in its own process", torch.NumThreads()))
+	if commit != "" {
+		r.Commit = commit
+	}
+	for _, mdl := range models {
+		sp := spec{Config: mdl.config, Device: dev.String(), Threads: torch.NumThreads(), R: 16, Alpha: 32, Targets: targets,
+			Batch: mdl.batch, Seq: mdl.seq, Warmup: 2, Steps: mdl.steps}
+		fmt.Fprintf(os.Stderr, "%s: Pioneer ...\n", mdl.name)
+		var ours measured
+		if err := bench.RunPython(os.Args[0], "-child", []string{mdl.name, "-spec"}, sp, &ours); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s: PyTorch + PEFT ...\n", mdl.name)
+		var ref measured
+		if err := bench.RunPython(python, filepath.Join("bench", "train", "reference.py"), nil, sp, &ref); err != nil {
+			return err
+		}
+		refName := fmt.Sprintf("PyTorch %s + PEFT %s", ref.Torch, ref.PEFT)
+		tok := float64(mdl.batch * mdl.seq)
+		gt, rt := tok/bench.Median(ours.Seconds), tok/bench.Median(ref.Seconds)
+		r.Add(mdl.name+"_tokens_per_s", "tokens/s", gt, &rt, refName, true)
+		rr := ref.PeakRSSMB
+		r.Add(mdl.name+"_peak_rss", "MB", ours.PeakRSSMB, &rr, refName, false)
+	}
+	if err := r.Write(out); err != nil {
+		return err
+	}
+	r.Table(os.Stdout)
+	fmt.Println("wrote", out)
+	return nil
+}
+
+// runChild trains one model with LoRA and prints its step times and peak RSS.
+func runChild(specFile string) error {
+	runtime.LockOSThread()
+	b, err := os.ReadFile(specFile)
+	if err != nil {
+		return err
+	}
+	var sp spec
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return err
+	}
+	if sp.Threads > 0 {
+		torch.SetNumThreads(sp.Threads)
+	}
+	dev, err := torch.ParseDevice(sp.Device)
+	if err != nil {
+		return err
+	}
+	var cfg llama.Config
+	raw, _ := json.Marshal(sp.Config)
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return err
+	}
+	m, err := llama.New(cfg, dev, torch.Float32, 0)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	set, err := lora.Attach(m, lora.Config{R: sp.R, Alpha: sp.Alpha, TargetModules: lora.Targets{Names: sp.Targets}}, 1)
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	tr := lora.Trainer{Model: m, Set: set}
+	params := tr.Parameters()
+	for _, p := range params {
+		if err := p.SetRequiresGrad(true); err != nil {
+			return err
+		}
+	}
+	opt, err := engine.NewAdamW(params, engine.DefaultAdamW(1e-4))
+	if err != nil {
+		return err
+	}
+	defer opt.Close()
+	B, T := sp.Batch, sp.Seq
+	ids := make([]int64, B*T)
+	targets := make([]int64, B*T)
+	for i := range ids {
+		ids[i] = int64(3 + (i*7919)%(cfg.VocabSize-3))
+	}
+	for b := 0; b < B; b++ { // labels = ids, shifted: position t predicts token t+1
+		for t := 0; t < T; t++ {
+			targets[b*T+t] = -100
+			if t+1 < T {
+				targets[b*T+t] = ids[b*T+t+1]
+			}
+		}
+	}
+	data := torch.NewScope()
+	defer data.Close()
+	shape := []int64{int64(B), int64(T)}
+	idT, tgT := data.Int64s(ids, shape, dev), data.Int64s(targets, shape, dev)
+	var out measured
+	for step := 0; step < sp.Warmup+sp.Steps; step++ {
+		if err := torch.Synchronize(dev); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		s := torch.NewScope()
+		loss := tr.Loss(s, idT, tgT)
+		err := loss.Backward()
+		if err == nil {
+			err = opt.Step(1e-4)
+		}
+		if err == nil {
+			err = torch.ZeroGrad(params)
+		}
+		if err == nil {
+			_, err = loss.Item()
+		}
+		if err == nil {
+			err = s.Err()
+		}
+		s.Close()
+		if err != nil {
+			return err
+		}
+		if err := torch.Synchronize(dev); err != nil {
+			return err
+		}
+		if step >= sp.Warmup {
+			out.Seconds = append(out.Seconds, time.Since(t0).Seconds())
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return err
+	}
+	out.PeakRSSMB = float64(ru.Maxrss) / 1024
+	return json.NewEncoder(os.Stdout).Encode(out)
+}

@@ -1,0 +1,55 @@
+"""Reference side of bench/train: LoRA fine-tuning with Hugging Face transformers + PEFT.
+
+  python reference.py SPEC.json     prints JSON: step times (s) and peak RSS (MB)
+
+The model is built from a config with random weights (seeded); LoRA rank 16 on all linear
+layers; torch.optim.AdamW; batches of random token ids with labels = ids.
+"""
+import json
+import resource
+import sys
+import time
+
+import peft
+import torch
+import transformers
+
+
+def main():
+    spec = json.load(open(sys.argv[1]))
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    device = torch.device(spec["device"])
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(**spec["config"])
+    model = transformers.LlamaForCausalLM(cfg).to(device)
+    model = peft.get_peft_model(model, peft.LoraConfig(
+        r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=0.0, target_modules=spec["targets"], task_type="CAUSAL_LM"))
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    g = torch.Generator().manual_seed(1)
+    B, T = spec["batch"], spec["seq"]
+    ids = torch.randint(3, cfg.vocab_size, (B, T), generator=g).to(device)
+    times = []
+    for step in range(spec["warmup"] + spec["steps"]):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.item()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= spec["warmup"]:
+            times.append(time.perf_counter() - t0)
+    out = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+           "seconds": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@
 # ${SRCDIR}, so after setup plain `go build ./...` and `go test ./...` work too.
 
 GO ?= go
-.PHONY: setup build demo test bench-engine bench-generate reference-env clean
+.PHONY: setup build demo test bench-engine bench-generate bench-train reference-env clean
 
 # Idempotent; a second run takes about a second.
 setup:
@@ -27,6 +27,9 @@ bench-engine: setup reference-env
 
 bench-generate: setup reference-env
 	$(GO) run ./bench/generate
+
+bench-train: setup reference-env
+	$(GO) run ./bench/train
 
 reference-env:
 	bash scripts/reference-env.sh >/dev/null

@@ -63,6 +63,24 @@ var models = []struct {
 		"rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true}, 4, 64, 6},
 }
 
+// gpuModels are trained on GPUs only (too slow for two CPU cores).
+var gpuModels = []struct {
+	name   string
+	config map[string]any
+	batch  int
+	seq    int
+	steps  int
+}{
+	// Qwen2.5-0.5B's published shape, random weights.
+	{"qwen2_5_0_5b_shape", map[string]any{"architectures": []string{"Qwen2ForCausalLM"}, "vocab_size": 151936,
+		"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+		"num_key_value_heads": 2, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+		"tie_word_embeddings": true}, 8, 512, 10},
+}
+
+// peakFLOPs is the dense float32 (non-tensor-core) peak used for model FLOPs utilisation.
+var peakFLOPs = map[string]float64{"NVIDIA H100 80GB HBM3": 67e12, "NVIDIA H200": 67e12}
+
 var targets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 func main() {
@@ -114,7 +132,11 @@ func run(device, python, out, commit string) error {
 	if commit != "" {
 		r.Commit = commit
 	}
-	for _, mdl := range models {
+	list := models
+	if dev.Type == torch.DeviceCUDA {
+		list = append(list, gpuModels...)
+	}
+	for _, mdl := range list {
 		sp := spec{Config: mdl.config, Device: dev.String(), Threads: torch.NumThreads(), R: 16, Alpha: 32, Targets: targets,
 			Batch: mdl.batch, Seq: mdl.seq, Warmup: 2, Steps: mdl.steps}
 		fmt.Fprintf(os.Stderr, "%s: Pioneer ...\n", mdl.name)
@@ -133,6 +155,18 @@ func run(device, python, out, commit string) error {
 		r.Add(mdl.name+"_tokens_per_s", "tokens/s", gt, &rt, refName, true)
 		rr := ref.PeakRSSMB
 		r.Add(mdl.name+"_peak_rss", "MB", ours.PeakRSSMB, &rr, refName, false)
+		if peak, ok := peakFLOPs[gpuName()]; ok && dev.Type == torch.DeviceCUDA {
+			// MFU as PaLM defines it: 6 x parameters x tokens/s over the device's peak.
+			var cfg llama.Config
+			raw, _ := json.Marshal(mdl.config)
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				return err
+			}
+			cfg.Defaults()
+			n := float64(cfg.ParamCount())
+			gm, rm := 6*n*gt/peak, 6*n*rt/peak
+			r.Add(mdl.name+"_mfu", "fraction", gm, &rm, refName+" (6N FLOPs per token over the float32 peak)", true)
+		}
 	}
 	if err := r.Write(out); err != nil {
 		return err
@@ -140,6 +174,14 @@ func run(device, python, out, commit string) error {
 	r.Table(os.Stdout)
 	fmt.Println("wrote", out)
 	return nil
+}
+
+func gpuName() string {
+	out, err := exec.Command("nvidia-smi", "--query-gpu=name", "--format=csv,noheader").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.Split(string(out), "\n")[0])
 }
 
 // runChild trains one model with LoRA and prints its step times and peak RSS.

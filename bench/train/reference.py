@@ -21,8 +21,12 @@ def main():
         torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(**spec["config"])
-    model = transformers.LlamaForCausalLM(cfg).to(device)
+    if spec["config"].get("architectures") == ["Qwen2ForCausalLM"]:
+        cfg = transformers.Qwen2Config(**spec["config"])
+        model = transformers.Qwen2ForCausalLM(cfg).to(device)
+    else:
+        cfg = transformers.LlamaConfig(**spec["config"])
+        model = transformers.LlamaForCausalLM(cfg).to(device)
     model = peft.get_peft_model(model, peft.LoraConfig(
         r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=0.0, target_modules=spec["targets"], task_type="CAUSAL_LM"))
     model.train()

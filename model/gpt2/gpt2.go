@@ -164,7 +164,11 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 		case len(sh) == 1:
 			t = m.params.Ones(sh, dtype, dev)
 		default:
-			t = m.params.To(tmp.MulScalar(tmp.Randn(sh, torch.Float32, torch.CPU, g), cfg.InitializerRange), dtype, dev)
+			draw := tmp.Randn(sh, torch.Float32, torch.CPU, g)
+			r := tmp.MulScalar(draw, cfg.InitializerRange)
+			t = m.params.To(r, dtype, dev)
+			draw.Free() // one weight's CPU copies at a time
+			r.Free()
 		}
 		if err := torch.FirstErr(tmp, m.params); err != nil {
 			m.Close()
@@ -422,10 +426,12 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 		if err != nil {
 			return fail(fmt.Errorf("gpt2: %s: %q: %w", wpath, name, err))
 		}
-		t := m.params.To(tmp.FromBytes(data, info.Shape, dt, torch.CPU), dtype, dev)
+		raw := tmp.FromBytes(data, info.Shape, dt, torch.CPU)
+		t := m.params.To(raw, dtype, dev)
 		if err := torch.FirstErr(tmp, m.params); err != nil {
 			return fail(fmt.Errorf("gpt2: %s: %q: %w", wpath, name, err))
 		}
+		raw.Free() // one weight's CPU copy at a time
 		m.named[key] = t
 	}
 	for name := range want {

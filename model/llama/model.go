@@ -138,8 +138,11 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 			t = m.params.Zeros(sh, dtype, dev)
 		default:
 			// Draw on the CPU in float32 so a seed gives the same weights on every device.
-			r := tmp.MulScalar(tmp.Randn(sh, torch.Float32, torch.CPU, g), cfg.InitializerRange)
+			draw := tmp.Randn(sh, torch.Float32, torch.CPU, g)
+			r := tmp.MulScalar(draw, cfg.InitializerRange)
 			t = m.params.To(r, dtype, dev)
+			draw.Free() // one weight's CPU copies at a time, not the whole model's
+			r.Free()
 		}
 		if err := torch.FirstErr(tmp, m.params); err != nil {
 			m.Close()

@@ -93,6 +93,19 @@ func (r *Result) Table(w io.Writer) {
 	}
 }
 
+// ReferencePython returns python when set, else the interpreter of the reference
+// environment scripts/reference-env.sh sets up (creating it on first use).
+func ReferencePython(python string) (string, error) {
+	if python != "" {
+		return python, nil
+	}
+	b, err := exec.Command("bash", "scripts/reference-env.sh").Output()
+	if err != nil {
+		return "", fmt.Errorf("setting up the Python reference (scripts/reference-env.sh): %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // RunPython runs a reference script: it writes spec as JSON to a temporary file, runs
 // `python script args... SPECFILE` (stderr passes through) and decodes the JSON the script
 // prints into out.

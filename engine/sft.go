@@ -1,17 +1,16 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/jsonl"
 	"github.com/pioneer-ai/pioneer/model/chat"
 )
 
@@ -38,31 +37,21 @@ func (e LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.
 // naming the file and line, unless skipBad is set: then such lines are returned in skipped
 // and the rest is used. An empty file (or one with no usable line) is an error.
 func ReadExamples(path string, skipBad bool) (examples []Example, skipped []LineError, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
+	err = jsonl.Lines(path, func(n int, line []byte) error {
 		ex, perr := parseExample(line)
 		if perr != nil {
 			if !skipBad {
-				return nil, nil, fmt.Errorf("%s:%d: %w (pass the skip option to leave bad lines out)", path, n, perr)
+				return fmt.Errorf("%s:%d: %w (pass the skip option to leave bad lines out)", path, n, perr)
 			}
 			skipped = append(skipped, LineError{Line: n, Err: perr})
-			continue
+			return nil
 		}
 		ex.Line = n
 		examples = append(examples, ex)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(examples) == 0 {
 		return nil, skipped, fmt.Errorf("%s: no training examples", path)
@@ -70,7 +59,7 @@ func ReadExamples(path string, skipBad bool) (examples []Example, skipped []Line
 	return examples, skipped, nil
 }
 
-func parseExample(line string) (Example, error) {
+func parseExample(line []byte) (Example, error) {
 	var rec struct {
 		Prompt     *string `json:"prompt"`
 		Completion *string `json:"completion"`
@@ -80,7 +69,7 @@ func parseExample(line string) (Example, error) {
 			Content string `json:"content"`
 		} `json:"messages"`
 	}
-	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+	if err := json.Unmarshal(line, &rec); err != nil {
 		return Example{}, err
 	}
 	switch {

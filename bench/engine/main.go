@@ -11,10 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/pioneer-ai/pioneer/bench"
@@ -83,12 +81,8 @@ func run(device, python, out string, threads int, commit string, rounds int) err
 		Batch: 8, Seq: 64,
 		Model: modelSpec{Vocab: 256, Hidden: 64, Intermediate: 172, Layers: 2, Heads: 4, KVHeads: 2, Eps: 1e-5, Theta: 10000},
 	}
-	if python == "" {
-		b, err := exec.Command("bash", "scripts/reference-env.sh").Output()
-		if err != nil {
-			return fmt.Errorf("setting up the Python reference (scripts/reference-env.sh): %w", err)
-		}
-		python = strings.TrimSpace(string(b))
+	if python, err = bench.ReferencePython(python); err != nil {
+		return err
 	}
 	if out == "" {
 		out = filepath.Join("bench", "results", "engine_cpu.json")

@@ -76,12 +76,8 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps, round
 	if err != nil {
 		return err
 	}
-	if python == "" {
-		b, err := exec.Command("bash", "scripts/reference-env.sh").Output()
-		if err != nil {
-			return fmt.Errorf("scripts/reference-env.sh: %w", err)
-		}
-		python = strings.TrimSpace(string(b))
+	if python, err = bench.ReferencePython(python); err != nil {
+		return err
 	}
 	if cache == "" {
 		dir, err := os.UserCacheDir()

@@ -108,12 +108,8 @@ func run(device, python, out, commit string) error {
 	if err != nil {
 		return err
 	}
-	if python == "" {
-		b, err := exec.Command("bash", "scripts/reference-env.sh").Output()
-		if err != nil {
-			return fmt.Errorf("scripts/reference-env.sh: %w", err)
-		}
-		python = strings.TrimSpace(string(b))
+	if python, err = bench.ReferencePython(python); err != nil {
+		return err
 	}
 	kind := "cpu"
 	if dev.Type == torch.DeviceCUDA {

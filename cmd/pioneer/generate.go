@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+	"github.com/pioneer-ai/pioneer/internal/jsonl"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all" // every architecture
 	"github.com/pioneer-ai/pioneer/model/chat"
@@ -131,18 +131,7 @@ func readPrompts(c *cli.Context) ([]request, error) {
 		reqs = append(reqs, r)
 	}
 	if p := c.String("input"); p != "" {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" {
-				continue
-			}
+		err := jsonl.Lines(p, func(n int, line []byte) error {
 			var rec struct {
 				Prompt   *string `json:"prompt"`
 				Messages []struct {
@@ -150,15 +139,15 @@ func readPrompts(c *cli.Context) ([]request, error) {
 					Content string `json:"content"`
 				} `json:"messages"`
 			}
-			if err := json.Unmarshal([]byte(line), &rec); err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", p, n, err)
+			if err := json.Unmarshal(line, &rec); err != nil {
+				return fmt.Errorf("%s:%d: %w", p, n, err)
 			}
 			switch {
 			case len(rec.Messages) > 0:
 				r := request{}
 				for i, m := range rec.Messages {
 					if m.Role == "" {
-						return nil, fmt.Errorf("%s:%d: message %d has no role", p, n, i)
+						return fmt.Errorf("%s:%d: message %d has no role", p, n, i)
 					}
 					r.Messages = append(r.Messages, chat.Message{Role: m.Role, Content: m.Content})
 				}
@@ -166,11 +155,12 @@ func readPrompts(c *cli.Context) ([]request, error) {
 			case rec.Prompt != nil:
 				reqs = append(reqs, request{Prompt: *rec.Prompt})
 			default:
-				return nil, fmt.Errorf(`%s:%d: neither "prompt" nor "messages"`, p, n)
+				return fmt.Errorf(`%s:%d: neither "prompt" nor "messages"`, p, n)
 			}
-		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if len(reqs) == 0 {

@@ -118,22 +118,10 @@ func runPretrain(c *cli.Context) error {
 		pc.WeightDecay, pc.GradClip, pc.Seed)
 	fmt.Fprintf(os.Stderr, "  run      %s\n", pc.OutDir)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	bar := newProgressBar(os.Stderr)
-	res, err := engine.Pretrain(ctx, model, train, heldout, pc, bar.update)
-	bar.finish()
+	res, err := runWithProgress(pc.OutDir, func(ctx context.Context, report func(engine.Progress)) (*engine.TrainResult, error) {
+		return engine.Pretrain(ctx, model, train, heldout, pc, report)
+	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; checkpoint saved, continue with --resume --out %s", pc.OutDir)
-		}
-		return err
-	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(pc.OutDir, "result.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("\npretraining done in %s (%s tokens, %.0f tokens/s)\n", res.Wall.Round(time.Second), commas(res.Tokens), res.TokensPerSec)
@@ -161,6 +149,27 @@ func runPretrain(c *cli.Context) error {
 		fmt.Printf("\nsample (temperature %g):\n%s%s\n", c.Float64("temperature"), prompt, strings.ToValidUTF8(string(text), "?"))
 	}
 	return nil
+}
+
+// runWithProgress runs a training loop with a progress bar, turns Ctrl-C and SIGTERM into
+// a checkpoint and a resume hint, and writes result.json to the run folder.
+func runWithProgress(out string, train func(context.Context, func(engine.Progress)) (*engine.TrainResult, error)) (*engine.TrainResult, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := newProgressBar(os.Stderr)
+	res, err := train(ctx, bar.update)
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted; checkpoint saved, continue with --resume --out %s", out)
+		}
+		return nil, err
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return res, os.WriteFile(filepath.Join(out, "result.json"), append(b, '\n'), 0o644)
 }
 
 // progressBar draws one updating line on a terminal, or a line every few percent

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -173,15 +170,10 @@ func runTrain(c *cli.Context) error {
 	fmt.Fprintf(os.Stderr, "  training %s; batch %d, lr %g (%s, warmup %d), seed %d\n", what, cfg.BatchSize, cfg.Schedule.Peak, c.String("schedule"), cfg.Schedule.Warmup, cfg.Seed)
 	fmt.Fprintf(os.Stderr, "  run      %s (resolved settings in config.yaml)\n", cfg.OutDir)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	bar := newProgressBar(os.Stderr)
-	res, err := engine.FineTune(ctx, lm, train, eval, cfg, bar.update)
-	bar.finish()
+	res, err := runWithProgress(cfg.OutDir, func(ctx context.Context, report func(engine.Progress)) (*engine.TrainResult, error) {
+		return engine.FineTune(ctx, lm, train, eval, cfg, report)
+	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; checkpoint saved, continue with --resume --out %s", cfg.OutDir)
-		}
 		return err
 	}
 	if c.Bool("full") { // a usable model folder: the tokenizer files come along
@@ -192,13 +184,6 @@ func runTrain(c *cli.Context) error {
 				}
 			}
 		}
-	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(cfg.OutDir, "result.json"), append(b, '\n'), 0o644); err != nil {
-		return err
 	}
 	fmt.Printf("\ntraining done in %s: %d steps, %s target tokens (%.0f tokens/s)\n", res.Wall.Round(time.Second), res.Steps, commas(res.Tokens), res.TokensPerSec)
 	fmt.Printf("  training loss  %.4f -> %.4f\n", res.FirstLoss, res.FinalLoss)

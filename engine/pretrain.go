@@ -565,6 +565,16 @@ func checkpoint(outDir string, lm LM, opt *AdamW, st trainState) error {
 	if err != nil {
 		return err
 	}
+	if r, ok := lm.(Randomized); ok { // generator states ride along with the moments
+		rs := torch.NewScope()
+		defer rs.Close()
+		for i, g := range r.Generators() {
+			tensors[fmt.Sprintf("rng.%d", i)] = g.State(rs)
+		}
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("checkpoint %s: generator state: %w", name, err)
+		}
+	}
 	if err := torch.Save(filepath.Join(dir, "optimizer.safetensors"), tensors, meta); err != nil {
 		return fmt.Errorf("checkpoint %s: optimizer: %w", name, err)
 	}
@@ -639,9 +649,27 @@ func restore(outDir string, lm LM, opt *AdamW, st *trainState) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ot, meta, err := s.Load(filepath.Join(dir, "optimizer.safetensors"), lm.Device())
+	ot, meta, err := s.Load(filepath.Join(dir, "optimizer.safetensors"), torch.CPU)
 	if err != nil {
 		return false, err
 	}
+	if r, ok := lm.(Randomized); ok {
+		for i, g := range r.Generators() {
+			state := ot[fmt.Sprintf("rng.%d", i)]
+			if state == nil {
+				return false, fmt.Errorf("%s: generator state rng.%d missing", dir, i)
+			}
+			if err := g.SetState(state); err != nil {
+				return false, fmt.Errorf("%s: generator %d: %w", dir, i, err)
+			}
+		}
+	}
 	return true, opt.LoadState(lm.Names(), ot, meta)
+}
+
+// Randomized is implemented by models whose training draws random numbers (dropout):
+// their generators' states are checkpointed so a resumed run draws what an uninterrupted
+// one would.
+type Randomized interface {
+	Generators() []*torch.Generator
 }

@@ -30,5 +30,8 @@ func (t Trainer) Names() []string { return t.Set.Names() }
 // Device is the model's device.
 func (t Trainer) Device() torch.Device { return t.Model.Device() }
 
+// Generators are the dropout generator's, checkpointed by the training loop.
+func (t Trainer) Generators() []*torch.Generator { return []*torch.Generator{t.Set.gen} }
+
 // Save writes the adapter (adapter_config.json, adapter_model.safetensors).
 func (t Trainer) Save(dir string) error { return t.Set.Save(dir) }

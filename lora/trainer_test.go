@@ -36,14 +36,16 @@ func copyTask(n int, seed uint64) []engine.Sequence {
 	return out
 }
 
-func newTrainer(t *testing.T) (lora.Trainer, model.CausalLM) {
+func newTrainer(t *testing.T) (lora.Trainer, model.CausalLM) { return newTrainerDropout(t, 0) }
+
+func newTrainerDropout(t *testing.T, dropout float64) (lora.Trainer, model.CausalLM) {
 	t.Helper()
 	m, err := model.Load("../testdata/models/llama", torch.CPU, torch.Float32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	set, err := lora.Attach(m, lora.Config{R: 8, Alpha: 16, TargetModules: lora.Targets{Names: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}}, 4)
+	set, err := lora.Attach(m, lora.Config{R: 8, Alpha: 16, Dropout: dropout, TargetModules: lora.Targets{Names: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}}, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +95,21 @@ func TestLoRAFineTuneLearnsOnlyAdapters(t *testing.T) {
 // TestLoRAFineTuneResumeIsExact interrupts LoRA training and resumes it: the adapter is
 // bit-identical to an uninterrupted run's.
 func TestLoRAFineTuneResumeIsExact(t *testing.T) {
+	for _, dropout := range []float64{0, 0.1} {
+		resumeExact(t, dropout)
+	}
+}
+
+// resumeExact: with dropout the generator's state must come back from the checkpoint too.
+func resumeExact(t *testing.T, dropout float64) {
 	train, eval := copyTask(64, 1), copyTask(16, 2)
 	full := t.TempDir()
-	tr, _ := newTrainer(t)
+	tr, _ := newTrainerDropout(t, dropout)
 	if _, err := engine.FineTune(context.Background(), tr, train, eval, ftConfig(full), nil); err != nil {
 		t.Fatal(err)
 	}
 	split := t.TempDir()
-	tr2, _ := newTrainer(t)
+	tr2, _ := newTrainerDropout(t, dropout)
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := engine.FineTune(ctx, tr2, train, eval, ftConfig(split), func(p engine.Progress) {
 		if p.Step == 13 {
@@ -110,7 +119,7 @@ func TestLoRAFineTuneResumeIsExact(t *testing.T) {
 	if err != context.Canceled {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	tr3, _ := newTrainer(t)
+	tr3, _ := newTrainerDropout(t, dropout)
 	cfg := ftConfig(split)
 	cfg.Resume = true
 	res, err := engine.FineTune(context.Background(), tr3, train, eval, cfg, nil)
@@ -120,6 +129,6 @@ func TestLoRAFineTuneResumeIsExact(t *testing.T) {
 	a, _ := os.ReadFile(filepath.Join(full, "adapter_model.safetensors"))
 	b, _ := os.ReadFile(filepath.Join(split, "adapter_model.safetensors"))
 	if len(a) == 0 || !bytes.Equal(a, b) {
-		t.Fatal("resumed LoRA run differs from the uninterrupted one")
+		t.Fatalf("dropout %v: resumed LoRA run differs from the uninterrupted one", dropout)
 	}
 }

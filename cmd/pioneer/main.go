@@ -25,6 +25,7 @@ func newApp() *cli.App {
 			pretrainCommand(),
 			trainCommand(),
 			evalCommand(),
+			exportCommand(),
 			generateCommand(),
 			infoCommand(),
 			{

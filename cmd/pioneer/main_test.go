@@ -181,6 +181,14 @@ func TestTrainAndEvalCommands(t *testing.T) {
 	if err := newApp().Run([]string{"pioneer", "eval", "--model", tinyGPT2, "--adapter", out, "--data", data, "--device", "cpu", "--max-new-tokens", "3"}); err != nil {
 		t.Fatal(err)
 	}
+	// export: the merged folder's loss equals the adapter's
+	merged := filepath.Join(dir, "merged")
+	if err := newApp().Run([]string{"pioneer", "export", "--model", tinyGPT2, "--adapter", out, "--out", merged}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newApp().Run([]string{"pioneer", "eval", "--model", merged, "--data", data, "--device", "cpu", "--max-new-tokens", "1"}); err != nil {
+		t.Fatal(err)
+	}
 	full := filepath.Join(dir, "full")
 	if err := newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", full, "--full", "--steps", "2"}); err != nil {
 		t.Fatal(err)

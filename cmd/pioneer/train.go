@@ -15,6 +15,7 @@ import (
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/model/chat"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
@@ -294,6 +295,53 @@ func evalCommand() *cli.Command {
 				}
 				fmt.Printf("exact match    %.4f (%d/%d)\n", float64(hits)/float64(len(prompts)), hits, len(prompts))
 			}
+			return nil
+		},
+	}
+}
+
+// exportCommand merges an adapter into its base model and writes a model folder.
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "merge a LoRA adapter into its base model and write a Hugging Face model folder",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "base model folder"},
+			&cli.StringFlag{Name: "adapter", Required: true, Usage: "PEFT adapter folder"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "folder for the merged model"},
+			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "dtype of the written weights"},
+		},
+		Action: func(c *cli.Context) error {
+			dtype, err := torch.ParseDType(c.String("dtype"))
+			if err != nil {
+				return err
+			}
+			dir := c.String("model")
+			m, err := model.Load(dir, torch.CPU, dtype)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			set, err := lora.Load(c.String("adapter"), m)
+			if err != nil {
+				return err
+			}
+			defer set.Close()
+			if err := set.Merge(); err != nil {
+				return err
+			}
+			out := c.String("out")
+			if err := m.Save(out); err != nil {
+				return err
+			}
+			for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"} {
+				if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+					if err := os.WriteFile(filepath.Join(out, f), b, 0o644); err != nil {
+						return err
+					}
+				}
+			}
+			fmt.Printf("merged %d adapted projections of %s into %s\n", len(set.Adapters), dir, out)
 			return nil
 		},
 	}

@@ -32,8 +32,11 @@ type LM interface {
 
 // TrainConfig configures the training loop (Train). Zero values take the defaults noted.
 type TrainConfig struct {
-	Steps       int      // optimizer steps
-	GradAccum   int      // batches whose gradients add up to one step; 0 or 1: none
+	Steps     int // optimizer steps
+	GradAccum int // batches whose gradients add up to one step; 0 or 1: none
+	// Autocast runs the forward pass in mixed precision with this dtype (torch.BFloat16
+	// or torch.Float16) on the model's device; 0 leaves it off.
+	Autocast    torch.DType
 	Schedule    Schedule // learning rate; Total defaults to Steps
 	WeightDecay float64  // AdamW decoupled weight decay
 	GradClip    float64  // global gradient-norm limit; 0 disables
@@ -138,7 +141,7 @@ func WriteCurve(outDir string) error {
 // onwards), backpropagating each one's loss divided by accum so the gradients add up to
 // the mean's. It returns the mean loss (non-finite if any micro-batch's is; then the
 // remaining ones are not run) and the number of target tokens.
-func accumulate(lm LM, src Batcher, step, accum int) (float64, int64, error) {
+func accumulate(lm LM, src Batcher, step, accum int, autocast torch.DType) (float64, int64, error) {
 	dev := lm.Device()
 	var sum float64
 	var n int64
@@ -151,7 +154,16 @@ func accumulate(lm LM, src Batcher, step, accum int) (float64, int64, error) {
 		}
 		s := torch.NewScope()
 		shape := []int64{int64(B), int64(T)}
-		loss := lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev))
+		var loss *torch.Tensor
+		forward := func() error {
+			loss = lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev))
+			return nil
+		}
+		if autocast != 0 {
+			_ = torch.Autocast(dev, autocast, forward) // errors land on s
+		} else {
+			_ = forward()
+		}
 		lv, err := loss.Item()
 		if err == nil {
 			err = s.Err()
@@ -206,6 +218,8 @@ func (c *TrainConfig) validate() error {
 		return errors.New("grad clip and weight decay must be >= 0")
 	case c.Patience < 0:
 		return errors.New("patience must be >= 0")
+	case c.Autocast != 0 && c.Autocast != torch.BFloat16 && c.Autocast != torch.Float16:
+		return fmt.Errorf("autocast dtype must be bfloat16 or float16, got %v", c.Autocast)
 	case c.StopOn != "" && c.Metrics == nil:
 		return fmt.Errorf("stopping on %q needs a metrics function", c.StopOn)
 	}
@@ -390,7 +404,7 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 			return nil, err
 		}
 		lr := cfg.Schedule.LR(step)
-		lv, n, err := accumulate(lm, src, step, accum)
+		lv, n, err := accumulate(lm, src, step, accum, cfg.Autocast)
 		if err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", step, err)
 		}

@@ -341,3 +341,19 @@ func TestStopOnTaskMetric(t *testing.T) {
 		t.Fatal("StopOn without metrics accepted")
 	}
 }
+
+func TestTrainWithAutocast(t *testing.T) {
+	cfg := smallConfig(t.TempDir())
+	cfg.Steps, cfg.Autocast = 60, torch.BFloat16
+	res, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(res.FinalLoss < res.FirstLoss-0.5) {
+		t.Fatalf("bf16 autocast: loss %v -> %v", res.FirstLoss, res.FinalLoss)
+	}
+	cfg.Autocast = torch.Int64
+	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), nil, cfg, nil); err == nil {
+		t.Fatal("autocast to int64 accepted")
+	}
+}

@@ -55,6 +55,7 @@ func trainFlags() []cli.Flag {
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for adapter initialisation and data order"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "weight dtype: float32 or bfloat16"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "autocast", Usage: "mixed precision for the forward pass: bfloat16 or float16 (GPU); empty: off"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"}),
 	}
 }
@@ -162,6 +163,11 @@ func runTrain(c *cli.Context) error {
 		EvalEvery: c.Int("eval-every"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
 		OutDir: c.String("out"), Resume: c.Bool("resume"),
 	}}
+	if a := c.String("autocast"); a != "" {
+		if cfg.Autocast, err = torch.ParseDType(a); err != nil {
+			return err
+		}
+	}
 	if err := writeResolvedConfig(c, cfg.OutDir); err != nil {
 		return err
 	}

@@ -402,3 +402,34 @@ func TestNoLeaks(t *testing.T) {
 		t.Fatalf("moved tensor not freed with its new scope")
 	}
 }
+
+func TestAutocast(t *testing.T) {
+	s := scope(t)
+	dev := torch.CPU
+	if torch.CUDAAvailable() {
+		dev = torch.CUDA(0)
+	}
+	x := s.Randn([]int64{4, 8}, torch.Float32, dev, nil)
+	w := s.Randn([]int64{3, 8}, torch.Float32, dev, nil)
+	_ = w.SetRequiresGrad(true)
+	var y *torch.Tensor
+	if err := torch.Autocast(dev, torch.BFloat16, func() error {
+		y = s.Linear(x, w, nil)
+		return s.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if y.DType() != torch.BFloat16 {
+		t.Fatalf("linear under autocast gave %v", y.DType())
+	}
+	if z := s.Linear(x, w, nil); z.DType() != torch.Float32 {
+		t.Fatalf("autocast leaked out of its region: %v", z.DType())
+	}
+	// backward reaches the float32 parameter through the bf16 product
+	if err := s.Sum(s.To(y, torch.Float32, dev)).Backward(); err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Grad(w); g == nil || g.DType() != torch.Float32 {
+		t.Fatal("no float32 gradient through autocast")
+	}
+}

@@ -726,6 +726,26 @@ func NoGrad(f func() error) error {
 	return f()
 }
 
+// Autocast runs f with automatic mixed precision on dev's type: matrix products and
+// attention compute in dtype (bfloat16 or float16) while parameters stay as they are, as
+// torch.autocast does. The mode is per OS thread, so the goroutine stays on its thread.
+// Run backward outside f.
+func Autocast(dev Device, dtype DType, f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var prevOn C.int
+	var prevDType C.int32_t
+	if err := check("autocast", C.pt_set_autocast(C.int32_t(dev.Type), 1, C.int32_t(dtype), &prevOn, &prevDType)); err != nil {
+		return err
+	}
+	defer func() {
+		var on C.int
+		var dt C.int32_t
+		_ = check("autocast", C.pt_set_autocast(C.int32_t(dev.Type), prevOn, prevDType, &on, &dt))
+	}()
+	return f()
+}
+
 // GradEnabled reports whether gradient recording is on for the calling thread.
 func GradEnabled() bool { return C.pt_is_grad_enabled() != 0 }
 

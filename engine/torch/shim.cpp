@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
 #include <dlfcn.h>
@@ -748,6 +749,17 @@ int pt_set_grad_enabled(int on) {
 }
 
 int pt_is_grad_enabled(void) { return c10::GradMode::is_enabled() ? 1 : 0; }
+
+pt_err pt_set_autocast(int32_t device_type, int on, int32_t dtype, int* prev_on, int32_t* prev_dtype) {
+  PT_TRY
+  auto dev = device_of(device_type, 0).type();
+  *prev_on = at::autocast::is_autocast_enabled(dev) ? 1 : 0;
+  *prev_dtype = static_cast<int32_t>(at::autocast::get_autocast_dtype(dev));
+  at::autocast::set_autocast_dtype(dev, dtype_of(dtype));
+  at::autocast::set_autocast_enabled(dev, on != 0);
+  if (on == 0) at::autocast::clear_cache();
+  PT_CATCH
+}
 
 // ---- optimisation -----------------------------------------------------------------------
 

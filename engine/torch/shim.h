@@ -152,6 +152,10 @@ pt_err pt_grad(pt_tensor t, pt_tensor* out);
 pt_err pt_zero_grad(const pt_tensor* ts, int n);  // sets gradients to undefined
 int pt_set_grad_enabled(int on);                  // returns the previous mode (this thread)
 int pt_is_grad_enabled(void);
+// Autocast (mixed precision) for a device type on this thread: eligible ops (matmuls,
+// attention) run in dtype. Returns the previous enabled flag; the previous dtype goes to
+// *prev_dtype.
+pt_err pt_set_autocast(int32_t device_type, int on, int32_t dtype, int* prev_on, int32_t* prev_dtype);
 
 // ---- optimisation -----------------------------------------------------------------------
 // One AdamW step (decoupled weight decay) over params with gradients; exp_avg and exp_avg_sq

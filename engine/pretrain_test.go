@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -355,5 +356,53 @@ func TestTrainWithAutocast(t *testing.T) {
 	cfg.Autocast = torch.Int64
 	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), nil, cfg, nil); err == nil {
 		t.Fatal("autocast to int64 accepted")
+	}
+}
+
+// blocker makes the checkpoint of step `at` impossible to write (its folder's name is
+// taken by a file) once the run has reached step `when`: a stand-in for a full disk.
+type blocker struct {
+	windows
+	dir      string
+	when, at int
+}
+
+func (b blocker) Batch(step int) ([]int64, []int64, int, int) {
+	if step == b.when {
+		_ = os.WriteFile(filepath.Join(b.dir, "checkpoints", fmt.Sprintf("step-%07d", b.at)), []byte("x"), 0o644)
+	}
+	return b.windows.Batch(step)
+}
+
+// TestFailedCheckpointKeepsThePreviousOne: when a checkpoint cannot be written the run
+// stops with the error, the previous checkpoint stays the latest and intact, and resuming
+// from it ends with the same weights as an uninterrupted run.
+func TestFailedCheckpointKeepsThePreviousOne(t *testing.T) {
+	w := windows{corpus(4000), 3, 4, 8}
+	full := t.TempDir()
+	cfg := smallConfig(full).TrainConfig
+	if _, err := Train(context.Background(), newBigram(t, 11, 1), w, nil, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg.OutDir = dir
+	_, err := Train(context.Background(), newBigram(t, 11, 1), blocker{w, dir, 5, 6}, nil, cfg, nil)
+	if err == nil {
+		t.Fatal("a checkpoint that cannot be written went unnoticed")
+	}
+	latest, _ := os.ReadFile(filepath.Join(dir, "checkpoints", "latest"))
+	if strings.TrimSpace(string(latest)) != "step-0000003" {
+		t.Fatalf("latest = %q after the failed checkpoint", latest)
+	}
+	_ = os.Remove(filepath.Join(dir, "checkpoints", "step-0000006")) // space again
+	cfg.Resume = true
+	res, err := Train(context.Background(), newBigram(t, 11, 99), w, nil, cfg, nil)
+	if err != nil || res.ResumedFrom != 3 {
+		t.Fatalf("resume: %v (from %d)", err, res.ResumedFrom)
+	}
+	a := weightsOf(t, filepath.Join(full, "model.safetensors"))
+	b := weightsOf(t, filepath.Join(dir, "model.safetensors"))
+	if !bytes.Equal(a, b) {
+		t.Fatal("resumed after a failed checkpoint: weights differ from the uninterrupted run")
 	}
 }

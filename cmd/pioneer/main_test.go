@@ -178,7 +178,8 @@ func TestTrainAndEvalCommands(t *testing.T) {
 	if !strings.Contains(string(resolved), "lora-r: 4") || !strings.Contains(string(resolved), "steps: 4") {
 		t.Fatalf("config.yaml:\n%s", resolved)
 	}
-	if err := newApp().Run([]string{"pioneer", "eval", "--model", tinyGPT2, "--adapter", out, "--data", data, "--device", "cpu", "--max-new-tokens", "3"}); err != nil {
+	if err := newApp().Run([]string{"pioneer", "eval", "--model", tinyGPT2, "--adapter", out, "--data", data, "--device", "cpu", "--max-new-tokens", "3",
+		"--label", " 1", "--label", " 2", "--label", " 3"}); err != nil {
 		t.Fatal(err)
 	}
 	// export: the merged folder's loss equals the adapter's

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/metrics"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
@@ -229,12 +230,13 @@ func writeResolvedConfig(c *cli.Context, out string) error {
 func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "eval",
-		Usage: "evaluate a model (optionally with a LoRA adapter) on JSONL examples: loss and exact match",
+		Usage: "evaluate a model (optionally with a LoRA adapter) on JSONL examples: loss, exact match, ROUGE-L, label accuracy",
 		Flags: append(modelFlags(),
 			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder (a pioneer train run folder)"},
 			&cli.StringFlag{Name: "data", Required: true, Usage: "JSONL examples in the training shapes"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per batch"},
-			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate for exact match"},
+			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate for exact match and ROUGE-L"},
+			&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable): adds accuracy of answers constrained to the labels, written as the completions write them"},
 		),
 		Action: func(c *cli.Context) error {
 			l, err := openModel(c, true)
@@ -264,7 +266,7 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			// Exact match: greedy continuation of each prompt against its target tokens.
+			// Generation metrics: greedy continuation of each prompt against its target.
 			var prompts [][]int
 			var want [][]int
 			for _, s := range seqs {
@@ -284,22 +286,51 @@ func evalCommand() *cli.Command {
 			}
 			fmt.Printf("examples       %d\n", len(seqs))
 			fmt.Printf("loss           %.4f per target token\n", loss)
-			if len(prompts) > 0 {
-				hits := 0
-				for i := 0; i < len(prompts); i += c.Int("batch") {
-					end := min(i+c.Int("batch"), len(prompts))
-					out, err := engine.Generate(l.m, prompts[i:end], engine.GenerateOptions{
-						MaxNewTokens: c.Int("max-new-tokens"), StopTokens: l.gen.EosTokenIDs, PadID: max(l.gen.PadTokenID, 0)})
-					if err != nil {
-						return err
-					}
-					for j, o := range out {
-						if l.tok.Decode(o.Tokens, true) == l.tok.Decode(want[i+j], true) {
-							hits++
-						}
-					}
+			if len(prompts) == 0 {
+				return nil
+			}
+			var got, ref []string
+			for i := 0; i < len(prompts); i += c.Int("batch") {
+				end := min(i+c.Int("batch"), len(prompts))
+				out, err := engine.Generate(l.m, prompts[i:end], engine.GenerateOptions{
+					MaxNewTokens: c.Int("max-new-tokens"), StopTokens: l.gen.EosTokenIDs, PadID: max(l.gen.PadTokenID, 0)})
+				if err != nil {
+					return err
 				}
-				fmt.Printf("exact match    %.4f (%d/%d)\n", float64(hits)/float64(len(prompts)), hits, len(prompts))
+				for j, o := range out {
+					got = append(got, l.tok.Decode(o.Tokens, true))
+					ref = append(ref, l.tok.Decode(want[i+j], true))
+				}
+			}
+			em, err := metrics.ExactMatch(got, ref)
+			if err != nil {
+				return err
+			}
+			rl, err := metrics.MeanRougeL(got, ref)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("exact match    %.4f (%d prompts, greedy)\n", em, len(prompts))
+			fmt.Printf("ROUGE-L        %.4f\n", rl)
+			if labels := c.StringSlice("label"); len(labels) > 0 {
+				ids := make([][]int, len(labels))
+				for i, lab := range labels {
+					ids[i] = l.tok.Encode(lab, false)
+				}
+				cls, err := engine.Classify(l.m, prompts, ids, c.Int("batch"))
+				if err != nil {
+					return err
+				}
+				answers := make([]string, len(cls))
+				for i, cl := range cls {
+					answers[i] = metrics.Normalize(labels[cl.Label])
+					ref[i] = metrics.Normalize(ref[i])
+				}
+				acc, err := metrics.Accuracy(answers, ref)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("accuracy       %.4f (answers constrained to %d labels)\n", acc, len(labels))
 			}
 			return nil
 		},

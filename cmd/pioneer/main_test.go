@@ -166,13 +166,17 @@ func TestTrainAndEvalCommands(t *testing.T) {
 	_ = os.WriteFile(cfg, []byte("model: "+tinyGPT2+"\ndata: "+data+"\neval: "+data+"\nlora-targets: c_attn,c_fc\nsteps: 4\nbatch: 4\nlr: 0.01\nwarmup: 1\ndevice: cpu\n"), 0o644)
 	out := filepath.Join(dir, "run")
 	// --lora-r on the command line wins over the file's (absent) value; --eval-every too.
-	if err := newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", out, "--lora-r", "4", "--eval-every", "2"}); err != nil {
+	if err := newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", out, "--lora-r", "4", "--eval-every", "2",
+		"--metric", "accuracy", "--label", " 1", "--label", " 2"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "config.yaml", "result.json", "metrics.jsonl", "best/adapter_config.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Fatalf("run folder lacks %s", f)
 		}
+	}
+	if m, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); !strings.Contains(string(m), "eval_accuracy") {
+		t.Fatalf("no task metric in metrics.jsonl:\n%s", m)
 	}
 	resolved, _ := os.ReadFile(filepath.Join(out, "config.yaml"))
 	if !strings.Contains(string(resolved), "lora-r: 4") || !strings.Contains(string(resolved), "steps: 4") {
@@ -204,6 +208,10 @@ func TestTrainAndEvalCommands(t *testing.T) {
 		t.Fatalf("malformed line: %v", err)
 	}
 	_ = os.WriteFile(data, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	err = newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", filepath.Join(dir, "bad"), "--metric", "accuracy"})
+	if err == nil || !strings.Contains(err.Error(), "--label") {
+		t.Fatalf("accuracy without labels: %v", err)
+	}
 	err = newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", filepath.Join(dir, "bad"), "--lora-targets", "q_proj"})
 	if err == nil || !strings.Contains(err.Error(), "match no projection") {
 		t.Fatalf("no matching target: %v", err)

@@ -52,6 +52,8 @@ func trainFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "skip-bad-lines", Usage: "leave malformed JSONL lines out (reported) instead of stopping"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "eval-every", Value: 50, Usage: "steps between evaluations"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "patience", Usage: "stop after this many evaluations without improvement (0: never)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "metric", Usage: "task metric computed on --eval at every evaluation and used for the best model and early stopping: exact_match, rouge_l or accuracy (needs --label); empty: the evaluation loss"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable), written as the completions write them"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "checkpoint-every", Value: 100, Usage: "steps between checkpoints"}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for adapter initialisation and data order"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"}),
@@ -164,6 +166,21 @@ func runTrain(c *cli.Context) error {
 		EvalEvery: c.Int("eval-every"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
 		OutDir: c.String("out"), Resume: c.Bool("resume"),
 	}}
+	if metric := c.String("metric"); metric != "" {
+		switch {
+		case len(eval) == 0:
+			return fmt.Errorf("--metric needs --eval examples")
+		case metric == "accuracy" && len(c.StringSlice("label")) == 0:
+			return fmt.Errorf("--metric accuracy needs the label set (--label, repeated)")
+		case metric != "exact_match" && metric != "rouge_l" && metric != "accuracy":
+			return fmt.Errorf("unknown --metric %q (exact_match, rouge_l or accuracy)", metric)
+		}
+		cfg.StopOn = metric
+		cfg.Metrics = func() (map[string]float64, error) {
+			ms, _, err := taskMetrics(l, eval, eos, c.StringSlice("label"), c.Int("batch"), 64)
+			return ms, err
+		}
+	}
 	if a := c.String("autocast"); a != "" {
 		if cfg.Autocast, err = torch.ParseDType(a); err != nil {
 			return err
@@ -266,75 +283,84 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			// Generation metrics: greedy continuation of each prompt against its target.
-			var prompts [][]int
-			var want [][]int
-			for _, s := range seqs {
-				k := 0
-				for k < len(s.Labels) && s.Labels[k] == -100 {
-					k++
-				}
-				if k == 0 {
-					continue // text examples have no prompt
-				}
-				prompts = append(prompts, s.IDs[:k])
-				target := s.IDs[k:]
-				if len(target) > 0 && target[len(target)-1] == eos {
-					target = target[:len(target)-1]
-				}
-				want = append(want, target)
-			}
 			fmt.Printf("examples       %d\n", len(seqs))
 			fmt.Printf("loss           %.4f per target token\n", loss)
-			if len(prompts) == 0 {
-				return nil
-			}
-			var got, ref []string
-			for i := 0; i < len(prompts); i += c.Int("batch") {
-				end := min(i+c.Int("batch"), len(prompts))
-				out, err := engine.Generate(l.m, prompts[i:end], engine.GenerateOptions{
-					MaxNewTokens: c.Int("max-new-tokens"), StopTokens: l.gen.EosTokenIDs, PadID: max(l.gen.PadTokenID, 0)})
-				if err != nil {
-					return err
-				}
-				for j, o := range out {
-					got = append(got, l.tok.Decode(o.Tokens, true))
-					ref = append(ref, l.tok.Decode(want[i+j], true))
-				}
-			}
-			em, err := metrics.ExactMatch(got, ref)
-			if err != nil {
+			ms, n, err := taskMetrics(l, seqs, eos, c.StringSlice("label"), c.Int("batch"), c.Int("max-new-tokens"))
+			if err != nil || n == 0 {
 				return err
 			}
-			rl, err := metrics.MeanRougeL(got, ref)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("exact match    %.4f (%d prompts, greedy)\n", em, len(prompts))
-			fmt.Printf("ROUGE-L        %.4f\n", rl)
-			if labels := c.StringSlice("label"); len(labels) > 0 {
-				ids := make([][]int, len(labels))
-				for i, lab := range labels {
-					ids[i] = l.tok.Encode(lab, false)
-				}
-				cls, err := engine.Classify(l.m, prompts, ids, c.Int("batch"))
-				if err != nil {
-					return err
-				}
-				answers := make([]string, len(cls))
-				for i, cl := range cls {
-					answers[i] = metrics.Normalize(labels[cl.Label])
-					ref[i] = metrics.Normalize(ref[i])
-				}
-				acc, err := metrics.Accuracy(answers, ref)
-				if err != nil {
-					return err
-				}
-				fmt.Printf("accuracy       %.4f (answers constrained to %d labels)\n", acc, len(labels))
+			fmt.Printf("exact match    %.4f (%d prompts, greedy)\n", ms["exact_match"], n)
+			fmt.Printf("ROUGE-L        %.4f\n", ms["rouge_l"])
+			if acc, ok := ms["accuracy"]; ok {
+				fmt.Printf("accuracy       %.4f (answers constrained to %d labels)\n", acc, len(c.StringSlice("label")))
 			}
 			return nil
 		},
 	}
+}
+
+// taskMetrics scores greedy continuations of the examples' prompts against their targets
+// (exact_match, rouge_l) and, given labels, the accuracy of answers constrained to them
+// (accuracy). n is the number of examples with a prompt ({"text"} ones have none).
+func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels []string, batch, maxNew int) (map[string]float64, int, error) {
+	var prompts, want [][]int
+	for _, s := range seqs {
+		k := 0
+		for k < len(s.Labels) && s.Labels[k] == -100 {
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		target := s.IDs[k:]
+		if len(target) > 0 && target[len(target)-1] == eos {
+			target = target[:len(target)-1]
+		}
+		prompts, want = append(prompts, s.IDs[:k]), append(want, target)
+	}
+	if len(prompts) == 0 {
+		return nil, 0, nil
+	}
+	var got, ref []string
+	for i := 0; i < len(prompts); i += batch {
+		end := min(i+batch, len(prompts))
+		out, err := engine.Generate(l.m, prompts[i:end], engine.GenerateOptions{
+			MaxNewTokens: maxNew, StopTokens: l.gen.EosTokenIDs, PadID: max(l.gen.PadTokenID, 0)})
+		if err != nil {
+			return nil, 0, err
+		}
+		for j, o := range out {
+			got = append(got, l.tok.Decode(o.Tokens, true))
+			ref = append(ref, l.tok.Decode(want[i+j], true))
+		}
+	}
+	ms := map[string]float64{}
+	var err error
+	if ms["exact_match"], err = metrics.ExactMatch(got, ref); err != nil {
+		return nil, 0, err
+	}
+	if ms["rouge_l"], err = metrics.MeanRougeL(got, ref); err != nil {
+		return nil, 0, err
+	}
+	if len(labels) > 0 {
+		ids := make([][]int, len(labels))
+		for i, lab := range labels {
+			ids[i] = l.tok.Encode(lab, false)
+		}
+		cls, err := engine.Classify(l.m, prompts, ids, batch)
+		if err != nil {
+			return nil, 0, err
+		}
+		answers := make([]string, len(cls))
+		norm := make([]string, len(ref))
+		for i, cl := range cls {
+			answers[i], norm[i] = metrics.Normalize(labels[cl.Label]), metrics.Normalize(ref[i])
+		}
+		if ms["accuracy"], err = metrics.Accuracy(answers, norm); err != nil {
+			return nil, 0, err
+		}
+	}
+	return ms, len(prompts), nil
 }
 
 // exportCommand merges an adapter into its base model and writes a model folder.

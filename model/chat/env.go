@@ -25,13 +25,14 @@ var (
 	envOnce sync.Once
 	envCfg  *config.Config
 	env     *exec.Environment
+	envErr  error // the first failure while building the environment
 )
 
 // environment builds, once, the Jinja environment transformers uses for chat templates:
 // trim_blocks and lstrip_blocks on, gonja's builtins, and this package's replacements
 // for the builtins that behave differently from Python (see the package comment). The
 // gonja default sets are copied, never modified.
-func environment() (*config.Config, *exec.Environment) {
+func environment() (*config.Config, *exec.Environment, error) {
 	envOnce.Do(func() {
 		c := config.New()
 		c.TrimBlocks = true
@@ -49,7 +50,8 @@ func environment() (*config.Config, *exec.Environment) {
 		for _, name := range []string{"batch", "list", "map", "reject", "rejectattr", "select", "selectattr", "slice", "sort", "unique"} {
 			f, ok := builtins.Filters.Get(name)
 			if !ok {
-				panic("chat: gonja has no " + name + " filter")
+				must(fmt.Errorf("gonja has no %s filter", name))
+				continue
 			}
 			must(filters.Replace(name, listFilter(f)))
 		}
@@ -84,18 +86,23 @@ func environment() (*config.Config, *exec.Environment) {
 			Methods:           methods,
 		}
 	})
-	return envCfg, env
+	return envCfg, env, envErr
 }
 
+// must records the first error of the environment's set-up (a gonja version without a
+// builtin this package replaces, say); compile then reports it.
 func must(err error) {
-	if err != nil {
-		panic("chat: setting up the template environment: " + err.Error())
+	if err != nil && envErr == nil {
+		envErr = fmt.Errorf("chat: setting up the template environment: %w", err)
 	}
 }
 
 // compile parses a template source.
 func compile(src string) (*exec.Template, error) {
-	c, e := environment()
+	c, e, err := environment()
+	if err != nil {
+		return nil, err
+	}
 	loader, err := loaders.NewMemoryLoader(map[string]string{rootName: prepareSource(src)})
 	if err != nil {
 		return nil, err

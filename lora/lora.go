@@ -200,6 +200,18 @@ type Adapter struct {
 	set    *Set
 }
 
+// AddTo is y + scale · B·A·dropout(x), with the scale and the addition folded into the
+// second matrix product (one GEMM instead of a GEMM, a scaling and an addition).
+func (a *Adapter) AddTo(s *torch.Scope, x, y *torch.Tensor) *torch.Tensor {
+	if p := a.set.Config.Dropout; p > 0 && a.set.Training && torch.GradEnabled() {
+		x = s.Dropout(x, p, a.set.gen)
+	}
+	shape := y.Shape()
+	h := s.Linear(x, a.A, nil) // (…, r)
+	out := s.Addmm(s.Reshape(y, -1, shape[len(shape)-1]), s.Reshape(h, -1, int64(a.Rank)), s.Transpose(a.B, 0, 1), 1, a.Scale)
+	return s.Reshape(out, shape...)
+}
+
 // Delta is scale · B·A·dropout(x).
 func (a *Adapter) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	if p := a.set.Config.Dropout; p > 0 && a.set.Training && torch.GradEnabled() {

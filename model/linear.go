@@ -30,10 +30,20 @@ func (l *Linear) Forward(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	} else {
 		y = s.Linear(x, l.W, l.B)
 	}
-	if l.Adapter != nil {
-		y = s.Add(y, l.Adapter.Delta(s, x))
+	switch a := l.Adapter.(type) {
+	case nil:
+	case fusedAdapter:
+		y = a.AddTo(s, x, y)
+	default:
+		y = s.Add(y, a.Delta(s, x))
 	}
 	return y
+}
+
+// fusedAdapter is an optional capability of an Adapter: adding its term to the output y
+// itself, so it can fold the addition into its last matrix product.
+type fusedAdapter interface {
+	AddTo(s *torch.Scope, x, y *torch.Tensor) *torch.Tensor
 }
 
 // Dims returns the input and output sizes.

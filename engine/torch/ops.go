@@ -468,6 +468,16 @@ func (s *Scope) Linear(x, w, b *Tensor) *Tensor {
 	return s.result("linear", C.pt_linear(x.h, w.h, bh, &h), h)
 }
 
+// Addmm is beta·c + alpha·(a·b) for matrices a (n, k) and b (k, m), in one GEMM; c
+// broadcasts to (n, m).
+func (s *Scope) Addmm(c, a, b *Tensor, beta, alpha float64) *Tensor {
+	if !s.ok("addmm", c, a, b) {
+		return nil
+	}
+	var h C.pt_tensor
+	return s.result("addmm", C.pt_addmm(c.h, a.h, b.h, C.double(beta), C.double(alpha), &h), h)
+}
+
 // Embedding looks up rows of weight (V, C) for integer ids of any shape.
 func (s *Scope) Embedding(weight, ids *Tensor) *Tensor {
 	if !s.ok("embedding", weight, ids) {

@@ -197,6 +197,8 @@ func TestMatmulLinearEmbedding(t *testing.T) {
 	// x·wᵀ: row0 = [1, 1+2+3] = [1, 6]; row1 = [4, 15]; plus bias
 	near(t, "linear", f32(t, s.Linear(a, w, bias)), []float64{1.5, 5.5, 4.5, 14.5}, tol)
 	near(t, "linear no bias", f32(t, s.Linear(a, w, nil)), []float64{1, 6, 4, 15}, tol)
+	// addmm: 2·c + 0.5·(a·b) with c = ones: 2 + 0.5·[[4 5][10 11]]
+	near(t, "addmm", f32(t, s.Addmm(s.Ones([]int64{2, 2}, torch.Float32, torch.CPU), a, b, 2, 0.5)), []float64{4, 4.5, 7, 7.5}, tol)
 	emb := s.Float32s([]float32{0, 0, 1, 1, 2, 2, 3, 3}, []int64{4, 2}, torch.CPU)
 	ids := s.Int64s([]int64{3, 1, 1}, []int64{3}, torch.CPU)
 	near(t, "embedding", f32(t, s.Embedding(emb, ids)), []float64{3, 3, 1, 1, 1, 1}, tol)

@@ -589,6 +589,12 @@ pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {
   PT_CATCH
 }
 
+pt_err pt_addmm(pt_tensor c, pt_tensor a, pt_tensor b, double beta, double alpha, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::addmm(T(c), T(a), T(b), beta, alpha));
+  PT_CATCH
+}
+
 pt_err pt_embedding(pt_tensor weight, pt_tensor ids, pt_tensor* out) {
   PT_TRY
   *out = wrap(at::embedding(T(weight), T(ids)));

@@ -119,6 +119,8 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out);
 
 // ---- neural network ---------------------------------------------------------------------
 pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b /* may be NULL */, pt_tensor* out);
+// beta*c + alpha*(a·b) for 2-D a (n, k), b (k, m), c broadcastable to (n, m): one GEMM.
+pt_err pt_addmm(pt_tensor c, pt_tensor a, pt_tensor b, double beta, double alpha, pt_tensor* out);
 pt_err pt_embedding(pt_tensor weight, pt_tensor ids, pt_tensor* out);
 pt_err pt_softmax(pt_tensor a, int64_t dim, int log, pt_tensor* out);
 pt_err pt_rms_norm(pt_tensor x, pt_tensor w /* may be NULL */, double eps, pt_tensor* out);

@@ -9,14 +9,11 @@ package gpt2
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
-	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -119,13 +116,8 @@ type block struct {
 
 // Model is a GPT-2 language model on one device.
 type Model struct {
-	Config Config
-
-	device torch.Device
-	dtype  torch.DType
-	params *torch.Scope
-	named  map[string]*torch.Tensor
-	names  []string
+	Config         Config
+	*model.Weights // by Hugging Face name
 
 	wte, wpe, lnfW, lnfB, head *torch.Tensor
 	blocks                     []block
@@ -146,43 +138,17 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g, err := torch.NewGenerator(seed, torch.CPU)
-	if err != nil {
-		return nil, err
-	}
-	defer g.Close()
-	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), named: map[string]*torch.Tensor{}}
-	tmp := torch.NewScope()
-	defer tmp.Close()
-	shapes := cfg.shapes()
-	for _, name := range slices.Sorted(maps.Keys(shapes)) {
-		sh := shapes[name]
-		var t *torch.Tensor
-		switch {
-		case len(sh) == 1 && strings.HasSuffix(name, ".bias"):
-			t = m.params.Zeros(sh, dtype, dev)
-		case len(sh) == 1:
-			t = m.params.Ones(sh, dtype, dev)
-		default:
-			draw := tmp.Randn(sh, torch.Float32, torch.CPU, g)
-			r := tmp.MulScalar(draw, cfg.InitializerRange)
-			t = m.params.To(r, dtype, dev)
-			draw.Free() // one weight's CPU copies at a time
-			r.Free()
-		}
-		if err := torch.FirstErr(tmp, m.params); err != nil {
-			m.Close()
-			return nil, fmt.Errorf("gpt2: init %s: %w", name, err)
-		}
-		m.named[name] = t
+	m := &Model{Config: cfg, Weights: model.NewWeights(dev, dtype)}
+	if err := m.InitRandom(cfg.shapes(), cfg.InitializerRange, seed); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("gpt2: %w", err)
 	}
 	m.bind()
 	return m, nil
 }
 
 func (m *Model) bind() {
-	get := func(n string) *torch.Tensor { return m.named[n] }
-	m.names = slices.Sorted(maps.Keys(m.named))
+	get := m.Named
 	m.wte, m.wpe = get("transformer.wte.weight"), get("transformer.wpe.weight")
 	m.lnfW, m.lnfB = get("transformer.ln_f.weight"), get("transformer.ln_f.bias")
 	m.head = get("lm_head.weight")
@@ -204,30 +170,6 @@ func (m *Model) bind() {
 		}
 	}
 }
-
-// Close frees the weights.
-func (m *Model) Close() { m.params.Close() }
-
-// Device is where the weights live.
-func (m *Model) Device() torch.Device { return m.device }
-
-// DType is the weights' element type.
-func (m *Model) DType() torch.DType { return m.dtype }
-
-// Parameters returns the weights in name order.
-func (m *Model) Parameters() []*torch.Tensor {
-	out := make([]*torch.Tensor, len(m.names))
-	for i, n := range m.names {
-		out[i] = m.named[n]
-	}
-	return out
-}
-
-// Names lists the weight names.
-func (m *Model) Names() []string { return append([]string(nil), m.names...) }
-
-// Named returns a weight by Hugging Face name.
-func (m *Model) Named(name string) *torch.Tensor { return m.named[name] }
 
 // Info describes the model.
 func (m *Model) Info() model.Info { return m.Config.info() }
@@ -253,7 +195,7 @@ func (m *Model) Linears() map[string]*model.Linear { return m.linears }
 // NewCache allocates a key/value cache.
 func (m *Model) NewCache(batch, capacity int) (*model.KVCache, error) {
 	c := m.Config
-	return model.NewKVCache(c.NLayer, batch, c.NHead, capacity, c.NEmbd/c.NHead, m.dtype, m.device)
+	return model.NewKVCache(c.NLayer, batch, c.NHead, capacity, c.NEmbd/c.NHead, m.DType(), m.Device())
 }
 
 // Forward returns logits (B, T, V) for ids (B, T) at positions 0..T-1, causally.
@@ -268,7 +210,7 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 		s.Fail(&torch.Error{Op: "gpt2 forward", Msg: fmt.Sprintf("sequence of %d tokens exceeds n_positions %d", T, m.Config.NPositions)})
 		return nil
 	}
-	pos := s.Unsqueeze(s.Arange(0, float64(T), 1, torch.Int64, m.device), 0) // (1, T)
+	pos := s.Unsqueeze(s.Arange(0, float64(T), 1, torch.Int64, m.Device()), 0) // (1, T)
 	return m.run(s, ids, pos, torch.AttentionOptions{Causal: true}, nil, false)
 }
 
@@ -347,7 +289,7 @@ func (m *Model) Save(dir string) error {
 		return err
 	}
 	cfg := m.Config
-	cfg.TorchDType = m.dtype.String()
+	cfg.TorchDType = m.DType().String()
 	if len(cfg.Architectures) == 0 {
 		cfg.Architectures = []string{"GPT2LMHeadModel"}
 	}
@@ -358,7 +300,7 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := torch.Save(filepath.Join(dir, "model.safetensors"), m.named, map[string]string{"format": "pt"}); err != nil {
+	if err := torch.Save(filepath.Join(dir, "model.safetensors"), m.Tensors(), map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	return fsutil.WriteFileAtomic(filepath.Join(dir, "config.json"), append(b, '\n'))
@@ -389,55 +331,23 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	wpath := filepath.Join(dir, "model.safetensors")
-	f, err := safetensors.Open(wpath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	want := cfg.shapes()
-	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), named: map[string]*torch.Tensor{}}
-	tmp := torch.NewScope()
-	defer tmp.Close()
-	fail := func(err error) (*Model, error) {
+	m := &Model{Config: cfg, Weights: model.NewWeights(dev, dtype)}
+	key := func(name string) string {
+		if _, ok := want[name]; !ok {
+			return "transformer." + name // some checkpoints omit the "transformer." prefix
+		}
+		return name
+	}
+	skip := func(name string) bool { return isBuffer(name) || (name == "lm_head.weight" && cfg.tied()) }
+	wpath := filepath.Join(dir, "model.safetensors")
+	if err := m.LoadFile(wpath, want, key, skip); err != nil {
 		m.Close()
-		return nil, err
+		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	for _, name := range f.Names() {
-		info, data, err := f.Tensor(name)
-		if err != nil {
-			return fail(err)
-		}
-		key := name
-		if _, ok := want[key]; !ok {
-			key = "transformer." + name // some checkpoints omit the "transformer." prefix
-		}
-		sh, ok := want[key]
-		if !ok {
-			if isBuffer(name) || (name == "lm_head.weight" && cfg.tied()) {
-				continue
-			}
-			return fail(fmt.Errorf("gpt2: %s: unexpected weight %q", wpath, name))
-		}
-		if !slices.Equal(info.Shape, sh) {
-			return fail(fmt.Errorf("gpt2: %s: weight %q has shape %v, config implies %v", wpath, name, info.Shape, sh))
-		}
-		dt, err := torch.DTypeFromSafetensors(info.DType)
-		if err != nil {
-			return fail(fmt.Errorf("gpt2: %s: %q: %w", wpath, name, err))
-		}
-		raw := tmp.FromBytes(data, info.Shape, dt, torch.CPU)
-		t := m.params.To(raw, dtype, dev)
-		if err := torch.FirstErr(tmp, m.params); err != nil {
-			return fail(fmt.Errorf("gpt2: %s: %q: %w", wpath, name, err))
-		}
-		raw.Free() // one weight's CPU copy at a time
-		m.named[key] = t
-	}
-	for name := range want {
-		if m.named[name] == nil {
-			return fail(fmt.Errorf("gpt2: %s: weight %s missing", wpath, name))
-		}
+	if missing := m.Missing(want); len(missing) > 0 {
+		m.Close()
+		return nil, fmt.Errorf("gpt2: %s: weight %s missing", wpath, missing[0])
 	}
 	m.bind()
 	return m, nil

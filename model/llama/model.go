@@ -3,16 +3,13 @@ package llama
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
-	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -42,13 +39,8 @@ type layer struct {
 
 // Model is a Llama-style causal language model whose parameters live on one device.
 type Model struct {
-	Config Config
-
-	device torch.Device
-	dtype  torch.DType
-	params *torch.Scope             // owns every parameter
-	named  map[string]*torch.Tensor // Hugging Face name -> parameter
-	names  []string                 // sorted names
+	Config         Config
+	*model.Weights // parameters by Hugging Face name
 
 	embed  *torch.Tensor // (V, C)
 	cos    *torch.Tensor // (P, D) rotary tables for positions 0..P-1, grown on demand
@@ -118,37 +110,10 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g, err := torch.NewGenerator(seed, torch.CPU)
-	if err != nil {
-		return nil, err
-	}
-	defer g.Close()
-	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), tables: torch.NewScope(), named: map[string]*torch.Tensor{}}
-	tmp := torch.NewScope()
-	defer tmp.Close()
-	shapes := cfg.shapes()
-	names := slices.Sorted(maps.Keys(shapes))
-	for _, name := range names {
-		sh := shapes[name]
-		var t *torch.Tensor
-		switch {
-		case strings.HasSuffix(name, "norm.weight"):
-			t = m.params.Ones(sh, dtype, dev)
-		case strings.HasSuffix(name, ".bias"):
-			t = m.params.Zeros(sh, dtype, dev)
-		default:
-			// Draw on the CPU in float32 so a seed gives the same weights on every device.
-			draw := tmp.Randn(sh, torch.Float32, torch.CPU, g)
-			r := tmp.MulScalar(draw, cfg.InitializerRange)
-			t = m.params.To(r, dtype, dev)
-			draw.Free() // one weight's CPU copies at a time, not the whole model's
-			r.Free()
-		}
-		if err := torch.FirstErr(tmp, m.params); err != nil {
-			m.Close()
-			return nil, fmt.Errorf("llama: init %s: %w", name, err)
-		}
-		m.named[name] = t
+	m := &Model{Config: cfg, Weights: model.NewWeights(dev, dtype), tables: torch.NewScope()}
+	if err := m.InitRandom(cfg.shapes(), cfg.InitializerRange, seed); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("llama: %w", err)
 	}
 	if err := m.bind(); err != nil {
 		m.Close()
@@ -159,8 +124,7 @@ func New(cfg Config, dev torch.Device, dtype torch.DType, seed uint64) (*Model, 
 
 // bind points the typed fields at the named parameters.
 func (m *Model) bind() error {
-	get := func(name string) *torch.Tensor { return m.named[name] }
-	m.names = slices.Sorted(maps.Keys(m.named))
+	get := m.Named
 	m.embed = get("model.embed_tokens.weight")
 	m.norm = get("model.norm.weight")
 	m.head = get("lm_head.weight")
@@ -185,45 +149,22 @@ func (m *Model) bind() error {
 			o: lin("self_attn.o_proj"), gate: lin("mlp.gate_proj"), up: lin("mlp.up_proj"), down: lin("mlp.down_proj"),
 		}
 	}
-	for name := range m.Config.shapes() {
-		if m.named[name] == nil {
-			return fmt.Errorf("llama: parameter %s missing", name)
-		}
+	if missing := m.Missing(m.Config.shapes()); len(missing) > 0 {
+		return fmt.Errorf("llama: %d parameters missing, e.g. %s", len(missing), missing[0])
 	}
 	return m.growTables(min(m.Config.MaxPositionEmbeddings, 4096))
 }
 
 // Close frees the parameters.
 func (m *Model) Close() {
-	m.params.Close()
+	m.Weights.Close()
 	m.tables.Close()
 }
 
-// Device is where the parameters live.
-func (m *Model) Device() torch.Device { return m.device }
-
-// DType is the parameters' element type.
-func (m *Model) DType() torch.DType { return m.dtype }
-
-// Parameters returns every parameter, ordered by name.
-func (m *Model) Parameters() []*torch.Tensor {
-	out := make([]*torch.Tensor, len(m.names))
-	for i, n := range m.names {
-		out[i] = m.named[n]
-	}
-	return out
-}
-
-// Named returns the parameter with the given Hugging Face name, or nil.
-func (m *Model) Named(name string) *torch.Tensor { return m.named[name] }
-
-// Names lists the parameter names in sorted order.
-func (m *Model) Names() []string { return append([]string(nil), m.names...) }
-
 // SetRequiresGrad marks every parameter as trainable (or not).
 func (m *Model) SetRequiresGrad(on bool) error {
-	for _, n := range m.names {
-		if err := m.named[n].SetRequiresGrad(on); err != nil {
+	for _, n := range m.Names() {
+		if err := m.Named(n).SetRequiresGrad(on); err != nil {
 			return fmt.Errorf("llama: %s: %w", n, err)
 		}
 	}
@@ -281,12 +222,12 @@ func (m *Model) growTables(n int) error {
 	err = torch.NoGrad(func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		pos := s.To(s.Arange(0, float64(n), 1, torch.Int64, m.device), torch.Float32, m.device)
-		freqs := s.Mul(s.Reshape(pos, int64(n), 1), s.Float32s(inv, []int64{1, D / 2}, m.device)) // (n, D/2)
-		emb := s.Cat([]*torch.Tensor{freqs, freqs}, -1)                                           // (n, D)
+		pos := s.To(s.Arange(0, float64(n), 1, torch.Int64, m.Device()), torch.Float32, m.Device())
+		freqs := s.Mul(s.Reshape(pos, int64(n), 1), s.Float32s(inv, []int64{1, D / 2}, m.Device())) // (n, D/2)
+		emb := s.Cat([]*torch.Tensor{freqs, freqs}, -1)                                             // (n, D)
 		tables.Fail(s.Err())
-		cos := tables.To(s.Cos(emb), m.dtype, m.device)
-		sin := tables.To(s.Sin(emb), m.dtype, m.device)
+		cos := tables.To(s.Cos(emb), m.DType(), m.Device())
+		sin := tables.To(s.Sin(emb), m.DType(), m.Device())
 		if err := tables.Err(); err != nil {
 			return err
 		}
@@ -339,7 +280,7 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 	sin := s.Reshape(s.Slice(m.sin, 0, 0, T, 1), 1, 1, T, D)
 	opts := torch.AttentionOptions{Causal: true}
 	if w := m.Config.window(); w > 0 && T > int64(w) {
-		opts = torch.AttentionOptions{Mask: windowMask(s, T, T, 0, w, m.device)}
+		opts = torch.AttentionOptions{Mask: windowMask(s, T, T, 0, w, m.Device())}
 	}
 	return m.run(s, ids, cos, sin, opts, nil, false)
 }
@@ -378,7 +319,7 @@ func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 	cos := s.Reshape(s.IndexSelect(m.cos, 0, flat), B, 1, T, D)
 	sin := s.Reshape(s.IndexSelect(m.sin, 0, flat), B, 1, T, D)
 	if w := m.Config.window(); w > 0 {
-		mask = s.And(mask, windowMask(s, T, past+T, past, w, m.device))
+		mask = s.And(mask, windowMask(s, T, past+T, past, w, m.Device()))
 	}
 	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache, true)
 	if cache != nil && s.Err() == nil {
@@ -452,7 +393,7 @@ func (m *Model) Linears() map[string]*model.Linear { return m.linears }
 // NewCache allocates a key/value cache for batch rows of up to capacity tokens.
 func (m *Model) NewCache(batch, capacity int) (*model.KVCache, error) {
 	c := m.Config
-	return model.NewKVCache(c.NumHiddenLayers, batch, c.NumKeyValueHeads, capacity, c.HeadDim, m.dtype, m.device)
+	return model.NewKVCache(c.NumHiddenLayers, batch, c.NumKeyValueHeads, capacity, c.HeadDim, m.DType(), m.Device())
 }
 
 // Info describes the model.
@@ -481,7 +422,7 @@ func (m *Model) Save(dir string) error {
 		return err
 	}
 	cfg := m.Config
-	cfg.TorchDType = m.dtype.String()
+	cfg.TorchDType = m.DType().String()
 	if cfg.RopeParameters != nil { // written by transformers 5: keep its form only
 		cfg.RopeScaling = nil
 	}
@@ -489,11 +430,7 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	tensors := make(map[string]*torch.Tensor, len(m.named))
-	for n, t := range m.named {
-		tensors[n] = t
-	}
-	if err := torch.Save(filepath.Join(dir, "model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := torch.Save(filepath.Join(dir, "model.safetensors"), m.Tensors(), map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	return fsutil.WriteFileAtomic(filepath.Join(dir, "config.json"), append(b, '\n'))
@@ -546,23 +483,18 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 		return nil, err
 	}
 	want := cfg.shapes()
-	m := &Model{Config: cfg, device: dev, dtype: dtype, params: torch.NewScope(), tables: torch.NewScope(), named: map[string]*torch.Tensor{}}
-	tmp := torch.NewScope()
-	defer tmp.Close()
+	m := &Model{Config: cfg, Weights: model.NewWeights(dev, dtype), tables: torch.NewScope()}
+	same := func(name string) string { return name }
+	skip := func(name string) bool {
+		return ignoredWeight(name) || (name == "lm_head.weight" && cfg.TieWordEmbeddings)
+	}
 	for _, path := range files {
-		if err := m.loadFile(path, want, tmp); err != nil {
+		if err := m.LoadFile(path, want, same, skip); err != nil {
 			m.Close()
-			return nil, err
+			return nil, fmt.Errorf("llama: %w", err)
 		}
 	}
-	var missing []string
-	for name := range want {
-		if m.named[name] == nil {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
+	if missing := m.Missing(want); len(missing) > 0 {
 		m.Close()
 		return nil, fmt.Errorf("llama: %s: %d weights missing, e.g. %s", dir, len(missing), missing[0])
 	}
@@ -571,40 +503,4 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func (m *Model) loadFile(path string, want map[string][]int64, tmp *torch.Scope) error {
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for _, name := range f.Names() {
-		info, data, err := f.Tensor(name)
-		if err != nil {
-			return err
-		}
-		sh, ok := want[name]
-		if !ok {
-			if ignoredWeight(name) || (name == "lm_head.weight" && m.Config.TieWordEmbeddings) {
-				continue
-			}
-			return fmt.Errorf("llama: %s: unexpected weight %q for this config", path, name)
-		}
-		if !slices.Equal(info.Shape, sh) {
-			return fmt.Errorf("llama: %s: weight %q has shape %v, config implies %v", path, name, info.Shape, sh)
-		}
-		dt, err := torch.DTypeFromSafetensors(info.DType)
-		if err != nil {
-			return fmt.Errorf("llama: %s: weight %q: %w", path, name, err)
-		}
-		raw := tmp.FromBytes(data, info.Shape, dt, torch.CPU)
-		t := m.params.To(raw, m.dtype, m.device)
-		if err := torch.FirstErr(tmp, m.params); err != nil {
-			return fmt.Errorf("llama: %s: weight %q: %w", path, name, err)
-		}
-		raw.Free()
-		m.named[name] = t
-	}
-	return nil
 }

@@ -202,12 +202,8 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("full") { // a usable model folder: the tokenizer files come along
-		for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json"} {
-			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
-				if err := os.WriteFile(filepath.Join(cfg.OutDir, f), b, 0o644); err != nil {
-					return err
-				}
-			}
+		if err := copyTokenizerFiles(dir, cfg.OutDir); err != nil {
+			return err
 		}
 	}
 	fmt.Printf("\ntraining done in %s: %d steps, %s target tokens (%.0f tokens/s)\n", res.Wall.Round(time.Second), res.Steps, commas(res.Tokens), res.TokensPerSec)
@@ -397,15 +393,26 @@ func exportCommand() *cli.Command {
 			if err := m.Save(out); err != nil {
 				return err
 			}
-			for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"} {
-				if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
-					if err := os.WriteFile(filepath.Join(out, f), b, 0o644); err != nil {
-						return err
-					}
-				}
+			if err := copyTokenizerFiles(dir, out); err != nil {
+				return err
 			}
 			fmt.Printf("merged %d adapted projections of %s into %s\n", len(set.Adapters), dir, out)
 			return nil
 		},
 	}
+}
+
+// copyTokenizerFiles copies the files beside the weights that make a model folder usable
+// (those that exist) from one folder to another.
+func copyTokenizerFiles(from, to string) error {
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"} {
+		b, err := os.ReadFile(filepath.Join(from, f))
+		if err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(to, f), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

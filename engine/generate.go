@@ -320,31 +320,173 @@ type Classification struct {
 
 // Classify answers each prompt with one of the labels (token sequences), so the answer is
 // always a valid label: every label is scored as a continuation and the most likely wins.
+//
+// The labels are arranged as a prefix tree and packed after the prompt in one row (each
+// tree node sees the prompt and its own ancestors, at the position it would have in an
+// unpacked sequence), so a prompt costs one forward pass over its tokens plus the tree's,
+// not one pass per label. batchSize is the number of prompts per pass.
 func Classify(m model.CausalLM, prompts [][]int, labels [][]int, batchSize int) ([]Classification, error) {
 	if len(labels) == 0 {
 		return nil, fmt.Errorf("classify: no labels")
 	}
-	var ps, cs [][]int
-	for _, p := range prompts {
-		for _, l := range labels {
-			ps = append(ps, p)
-			cs = append(cs, l)
-		}
+	if batchSize <= 0 {
+		batchSize = 16
 	}
-	scores, err := Score(m, ps, cs, batchSize)
+	info := m.Info()
+	tree, err := newLabelTree(labels, info.VocabSize)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
-	out := make([]Classification, len(prompts))
-	for i := range prompts {
-		c := Classification{LogProbs: make([]float64, len(labels))}
-		for j := range labels {
-			c.LogProbs[j] = scores[i*len(labels)+j].LogProb
-			if c.LogProbs[j] > c.LogProbs[c.Label] {
-				c.Label = j
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("classify: prompt %d is empty", i)
+		}
+		if n := len(p) + tree.depth; n > info.MaxPositions {
+			return nil, fmt.Errorf("classify: prompt %d with its longest label has %d tokens, more than the model's %d positions", i, n, info.MaxPositions)
+		}
+		for _, id := range p {
+			if id < 0 || id >= info.VocabSize {
+				return nil, fmt.Errorf("classify: prompt %d has token %d outside the vocabulary of %d", i, id, info.VocabSize)
 			}
 		}
-		out[i] = c
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dev := m.Device()
+	out := make([]Classification, len(prompts))
+	N := len(tree.tokens)
+	K := int64(N + 1)   // selected positions per row: the prompt's last, then the nodes
+	M := len(tree.slot) // (slot, token) pairs read per row
+	V := int64(info.VocabSize)
+	w := info.SlidingWindow
+	flat := make([]int64, M)
+	for j := range tree.slot {
+		flat[j] = int64(tree.slot[j])*V + int64(tree.target[j])
+	}
+	err = torch.NoGrad(func() error {
+		for start := 0; start < len(prompts); start += batchSize {
+			end := min(start+batchSize, len(prompts))
+			n := end - start
+			P := 0
+			for i := start; i < end; i++ {
+				P = max(P, len(prompts[i]))
+			}
+			T := P + N
+			ids := make([]int64, n*T)
+			pos := make([]int64, n*T)
+			mask := make([]bool, n*T*T)
+			at := make([]int64, n*int(K))
+			for r := 0; r < n; r++ {
+				p := prompts[start+r]
+				L := len(p)
+				row := ids[r*T : (r+1)*T]
+				rp := pos[r*T : (r+1)*T]
+				rm := mask[r*T*T : (r+1)*T*T]
+				// sees: a query at position q may attend a key at position k <= q (the
+				// caller guarantees causality), within the sliding window if any.
+				sees := func(q, k int) bool { return w <= 0 || k > q-w }
+				for t := 0; t < L; t++ {
+					row[t], rp[t] = int64(p[t]), int64(t)
+					for u := 0; u <= t; u++ {
+						rm[t*T+u] = sees(t, u)
+					}
+				}
+				for t := L; t < P; t++ { // padding: sees only itself
+					rm[t*T+t] = true
+				}
+				for k := 0; k < N; k++ {
+					t := P + k
+					q := L + tree.nodeDepth[k] - 1
+					row[t], rp[t] = int64(tree.tokens[k]), int64(q)
+					for u := 0; u < L; u++ {
+						rm[t*T+u] = sees(q, u)
+					}
+					for a := k; a >= 0; a = tree.parent[a] {
+						rm[t*T+P+a] = sees(q, L+tree.nodeDepth[a]-1)
+					}
+				}
+				ra := at[r*int(K) : (r+1)*int(K)]
+				ra[0] = int64(L - 1)
+				for k := 0; k < N; k++ {
+					ra[k+1] = int64(P + k)
+				}
+			}
+			s := torch.NewScope()
+			logits := m.Logits(s, s.Int64s(ids, []int64{int64(n), int64(T)}, dev), s.Int64s(pos, []int64{int64(n), int64(T)}, dev),
+				s.Bools(mask, []int64{int64(n), 1, int64(T), int64(T)}, dev), s.Int64s(at, []int64{int64(n), K}, dev))
+			logp := s.Reshape(s.LogSoftmax(s.To(logits, torch.Float32, dev), -1), int64(n), K*V)
+			idx := s.Expand(s.Int64s(flat, []int64{1, int64(M)}, dev), int64(n), int64(M))
+			v, err := s.To(s.Gather(logp, 1, idx), torch.Float64, torch.CPU).Float64s()
+			if s.Err() != nil {
+				err = s.Err()
+			}
+			s.Close()
+			if err != nil {
+				return fmt.Errorf("classify: %w", err)
+			}
+			for r := 0; r < n; r++ {
+				c := Classification{LogProbs: make([]float64, len(labels))}
+				for j := 0; j < M; j++ {
+					c.LogProbs[tree.label[j]] += v[r*M+j]
+				}
+				for j := range labels {
+					if c.LogProbs[j] > c.LogProbs[c.Label] {
+						c.Label = j
+					}
+				}
+				out[start+r] = c
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// labelTree is the prefix tree of a label set, flattened for packed scoring. Node k holds
+// the last token of a proper prefix of some label; its output predicts that label's next
+// token. Slot 0 is the prompt's last position, slot k+1 is node k.
+type labelTree struct {
+	tokens    []int // node k's token
+	parent    []int // node k's parent node (-1: it hangs off the prompt)
+	nodeDepth []int // prefix length node k ends
+	depth     int   // the longest label, in tokens
+	// One entry per label token: the slot whose output predicts it, the token, the label.
+	slot, target, label []int
+}
+
+func newLabelTree(labels [][]int, vocab int) (*labelTree, error) {
+	t := &labelTree{}
+	children := map[[2]int]int{} // (parent node, token) -> node
+	for j, l := range labels {
+		if len(l) == 0 {
+			return nil, fmt.Errorf("label %d is empty", j)
+		}
+		t.depth = max(t.depth, len(l))
+		node := -1
+		for k, id := range l {
+			if id < 0 || id >= vocab {
+				return nil, fmt.Errorf("label %d has token %d outside the vocabulary of %d", j, id, vocab)
+			}
+			t.slot = append(t.slot, node+1)
+			t.target = append(t.target, id)
+			t.label = append(t.label, j)
+			if k == len(l)-1 {
+				break
+			}
+			key := [2]int{node, id}
+			next, ok := children[key]
+			if !ok {
+				next = len(t.tokens)
+				children[key] = next
+				t.tokens = append(t.tokens, id)
+				t.parent = append(t.parent, node)
+				t.nodeDepth = append(t.nodeDepth, k+1)
+			}
+			node = next
+		}
+	}
+	return t, nil
 }

@@ -3,12 +3,15 @@ package engine_test
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/model/llama"
 )
 
@@ -226,5 +229,44 @@ func TestFullFineTune(t *testing.T) {
 	}
 	if _, err := engine.FineTune(context.Background(), m, nil, nil, engine.FineTuneConfig{BatchSize: 4}, nil); err == nil {
 		t.Fatal("empty training set accepted")
+	}
+}
+
+// TestClassifyPackedMatchesScore: the prefix-tree packing gives every label the
+// log-likelihood that scoring it alone after its prompt gives, for labels that share
+// prefixes, one that is a prefix of another, and prompts of different lengths, on each
+// architecture family.
+func TestClassifyPackedMatchesScore(t *testing.T) {
+	labels := [][]int{{2, 6, 5}, {2, 6}, {2, 7, 1, 9}, {40}, {11, 12}, {11, 13}, {2}}
+	for _, dir := range []string{"llama", "qwen3", "gpt2", "mistral"} {
+		t.Run(dir, func(t *testing.T) {
+			m, err := model.Load(filepath.Join("..", "testdata", "models", dir), torch.CPU, torch.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			cls, err := engine.Classify(m, prompts, labels, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range prompts {
+				for j, l := range labels {
+					one, err := engine.Score(m, [][]int{p}, [][]int{l}, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d := math.Abs(one[0].LogProb - cls[i].LogProbs[j]); d > 1e-4 {
+						t.Fatalf("prompt %d label %d: packed %v, alone %v", i, j, cls[i].LogProbs[j], one[0].LogProb)
+					}
+				}
+			}
+		})
+	}
+	m := tinyLlama(t, 0)
+	if _, err := engine.Classify(m, prompts, [][]int{{1}, {}}, 2); err == nil {
+		t.Fatal("an empty label was accepted")
+	}
+	if _, err := engine.Classify(m, prompts, [][]int{{1}, {99}}, 2); err == nil {
+		t.Fatal("a label outside the vocabulary was accepted")
 	}
 }

@@ -28,6 +28,13 @@ type CausalLM interface {
 	// the logits (B, V) of the last position only (what decoding needs; the output
 	// projection of the other positions is skipped). cache may be nil (then S = T).
 	Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *KVCache) *torch.Tensor
+	// Logits runs ids (B, T) at positions (B, T, int64) under mask (B, 1, T, T), bool,
+	// true = may attend, without a cache, and returns the logits (B, K, V) of the
+	// positions that at (B, K, int64) selects in each row (at nil: every position, K = T).
+	// Rows may pack several continuations of one prompt side by side (tree-shaped
+	// scoring); the mask and positions say which tokens see which, and the mask alone
+	// decides (a sliding window, Info().SlidingWindow, is the caller's to apply).
+	Logits(s *torch.Scope, ids, positions, mask, at *torch.Tensor) *torch.Tensor
 	// NewCache allocates a cache for batch rows of up to capacity tokens.
 	NewCache(batch, capacity int) (*KVCache, error)
 	Parameters() []*torch.Tensor // in the order of Names
@@ -55,6 +62,8 @@ type Info struct {
 	HeadDim      int
 	VocabSize    int
 	MaxPositions int
+	// SlidingWindow, when > 0, is how many positions back a query may attend (Mistral).
+	SlidingWindow int
 }
 
 // Loader opens a model folder onto dev, converting weights to dtype.

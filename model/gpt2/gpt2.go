@@ -211,7 +211,7 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 		return nil
 	}
 	pos := s.Unsqueeze(s.Arange(0, float64(T), 1, torch.Int64, m.Device()), 0) // (1, T)
-	return m.run(s, ids, pos, torch.AttentionOptions{Causal: true}, nil, false)
+	return m.run(s, ids, pos, torch.AttentionOptions{Causal: true}, nil, false, nil)
 }
 
 // Step is the inference path with positions, mask and cache; see model.CausalLM.
@@ -221,11 +221,20 @@ func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 		s.Fail(&torch.Error{Op: "gpt2 step", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", sh)})
 		return nil
 	}
-	logits := m.run(s, ids, positions, torch.AttentionOptions{Mask: mask}, cache, true)
+	logits := m.run(s, ids, positions, torch.AttentionOptions{Mask: mask}, cache, true, nil)
 	if cache != nil && s.Err() == nil {
 		cache.Advance(int(sh[1]))
 	}
 	return logits
+}
+
+// Logits is the packed-scoring path; see model.CausalLM.
+func (m *Model) Logits(s *torch.Scope, ids, positions, mask, at *torch.Tensor) *torch.Tensor {
+	if sh := ids.Shape(); len(sh) != 2 {
+		s.Fail(&torch.Error{Op: "gpt2 logits", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", sh)})
+		return nil
+	}
+	return m.run(s, ids, positions, torch.AttentionOptions{Mask: mask}, nil, false, at)
 }
 
 func (m *Model) act(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
@@ -235,9 +244,9 @@ func (m *Model) act(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	return s.GeluTanh(x) // gelu_new and gelu_pytorch_tanh
 }
 
-// run is the stack shared by Forward and Step; lastOnly returns logits (B, V) of the last
-// position instead of (B, T, V).
-func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, lastOnly bool) *torch.Tensor {
+// run is the stack shared by Forward, Step and Logits; lastOnly returns logits (B, V) of
+// the last position, at (B, K) those of the positions it selects, and otherwise (B, T, V).
+func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, lastOnly bool, at *torch.Tensor) *torch.Tensor {
 	sh := ids.Shape()
 	B, T := sh[0], sh[1]
 	eps := m.Config.LayerNormEpsilon
@@ -255,6 +264,10 @@ func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.Att
 	}
 	if lastOnly {
 		x = s.Select(x, 1, T-1) // (B, C)
+	}
+	if at != nil {
+		sh := x.Shape()
+		x = s.Gather(x, 1, s.Expand(s.Unsqueeze(at, 2), at.Shape()[0], at.Shape()[1], sh[2]))
 	}
 	return s.Linear(s.LayerNorm(x, m.lnfW, m.lnfB, eps), m.head, nil)
 }

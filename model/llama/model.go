@@ -282,7 +282,7 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 	if w := m.Config.window(); w > 0 && T > int64(w) {
 		opts = torch.AttentionOptions{Mask: windowMask(s, T, T, 0, w, m.Device())}
 	}
-	return m.run(s, ids, cos, sin, opts, nil, false)
+	return m.run(s, ids, cos, sin, opts, nil, false, nil)
 }
 
 // windowMask is (1, 1, T, S) bool: query i (slot past+i) may see key slot j when
@@ -321,16 +321,36 @@ func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 	if w := m.Config.window(); w > 0 {
 		mask = s.And(mask, windowMask(s, T, past+T, past, w, m.Device()))
 	}
-	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache, true)
+	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache, true, nil)
 	if cache != nil && s.Err() == nil {
 		cache.Advance(int(T))
 	}
 	return logits
 }
 
-// run is the decoder stack shared by Forward and Step; lastOnly returns logits (B, V) of
-// the last position instead of (B, T, V).
-func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, lastOnly bool) *torch.Tensor {
+// Logits is the packed-scoring path; see model.CausalLM (the mask carries any sliding
+// window).
+func (m *Model) Logits(s *torch.Scope, ids, positions, mask, at *torch.Tensor) *torch.Tensor {
+	shape := ids.Shape()
+	if len(shape) != 2 {
+		s.Fail(&torch.Error{Op: "llama logits", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", shape)})
+		return nil
+	}
+	B, T := shape[0], shape[1]
+	if !m.tablesFor(s, T) {
+		return nil
+	}
+	D := int64(m.Config.HeadDim)
+	flat := s.Reshape(positions, -1)
+	cos := s.Reshape(s.IndexSelect(m.cos, 0, flat), B, 1, T, D)
+	sin := s.Reshape(s.IndexSelect(m.sin, 0, flat), B, 1, T, D)
+	return m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, nil, false, at)
+}
+
+// run is the decoder stack shared by Forward, Step and Logits; lastOnly returns logits
+// (B, V) of the last position, at (B, K) those of the positions it selects, and otherwise
+// (B, T, V).
+func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.AttentionOptions, cache *model.KVCache, lastOnly bool, at *torch.Tensor) *torch.Tensor {
 	shape := ids.Shape()
 	if len(shape) != 2 {
 		s.Fail(&torch.Error{Op: "llama", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", shape)})
@@ -353,7 +373,18 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 	if lastOnly {
 		x = s.Select(x, 1, T-1) // (B, C)
 	}
+	x = selectPositions(s, x, at)
 	return s.Linear(s.RMSNorm(x, m.norm, m.Config.RMSNormEps), m.head, nil)
+}
+
+// selectPositions picks x[b, at[b, k], :] -> (B, K, C); at nil leaves x as it is.
+func selectPositions(s *torch.Scope, x, at *torch.Tensor) *torch.Tensor {
+	if at == nil {
+		return x
+	}
+	sh := x.Shape()
+	idx := s.Expand(s.Unsqueeze(at, 2), at.Shape()[0], at.Shape()[1], sh[2])
+	return s.Gather(x, 1, idx)
 }
 
 // block is decoder layer i: x (B, T, C) -> x + attention, then + MLP.
@@ -404,6 +435,7 @@ func (c *Config) info() model.Info {
 		Architecture: c.Architectures[0], ModelType: c.ModelType, Params: c.ParamCount(),
 		Layers: c.NumHiddenLayers, Hidden: c.HiddenSize, Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads,
 		HeadDim: c.HeadDim, VocabSize: c.VocabSize, MaxPositions: c.MaxPositionEmbeddings,
+		SlidingWindow: c.window(),
 	}
 }
 

@@ -363,10 +363,10 @@ func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels []string, ba
 func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "export",
-		Usage: "merge a LoRA adapter into its base model and write a Hugging Face model folder",
+		Usage: "merge a LoRA adapter into its base model (or convert a model's dtype) and write a Hugging Face model folder",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Required: true, Usage: "base model folder"},
-			&cli.StringFlag{Name: "adapter", Required: true, Usage: "PEFT adapter folder"},
+			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder to merge (none: the model is written as it is, in --dtype)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "folder for the merged model"},
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "dtype of the written weights"},
 		},
@@ -381,22 +381,30 @@ func exportCommand() *cli.Command {
 				return err
 			}
 			defer m.Close()
-			set, err := lora.Load(c.String("adapter"), m)
-			if err != nil {
-				return err
-			}
-			defer set.Close()
-			if err := set.Merge(); err != nil {
-				return err
-			}
 			out := c.String("out")
+			merged := 0
+			if a := c.String("adapter"); a != "" {
+				set, err := lora.Load(a, m)
+				if err != nil {
+					return err
+				}
+				defer set.Close()
+				if err := set.Merge(); err != nil {
+					return err
+				}
+				merged = len(set.Adapters)
+			}
 			if err := m.Save(out); err != nil {
 				return err
 			}
 			if err := copyTokenizerFiles(dir, out); err != nil {
 				return err
 			}
-			fmt.Printf("merged %d adapted projections of %s into %s\n", len(set.Adapters), dir, out)
+			if merged > 0 {
+				fmt.Printf("merged %d adapted projections of %s into %s (%s)\n", merged, dir, out, dtype)
+			} else {
+				fmt.Printf("wrote %s as %s (%s)\n", dir, out, dtype)
+			}
 			return nil
 		},
 	}
@@ -405,7 +413,7 @@ func exportCommand() *cli.Command {
 // copyTokenizerFiles copies the files beside the weights that make a model folder usable
 // (those that exist) from one folder to another.
 func copyTokenizerFiles(from, to string) error {
-	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"} {
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"} {
 		b, err := os.ReadFile(filepath.Join(from, f))
 		if err != nil {
 			continue

@@ -3,8 +3,18 @@
 // memory, for a tiny Llama and a random model of SmolLM2-135M's shape. Each side trains in
 // a process of its own so peak RSS is its own. It writes bench/results/train_<cpu|gpu>.json.
 //
+// With -autocast bfloat16 both sides run the forward pass (loss included) under autocast
+// (torch.autocast on the reference side, torch.Autocast on Pioneer's, as engine.Train does
+// with TrainConfig.Autocast); parameters, gradients and AdamW state stay float32. The
+// figures keep their names and the default result file becomes
+// bench/results/train_<cpu|gpu>_bf16.json; GPU MFU is then over the bfloat16 peak.
+//
+// The reference script is found as bench/train/reference.py relative to the working
+// directory: run it from the repository root.
+//
 //	go run ./bench/train
 //	go run ./bench/train -device cuda -python python3
+//	go run ./bench/train -device cuda -python python3 -autocast bfloat16
 package main
 
 import (
@@ -38,6 +48,8 @@ type spec struct {
 	Seq     int            `json:"seq"`
 	Warmup  int            `json:"warmup"`
 	Steps   int            `json:"steps"`
+	// Autocast is "bfloat16" for mixed precision in the forward pass; empty: float32.
+	Autocast string `json:"autocast,omitempty"`
 }
 
 type measured struct {
@@ -81,6 +93,10 @@ var gpuModels = []struct {
 // peakFLOPs is the dense float32 (non-tensor-core) peak used for model FLOPs utilisation.
 var peakFLOPs = map[string]float64{"NVIDIA H100 80GB HBM3": 67e12, "NVIDIA H200": 67e12}
 
+// peakFLOPsBF16 is the dense (no sparsity) bfloat16 tensor-core peak, for MFU under
+// -autocast bfloat16.
+var peakFLOPsBF16 = map[string]float64{"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12}
+
 var targets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 func main() {
@@ -88,6 +104,7 @@ func main() {
 	python := flag.String("python", "", "Python with torch 2.11.0, transformers and peft (default: scripts/reference-env.sh's)")
 	out := flag.String("out", "", "result file (default bench/results/train_<cpu|gpu>.json)")
 	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD)")
+	autocast := flag.String("autocast", "", "bfloat16: forward pass under autocast on both sides (default bench/results/train_<cpu|gpu>_bf16.json); empty: float32")
 	child := flag.String("child", "", "internal: train this model in this process and print JSON")
 	specFile := flag.String("spec", "", "internal: the child's spec")
 	flag.Parse()
@@ -95,7 +112,7 @@ func main() {
 	if *child != "" {
 		err = runChild(*specFile)
 	} else {
-		err = run(*device, *python, *out, *commit)
+		err = run(*device, *python, *out, *commit, *autocast)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/train:", err)
@@ -103,10 +120,24 @@ func main() {
 	}
 }
 
-func run(device, python, out, commit string) error {
+func run(device, python, out, commit, autocast string) error {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return err
+	}
+	bf16 := false
+	if autocast != "" {
+		dt, err := torch.ParseDType(autocast)
+		if err != nil {
+			return err
+		}
+		switch dt {
+		case torch.Float32:
+		case torch.BFloat16:
+			bf16 = true
+		default:
+			return fmt.Errorf("-autocast: want bfloat16 (or float32, the default), got %q", autocast)
+		}
 	}
 	if python, err = bench.ReferencePython(python); err != nil {
 		return err
@@ -115,8 +146,12 @@ func run(device, python, out, commit string) error {
 	if dev.Type == torch.DeviceCUDA {
 		kind = "gpu"
 	}
+	name := "train_" + kind
+	if bf16 {
+		name += "_bf16"
+	}
 	if out == "" {
-		out = filepath.Join("bench", "results", "train_"+kind+".json")
+		out = filepath.Join("bench", "results", name+".json")
 	}
 	cmd := "go run ./bench/train"
 	flag.Visit(func(f *flag.Flag) {
@@ -124,7 +159,16 @@ func run(device, python, out, commit string) error {
 			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
 		}
 	})
-	r := bench.NewResult("train_"+kind, cmd, fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; float32; random weights from config, random token batches with labels = ids; median step time over the timed steps after 2 warm-up steps; tokens/s = batch x sequence / step time; peak RSS = the training process's getrusage max RSS; %d intra-op threads; each side in its own process", torch.NumThreads()))
+	precision, peaks, peakName := "float32", peakFLOPs, "float32"
+	if bf16 {
+		precision = "bf16 autocast (forward pass and loss under torch.autocast(device_type, dtype=torch.bfloat16) on both sides; parameters, gradients and AdamW state float32)"
+		peaks, peakName = peakFLOPsBF16, "bfloat16"
+	}
+	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; median step time over the timed steps after 2 warm-up steps; tokens/s = batch x sequence / step time; peak RSS = the training process's getrusage max RSS; %d intra-op threads; each side in its own process", precision, torch.NumThreads())
+	if bf16 {
+		method += "; MFU (GPU) = 6 x parameters x tokens/s over the dense bfloat16 tensor-core peak (H100/H200: 989 TFLOP/s; the float32 runs use the 67 TFLOP/s non-tensor-core float32 peak)"
+	}
+	r := bench.NewResult(name, cmd, method)
 	if commit != "" {
 		r.Commit = commit
 	}
@@ -135,6 +179,9 @@ func run(device, python, out, commit string) error {
 	for _, mdl := range list {
 		sp := spec{Config: mdl.config, Device: dev.String(), Threads: torch.NumThreads(), R: 16, Alpha: 32, Targets: targets,
 			Batch: mdl.batch, Seq: mdl.seq, Warmup: 2, Steps: mdl.steps}
+		if bf16 {
+			sp.Autocast = "bfloat16"
+		}
 		fmt.Fprintf(os.Stderr, "%s: Pioneer ...\n", mdl.name)
 		var ours measured
 		if err := bench.RunPython(os.Args[0], "-child", []string{mdl.name, "-spec"}, sp, &ours); err != nil {
@@ -151,7 +198,7 @@ func run(device, python, out, commit string) error {
 		r.Add(mdl.name+"_tokens_per_s", "tokens/s", gt, &rt, refName, true)
 		rr := ref.PeakRSSMB
 		r.Add(mdl.name+"_peak_rss", "MB", ours.PeakRSSMB, &rr, refName, false)
-		if peak, ok := peakFLOPs[gpuName()]; ok && dev.Type == torch.DeviceCUDA {
+		if peak, ok := peaks[gpuName()]; ok && dev.Type == torch.DeviceCUDA {
 			// MFU as PaLM defines it: 6 x parameters x tokens/s over the device's peak.
 			var cfg llama.Config
 			raw, _ := json.Marshal(mdl.config)
@@ -161,7 +208,7 @@ func run(device, python, out, commit string) error {
 			cfg.Defaults()
 			n := float64(cfg.ParamCount())
 			gm, rm := 6*n*gt/peak, 6*n*rt/peak
-			r.Add(mdl.name+"_mfu", "fraction", gm, &rm, refName+" (6N FLOPs per token over the float32 peak)", true)
+			r.Add(mdl.name+"_mfu", "fraction", gm, &rm, refName+" (6N FLOPs per token over the "+peakName+" peak)", true)
 		}
 	}
 	if err := r.Write(out); err != nil {
@@ -197,6 +244,12 @@ func runChild(specFile string) error {
 	dev, err := torch.ParseDevice(sp.Device)
 	if err != nil {
 		return err
+	}
+	var autocast torch.DType // 0: off
+	if sp.Autocast != "" {
+		if autocast, err = torch.ParseDType(sp.Autocast); err != nil {
+			return err
+		}
 	}
 	var cfg llama.Config
 	raw, _ := json.Marshal(sp.Config)
@@ -250,7 +303,16 @@ func runChild(specFile string) error {
 		}
 		t0 := time.Now()
 		s := torch.NewScope()
-		loss := tr.Loss(s, idT, tgT)
+		var loss *torch.Tensor
+		forward := func() error {
+			loss = tr.Loss(s, idT, tgT)
+			return nil
+		}
+		if autocast != 0 { // as engine.Train: the forward pass under autocast, backward outside
+			_ = torch.Autocast(dev, autocast, forward) // errors land on s
+		} else {
+			_ = forward()
+		}
 		err := loss.Backward()
 		if err == nil {
 			err = opt.Step(1e-4)

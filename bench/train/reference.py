@@ -3,8 +3,11 @@
   python reference.py SPEC.json     prints JSON: step times (s) and peak RSS (MB)
 
 The model is built from a config with random weights (seeded); LoRA rank 16 on all linear
-layers; torch.optim.AdamW; batches of random token ids with labels = ids.
+layers; torch.optim.AdamW; batches of random token ids with labels = ids. With
+"autocast": "bfloat16" in the spec the forward pass (loss included) runs under
+torch.autocast(device_type, dtype=torch.bfloat16); backward and the optimizer step outside.
 """
+import contextlib
 import json
 import resource
 import sys
@@ -34,12 +37,18 @@ def main():
     g = torch.Generator().manual_seed(1)
     B, T = spec["batch"], spec["seq"]
     ids = torch.randint(3, cfg.vocab_size, (B, T), generator=g).to(device)
+    autocast = spec.get("autocast")
+    if autocast:
+        amp = lambda: torch.autocast(device.type, dtype=getattr(torch, autocast))
+    else:
+        amp = contextlib.nullcontext
     times = []
     for step in range(spec["warmup"] + spec["steps"]):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        loss = model(input_ids=ids, labels=ids).loss
+        with amp():
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -53,7 +53,8 @@ func Accuracy(pred, ref []string) (float64, error) {
 
 // Entity is a typed span, e.g. {Type: "PER", Text: "Angela Merkel"}.
 type Entity struct {
-	Type, Text string
+	Type string `json:"type"`
+	Text string `json:"text"`
 }
 
 // PRF is precision, recall and F1 with the counts behind them.

@@ -1,0 +1,193 @@
+package task
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/metrics"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// Tokenizer is what evaluation needs of a tokenizer (model/tokenizer.Tokenizer is one).
+type Tokenizer interface {
+	Encode(text string, addSpecial bool) []int
+	Decode(ids []int, skipSpecial bool) string
+}
+
+// EvalOptions configure Evaluate.
+type EvalOptions struct {
+	Batch        int   // prompts per forward pass; 0: 16
+	MaxNewTokens int   // generation budget for extraction and generation; 0: 64
+	EOS          []int // tokens that end a completion (generation_config.json's)
+	PadID        int
+	// Progress, when set, is called after each batch with the examples done so far.
+	Progress func(done, total int)
+}
+
+// Prediction is the model's answer to one example.
+type Prediction struct {
+	ID       string   `json:"id"`
+	Output   string   `json:"output"`             // the completion (classification: the label chosen)
+	Label    string   `json:"label,omitempty"`    // classification
+	Entities []Entity `json:"entities,omitempty"` // extraction
+	Correct  bool     `json:"correct"`            // label right / entity set exact / exact match
+	// FormatOK is false when a generated completion did not follow the output format.
+	FormatOK bool `json:"format_ok"`
+	// Score is the example's own metric value: 1/0 for classification, the example's
+	// entity F1 for extraction, ROUGE-L or exact match for generation.
+	Score float64 `json:"score"`
+}
+
+// Result is a model's evaluation on a set of examples.
+type Result struct {
+	Metric      string                 `json:"metric"`
+	Value       float64                `json:"value"`
+	N           int                    `json:"n"`
+	Predictions []Prediction           `json:"predictions"`
+	PerType     map[string]metrics.PRF `json:"per_type,omitempty"` // extraction: per entity type
+	// Confusion counts (gold, predicted) label pairs of classification mistakes.
+	Confusion map[string]map[string]int `json:"confusion,omitempty"`
+}
+
+// Evaluate runs the model on the examples and scores it with the task's metric.
+// Classification answers are constrained to the label set (the most likely label's full
+// completion, end-of-sequence included); extraction and generation are greedy.
+func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOptions) (*Result, error) {
+	if len(exs) == 0 {
+		return nil, fmt.Errorf("evaluate %s: no examples", t.Name)
+	}
+	if o.Batch <= 0 {
+		o.Batch = 16
+	}
+	if o.MaxNewTokens <= 0 {
+		o.MaxNewTokens = 64
+	}
+	prompts := make([][]int, len(exs))
+	for i, ex := range exs {
+		prompts[i] = tok.Encode(t.PromptText(ex.Text), true)
+	}
+	res := &Result{Metric: t.Metric, N: len(exs), Predictions: make([]Prediction, len(exs))}
+	if t.Type == Classification {
+		labels := make([][]int, len(t.Labels))
+		for j, l := range t.Labels {
+			labels[j] = tok.Encode(t.LabelTarget(l), false)
+			if len(o.EOS) > 0 {
+				labels[j] = append(labels[j], o.EOS[0])
+			}
+		}
+		res.Confusion = map[string]map[string]int{}
+		hits := 0
+		for start := 0; start < len(exs); start += o.Batch {
+			end := min(start+o.Batch, len(exs))
+			cls, err := engine.Classify(m, prompts[start:end], labels, o.Batch)
+			if err != nil {
+				return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
+			}
+			for k, c := range cls {
+				ex := exs[start+k]
+				got := t.Labels[c.Label]
+				p := Prediction{ID: ex.ID, Output: got, Label: got, Correct: got == ex.Label, FormatOK: true}
+				if p.Correct {
+					p.Score = 1
+					hits++
+				} else {
+					if res.Confusion[ex.Label] == nil {
+						res.Confusion[ex.Label] = map[string]int{}
+					}
+					res.Confusion[ex.Label][got]++
+				}
+				res.Predictions[start+k] = p
+			}
+			if o.Progress != nil {
+				o.Progress(end, len(exs))
+			}
+		}
+		res.Value = float64(hits) / float64(len(exs))
+		return res, nil
+	}
+
+	outs := make([]string, len(exs))
+	for start := 0; start < len(exs); start += o.Batch {
+		end := min(start+o.Batch, len(exs))
+		gen, err := engine.Generate(m, prompts[start:end], engine.GenerateOptions{
+			MaxNewTokens: o.MaxNewTokens, StopTokens: o.EOS, StopStrings: []string{"\n"}, PadID: o.PadID,
+			Decode: func(ids []int) string { return tok.Decode(ids, true) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
+		}
+		for k, g := range gen {
+			outs[start+k] = strings.SplitN(tok.Decode(g.Tokens, true), "\n", 2)[0]
+		}
+		if o.Progress != nil {
+			o.Progress(end, len(exs))
+		}
+	}
+	var err error
+	switch t.Type {
+	case Extraction:
+		pred := make([][]Entity, len(exs))
+		ref := make([][]Entity, len(exs))
+		for i, ex := range exs {
+			_, es, ok := t.ParseOutput(outs[i])
+			pred[i], ref[i] = es, ex.Entities
+			one, _, _ := metrics.EntityF1([][]Entity{es}, [][]Entity{ex.Entities})
+			score := one.F1
+			if len(es) == 0 && len(ex.Entities) == 0 {
+				score = 1
+			}
+			res.Predictions[i] = Prediction{ID: ex.ID, Output: outs[i], Entities: es, FormatOK: ok,
+				Correct: score == 1, Score: score}
+		}
+		var all metrics.PRF
+		if all, res.PerType, err = metrics.EntityF1(pred, ref); err != nil {
+			return nil, err
+		}
+		res.Value = all.F1
+	default:
+		var sum float64
+		for i, ex := range exs {
+			got, _, _ := t.ParseOutput(outs[i])
+			exact := metrics.Normalize(got) == metrics.Normalize(ex.Output)
+			score := metrics.RougeL(got, ex.Output)
+			if t.Metric == "exact_match" {
+				score = 0
+				if exact {
+					score = 1
+				}
+			}
+			sum += score
+			res.Predictions[i] = Prediction{ID: ex.ID, Output: got, FormatOK: true, Correct: exact, Score: score}
+		}
+		res.Value = sum / float64(len(exs))
+	}
+	return res, nil
+}
+
+// Pair is a confusion pair: gold label, predicted label, how often.
+type Pair struct {
+	Gold, Predicted string
+	Count           int
+}
+
+// TopConfusions lists the most frequent classification mistakes, most frequent first.
+func (r *Result) TopConfusions(n int) []Pair {
+	var out []Pair
+	for g, row := range r.Confusion {
+		for p, c := range row {
+			out = append(out, Pair{g, p, c})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Gold+out[i].Predicted < out[j].Gold+out[j].Predicted
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}

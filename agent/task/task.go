@@ -1,0 +1,380 @@
+// Package task is the task definition the whole agent shares: what kind of task it is
+// (classification over a label set, entity extraction over entity types, free
+// generation), how an example becomes a prompt and a target completion, how a model's
+// output is read back, which metric judges it, and where its data splits are.
+//
+// A task is a YAML file (task.yaml) beside its data:
+//
+//	name: banking77
+//	type: classification        # classification | extraction | generation
+//	description: ...
+//	labels_file: labels.txt     # or labels: [a, b, ...]
+//	prompt: "{text}\nintent:"   # {text} is the example's input
+//	output: " {label}"          # the target; {label}, {entities} or {output}
+//	metric: accuracy            # accuracy | entity_f1 | exact_match | rouge_l
+//	data: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}
+//
+// Examples are JSONL lines with an "id" and "text", plus "label" (classification),
+// "entities": [{"type", "text"}] (extraction) or "output" (generation). Extraction
+// targets are written "TYPE: span; TYPE: span" in order of appearance, or "none".
+package task
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine/metrics"
+)
+
+// Type is the kind of task.
+type Type string
+
+// The task types.
+const (
+	Classification Type = "classification"
+	Extraction     Type = "extraction"
+	Generation     Type = "generation"
+)
+
+// Metrics by name; each task type allows some.
+var metricsFor = map[Type][]string{
+	Classification: {"accuracy"},
+	Extraction:     {"entity_f1"},
+	Generation:     {"exact_match", "rouge_l"},
+}
+
+// Task is a loaded task definition.
+type Task struct {
+	Name        string   `yaml:"name"`
+	Type        Type     `yaml:"type"`
+	Description string   `yaml:"description"`
+	Labels      []string `yaml:"labels"`
+	LabelsFile  string   `yaml:"labels_file"`
+	EntityTypes []string `yaml:"entity_types"`
+	Prompt      string   `yaml:"prompt"`
+	Output      string   `yaml:"output"`
+	Metric      string   `yaml:"metric"`
+	Data        struct {
+		Train      string `yaml:"train"`
+		Validation string `yaml:"validation"`
+		Test       string `yaml:"test"`
+	} `yaml:"data"`
+
+	fsys   fs.FS  // where the task file and its data live
+	dir    string // the task's folder within fsys
+	source string // what Load was given, for messages
+}
+
+// Entity is a typed span of an extraction example.
+type Entity = metrics.Entity
+
+// Example is one record of a task's data.
+type Example struct {
+	ID       string   `json:"id"`
+	Text     string   `json:"text"`
+	Label    string   `json:"label,omitempty"`
+	Entities []Entity `json:"entities,omitempty"`
+	Output   string   `json:"output,omitempty"`
+	Line     int      `json:"-"` // 1-based line in its file
+}
+
+// Bundled lists the tasks embedded in the binary.
+func Bundled() []string {
+	entries, err := fs.ReadDir(data.Tasks, "tasks")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// Load reads a task: a path to a task YAML file, a folder holding task.yaml, or the name
+// of a bundled task (Bundled).
+func Load(ref string) (*Task, error) {
+	var (
+		fsys fs.FS
+		file string
+	)
+	st, err := os.Stat(ref)
+	switch {
+	case err == nil && st.IsDir():
+		fsys, file = os.DirFS(ref), "task.yaml"
+	case err == nil:
+		fsys, file = os.DirFS(filepath.Dir(ref)), filepath.Base(ref)
+	case slices.Contains(Bundled(), ref):
+		fsys, file = data.Tasks, path.Join("tasks", ref, "task.yaml")
+	default:
+		return nil, fmt.Errorf("task %q: no such file or folder, and no bundled task of that name (bundled: %s)", ref, strings.Join(Bundled(), ", "))
+	}
+	b, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", ref, err)
+	}
+	t := &Task{fsys: fsys, dir: path.Dir(file), source: ref}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(t); err != nil {
+		return nil, fmt.Errorf("task %s: %w", ref, err)
+	}
+	if t.LabelsFile != "" {
+		lb, err := fs.ReadFile(fsys, path.Join(t.dir, t.LabelsFile))
+		if err != nil {
+			return nil, fmt.Errorf("task %s: labels_file: %w", ref, err)
+		}
+		for _, l := range strings.Split(string(lb), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				t.Labels = append(t.Labels, l)
+			}
+		}
+	}
+	if err := t.validate(); err != nil {
+		return nil, fmt.Errorf("task %s: %w", ref, err)
+	}
+	return t, nil
+}
+
+func (t *Task) validate() error {
+	if t.Name == "" {
+		return errors.New("no name")
+	}
+	allowed, ok := metricsFor[t.Type]
+	if !ok {
+		return fmt.Errorf("type %q is not one of classification, extraction, generation", t.Type)
+	}
+	if t.Metric == "" {
+		t.Metric = allowed[0]
+	}
+	if !slices.Contains(allowed, t.Metric) {
+		return fmt.Errorf("metric %q does not fit a %s task (use %s)", t.Metric, t.Type, strings.Join(allowed, " or "))
+	}
+	if !strings.Contains(t.Prompt, "{text}") {
+		return errors.New(`prompt must contain {text}`)
+	}
+	field := map[Type]string{Classification: "{label}", Extraction: "{entities}", Generation: "{output}"}[t.Type]
+	if t.Output == "" {
+		t.Output = " " + field
+	}
+	if !strings.Contains(t.Output, field) {
+		return fmt.Errorf("output must contain %s for a %s task", field, t.Type)
+	}
+	switch t.Type {
+	case Classification:
+		if len(t.Labels) < 2 {
+			return fmt.Errorf("a classification task needs at least two labels (labels or labels_file), got %d", len(t.Labels))
+		}
+		seen := map[string]bool{}
+		for _, l := range t.Labels {
+			if seen[l] {
+				return fmt.Errorf("label %q is listed twice", l)
+			}
+			seen[l] = true
+		}
+	case Extraction:
+		if len(t.EntityTypes) == 0 {
+			return errors.New("an extraction task needs entity_types")
+		}
+		for _, e := range t.EntityTypes {
+			if e == "" || strings.ContainsAny(e, ":;") {
+				return fmt.Errorf("entity type %q: must be non-empty without ':' or ';'", e)
+			}
+		}
+	}
+	return nil
+}
+
+// Source is what the task was loaded from.
+func (t *Task) Source() string { return t.source }
+
+// HasLabel reports whether label is in the task's label set.
+func (t *Task) HasLabel(label string) bool { return slices.Contains(t.Labels, label) }
+
+// HasEntityType reports whether typ is one of the task's entity types.
+func (t *Task) HasEntityType(typ string) bool { return slices.Contains(t.EntityTypes, typ) }
+
+// Split reads one of the task's data splits: "train", "validation" or "test".
+func (t *Task) Split(name string) ([]Example, error) {
+	file := map[string]string{"train": t.Data.Train, "validation": t.Data.Validation, "test": t.Data.Test}[name]
+	if file == "" {
+		return nil, fmt.Errorf("task %s has no %s split", t.Name, name)
+	}
+	b, err := fs.ReadFile(t.fsys, path.Join(t.dir, file))
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.Name, err)
+	}
+	exs, bad, err := t.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %s: %w", t.Name, file, err)
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("task %s: %s: %v", t.Name, file, bad[0])
+	}
+	return exs, nil
+}
+
+// LineError is a line of a JSONL file that does not parse or does not fit the task.
+type LineError struct {
+	Line int    `json:"line"`
+	Err  string `json:"reason"`
+	Raw  string `json:"raw"`
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Err) }
+
+// ReadFile reads a JSONL file of examples (see Parse).
+func (t *Task) ReadFile(p string) ([]Example, []LineError, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	exs, bad, err := t.Parse(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return exs, bad, nil
+}
+
+// Parse reads JSONL examples. Lines that do not parse or do not fit the task (a label
+// outside the set, an unknown entity type, a missing field) come back in bad with their
+// line numbers; blank lines are ignored. It fails only when no line is usable.
+func (t *Task) Parse(b []byte) (exs []Example, bad []LineError, err error) {
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var ex Example
+		if err := json.Unmarshal(line, &ex); err != nil {
+			bad = append(bad, LineError{Line: i + 1, Err: "not a JSON object: " + err.Error(), Raw: string(line)})
+			continue
+		}
+		ex.Line = i + 1
+		if reason := t.Check(ex); reason != "" {
+			bad = append(bad, LineError{Line: i + 1, Err: reason, Raw: string(line)})
+			continue
+		}
+		if ex.ID == "" {
+			ex.ID = fmt.Sprintf("line-%d", i+1)
+		}
+		exs = append(exs, ex)
+	}
+	if len(exs) == 0 {
+		if len(bad) > 0 {
+			return nil, bad, fmt.Errorf("no usable example (%d bad lines; first: %v)", len(bad), bad[0])
+		}
+		return nil, nil, errors.New("no examples")
+	}
+	return exs, bad, nil
+}
+
+// Check says why an example does not fit the task ("" when it does).
+func (t *Task) Check(ex Example) string {
+	if strings.TrimSpace(ex.Text) == "" {
+		return `empty "text"`
+	}
+	switch t.Type {
+	case Classification:
+		if ex.Label == "" {
+			return `no "label"`
+		}
+		if !t.HasLabel(ex.Label) {
+			return fmt.Sprintf("label %q is not one of the task's %d labels", ex.Label, len(t.Labels))
+		}
+	case Extraction:
+		for _, e := range ex.Entities {
+			if !t.HasEntityType(e.Type) {
+				return fmt.Sprintf("entity type %q is not one of %s", e.Type, strings.Join(t.EntityTypes, ", "))
+			}
+			if strings.TrimSpace(e.Text) == "" {
+				return "an entity has empty text"
+			}
+		}
+	case Generation:
+		if ex.Output == "" {
+			return `no "output"`
+		}
+	}
+	return ""
+}
+
+// PromptText is the prompt of an example.
+func (t *Task) PromptText(text string) string { return strings.ReplaceAll(t.Prompt, "{text}", text) }
+
+// Target is the completion a model should write for an example.
+func (t *Task) Target(ex Example) string {
+	switch t.Type {
+	case Classification:
+		return t.LabelTarget(ex.Label)
+	case Extraction:
+		return strings.ReplaceAll(t.Output, "{entities}", FormatEntities(ex.Entities))
+	default:
+		return strings.ReplaceAll(t.Output, "{output}", ex.Output)
+	}
+}
+
+// LabelTarget is the completion for a label.
+func (t *Task) LabelTarget(label string) string { return strings.ReplaceAll(t.Output, "{label}", label) }
+
+// FormatEntities writes entities as an extraction target: "PER: Angela Merkel; LOC:
+// Berlin", or "none".
+func FormatEntities(es []Entity) string {
+	if len(es) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Type + ": " + e.Text
+	}
+	return strings.Join(parts, "; ")
+}
+
+// ParseOutput reads a model's completion back: the label (classification), the entities
+// (extraction) or the text (generation). ok is false when the completion does not follow
+// the output format (a format error): an unknown label or entity type, a part without
+// "TYPE: ".
+func (t *Task) ParseOutput(completion string) (label string, entities []Entity, ok bool) {
+	prefix, suffix, _ := strings.Cut(t.Output, map[Type]string{Classification: "{label}", Extraction: "{entities}", Generation: "{output}"}[t.Type])
+	s := strings.TrimPrefix(completion, prefix)
+	if suffix != "" {
+		if i := strings.Index(s, suffix); i >= 0 {
+			s = s[:i]
+		}
+	}
+	s = strings.TrimSpace(s)
+	switch t.Type {
+	case Classification:
+		return s, nil, t.HasLabel(s)
+	case Extraction:
+		if s == "none" || s == "" {
+			return "", nil, s == "none"
+		}
+		ok = true
+		for _, part := range strings.Split(s, ";") {
+			typ, span, found := strings.Cut(part, ":")
+			typ, span = strings.TrimSpace(typ), strings.TrimSpace(span)
+			if !found || !t.HasEntityType(typ) || span == "" {
+				ok = false
+				continue
+			}
+			entities = append(entities, Entity{Type: typ, Text: span})
+		}
+		return "", entities, ok
+	default:
+		return s, nil, true
+	}
+}

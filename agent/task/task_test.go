@@ -1,0 +1,197 @@
+package task_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+	_ "github.com/pioneer-ai/pioneer/model/all"
+	"github.com/pioneer-ai/pioneer/model/tokenizer"
+)
+
+func TestBundledTasksLoad(t *testing.T) {
+	want := map[string]struct {
+		typ                   task.Type
+		labels                int
+		train, val, test      int
+		firstTestID, testText string
+	}{
+		"banking77": {task.Classification, 77, 9000, 1003, 3080, "banking77-test-0", "How do I locate my card?"},
+		"clinc150":  {task.Classification, 150, 15000, 3000, 4500, "clinc150-test-0", "how would you say fly in italian"},
+		"conll2003": {task.Extraction, 0, 14041, 3250, 3453, "conll2003-test-0", "SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT ."},
+	}
+	if got := task.Bundled(); len(got) != len(want) {
+		t.Fatalf("bundled %v", got)
+	}
+	for name, w := range want {
+		tk, err := task.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.Type != w.typ || len(tk.Labels) != w.labels {
+			t.Fatalf("%s: type %s, %d labels", name, tk.Type, len(tk.Labels))
+		}
+		for split, n := range map[string]int{"train": w.train, "validation": w.val, "test": w.test} {
+			exs, err := tk.Split(split)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(exs) != n {
+				t.Fatalf("%s %s: %d examples, want %d", name, split, len(exs), n)
+			}
+			if split == "test" && (exs[0].ID != w.firstTestID || exs[0].Text != w.testText) {
+				t.Fatalf("%s test[0] = %+v", name, exs[0])
+			}
+		}
+	}
+}
+
+func writeTask(t *testing.T, yaml string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "task.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestLoadRejectsBadTasks(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"name: x\ntype: sorting\nprompt: '{text}'\n", "not one of classification"},
+		{"name: x\ntype: classification\nlabels: [a]\nprompt: '{text}'\n", "at least two labels"},
+		{"name: x\ntype: classification\nlabels: [a, a]\nprompt: '{text}'\n", "listed twice"},
+		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: 'no placeholder'\n", "{text}"},
+		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\nmetric: rouge_l\n", "does not fit"},
+		{"name: x\ntype: extraction\nprompt: '{text}'\n", "entity_types"},
+		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\nlabelz: []\n", "labelz"},
+		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\noutput: ' {output}'\n", "{label}"},
+	} {
+		_, err := task.Load(writeTask(t, c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%q: error %v, want one mentioning %q", c.yaml, err, c.want)
+		}
+	}
+	if _, err := task.Load("no-such-task"); err == nil || !strings.Contains(err.Error(), "banking77") {
+		t.Fatalf("unknown task: %v", err)
+	}
+}
+
+func TestParseReportsBadLines(t *testing.T) {
+	tk, err := task.Load(writeTask(t, "name: x\ntype: classification\nlabels: [yes, no]\nprompt: 'Q: {text}\\nA:'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := `{"id": "a", "text": "is it?", "label": "yes"}
+not json
+
+{"id": "b", "text": "", "label": "no"}
+{"id": "c", "text": "really?", "label": "maybe"}
+{"text": "no id", "label": "no"}
+`
+	exs, bad, err := tk.Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exs) != 2 || exs[1].ID != "line-6" || exs[0].Line != 1 {
+		t.Fatalf("examples %+v", exs)
+	}
+	if len(bad) != 3 || bad[0].Line != 2 || bad[1].Line != 4 || bad[2].Line != 5 || !strings.Contains(bad[2].Err, "maybe") {
+		t.Fatalf("bad lines %+v", bad)
+	}
+	if _, _, err := tk.Parse([]byte("{}\n")); err == nil {
+		t.Fatal("a file with no usable line was accepted")
+	}
+}
+
+func TestTargetsRoundTrip(t *testing.T) {
+	ner, err := task.Load("conll2003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := task.Example{Text: "Peter Blackburn visited BRUSSELS", Entities: []task.Entity{{Type: "PER", Text: "Peter Blackburn"}, {Type: "LOC", Text: "BRUSSELS"}}}
+	target := ner.Target(ex)
+	if target != " PER: Peter Blackburn; LOC: BRUSSELS" {
+		t.Fatalf("target %q", target)
+	}
+	_, es, ok := ner.ParseOutput(target)
+	if !ok || len(es) != 2 || es[1] != ex.Entities[1] {
+		t.Fatalf("parsed %v %v", es, ok)
+	}
+	if _, es, ok := ner.ParseOutput(" none"); !ok || len(es) != 0 {
+		t.Fatal("none")
+	}
+	if _, es, ok := ner.ParseOutput(" PER: Ann; DATE: Monday; garbage"); ok || len(es) != 1 {
+		t.Fatalf("format errors not reported: %v %v", es, ok)
+	}
+	intent, _ := task.Load("banking77")
+	if got, _, ok := intent.ParseOutput(" card_arrival"); !ok || got != "card_arrival" {
+		t.Fatal(got)
+	}
+	if _, _, ok := intent.ParseOutput(" not_a_label"); ok {
+		t.Fatal("unknown label accepted")
+	}
+}
+
+// TestEvaluateClassification: on pioneer-nano, Evaluate's answers are the labels that
+// scoring each one alone prefers, and the accuracy and confusion counts add up.
+func TestEvaluateClassification(t *testing.T) {
+	dir := filepath.Join("..", "..", "data", "models", "pioneer-nano")
+	m, err := model.Load(dir, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	tk, err := task.Load(writeTask(t, "name: x\ntype: classification\nlabels: [yes, no, maybe so]\nprompt: 'Question: {text}\\nAnswer:'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := []task.Example{{ID: "1", Text: "Is the sky blue?", Label: "yes"}, {ID: "2", Text: "Is fire cold?", Label: "no"},
+		{ID: "3", Text: "Will it rain tomorrow?", Label: "maybe so"}, {ID: "4", Text: "Are cats dogs?", Label: "no"}}
+	res, err := tk.Evaluate(m, tok, exs, task.EvalOptions{Batch: 3, EOS: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, confused := 0, 0
+	for i, ex := range exs {
+		prompt := tok.Encode(tk.PromptText(ex.Text), true)
+		best, bestLP := "", math.Inf(-1)
+		for _, l := range tk.Labels {
+			sc, err := engine.Score(m, [][]int{prompt}, [][]int{append(tok.Encode(tk.LabelTarget(l), false), 0)}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc[0].LogProb > bestLP {
+				best, bestLP = l, sc[0].LogProb
+			}
+		}
+		p := res.Predictions[i]
+		if p.Label != best || p.Correct != (best == ex.Label) {
+			t.Fatalf("example %d: predicted %q (correct %v), scoring prefers %q", i, p.Label, p.Correct, best)
+		}
+		if p.Correct {
+			hits++
+		} else {
+			confused++
+		}
+	}
+	n := 0
+	for _, row := range res.Confusion {
+		for _, c := range row {
+			n += c
+		}
+	}
+	if res.Value != float64(hits)/4 || n != confused {
+		t.Fatalf("accuracy %v with %d hits; %d confusions for %d mistakes", res.Value, hits, n, confused)
+	}
+}

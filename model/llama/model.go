@@ -337,7 +337,13 @@ func (m *Model) Logits(s *torch.Scope, ids, positions, mask, at *torch.Tensor) *
 		return nil
 	}
 	B, T := shape[0], shape[1]
-	if !m.tablesFor(s, T) {
+	// A packed row has more slots than positions: size the tables by the positions.
+	last, err := s.Amax(s.Reshape(positions, -1), []int64{0}, false).Item()
+	if err != nil {
+		s.Fail(err)
+		return nil
+	}
+	if !m.tablesFor(s, int64(last)+1) {
 		return nil
 	}
 	D := int64(m.Config.HeadDim)

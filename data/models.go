@@ -1,0 +1,86 @@
+package data
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+)
+
+// NanoModel is the name of the embedded base model.
+const NanoModel = "pioneer-nano"
+
+// BundledModels lists the models embedded in the binary.
+func BundledModels() []string {
+	entries, err := fs.ReadDir(Models, "models")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// ResolveModel turns a --model argument into a folder: an existing path is returned as
+// it is; the name of a bundled model is written out (once) under
+// <user cache>/pioneer/models/<name>-<digest> and that folder returned, so the normal
+// loading path reads it.
+func ResolveModel(ref string) (string, error) {
+	if _, err := os.Stat(ref); err == nil || !slices.Contains(BundledModels(), ref) {
+		return ref, nil
+	}
+	root := path.Join("models", ref)
+	weights, err := fs.ReadFile(Models, path.Join(root, "model.safetensors"))
+	if err != nil {
+		return "", fmt.Errorf("bundled model %s: %w", ref, err)
+	}
+	sum := sha256.Sum256(weights)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "pioneer", "models", ref+"-"+hex.EncodeToString(sum[:6]))
+	entries, err := fs.ReadDir(Models, root)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("bundled model %s: %w", ref, err)
+	}
+	for _, e := range entries {
+		b, err := fs.ReadFile(Models, path.Join(root, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		dst := filepath.Join(dir, e.Name())
+		if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		// temp + rename: a concurrent or interrupted extraction never leaves a torn file
+		tmp, err := os.CreateTemp(dir, ".tmp-*")
+		if err != nil {
+			return "", err
+		}
+		_, werr := tmp.Write(b)
+		cerr := tmp.Close()
+		if werr != nil || cerr != nil {
+			os.Remove(tmp.Name())
+			return "", fmt.Errorf("bundled model %s: writing %s: %v", ref, dst, errors.Join(werr, cerr))
+		}
+		if err := os.Rename(tmp.Name(), dst); err != nil {
+			os.Remove(tmp.Name())
+			return "", err
+		}
+	}
+	return dir, nil
+}

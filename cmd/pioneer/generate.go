@@ -11,10 +11,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
 	"github.com/pioneer-ai/pioneer/internal/jsonl"
+	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all" // every architecture
 	"github.com/pioneer-ai/pioneer/model/chat"
@@ -23,7 +25,7 @@ import (
 
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "model", Required: true, Usage: "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)"},
+		&cli.StringFlag{Name: "model", Required: true, Usage: "Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a bundled model's name (pioneer-nano)"},
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
 		&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "compute dtype: float32, bfloat16 or float16"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
@@ -42,6 +44,7 @@ standard output (or --output): the prompt, the completion text, its tokens and w
 stopped. Generation stops at the model's end-of-sequence tokens
 (generation_config.json), a --stop string or --max-new-tokens.`,
 		Flags: append(modelFlags(),
+			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder to apply (a pioneer train or tune result)"},
 			&cli.StringSliceFlag{Name: "prompt", Usage: "a prompt (repeatable)"},
 			&cli.StringFlag{Name: "input", Usage: `JSONL file with one {"prompt": "..."} per line`},
 			&cli.StringFlag{Name: "output", Usage: "write JSONL here instead of standard output"},
@@ -86,7 +89,13 @@ func openModel(c *cli.Context, needTokenizer bool) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := c.String("model")
+	dir, err := data.ResolveModel(c.String("model"))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Set("model", dir); err != nil { // later readers of --model see the folder
+		return nil, err
+	}
 	l := &loaded{}
 	if needTokenizer {
 		if l.tok, err = tokenizer.Load(filepath.Join(dir, "tokenizer.json")); err != nil {
@@ -209,6 +218,13 @@ func runGenerate(c *cli.Context) error {
 		return err
 	}
 	defer l.Close()
+	if a := c.String("adapter"); a != "" {
+		set, err := lora.Load(a, l.m)
+		if err != nil {
+			return err
+		}
+		defer set.Close()
+	}
 	var w io.Writer = os.Stdout
 	if p := c.String("output"); p != "" {
 		f, err := os.Create(p)

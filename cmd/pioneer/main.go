@@ -22,6 +22,7 @@ func newApp() *cli.App {
 		Name:  "pioneer",
 		Usage: "adapt small language models to real tasks, on libtorch, from Go",
 		Commands: []*cli.Command{
+			tuneCommand(),
 			pretrainCommand(),
 			trainCommand(),
 			evalCommand(),

@@ -1,0 +1,368 @@
+// Package agent drives the engine for a task: fine-tuning jobs with evaluation before and
+// after, and (see DESIGN.md §5) the production loop built on them.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/model/tokenizer"
+)
+
+// TuneConfig configures Tune. Zero values take the defaults noted.
+type TuneConfig struct {
+	Model  string // base model folder
+	Task   *task.Task
+	Out    string // run folder
+	Device torch.Device
+	// Examples used: at most this many training examples (0: all), drawn with Seed and
+	// balanced across labels for classification; at most EvalExamples test examples for
+	// the before/after evaluation (0: the whole test split); ValExamples validation
+	// examples for the loss during training (0: 200).
+	TrainExamples, EvalExamples, ValExamples int
+	Epochs                                   int     // 0: 3
+	Batch                                    int     // 0: 16
+	LR                                       float64 // 0: 2e-3
+	LoRARank                                 int     // 0: 16
+	LoRAAlpha                                float64 // 0: 2 x rank
+	Full                                     bool    // fine-tune every weight instead of LoRA
+	Seed                                     uint64
+	// RandomInit replaces the base model's weights by a seeded random initialisation
+	// before training (a from-scratch baseline on the same budget).
+	RandomInit bool
+	Log        io.Writer                           // stage lines; nil: discard
+	Progress   func(engine.Progress)               // training progress; may be nil
+	EvalTick   func(stage string, done, total int) // evaluation progress; may be nil
+}
+
+// TuneResult is what a Tune run measured; it is also written to Out/result.json.
+type TuneResult struct {
+	Task          string              `json:"task"`
+	Model         string              `json:"model"`
+	Metric        string              `json:"metric"`
+	Before        float64             `json:"before"`
+	After         float64             `json:"after"`
+	EvalN         int                 `json:"eval_examples"`
+	TrainN        int                 `json:"train_examples"`
+	Train         *engine.TrainResult `json:"training"`
+	Adapter       string              `json:"adapter"` // the adapter (or, with Full, model) folder
+	Wall          time.Duration       `json:"wall_ns"`
+	Confusions    []task.Pair         `json:"top_confusions_after,omitempty"`
+	before, after *task.Result
+}
+
+func (c *TuneConfig) defaults() {
+	if c.Epochs <= 0 {
+		c.Epochs = 3
+	}
+	if c.Batch <= 0 {
+		c.Batch = 16
+	}
+	if c.LR <= 0 {
+		c.LR = 2e-3
+	}
+	if c.LoRARank <= 0 {
+		c.LoRARank = 16
+	}
+	if c.LoRAAlpha <= 0 {
+		c.LoRAAlpha = 2 * float64(c.LoRARank)
+	}
+	if c.ValExamples <= 0 {
+		c.ValExamples = 200
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// Sample draws at most n examples with a seeded shuffle; for classification the draw is
+// balanced: labels take turns, so no label has more than one example more than another
+// unless it runs out.
+func Sample(t *task.Task, exs []task.Example, n int, seed uint64) []task.Example {
+	if n <= 0 || n >= len(exs) {
+		return exs
+	}
+	r := rand.New(rand.NewPCG(seed, 0x5a3b1e))
+	idx := r.Perm(len(exs))
+	if t.Type != task.Classification {
+		out := make([]task.Example, n)
+		for i := range out {
+			out[i] = exs[idx[i]]
+		}
+		return out
+	}
+	by := map[string][]int{}
+	var order []string
+	for _, i := range idx {
+		l := exs[i].Label
+		if _, ok := by[l]; !ok {
+			order = append(order, l)
+		}
+		by[l] = append(by[l], i)
+	}
+	var picked []int
+	for round := 0; len(picked) < n; round++ {
+		added := false
+		for _, l := range order {
+			if round < len(by[l]) && len(picked) < n {
+				picked = append(picked, by[l][round])
+				added = true
+			}
+		}
+		if !added {
+			break
+		}
+	}
+	sort.Ints(picked) // keep the split's order; the trainer shuffles
+	out := make([]task.Example, len(picked))
+	for i, j := range picked {
+		out[i] = exs[j]
+	}
+	return out
+}
+
+// Sequences tokenizes task examples for training: prompt, then the target completion and
+// the end-of-sequence token, with the loss on the completion only.
+func Sequences(t *task.Task, tok engine.Encoder, exs []task.Example, eos, maxLen int) ([]engine.Sequence, error) {
+	out := make([]engine.Sequence, 0, len(exs))
+	for i, ex := range exs {
+		seq, err := engine.Tokenize(engine.Example{Prompt: t.PromptText(ex.Text), Completion: t.Target(ex), Line: i + 1},
+			tok, engine.TokenizeOptions{EOS: eos, MaxLen: maxLen, Truncate: true})
+		if err != nil {
+			return nil, fmt.Errorf("example %s: %w", ex.ID, err)
+		}
+		out = append(out, seq)
+	}
+	return out, nil
+}
+
+// Tune fine-tunes a base model on a task and measures the task metric on the test split
+// before and after. The run folder gets the adapter (or model), the training run's
+// metrics.jsonl, curve.png and checkpoints, before.json and after.json (every
+// prediction), result.json and report.md.
+func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
+	c.defaults()
+	start := time.Now()
+	t := c.Task
+	log := c.Log
+	tok, err := tokenizer.Load(filepath.Join(c.Model, "tokenizer.json"))
+	if err != nil {
+		return nil, err
+	}
+	defer tok.Close()
+	m, err := model.Load(c.Model, c.Device, torch.Float32)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	gen, err := model.ReadGenerationConfig(c.Model)
+	if err != nil {
+		return nil, err
+	}
+	if len(gen.EosTokenIDs) == 0 {
+		return nil, fmt.Errorf("%s: no end-of-sequence token in generation_config.json or config.json", c.Model)
+	}
+	eos := gen.EosTokenIDs[0]
+	pad := gen.PadTokenID
+	if pad < 0 {
+		pad = eos
+	}
+	if c.RandomInit {
+		if err := reinitialize(m, c.Seed); err != nil {
+			return nil, err
+		}
+	}
+	train, err := t.Split("train")
+	if err != nil {
+		return nil, err
+	}
+	val, err := t.Split("validation")
+	if err != nil {
+		return nil, err
+	}
+	test, err := t.Split("test")
+	if err != nil {
+		return nil, err
+	}
+	train = Sample(t, train, c.TrainExamples, c.Seed)
+	val = Sample(t, val, c.ValExamples, c.Seed+1)
+	test = Sample(t, test, c.EvalExamples, c.Seed+2)
+	info := m.Info()
+	fmt.Fprintf(log, "task     %s (%s, metric %s): %d training, %d validation, %d test examples\n", t.Name, t.Type, t.Metric, len(train), len(val), len(test))
+	fmt.Fprintf(log, "model    %s: %s, %s parameters, on %s\n", c.Model, info.Architecture, commas(info.Params), m.Device())
+
+	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: pad}
+	evaluate := func(stage string) (*task.Result, error) {
+		o := eopts
+		if c.EvalTick != nil {
+			o.Progress = func(done, total int) { c.EvalTick(stage, done, total) }
+		}
+		return t.Evaluate(m, tok, test, o)
+	}
+	before, err := evaluate("before")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "before   %s %.4f on %d test examples\n", t.Metric, before.Value, before.N)
+
+	trainSeqs, err := Sequences(t, tok, train, eos, info.MaxPositions)
+	if err != nil {
+		return nil, err
+	}
+	valSeqs, err := Sequences(t, tok, val, eos, info.MaxPositions)
+	if err != nil {
+		return nil, err
+	}
+	var lm engine.LM = engine.Full{Model: m}
+	var set *lora.Set
+	what := "every weight"
+	if !c.Full {
+		set, err = lora.Attach(m, lora.Config{R: c.LoRARank, Alpha: c.LoRAAlpha,
+			TargetModules: lora.Targets{Names: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc"}},
+			BaseModel:     c.Model}, c.Seed)
+		if err != nil {
+			return nil, err
+		}
+		defer set.Close()
+		lm = lora.Trainer{Model: m, Set: set}
+		var n int64
+		for _, p := range set.Parameters() {
+			n += p.Numel()
+		}
+		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", c.LoRARank, c.LoRAAlpha, len(set.Adapters), commas(n))
+	}
+	adapterDir := filepath.Join(c.Out, "adapter")
+	steps := (c.Epochs*len(trainSeqs) + c.Batch - 1) / c.Batch
+	cfg := engine.FineTuneConfig{BatchSize: c.Batch, PadID: pad, TrainConfig: engine.TrainConfig{
+		Steps:    steps,
+		Schedule: engine.Schedule{Peak: c.LR, Warmup: max(steps/20, 1), MinRatio: 0.1, Kind: "cosine"},
+		GradClip: 1, Seed: c.Seed, EvalEvery: max(steps/5, 1), CheckpointEvery: max(steps/5, 1),
+		OutDir: adapterDir,
+	}}
+	fmt.Fprintf(log, "training %s; %d epochs = %d steps of %d, lr %g\n", what, c.Epochs, steps, c.Batch, c.LR)
+	tr, err := engine.FineTune(ctx, lm, trainSeqs, valSeqs, cfg, c.Progress)
+	if err != nil {
+		return nil, err
+	}
+	if set != nil {
+		set.Training = false
+	} else if err := copyFiles(c.Model, adapterDir, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"); err != nil {
+		return nil, err
+	}
+	after, err := evaluate("after")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "after    %s %.4f on %d test examples\n", t.Metric, after.Value, after.N)
+	res := &TuneResult{Task: t.Name, Model: c.Model, Metric: t.Metric, Before: before.Value, After: after.Value,
+		EvalN: len(test), TrainN: len(train), Train: tr, Adapter: adapterDir, Wall: time.Since(start),
+		Confusions: after.TopConfusions(10), before: before, after: after}
+	for name, v := range map[string]any{"before.json": before, "after.json": after, "result.json": res} {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := fsutil.WriteFileAtomic(filepath.Join(c.Out, name), append(b, '\n')); err != nil {
+			return nil, err
+		}
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(c.Out, "report.md"), []byte(res.Report(c))); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Report is the run's summary in Markdown.
+func (r *TuneResult) Report(c TuneConfig) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: fine-tuning %s\n\n", r.Task, filepath.Base(r.Model))
+	fmt.Fprintf(&b, "| | %s |\n|---|---|\n", r.Metric)
+	fmt.Fprintf(&b, "| before (base model) | %.4f |\n| after | **%.4f** |\n\n", r.Before, r.After)
+	fmt.Fprintf(&b, "Test examples: %d. Training examples: %d, %d steps, %s target tokens, %s (%.0f tokens/s); loss %.3f → %.3f, validation loss %.3f.\n\n",
+		r.EvalN, r.TrainN, r.Train.Steps, commas(r.Train.Tokens), r.Train.Wall.Round(time.Second), r.Train.TokensPerSec,
+		r.Train.FirstLoss, r.Train.FinalLoss, r.Train.EvalLoss)
+	if len(r.Confusions) > 0 {
+		b.WriteString("Most frequent mistakes after training (gold → predicted, count):\n\n")
+		for _, p := range r.Confusions {
+			fmt.Fprintf(&b, "- %s → %s: %d\n", p.Gold, p.Predicted, p.Count)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Adapter: `%s` (PEFT format). Use it:\n\n", r.Adapter)
+	fmt.Fprintf(&b, "    pioneer generate --model %s --adapter %s --prompt %q\n", r.Model, r.Adapter, c.Task.PromptText("..."))
+	fmt.Fprintf(&b, "    pioneer export --model %s --adapter %s --out merged/   # a merged Hugging Face folder\n", r.Model, r.Adapter)
+	fmt.Fprintf(&b, "\nEvery prediction: before.json, after.json. Training curve: %s.\n", filepath.Join(r.Adapter, "curve.png"))
+	return b.String()
+}
+
+// reinitialize draws every weight afresh (normal, std 0.02; norms at 1, biases at 0), as a model
+// trained from scratch would start.
+func reinitialize(m model.CausalLM, seed uint64) error {
+	return torch.NoGrad(func() error {
+		g, err := torch.NewGenerator(seed, torch.CPU)
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		params := m.Parameters()
+		for i, name := range m.Names() {
+			p := params[i]
+			s := torch.NewScope()
+			var v *torch.Tensor
+			if strings.HasSuffix(name, ".bias") {
+				v = s.Zeros(p.Shape(), p.DType(), p.Device())
+			} else if strings.Contains(name, "norm") || strings.Contains(name, "ln_") {
+				v = s.Ones(p.Shape(), p.DType(), p.Device())
+			} else {
+				v = s.To(s.MulScalar(s.Randn(p.Shape(), torch.Float32, torch.CPU, g), 0.02), p.DType(), p.Device())
+			}
+			err := p.CopyFrom(v)
+			if err == nil {
+				err = s.Err()
+			}
+			s.Close()
+			if err != nil {
+				return fmt.Errorf("reinitialise %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func copyFiles(from, to string, names ...string) error {
+	for _, f := range names {
+		b, err := os.ReadFile(filepath.Join(from, f))
+		if err != nil {
+			continue
+		}
+		if err := fsutil.WriteFileAtomic(filepath.Join(to, f), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+)
+
+func tuneCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "tune",
+		Usage: "fine-tune a model on a task and report its metric on the test split before and after",
+		Description: `The default is Pioneer's main job on its embedded defaults: a LoRA adapter for the
+embedded base model pioneer-nano on the bundled Banking77 intent task. --task is a
+bundled task (` + fmt.Sprint(task.Bundled()) + `) or a task.yaml (see agent/task); --model a
+Hugging Face folder or a bundled model. The run folder gets the adapter, every
+prediction before and after (before.json, after.json), result.json and report.md.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "task", Value: "banking77", Usage: "bundled task name or task.yaml"},
+			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: "base model folder, or a bundled model's name"},
+			&cli.StringFlag{Name: "out", Value: "runs/tune", Usage: "run folder"},
+			&cli.IntFlag{Name: "train-examples", Usage: "training examples to use, balanced across labels (0: all)"},
+			&cli.IntFlag{Name: "eval-examples", Usage: "test examples to evaluate before and after (0: the whole test split)"},
+			&cli.IntFlag{Name: "epochs", Value: 3, Usage: "passes over the training examples"},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
+			&cli.Float64Flag{Name: "lr", Value: 2e-3, Usage: "peak learning rate (cosine schedule)"},
+			&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank (alpha = 2 x rank)"},
+			&cli.BoolFlag{Name: "full", Usage: "fine-tune every weight instead of LoRA"},
+			&cli.BoolFlag{Name: "random-init", Usage: "start from random weights instead of the model's (a from-scratch baseline)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for sampling, adapter initialisation and data order"},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
+			&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
+		},
+		Action: runTune,
+	}
+}
+
+func runTune(c *cli.Context) error {
+	if n := c.Int("threads"); n > 0 {
+		torch.SetNumThreads(n)
+	}
+	dev, err := torch.ParseDevice(c.String("device"))
+	if err != nil {
+		return err
+	}
+	t, err := task.Load(c.String("task"))
+	if err != nil {
+		return err
+	}
+	dir, err := data.ResolveModel(c.String("model"))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := newProgressBar(os.Stderr)
+	lastTick := time.Time{}
+	fmt.Fprintf(os.Stderr, "pioneer tune: libtorch %s, %d threads\n", torch.Version(), torch.NumThreads())
+	res, err := agent.Tune(ctx, agent.TuneConfig{
+		Model: dir, Task: t, Out: c.String("out"), Device: dev,
+		TrainExamples: c.Int("train-examples"), EvalExamples: c.Int("eval-examples"),
+		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LoRARank: c.Int("lora-r"),
+		Full: c.Bool("full"), RandomInit: c.Bool("random-init"), Seed: c.Uint64("seed"),
+		Log: os.Stderr, Progress: bar.update,
+		EvalTick: func(stage string, done, total int) {
+			if done == total || time.Since(lastTick) > 5*time.Second {
+				fmt.Fprintf(os.Stderr, "  evaluating (%s): %d/%d\n", stage, done, total)
+				lastTick = time.Now()
+			}
+		},
+	})
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; the training checkpoint is in %s", filepath.Join(c.String("out"), "adapter", "checkpoints"))
+		}
+		return err
+	}
+	fmt.Printf("\n%s on %s: %s %.1f%% -> %.1f%% (%d test examples), in %s\n", filepath.Base(c.String("model")), t.Name,
+		res.Metric, 100*res.Before, 100*res.After, res.EvalN, res.Wall.Round(time.Second))
+	fmt.Printf("  adapter  %s (PEFT format)\n", res.Adapter)
+	fmt.Printf("  report   %s\n", filepath.Join(c.String("out"), "report.md"))
+	fmt.Printf("  use it   pioneer generate --model %s --adapter %s --prompt %q\n", c.String("model"), res.Adapter, t.PromptText("I still have not received my new card"))
+	return nil
+}

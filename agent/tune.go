@@ -25,10 +25,13 @@ import (
 
 // TuneConfig configures Tune. Zero values take the defaults noted.
 type TuneConfig struct {
-	Model  string // base model folder
-	Task   *task.Task
-	Out    string // run folder
-	Device torch.Device
+	Model string // base model folder
+	// ModelName is how reports name the model (and the --model argument they suggest);
+	// "": Model.
+	ModelName string
+	Task      *task.Task
+	Out       string // run folder
+	Device    torch.Device
 	// Examples used: at most this many training examples (0: all), drawn with Seed and
 	// balanced across labels for classification; at most EvalExamples test examples for
 	// the before/after evaluation (0: the whole test split); ValExamples validation
@@ -66,6 +69,9 @@ type TuneResult struct {
 }
 
 func (c *TuneConfig) defaults() {
+	if c.ModelName == "" {
+		c.ModelName = c.Model
+	}
 	if c.Epochs <= 0 {
 		c.Epochs = 3
 	}
@@ -203,7 +209,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	test = Sample(t, test, c.EvalExamples, c.Seed+2)
 	info := m.Info()
 	fmt.Fprintf(log, "task     %s (%s, metric %s): %d training, %d validation, %d test examples\n", t.Name, t.Type, t.Metric, len(train), len(val), len(test))
-	fmt.Fprintf(log, "model    %s: %s, %s parameters, on %s\n", c.Model, info.Architecture, commas(info.Params), m.Device())
+	fmt.Fprintf(log, "model    %s: %s, %s parameters, on %s\n", c.ModelName, info.Architecture, commas(info.Params), m.Device())
 
 	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: pad}
 	evaluate := func(stage string) (*task.Result, error) {
@@ -268,7 +274,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 		return nil, err
 	}
 	fmt.Fprintf(log, "after    %s %.4f on %d test examples\n", t.Metric, after.Value, after.N)
-	res := &TuneResult{Task: t.Name, Model: c.Model, Metric: t.Metric, Before: before.Value, After: after.Value,
+	res := &TuneResult{Task: t.Name, Model: c.ModelName, Metric: t.Metric, Before: before.Value, After: after.Value,
 		EvalN: len(test), TrainN: len(train), Train: tr, Adapter: adapterDir, Wall: time.Since(start),
 		Confusions: after.TopConfusions(10), before: before, after: after}
 	for name, v := range map[string]any{"before.json": before, "after.json": after, "result.json": res} {

@@ -10,10 +10,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent"
@@ -27,7 +29,10 @@ import (
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
-var runs string
+var (
+	runs  string
+	small int
+)
 
 func main() {
 	device := flag.String("device", "cpu", "cpu, cuda or auto")
@@ -37,10 +42,19 @@ func main() {
 	trainN := flag.Int("train-examples", 0, "training examples per task (0: the whole training split)")
 	evalN := flag.Int("eval-examples", 0, "test examples per task (0: the whole test split)")
 	lr := flag.Float64("lr", 2e-3, "LoRA peak learning rate")
-	refLR := flag.Float64("reference-lr", 1e-3, "learning rate of the from-scratch reference")
+	refLR := flag.Float64("reference-lr", 1e-3, "learning rate of full fine-tuning (the from-scratch reference, and pioneer-nano's full fine-tune)")
+	flag.IntVar(&small, "small", 1000, "also measure with this many training examples per task (-1: skip)")
+	merge := flag.String("merge", "", "comma-separated result files to merge into -out (their figures, in order) instead of measuring")
 	tasks := flag.String("tasks", "banking77,clinc150", "bundled tasks to fine-tune on")
 	flag.StringVar(&runs, "runs", "runs/bench-nano", "folder for the fine-tuning runs")
 	flag.Parse()
+	if *merge != "" {
+		if err := mergeResults(*out, strings.Split(*merge, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/nano:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*device, *out, *commit, *tasks, *epochs, *trainN, *evalN, *lr, *refLR); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/nano:", err)
 		os.Exit(1)
@@ -64,10 +78,12 @@ func run(device, out, commit, tasks string, epochs, trainN, evalN int, lr, refLR
 	if device != "cpu" {
 		cmd += " -device " + device
 	}
-	method := fmt.Sprintf("pioneer = LoRA r=16 alpha=32 on every projection of pioneer-nano, lr %g; reference = the same architecture from random initialisation "+
-		"(normal std 0.02), every weight trained, lr %g; both %d epochs over the %s, batch 16, cosine schedule with 5 %% warm-up, seed 1; "+
-		"accuracy on the %s with answers constrained to the label set; one run each. Held-out perplexity: %s, windows of 256 tokens.",
-		lr, refLR, epochs, orAll(trainN, "training split"), orAll(evalN, "test split"), heldoutNote)
+	method := fmt.Sprintf("<task>_accuracy: pioneer = LoRA r=16 alpha=32 on every projection of pioneer-nano, lr %g; <task>_accuracy_full_ft: "+
+		"pioneer = every weight of pioneer-nano fine-tuned, lr %g; reference (both) = the same architecture from random initialisation "+
+		"(normal std 0.02), every weight trained, lr %g. All %d epochs over the %s (figures ending _N_examples: a seeded, label-balanced draw of N), "+
+		"batch 16, cosine schedule with 5 %% warm-up, seed 1; accuracy on the %s with answers constrained to the label set; one run each. "+
+		"Held-out perplexity: %s, windows of 256 tokens.",
+		lr, refLR, refLR, epochs, orAll(trainN, "training split"), orAll(evalN, "test split"), heldoutNote)
 	res := bench.NewResult("nano", cmd, method)
 	if commit != "" {
 		res.Commit = commit
@@ -84,26 +100,44 @@ func run(device, out, commit, tasks string, epochs, trainN, evalN int, lr, refLR
 		if err != nil {
 			return err
 		}
-		tune := func(random bool, rate float64, dir string) (*agent.TuneResult, error) {
+		tune := func(random, full bool, rate float64, n int, dir string) (*agent.TuneResult, error) {
 			fmt.Fprintf(os.Stderr, "== %s, %s\n", name, dir)
 			return agent.Tune(context.Background(), agent.TuneConfig{
-				Model: nanoDir, Task: t, Out: runs + "/" + name + "-" + dir, Device: dev,
-				TrainExamples: trainN, EvalExamples: evalN, Epochs: epochs, LR: rate, Seed: 1,
-				RandomInit: random, Full: random, Log: os.Stderr,
+				Model: nanoDir, ModelName: data.NanoModel, Task: t, Out: runs + "/" + name + "-" + dir, Device: dev,
+				TrainExamples: n, EvalExamples: evalN, Epochs: epochs, LR: rate, Seed: 1,
+				RandomInit: random, Full: full, Log: os.Stderr,
 			})
 		}
-		p, err := tune(false, lr, "pretrained-lora")
-		if err != nil {
-			return err
+		const refName = "same architecture, random init, every weight trained, same budget"
+		note := func(r *agent.TuneResult) string {
+			return fmt.Sprintf("pioneer-nano before fine-tuning: %.4f; %d training examples, %d steps, %d test examples", r.Before, r.TrainN, r.Train.Steps, r.EvalN)
 		}
-		r, err := tune(true, refLR, "scratch-full")
-		if err != nil {
-			return err
+		for _, n := range []int{trainN, small} {
+			if n < 0 {
+				continue
+			}
+			suffix, tag := "", "all"
+			if n == small {
+				suffix, tag = fmt.Sprintf("_%d_examples", n), fmt.Sprint(n)
+			}
+			lora, err := tune(false, false, lr, n, "pretrained-lora-"+tag)
+			if err != nil {
+				return err
+			}
+			full, err := tune(false, true, refLR, n, "pretrained-full-"+tag)
+			if err != nil {
+				return err
+			}
+			scratch, err := tune(true, true, refLR, n, "scratch-full-"+tag)
+			if err != nil {
+				return err
+			}
+			ref := scratch.After
+			res.Add(name+"_accuracy"+suffix, "accuracy", lora.After, &ref, refName, true)
+			res.Figures[len(res.Figures)-1].Note = "LoRA; " + note(lora)
+			res.Add(name+"_accuracy_full_ft"+suffix, "accuracy", full.After, &ref, refName, true)
+			res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("every weight of pioneer-nano fine-tuned, lr %g; ", refLR) + note(full)
 		}
-		ref := r.After
-		res.Add(name+"_accuracy", "accuracy", p.After, &ref, "same architecture, random init, every weight trained, same budget", true)
-		res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("pioneer-nano before fine-tuning: %.4f; %d training examples, %d steps, %d test examples",
-			p.Before, p.TrainN, p.Train.Steps, p.EvalN)
 	}
 	res.Table(os.Stdout)
 	if err := res.Write(out); err != nil {
@@ -148,4 +182,31 @@ func perplexity(nanoDir string, dev torch.Device) (float64, int64, error) {
 		return 0, 0, err
 	}
 	return math.Exp(loss), m.Info().Params, nil
+}
+
+// mergeResults writes one result whose figures are those of files, in order (the
+// header comes from the first).
+func mergeResults(out string, files []string) error {
+	var merged *bench.Result
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r bench.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if merged == nil {
+			merged = &r
+			continue
+		}
+		for _, fig := range r.Figures {
+			if !slices.ContainsFunc(merged.Figures, func(g bench.Figure) bool { return g.Name == fig.Name }) {
+				merged.Figures = append(merged.Figures, fig)
+			}
+		}
+	}
+	merged.Table(os.Stdout)
+	return merged.Write(out)
 }

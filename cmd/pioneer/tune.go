@@ -67,7 +67,7 @@ func runTune(c *cli.Context) error {
 	lastTick := time.Time{}
 	fmt.Fprintf(os.Stderr, "pioneer tune: libtorch %s, %d threads\n", torch.Version(), torch.NumThreads())
 	res, err := agent.Tune(ctx, agent.TuneConfig{
-		Model: dir, Task: t, Out: c.String("out"), Device: dev,
+		Model: dir, ModelName: c.String("model"), Task: t, Out: c.String("out"), Device: dev,
 		TrainExamples: c.Int("train-examples"), EvalExamples: c.Int("eval-examples"),
 		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LoRARank: c.Int("lora-r"),
 		Full: c.Bool("full"), RandomInit: c.Bool("random-init"), Seed: c.Uint64("seed"),

@@ -4,7 +4,7 @@
 # ${SRCDIR}, so after setup plain `go build ./...` and `go test ./...` work too.
 
 GO ?= go
-.PHONY: setup build demo test bench-engine bench-generate bench-train reference-env clean
+.PHONY: setup build demo test bench-engine bench-generate bench-train bench-nano reference-env clean
 
 # Idempotent; a second run takes about a second.
 setup:
@@ -13,9 +13,11 @@ setup:
 build: setup
 	$(GO) build -o bin/pioneer ./cmd/pioneer
 
-# The main job on the embedded default: pretrain a small Llama on Tiny Shakespeare.
+# The main job on the embedded defaults: a LoRA adapter for pioneer-nano (Pioneer's own
+# small base model) on the bundled CLINC150 intent task (150 intents), with test accuracy
+# before and after. About 4 minutes on 2 CPU cores.
 demo: build
-	./bin/pioneer pretrain --out runs/demo
+	./bin/pioneer tune --task clinc150 --train-examples 4500 --eval-examples 500 --epochs 3 --lr 5e-3 --out runs/demo
 
 test: setup
 	$(GO) vet ./...
@@ -30,6 +32,11 @@ bench-generate: setup reference-env
 
 bench-train: setup reference-env
 	$(GO) run ./bench/train
+
+# pioneer-nano's fine-tuning accuracy against from-scratch training (no Python needed;
+# 12 fine-tuning runs: use -device cuda where there is a GPU).
+bench-nano: setup
+	$(GO) run ./bench/nano
 
 reference-env:
 	bash scripts/reference-env.sh >/dev/null

@@ -18,7 +18,6 @@ import (
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
-	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
@@ -54,17 +53,19 @@ type TuneConfig struct {
 
 // TuneResult is what a Tune run measured; it is also written to Out/result.json.
 type TuneResult struct {
-	Task          string              `json:"task"`
-	Model         string              `json:"model"`
-	Metric        string              `json:"metric"`
-	Before        float64             `json:"before"`
-	After         float64             `json:"after"`
-	EvalN         int                 `json:"eval_examples"`
-	TrainN        int                 `json:"train_examples"`
-	Train         *engine.TrainResult `json:"training"`
-	Adapter       string              `json:"adapter"` // the adapter (or, with Full, model) folder
-	Wall          time.Duration       `json:"wall_ns"`
-	Confusions    []task.Pair         `json:"top_confusions_after,omitempty"`
+	Task       string              `json:"task"`
+	Model      string              `json:"model"`
+	Metric     string              `json:"metric"`
+	Before     float64             `json:"before"`
+	After      float64             `json:"after"`
+	EvalN      int                 `json:"eval_examples"`
+	TrainN     int                 `json:"train_examples"`
+	Train      *engine.TrainResult `json:"training"`
+	Adapter    string              `json:"adapter"` // the adapter (or, with Full, model) folder
+	Wall       time.Duration       `json:"wall_ns"`
+	Confusions []task.Pair         `json:"top_confusions_after,omitempty"`
+	// Examples are the first few test examples with the answers before and after.
+	Examples      []Shown `json:"examples"`
 	before, after *task.Result
 }
 
@@ -225,47 +226,14 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	}
 	fmt.Fprintf(log, "before   %s %.4f on %d test examples\n", t.Metric, before.Value, before.N)
 
-	trainSeqs, err := Sequences(t, tok, train, eos, info.MaxPositions)
-	if err != nil {
-		return nil, err
-	}
-	valSeqs, err := Sequences(t, tok, val, eos, info.MaxPositions)
-	if err != nil {
-		return nil, err
-	}
-	var lm engine.LM = engine.Full{Model: m}
-	var set *lora.Set
-	what := "every weight"
-	if !c.Full {
-		set, err = lora.Attach(m, lora.Config{R: c.LoRARank, Alpha: c.LoRAAlpha,
-			TargetModules: lora.Targets{Names: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc"}},
-			BaseModel:     c.Model}, c.Seed)
-		if err != nil {
-			return nil, err
-		}
-		defer set.Close()
-		lm = lora.Trainer{Model: m, Set: set}
-		var n int64
-		for _, p := range set.Parameters() {
-			n += p.Numel()
-		}
-		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", c.LoRARank, c.LoRAAlpha, len(set.Adapters), commas(n))
-	}
 	adapterDir := filepath.Join(c.Out, "adapter")
-	steps := (c.Epochs*len(trainSeqs) + c.Batch - 1) / c.Batch
-	cfg := engine.FineTuneConfig{BatchSize: c.Batch, PadID: pad, TrainConfig: engine.TrainConfig{
-		Steps:    steps,
-		Schedule: engine.Schedule{Peak: c.LR, Warmup: max(steps/20, 1), MinRatio: 0.1, Kind: "cosine"},
-		GradClip: 1, Seed: c.Seed, EvalEvery: max(steps/5, 1), CheckpointEvery: max(steps/5, 1),
-		OutDir: adapterDir,
-	}}
-	fmt.Fprintf(log, "training %s; %d epochs = %d steps of %d, lr %g\n", what, c.Epochs, steps, c.Batch, c.LR)
-	tr, err := engine.FineTune(ctx, lm, trainSeqs, valSeqs, cfg, c.Progress)
+	set, tr, err := Train(ctx, m, tok, t, train, val, Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR,
+		Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full, Seed: c.Seed}, TrainEnv{EOS: eos, Pad: pad, Base: c.Model, Out: adapterDir, Log: log, Progress: c.Progress})
 	if err != nil {
 		return nil, err
 	}
 	if set != nil {
-		set.Training = false
+		defer set.Close()
 	} else if err := copyFiles(c.Model, adapterDir, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"); err != nil {
 		return nil, err
 	}
@@ -277,6 +245,10 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	res := &TuneResult{Task: t.Name, Model: c.ModelName, Metric: t.Metric, Before: before.Value, After: after.Value,
 		EvalN: len(test), TrainN: len(train), Train: tr, Adapter: adapterDir, Wall: time.Since(start),
 		Confusions: after.TopConfusions(10), before: before, after: after}
+	for i := 0; i < min(3, len(test)); i++ {
+		res.Examples = append(res.Examples, Shown{Text: test[i].Text, Gold: strings.TrimSpace(t.Target(test[i])),
+			Before: before.Predictions[i].Output, After: after.Predictions[i].Output})
+	}
 	for name, v := range map[string]any{"before.json": before, "after.json": after, "result.json": res} {
 		b, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
@@ -292,6 +264,14 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	return res, nil
 }
 
+// Shown is a test example with the model's answers before and after fine-tuning.
+type Shown struct {
+	Text   string `json:"text"`
+	Gold   string `json:"gold"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+}
+
 // Report is the run's summary in Markdown.
 func (r *TuneResult) Report(c TuneConfig) string {
 	var b strings.Builder
@@ -301,6 +281,13 @@ func (r *TuneResult) Report(c TuneConfig) string {
 	fmt.Fprintf(&b, "Test examples: %d. Training examples: %d, %d steps, %s target tokens, %s (%.0f tokens/s); loss %.3f → %.3f, validation loss %.3f.\n\n",
 		r.EvalN, r.TrainN, r.Train.Steps, commas(r.Train.Tokens), r.Train.Wall.Round(time.Second), r.Train.TokensPerSec,
 		r.Train.FirstLoss, r.Train.FinalLoss, r.Train.EvalLoss)
+	if len(r.Examples) > 0 {
+		b.WriteString("| test input | expected | before | after |\n|---|---|---|---|\n")
+		for _, e := range r.Examples {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", e.Text, e.Gold, e.Before, e.After)
+		}
+		b.WriteString("\n")
+	}
 	if len(r.Confusions) > 0 {
 		b.WriteString("Most frequent mistakes after training (gold → predicted, count):\n\n")
 		for _, p := range r.Confusions {
@@ -309,7 +296,11 @@ func (r *TuneResult) Report(c TuneConfig) string {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "Adapter: `%s` (PEFT format). Use it:\n\n", r.Adapter)
-	fmt.Fprintf(&b, "    pioneer generate --model %s --adapter %s --prompt %q\n", r.Model, r.Adapter, c.Task.PromptText("..."))
+	example := "..."
+	if len(r.Examples) > 0 {
+		example = r.Examples[0].Text
+	}
+	fmt.Fprintf(&b, "    pioneer generate --model %s --adapter %s --prompt %q --max-new-tokens 16\n", r.Model, r.Adapter, c.Task.PromptText(example))
 	fmt.Fprintf(&b, "    pioneer export --model %s --adapter %s --out merged/   # a merged Hugging Face folder\n", r.Model, r.Adapter)
 	fmt.Fprintf(&b, "\nEvery prediction: before.json, after.json. Training curve: %s.\n", filepath.Join(r.Adapter, "curve.png"))
 	return b.String()

@@ -328,7 +328,9 @@ func (t *Task) Target(ex Example) string {
 }
 
 // LabelTarget is the completion for a label.
-func (t *Task) LabelTarget(label string) string { return strings.ReplaceAll(t.Output, "{label}", label) }
+func (t *Task) LabelTarget(label string) string {
+	return strings.ReplaceAll(t.Output, "{label}", label)
+}
 
 // FormatEntities writes entities as an extraction target: "PER: Angela Merkel; LOC:
 // Berlin", or "none".

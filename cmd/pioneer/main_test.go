@@ -217,3 +217,38 @@ func TestTrainAndEvalCommands(t *testing.T) {
 		t.Fatalf("no matching target: %v", err)
 	}
 }
+
+// TestPretrainWithTokenizer pretrains on pioneer-nano's tokenizer: the vocabulary comes
+// from tokenizer.json, the held-out file is separate, and the written folder carries the
+// tokenizer and the end-of-text token so that it loads and generates like any other.
+func TestPretrainWithTokenizer(t *testing.T) {
+	dir := t.TempDir()
+	train, held := filepath.Join(dir, "train.txt"), filepath.Join(dir, "held.txt")
+	os.WriteFile(train, []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. ", 300)), 0o644)
+	os.WriteFile(held, []byte(strings.Repeat("A lazy dog sleeps. ", 60)), 0o644)
+	out := filepath.Join(dir, "run")
+	nano := filepath.Join("..", "..", "data", "models", "pioneer-nano")
+	args := []string{"pioneer", "pretrain", "--data", train, "--heldout-data", held, "--tokenizer", nano, "--out", out,
+		"--steps", "4", "--batch", "2", "--seq", "32", "--hidden", "16", "--layers", "1", "--heads", "2", "--kv-heads", "1",
+		"--intermediate", "32", "--warmup", "1", "--eval-every", "2", "--eval-tokens", "64", "--sample", "5", "--device", "cpu"}
+	if err := newApp().Run(args); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatalf("model folder lacks %s", f)
+		}
+	}
+	var cfg struct {
+		Vocab int `json:"vocab_size"`
+		EOS   int `json:"eos_token_id"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "config.json"))
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg.Vocab != 8192 || cfg.EOS != 0 {
+		t.Fatalf("config.json: %s (%v)", b, err)
+	}
+	if err := newApp().Run([]string{"pioneer", "generate", "--model", out, "--prompt", "The quick", "--max-new-tokens", "3",
+		"--output", filepath.Join(dir, "gen.jsonl")}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// Recipe is how a model is trained on a task's examples: the hyperparameters and
+// strategy of a pipeline (DESIGN §5's H and S; the examples are D).
+type Recipe struct {
+	Name   string  `json:"name,omitempty"`
+	Epochs int     `json:"epochs"`
+	Batch  int     `json:"batch"`
+	LR     float64 `json:"lr"`
+	Rank   int     `json:"lora_rank,omitempty"`
+	Alpha  float64 `json:"lora_alpha,omitempty"`
+	Full   bool    `json:"full,omitempty"` // every weight instead of LoRA
+	Seed   uint64  `json:"seed"`
+}
+
+// TrainEnv is what training needs besides the recipe.
+type TrainEnv struct {
+	EOS, Pad int
+	Base     string // the base model folder, recorded in the adapter's config
+	Out      string // run folder: the adapter (or model), metrics.jsonl, checkpoints
+	Log      io.Writer
+	Progress func(engine.Progress)
+	Resume   bool // continue from Out's latest checkpoint when there is one
+}
+
+// LoRATargets are the projections adapters go on: every linear layer of the Llama and
+// GPT-2 families (names that match nothing are ignored).
+var LoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc"}
+
+// Train trains m on the examples (loss on the targets), evaluating the loss on val, and
+// saves the result to env.Out. With LoRA the adapter stays attached to m and is returned
+// (the caller closes it, which detaches it); with Full, m's own weights change and set
+// is nil.
+func Train(ctx context.Context, m model.CausalLM, tok engine.Encoder, t *task.Task, train, val []task.Example, r Recipe, env TrainEnv) (*lora.Set, *engine.TrainResult, error) {
+	if r.Epochs <= 0 || r.Batch <= 0 || r.LR <= 0 {
+		return nil, nil, fmt.Errorf("train: recipe needs epochs, batch and lr > 0, got %+v", r)
+	}
+	if len(train) == 0 {
+		return nil, nil, fmt.Errorf("train: no training examples")
+	}
+	if env.Log == nil {
+		env.Log = io.Discard
+	}
+	info := m.Info()
+	trainSeqs, err := Sequences(t, tok, train, env.EOS, info.MaxPositions)
+	if err != nil {
+		return nil, nil, err
+	}
+	valSeqs, err := Sequences(t, tok, val, env.EOS, info.MaxPositions)
+	if err != nil {
+		return nil, nil, err
+	}
+	var lm engine.LM = engine.Full{Model: m}
+	var set *lora.Set
+	what := "every weight"
+	if !r.Full {
+		if r.Rank <= 0 {
+			r.Rank = 16
+		}
+		if r.Alpha <= 0 {
+			r.Alpha = 2 * float64(r.Rank)
+		}
+		set, err = lora.Attach(m, lora.Config{R: r.Rank, Alpha: r.Alpha, TargetModules: lora.Targets{Names: LoRATargets}, BaseModel: env.Base}, r.Seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		lm = lora.Trainer{Model: m, Set: set}
+		var n int64
+		for _, p := range set.Parameters() {
+			n += p.Numel()
+		}
+		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", r.Rank, r.Alpha, len(set.Adapters), commas(n))
+	}
+	steps := (r.Epochs*len(trainSeqs) + r.Batch - 1) / r.Batch
+	cfg := engine.FineTuneConfig{BatchSize: r.Batch, PadID: env.Pad, TrainConfig: engine.TrainConfig{
+		Steps:    steps,
+		Schedule: engine.Schedule{Peak: r.LR, Warmup: max(steps/20, 1), MinRatio: 0.1, Kind: "cosine"},
+		GradClip: 1, Seed: r.Seed, EvalEvery: max(steps/5, 1), CheckpointEvery: max(steps/5, 1),
+		OutDir: env.Out, Resume: env.Resume,
+	}}
+	fmt.Fprintf(env.Log, "training %s on %d examples; %d epochs = %d steps of %d, lr %g\n", what, len(train), r.Epochs, steps, r.Batch, r.LR)
+	res, err := engine.FineTune(ctx, lm, trainSeqs, valSeqs, cfg, env.Progress)
+	if err != nil {
+		if set != nil {
+			set.Close()
+		}
+		return nil, nil, err
+	}
+	if set != nil {
+		set.Training = false
+	}
+	return set, res, nil
+}

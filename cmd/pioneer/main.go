@@ -23,6 +23,9 @@ func newApp() *cli.App {
 		Usage: "adapt small language models to real tasks, on libtorch, from Go",
 		Commands: []*cli.Command{
 			tuneCommand(),
+			adaptCommand(),
+			approveCommand(),
+			rollbackCommand(),
 			pretrainCommand(),
 			trainCommand(),
 			evalCommand(),

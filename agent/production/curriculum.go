@@ -1,0 +1,202 @@
+package production
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+)
+
+// Source says where a curriculum example came from.
+const (
+	SrcGold       = "gold_failure"    // an admitted failure with its expected answer
+	SrcVariant    = "robustness"      // a fixable failure as logged (noise kept), expected answer
+	SrcSimilar    = "similar"         // a pool example like a failure, same answer
+	SrcHard       = "hard_negative"   // a pool example of the confused-with label
+	SrcReplay     = "replay"          // the parent's training data, labels in the patterns
+	SrcTeacher    = "teacher"         // written by the teacher endpoint
+	SrcParentData = "parent_training" // the parent's whole training set
+)
+
+// Item is a training example with its provenance.
+type Item struct {
+	Example task.Example `json:"example"`
+	Source  string       `json:"source"`
+	Pattern string       `json:"pattern,omitempty"`
+}
+
+// Curriculum is the targeted data of one iteration: its items and the mix they make.
+type Curriculum struct {
+	Items []Item         `json:"items"`
+	Mix   map[string]int `json:"mix"` // source -> count
+}
+
+// mix fractions (DESIGN §5): gold failures 40-60 %, hard negatives 25-35 %, replay
+// 10-20 %. Gold includes the robustness variants, similar examples and teacher examples.
+const (
+	hardShare   = 0.30
+	replayShare = 0.15
+)
+
+// buildCurriculum assembles the targeted data for the confirmed patterns: the gold
+// failures (cleaned), the logged noisy form of fixable ones, similar pool examples with the
+// same answer (similarPer per failure), hard negatives from the confused-with labels and
+// replay of the parent's data for the labels involved, sized to the mix above.
+func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, variants map[string]Item,
+	pool []task.Example, ix *index, usable func(int) bool, parent []task.Example, similarPer int, seed uint64) *Curriculum {
+	c := &Curriculum{Mix: map[string]int{}}
+	used := map[int]bool{}
+	add := func(it Item) {
+		c.Items = append(c.Items, it)
+		c.Mix[it.Source]++
+	}
+	labels := map[string]bool{}   // labels (or entity types) the patterns involve
+	confused := map[string]bool{} // confused-with labels
+	taken := map[string]bool{}
+	for _, p := range patterns {
+		if !p.Confirmed {
+			continue
+		}
+		if p.Gold != "" {
+			labels[p.Gold] = true
+		}
+		if p.Predicted != "" && t.HasLabel(p.Predicted) {
+			confused[p.Predicted] = true
+			labels[p.Predicted] = true
+		}
+		for _, id := range p.Failures {
+			if taken[id] {
+				continue
+			}
+			g, ok := gold[id]
+			if !ok {
+				continue
+			}
+			taken[id] = true
+			g.Pattern = p.ID
+			add(g)
+			if v, ok := variants[id]; ok {
+				v.Pattern = p.ID
+				add(v)
+			}
+			// Similar pool examples with the same answer.
+			for _, h := range ix.nearest(g.Example.Text, 4*similarPer, func(i int) bool { return used[i] || !usable(i) }) {
+				if countSrc(c, SrcSimilar, g.Example.ID) >= similarPer {
+					break
+				}
+				if sameAnswer(t, pool[h.i], g.Example) {
+					used[h.i] = true
+					add(Item{Example: pool[h.i], Source: SrcSimilar, Pattern: p.ID + "|" + g.Example.ID})
+				}
+			}
+		}
+	}
+	goldSide := len(c.Items)
+	if goldSide == 0 {
+		return c
+	}
+	// goldSide is about 55 % of the whole: size the rest from it.
+	total := float64(goldSide) / (1 - hardShare - replayShare)
+	wantHard, wantReplay := int(total*hardShare+0.5), int(total*replayShare+0.5)
+	// Hard negatives: pool examples of the confused-with answers nearest to the failures.
+	var hard []Item
+	for _, it := range c.Items {
+		if it.Source != SrcGold {
+			continue
+		}
+		for _, h := range ix.nearest(it.Example.Text, 20, func(i int) bool { return used[i] || !usable(i) }) {
+			ex := pool[h.i]
+			if isHardNegative(t, ex, it.Example, confused) {
+				used[h.i] = true
+				hard = append(hard, Item{Example: ex, Source: SrcHard, Pattern: it.Pattern})
+				break
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(seed, 0xc0ffee))
+	for i := 0; len(hard) < wantHard && i < len(pool); i++ { // top up with random ones of those labels
+		j := r.IntN(len(pool))
+		if !used[j] && usable(j) && isHardNegative(t, pool[j], task.Example{}, confused) {
+			used[j] = true
+			hard = append(hard, Item{Example: pool[j], Source: SrcHard})
+		}
+	}
+	if len(hard) > wantHard {
+		hard = hard[:wantHard]
+	}
+	for _, it := range hard {
+		add(it)
+	}
+	// Replay: the parent's examples of the labels involved, then any.
+	perm := r.Perm(len(parent))
+	sort.SliceStable(perm, func(a, b int) bool { return involves(t, parent[perm[a]], labels) && !involves(t, parent[perm[b]], labels) })
+	for i := 0; i < wantReplay && i < len(perm); i++ {
+		add(Item{Example: parent[perm[i]], Source: SrcReplay})
+	}
+	return c
+}
+
+func countSrc(c *Curriculum, src, failureID string) int {
+	n := 0
+	for _, it := range c.Items {
+		if it.Source == src && strings.HasSuffix(it.Pattern, "|"+failureID) {
+			n++
+		}
+	}
+	return n
+}
+
+// sameAnswer: same label, or (extraction) the same entity types present.
+func sameAnswer(t *task.Task, a, b task.Example) bool {
+	switch t.Type {
+	case task.Classification:
+		return a.Label == b.Label
+	case task.Extraction:
+		return typeSet(a) == typeSet(b) && len(a.Entities) > 0
+	}
+	return false
+}
+
+func typeSet(ex task.Example) string {
+	var ts []string
+	seen := map[string]bool{}
+	for _, e := range ex.Entities {
+		if !seen[e.Type] {
+			ts = append(ts, e.Type)
+			seen[e.Type] = true
+		}
+	}
+	sort.Strings(ts)
+	return strings.Join(ts, ",")
+}
+
+// isHardNegative: an example whose answer is one the model confuses the failure's with
+// (classification), or a sentence with a different set of entity types (extraction).
+func isHardNegative(t *task.Task, ex, failure task.Example, confused map[string]bool) bool {
+	switch t.Type {
+	case task.Classification:
+		return confused[ex.Label] && ex.Label != failure.Label
+	case task.Extraction:
+		return typeSet(ex) != typeSet(failure)
+	}
+	return false
+}
+
+func involves(t *task.Task, ex task.Example, labels map[string]bool) bool {
+	if t.Type == task.Classification {
+		return labels[ex.Label]
+	}
+	for _, e := range ex.Entities {
+		if labels[e.Type] {
+			return true
+		}
+	}
+	return false
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+func itoa(n int) string     { return strconv.Itoa(n) }
+func quote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,248 @@
+package production
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html"
+	"image/color"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"github.com/pioneer-ai/pioneer/internal/plot"
+)
+
+// WriteReport renders a run folder's lineage and results as report.md and report.html
+// (with metric.png: the held-out metric of every candidate per iteration against the
+// deployed model's).
+func WriteReport(runDir string) error {
+	lin, err := OpenLineage(filepath.Join(runDir, "lineage.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer lin.Close()
+	var o Outcome
+	_ = readJSON(filepath.Join(runDir, "outcome.json"), &o)
+	var diag Diagnosis
+	_ = readJSON(filepath.Join(runDir, "diagnosis.json"), &diag)
+	var base baseline
+	lin.Has("baseline", &base)
+	vs, err := OpenVersions(runDir)
+	if err != nil {
+		return err
+	}
+
+	var cands []candidate
+	var iterations []string
+	for _, e := range lin.Events() {
+		if e.Step == "gate" {
+			var c candidate
+			if err := json.Unmarshal(e.Data, &c); err == nil {
+				cands = append(cands, c)
+			}
+		}
+		if e.Step == "curriculum" {
+			iterations = append(iterations, string(e.Data))
+		}
+	}
+
+	var md strings.Builder
+	fmt.Fprintf(&md, "# Production run: %s\n\n", filepath.Base(runDir))
+	fmt.Fprintf(&md, "**Verdict: %s.** Deployed version now: `%s` (versions: %s).\n\n", orDash(o.Verdict), vs.Current(), strings.Join(vs.List(), ", "))
+	if o.Candidate != "" {
+		fmt.Fprintf(&md, "Chosen candidate: `%s`.\n\n", o.Candidate)
+	}
+	for _, r := range o.Reasons {
+		fmt.Fprintf(&md, "- %s\n", r)
+	}
+	if len(o.Reasons) > 0 {
+		md.WriteString("\n")
+	}
+	md.WriteString("## Triage\n\n")
+	fmt.Fprintf(&md, "%d log lines: %d quarantined (did not parse or fit the task; `quarantine.jsonl`), %d clean, %d fixable, %d poison (never trained on). Per line: `triage.jsonl`.\n\n",
+		o.Triage.Read, o.Triage.Quarantined, o.Triage.Clean, o.Triage.Fixable, o.Triage.Poison)
+	if len(o.Triage.Kinds) > 0 {
+		md.WriteString("| class: kind | lines |\n|---|---|\n")
+		for _, k := range sortedKeys(o.Triage.Kinds) {
+			fmt.Fprintf(&md, "| %s | %d |\n", strings.TrimSuffix(k, ":"), o.Triage.Kinds[k])
+		}
+		md.WriteString("\n")
+	}
+	md.WriteString("## Diagnosis\n\n")
+	if len(diag.Patterns) == 0 {
+		md.WriteString("No patterns.\n\n")
+	} else {
+		md.WriteString("| pattern | failures | fresh probes wrong | confirmed |\n|---|---|---|---|\n")
+		for _, p := range diag.Patterns {
+			if len(p.Failures) < 2 && !p.Confirmed {
+				continue
+			}
+			fmt.Fprintf(&md, "| %s | %d | %d / %d | %v |\n", p.ID, len(p.Failures), p.ProbeErrors, p.Probes, p.Confirmed)
+		}
+		md.WriteString("\n(Patterns with a single failure and no confirmation are left out of this table; `diagnosis.json` has all.)\n\n")
+	}
+	md.WriteString("## Candidates and the gate\n\n")
+	fmt.Fprintf(&md, "Deployed: held-out %s %.4f on %d examples; R = %d examples (%s); previous-version set %.4f.\n\n",
+		metricName(lin), base.Deployed.HeldOut, len(base.HeldOut), len(base.R), base.RNote, base.Deployed.Previous)
+	if len(cands) > 0 {
+		md.WriteString("| candidate | training examples | held-out | held-back failures | R broken | previous set | verdict |\n|---|---|---|---|---|---|---|\n")
+		for _, c := range cands {
+			fmt.Fprintf(&md, "| %s | %d | %.4f | %.4f | %d | %.4f | %s |\n", c.Name, c.Train, c.Scores.HeldOut, c.Scores.Failures,
+				c.Scores.Regressions, c.Scores.Previous, c.Verdict)
+		}
+		md.WriteString("\n![metric per iteration](metric.png)\n\n")
+		if err := metricPlot(filepath.Join(runDir, "metric.png"), base.Deployed.HeldOut, cands); err != nil {
+			return err
+		}
+	}
+	for _, it := range iterations {
+		fmt.Fprintf(&md, "- curriculum: `%s`\n", it)
+	}
+	// Confusion before / after and regressions, from the saved predictions.
+	var before, after task.Result
+	if readJSON(filepath.Join(runDir, "deployed_heldout.json"), &before) == nil && o.Candidate != "" {
+		parts := strings.SplitN(o.Candidate, "/", 2)
+		if readJSON(filepath.Join(runDir, parts[0], parts[1], "heldout.json"), &after) == nil && len(before.Confusion)+len(after.Confusion) > 0 {
+			md.WriteString("\n## Confusions on the held-out set, before → after\n\n| gold → predicted | deployed | chosen |\n|---|---|---|\n")
+			seen := map[string]bool{}
+			for _, p := range append(before.TopConfusions(12), after.TopConfusions(6)...) {
+				k := p.Gold + " → " + p.Predicted
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				fmt.Fprintf(&md, "| %s | %d | %d |\n", k, before.Confusion[p.Gold][p.Predicted], after.Confusion[p.Gold][p.Predicted])
+			}
+		}
+	}
+	if o.Chosen != nil && len(o.Chosen.Broken) > 0 {
+		fmt.Fprintf(&md, "\n## Regressions of the chosen candidate (%d examples of R)\n\n", len(o.Chosen.Broken))
+		byID := map[string]task.Example{}
+		for _, ex := range base.R {
+			byID[ex.ID] = ex
+		}
+		for _, id := range o.Chosen.Broken {
+			fmt.Fprintf(&md, "- `%s`: %s\n", id, byID[id].Text)
+		}
+	}
+	md.WriteString("\n## Lineage\n\n")
+	for _, e := range lin.Events() {
+		fmt.Fprintf(&md, "%d. %s `%s` %s\n", e.Seq, e.Time.Format("15:04:05"), e.Step, e.Key)
+	}
+	fmt.Fprintf(&md, "\nEvery step in full: `lineage.jsonl`. Roll back: `pioneer rollback %s [--to vN]`.\n", runDir)
+	if err := fsutil.WriteFileAtomic(filepath.Join(runDir, "report.md"), []byte(md.String())); err != nil {
+		return err
+	}
+	return writeHTML(runDir, md.String())
+}
+
+func metricName(lin *Lineage) string {
+	var start struct {
+		Task string `json:"task"`
+	}
+	lin.Has("start", &start)
+	return orDash(start.Task) + " metric"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func metricPlot(path string, deployed float64, cands []candidate) error {
+	byRecipe := map[string]*plot.Series{}
+	var names []string
+	colors := []color.RGBA{{200, 60, 40, 255}, {30, 130, 60, 255}, {140, 60, 160, 255}, {200, 140, 20, 255}}
+	maxIt := 1.0
+	for _, c := range cands {
+		parts := strings.SplitN(c.Name, "/", 2)
+		var it float64
+		fmt.Sscanf(parts[0], "iter%g", &it)
+		maxIt = max(maxIt, it)
+		s := byRecipe[parts[1]]
+		if s == nil {
+			s = &plot.Series{Name: "candidate " + parts[1], Color: colors[len(names)%len(colors)]}
+			byRecipe[parts[1]] = s
+			names = append(names, parts[1])
+		}
+		s.X, s.Y = append(s.X, it), append(s.Y, c.Scores.HeldOut)
+	}
+	series := []plot.Series{{Name: "deployed", X: []float64{1, maxIt}, Y: []float64{deployed, deployed}, Color: color.RGBA{30, 90, 200, 255}}}
+	sort.Strings(names)
+	for _, n := range names {
+		series = append(series, *byRecipe[n])
+	}
+	return plot.Lines(path, "held-out metric", "iteration", series)
+}
+
+// writeHTML renders the Markdown report as a plain HTML page with the plot inlined.
+func writeHTML(runDir, md string) error {
+	var b strings.Builder
+	b.WriteString("<!doctype html><meta charset=utf-8><title>Pioneer production run</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>\n")
+	inTable := false
+	for _, line := range strings.Split(md, "\n") {
+		switch {
+		case strings.HasPrefix(line, "|"):
+			cells := strings.Split(strings.Trim(line, "|"), "|")
+			if strings.HasPrefix(strings.TrimSpace(cells[0]), "---") {
+				continue
+			}
+			if !inTable {
+				b.WriteString("<table>\n")
+				inTable = true
+			}
+			b.WriteString("<tr>")
+			for _, c := range cells {
+				b.WriteString("<td>" + inline(strings.TrimSpace(c)) + "</td>")
+			}
+			b.WriteString("</tr>\n")
+			continue
+		case inTable:
+			b.WriteString("</table>\n")
+			inTable = false
+		}
+		switch {
+		case strings.HasPrefix(line, "# "):
+			b.WriteString("<h1>" + inline(line[2:]) + "</h1>\n")
+		case strings.HasPrefix(line, "## "):
+			b.WriteString("<h2>" + inline(line[3:]) + "</h2>\n")
+		case strings.HasPrefix(line, "!["):
+			if png, err := os.ReadFile(filepath.Join(runDir, "metric.png")); err == nil {
+				b.WriteString(`<img alt="metric per iteration" src="data:image/png;base64,` + base64.StdEncoding.EncodeToString(png) + `">` + "\n")
+			}
+		case line == "":
+		default:
+			b.WriteString("<p>" + inline(line) + "</p>\n")
+		}
+	}
+	if inTable {
+		b.WriteString("</table>\n")
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(runDir, "report.html"), []byte(b.String()))
+}
+
+func inline(s string) string {
+	s = html.EscapeString(s)
+	for _, m := range []struct{ mark, open, close string }{{"**", "<b>", "</b>"}, {"`", "<code>", "</code>"}} {
+		for strings.Count(s, m.mark) >= 2 {
+			s = strings.Replace(s, m.mark, m.open, 1)
+			s = strings.Replace(s, m.mark, m.close, 1)
+		}
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,179 @@
+package production
+
+import (
+	"math"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// words splits text into lowercase word tokens (letters and digits; apostrophes kept
+// inside words).
+func words(s string) []string {
+	var out []string
+	var b strings.Builder
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, b.String())
+			b.Reset()
+		}
+	}
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		case r == '\'' && b.Len() > 0:
+			b.WriteRune(r)
+		default:
+			flush()
+		}
+	}
+	flush()
+	return out
+}
+
+// index is a TF-IDF index over a pool of texts (word unigrams and bigrams), for nearest
+// neighbours by cosine similarity.
+type index struct {
+	docs  []map[string]float64 // normalised tf-idf vectors
+	df    map[string]int
+	n     int
+	vocab map[string]int // word -> document frequency (unigrams only)
+	post  map[string][]int
+}
+
+func features(ws []string) map[string]float64 {
+	f := map[string]float64{}
+	for i, w := range ws {
+		f[w]++
+		if i > 0 {
+			f[ws[i-1]+" "+w]++
+		}
+	}
+	return f
+}
+
+func newIndex(texts []string) *index {
+	ix := &index{df: map[string]int{}, vocab: map[string]int{}, post: map[string][]int{}, n: len(texts)}
+	raw := make([]map[string]float64, len(texts))
+	for i, t := range texts {
+		ws := words(t)
+		raw[i] = features(ws)
+		for k := range raw[i] {
+			ix.df[k]++
+		}
+		seen := map[string]bool{}
+		for _, w := range ws {
+			if !seen[w] {
+				ix.vocab[w]++
+				seen[w] = true
+			}
+		}
+	}
+	ix.docs = make([]map[string]float64, len(texts))
+	for i, f := range raw {
+		ix.docs[i] = ix.weigh(f)
+		for k := range ix.docs[i] {
+			ix.post[k] = append(ix.post[k], i)
+		}
+	}
+	return ix
+}
+
+// weigh turns counts into a unit tf-idf vector. Keys are visited in sorted order so the
+// floating-point sums, and with them the ranking of tied neighbours, are reproducible.
+func (ix *index) weigh(f map[string]float64) map[string]float64 {
+	v := map[string]float64{}
+	var norm float64
+	for _, k := range sortedKeys(f) {
+		tf := f[k]
+		idf := math.Log(float64(ix.n+1) / float64(ix.df[k]+1))
+		if idf <= 0 {
+			continue
+		}
+		w := (1 + math.Log(tf)) * idf
+		v[k] = w
+		norm += w * w
+	}
+	norm = math.Sqrt(norm)
+	for k := range v {
+		v[k] /= norm
+	}
+	return v
+}
+
+// hit is a neighbour: a pool index and its cosine similarity.
+type hit struct {
+	i   int
+	sim float64
+}
+
+// nearest returns the k most similar pool texts (similarity > 0), most similar first;
+// skip, when set, leaves pool entries out.
+func (ix *index) nearest(text string, k int, skip func(int) bool) []hit {
+	q := ix.weigh(features(words(text)))
+	score := map[int]float64{}
+	for _, t := range sortedKeys(q) {
+		w := q[t]
+		for _, d := range ix.post[t] {
+			score[d] += w * ix.docs[d][t]
+		}
+	}
+	out := make([]hit, 0, len(score))
+	for d, s := range score {
+		if skip == nil || !skip(d) {
+			out = append(out, hit{d, s})
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].sim != out[b].sim {
+			return out[a].sim > out[b].sim
+		}
+		return out[a].i < out[b].i
+	})
+	if len(out) > k {
+		out = out[:k]
+	}
+	return out
+}
+
+// known reports whether a word occurs in the pool.
+func (ix *index) known(w string) bool { return ix.vocab[w] > 0 }
+
+// correction finds a pool word within one edit (insertion, deletion, substitution or
+// transposition) of w, preferring the most frequent; "" when none.
+func (ix *index) correction(w string) string {
+	if len([]rune(w)) < 4 {
+		return ""
+	}
+	best, bestN := "", 0
+	for _, c := range edits1(w) {
+		if n := ix.vocab[c]; n > bestN {
+			best, bestN = c, n
+		}
+	}
+	return best
+}
+
+func edits1(w string) []string {
+	r := []rune(w)
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	var out []string
+	for i := 0; i <= len(r); i++ {
+		if i < len(r) {
+			out = append(out, string(r[:i])+string(r[i+1:])) // deletion
+			if i+1 < len(r) {
+				t := append([]rune(nil), r...)
+				t[i], t[i+1] = t[i+1], t[i]
+				out = append(out, string(t)) // transposition
+			}
+		}
+		for _, c := range letters {
+			if i < len(r) {
+				out = append(out, string(r[:i])+string(c)+string(r[i+1:])) // substitution
+			}
+			out = append(out, string(r[:i])+string(c)+string(r[i:])) // insertion
+		}
+	}
+	return out
+}

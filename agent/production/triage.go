@@ -1,0 +1,262 @@
+package production
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+)
+
+// Verdict is triage's decision on one failure.
+type Verdict struct {
+	ID     string `json:"id"`
+	Line   int    `json:"line"`
+	Class  string `json:"class"`  // "clean", "fixable" or "poison"
+	Kind   string `json:"kind"`   // what kind of noise or poison ("" for clean)
+	Reason string `json:"reason"` // why, in words
+	// Cleaned is the input with fixable noise repaired (fixable only).
+	Cleaned string `json:"cleaned,omitempty"`
+}
+
+// Poison kinds never become training data.
+const (
+	PoisonEmpty     = "empty"
+	PoisonGibberish = "gibberish"
+	PoisonInjection = "prompt_injection"
+	PoisonOffDomain = "off_domain"
+	PoisonLabelFlip = "label_flip"
+	PoisonNotInText = "entity_not_in_input"
+)
+
+// Fixable kinds are repaired and used (with the original as a robustness variant).
+const (
+	FixTypo       = "typos"
+	FixCasing     = "casing"
+	FixPreamble   = "preamble"
+	FixTruncation = "truncation"
+	FixCodeSwitch = "code_switching"
+)
+
+var injection = regexp.MustCompile(`(?i)(ignore|disregard|forget)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|your)\s+(instructions|prompts?|rules)` +
+	`|\byou are now\b|\bact as\b|\bpretend (to be|you)\b|\bjailbreak\b|\bDAN\b|\bdeveloper mode\b|system prompt|\bdo anything now\b` +
+	`|\boverride\b.*\b(safety|rules|instructions)\b|\b(reveal|print|show)\b.*\b(prompt|instructions)\b|</?(system|assistant|user)>|\[/?INST\]`)
+
+var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
+	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
+
+// triager holds what triage compares failures with: the task's data pool.
+type triager struct {
+	t      *task.Task
+	pool   []task.Example
+	ix     *index
+	entity map[string]map[string]int // lower-cased entity text -> type -> count in the pool
+}
+
+func newTriager(t *task.Task, pool []task.Example) *triager {
+	texts := make([]string, len(pool))
+	for i, ex := range pool {
+		texts[i] = ex.Text
+	}
+	tr := &triager{t: t, pool: pool, ix: newIndex(texts), entity: map[string]map[string]int{}}
+	for _, ex := range pool {
+		for _, e := range ex.Entities {
+			k := strings.ToLower(e.Text)
+			if tr.entity[k] == nil {
+				tr.entity[k] = map[string]int{}
+			}
+			tr.entity[k][e.Type]++
+		}
+	}
+	return tr
+}
+
+// triage decides whether a failure may become training data. Poison is checked first
+// (empty, injection, gibberish, off-domain, a label the data contradicts), then fixable
+// noise (repaired in Cleaned); anything else is clean.
+func (tr *triager) triage(f Failure) Verdict {
+	v := Verdict{ID: f.ID, Line: f.Line, Class: "poison"}
+	text := strings.TrimSpace(f.Input)
+	ws := words(text)
+	if len(ws) == 0 {
+		v.Kind, v.Reason = PoisonEmpty, "the input has no words"
+		return v
+	}
+	if m := injection.FindString(text); m != "" {
+		v.Kind, v.Reason = PoisonInjection, "prompt-injection or jailbreak text: "+strings.TrimSpace(m)
+		return v
+	}
+	cleaned, fixes := tr.repair(text)
+	cws := words(cleaned)
+	known := 0
+	for _, w := range cws {
+		if tr.ix.known(w) {
+			known++
+		}
+	}
+	if g := gibberish(text); g != "" {
+		v.Kind, v.Reason = PoisonGibberish, g
+		return v
+	}
+	frac := float64(known) / float64(len(cws))
+	if len(cws) >= 3 && frac < 0.34 {
+		v.Kind, v.Reason = PoisonOffDomain, "most words occur nowhere in the task's data"
+		return v
+	}
+	nn := tr.ix.nearest(cleaned, 10, nil)
+	if len(nn) == 0 || nn[0].sim < 0.12 {
+		best := 0.0
+		if len(nn) > 0 {
+			best = nn[0].sim
+		}
+		v.Kind, v.Reason = PoisonOffDomain, "nothing in the task's data resembles it (best similarity "+ftoa(best)+")"
+		return v
+	}
+	if reason := tr.contradicted(f, cleaned, nn); reason != "" {
+		v.Kind, v.Reason = PoisonLabelFlip, reason
+		return v
+	}
+	if tr.t.Type == task.Extraction {
+		for _, e := range f.Entities {
+			if !strings.Contains(strings.ToLower(text), strings.ToLower(e.Text)) {
+				v.Kind, v.Reason = PoisonNotInText, "expected entity "+quote(e.Text)+" does not occur in the input"
+				return v
+			}
+		}
+	}
+	if len(fixes) > 0 {
+		v.Class, v.Kind, v.Reason, v.Cleaned = "fixable", fixes[0], strings.Join(fixes, ", "), cleaned
+		return v
+	}
+	v.Class, v.Kind, v.Reason = "clean", "", "a well-formed in-domain input whose label the data supports"
+	return v
+}
+
+// contradicted says why the expected answer is a label flip: near-identical examples in
+// the pool agree on another answer (for classification, also the deployed model's own).
+func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
+	switch tr.t.Type {
+	case task.Classification:
+		votes := map[string]float64{}
+		var total float64
+		for _, h := range nn {
+			if h.sim < 0.45 {
+				break
+			}
+			votes[tr.pool[h.i].Label] += h.sim
+			total += h.sim
+		}
+		if total == 0 {
+			return ""
+		}
+		top, topW := "", 0.0
+		for l, w := range votes {
+			if w > topW || (w == topW && l < top) {
+				top, topW = l, w
+			}
+		}
+		if top == f.Label || votes[f.Label] > 0 {
+			return ""
+		}
+		// Near-identical inputs all carry another label.
+		if nn[0].sim >= 0.7 && tr.pool[nn[0].i].Label == top {
+			return "a near-identical example (similarity " + ftoa(nn[0].sim) + ") is labelled " + quote(top) + ", not " + quote(f.Label)
+		}
+		// Similar inputs agree on the model's answer and never on the logged label.
+		if top == f.Predicted && topW/total >= 0.6 {
+			return "similar examples are labelled " + quote(top) + " (the model's answer), none " + quote(f.Label)
+		}
+	case task.Extraction:
+		for _, e := range f.Entities {
+			seen := tr.entity[strings.ToLower(e.Text)]
+			n, other, otherN := seen[e.Type], "", 0
+			for typ, c := range seen {
+				if typ != e.Type && c > otherN {
+					other, otherN = typ, c
+				}
+			}
+			if n == 0 && otherN >= 3 {
+				return quote(e.Text) + " is " + other + " in " + itoa(otherN) + " examples of the task's data and never " + e.Type
+			}
+		}
+	}
+	return ""
+}
+
+// repair fixes noise that does not change the meaning: a greeting or politeness
+// preamble, shouting, misspelt words (one edit from a word of the task's data).
+func (tr *triager) repair(text string) (string, []string) {
+	var fixes []string
+	if loc := preamble.FindStringIndex(text); loc != nil && loc[1] < len(text) {
+		text = text[loc[1]:]
+		fixes = append(fixes, FixPreamble)
+	}
+	letters, upper := 0, 0
+	for _, r := range text {
+		if unicode.IsLetter(r) {
+			letters++
+			if unicode.IsUpper(r) {
+				upper++
+			}
+		}
+	}
+	if letters >= 8 && float64(upper)/float64(letters) > 0.7 && tr.t.Type != task.Extraction {
+		text = strings.ToLower(text)
+		fixes = append(fixes, FixCasing)
+	}
+	fields := strings.Fields(text)
+	typos, foreign := 0, 0
+	for i, w := range fields {
+		core := strings.Trim(strings.ToLower(w), ".,!?;:'\"()")
+		if core == "" || tr.ix.known(core) || strings.IndexFunc(core, unicode.IsDigit) >= 0 {
+			continue
+		}
+		if c := tr.ix.correction(core); c != "" {
+			fields[i] = strings.Replace(strings.ToLower(w), core, c, 1)
+			typos++
+			continue
+		}
+		if strings.IndexFunc(core, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
+			foreign++
+		}
+	}
+	if typos > 0 {
+		text = strings.Join(fields, " ")
+		fixes = append(fixes, FixTypo)
+	}
+	if foreign > 0 {
+		fixes = append(fixes, FixCodeSwitch)
+	}
+	if last := fields[len(fields)-1]; len(fields) >= 3 && !strings.ContainsAny(last, ".?!") && len(last) <= 3 && !tr.ix.known(strings.ToLower(last)) {
+		fixes = append(fixes, FixTruncation)
+	}
+	return text, fixes
+}
+
+// gibberish says why a text is not language ("" if it looks like language).
+func gibberish(text string) string {
+	letters, other := 0, 0
+	for _, r := range text {
+		switch {
+		case unicode.IsLetter(r):
+			letters++
+		case unicode.IsSpace(r) || unicode.IsDigit(r) || strings.ContainsRune(".,!?;:'\"-()$%&/", r):
+		default:
+			other++
+		}
+	}
+	if letters == 0 || float64(other)/float64(letters+other) > 0.3 {
+		return "mostly symbols"
+	}
+	ws := words(text)
+	noVowel := 0
+	for _, w := range ws {
+		if len(w) >= 4 && !strings.ContainsAny(w, "aeiouy") {
+			noVowel++
+		}
+	}
+	if noVowel*2 >= len(ws) && len(ws) >= 2 {
+		return "most words have no vowel"
+	}
+	return ""
+}

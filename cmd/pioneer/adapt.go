@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/production"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+)
+
+func adaptCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "adapt",
+		Usage: "production mode: diagnose a deployed adapter's logged failures, retrain from the base model, promote through a regression gate",
+		Description: `Reads the failure log (JSONL: id, input, output, expected, optional timestamp and
+metadata), quarantines lines that do not parse or fit the task, triages the rest
+(poison — label flips, off-domain, prompt injection, gibberish, empty — is never trained
+on; fixable noise is repaired), groups failures into patterns and confirms them on
+fresh probes from the task's data, builds a curriculum per pattern, trains at least two
+candidates from the base model per iteration, and promotes one only if it improves the
+held-out metric, breaks at most --epsilon examples of R (the traffic the deployed model
+gets right) and does not lose ground on the previous version's evaluation set. RUN_DIR
+gets lineage.jsonl (append-only; rerunning the same command resumes a killed run),
+versions/ (CURRENT names the deployed one), report.md and report.html.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: "base model folder, or a bundled model's name"},
+			&cli.StringFlag{Name: "adapter", Required: true, Usage: "the deployed adapter (PEFT folder)"},
+			&cli.StringFlag{Name: "task", Required: true, Usage: "bundled task name or task.yaml"},
+			&cli.StringFlag{Name: "failures", Required: true, Usage: "failure log (JSONL)"},
+			&cli.StringFlag{Name: "traffic", Usage: "JSONL of task examples the deployed model gets right (defines R)"},
+			&cli.StringFlag{Name: "parent-data", Usage: "JSONL of the deployed adapter's training examples (replayed; part of every candidate's data)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder"},
+			&cli.IntFlag{Name: "epsilon", Value: 2, Usage: "examples of R the new model may break (absolute count)"},
+			&cli.IntFlag{Name: "iterations", Value: 3, Usage: "iterations at most"},
+			&cli.DurationFlag{Name: "wall-time", Usage: "wall-time budget (0: none)"},
+			&cli.StringFlag{Name: "approve", Value: "auto", Usage: "auto: promote what passes the gate; manual: wait for pioneer approve"},
+			&cli.IntFlag{Name: "epochs", Value: 3, Usage: "candidate training epochs"},
+			&cli.Float64Flag{Name: "lr", Value: 5e-3, Usage: "candidate learning rate (LoRA)"},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
+			&cli.IntFlag{Name: "heldout", Value: 500, Usage: "validation examples in the held-out set"},
+			&cli.StringFlag{Name: "teacher-url", Usage: "OpenAI-compatible endpoint (…/v1) that writes extra examples"},
+			&cli.StringFlag{Name: "teacher-model", Usage: "the teacher's model name"},
+			&cli.Uint64Flag{Name: "seed", Value: 1},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
+			&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
+		},
+		Action: runAdapt,
+	}
+}
+
+func runAdapt(c *cli.Context) error {
+	if n := c.Int("threads"); n > 0 {
+		torch.SetNumThreads(n)
+	}
+	dev, err := torch.ParseDevice(c.String("device"))
+	if err != nil {
+		return err
+	}
+	t, err := task.Load(c.String("task"))
+	if err != nil {
+		return err
+	}
+	base, err := data.ResolveModel(c.String("model"))
+	if err != nil {
+		return err
+	}
+	if a := c.String("approve"); a != "auto" && a != "manual" {
+		return fmt.Errorf("--approve must be auto or manual, got %q", a)
+	}
+	cfg := production.Config{
+		Base: base, BaseName: c.String("model"), Deployed: c.String("adapter"), Task: t,
+		Failures: c.String("failures"), Traffic: c.String("traffic"), ParentData: c.String("parent-data"), Out: c.String("out"),
+		Epsilon: c.Int("epsilon"), Iterations: c.Int("iterations"), WallTime: c.Duration("wall-time"),
+		Manual: c.String("approve") == "manual", Device: dev, HeldOut: c.Int("heldout"), Seed: c.Uint64("seed"),
+		Recipe: agent.Recipe{Epochs: c.Int("epochs"), LR: c.Float64("lr"), Batch: c.Int("batch"), Seed: c.Uint64("seed")},
+		Log:    os.Stderr,
+	}
+	if c.Int("epsilon") == 0 {
+		cfg.Epsilon = -1 // zero tolerance
+	}
+	if u := c.String("teacher-url"); u != "" {
+		cfg.Teacher = &production.Teacher{URL: u, Model: c.String("teacher-model"), APIKey: os.Getenv("OPENAI_API_KEY")}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := newProgressBar(os.Stderr)
+	cfg.Progress = bar.update
+	start := time.Now()
+	o, err := production.Run(ctx, cfg)
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; run the same command again to resume from %s", filepath.Join(cfg.Out, "lineage.jsonl"))
+		}
+		return err
+	}
+	fmt.Printf("\n%s: %s; deployed version %s (%s)\n", cfg.Out, o.Verdict, o.Version, time.Since(start).Round(time.Second))
+	fmt.Printf("  deployed   %s %.4f on the held-out set\n", t.Metric, o.Deployed.HeldOut)
+	if o.Chosen != nil {
+		fmt.Printf("  candidate  %s: %.4f, %d examples of R broken\n", o.Candidate, o.Chosen.HeldOut, o.Chosen.Regressions)
+	}
+	for _, r := range o.Reasons {
+		fmt.Printf("  - %s\n", r)
+	}
+	fmt.Printf("  report     %s\n", filepath.Join(cfg.Out, "report.md"))
+	if o.Verdict == "awaiting_approval" {
+		fmt.Printf("  approve    pioneer approve %s\n", cfg.Out)
+	}
+	return nil
+}
+
+func approveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "approve",
+		Usage:     "promote the candidate a pioneer adapt --approve manual run left waiting",
+		ArgsUsage: "RUN_DIR",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("usage: pioneer approve RUN_DIR")
+			}
+			v, err := production.Approve(c.Args().First())
+			if err != nil {
+				return err
+			}
+			fmt.Printf("approved: version %s is deployed\n", v)
+			return nil
+		},
+	}
+}
+
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rollback",
+		Usage:     "deploy an earlier version of a production run's adapter",
+		ArgsUsage: "RUN_DIR",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "to", Usage: "version to deploy (default: the one before the current)"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("usage: pioneer rollback RUN_DIR [--to vN]")
+			}
+			v, err := production.Rollback(c.Args().First(), c.String("to"))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("rolled back: version %s is deployed (adapter %s)\n", v, filepath.Join(c.Args().First(), "versions", v))
+			return nil
+		},
+	}
+}

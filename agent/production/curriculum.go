@@ -132,7 +132,9 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 	}
 	// Replay: the parent's examples of the labels involved, then any.
 	perm := r.Perm(len(parent))
-	sort.SliceStable(perm, func(a, b int) bool { return involves(t, parent[perm[a]], labels) && !involves(t, parent[perm[b]], labels) })
+	sort.SliceStable(perm, func(a, b int) bool {
+		return involves(t, parent[perm[a]], labels) && !involves(t, parent[perm[b]], labels)
+	})
 	for i := 0; i < wantReplay && i < len(perm); i++ {
 		add(Item{Example: parent[perm[i]], Source: SrcReplay})
 	}

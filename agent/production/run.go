@@ -76,7 +76,7 @@ type Outcome struct {
 
 // Scores are a model's measurements in the gate.
 type Scores struct {
-	HeldOut     float64  `json:"heldout_metric"`        // on V ∪ held-back failures
+	HeldOut     float64  `json:"heldout_metric"` // on V ∪ held-back failures
 	Failures    float64  `json:"heldback_failures_metric"`
 	Previous    float64  `json:"previous_eval_metric"` // on the previous version's evaluation set
 	Regressions int      `json:"regressions"`          // examples of R now wrong

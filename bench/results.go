@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -60,7 +61,11 @@ func (r *Result) Add(name, unit string, pioneer float64, reference *float64, ref
 		} else {
 			s = *reference / pioneer
 		}
-		f.Speedup = &s
+		if math.IsInf(s, 0) || math.IsNaN(s) { // a zero on one side: no finite ratio
+			f.Note = fmt.Sprintf("no ratio: pioneer %g, reference %g", pioneer, *reference)
+		} else {
+			f.Speedup = &s
+		}
 	}
 	r.Figures = append(r.Figures, f)
 }

@@ -19,6 +19,7 @@ const (
 	SrcReplay     = "replay"          // the parent's training data, labels in the patterns
 	SrcTeacher    = "teacher"         // written by the teacher endpoint
 	SrcParentData = "parent_training" // the parent's whole training set
+	SrcTraffic    = "traffic_replay"  // R, the traffic the deployed model gets right
 )
 
 // Item is a training example with its provenance.

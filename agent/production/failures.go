@@ -101,6 +101,9 @@ func fit(t *task.Task, f *Failure) string {
 		}
 		f.Predicted = strings.TrimSpace(f.Output)
 		f.PredFormatOK = t.HasLabel(f.Predicted)
+		if f.Predicted == f.Label {
+			return fmt.Sprintf("the model's output %q is the expected label: not a failure", f.Label)
+		}
 	case task.Extraction:
 		if strings.TrimSpace(f.Expected) == "" {
 			return `no "expected" entities (write "none" for a sentence without any)`
@@ -111,6 +114,9 @@ func fit(t *task.Task, f *Failure) string {
 		}
 		f.Entities = es
 		_, f.PredEntities, f.PredFormatOK = t.ParseOutput(" " + strings.TrimSpace(f.Output))
+		if fn, fp, _ := entityDiff(f.Entities, f.PredEntities); f.PredFormatOK && len(fn)+len(fp) == 0 {
+			return "the model's output has exactly the expected entities: not a failure"
+		}
 	default:
 		if f.Expected == "" {
 			return `no "expected" output`

@@ -235,7 +235,17 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err := writeJSONL(filepath.Join(cfg.Out, "quarantine.jsonl"), quarantined); err != nil {
 		return nil, err
 	}
-	tr := newTriager(t, pool)
+	// Triage compares the log with every labelled example at hand: the pool, the
+	// parent's training data and the traffic the deployed model got right.
+	reference := append(append([]task.Example(nil), pool...), parent...)
+	if cfg.Traffic != "" {
+		exs, _, err := t.ReadFile(cfg.Traffic)
+		if err != nil {
+			return nil, err
+		}
+		reference = append(reference, exs...)
+	}
+	tr := newTriager(t, reference)
 	counts := Counts{Read: len(failures) + len(quarantined), Quarantined: len(quarantined), Kinds: map[string]int{}}
 	verdicts := make([]Verdict, len(failures))
 	var admitted []Failure
@@ -361,18 +371,31 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 
 	// 3-5. Iterate: curriculum, candidates from the base model, the gate.
+	poolTexts := make([]string, len(pool))
+	for i, ex := range pool {
+		poolTexts[i] = ex.Text
+	}
+	poolIx := newIndex(poolTexts)
 	var reasons []string
+	replayR := false // set once candidates fail the gate on regressions: replay R itself
 	for it := 1; it <= cfg.Iterations; it++ {
 		if cfg.WallTime > 0 && time.Since(start) > cfg.WallTime {
 			reasons = append(reasons, fmt.Sprintf("wall-time budget of %s spent after %d iterations", cfg.WallTime, it-1))
 			break
 		}
 		pol := policy(base.Deployed.HeldOut, it)
-		cur2 := buildCurriculum(t, diag.Patterns, gold, variants, pool, tr.ix, usable, parent, pol.similar, cfg.Seed+uint64(it)*101)
+		cur2 := buildCurriculum(t, diag.Patterns, gold, variants, pool, poolIx, usable, parent, pol.similar, cfg.Seed+uint64(it)*101)
 		if cfg.Teacher != nil {
 			if err := cfg.Teacher.extend(ctx, t, tr, cur2, pol.teacher); err != nil {
 				fmt.Fprintf(log, "teacher  %v (continuing without)\n", err)
 			}
+		}
+		if replayR {
+			for _, ex := range base.R {
+				cur2.Items = append(cur2.Items, Item{Example: ex, Source: SrcTraffic})
+				cur2.Mix[SrcTraffic]++
+			}
+			pol.name += "; the last candidates broke examples of R, so R is replayed"
 		}
 		key := fmt.Sprintf("iter%d", it)
 		if err := writeJSONL(filepath.Join(cfg.Out, key, "curriculum.jsonl"), cur2.Items); err != nil {
@@ -396,6 +419,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 			}
 			if !c.Pass {
 				reasons = append(reasons, fmt.Sprintf("iteration %d, %s: %s", it, c.Name, c.Verdict))
+				if c.Scores.Regressions > cfg.Epsilon {
+					replayR = true
+				}
 			}
 		}
 		if best != nil {

@@ -137,10 +137,11 @@ func (tr *triager) triage(f Failure) Verdict {
 func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 	switch tr.t.Type {
 	case task.Classification:
+		// A vote of the most similar pool examples (weighted by similarity).
 		votes := map[string]float64{}
 		var total float64
 		for _, h := range nn {
-			if h.sim < 0.45 {
+			if h.sim < 0.2 {
 				break
 			}
 			votes[tr.pool[h.i].Label] += h.sim
@@ -149,22 +150,35 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 		if total == 0 {
 			return ""
 		}
-		top, topW := "", 0.0
-		for l, w := range votes {
-			if w > topW || (w == topW && l < top) {
-				top, topW = l, w
+		// Near-identical inputs carry another label, none the logged one.
+		near, nearOther := false, ""
+		for _, h := range nn {
+			if h.sim < 0.7 {
+				break
+			}
+			if l := tr.pool[h.i].Label; l == f.Label {
+				near = true
+			} else if nearOther == "" {
+				nearOther = l
 			}
 		}
-		if top == f.Label || votes[f.Label] > 0 {
-			return ""
+		if !near && nearOther != "" {
+			return "a near-identical example (similarity " + ftoa(nn[0].sim) + ") is labelled " + quote(nearOther) + ", not " + quote(f.Label)
 		}
-		// Near-identical inputs all carry another label.
-		if nn[0].sim >= 0.7 && tr.pool[nn[0].i].Label == top {
-			return "a near-identical example (similarity " + ftoa(nn[0].sim) + ") is labelled " + quote(top) + ", not " + quote(f.Label)
+		if near || votes[f.Label]/total >= 0.1 {
+			return "" // the logged label has support among similar inputs
 		}
-		// Similar inputs agree on the model's answer and never on the logged label.
-		if top == f.Predicted && topW/total >= 0.6 {
-			return "similar examples are labelled " + quote(top) + " (the model's answer), none " + quote(f.Label)
+		top, topW := "", 0.0
+		for _, l := range sortedKeys(votes) {
+			if votes[l] > topW {
+				top, topW = l, votes[l]
+			}
+		}
+		switch {
+		case top == f.Predicted && topW/total >= 0.5:
+			return "similar examples are labelled " + quote(top) + " (the model's answer), hardly any " + quote(f.Label)
+		case topW/total >= 0.5 && total >= 1.0:
+			return "the most similar examples agree on " + quote(top) + " (" + ftoa(topW/total) + " of the vote), hardly any on " + quote(f.Label)
 		}
 	case task.Extraction:
 		for _, e := range f.Entities {

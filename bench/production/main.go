@@ -1,0 +1,486 @@
+// Command production measures production mode (pioneer adapt) on a deployment built from
+// real data, against naive retraining, and writes bench/results/production_<name>.json.
+//
+// The deployment: pioneer-nano with a LoRA adapter trained on a deliberately thin and
+// skewed sample of the task's training split (some labels or entity types barely seen).
+// A traffic stream (other training examples) goes through it; its mistakes form the
+// failure log, in which a fraction of the expected answers are then corrupted as poison
+// (classification: the label flipped to another label; extraction: an entity's type
+// changed). The examples it gets right are the traffic R it must keep right.
+//
+// Then, in one run: naive retraining (the base model retrained on the parent's data plus
+// every logged failure, poison included) and the agent (production.Run with the same log,
+// traffic and parent data). Both are scored on the task's untouched test split.
+//
+//	go run ./bench/production -task clinc150     # intent: 30 intents of CLINC150
+//	go run ./bench/production -task conll2003    # entities
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/production"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model"
+	_ "github.com/pioneer-ai/pioneer/model/all"
+	"github.com/pioneer-ai/pioneer/model/tokenizer"
+)
+
+type setup struct {
+	name               string // result name: intent or ner
+	labels             int    // classification: intents drawn from the task (0: all)
+	parentPer, thinPer int    // parent examples per label; per thin label
+	thinShare          float64
+	trafficPer         int     // traffic examples per label (extraction: sentences in all)
+	poison             float64 // fraction of the failure log corrupted
+	heldout, test      int     // validation and test examples used (0: all)
+	parentN, trafficN  int     // extraction: parent and traffic sentences
+	recipe             agent.Recipe
+}
+
+var setups = map[string]setup{
+	"clinc150":  {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
+	"conll2003": {name: "ner", parentN: 400, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
+}
+
+func main() {
+	taskName := flag.String("task", "clinc150", "clinc150 (intent) or conll2003 (entities)")
+	device := flag.String("device", "cpu", "cpu, cuda or auto")
+	out := flag.String("out", "", "result file (default bench/results/production_<intent|ner>.json)")
+	work := flag.String("work", "runs/bench-production", "folder for the deployment, logs and runs")
+	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD)")
+	flag.Parse()
+	if err := run(*taskName, *device, *out, *work, *commit); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/production:", err)
+		os.Exit(1)
+	}
+}
+
+func run(taskName, device, out, work, commit string) error {
+	su, ok := setups[taskName]
+	if !ok {
+		return fmt.Errorf("unknown -task %q (clinc150 or conll2003)", taskName)
+	}
+	if out == "" {
+		out = "bench/results/production_" + su.name + ".json"
+	}
+	dev, err := torch.ParseDevice(device)
+	if err != nil {
+		return err
+	}
+	base, err := data.ResolveModel(data.NanoModel)
+	if err != nil {
+		return err
+	}
+	src, err := task.Load(taskName)
+	if err != nil {
+		return err
+	}
+	work = filepath.Join(work, su.name)
+	os.RemoveAll(work)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	d, err := build(src, su, work)
+	if err != nil {
+		return err
+	}
+	t, err := task.Load(d.taskDir)
+	if err != nil {
+		return err
+	}
+	m, err := model.Load(base, dev, torch.Float32)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tok, err := tokenizer.Load(filepath.Join(base, "tokenizer.json"))
+	if err != nil {
+		return err
+	}
+	defer tok.Close()
+	gen, err := model.ReadGenerationConfig(base)
+	if err != nil {
+		return err
+	}
+	eos := gen.EosTokenIDs[0]
+	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: eos}
+	env := func(dir string) agent.TrainEnv {
+		return agent.TrainEnv{EOS: eos, Pad: eos, Base: data.NanoModel, Out: dir, Log: os.Stderr}
+	}
+	test, err := t.Split("test")
+	if err != nil {
+		return err
+	}
+	if su.test > 0 {
+		test = agent.Sample(t, test, su.test, 5)
+	}
+	val, _ := t.Split("validation")
+	score := func(adapter string) (float64, int, error) { // test metric, regressions on R
+		set, err := lora.Load(adapter, m)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer set.Close()
+		res, err := t.Evaluate(m, tok, test, eopts)
+		if err != nil {
+			return 0, 0, err
+		}
+		rr, err := t.Evaluate(m, tok, d.r, eopts)
+		if err != nil {
+			return 0, 0, err
+		}
+		broken := 0
+		for _, p := range rr.Predictions {
+			if !p.Correct {
+				broken++
+			}
+		}
+		return res.Value, broken, nil
+	}
+
+	// The deployment.
+	fmt.Fprintf(os.Stderr, "== deploying: %d parent examples\n", len(d.parent))
+	deployed := filepath.Join(work, "deployed")
+	set, _, err := agent.Train(context.Background(), m, tok, t, d.parent, agent.Sample(t, val, 100, 3), su.recipe, env(deployed))
+	if err != nil {
+		return err
+	}
+	tr, err := t.Evaluate(m, tok, d.traffic, eopts)
+	set.Close()
+	if err != nil {
+		return err
+	}
+	log, planted, r := failureLog(t, d.traffic, tr, su.poison)
+	d.r = r
+	trafficMetric := tr.Value
+	if err := writeLines(filepath.Join(work, "failures.jsonl"), log); err != nil {
+		return err
+	}
+	if err := writeExamples(filepath.Join(work, "traffic.jsonl"), r); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "deployed: %s %.4f on %d traffic examples; %d failures logged, %d poisoned\n", t.Metric, trafficMetric, len(d.traffic), len(log), len(planted))
+	deployedTest, _, err := score(deployed)
+	if err != nil {
+		return err
+	}
+
+	// Naive retraining: every logged failure, as logged.
+	naiveStart := time.Now()
+	naiveData := append([]task.Example(nil), d.parent...)
+	for _, l := range log {
+		naiveData = append(naiveData, l.example)
+	}
+	naiveDir := filepath.Join(work, "naive")
+	set, _, err = agent.Train(context.Background(), m, tok, t, naiveData, agent.Sample(t, val, 100, 3), su.recipe, env(naiveDir))
+	if err != nil {
+		return err
+	}
+	set.Close()
+	naiveTest, naiveBroken, err := score(naiveDir)
+	if err != nil {
+		return err
+	}
+	naiveWall := time.Since(naiveStart).Seconds()
+	fmt.Fprintf(os.Stderr, "naive: %s %.4f on test, %d of R broken\n", t.Metric, naiveTest, naiveBroken)
+
+	// The agent. production.Run loads its own copy of the base model.
+	agentStart := time.Now()
+	runDir := filepath.Join(work, "agent")
+	o, err := production.Run(context.Background(), production.Config{
+		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
+		Traffic: filepath.Join(work, "traffic.jsonl"), ParentData: d.parentPath, Out: runDir, Device: dev,
+		Recipe: su.recipe, HeldOut: su.heldout, Seed: 1, Log: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	agentWall := time.Since(agentStart).Seconds()
+	final := filepath.Join(runDir, "versions", o.Version)
+	agentTest, agentBroken, err := score(final)
+	if err != nil {
+		return err
+	}
+	admitted, falseAlarms, genuine := 0, 0, 0
+	for _, v := range readVerdicts(filepath.Join(runDir, "triage.jsonl")) {
+		switch {
+		case planted[v.ID] && v.Class != "poison":
+			admitted++
+		case !planted[v.ID]:
+			genuine++
+			if v.Class == "poison" {
+				falseAlarms++
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "agent: %s, version %s; %s %.4f on test, %d of R broken, %d of %d poisoned logs admitted\n",
+		o.Verdict, o.Version, t.Metric, agentTest, agentBroken, admitted, len(planted))
+
+	cmd := "go run ./bench/production -task " + taskName
+	if device != "cpu" {
+		cmd += " -device " + device
+	}
+	method := fmt.Sprintf("%s. Deployment: pioneer-nano + LoRA (%d epochs, lr %g, batch %d) on %d parent examples (%s); traffic %d examples, "+
+		"deployed %s on traffic %.4f; failure log %d lines, %.0f %% of them poisoned (%s). Naive = the base model retrained with the same recipe "+
+		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, at most 3 iterations, 2 candidates each; "+
+		"held-out = %d validation examples + 30 %% of the admitted failures; R = the traffic the deployed model gets right, %d examples). "+
+		"Metrics on %d test examples of the task's untouched test split; regressions = examples of R the final model gets wrong; "+
+		"poison_admitted = poisoned log lines triage let through (pioneer: the agent; reference: naive, which admits all). One run, seed 1; "+
+		"the final agent model is the version deployed at the end (%s: %s).",
+		d.describe, su.recipe.Epochs, su.recipe.LR, su.recipe.Batch, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
+		len(log), 100*su.poison, d.poisonNote, su.heldout, len(r), len(test), o.Verdict, o.Version)
+	res := bench.NewResult("production_"+su.name, cmd, method)
+	if commit != "" {
+		res.Commit = commit
+	}
+	const ref = "naive retraining (every logged failure added, retrained from the base model)"
+	res.Add("deployed_metric", t.Metric, deployedTest, nil, "", true)
+	res.Add("naive_metric", t.Metric, naiveTest, nil, "", true)
+	nt := naiveTest
+	res.Add("agent_metric", t.Metric, agentTest, &nt, ref, true)
+	nb := float64(naiveBroken)
+	res.Add("agent_regressions", "examples", float64(agentBroken), &nb, ref, false)
+	res.Add("naive_regressions", "examples", float64(naiveBroken), nil, "", false)
+	res.Add("poison_planted", "log lines", float64(len(planted)), nil, "", false)
+	np := float64(len(planted))
+	res.Add("poison_admitted", "log lines", float64(admitted), &np, ref, false)
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("triage also turned away %d of the %d genuine failures as poison", falseAlarms, genuine)
+	nw := naiveWall
+	res.Add("wall_time_s", "s", agentWall, &nw, ref, false)
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("whole benchmark %.0f s on %s", time.Since(start).Seconds(), dev)
+	res.Table(os.Stdout)
+	if err := res.Write(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s (agent report: %s)\n", out, filepath.Join(runDir, "report.md"))
+	return nil
+}
+
+// deployment is the data the benchmark builds.
+type deployment struct {
+	taskDir, parentPath  string
+	parent, traffic, r   []task.Example
+	describe, parentNote string
+	poisonNote           string
+}
+
+// build writes the derived task (its train split is the agent's data pool: the training
+// examples neither the parent nor the traffic used) and picks parent and traffic.
+func build(src *task.Task, su setup, work string) (*deployment, error) {
+	d := &deployment{taskDir: filepath.Join(work, "task")}
+	r := rand.New(rand.NewPCG(1, 2))
+	train, err := src.Split("train")
+	if err != nil {
+		return nil, err
+	}
+	val, err := src.Split("validation")
+	if err != nil {
+		return nil, err
+	}
+	test, err := src.Split("test")
+	if err != nil {
+		return nil, err
+	}
+	labels := src.Labels
+	keep := func(task.Example) bool { return true }
+	var pool []task.Example
+	if src.Type == task.Classification {
+		perm := r.Perm(len(src.Labels))
+		labels = nil
+		for _, i := range perm[:su.labels] {
+			labels = append(labels, src.Labels[i])
+		}
+		sort.Strings(labels)
+		in := map[string]bool{}
+		for _, l := range labels {
+			in[l] = true
+		}
+		keep = func(ex task.Example) bool { return in[ex.Label] }
+		thin := map[string]bool{}
+		for i, l := range labels {
+			if float64(i%10) < su.thinShare*10 {
+				thin[l] = true
+			}
+		}
+		byLabel := map[string][]task.Example{}
+		for _, i := range r.Perm(len(train)) {
+			if ex := train[i]; in[ex.Label] {
+				byLabel[ex.Label] = append(byLabel[ex.Label], ex)
+			}
+		}
+		for _, l := range labels {
+			exs := byLabel[l]
+			n := su.parentPer
+			if thin[l] {
+				n = su.thinPer
+			}
+			d.parent = append(d.parent, exs[:n]...)
+			d.traffic = append(d.traffic, exs[su.parentPer:su.parentPer+su.trafficPer]...)
+			pool = append(pool, exs[su.parentPer+su.trafficPer:]...)
+		}
+		d.describe = fmt.Sprintf("%d of CLINC150's 150 intents drawn with seed 1", len(labels))
+		d.parentNote = fmt.Sprintf("%d per intent, %d for %d thin intents", su.parentPer, su.thinPer, len(thin))
+		d.poisonNote = "expected label replaced by another intent"
+	} else {
+		perm := r.Perm(len(train))
+		// Skew: the parent sees sentences with MISC or ORG entities only a quarter as often.
+		for _, i := range perm {
+			ex := train[i]
+			rare := false
+			for _, e := range ex.Entities {
+				rare = rare || e.Type == "MISC" || e.Type == "ORG"
+			}
+			switch {
+			case len(d.parent) < su.parentN && (!rare || r.IntN(4) == 0):
+				d.parent = append(d.parent, ex)
+			case len(d.traffic) < su.trafficN && len(ex.Entities) > 0:
+				d.traffic = append(d.traffic, ex)
+			default:
+				pool = append(pool, ex)
+			}
+		}
+		d.describe = "CoNLL-2003 English"
+		d.parentNote = "sentences with MISC or ORG entities kept with probability 1/4"
+		d.poisonNote = "one expected entity's type replaced by another type"
+	}
+	var vs, ts []task.Example
+	for _, ex := range val {
+		if keep(ex) {
+			vs = append(vs, ex)
+		}
+	}
+	for _, ex := range test {
+		if keep(ex) {
+			ts = append(ts, ex)
+		}
+	}
+	if err := os.MkdirAll(d.taskDir, 0o755); err != nil {
+		return nil, err
+	}
+	for name, exs := range map[string][]task.Example{"train.jsonl": pool, "validation.jsonl": vs, "test.jsonl": ts} {
+		if err := writeExamples(filepath.Join(d.taskDir, name), exs); err != nil {
+			return nil, err
+		}
+	}
+	d.parentPath = filepath.Join(work, "parent.jsonl")
+	if err := writeExamples(d.parentPath, d.parent); err != nil {
+		return nil, err
+	}
+	y := fmt.Sprintf("name: %s-bench\ntype: %s\nprompt: %q\noutput: %q\nmetric: %s\ndata: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}\n",
+		src.Name, src.Type, src.Prompt, src.Output, src.Metric)
+	if src.Type == task.Classification {
+		y += "labels: [" + strings.Join(labels, ", ") + "]\n"
+	} else {
+		y += "entity_types: [" + strings.Join(src.EntityTypes, ", ") + "]\n"
+	}
+	return d, os.WriteFile(filepath.Join(d.taskDir, "task.yaml"), []byte(y), 0o644)
+}
+
+type logLine struct {
+	ID       string `json:"id"`
+	Input    string `json:"input"`
+	Output   string `json:"output"`
+	Expected string `json:"expected"`
+	example  task.Example
+}
+
+// failureLog turns the deployed model's mistakes on the traffic into a failure log and
+// poisons a fraction of it; it returns the log, the poisoned ids and R.
+func failureLog(t *task.Task, traffic []task.Example, res *task.Result, poison float64) ([]logLine, map[string]bool, []task.Example) {
+	var log []logLine
+	var r []task.Example
+	for i, ex := range traffic {
+		p := res.Predictions[i]
+		if p.Correct {
+			r = append(r, ex)
+			continue
+		}
+		log = append(log, logLine{ID: "log-" + ex.ID, Input: ex.Text, Output: p.Output, Expected: strings.TrimSpace(t.Target(ex)), example: ex})
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	planted := map[string]bool{}
+	n := int(float64(len(log))*poison + 0.5)
+	for _, i := range rng.Perm(len(log))[:n] {
+		l := &log[i]
+		ex := l.example
+		switch t.Type {
+		case task.Classification:
+			other := t.Labels[rng.IntN(len(t.Labels))]
+			for other == ex.Label {
+				other = t.Labels[rng.IntN(len(t.Labels))]
+			}
+			ex.Label = other
+		case task.Extraction:
+			if len(ex.Entities) == 0 {
+				continue
+			}
+			es := append([]task.Entity(nil), ex.Entities...)
+			k := rng.IntN(len(es))
+			other := t.EntityTypes[rng.IntN(len(t.EntityTypes))]
+			for other == es[k].Type {
+				other = t.EntityTypes[rng.IntN(len(t.EntityTypes))]
+			}
+			es[k].Type = other
+			ex.Entities = es
+		}
+		l.example = ex
+		l.Expected = strings.TrimSpace(t.Target(ex))
+		planted[l.ID] = true
+	}
+	return log, planted, r
+}
+
+func writeLines(path string, log []logLine) error {
+	var b []byte
+	for _, l := range log {
+		j, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		b = append(append(b, j...), '\n')
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func writeExamples(path string, exs []task.Example) error {
+	var b []byte
+	for _, ex := range exs {
+		j, err := json.Marshal(ex)
+		if err != nil {
+			return err
+		}
+		b = append(append(b, j...), '\n')
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func readVerdicts(path string) []production.Verdict {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []production.Verdict
+	for _, line := range strings.Split(string(b), "\n") {
+		var v production.Verdict
+		if json.Unmarshal([]byte(line), &v) == nil && v.ID != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -32,6 +32,10 @@ type TrainEnv struct {
 	Log      io.Writer
 	Progress func(engine.Progress)
 	Resume   bool // continue from Out's latest checkpoint when there is one
+	// EvalMetric computes the task's metric on val at every evaluation (logged to
+	// metrics.jsonl with the loss); it, not the loss, then picks Out/best.
+	EvalMetric bool
+	EvalEOS    []int // end-of-sequence tokens for that evaluation (default: EOS)
 }
 
 // LoRATargets are the projections adapters go on: every linear layer of the Llama and
@@ -42,7 +46,7 @@ var LoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", 
 // saves the result to env.Out. With LoRA the adapter stays attached to m and is returned
 // (the caller closes it, which detaches it); with Full, m's own weights change and set
 // is nil.
-func Train(ctx context.Context, m model.CausalLM, tok engine.Encoder, t *task.Task, train, val []task.Example, r Recipe, env TrainEnv) (*lora.Set, *engine.TrainResult, error) {
+func Train(ctx context.Context, m model.CausalLM, tok task.Tokenizer, t *task.Task, train, val []task.Example, r Recipe, env TrainEnv) (*lora.Set, *engine.TrainResult, error) {
 	if r.Epochs <= 0 || r.Batch <= 0 || r.LR <= 0 {
 		return nil, nil, fmt.Errorf("train: recipe needs epochs, batch and lr > 0, got %+v", r)
 	}
@@ -89,6 +93,23 @@ func Train(ctx context.Context, m model.CausalLM, tok engine.Encoder, t *task.Ta
 		GradClip: 1, Seed: r.Seed, EvalEvery: max(steps/5, 1), CheckpointEvery: max(steps/5, 1),
 		OutDir: env.Out, Resume: env.Resume,
 	}}
+	if env.EvalMetric && len(val) > 0 {
+		eosIDs := env.EvalEOS
+		if len(eosIDs) == 0 {
+			eosIDs = []int{env.EOS}
+		}
+		cfg.StopOn = t.Metric
+		cfg.Metrics = func() (map[string]float64, error) {
+			if set != nil {
+				set.Training = false // no dropout while evaluating
+			}
+			res, err := t.Evaluate(m, tok, val, task.EvalOptions{Batch: 32, EOS: eosIDs, PadID: env.Pad})
+			if err != nil {
+				return nil, err
+			}
+			return map[string]float64{t.Metric: res.Value}, nil
+		}
+	}
 	fmt.Fprintf(env.Log, "training %s on %d examples; %d epochs = %d steps of %d, lr %g\n", what, len(train), r.Epochs, steps, r.Batch, r.LR)
 	res, err := engine.FineTune(ctx, lm, trainSeqs, valSeqs, cfg, env.Progress)
 	if err != nil {

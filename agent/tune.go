@@ -43,6 +43,10 @@ type TuneConfig struct {
 	LoRAAlpha                                float64 // 0: 2 x rank
 	Full                                     bool    // fine-tune every weight instead of LoRA
 	Seed                                     uint64
+	// EvalMetric computes the task metric on the validation examples at every evaluation
+	// during training (metrics.jsonl, curve) and keeps the best adapter by it in
+	// adapter/best.
+	EvalMetric bool
 	// RandomInit replaces the base model's weights by a seeded random initialisation
 	// before training (a from-scratch baseline on the same budget).
 	RandomInit bool
@@ -228,7 +232,8 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 
 	adapterDir := filepath.Join(c.Out, "adapter")
 	set, tr, err := Train(ctx, m, tok, t, train, val, Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR,
-		Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full, Seed: c.Seed}, TrainEnv{EOS: eos, Pad: pad, Base: c.Model, Out: adapterDir, Log: log, Progress: c.Progress})
+		Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full, Seed: c.Seed}, TrainEnv{EOS: eos, Pad: pad, Base: c.Model, Out: adapterDir, Log: log, Progress: c.Progress,
+		EvalMetric: c.EvalMetric, EvalEOS: gen.EosTokenIDs})
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func TestTune(t *testing.T) {
 	tk := tinyTask(t)
 	out := t.TempDir()
 	res, err := agent.Tune(context.Background(), agent.TuneConfig{Model: nano, Task: tk, Out: out, Device: torch.CPU,
-		Epochs: 4, Batch: 4, LR: 5e-3, Seed: 3})
+		Epochs: 4, Batch: 4, LR: 5e-3, Seed: 3, EvalMetric: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +70,10 @@ func TestTune(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Fatalf("run folder lacks %s", f)
 		}
+	}
+	metricsLog, _ := os.ReadFile(filepath.Join(out, "adapter", "metrics.jsonl"))
+	if !strings.Contains(string(metricsLog), `"eval_accuracy"`) {
+		t.Fatalf("the task metric was not logged during training:\n%s", metricsLog)
 	}
 	var after task.Result
 	b, _ := os.ReadFile(filepath.Join(out, "after.json"))

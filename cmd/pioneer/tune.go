@@ -37,6 +37,7 @@ prediction before and after (before.json, after.json), result.json and report.md
 			&cli.Float64Flag{Name: "lr", Value: 5e-3, Usage: "peak learning rate (cosine schedule; use about 1e-3 with --full)"},
 			&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank (alpha = 2 x rank)"},
 			&cli.BoolFlag{Name: "full", Usage: "fine-tune every weight instead of LoRA"},
+			&cli.BoolFlag{Name: "eval-metric", Usage: "compute the task metric (accuracy, entity F1, ...) on the validation examples at every evaluation during training; the best adapter by it goes to adapter/best"},
 			&cli.BoolFlag{Name: "random-init", Usage: "start from random weights instead of the model's (a from-scratch baseline)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for sampling, adapter initialisation and data order"},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
@@ -71,7 +72,7 @@ func runTune(c *cli.Context) error {
 		Model: dir, ModelName: c.String("model"), Task: t, Out: c.String("out"), Device: dev,
 		TrainExamples: c.Int("train-examples"), EvalExamples: c.Int("eval-examples"),
 		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LoRARank: c.Int("lora-r"),
-		Full: c.Bool("full"), RandomInit: c.Bool("random-init"), Seed: c.Uint64("seed"),
+		Full: c.Bool("full"), RandomInit: c.Bool("random-init"), EvalMetric: c.Bool("eval-metric"), Seed: c.Uint64("seed"),
 		Log: os.Stderr, Progress: bar.update,
 		EvalTick: func(stage string, done, total int) {
 			if done == total || time.Since(lastTick) > 5*time.Second {

@@ -42,7 +42,8 @@ const (
 	replayShare = 0.15
 )
 
-// buildCurriculum assembles the targeted data for the confirmed patterns: the gold
+// buildCurriculum assembles the targeted data for the confirmed patterns (for
+// classification, confusion pairs and format errors): the gold
 // failures (cleaned), the logged noisy form of fixable ones, similar pool examples with the
 // same answer (similarPer per failure), hard negatives from the confused-with labels and
 // replay of the parent's data for the labels involved, sized to the mix above.
@@ -58,7 +59,10 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 	confused := map[string]bool{} // confused-with labels
 	taken := map[string]bool{}
 	for _, p := range patterns {
-		if !p.Confirmed {
+		// A failure is trained on only through a confirmed pattern of its own kind of
+		// mistake: for classification its confusion pair (a label's overall error rate
+		// says nothing about whether this particular log line is right).
+		if !p.Confirmed || (t.Type == task.Classification && p.Kind == "label_errors") {
 			continue
 		}
 		if p.Gold != "" {

@@ -54,7 +54,7 @@ type setup struct {
 
 var setups = map[string]setup{
 	"clinc150":  {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
-	"conll2003": {name: "ner", parentN: 400, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
+	"conll2003": {name: "ner", parentN: 2000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
 }
 
 func main() {
@@ -217,16 +217,36 @@ func run(taskName, device, out, work, commit string) error {
 	if err != nil {
 		return err
 	}
-	admitted, falseAlarms, genuine := 0, 0, 0
+	// Admitted = trained on: a poisoned line used as a gold failure (or its variant) in
+	// any iteration's curriculum. Triage is the first filter, confirmation on probes the
+	// second.
+	passedTriage, falseAlarms, genuine := 0, 0, 0
 	for _, v := range readVerdicts(filepath.Join(runDir, "triage.jsonl")) {
 		switch {
 		case planted[v.ID] && v.Class != "poison":
-			admitted++
+			passedTriage++
 		case !planted[v.ID]:
 			genuine++
 			if v.Class == "poison" {
 				falseAlarms++
 			}
+		}
+	}
+	trainedOn := map[string]bool{}
+	curricula, _ := filepath.Glob(filepath.Join(runDir, "iter*", "curriculum.jsonl"))
+	for _, c := range curricula {
+		b, _ := os.ReadFile(c)
+		for _, line := range strings.Split(string(b), "\n") {
+			var it production.Item
+			if json.Unmarshal([]byte(line), &it) == nil && (it.Source == production.SrcGold || it.Source == production.SrcVariant) {
+				trainedOn[it.Example.ID] = true
+			}
+		}
+	}
+	admitted := 0
+	for id := range planted {
+		if trainedOn[id] {
+			admitted++
 		}
 	}
 	fmt.Fprintf(os.Stderr, "agent: %s, version %s; %s %.4f on test, %d of R broken, %d of %d poisoned logs admitted\n",
@@ -241,7 +261,7 @@ func run(taskName, device, out, work, commit string) error {
 		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, at most 3 iterations, 2 candidates each; "+
 		"held-out = %d validation examples + 30 %% of the admitted failures; R = the traffic the deployed model gets right, %d examples). "+
 		"Metrics on %d test examples of the task's untouched test split; regressions = examples of R the final model gets wrong; "+
-		"poison_admitted = poisoned log lines triage let through (pioneer: the agent; reference: naive, which admits all). One run, seed 1; "+
+		"poison_admitted = poisoned log lines trained on (pioneer: the agent; reference: naive, which trains on all). One run, seed 1; "+
 		"the final agent model is the version deployed at the end (%s: %s).",
 		d.describe, su.recipe.Epochs, su.recipe.LR, su.recipe.Batch, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
 		len(log), 100*su.poison, d.poisonNote, su.heldout, len(r), len(test), o.Verdict, o.Version)
@@ -260,7 +280,8 @@ func run(taskName, device, out, work, commit string) error {
 	res.Add("poison_planted", "log lines", float64(len(planted)), nil, "", false)
 	np := float64(len(planted))
 	res.Add("poison_admitted", "log lines", float64(admitted), &np, ref, false)
-	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("triage also turned away %d of the %d genuine failures as poison", falseAlarms, genuine)
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("trained on (a gold failure in a curriculum); %d poisoned lines passed triage and were then left out as unconfirmed; triage turned away %d of the %d genuine failures as poison",
+		passedTriage-admitted, falseAlarms, genuine)
 	nw := naiveWall
 	res.Add("wall_time_s", "s", agentWall, &nw, ref, false)
 	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("whole benchmark %.0f s on %s", time.Since(start).Seconds(), dev)

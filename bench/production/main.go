@@ -57,12 +57,21 @@ var setups = map[string]setup{
 	"conll2003": {name: "ner", parentN: 2000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
 }
 
+var (
+	override agent.Recipe
+	parentN  int
+)
+
 func main() {
 	taskName := flag.String("task", "clinc150", "clinc150 (intent) or conll2003 (entities)")
 	device := flag.String("device", "cpu", "cpu, cuda or auto")
 	out := flag.String("out", "", "result file (default bench/results/production_<intent|ner>.json)")
 	work := flag.String("work", "runs/bench-production", "folder for the deployment, logs and runs")
 	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD)")
+	flag.IntVar(&override.Epochs, "epochs", 0, "override the setup's training epochs")
+	flag.Float64Var(&override.LR, "lr", 0, "override the setup's learning rate")
+	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
+	flag.IntVar(&parentN, "parent", 0, "extraction: override the number of parent sentences")
 	flag.Parse()
 	if err := run(*taskName, *device, *out, *work, *commit); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/production:", err)
@@ -77,6 +86,18 @@ func run(taskName, device, out, work, commit string) error {
 	}
 	if out == "" {
 		out = "bench/results/production_" + su.name + ".json"
+	}
+	if override.Epochs > 0 {
+		su.recipe.Epochs = override.Epochs
+	}
+	if override.LR > 0 {
+		su.recipe.LR = override.LR
+	}
+	if override.Rank > 0 {
+		su.recipe.Rank = override.Rank
+	}
+	if parentN > 0 {
+		su.parentN = parentN
 	}
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
@@ -256,14 +277,19 @@ func run(taskName, device, out, work, commit string) error {
 	if device != "cpu" {
 		cmd += " -device " + device
 	}
-	method := fmt.Sprintf("%s. Deployment: pioneer-nano + LoRA (%d epochs, lr %g, batch %d) on %d parent examples (%s); traffic %d examples, "+
+	for _, f := range []string{"epochs", "lr", "lora-r", "parent"} {
+		if fl := flag.Lookup(f); fl.Value.String() != fl.DefValue {
+			cmd += " -" + f + " " + fl.Value.String()
+		}
+	}
+	method := fmt.Sprintf("%s. Deployment: pioneer-nano + LoRA (rank %d, %d epochs, lr %g, batch %d) on %d parent examples (%s); traffic %d examples, "+
 		"deployed %s on traffic %.4f; failure log %d lines, %.0f %% of them poisoned (%s). Naive = the base model retrained with the same recipe "+
 		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, at most 3 iterations, 2 candidates each; "+
 		"held-out = %d validation examples + 30 %% of the admitted failures; R = the traffic the deployed model gets right, %d examples). "+
 		"Metrics on %d test examples of the task's untouched test split; regressions = examples of R the final model gets wrong; "+
 		"poison_admitted = poisoned log lines trained on (pioneer: the agent; reference: naive, which trains on all). One run, seed 1; "+
 		"the final agent model is the version deployed at the end (%s: %s).",
-		d.describe, su.recipe.Epochs, su.recipe.LR, su.recipe.Batch, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
+		d.describe, max(su.recipe.Rank, 16), su.recipe.Epochs, su.recipe.LR, su.recipe.Batch, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
 		len(log), 100*su.poison, d.poisonNote, su.heldout, len(r), len(test), o.Verdict, o.Version)
 	res := bench.NewResult("production_"+su.name, cmd, method)
 	if commit != "" {

@@ -162,6 +162,9 @@ func run(taskName, device, out, work, commit string) error {
 		if err != nil {
 			return 0, 0, err
 		}
+		if len(d.r) == 0 {
+			return res.Value, 0, nil
+		}
 		rr, err := t.Evaluate(m, tok, d.r, eopts)
 		if err != nil {
 			return 0, 0, err

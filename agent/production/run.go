@@ -252,8 +252,16 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	gold := map[string]Item{}
 	variants := map[string]Item{}
 	for i, f := range failures {
-		v := tr.triage(f)
-		verdicts[i] = v
+		verdicts[i] = tr.triage(f)
+	}
+	// A second look at classification labels, with the deployed model.
+	if t.Type == task.Classification {
+		if err := st.modelCheck(tr, failures, verdicts); err != nil {
+			return nil, err
+		}
+	}
+	for i, f := range failures {
+		v := verdicts[i]
 		counts.Kinds[v.Class+":"+v.Kind]++
 		switch v.Class {
 		case "poison":
@@ -430,6 +438,40 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	return st.finish(start, &Outcome{Verdict: "rejected", Version: versions.Current(), Deployed: base.Deployed, Triage: counts,
 		Patterns: confirmed, Reasons: reasons})
+}
+
+// modelCheck runs triager.modelCheck over the failures triage let through.
+func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict) error {
+	var idx []int
+	var exs []task.Example
+	for i, v := range verdicts {
+		if v.Class == "poison" {
+			continue
+		}
+		ex := failures[i].Example()
+		if v.Cleaned != "" {
+			ex.Text = v.Cleaned
+		}
+		idx, exs = append(idx, i), append(exs, ex)
+	}
+	if len(exs) == 0 {
+		return nil
+	}
+	set, err := lora.Load(st.versions.Dir(st.versions.Current()), st.m)
+	if err != nil {
+		return fmt.Errorf("deployed adapter: %w", err)
+	}
+	defer set.Close()
+	scores, err := st.t.LabelScores(st.m, st.tok, exs, st.eopts)
+	if err != nil {
+		return err
+	}
+	for k, i := range idx {
+		if why := tr.modelCheck(failures[i], exs[k].Text, scores[k]); why != "" {
+			verdicts[i] = Verdict{ID: failures[i].ID, Line: failures[i].Line, Class: "poison", Kind: PoisonLabelFlip, Reason: why}
+		}
+	}
+	return nil
 }
 
 // baseline is the deployed model's measurements, recorded once.

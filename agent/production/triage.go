@@ -1,7 +1,9 @@
 package production
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -137,16 +139,7 @@ func (tr *triager) triage(f Failure) Verdict {
 func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 	switch tr.t.Type {
 	case task.Classification:
-		// A vote of the most similar pool examples (weighted by similarity).
-		votes := map[string]float64{}
-		var total float64
-		for _, h := range nn {
-			if h.sim < 0.2 {
-				break
-			}
-			votes[tr.pool[h.i].Label] += h.sim
-			total += h.sim
-		}
+		votes, total := tr.vote(nn)
 		if total == 0 {
 			return ""
 		}
@@ -193,6 +186,54 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 				return quote(e.Text) + " is " + other + " in " + itoa(otherN) + " examples of the task's data and never " + e.Type
 			}
 		}
+	}
+	return ""
+}
+
+// vote is a similarity-weighted vote of the most similar labelled examples (similarity
+// at least 0.2) on the label.
+func (tr *triager) vote(nn []hit) (map[string]float64, float64) {
+	votes := map[string]float64{}
+	var total float64
+	for _, h := range nn {
+		if h.sim < 0.2 {
+			break
+		}
+		votes[tr.pool[h.i].Label] += h.sim
+		total += h.sim
+	}
+	return votes, total
+}
+
+// support is the share of the vote of similar labelled examples that the label gets.
+func (tr *triager) support(text, label string) float64 {
+	votes, total := tr.vote(tr.ix.nearest(text, 10, nil))
+	if total == 0 {
+		return 0
+	}
+	return votes[label] / total
+}
+
+// modelCheck is triage's second look at classification failures, with the deployed
+// model: a logged label that the model ranks in the bottom part of the label set and
+// that similar labelled examples rarely carry is taken for a flip. Genuine failures
+// usually have the true label near the top of the model's ranking, or support in the
+// data. scores are the deployed model's label log-probabilities for each failure.
+func (tr *triager) modelCheck(f Failure, text string, scores []float64) string {
+	labels := tr.t.Labels
+	j := slices.Index(labels, f.Label)
+	if j < 0 {
+		return ""
+	}
+	rank := 1
+	for _, s := range scores {
+		if s > scores[j] {
+			rank++
+		}
+	}
+	limit := max(3, len(labels)/3)
+	if share := tr.support(text, f.Label); rank > limit && share < 0.3 {
+		return fmt.Sprintf("the deployed model ranks %s %d of %d labels and similar examples give it %.0f %% of their vote", quote(f.Label), rank, len(labels), 100*share)
 	}
 	return ""
 }

@@ -70,13 +70,7 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 	}
 	res := &Result{Metric: t.Metric, N: len(exs), Predictions: make([]Prediction, len(exs))}
 	if t.Type == Classification {
-		labels := make([][]int, len(t.Labels))
-		for j, l := range t.Labels {
-			labels[j] = tok.Encode(t.LabelTarget(l), false)
-			if len(o.EOS) > 0 {
-				labels[j] = append(labels[j], o.EOS[0])
-			}
-		}
+		labels := t.labelTokens(tok, o.EOS)
 		res.Confusion = map[string]map[string]int{}
 		hits := 0
 		for start := 0; start < len(exs); start += o.Batch {
@@ -190,4 +184,41 @@ func (r *Result) TopConfusions(n int) []Pair {
 		out = out[:n]
 	}
 	return out
+}
+
+// labelTokens are the completions Classify scores: each label's target, then the first
+// end-of-sequence token.
+func (t *Task) labelTokens(tok Tokenizer, eos []int) [][]int {
+	labels := make([][]int, len(t.Labels))
+	for j, l := range t.Labels {
+		labels[j] = tok.Encode(t.LabelTarget(l), false)
+		if len(eos) > 0 {
+			labels[j] = append(labels[j], eos[0])
+		}
+	}
+	return labels
+}
+
+// LabelScores returns, for each example of a classification task, the model's
+// log-probability of every label (in t.Labels order), as Evaluate scores them.
+func (t *Task) LabelScores(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOptions) ([][]float64, error) {
+	if t.Type != Classification {
+		return nil, fmt.Errorf("label scores: %s is not a classification task", t.Name)
+	}
+	if o.Batch <= 0 {
+		o.Batch = 16
+	}
+	prompts := make([][]int, len(exs))
+	for i, ex := range exs {
+		prompts[i] = tok.Encode(t.PromptText(ex.Text), true)
+	}
+	cls, err := engine.Classify(m, prompts, t.labelTokens(tok, o.EOS), o.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("label scores %s: %w", t.Name, err)
+	}
+	out := make([][]float64, len(cls))
+	for i, c := range cls {
+		out[i] = c.LogProbs
+	}
+	return out, nil
 }

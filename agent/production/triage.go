@@ -47,12 +47,17 @@ var injection = regexp.MustCompile(`(?i)(ignore|disregard|forget)\s+(all\s+|any\
 var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
 	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
 
+// nbFlip: a logged entity type the type model gives less probability than this is a flip.
+var nbFlip = 0.005
+
 // triager holds what triage compares failures with: the task's data pool.
 type triager struct {
 	t      *task.Task
 	pool   []task.Example
 	ix     *index
 	entity map[string]map[string]int // lower-cased entity text -> type -> count in the pool
+	word   map[string]map[string]int // lower-cased word of an entity -> type -> count
+	types  *typeModel                // extraction: entity type from span and context
 }
 
 func newTriager(t *task.Task, pool []task.Example) *triager {
@@ -60,14 +65,22 @@ func newTriager(t *task.Task, pool []task.Example) *triager {
 	for i, ex := range pool {
 		texts[i] = ex.Text
 	}
-	tr := &triager{t: t, pool: pool, ix: newIndex(texts), entity: map[string]map[string]int{}}
+	tr := &triager{t: t, pool: pool, ix: newIndex(texts), entity: map[string]map[string]int{}, word: map[string]map[string]int{}}
+	count := func(m map[string]map[string]int, k, typ string) {
+		if m[k] == nil {
+			m[k] = map[string]int{}
+		}
+		m[k][typ]++
+	}
+	if t.Type == task.Extraction {
+		tr.types = newTypeModel(t.EntityTypes, pool)
+	}
 	for _, ex := range pool {
 		for _, e := range ex.Entities {
-			k := strings.ToLower(e.Text)
-			if tr.entity[k] == nil {
-				tr.entity[k] = map[string]int{}
+			count(tr.entity, strings.ToLower(e.Text), e.Type)
+			for _, w := range words(e.Text) {
+				count(tr.word, w, e.Type)
 			}
-			tr.entity[k][e.Type]++
 		}
 	}
 	return tr
@@ -174,16 +187,43 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 			return "the most similar examples agree on " + quote(top) + " (" + ftoa(topW/total) + " of the vote), hardly any on " + quote(f.Label)
 		}
 	case task.Extraction:
+		// Evidence for each type of a logged entity: the labelled data's entities with
+		// the same text (weight 3 each), and with its words (each word's type counts,
+		// at most 5 in all per word, shared in proportion).
 		for _, e := range f.Entities {
-			seen := tr.entity[strings.ToLower(e.Text)]
-			n, other, otherN := seen[e.Type], "", 0
-			for typ, c := range seen {
-				if typ != e.Type && c > otherN {
-					other, otherN = typ, c
+			ev := map[string]float64{}
+			for typ, c := range tr.entity[strings.ToLower(e.Text)] {
+				ev[typ] += 3 * float64(c)
+			}
+			for _, w := range words(e.Text) {
+				dist := tr.word[w]
+				tot := 0
+				for _, c := range dist {
+					tot += c
+				}
+				for typ, c := range dist {
+					ev[typ] += float64(c) / float64(tot) * min(float64(tot), 5)
 				}
 			}
-			if n == 0 && otherN >= 3 {
-				return quote(e.Text) + " is " + other + " in " + itoa(otherN) + " examples of the task's data and never " + e.Type
+			var total float64
+			top, topW := "", 0.0
+			for _, typ := range sortedKeys(ev) {
+				total += ev[typ]
+				if ev[typ] > topW {
+					top, topW = typ, ev[typ]
+				}
+			}
+			if total >= 2 && ev[e.Type]/total < 0.1 && top != e.Type {
+				return quote(e.Text) + " is " + top + " by the task's data (" + ftoa(topW/total) + " of the evidence) and hardly ever " + e.Type
+			}
+			if post := tr.types.posterior(f.Input, e); post != nil && post[e.Type] < nbFlip {
+				best, bestP := "", 0.0
+				for _, typ := range sortedKeys(post) {
+					if post[typ] > bestP {
+						best, bestP = typ, post[typ]
+					}
+				}
+				return "from its words and context, " + quote(e.Text) + " is " + best + " (probability " + ftoa(bestP) + "), " + e.Type + " " + ftoa(post[e.Type])
 			}
 		}
 	}

@@ -133,7 +133,7 @@ func WriteReport(runDir string) error {
 	for _, e := range lin.Events() {
 		fmt.Fprintf(&md, "%d. %s `%s` %s\n", e.Seq, e.Time.Format("15:04:05"), e.Step, e.Key)
 	}
-	fmt.Fprintf(&md, "\nEvery step in full: `lineage.jsonl`. Roll back: `pioneer rollback %s [--to vN]`.\n", runDir)
+	fmt.Fprintf(&md, "\nEvery step in full: `lineage.jsonl`. Roll back: `pioneer rollback [--to vN] %s`.\n", runDir)
 	if err := fsutil.WriteFileAtomic(filepath.Join(runDir, "report.md"), []byte(md.String())); err != nil {
 		return err
 	}

@@ -141,17 +141,22 @@ func rollbackCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "rollback",
 		Usage:     "deploy an earlier version of a production run's adapter",
-		ArgsUsage: "RUN_DIR",
+		ArgsUsage: "[--to vN] RUN_DIR",
 		Flags:     []cli.Flag{&cli.StringFlag{Name: "to", Usage: "version to deploy (default: the one before the current)"}},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("usage: pioneer rollback RUN_DIR [--to vN]")
+			// The flag parser stops at the first argument; accept --to after RUN_DIR too.
+			to, args := c.String("to"), c.Args().Slice()
+			if len(args) == 3 && (args[1] == "--to" || args[1] == "-to") {
+				to, args = args[2], args[:1]
 			}
-			v, err := production.Rollback(c.Args().First(), c.String("to"))
+			if len(args) != 1 {
+				return fmt.Errorf("usage: pioneer rollback [--to vN] RUN_DIR")
+			}
+			v, err := production.Rollback(args[0], to)
 			if err != nil {
 				return err
 			}
-			fmt.Printf("rolled back: version %s is deployed (adapter %s)\n", v, filepath.Join(c.Args().First(), "versions", v))
+			fmt.Printf("rolled back: version %s is deployed (adapter %s)\n", v, filepath.Join(args[0], "versions", v))
 			return nil
 		},
 	}

@@ -252,3 +252,26 @@ func TestPretrainWithTokenizer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAdaptCommandsRejectBadInput: adapt, approve and rollback stop with clear errors
+// before any training when their inputs are wrong.
+func TestAdaptCommandsRejectBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pioneer", "adapt", "--adapter", dir, "--task", "clinc150", "--failures", filepath.Join(dir, "none.jsonl"), "--out", dir, "--approve", "maybe"}, "--approve must be auto or manual"},
+		{[]string{"pioneer", "adapt", "--adapter", dir, "--task", "no-such-task", "--failures", "x", "--out", dir}, "bundled"},
+		{[]string{"pioneer", "adapt", "--adapter", dir, "--task", "clinc150", "--out", dir}, "failures"},
+		{[]string{"pioneer", "approve", dir}, "nothing awaits approval"},
+		{[]string{"pioneer", "rollback", dir}, "no earlier version"},
+		{[]string{"pioneer", "rollback", dir, "--to", "v7"}, "no version v7"},
+		{[]string{"pioneer", "rollback", "--to", "v7", dir}, "no version v7"},
+	} {
+		err := newApp().Run(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one mentioning %q", c.args[1:], err, c.want)
+		}
+	}
+}

@@ -227,9 +227,13 @@ func run(taskName, device, out, work, commit string) error {
 	// The agent. production.Run loads its own copy of the base model.
 	agentStart := time.Now()
 	runDir := filepath.Join(work, "agent")
+	traffic := filepath.Join(work, "traffic.jsonl")
+	if len(r) == 0 { // the deployed model got no traffic right: the agent builds R itself
+		traffic = ""
+	}
 	o, err := production.Run(context.Background(), production.Config{
 		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
-		Traffic: filepath.Join(work, "traffic.jsonl"), ParentData: d.parentPath, Out: runDir, Device: dev,
+		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
 		Recipe: su.recipe, HeldOut: su.heldout, Seed: 1, Log: os.Stderr,
 	})
 	if err != nil {

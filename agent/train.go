@@ -7,6 +7,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -84,7 +85,7 @@ func Train(ctx context.Context, m model.CausalLM, tok task.Tokenizer, t *task.Ta
 		for _, p := range set.Parameters() {
 			n += p.Numel()
 		}
-		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", r.Rank, r.Alpha, len(set.Adapters), commas(n))
+		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", r.Rank, r.Alpha, len(set.Adapters), format.Commas(n))
 	}
 	steps := (r.Epochs*len(trainSeqs) + r.Batch - 1) / r.Batch
 	cfg := engine.FineTuneConfig{BatchSize: r.Batch, PadID: env.Pad, TrainConfig: engine.TrainConfig{

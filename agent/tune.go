@@ -17,6 +17,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -197,15 +198,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 			return nil, err
 		}
 	}
-	train, err := t.Split("train")
-	if err != nil {
-		return nil, err
-	}
-	val, err := t.Split("validation")
-	if err != nil {
-		return nil, err
-	}
-	test, err := t.Split("test")
+	train, val, test, err := t.Splits()
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +207,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	test = Sample(t, test, c.EvalExamples, c.Seed+2)
 	info := m.Info()
 	fmt.Fprintf(log, "task     %s (%s, metric %s): %d training, %d validation, %d test examples\n", t.Name, t.Type, t.Metric, len(train), len(val), len(test))
-	fmt.Fprintf(log, "model    %s: %s, %s parameters, on %s\n", c.ModelName, info.Architecture, commas(info.Params), m.Device())
+	fmt.Fprintf(log, "model    %s: %s, %s parameters, on %s\n", c.ModelName, info.Architecture, format.Commas(info.Params), m.Device())
 
 	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: pad}
 	evaluate := func(stage string) (*task.Result, error) {
@@ -284,7 +277,7 @@ func (r *TuneResult) Report(c TuneConfig) string {
 	fmt.Fprintf(&b, "| | %s |\n|---|---|\n", r.Metric)
 	fmt.Fprintf(&b, "| before (base model) | %.4f |\n| after | **%.4f** |\n\n", r.Before, r.After)
 	fmt.Fprintf(&b, "Test examples: %d. Training examples: %d, %d steps, %s target tokens, %s (%.0f tokens/s); loss %.3f → %.3f, validation loss %.3f.\n\n",
-		r.EvalN, r.TrainN, r.Train.Steps, commas(r.Train.Tokens), r.Train.Wall.Round(time.Second), r.Train.TokensPerSec,
+		r.EvalN, r.TrainN, r.Train.Steps, format.Commas(r.Train.Tokens), r.Train.Wall.Round(time.Second), r.Train.TokensPerSec,
 		r.Train.FirstLoss, r.Train.FinalLoss, r.Train.EvalLoss)
 	if len(r.Examples) > 0 {
 		b.WriteString("| test input | expected | before | after |\n|---|---|---|---|\n")
@@ -356,15 +349,4 @@ func copyFiles(from, to string, names ...string) error {
 		}
 	}
 	return nil
-}
-
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + commas(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

@@ -17,8 +17,13 @@ import (
 const NanoModel = "pioneer-nano"
 
 // BundledModels lists the models embedded in the binary.
-func BundledModels() []string {
-	entries, err := fs.ReadDir(Models, "models")
+func BundledModels() []string { return subdirs(Models, "models") }
+
+// BundledTasks lists the tasks embedded in the binary (see agent/task).
+func BundledTasks() []string { return subdirs(Tasks, "tasks") }
+
+func subdirs(fsys fs.FS, dir string) []string {
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil
 	}

@@ -235,6 +235,20 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err := writeJSONL(filepath.Join(cfg.Out, "quarantine.jsonl"), quarantined); err != nil {
 		return nil, err
 	}
+	// The deployed adapter stays attached through triage, the baseline and the probes;
+	// it is detached before any candidate trains.
+	cur := versions.Current()
+	deployed, err := lora.Load(versions.Dir(cur), st.m)
+	if err != nil {
+		return nil, fmt.Errorf("deployed adapter %s: %w", cfg.Deployed, err)
+	}
+	detach := func() {
+		if deployed != nil {
+			deployed.Close()
+			deployed = nil
+		}
+	}
+	defer detach()
 	// Triage compares the log with every labelled example at hand: the pool, the
 	// parent's training data and the traffic the deployed model got right.
 	reference := append(append([]task.Example(nil), pool...), parent...)
@@ -329,19 +343,12 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	usable := func(i int) bool { return !seenText[pool[i].Text] }
 
 	// 2. The deployed model: baseline scores, R, and probes for the diagnosis.
-	cur := versions.Current()
-	deployedSet, err := lora.Load(versions.Dir(cur), st.m)
-	if err != nil {
-		return nil, fmt.Errorf("deployed adapter %s: %w", cfg.Deployed, err)
-	}
 	var base baseline
 	if !lin.Has("baseline", &base) {
 		if base, err = st.baseline(val, hold, cfg.Traffic); err != nil {
-			deployedSet.Close()
 			return nil, err
 		}
 		if err := lin.Append("baseline", "deployed_scored", base); err != nil {
-			deployedSet.Close()
 			return nil, err
 		}
 	}
@@ -349,17 +356,15 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	var probed []*Pattern
 	if !lin.Has("diagnosis", &probed) {
 		if err := st.confirm(diag, pool, usable); err != nil {
-			deployedSet.Close()
 			return nil, err
 		}
 		if err := lin.Append("diagnosis", "diagnosis", diag.Patterns); err != nil {
-			deployedSet.Close()
 			return nil, err
 		}
 	} else {
 		diag.Patterns = probed
 	}
-	deployedSet.Close()
+	detach()
 	if err := writeJSON(filepath.Join(cfg.Out, "diagnosis.json"), diag); err != nil {
 		return nil, err
 	}
@@ -440,7 +445,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		Patterns: confirmed, Reasons: reasons})
 }
 
-// modelCheck runs triager.modelCheck over the failures triage let through.
+// modelCheck runs triager.modelCheck over the failures triage let through, with the
+// deployed adapter attached.
 func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict) error {
 	var idx []int
 	var exs []task.Example
@@ -457,11 +463,6 @@ func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict)
 	if len(exs) == 0 {
 		return nil
 	}
-	set, err := lora.Load(st.versions.Dir(st.versions.Current()), st.m)
-	if err != nil {
-		return fmt.Errorf("deployed adapter: %w", err)
-	}
-	defer set.Close()
 	scores, err := st.t.LabelScores(st.m, st.tok, exs, st.eopts)
 	if err != nil {
 		return err

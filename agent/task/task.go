@@ -90,19 +90,7 @@ type Example struct {
 }
 
 // Bundled lists the tasks embedded in the binary.
-func Bundled() []string {
-	entries, err := fs.ReadDir(data.Tasks, "tasks")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
+func Bundled() []string { return data.BundledTasks() }
 
 // Load reads a task: a path to a task YAML file, a folder holding task.yaml, or the name
 // of a bundled task (Bundled).
@@ -225,6 +213,20 @@ func (t *Task) Split(name string) ([]Example, error) {
 		return nil, fmt.Errorf("task %s: %s: %v", t.Name, file, bad[0])
 	}
 	return exs, nil
+}
+
+// Splits reads the train, validation and test splits.
+func (t *Task) Splits() (train, val, test []Example, err error) {
+	if train, err = t.Split("train"); err != nil {
+		return nil, nil, nil, err
+	}
+	if val, err = t.Split("validation"); err != nil {
+		return nil, nil, nil, err
+	}
+	if test, err = t.Split("test"); err != nil {
+		return nil, nil, nil, err
+	}
+	return train, val, test, nil
 }
 
 // LineError is a line of a JSONL file that does not parse or does not fit the task.

@@ -193,10 +193,10 @@ func run(taskName, device, out, work, commit string) error {
 	log, planted, r := failureLog(t, d.traffic, tr, su.poison)
 	d.r = r
 	trafficMetric := tr.Value
-	if err := writeLines(filepath.Join(work, "failures.jsonl"), log); err != nil {
+	if err := writeJSONL(filepath.Join(work, "failures.jsonl"), log); err != nil {
 		return err
 	}
-	if err := writeExamples(filepath.Join(work, "traffic.jsonl"), r); err != nil {
+	if err := writeJSONL(filepath.Join(work, "traffic.jsonl"), r); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "deployed: %s %.4f on %d traffic examples; %d failures logged, %d poisoned\n", t.Metric, trafficMetric, len(d.traffic), len(log), len(planted))
@@ -339,15 +339,7 @@ type deployment struct {
 func build(src *task.Task, su setup, work string) (*deployment, error) {
 	d := &deployment{taskDir: filepath.Join(work, "task")}
 	r := rand.New(rand.NewPCG(1, 2))
-	train, err := src.Split("train")
-	if err != nil {
-		return nil, err
-	}
-	val, err := src.Split("validation")
-	if err != nil {
-		return nil, err
-	}
-	test, err := src.Split("test")
+	train, val, test, err := src.Splits()
 	if err != nil {
 		return nil, err
 	}
@@ -428,12 +420,12 @@ func build(src *task.Task, su setup, work string) (*deployment, error) {
 		return nil, err
 	}
 	for name, exs := range map[string][]task.Example{"train.jsonl": pool, "validation.jsonl": vs, "test.jsonl": ts} {
-		if err := writeExamples(filepath.Join(d.taskDir, name), exs); err != nil {
+		if err := writeJSONL(filepath.Join(d.taskDir, name), exs); err != nil {
 			return nil, err
 		}
 	}
 	d.parentPath = filepath.Join(work, "parent.jsonl")
-	if err := writeExamples(d.parentPath, d.parent); err != nil {
+	if err := writeJSONL(d.parentPath, d.parent); err != nil {
 		return nil, err
 	}
 	y := fmt.Sprintf("name: %s-bench\ntype: %s\nprompt: %q\noutput: %q\nmetric: %s\ndata: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}\n",
@@ -500,22 +492,11 @@ func failureLog(t *task.Task, traffic []task.Example, res *task.Result, poison f
 	return log, planted, r
 }
 
-func writeLines(path string, log []logLine) error {
+// writeJSONL writes one JSON object per line.
+func writeJSONL[T any](path string, rows []T) error {
 	var b []byte
-	for _, l := range log {
-		j, err := json.Marshal(l)
-		if err != nil {
-			return err
-		}
-		b = append(append(b, j...), '\n')
-	}
-	return os.WriteFile(path, b, 0o644)
-}
-
-func writeExamples(path string, exs []task.Example) error {
-	var b []byte
-	for _, ex := range exs {
-		j, err := json.Marshal(ex)
+	for _, r := range rows {
+		j, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}

@@ -12,9 +12,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/production"
-	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/engine/torch"
 )
 
 func adaptCommand() *cli.Command {
@@ -58,18 +56,7 @@ versions/ (CURRENT names the deployed one), report.md and report.html.`,
 }
 
 func runAdapt(c *cli.Context) error {
-	if n := c.Int("threads"); n > 0 {
-		torch.SetNumThreads(n)
-	}
-	dev, err := torch.ParseDevice(c.String("device"))
-	if err != nil {
-		return err
-	}
-	t, err := task.Load(c.String("task"))
-	if err != nil {
-		return err
-	}
-	base, err := data.ResolveModel(c.String("model"))
+	dev, t, base, err := taskJob(c)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/jsonl"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
@@ -314,7 +315,7 @@ func infoCommand() *cli.Command {
 			}
 			fmt.Printf("model         %s\n", dir)
 			fmt.Printf("architecture  %s (model_type %s)\n", info.Architecture, info.ModelType)
-			fmt.Printf("parameters    %s (config); %s stored in %d safetensors file(s) %v\n", commas(info.Params), commas(stored), len(files), dtypes)
+			fmt.Printf("parameters    %s (config); %s stored in %d safetensors file(s) %v\n", format.Commas(info.Params), format.Commas(stored), len(files), dtypes)
 			fmt.Printf("shape         %d layers, hidden %d, heads %d (kv %d, head dim %d), vocabulary %d, %d positions\n",
 				info.Layers, info.Hidden, info.Heads, info.KVHeads, info.HeadDim, info.VocabSize, info.MaxPositions)
 			ctx := int64(c.Int("context"))

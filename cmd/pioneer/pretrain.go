@@ -18,6 +18,7 @@ import (
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model/llama"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -139,9 +140,9 @@ func runPretrain(c *cli.Context) error {
 		OutDir: c.String("out"), Resume: c.Bool("resume"),
 	}, EvalTokens: c.Int("eval-tokens")}
 	fmt.Fprintf(os.Stderr, "pioneer pretrain: libtorch %s on %s (%s), %d threads\n", torch.Version(), dev, dtype, torch.NumThreads())
-	fmt.Fprintf(os.Stderr, "  data     %s: %s train / %s held-out tokens (%s)\n", source, commas(int64(len(train))), commas(int64(len(heldout))), vocab.name)
+	fmt.Fprintf(os.Stderr, "  data     %s: %s train / %s held-out tokens (%s)\n", source, format.Commas(int64(len(train))), format.Commas(int64(len(heldout))), vocab.name)
 	fmt.Fprintf(os.Stderr, "  model    llama, %d layers, hidden %d, heads %d/%d, mlp %d, vocab %d: %s parameters\n",
-		cfg.NumHiddenLayers, cfg.HiddenSize, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.IntermediateSize, cfg.VocabSize, commas(model.Config.ParamCount()))
+		cfg.NumHiddenLayers, cfg.HiddenSize, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.IntermediateSize, cfg.VocabSize, format.Commas(model.Config.ParamCount()))
 	fmt.Fprintf(os.Stderr, "  training %d steps x %d x %d tokens, AdamW lr %g (warmup %d, cosine to %g), wd %g, clip %g, seed %d\n",
 		pc.Steps, pc.BatchSize, pc.SeqLen, pc.Schedule.Peak, pc.Schedule.Warmup, pc.Schedule.Peak*pc.Schedule.MinRatio,
 		pc.WeightDecay, pc.GradClip, pc.Seed)
@@ -165,7 +166,7 @@ func runPretrain(c *cli.Context) error {
 	if vocab.tok == nil {
 		unit = "byte"
 	}
-	fmt.Printf("\npretraining done in %s (%s tokens, %.0f tokens/s)\n", res.Wall.Round(time.Second), commas(res.Tokens), res.TokensPerSec)
+	fmt.Printf("\npretraining done in %s (%s tokens, %.0f tokens/s)\n", res.Wall.Round(time.Second), format.Commas(res.Tokens), res.TokensPerSec)
 	fmt.Printf("  training loss  %.3f -> %.3f (nats per %s; uniform guessing is %.3f)\n", res.FirstLoss, res.FinalLoss, unit, math.Log(float64(vocab.size)))
 	fmt.Printf("  held-out loss  %.3f, perplexity %.2f per %s (%.2f bits per %s)\n", res.EvalLoss, res.Perplexity, unit, res.EvalLoss/math.Ln2, unit)
 	fmt.Printf("  model          %s (config.json + model.safetensors, Hugging Face layout)\n", pc.OutDir)
@@ -351,7 +352,7 @@ func (p *progressBar) update(pr engine.Progress) {
 	filled := width * pr.Step / pr.Steps
 	line := fmt.Sprintf("[%s%s] %3d%% step %d/%d loss %.3f lr %.2e %s tok/s ETA %s",
 		strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, pr.Step, pr.Steps, pr.Loss, pr.LR,
-		commas(int64(pr.TokensPerSec)), pr.ETA.Round(time.Second))
+		format.Commas(int64(pr.TokensPerSec)), pr.ETA.Round(time.Second))
 	if !math.IsNaN(pr.EvalLoss) {
 		line += fmt.Sprintf(" | held-out %.3f", pr.EvalLoss)
 	}
@@ -376,15 +377,4 @@ func (p *progressBar) finish() {
 	if p.tty && p.drawn {
 		fmt.Fprintln(p.f)
 	}
-}
-
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + commas(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

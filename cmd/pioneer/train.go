@@ -15,6 +15,7 @@ import (
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/metrics"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/model/chat"
@@ -152,7 +153,7 @@ func runTrain(c *cli.Context) error {
 		for _, p := range set.Parameters() {
 			n += p.Numel()
 		}
-		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", c.Int("lora-r"), c.Float64("lora-alpha"), len(set.Adapters), commas(n))
+		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", c.Int("lora-r"), c.Float64("lora-alpha"), len(set.Adapters), format.Commas(n))
 	}
 	pad := l.gen.PadTokenID
 	if pad < 0 {
@@ -190,7 +191,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	info := l.m.Info()
-	fmt.Fprintf(os.Stderr, "pioneer train: %s (%s, %s parameters) on %s, libtorch %s\n", dir, info.Architecture, commas(info.Params), l.m.Device(), torch.Version())
+	fmt.Fprintf(os.Stderr, "pioneer train: %s (%s, %s parameters) on %s, libtorch %s\n", dir, info.Architecture, format.Commas(info.Params), l.m.Device(), torch.Version())
 	fmt.Fprintf(os.Stderr, "  data     %s: %d examples; eval %d examples\n", c.String("data"), len(train), len(eval))
 	fmt.Fprintf(os.Stderr, "  training %s; batch %d, lr %g (%s, warmup %d), seed %d\n", what, cfg.BatchSize, cfg.Schedule.Peak, c.String("schedule"), cfg.Schedule.Warmup, cfg.Seed)
 	fmt.Fprintf(os.Stderr, "  run      %s (resolved settings in config.yaml)\n", cfg.OutDir)
@@ -206,7 +207,7 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 	}
-	fmt.Printf("\ntraining done in %s: %d steps, %s target tokens (%.0f tokens/s)\n", res.Wall.Round(time.Second), res.Steps, commas(res.Tokens), res.TokensPerSec)
+	fmt.Printf("\ntraining done in %s: %d steps, %s target tokens (%.0f tokens/s)\n", res.Wall.Round(time.Second), res.Steps, format.Commas(res.Tokens), res.TokensPerSec)
 	fmt.Printf("  training loss  %.4f -> %.4f\n", res.FirstLoss, res.FinalLoss)
 	if len(eval) > 0 {
 		fmt.Printf("  eval loss      %.4f (best %.4f at step %d)\n", res.EvalLoss, res.BestEvalLoss, res.BestStep)

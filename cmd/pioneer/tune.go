@@ -47,19 +47,26 @@ prediction before and after (before.json, after.json), result.json and report.md
 	}
 }
 
-func runTune(c *cli.Context) error {
+// taskJob reads what tune and adapt share: --threads, --device, --task and --model (a
+// folder, or a bundled model written out to the cache).
+func taskJob(c *cli.Context) (torch.Device, *task.Task, string, error) {
 	if n := c.Int("threads"); n > 0 {
 		torch.SetNumThreads(n)
 	}
 	dev, err := torch.ParseDevice(c.String("device"))
 	if err != nil {
-		return err
+		return dev, nil, "", err
 	}
 	t, err := task.Load(c.String("task"))
 	if err != nil {
-		return err
+		return dev, nil, "", err
 	}
 	dir, err := data.ResolveModel(c.String("model"))
+	return dev, t, dir, err
+}
+
+func runTune(c *cli.Context) error {
+	dev, t, dir, err := taskJob(c)
 	if err != nil {
 		return err
 	}

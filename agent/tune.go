@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -232,7 +231,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	}
 	if set != nil {
 		defer set.Close()
-	} else if err := copyFiles(c.Model, adapterDir, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"); err != nil {
+	} else if err := model.CopyCompanionFiles(c.Model, adapterDir); err != nil {
 		return nil, err
 	}
 	after, err := evaluate("after")
@@ -240,6 +239,9 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 		return nil, err
 	}
 	fmt.Fprintf(log, "after    %s %.4f on %d test examples\n", t.Metric, after.Value, after.N)
+	if after.Truncated > 0 {
+		fmt.Fprintf(log, "note     %d test inputs were cut to fit the model's %d positions\n", after.Truncated, m.Info().MaxPositions)
+	}
 	res := &TuneResult{Task: t.Name, Model: c.ModelName, Metric: t.Metric, Before: before.Value, After: after.Value,
 		EvalN: len(test), TrainN: len(train), Train: tr, Adapter: adapterDir, Wall: time.Since(start),
 		Confusions: after.TopConfusions(10), before: before, after: after}
@@ -279,6 +281,9 @@ func (r *TuneResult) Report(c TuneConfig) string {
 	fmt.Fprintf(&b, "Test examples: %d. Training examples: %d, %d steps, %s target tokens, %s (%.0f tokens/s); loss %.3f → %.3f, validation loss %.3f.\n\n",
 		r.EvalN, r.TrainN, r.Train.Steps, format.Commas(r.Train.Tokens), r.Train.Wall.Round(time.Second), r.Train.TokensPerSec,
 		r.Train.FirstLoss, r.Train.FinalLoss, r.Train.EvalLoss)
+	if r.after != nil && r.after.Truncated > 0 {
+		fmt.Fprintf(&b, "%d test inputs were longer than the model's context and were cut to fit (their end dropped).\n\n", r.after.Truncated)
+	}
 	if len(r.Examples) > 0 {
 		b.WriteString("| test input | expected | before | after |\n|---|---|---|---|\n")
 		for _, e := range r.Examples {
@@ -293,13 +298,18 @@ func (r *TuneResult) Report(c TuneConfig) string {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "Adapter: `%s` (PEFT format). Use it:\n\n", r.Adapter)
 	example := "..."
 	if len(r.Examples) > 0 {
 		example = r.Examples[0].Text
 	}
-	fmt.Fprintf(&b, "    pioneer generate --model %s --adapter %s --prompt %q --max-new-tokens 16\n", r.Model, r.Adapter, c.Task.PromptText(example))
-	fmt.Fprintf(&b, "    pioneer export --model %s --adapter %s --out merged/   # a merged Hugging Face folder\n", r.Model, r.Adapter)
+	if c.Full {
+		fmt.Fprintf(&b, "Fine-tuned model: `%s` (a Hugging Face model folder). Use it:\n\n", r.Adapter)
+		fmt.Fprintf(&b, "    pioneer generate --model %s --prompt %q --max-new-tokens 16\n", r.Adapter, c.Task.PromptText(example))
+	} else {
+		fmt.Fprintf(&b, "Adapter: `%s` (PEFT format). Use it:\n\n", r.Adapter)
+		fmt.Fprintf(&b, "    pioneer generate --model %s --adapter %s --prompt %q --max-new-tokens 16\n", r.Model, r.Adapter, c.Task.PromptText(example))
+		fmt.Fprintf(&b, "    pioneer export --model %s --adapter %s --out merged/   # a merged Hugging Face folder\n", r.Model, r.Adapter)
+	}
 	fmt.Fprintf(&b, "\nEvery prediction: before.json, after.json. Training curve: %s.\n", filepath.Join(r.Adapter, "curve.png"))
 	return b.String()
 }
@@ -336,17 +346,4 @@ func reinitialize(m model.CausalLM, seed uint64) error {
 		}
 		return nil
 	})
-}
-
-func copyFiles(from, to string, names ...string) error {
-	for _, f := range names {
-		b, err := os.ReadFile(filepath.Join(from, f))
-		if err != nil {
-			continue
-		}
-		if err := fsutil.WriteFileAtomic(filepath.Join(to, f), b); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -73,9 +73,10 @@ data: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}
 	return tk
 }
 
-// deploy trains the "deployed" adapter on a thin, skewed sample (travel barely seen) and
-// writes its failure log over the pool and a log with every kind of bad line appended.
-func deploy(t *testing.T, tk *task.Task) (adapter, parentPath, failures string) {
+// deploy trains the "deployed" adapter (with full, every weight: a model folder) on a
+// thin, skewed sample (travel barely seen) and writes its failure log over the pool and a
+// log with every kind of bad line appended.
+func deploy(t *testing.T, tk *task.Task, full bool) (adapter, parentPath, failures string) {
 	t.Helper()
 	dir := t.TempDir()
 	pool, _ := tk.Split("train")
@@ -107,12 +108,18 @@ func deploy(t *testing.T, tk *task.Task) (adapter, parentPath, failures string) 
 	tok, _ := tokenizer.Load(filepath.Join(nano, "tokenizer.json"))
 	defer tok.Close()
 	adapter = filepath.Join(dir, "deployed")
-	set, _, err := agent.Train(context.Background(), m, tok, tk, parent, parent[:4], agent.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1},
-		agent.TrainEnv{EOS: 0, Pad: 0, Base: nano, Out: adapter})
+	r := agent.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1}
+	if full {
+		r.LR = 1e-3
+		r.Full = true
+	}
+	set, _, err := agent.Train(context.Background(), m, tok, tk, parent, parent[:4], r, agent.TrainEnv{EOS: 0, Pad: 0, Base: nano, Out: adapter})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer set.Close()
+	if set != nil {
+		defer set.Close()
+	}
 	// Traffic: every other pool example; its mistakes are the failure log (the others
 	// stay fresh for probes).
 	var traffic []task.Example
@@ -180,7 +187,7 @@ func readLines[T any](t *testing.T, path string) []T {
 // the lineage, versions and reports written, a finished run not redone, rollback.
 func TestProductionRun(t *testing.T) {
 	tk := topicTask(t)
-	adapter, parent, failures := deploy(t, tk)
+	adapter, parent, failures := deploy(t, tk, false)
 	out := filepath.Join(t.TempDir(), "run")
 	if d := os.Getenv("PIONEER_KEEP_RUN"); d != "" {
 		out = d
@@ -331,6 +338,79 @@ func TestProductionRun(t *testing.T) {
 	default:
 		if _, err := production.Rollback(out, ""); err == nil {
 			t.Fatal("rolled back past v0")
+		}
+	}
+}
+
+// TestProductionRunFullModel: a deployment fine-tuned in every weight is a model folder;
+// the run scores that model (not the base), trains candidates the same way from the
+// base weights, and keeps versions as model folders that load and roll back.
+func TestProductionRunFullModel(t *testing.T) {
+	tk := topicTask(t)
+	deployed, parent, failures := deploy(t, tk, true)
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := production.Config{Base: nano, BaseName: "pioneer-nano", Deployed: deployed, Task: tk, Failures: failures, ParentData: parent,
+		Out: out, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1, Recipe: agent.Recipe{Epochs: 4, Batch: 8, Seed: 1}}
+	o, err := production.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("verdict %s, version %s, deployed %.3f, chosen %+v, reasons %v", o.Verdict, o.Version, o.Deployed.HeldOut, o.Chosen, o.Reasons)
+
+	// The baseline is the deployed model's: evaluate the folder directly on the same set.
+	var base struct {
+		HeldOut []task.Example `json:"heldout"`
+	}
+	for _, e := range readLines[production.Event](t, filepath.Join(out, "lineage.jsonl")) {
+		if e.Step == "deployed_scored" {
+			if err := json.Unmarshal(e.Data, &base); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m, err := model.Load(deployed, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := tokenizer.Load(filepath.Join(nano, "tokenizer.json"))
+	defer tok.Close()
+	direct, err := tk.Evaluate(m, tok, base.HeldOut, task.EvalOptions{Batch: 32, EOS: []int{0}})
+	m.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(base.HeldOut) == 0 || direct.Value != o.Deployed.HeldOut {
+		t.Fatalf("deployed held-out %.4f in the run, %.4f evaluated directly on its %d examples: the fine-tuned model was not the one scored",
+			o.Deployed.HeldOut, direct.Value, len(base.HeldOut))
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "meta.json"} {
+		if _, err := os.Stat(filepath.Join(out, "versions", "v0", f)); err != nil {
+			t.Fatalf("version v0 lacks %s", f)
+		}
+	}
+	events := readLines[production.Event](t, filepath.Join(out, "lineage.jsonl"))
+	for _, e := range events {
+		if e.Step == "candidate_recipe" && !strings.Contains(string(e.Data), `"full":true`) {
+			t.Fatalf("a candidate of a fully fine-tuned deployment trained an adapter: %s", e.Data)
+		}
+	}
+	if o.Verdict == "promoted" {
+		m, err := model.Load(filepath.Join(out, "versions", o.Version), torch.CPU, torch.Float32)
+		if err != nil {
+			t.Fatalf("promoted version does not load as a model: %v", err)
+		}
+		m.Close()
+		if to, err := production.Rollback(out, ""); err != nil || to != "v0" {
+			t.Fatalf("rollback: %q %v", to, err)
+		}
+	}
+
+	// A deployment that is neither an adapter nor a model, or a model of another shape.
+	for dir, want := range map[string]string{t.TempDir(): "neither a PEFT adapter", "../../testdata/models/llama": "not a fine-tune of the base"} {
+		c := cfg
+		c.Deployed, c.Out = dir, filepath.Join(t.TempDir(), "bad")
+		if _, err := production.Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("deployed %s: %v, want an error saying %q", dir, err, want)
 		}
 	}
 }

@@ -32,7 +32,9 @@ import (
 type Config struct {
 	Base     string // base model folder
 	BaseName string // how reports name it ("": Base)
-	Deployed string // the deployed adapter folder (PEFT format)
+	// Deployed is what is deployed: a PEFT adapter folder, or a model folder fine-tuned
+	// from Base in every weight (candidates are then trained the same way).
+	Deployed string
 	Task     *task.Task
 	Failures string // failure log (JSONL)
 	// Traffic (optional): examples the deployed model got right, with their labels; they
@@ -50,7 +52,7 @@ type Config struct {
 	WallTime   time.Duration
 	Manual     bool // stop before promotion and wait for Approve
 	Device     torch.Device
-	Recipe     agent.Recipe // the base recipe; 0 fields: 3 epochs, batch 16, lr 5e-3, rank 16
+	Recipe     agent.Recipe // the base recipe; 0 fields: 3 epochs, batch 16, lr 5e-3 (full: 1e-3), rank 16
 	HeldOut    int          // validation examples in the held-out set; 0: 500
 	Probes     int          // fresh probes per pattern; 0: 20
 	MinProbe   float64      // probe error rate that confirms a pattern; 0: 0.2
@@ -114,6 +116,9 @@ func (c *Config) defaults() {
 	}
 	if r.LR <= 0 {
 		r.LR = 5e-3
+		if r.Full {
+			r.LR = 1e-3
+		}
 	}
 	if r.Rank <= 0 {
 		r.Rank = 16
@@ -147,6 +152,11 @@ type state struct {
 // Run runs the production loop into cfg.Out (resuming what a previous, interrupted run
 // there recorded) and returns its outcome.
 func Run(ctx context.Context, cfg Config) (*Outcome, error) {
+	full, err := isFullModel(cfg.Deployed)
+	if err != nil {
+		return nil, fmt.Errorf("deployed: %w", err)
+	}
+	cfg.Recipe.Full = full
 	cfg.defaults()
 	start := time.Now()
 	log := cfg.Log
@@ -177,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return nil, err
 	}
 	if versions.Current() == "" {
-		if _, err := versions.Add(cfg.Deployed, VersionMeta{Source: cfg.Deployed, Note: "the deployed adapter this run started from"}); err != nil {
+		if _, err := versions.Add(cfg.Deployed, VersionMeta{Source: cfg.Deployed, Note: "the deployment this run started from"}); err != nil {
 			return nil, err
 		}
 		if err := lin.Append("v0", "version_registered", map[string]string{"version": "v0", "source": cfg.Deployed}); err != nil {
@@ -192,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if st.m, err = model.Load(cfg.Base, cfg.Device, torch.Float32); err != nil {
 		return nil, err
 	}
-	defer st.m.Close()
+	defer func() { st.m.Close() }() // st.m is replaced when whole models are swapped in
 	gen, err := model.ReadGenerationConfig(cfg.Base)
 	if err != nil {
 		return nil, err
@@ -236,10 +246,15 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return nil, err
 	}
 	// The deployed adapter stays attached through triage, the baseline and the probes;
-	// it is detached before any candidate trains.
+	// it is detached before any candidate trains. A fully fine-tuned deployment is loaded
+	// in the base model's place instead (candidates reload the base).
 	cur := versions.Current()
-	deployed, err := lora.Load(versions.Dir(cur), st.m)
-	if err != nil {
+	var deployed *lora.Set
+	if full {
+		if err := st.swap(versions.Dir(cur)); err != nil {
+			return nil, fmt.Errorf("deployed model %s: %w", cfg.Deployed, err)
+		}
+	} else if deployed, err = lora.Load(versions.Dir(cur), st.m); err != nil {
 		return nil, fmt.Errorf("deployed adapter %s: %w", cfg.Deployed, err)
 	}
 	detach := func() {
@@ -443,6 +458,24 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	return st.finish(start, &Outcome{Verdict: "rejected", Version: versions.Current(), Deployed: base.Deployed, Triage: counts,
 		Patterns: confirmed, Reasons: reasons})
+}
+
+// swap replaces the model with the one in dir (the base, or a fully fine-tuned version),
+// which must have the base model's architecture and size.
+func (st *state) swap(dir string) error {
+	m, err := model.Load(dir, st.cfg.Device, torch.Float32)
+	if err != nil {
+		return err
+	}
+	a, b := st.m.Info(), m.Info()
+	if a.Architecture != b.Architecture || a.Params != b.Params || a.VocabSize != b.VocabSize {
+		m.Close()
+		return fmt.Errorf("%s (%s, %d parameters, vocabulary %d) is not a fine-tune of the base model %s (%s, %d parameters, vocabulary %d)",
+			dir, b.Architecture, b.Params, b.VocabSize, st.cfg.BaseName, a.Architecture, a.Params, a.VocabSize)
+	}
+	st.m.Close()
+	st.m = m
+	return nil
 }
 
 // modelCheck runs triager.modelCheck over the failures triage let through, with the
@@ -664,6 +697,11 @@ func (st *state) candidate(ctx context.Context, iter string, r agent.Recipe, par
 		}
 	}
 	c.Train = len(train)
+	if r.Full { // retrain from the base model's weights
+		if err := st.swap(st.cfg.Base); err != nil {
+			return nil, err
+		}
+	}
 	if err := st.lin.Append(key+"/recipe", "candidate_recipe", map[string]any{"candidate": key, "recipe": r, "train_examples": len(train),
 		"parent_examples": len(parent), "curriculum": cur.Mix}); err != nil {
 		return nil, err
@@ -674,8 +712,15 @@ func (st *state) candidate(ctx context.Context, iter string, r agent.Recipe, par
 	if err != nil {
 		return nil, fmt.Errorf("candidate %s: %w", key, err)
 	}
+	if r.Full {
+		if err := model.CopyCompanionFiles(st.cfg.Base, filepath.Join(c.Dir, "adapter")); err != nil {
+			return nil, err
+		}
+	}
 	sc, res, err := st.score(base.HeldOut, base.R, base.Previous, len(hold))
-	set.Close()
+	if set != nil {
+		set.Close()
+	}
 	if err != nil {
 		return nil, err
 	}

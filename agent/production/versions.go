@@ -3,6 +3,7 @@ package production
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,9 +14,10 @@ import (
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"github.com/pioneer-ai/pioneer/model"
 )
 
-// Versions are the deployed adapter's versions kept in RUN_DIR/versions: v0 is the
+// Versions are the deployed adapter's (or fine-tuned model's) versions kept in RUN_DIR/versions: v0 is the
 // adapter the run started from, v1... what the gate promoted. RUN_DIR/versions/CURRENT
 // names the deployed one; rollback points it at an earlier one. Versions are never
 // deleted.
@@ -47,7 +49,8 @@ func (v *Versions) Current() string {
 	return strings.TrimSpace(string(b))
 }
 
-// Dir is a version's adapter folder.
+// Dir is a version's folder: a PEFT adapter, or (for fully fine-tuned deployments) a
+// model folder.
 func (v *Versions) Dir(name string) string { return filepath.Join(v.dir, name) }
 
 // List names the versions, oldest first.
@@ -69,7 +72,8 @@ func (v *Versions) List() []string {
 	return out
 }
 
-// Add copies an adapter folder in as the next version and makes it current.
+// Add copies a deployable folder (a PEFT adapter, or a fine-tuned model) in as the next
+// version and makes it current.
 func (v *Versions) Add(adapterDir string, meta VersionMeta) (string, error) {
 	name := fmt.Sprintf("v%d", len(v.List()))
 	dst := v.Dir(name)
@@ -78,13 +82,13 @@ func (v *Versions) Add(adapterDir string, meta VersionMeta) (string, error) {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return "", err
 	}
-	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
-		b, err := os.ReadFile(filepath.Join(adapterDir, f))
-		if err != nil {
+	files, err := deployable(adapterDir)
+	if err != nil {
+		return "", fmt.Errorf("version %s: %w", name, err)
+	}
+	for _, f := range files {
+		if err := copyFile(filepath.Join(adapterDir, f), filepath.Join(tmp, f)); err != nil {
 			return "", fmt.Errorf("version %s: %w", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(tmp, f), b, 0o644); err != nil {
-			return "", err
 		}
 	}
 	meta.Version, meta.Created = name, time.Now().UTC()
@@ -99,7 +103,7 @@ func (v *Versions) Add(adapterDir string, meta VersionMeta) (string, error) {
 
 // SetCurrent deploys a version.
 func (v *Versions) SetCurrent(name string) error {
-	if _, err := os.Stat(filepath.Join(v.Dir(name), "adapter_model.safetensors")); err != nil {
+	if _, err := deployable(v.Dir(name)); err != nil {
 		return fmt.Errorf("no version %s in %s (have %s)", name, v.dir, strings.Join(v.List(), ", "))
 	}
 	return fsutil.WriteFileAtomic(filepath.Join(v.dir, "CURRENT"), []byte(name+"\n"))
@@ -194,4 +198,62 @@ func Rollback(runDir, to string) (string, error) {
 		return "", err
 	}
 	return to, WriteReport(runDir)
+}
+
+// deployable lists the files that make dir a deployment: a PEFT adapter's config and
+// weights, or a model folder's config, weights (shards and index included) and
+// companion files (tokenizer, generation defaults).
+func deployable(dir string) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "adapter_config.json")); err == nil {
+		return []string{"adapter_config.json", "adapter_model.safetensors"}, nil
+	}
+	if !model.IsModelDir(dir) {
+		return nil, fmt.Errorf("%s is neither a PEFT adapter (adapter_config.json) nor a model folder (config.json and safetensors weights)", dir)
+	}
+	files := []string{"config.json"}
+	weights, err := filepath.Glob(filepath.Join(dir, "model*.safetensors*"))
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range weights {
+		files = append(files, filepath.Base(w))
+	}
+	for _, f := range model.CompanionFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+// isFullModel reports whether a deployment folder is a fine-tuned model rather than an
+// adapter (an error when it is neither).
+func isFullModel(dir string) (bool, error) {
+	if _, err := deployable(dir); err != nil {
+		return false, err
+	}
+	_, err := os.Stat(filepath.Join(dir, "adapter_config.json"))
+	return err != nil, nil
+}
+
+// copyFile copies a file (streamed: model weights can be large) and syncs it.
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

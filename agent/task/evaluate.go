@@ -26,6 +26,67 @@ type EvalOptions struct {
 	Progress func(done, total int)
 }
 
+// promptLimit is the most prompt tokens an example may have: classification leaves room
+// for the longest label and its end token, generation for at least a quarter of the
+// generation budget (a batch of long prompts gets what room is left, up to the budget).
+func (t *Task) promptLimit(maxPositions, labelDepth, maxNew int) int {
+	if t.Type == Classification {
+		return maxPositions - labelDepth
+	}
+	return maxPositions - max(1, maxNew/4)
+}
+
+// fitPrompts tokenizes each example's prompt; an input whose prompt has more than limit
+// tokens is cut at a word boundary (its end dropped) until it fits, keeping the prompt
+// template's own text. It returns the prompts and how many were cut.
+func (t *Task) fitPrompts(tok Tokenizer, exs []Example, limit int) ([][]int, int, error) {
+	prompts := make([][]int, len(exs))
+	cut := 0
+	for i, ex := range exs {
+		ids := tok.Encode(t.PromptText(ex.Text), true)
+		if len(ids) > limit {
+			words := strings.Fields(ex.Text)
+			lo, hi := 0, len(words) // the longest fitting prefix has lo words
+			for lo < hi {
+				mid := (lo + hi + 1) / 2
+				if len(tok.Encode(t.PromptText(strings.Join(words[:mid], " ")), true)) <= limit {
+					lo = mid
+				} else {
+					hi = mid - 1
+				}
+			}
+			ids = tok.Encode(t.PromptText(strings.Join(words[:lo], " ")), true)
+			if len(ids) > limit {
+				return nil, 0, fmt.Errorf("example %s: the prompt template alone has %d tokens, more than the %d that fit in the model's context", ex.ID, len(ids), limit)
+			}
+			cut++
+		}
+		prompts[i] = ids
+	}
+	return prompts, cut, nil
+}
+
+// byLength orders example indices by prompt length (stable), so that a batch holds
+// prompts of about the same length: less padding, and one long prompt does not shrink
+// the generation budget of short ones.
+func byLength(prompts [][]int) []int {
+	order := make([]int, len(prompts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(prompts[order[a]]) < len(prompts[order[b]]) })
+	return order
+}
+
+// pick returns the prompts at the given indices.
+func pick(prompts [][]int, idx []int) [][]int {
+	out := make([][]int, len(idx))
+	for k, i := range idx {
+		out[k] = prompts[i]
+	}
+	return out
+}
+
 // Prediction is the model's answer to one example.
 type Prediction struct {
 	ID       string   `json:"id"`
@@ -42,11 +103,13 @@ type Prediction struct {
 
 // Result is a model's evaluation on a set of examples.
 type Result struct {
-	Metric      string                 `json:"metric"`
-	Value       float64                `json:"value"`
-	N           int                    `json:"n"`
-	Predictions []Prediction           `json:"predictions"`
-	PerType     map[string]metrics.PRF `json:"per_type,omitempty"` // extraction: per entity type
+	Metric      string       `json:"metric"`
+	Value       float64      `json:"value"`
+	N           int          `json:"n"`
+	Predictions []Prediction `json:"predictions"`
+	// Truncated counts inputs cut to fit the model's context (their end dropped).
+	Truncated int                    `json:"truncated,omitempty"`
+	PerType   map[string]metrics.PRF `json:"per_type,omitempty"` // extraction: per entity type
 	// Confusion counts (gold, predicted) label pairs of classification mistakes.
 	Confusion map[string]map[string]int `json:"confusion,omitempty"`
 }
@@ -64,23 +127,32 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 	if o.MaxNewTokens <= 0 {
 		o.MaxNewTokens = 64
 	}
-	prompts := make([][]int, len(exs))
-	for i, ex := range exs {
-		prompts[i] = tok.Encode(t.PromptText(ex.Text), true)
-	}
-	res := &Result{Metric: t.Metric, N: len(exs), Predictions: make([]Prediction, len(exs))}
+	maxPos := m.Info().MaxPositions
+	var labels [][]int
+	depth := 0
 	if t.Type == Classification {
-		labels := t.labelTokens(tok, o.EOS)
+		labels = t.labelTokens(tok, o.EOS)
+		for _, l := range labels {
+			depth = max(depth, len(l))
+		}
+	}
+	prompts, cut, err := t.fitPrompts(tok, exs, t.promptLimit(maxPos, depth, o.MaxNewTokens))
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
+	}
+	res := &Result{Metric: t.Metric, N: len(exs), Predictions: make([]Prediction, len(exs)), Truncated: cut}
+	order := byLength(prompts)
+	if t.Type == Classification {
 		res.Confusion = map[string]map[string]int{}
 		hits := 0
 		for start := 0; start < len(exs); start += o.Batch {
-			end := min(start+o.Batch, len(exs))
-			cls, err := engine.Classify(m, prompts[start:end], labels, o.Batch)
+			idx := order[start:min(start+o.Batch, len(exs))]
+			cls, err := engine.Classify(m, pick(prompts, idx), labels, o.Batch)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 			}
 			for k, c := range cls {
-				ex := exs[start+k]
+				ex := exs[idx[k]]
 				got := t.Labels[c.Label]
 				p := Prediction{ID: ex.ID, Output: got, Label: got, Correct: got == ex.Label, FormatOK: true}
 				if p.Correct {
@@ -92,10 +164,10 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 					}
 					res.Confusion[ex.Label][got]++
 				}
-				res.Predictions[start+k] = p
+				res.Predictions[idx[k]] = p
 			}
 			if o.Progress != nil {
-				o.Progress(end, len(exs))
+				o.Progress(start+len(idx), len(exs))
 			}
 		}
 		res.Value = float64(hits) / float64(len(exs))
@@ -104,22 +176,23 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 
 	outs := make([]string, len(exs))
 	for start := 0; start < len(exs); start += o.Batch {
-		end := min(start+o.Batch, len(exs))
-		gen, err := engine.Generate(m, prompts[start:end], engine.GenerateOptions{
-			MaxNewTokens: o.MaxNewTokens, StopTokens: o.EOS, StopStrings: []string{"\n"}, PadID: o.PadID,
+		idx := order[start:min(start+o.Batch, len(exs))]
+		batch := pick(prompts, idx)
+		longest := len(batch[len(batch)-1])
+		gen, err := engine.Generate(m, batch, engine.GenerateOptions{
+			MaxNewTokens: min(o.MaxNewTokens, maxPos-longest), StopTokens: o.EOS, StopStrings: []string{"\n"}, PadID: o.PadID,
 			Decode: func(ids []int) string { return tok.Decode(ids, true) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 		}
 		for k, g := range gen {
-			outs[start+k] = strings.SplitN(tok.Decode(g.Tokens, true), "\n", 2)[0]
+			outs[idx[k]] = strings.SplitN(tok.Decode(g.Tokens, true), "\n", 2)[0]
 		}
 		if o.Progress != nil {
-			o.Progress(end, len(exs))
+			o.Progress(start+len(idx), len(exs))
 		}
 	}
-	var err error
 	switch t.Type {
 	case Extraction:
 		pred := make([][]Entity, len(exs))
@@ -208,11 +281,16 @@ func (t *Task) LabelScores(m model.CausalLM, tok Tokenizer, exs []Example, o Eva
 	if o.Batch <= 0 {
 		o.Batch = 16
 	}
-	prompts := make([][]int, len(exs))
-	for i, ex := range exs {
-		prompts[i] = tok.Encode(t.PromptText(ex.Text), true)
+	labels := t.labelTokens(tok, o.EOS)
+	depth := 0
+	for _, l := range labels {
+		depth = max(depth, len(l))
 	}
-	cls, err := engine.Classify(m, prompts, t.labelTokens(tok, o.EOS), o.Batch)
+	prompts, _, err := t.fitPrompts(tok, exs, t.promptLimit(m.Info().MaxPositions, depth, 0))
+	if err != nil {
+		return nil, fmt.Errorf("label scores %s: %w", t.Name, err)
+	}
+	cls, err := engine.Classify(m, prompts, labels, o.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("label scores %s: %w", t.Name, err)
 	}

@@ -195,3 +195,46 @@ func TestEvaluateClassification(t *testing.T) {
 		t.Fatalf("accuracy %v with %d hits; %d confusions for %d mistakes", res.Value, hits, n, confused)
 	}
 }
+
+// Inputs longer than the model's context are cut to fit rather than failing the whole
+// evaluation, and batches are formed by length, so a short prompt keeps its answer (and
+// its full generation budget) whatever it is batched with.
+func TestEvaluateFitsLongInputs(t *testing.T) {
+	dir := filepath.Join("..", "..", "data", "models", "pioneer-nano")
+	m, err := model.Load(dir, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	long := strings.Repeat("the quick brown fox jumps over the lazy dog near Paris ", 40)
+	for _, src := range []string{
+		"name: x\ntype: extraction\nentity_types: [LOC]\nprompt: '{text}\\nentities:'\noutput: ' {entities}'\n",
+		"name: y\ntype: classification\nlabels: [yes, no]\nprompt: '{text}\\nanswer:'\n",
+	} {
+		tk, err := task.Load(writeTask(t, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exs := []task.Example{{ID: "long", Text: long, Label: "no"}, {ID: "short", Text: "We flew to Paris.", Label: "yes"}}
+		o := task.EvalOptions{Batch: 2, MaxNewTokens: 48, EOS: []int{0}}
+		res, err := tk.Evaluate(m, tok, exs, o)
+		if err != nil {
+			t.Fatalf("%s: %v", tk.Name, err)
+		}
+		if res.Truncated != 1 || res.Predictions[0].ID != "long" || res.Predictions[1].ID != "short" {
+			t.Fatalf("%s: truncated %d, predictions %q %q", tk.Name, res.Truncated, res.Predictions[0].ID, res.Predictions[1].ID)
+		}
+		alone, err := tk.Evaluate(m, tok, exs[1:], o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alone.Predictions[0].Output != res.Predictions[1].Output {
+			t.Fatalf("%s: the short input's answer changed with its batch: %q alone, %q batched", tk.Name, alone.Predictions[0].Output, res.Predictions[1].Output)
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 func adaptCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "adapt",
-		Usage: "production mode: diagnose a deployed adapter's logged failures, retrain from the base model, promote through a regression gate",
+		Usage: "production mode: diagnose a deployed model's logged failures, retrain from the base model, promote through a regression gate",
 		Description: `Reads the failure log (JSONL: id, input, output, expected, optional timestamp and
 metadata), quarantines lines that do not parse or fit the task, triages the rest
 (poison — label flips, off-domain, prompt injection, gibberish, empty — is never trained
@@ -31,18 +31,18 @@ gets lineage.jsonl (append-only; rerunning the same command resumes a killed run
 versions/ (CURRENT names the deployed one), report.md and report.html.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: "base model folder, or a bundled model's name"},
-			&cli.StringFlag{Name: "adapter", Required: true, Usage: "the deployed adapter (PEFT folder)"},
+			&cli.StringFlag{Name: "adapter", Required: true, Usage: "what is deployed: a PEFT adapter folder, or a model folder fine-tuned from --model in every weight (pioneer tune --full); candidates are trained the same way"},
 			&cli.StringFlag{Name: "task", Required: true, Usage: "bundled task name or task.yaml"},
 			&cli.StringFlag{Name: "failures", Required: true, Usage: "failure log (JSONL)"},
 			&cli.StringFlag{Name: "traffic", Usage: "JSONL of task examples the deployed model gets right (defines R)"},
-			&cli.StringFlag{Name: "parent-data", Usage: "JSONL of the deployed adapter's training examples (replayed; part of every candidate's data)"},
+			&cli.StringFlag{Name: "parent-data", Usage: "JSONL of the deployed model's training examples (replayed; part of every candidate's data)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder"},
 			&cli.IntFlag{Name: "epsilon", Value: 2, Usage: "examples of R the new model may break (absolute count)"},
 			&cli.IntFlag{Name: "iterations", Value: 3, Usage: "iterations at most"},
 			&cli.DurationFlag{Name: "wall-time", Usage: "wall-time budget (0: none)"},
 			&cli.StringFlag{Name: "approve", Value: "auto", Usage: "auto: promote what passes the gate; manual: wait for pioneer approve"},
 			&cli.IntFlag{Name: "epochs", Value: 3, Usage: "candidate training epochs"},
-			&cli.Float64Flag{Name: "lr", Value: 5e-3, Usage: "candidate learning rate (LoRA)"},
+			&cli.Float64Flag{Name: "lr", Usage: "candidate learning rate (0: 5e-3 for an adapter, 1e-3 for a fully fine-tuned model)"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
 			&cli.IntFlag{Name: "heldout", Value: 500, Usage: "validation examples in the held-out set"},
 			&cli.StringFlag{Name: "teacher-url", Usage: "OpenAI-compatible endpoint (…/v1) that writes extra examples"},
@@ -127,7 +127,7 @@ func approveCommand() *cli.Command {
 func rollbackCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "rollback",
-		Usage:     "deploy an earlier version of a production run's adapter",
+		Usage:     "deploy an earlier version of a production run's adapter or model",
 		ArgsUsage: "[--to vN] RUN_DIR",
 		Flags:     []cli.Flag{&cli.StringFlag{Name: "to", Usage: "version to deploy (default: the one before the current)"}},
 		Action: func(c *cli.Context) error {
@@ -143,7 +143,7 @@ func rollbackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("rolled back: version %s is deployed (adapter %s)\n", v, filepath.Join(args[0], "versions", v))
+			fmt.Printf("rolled back: version %s is deployed (%s)\n", v, filepath.Join(args[0], "versions", v))
 			return nil
 		},
 	}

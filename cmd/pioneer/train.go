@@ -203,7 +203,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("full") { // a usable model folder: the tokenizer files come along
-		if err := copyTokenizerFiles(dir, cfg.OutDir); err != nil {
+		if err := model.CopyCompanionFiles(dir, cfg.OutDir); err != nil {
 			return err
 		}
 	}
@@ -398,7 +398,7 @@ func exportCommand() *cli.Command {
 			if err := m.Save(out); err != nil {
 				return err
 			}
-			if err := copyTokenizerFiles(dir, out); err != nil {
+			if err := model.CopyCompanionFiles(dir, out); err != nil {
 				return err
 			}
 			if merged > 0 {
@@ -413,15 +413,3 @@ func exportCommand() *cli.Command {
 
 // copyTokenizerFiles copies the files beside the weights that make a model folder usable
 // (those that exist) from one folder to another.
-func copyTokenizerFiles(from, to string) error {
-	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"} {
-		b, err := os.ReadFile(filepath.Join(from, f))
-		if err != nil {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(to, f), b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}

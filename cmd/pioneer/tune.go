@@ -100,12 +100,18 @@ func runTune(c *cli.Context) error {
 	for _, e := range res.Examples {
 		fmt.Printf("  %q: expected %s; before %s, after %s\n", e.Text, e.Gold, e.Before, e.After)
 	}
-	fmt.Printf("  adapter  %s (PEFT format)\n", res.Adapter)
-	fmt.Printf("  report   %s (mistakes, every prediction in before.json / after.json)\n", filepath.Join(c.String("out"), "report.md"))
 	example := "..."
 	if len(res.Examples) > 0 {
 		example = res.Examples[0].Text
 	}
-	fmt.Printf("  use it   pioneer generate --model %s --adapter %s --prompt %q --max-new-tokens 16\n", c.String("model"), res.Adapter, t.PromptText(example))
+	use := fmt.Sprintf("pioneer generate --model %s --adapter %s", c.String("model"), res.Adapter)
+	if c.Bool("full") {
+		fmt.Printf("  model    %s (a Hugging Face model folder)\n", res.Adapter)
+		use = "pioneer generate --model " + res.Adapter
+	} else {
+		fmt.Printf("  adapter  %s (PEFT format)\n", res.Adapter)
+	}
+	fmt.Printf("  report   %s (mistakes, every prediction in before.json / after.json)\n", filepath.Join(c.String("out"), "report.md"))
+	fmt.Printf("  use it   %s --prompt %q --max-new-tokens 16\n", use, t.PromptText(example))
 	return nil
 }

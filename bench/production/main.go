@@ -1,8 +1,11 @@
 // Command production measures production mode (pioneer adapt) on a deployment built from
 // real data, against naive retraining, and writes bench/results/production_<name>.json.
 //
-// The deployment: pioneer-nano with a LoRA adapter trained on a deliberately thin and
-// skewed sample of the task's training split (some labels or entity types barely seen).
+// The deployment: pioneer-nano fine-tuned on a deliberately thin and skewed sample of the
+// task's training split (some labels or entity types barely seen): with a LoRA adapter
+// for intents, in every weight for entities (LoRA on a 6.8M-parameter model does not
+// learn generative NER: entity F1 0.001-0.07 against 0.55-0.65 for full fine-tuning of
+// the same model in `pioneer tune --task conll2003` runs; see the closing notes).
 // A traffic stream (other training examples) goes through it; its mistakes form the
 // failure log, in which a fraction of the expected answers are then corrupted as poison
 // (classification: the label flipped to another label; extraction: an entity's type
@@ -54,12 +57,13 @@ type setup struct {
 
 var setups = map[string]setup{
 	"clinc150":  {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
-	"conll2003": {name: "ner", parentN: 2000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
+	"conll2003": {name: "ner", parentN: 2000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 6, Batch: 16, LR: 1e-3, Full: true, Seed: 1}},
 }
 
 var (
 	override agent.Recipe
 	parentN  int
+	strategy string
 )
 
 func main() {
@@ -72,6 +76,7 @@ func main() {
 	flag.Float64Var(&override.LR, "lr", 0, "override the setup's learning rate")
 	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
 	flag.IntVar(&parentN, "parent", 0, "extraction: override the number of parent sentences")
+	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
 	flag.Parse()
 	if err := run(*taskName, *device, *out, *work, *commit); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/production:", err)
@@ -98,6 +103,15 @@ func run(taskName, device, out, work, commit string) error {
 	}
 	if parentN > 0 {
 		su.parentN = parentN
+	}
+	switch strategy {
+	case "":
+	case "lora", "full":
+		if su.recipe.Full = strategy == "full"; override.LR == 0 {
+			su.recipe.LR = map[bool]float64{true: 1e-3, false: 5e-3}[su.recipe.Full]
+		}
+	default:
+		return fmt.Errorf("-strategy must be lora or full, got %q", strategy)
 	}
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
@@ -129,7 +143,7 @@ func run(taskName, device, out, work, commit string) error {
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer func() { m.Close() }()
 	tok, err := tokenizer.Load(filepath.Join(base, "tokenizer.json"))
 	if err != nil {
 		return err
@@ -152,42 +166,63 @@ func run(taskName, device, out, work, commit string) error {
 		test = agent.Sample(t, test, su.test, 5)
 	}
 	val, _ := t.Split("validation")
-	score := func(adapter string) (float64, int, error) { // test metric, regressions on R
-		set, err := lora.Load(adapter, m)
+	// train fine-tunes the base model into dir: an adapter, or (full) a model folder.
+	train := func(exs []task.Example, dir string) error {
+		if su.recipe.Full { // start from the base weights every time
+			fresh, err := model.Load(base, dev, torch.Float32)
+			if err != nil {
+				return err
+			}
+			m.Close()
+			m = fresh
+		}
+		set, _, err := agent.Train(context.Background(), m, tok, t, exs, agent.Sample(t, val, 100, 3), su.recipe, env(dir))
 		if err != nil {
-			return 0, 0, err
+			return err
+		}
+		if set != nil {
+			set.Close()
+			return nil
+		}
+		return model.CopyCompanionFiles(base, dir)
+	}
+	// with runs f with the deployment in dir in place (its adapter attached, or its
+	// weights loaded).
+	with := func(dir string, f func(model.CausalLM) error) error {
+		if su.recipe.Full {
+			fm, err := model.Load(dir, dev, torch.Float32)
+			if err != nil {
+				return err
+			}
+			defer fm.Close()
+			return f(fm)
+		}
+		set, err := lora.Load(dir, m)
+		if err != nil {
+			return err
 		}
 		defer set.Close()
-		res, err := t.Evaluate(m, tok, test, eopts)
-		if err != nil {
-			return 0, 0, err
-		}
-		if len(d.r) == 0 {
-			return res.Value, 0, nil
-		}
-		rr, err := t.Evaluate(m, tok, d.r, eopts)
-		if err != nil {
-			return 0, 0, err
-		}
-		broken := 0
-		for _, p := range rr.Predictions {
-			if !p.Correct {
-				broken++
-			}
-		}
-		return res.Value, broken, nil
+		return f(m)
+	}
+	score := func(dir string) (v float64, broken int, err error) { // test metric, regressions on R
+		err = with(dir, func(m model.CausalLM) error {
+			v, broken, err = evalWith(t, m, tok, test, d.r, eopts)
+			return err
+		})
+		return v, broken, err
 	}
 
 	// The deployment.
 	fmt.Fprintf(os.Stderr, "== deploying: %d parent examples\n", len(d.parent))
 	deployed := filepath.Join(work, "deployed")
-	set, _, err := agent.Train(context.Background(), m, tok, t, d.parent, agent.Sample(t, val, 100, 3), su.recipe, env(deployed))
-	if err != nil {
+	if err := train(d.parent, deployed); err != nil {
 		return err
 	}
-	tr, err := t.Evaluate(m, tok, d.traffic, eopts)
-	set.Close()
-	if err != nil {
+	var tr *task.Result
+	if err := with(deployed, func(m model.CausalLM) (err error) {
+		tr, err = t.Evaluate(m, tok, d.traffic, eopts)
+		return err
+	}); err != nil {
 		return err
 	}
 	log, planted, r := failureLog(t, d.traffic, tr, su.poison)
@@ -212,11 +247,9 @@ func run(taskName, device, out, work, commit string) error {
 		naiveData = append(naiveData, l.example)
 	}
 	naiveDir := filepath.Join(work, "naive")
-	set, _, err = agent.Train(context.Background(), m, tok, t, naiveData, agent.Sample(t, val, 100, 3), su.recipe, env(naiveDir))
-	if err != nil {
+	if err := train(naiveData, naiveDir); err != nil {
 		return err
 	}
-	set.Close()
 	naiveTest, naiveBroken, err := score(naiveDir)
 	if err != nil {
 		return err
@@ -284,19 +317,23 @@ func run(taskName, device, out, work, commit string) error {
 	if device != "cpu" {
 		cmd += " -device " + device
 	}
-	for _, f := range []string{"epochs", "lr", "lora-r", "parent"} {
+	for _, f := range []string{"epochs", "lr", "lora-r", "parent", "strategy"} {
 		if fl := flag.Lookup(f); fl.Value.String() != fl.DefValue {
 			cmd += " -" + f + " " + fl.Value.String()
 		}
 	}
-	method := fmt.Sprintf("%s. Deployment: pioneer-nano + LoRA (rank %d, %d epochs, lr %g, batch %d) on %d parent examples (%s); traffic %d examples, "+
+	how := fmt.Sprintf("LoRA (rank %d, %d epochs, lr %g, batch %d)", max(su.recipe.Rank, 16), su.recipe.Epochs, su.recipe.LR, su.recipe.Batch)
+	if su.recipe.Full {
+		how = fmt.Sprintf("every weight fine-tuned (%d epochs, lr %g, batch %d; the agent's candidates likewise)", su.recipe.Epochs, su.recipe.LR, su.recipe.Batch)
+	}
+	method := fmt.Sprintf("%s. Deployment: pioneer-nano, %s, on %d parent examples (%s); traffic %d examples, "+
 		"deployed %s on traffic %.4f; failure log %d lines, %.0f %% of them poisoned (%s). Naive = the base model retrained with the same recipe "+
 		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, at most 3 iterations, 2 candidates each; "+
 		"held-out = %d validation examples + 30 %% of the admitted failures; R = the traffic the deployed model gets right, %d examples). "+
 		"Metrics on %d test examples of the task's untouched test split; regressions = examples of R the final model gets wrong; "+
 		"poison_admitted = poisoned log lines trained on (pioneer: the agent; reference: naive, which trains on all). One run, seed 1; "+
 		"the final agent model is the version deployed at the end (%s: %s).",
-		d.describe, max(su.recipe.Rank, 16), su.recipe.Epochs, su.recipe.LR, su.recipe.Batch, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
+		d.describe, how, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
 		len(log), 100*su.poison, d.poisonNote, su.heldout, len(r), len(test), o.Verdict, o.Version)
 	res := bench.NewResult("production_"+su.name, cmd, method)
 	if commit != "" {
@@ -518,4 +555,26 @@ func readVerdicts(path string) []production.Verdict {
 		}
 	}
 	return out
+}
+
+// evalWith scores a model on the test examples and counts the examples of r it gets wrong.
+func evalWith(t *task.Task, m model.CausalLM, tok *tokenizer.Tokenizer, test, r []task.Example, o task.EvalOptions) (float64, int, error) {
+	res, err := t.Evaluate(m, tok, test, o)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(r) == 0 {
+		return res.Value, 0, nil
+	}
+	rr, err := t.Evaluate(m, tok, r, o)
+	if err != nil {
+		return 0, 0, err
+	}
+	broken := 0
+	for _, p := range rr.Predictions {
+		if !p.Correct {
+			broken++
+		}
+	}
+	return res.Value, broken, nil
 }

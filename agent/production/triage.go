@@ -41,14 +41,20 @@ const (
 )
 
 var injection = regexp.MustCompile(`(?i)(ignore|disregard|forget)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|your)\s+(instructions|prompts?|rules)` +
-	`|\byou are now\b|\bact as\b|\bpretend (to be|you)\b|\bjailbreak\b|\bDAN\b|\bdeveloper mode\b|system prompt|\bdo anything now\b` +
+	`|\byou are now\b|\bact as (an? )?(unrestricted|unfiltered|uncensored|jailbroken|evil)\b|\bpretend (to be|you)\b|\bjailbreak\b` +
+	`|\b(?-i:DAN)\s+mode\b|\byou are (?-i:DAN)\b|\bdeveloper mode\b|system prompt|\bdo anything now\b` +
 	`|\boverride\b.*\b(safety|rules|instructions)\b|\b(reveal|print|show)\b.*\b(prompt|instructions)\b|</?(system|assistant|user)>|\[/?INST\]`)
 
 var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
 	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
 
 // nbFlip: a logged entity type the type model gives less probability than this is a flip.
-var nbFlip = 0.005
+var nbFlip = 0.02
+
+// nbAgree: when the deployed model typed a logged entity's span otherwise, a logged type
+// the type model gives less probability than this (and less than the model's type) is a
+// flip.
+var nbAgree = 0.3
 
 // triager holds what triage compares failures with: the task's data pool.
 type triager struct {
@@ -118,8 +124,15 @@ func (tr *triager) triage(f Failure) Verdict {
 		v.Kind, v.Reason = PoisonOffDomain, "most words occur nowhere in the task's data"
 		return v
 	}
+	// Nothing alike in the task's data: for short classification inputs a strong
+	// sign; news-like sentences for extraction are each novel, so only near-zero
+	// similarity counts there (the vocabulary test above does the work).
+	minSim := 0.12
+	if tr.t.Type == task.Extraction {
+		minSim = 0.03
+	}
 	nn := tr.ix.nearest(cleaned, 10, nil)
-	if len(nn) == 0 || nn[0].sim < 0.12 {
+	if len(nn) == 0 || nn[0].sim < minSim {
 		best := 0.0
 		if len(nn) > 0 {
 			best = nn[0].sim
@@ -216,7 +229,8 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 			if total >= 2 && ev[e.Type]/total < 0.1 && top != e.Type {
 				return quote(e.Text) + " is " + top + " by the task's data (" + ftoa(topW/total) + " of the evidence) and hardly ever " + e.Type
 			}
-			if post := tr.types.posterior(f.Input, e); post != nil && post[e.Type] < nbFlip {
+			post := tr.types.posterior(f.Input, e)
+			if post != nil && post[e.Type] < nbFlip {
 				best, bestP := "", 0.0
 				for _, typ := range sortedKeys(post) {
 					if post[typ] > bestP {
@@ -224,6 +238,14 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 					}
 				}
 				return "from its words and context, " + quote(e.Text) + " is " + best + " (probability " + ftoa(bestP) + "), " + e.Type + " " + ftoa(post[e.Type])
+			}
+			// The deployed model found the same span but typed it otherwise, and the
+			// words and context side with the model: a flipped type, on weaker evidence
+			// than the type model alone needs.
+			for _, p := range f.PredEntities {
+				if p.Text == e.Text && p.Type != e.Type && post != nil && post[e.Type] < nbAgree && post[p.Type] > post[e.Type] {
+					return "the deployed model typed " + quote(e.Text) + " " + p.Type + ", and its words and context agree (" + p.Type + " " + ftoa(post[p.Type]) + ", " + e.Type + " " + ftoa(post[e.Type]) + ")"
+				}
 			}
 		}
 	}

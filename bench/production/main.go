@@ -57,7 +57,7 @@ type setup struct {
 
 var setups = map[string]setup{
 	"clinc150":  {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
-	"conll2003": {name: "ner", parentN: 2000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 6, Batch: 16, LR: 1e-3, Full: true, Seed: 1}},
+	"conll2003": {name: "ner", parentN: 8000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 6, Batch: 16, LR: 1e-3, Full: true, Seed: 1}},
 }
 
 var (

@@ -140,8 +140,11 @@ func (ix *index) nearest(text string, k int, skip func(int) bool) []hit {
 // known reports whether a word occurs in the pool.
 func (ix *index) known(w string) bool { return ix.vocab[w] > 0 }
 
-// correction finds a pool word within one edit (insertion, deletion, substitution or
-// transposition) of w, preferring the most frequent; "" when none.
+// correction finds a pool word within one typing slip of w (a letter dropped, added or
+// swapped with its neighbour, or replaced by a key next to it on a QWERTY keyboard),
+// preferring the most frequent; "" when none. Substitutions are limited to neighbouring
+// keys so that a rare but valid word ("veil", "bloc") is not "corrected" into a common
+// one ("neil", "blow").
 func (ix *index) correction(w string) string {
 	if len([]rune(w)) < 4 {
 		return ""
@@ -169,11 +172,45 @@ func edits1(w string) []string {
 			}
 		}
 		for _, c := range letters {
-			if i < len(r) {
+			if i < len(r) && adjacentKeys(r[i], c) {
 				out = append(out, string(r[:i])+string(c)+string(r[i+1:])) // substitution
 			}
 			out = append(out, string(r[:i])+string(c)+string(r[i:])) // insertion
 		}
 	}
 	return out
+}
+
+// qwerty rows, for adjacentKeys.
+var qwerty = []string{"qwertyuiop", "asdfghjkl", "zxcvbnm"}
+
+// adjacentKeys reports whether two letters are next to each other on a QWERTY keyboard
+// (same row, or the rows above and below, offset by at most one key).
+func adjacentKeys(a, b rune) bool {
+	ra, ca := keyPos(a)
+	rb, cb := keyPos(b)
+	if ra < 0 || rb < 0 || a == b {
+		return false
+	}
+	dr, dc := ra-rb, ca-cb
+	if dr < -1 || dr > 1 {
+		return false
+	}
+	if dr == 0 {
+		return dc == 1 || dc == -1
+	}
+	// Each lower row sits about half a key to the right of the one above it.
+	if dr == 1 { // a is below b
+		return dc == 0 || dc == -1
+	}
+	return dc == 0 || dc == 1
+}
+
+func keyPos(r rune) (row, col int) {
+	for i, s := range qwerty {
+		if j := strings.IndexRune(s, r); j >= 0 {
+			return i, j
+		}
+	}
+	return -1, -1
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
 )
@@ -326,6 +327,12 @@ func (tr *triager) repair(text string) (string, []string) {
 	for i, w := range fields {
 		core := strings.Trim(strings.ToLower(w), ".,!?;:'\"()")
 		if core == "" || tr.ix.known(core) || strings.IndexFunc(core, unicode.IsDigit) >= 0 {
+			continue
+		}
+		// A capitalised word is most likely a name the data has not seen, not a slip
+		// (for extraction, names are what is labelled; elsewhere the first word of a
+		// sentence is capitalised anyway).
+		if first, _ := utf8.DecodeRuneInString(strings.TrimLeft(w, "\"'(")); unicode.IsUpper(first) && (i > 0 || tr.t.Type == task.Extraction) {
 			continue
 		}
 		if c := tr.ix.correction(core); c != "" {

@@ -83,3 +83,24 @@ func TestInjectionPatternSparesOrdinaryText(t *testing.T) {
 		}
 	}
 }
+
+// Typo repair fixes slips (a dropped letter, a neighbouring key) but leaves rare valid
+// words and unseen names alone.
+func TestTypoRepairIsConservative(t *testing.T) {
+	tk, err := task.Load("conll2003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := tk.Split("train")
+	tr := newTriager(tk, train)
+	for in, want := range map[string]string{
+		"the presidnet said on Tuesday":              "the president said on Tuesday",
+		"the governmwnt said on Tuesday":             "the government said on Tuesday",
+		"Miss Universe hides behind veil of silence": "Miss Universe hides behind veil of silence",
+		"rains brought by Hurricane Dolly last week": "rains brought by Hurricane Dolly last week",
+	} {
+		if got, _ := tr.repair(in); got != want {
+			t.Errorf("repair(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -199,8 +199,16 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return nil, err
 	}
 	defer st.tok.Close()
-	if st.m, err = model.Load(cfg.Base, cfg.Device, torch.Float32); err != nil {
-		return nil, err
+	// The deployed adapter is attached to the base model through triage, the baseline and
+	// the probes, and detached before any candidate trains. A fully fine-tuned
+	// deployment is loaded in the base model's place instead (candidates reload the base).
+	cur := versions.Current()
+	first := cfg.Base
+	if full {
+		first = versions.Dir(cur)
+	}
+	if err := st.swap(first); err != nil {
+		return nil, fmt.Errorf("deployed model %s: %w", cfg.Deployed, err)
 	}
 	defer func() { st.m.Close() }() // st.m is replaced when whole models are swapped in
 	gen, err := model.ReadGenerationConfig(cfg.Base)
@@ -245,17 +253,11 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err := writeJSONL(filepath.Join(cfg.Out, "quarantine.jsonl"), quarantined); err != nil {
 		return nil, err
 	}
-	// The deployed adapter stays attached through triage, the baseline and the probes;
-	// it is detached before any candidate trains. A fully fine-tuned deployment is loaded
-	// in the base model's place instead (candidates reload the base).
-	cur := versions.Current()
 	var deployed *lora.Set
-	if full {
-		if err := st.swap(versions.Dir(cur)); err != nil {
-			return nil, fmt.Errorf("deployed model %s: %w", cfg.Deployed, err)
+	if !full {
+		if deployed, err = lora.Load(versions.Dir(cur), st.m); err != nil {
+			return nil, fmt.Errorf("deployed adapter %s: %w", cfg.Deployed, err)
 		}
-	} else if deployed, err = lora.Load(versions.Dir(cur), st.m); err != nil {
-		return nil, fmt.Errorf("deployed adapter %s: %w", cfg.Deployed, err)
 	}
 	detach := func() {
 		if deployed != nil {
@@ -460,20 +462,30 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		Patterns: confirmed, Reasons: reasons})
 }
 
-// swap replaces the model with the one in dir (the base, or a fully fine-tuned version),
-// which must have the base model's architecture and size.
+// swap loads the model in dir (the base, or a fully fine-tuned version, which must have
+// the base model's architecture and size) in place of the current one.
 func (st *state) swap(dir string) error {
+	if dir != st.cfg.Base {
+		a, err := model.Inspect(st.cfg.Base)
+		if err != nil {
+			return err
+		}
+		b, err := model.Inspect(dir)
+		if err != nil {
+			return err
+		}
+		if a.Architecture != b.Architecture || a.Params != b.Params || a.VocabSize != b.VocabSize {
+			return fmt.Errorf("%s (%s, %d parameters, vocabulary %d) is not a fine-tune of the base model %s (%s, %d parameters, vocabulary %d)",
+				dir, b.Architecture, b.Params, b.VocabSize, st.cfg.BaseName, a.Architecture, a.Params, a.VocabSize)
+		}
+	}
 	m, err := model.Load(dir, st.cfg.Device, torch.Float32)
 	if err != nil {
 		return err
 	}
-	a, b := st.m.Info(), m.Info()
-	if a.Architecture != b.Architecture || a.Params != b.Params || a.VocabSize != b.VocabSize {
-		m.Close()
-		return fmt.Errorf("%s (%s, %d parameters, vocabulary %d) is not a fine-tune of the base model %s (%s, %d parameters, vocabulary %d)",
-			dir, b.Architecture, b.Params, b.VocabSize, st.cfg.BaseName, a.Architecture, a.Params, a.VocabSize)
+	if st.m != nil {
+		st.m.Close()
 	}
-	st.m.Close()
 	st.m = m
 	return nil
 }

@@ -131,10 +131,7 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 	var labels [][]int
 	depth := 0
 	if t.Type == Classification {
-		labels = t.labelTokens(tok, o.EOS)
-		for _, l := range labels {
-			depth = max(depth, len(l))
-		}
+		labels, depth = t.labelTokens(tok, o.EOS)
 	}
 	prompts, cut, err := t.fitPrompts(tok, exs, t.promptLimit(maxPos, depth, o.MaxNewTokens))
 	if err != nil {
@@ -260,16 +257,17 @@ func (r *Result) TopConfusions(n int) []Pair {
 }
 
 // labelTokens are the completions Classify scores: each label's target, then the first
-// end-of-sequence token.
-func (t *Task) labelTokens(tok Tokenizer, eos []int) [][]int {
-	labels := make([][]int, len(t.Labels))
+// end-of-sequence token; depth is the longest, in tokens.
+func (t *Task) labelTokens(tok Tokenizer, eos []int) (labels [][]int, depth int) {
+	labels = make([][]int, len(t.Labels))
 	for j, l := range t.Labels {
 		labels[j] = tok.Encode(t.LabelTarget(l), false)
 		if len(eos) > 0 {
 			labels[j] = append(labels[j], eos[0])
 		}
+		depth = max(depth, len(labels[j]))
 	}
-	return labels
+	return labels, depth
 }
 
 // LabelScores returns, for each example of a classification task, the model's
@@ -281,11 +279,7 @@ func (t *Task) LabelScores(m model.CausalLM, tok Tokenizer, exs []Example, o Eva
 	if o.Batch <= 0 {
 		o.Batch = 16
 	}
-	labels := t.labelTokens(tok, o.EOS)
-	depth := 0
-	for _, l := range labels {
-		depth = max(depth, len(l))
-	}
+	labels, depth := t.labelTokens(tok, o.EOS)
 	prompts, _, err := t.fitPrompts(tok, exs, t.promptLimit(m.Info().MaxPositions, depth, 0))
 	if err != nil {
 		return nil, fmt.Errorf("label scores %s: %w", t.Name, err)

@@ -140,18 +140,25 @@ func TestTargetsRoundTrip(t *testing.T) {
 
 // TestEvaluateClassification: on pioneer-nano, Evaluate's answers are the labels that
 // scoring each one alone prefers, and the accuracy and confusion counts add up.
-func TestEvaluateClassification(t *testing.T) {
+// loadNano loads the bundled pioneer-nano and its tokenizer (closed when the test ends).
+func loadNano(t *testing.T) (model.CausalLM, *tokenizer.Tokenizer) {
+	t.Helper()
 	dir := filepath.Join("..", "..", "data", "models", "pioneer-nano")
 	m, err := model.Load(dir, torch.CPU, torch.Float32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(m.Close)
 	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tok.Close()
+	t.Cleanup(func() { tok.Close() })
+	return m, tok
+}
+
+func TestEvaluateClassification(t *testing.T) {
+	m, tok := loadNano(t)
 	tk, err := task.Load(writeTask(t, "name: x\ntype: classification\nlabels: [yes, no, maybe so]\nprompt: 'Question: {text}\\nAnswer:'\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -200,17 +207,7 @@ func TestEvaluateClassification(t *testing.T) {
 // evaluation, and batches are formed by length, so a short prompt keeps its answer (and
 // its full generation budget) whatever it is batched with.
 func TestEvaluateFitsLongInputs(t *testing.T) {
-	dir := filepath.Join("..", "..", "data", "models", "pioneer-nano")
-	m, err := model.Load(dir, torch.CPU, torch.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
+	m, tok := loadNano(t)
 	long := strings.Repeat("the quick brown fox jumps over the lazy dog near Paris ", 40)
 	for _, src := range []string{
 		"name: x\ntype: extraction\nentity_types: [LOC]\nprompt: '{text}\\nentities:'\noutput: ' {entities}'\n",

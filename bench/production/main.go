@@ -107,8 +107,12 @@ func run(taskName, device, out, work, commit string) error {
 	switch strategy {
 	case "":
 	case "lora", "full":
-		if su.recipe.Full = strategy == "full"; override.LR == 0 {
-			su.recipe.LR = map[bool]float64{true: 1e-3, false: 5e-3}[su.recipe.Full]
+		su.recipe.Full = strategy == "full"
+		if override.LR == 0 { // the strategy's usual rate
+			su.recipe.LR = 5e-3
+			if su.recipe.Full {
+				su.recipe.LR = 1e-3
+			}
 		}
 	default:
 		return fmt.Errorf("-strategy must be lora or full, got %q", strategy)

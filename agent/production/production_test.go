@@ -448,3 +448,123 @@ func TestLineageSurvivesATornLine(t *testing.T) {
 		t.Fatalf("events %+v", events)
 	}
 }
+
+// TestProductionRunMCTS: the Monte-Carlo graph search spends its budget on distinct
+// pipelines, each one change from one tried before; the winner is the best candidate
+// the gate passed; a run killed during a candidate resumes without retraining the
+// candidates it had and walks on to the same graph.
+func TestProductionRunMCTS(t *testing.T) {
+	tk := topicTask(t)
+	adapter, parent, failures := deploy(t, tk, false)
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := production.Config{Base: nano, BaseName: "pioneer-nano", Deployed: adapter, Task: tk, Failures: failures, ParentData: parent,
+		Out: out, Iterations: 2, Search: production.SearchMCTS, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
+		Recipe: agent.Recipe{Epochs: 3, Batch: 8, LR: 5e-3, Seed: 1}}
+	ctx, cancel := context.WithCancel(context.Background())
+	prev, started := 0, 0
+	cfg.Progress = func(p engine.Progress) {
+		if p.Step < prev || started == 0 {
+			started++ // a new candidate's training
+		}
+		prev = p.Step
+		if started == 3 && p.Step == 3 {
+			cancel()
+		}
+	}
+	if _, err := production.Run(ctx, cfg); err == nil {
+		t.Fatal("the interrupted run did not stop")
+	}
+	cancel()
+	if started != 3 {
+		t.Fatalf("interrupted during candidate %d, want the third", started)
+	}
+	// The resumed run finishes the third candidate from its checkpoint and trains the
+	// fourth: fewer steps than those two whole, and none of the first two's.
+	var resumedSteps []engine.Progress
+	cfg.Progress = func(p engine.Progress) { resumedSteps = append(resumedSteps, p) }
+	o, err := production.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Patterns == 0 {
+		t.Fatalf("no pattern confirmed: nothing was searched (%+v)", o)
+	}
+
+	events := readLines[production.Event](t, filepath.Join(out, "lineage.jsonl"))
+	gates := map[string]struct {
+		Pass   bool              `json:"pass"`
+		Scores production.Scores `json:"scores"`
+	}{}
+	var search struct {
+		Nodes []struct {
+			Name, Parent, Move string
+			Pipeline           map[string]any `json:"pipeline"`
+		} `json:"nodes"`
+	}
+	for _, e := range events {
+		switch {
+		case e.Step == "gate":
+			g := gates[e.Key]
+			if err := json.Unmarshal(e.Data, &g); err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := gates[e.Key]; dup {
+				t.Fatalf("candidate %s gated twice: the resumed run retrained it", e.Key)
+			}
+			gates[e.Key] = g
+		case e.Key == "search":
+			if err := json.Unmarshal(e.Data, &search); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(search.Nodes) != 4 || len(gates) != 4 {
+		t.Fatalf("%d nodes searched and %d candidates gated, want the budget of 4", len(search.Nodes), len(gates))
+	}
+	seen := map[string]bool{}
+	for i, n := range search.Nodes {
+		key := fmt.Sprint(n.Pipeline)
+		if seen[key] {
+			t.Fatalf("pipeline %s searched twice", key)
+		}
+		seen[key] = true
+		if (i == 0) != (n.Parent == "") || (i > 0 && n.Move == "") {
+			t.Fatalf("node %d: %+v", i, n)
+		}
+		if _, ok := gates["search/"+n.Name+"/gate"]; !ok {
+			t.Fatalf("node %s has no gate verdict", n.Name)
+		}
+		if _, err := os.Stat(filepath.Join(out, "search", n.Name, "curriculum.jsonl")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(resumedSteps) == 0 || resumedSteps[0].Step <= 3 {
+		t.Fatalf("the resumed run did not continue the third candidate from its checkpoint: %d steps, first %+v", len(resumedSteps), resumedSteps[:min(1, len(resumedSteps))])
+	}
+	restarts := 0
+	for i := 1; i < len(resumedSteps); i++ {
+		if resumedSteps[i].Step < resumedSteps[i-1].Step {
+			restarts++
+		}
+	}
+	if restarts != 1 {
+		t.Fatalf("the resumed run trained %d candidates from scratch, want 1 (the fourth)", restarts)
+	}
+	best, bestV := "", -1.0
+	for k, g := range gates {
+		if g.Pass && g.Scores.HeldOut > bestV {
+			best, bestV = strings.TrimSuffix(k, "/gate"), g.Scores.HeldOut
+		}
+	}
+	switch {
+	case best == "" && o.Verdict != "rejected":
+		t.Fatalf("no candidate passed but the verdict is %s", o.Verdict)
+	case best != "" && (o.Verdict != "promoted" || o.Chosen.HeldOut != bestV):
+		t.Fatalf("outcome %s %s (%v), want %s promoted (held-out %.4f)", o.Verdict, o.Candidate, o.Chosen, best, bestV)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !strings.Contains(string(md), "Monte-Carlo graph search") || !strings.Contains(string(md), "search/n03") {
+		t.Fatalf("report.md lacks the search graph:\n%s", md)
+	}
+	t.Logf("verdict %s %s; candidates %v", o.Verdict, o.Candidate, gates)
+}

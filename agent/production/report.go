@@ -94,7 +94,22 @@ func WriteReport(runDir string) error {
 			fmt.Fprintf(&md, "| %s | %d | %.4f | %.4f | %d | %.4f | %s |\n", c.Name, c.Train, c.Scores.HeldOut, c.Scores.Failures,
 				c.Scores.Regressions, c.Scores.Previous, c.Verdict)
 		}
-		md.WriteString("\n![metric per iteration](metric.png)\n\n")
+		var graph struct {
+			Nodes []node `json:"nodes"`
+		}
+		if lin.Has("search", &graph) && len(graph.Nodes) > 0 {
+			md.WriteString("\n### Monte-Carlo graph search\n\nEach candidate is one change away from the one it was reached from; reward = held-out gain over the deployed model, less 0.01 per example of R broken beyond ε and any shortfall on the previous version's set.\n\n")
+			md.WriteString("| candidate | reached from | change | similar per failure | gold copies | R replayed | epochs | lr | rank | reward |\n|---|---|---|---|---|---|---|---|---|---|\n")
+			for _, n := range graph.Nodes {
+				rank := "-" // every weight trained
+				if n.P.Rank > 0 {
+					rank = fmt.Sprint(n.P.Rank)
+				}
+				fmt.Fprintf(&md, "| search/%s | %s | %s | %d | %d | %v | %d | %g | %s | %+.4f |\n", n.Name, orDash(n.Parent), orDash(n.Move),
+					n.P.Similar, n.P.GoldX, n.P.ReplayR, n.P.Epochs, n.P.LR, rank, n.Reward)
+			}
+		}
+		md.WriteString("\n![metric per candidate](metric.png)\n\n")
 		if err := metricPlot(filepath.Join(runDir, "metric.png"), base.Deployed.HeldOut, cands); err != nil {
 			return err
 		}
@@ -159,26 +174,34 @@ func metricPlot(path string, deployed float64, cands []candidate) error {
 	byRecipe := map[string]*plot.Series{}
 	var names []string
 	colors := []color.RGBA{{200, 60, 40, 255}, {30, 130, 60, 255}, {140, 60, 160, 255}, {200, 140, 20, 255}}
-	maxIt := 1.0
+	maxX := 1.0
+	xLabel := "iteration"
 	for _, c := range cands {
 		parts := strings.SplitN(c.Name, "/", 2)
-		var it float64
-		fmt.Sscanf(parts[0], "iter%g", &it)
-		maxIt = max(maxIt, it)
-		s := byRecipe[parts[1]]
-		if s == nil {
-			s = &plot.Series{Name: "candidate " + parts[1], Color: colors[len(names)%len(colors)]}
-			byRecipe[parts[1]] = s
-			names = append(names, parts[1])
+		var x float64
+		series := parts[1]
+		if parts[0] == "search" { // Monte-Carlo search: candidates in order of evaluation
+			fmt.Sscanf(parts[1], "n%g", &x)
+			x++
+			series, xLabel = "searched", "candidate"
+		} else {
+			fmt.Sscanf(parts[0], "iter%g", &x)
 		}
-		s.X, s.Y = append(s.X, it), append(s.Y, c.Scores.HeldOut)
+		maxX = max(maxX, x)
+		s := byRecipe[series]
+		if s == nil {
+			s = &plot.Series{Name: "candidate " + series, Color: colors[len(names)%len(colors)]}
+			byRecipe[series] = s
+			names = append(names, series)
+		}
+		s.X, s.Y = append(s.X, x), append(s.Y, c.Scores.HeldOut)
 	}
-	series := []plot.Series{{Name: "deployed", X: []float64{1, maxIt}, Y: []float64{deployed, deployed}, Color: color.RGBA{30, 90, 200, 255}}}
+	series := []plot.Series{{Name: "deployed", X: []float64{1, maxX}, Y: []float64{deployed, deployed}, Color: color.RGBA{30, 90, 200, 255}}}
 	sort.Strings(names)
 	for _, n := range names {
 		series = append(series, *byRecipe[n])
 	}
-	return plot.Lines(path, "held-out metric", "iteration", series)
+	return plot.Lines(path, "held-out metric", xLabel, series)
 }
 
 // writeHTML renders the Markdown report as a plain HTML page with the plot inlined.

@@ -48,18 +48,21 @@ type Config struct {
 	ParentData string
 	Out        string // run folder
 	Epsilon    int    // at most this many examples of R may become wrong; 0: 2 (negative: 0)
-	Iterations int    // 0: 3
-	WallTime   time.Duration
-	Manual     bool // stop before promotion and wait for Approve
-	Device     torch.Device
-	Recipe     agent.Recipe // the base recipe; 0 fields: 3 epochs, batch 16, lr 5e-3 (full: 1e-3), rank 16
-	HeldOut    int          // validation examples in the held-out set; 0: 500
-	Probes     int          // fresh probes per pattern; 0: 20
-	MinProbe   float64      // probe error rate that confirms a pattern; 0: 0.2
-	Teacher    *Teacher     // optional: an OpenAI-compatible endpoint that adds examples
-	Seed       uint64
-	Log        io.Writer
-	Progress   func(engine.Progress)
+	Iterations int    // 0: 3 (the search's budget: 2 candidates per iteration)
+	// Search is how candidate pipelines are chosen: SearchGreedy ("" too) or
+	// SearchMCTS.
+	Search   string
+	WallTime time.Duration
+	Manual   bool // stop before promotion and wait for Approve
+	Device   torch.Device
+	Recipe   agent.Recipe // the base recipe; 0 fields: 3 epochs, batch 16, lr 5e-3 (full: 1e-3), rank 16
+	HeldOut  int          // validation examples in the held-out set; 0: 500
+	Probes   int          // fresh probes per pattern; 0: 20
+	MinProbe float64      // probe error rate that confirms a pattern; 0: 0.2
+	Teacher  *Teacher     // optional: an OpenAI-compatible endpoint that adds examples
+	Seed     uint64
+	Log      io.Writer
+	Progress func(engine.Progress)
 }
 
 // Outcome is what a run decided; it is also RUN_DIR/outcome.json.
@@ -106,6 +109,9 @@ func (c *Config) defaults() {
 	}
 	if c.Iterations <= 0 {
 		c.Iterations = 3
+	}
+	if c.Search == "" {
+		c.Search = SearchGreedy
 	}
 	r := &c.Recipe
 	if r.Epochs <= 0 {
@@ -158,6 +164,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	cfg.Recipe.Full = full
 	cfg.defaults()
+	if cfg.Search != SearchGreedy && cfg.Search != SearchMCTS {
+		return nil, fmt.Errorf("search %q: want %s or %s", cfg.Search, SearchGreedy, SearchMCTS)
+	}
 	start := time.Now()
 	log := cfg.Log
 	t := cfg.Task
@@ -179,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	if err := lin.Append("start", "start", map[string]any{"task": t.Name, "base": cfg.BaseName, "deployed": cfg.Deployed,
 		"failures": cfg.Failures, "traffic": cfg.Traffic, "parent_data": cfg.ParentData, "epsilon": cfg.Epsilon,
-		"iterations": cfg.Iterations, "recipe": cfg.Recipe, "manual": cfg.Manual, "seed": cfg.Seed}); err != nil {
+		"iterations": cfg.Iterations, "search": cfg.Search, "recipe": cfg.Recipe, "manual": cfg.Manual, "seed": cfg.Seed}); err != nil {
 		return nil, err
 	}
 	versions, err := OpenVersions(cfg.Out)
@@ -406,6 +415,19 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		poolTexts[i] = ex.Text
 	}
 	poolIx := newIndex(poolTexts)
+	if cfg.Search == SearchMCTS {
+		env := &searchEnv{patterns: diag.Patterns, gold: gold, variants: variants, pool: pool, poolIx: poolIx, usable: usable,
+			parent: parent, base: base, val: val, hold: hold, tr: tr}
+		best, reasons, err := st.search(ctx, start, env)
+		if err != nil {
+			return nil, err
+		}
+		if best != nil {
+			return st.promote(start, best, base, counts, confirmed)
+		}
+		return st.finish(start, &Outcome{Verdict: "rejected", Version: versions.Current(), Deployed: base.Deployed, Triage: counts,
+			Patterns: confirmed, Reasons: reasons})
+	}
 	var reasons []string
 	replayR := false // set once candidates fail the gate on regressions: replay R itself
 	for it := 1; it <= cfg.Iterations; it++ {
@@ -437,7 +459,11 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		fmt.Fprintf(log, "iter %d   policy %s; curriculum %d examples %v\n", it, pol.name, len(cur2.Items), cur2.Mix)
 		var best *candidate
 		for _, r := range candidateRecipes(cfg.Recipe, pol, it) {
-			c, err := st.candidate(ctx, key, r, parent, cur2, base, val, hold)
+			goldX := 1
+			if r.Name == "B-gold-x2" {
+				goldX = 2
+			}
+			c, err := st.candidate(ctx, key, r, goldX, parent, cur2, base, val, hold)
 			if err != nil {
 				return nil, err
 			}
@@ -694,7 +720,10 @@ type candidate struct {
 	Verdict string       `json:"verdict"`
 }
 
-func (st *state) candidate(ctx context.Context, iter string, r agent.Recipe, parent []task.Example, cur *Curriculum, base baseline, val, hold []task.Example) (*candidate, error) {
+// candidate trains recipe r from the base model on the parent's data and the curriculum
+// (its gold failures goldX times) and gates it; a candidate the lineage already holds is
+// not trained again.
+func (st *state) candidate(ctx context.Context, iter string, r agent.Recipe, goldX int, parent []task.Example, cur *Curriculum, base baseline, val, hold []task.Example) (*candidate, error) {
 	key := iter + "/" + r.Name
 	var c candidate
 	if st.lin.Has(key+"/gate", &c) {
@@ -704,7 +733,7 @@ func (st *state) candidate(ctx context.Context, iter string, r agent.Recipe, par
 	train := append([]task.Example(nil), parent...)
 	for _, it := range cur.Items {
 		train = append(train, it.Example)
-		if r.Name == "B-gold-x2" && it.Source == SrcGold {
+		for k := 1; k < goldX && it.Source == SrcGold; k++ {
 			train = append(train, it.Example)
 		}
 	}

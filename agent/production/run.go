@@ -294,11 +294,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	for i, f := range failures {
 		verdicts[i] = tr.triage(f)
 	}
-	// A second look at classification labels, with the deployed model.
-	if t.Type == task.Classification {
-		if err := st.modelCheck(tr, failures, verdicts); err != nil {
-			return nil, err
-		}
+	// A second look at labels and entity types, with the deployed model.
+	if err := st.modelCheck(tr, failures, verdicts); err != nil {
+		return nil, err
 	}
 	for i, f := range failures {
 		v := verdicts[i]
@@ -516,8 +514,9 @@ func (st *state) swap(dir string) error {
 	return nil
 }
 
-// modelCheck runs triager.modelCheck over the failures triage let through, with the
-// deployed adapter attached.
+// modelCheck runs the triager's second look with the deployed model over the failures
+// triage let through: its label scores (classification), or its type scores for the
+// entities whose words and context already doubt their type (extraction).
 func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict) error {
 	var idx []int
 	var exs []task.Example
@@ -529,18 +528,34 @@ func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict)
 		if v.Cleaned != "" {
 			ex.Text = v.Cleaned
 		}
+		if st.t.Type == task.Extraction && !tr.doubtsAType(ex) {
+			continue
+		}
 		idx, exs = append(idx, i), append(exs, ex)
 	}
 	if len(exs) == 0 {
 		return nil
 	}
-	scores, err := st.t.LabelScores(st.m, st.tok, exs, st.eopts)
-	if err != nil {
-		return err
+	var why func(k int) string
+	switch st.t.Type {
+	case task.Classification:
+		scores, err := st.t.LabelScores(st.m, st.tok, exs, st.eopts)
+		if err != nil {
+			return err
+		}
+		why = func(k int) string { return tr.modelCheck(failures[idx[k]], exs[k].Text, scores[k]) }
+	case task.Extraction:
+		scores, err := st.t.EntityTypeScores(st.m, st.tok, exs, st.eopts)
+		if err != nil {
+			return err
+		}
+		why = func(k int) string { return tr.entityModelCheck(exs[k], scores[k]) }
+	default:
+		return nil
 	}
 	for k, i := range idx {
-		if why := tr.modelCheck(failures[i], exs[k].Text, scores[k]); why != "" {
-			verdicts[i] = Verdict{ID: failures[i].ID, Line: failures[i].Line, Class: "poison", Kind: PoisonLabelFlip, Reason: why}
+		if reason := why(k); reason != "" {
+			verdicts[i] = Verdict{ID: failures[i].ID, Line: failures[i].Line, Class: "poison", Kind: PoisonLabelFlip, Reason: reason}
 		}
 	}
 	return nil

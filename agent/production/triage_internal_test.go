@@ -2,9 +2,16 @@ package production
 
 import (
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+	_ "github.com/pioneer-ai/pioneer/model/all"
+	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
 // TestEntityFlipDetection measures triage on CoNLL-2003: validation sentences logged as
@@ -102,5 +109,82 @@ func TestTypoRepairIsConservative(t *testing.T) {
 		if got, _ := tr.repair(in); got != want {
 			t.Errorf("repair(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestEntityModelCheck: a logged type is taken for a flip only when both the deployed
+// model and the type model doubt it; the check runs through the deployed model's type
+// scores for exactly the lines whose types the type model doubts.
+func TestEntityModelCheck(t *testing.T) {
+	tk, err := task.Load("conll2003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := tk.Split("train")
+	val, _ := tk.Split("validation")
+	tr := newTriager(tk, train)
+	// A sentence whose second entity the type model is sure of.
+	var ex task.Example
+	for _, x := range val {
+		if len(x.Entities) >= 2 {
+			if p := tr.types.posterior(x.Text, x.Entities[1]); p != nil && p[x.Entities[1].Type] > 0.95 {
+				ex = x
+				break
+			}
+		}
+	}
+	if ex.ID == "" {
+		t.Fatal("no validation sentence to test with")
+	}
+	truth := ex.Entities[1].Type
+	flipped := ex
+	flipped.Entities = append([]task.Entity(nil), ex.Entities...)
+	flipped.Entities[1].Type = map[string]string{"PER": "ORG", "ORG": "PER", "LOC": "PER", "MISC": "LOC"}[truth]
+	if !tr.doubtsAType(flipped) || tr.doubtsAType(ex) {
+		t.Fatalf("type model: doubts the flipped line %v, the true one %v", tr.doubtsAType(flipped), tr.doubtsAType(ex))
+	}
+	// Log-probabilities over PER, ORG, LOC, MISC with one type preferred.
+	prefer := func(typ string) []float64 {
+		s := []float64{-6, -6, -6, -6}
+		s[slices.Index(tk.EntityTypes, typ)] = -0.1
+		return s
+	}
+	sure := prefer(ex.Entities[0].Type)
+	if why := tr.entityModelCheck(flipped, [][]float64{sure, prefer(truth)}); !strings.Contains(why, "deployed model") {
+		t.Errorf("model and type model both doubt the flipped type, not flagged: %q", why)
+	}
+	if why := tr.entityModelCheck(flipped, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
+		t.Errorf("the deployed model agrees with the logged type, flagged: %s", why)
+	}
+	if why := tr.entityModelCheck(ex, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
+		t.Errorf("a genuine line the deployed model mistypes, flagged: %s", why)
+	}
+
+	// Through the run's model check, with pioneer-nano as the deployed model: the lines
+	// the type model does not doubt are left alone, the others get the verdict the
+	// scores give.
+	m, err := model.Load(filepath.Join("..", "..", "data", "models", "pioneer-nano"), torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.Load(filepath.Join("..", "..", "data", "models", "pioneer-nano", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	st := &state{t: tk, m: m, tok: tok, eopts: task.EvalOptions{Batch: 4}}
+	fs := []Failure{{ID: "genuine", Input: ex.Text, Entities: ex.Entities}, {ID: "flipped", Input: flipped.Text, Entities: flipped.Entities}}
+	verdicts := []Verdict{{ID: "genuine", Class: "clean"}, {ID: "flipped", Class: "clean"}}
+	if err := st.modelCheck(tr, fs, verdicts); err != nil {
+		t.Fatal(err)
+	}
+	scores, err := tk.EntityTypeScores(m, tok, []task.Example{flipped}, st.eopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tr.entityModelCheck(flipped, scores[0])
+	if verdicts[0].Class != "clean" || (want == "") != (verdicts[1].Class == "clean") || (want != "" && verdicts[1].Reason != want) {
+		t.Fatalf("verdicts %+v; the scores say %q", verdicts, want)
 	}
 }

@@ -294,3 +294,73 @@ func (t *Task) LabelScores(m model.CausalLM, tok Tokenizer, exs []Example, o Eva
 	}
 	return out, nil
 }
+
+// EntityTypeScores returns, for each example of an extraction task and each of its
+// entities in order, the model's log-probability of writing that entity with each entity
+// type (t.EntityTypes order) — "TYPE: span" — after the prompt and the example's entities
+// before it, as the training target writes them. Triage uses it to ask the deployed
+// model which type it would give a logged entity.
+func (t *Task) EntityTypeScores(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOptions) ([][][]float64, error) {
+	if t.Type != Extraction {
+		return nil, fmt.Errorf("entity type scores: %s is not an extraction task", t.Name)
+	}
+	if o.Batch <= 0 {
+		o.Batch = 16
+	}
+	prefix, _, _ := strings.Cut(t.Output, "{entities}")
+	// The longest continuation bounds the room the prompts leave.
+	var prompts, conts [][]int
+	out := make([][][]float64, len(exs))
+	depth := 0
+	for _, ex := range exs {
+		for k, e := range ex.Entities {
+			for _, typ := range t.EntityTypes {
+				c := t.entityContinuation(tok, prefix, ex.Entities[:k], Entity{Type: typ, Text: e.Text})
+				depth = max(depth, len(c.before)+len(c.cont))
+			}
+		}
+	}
+	fitted, _, err := t.fitPrompts(tok, exs, m.Info().MaxPositions-depth)
+	if err != nil {
+		return nil, fmt.Errorf("entity type scores %s: %w", t.Name, err)
+	}
+	for i, ex := range exs {
+		out[i] = make([][]float64, len(ex.Entities))
+		for k, e := range ex.Entities {
+			for _, typ := range t.EntityTypes {
+				c := t.entityContinuation(tok, prefix, ex.Entities[:k], Entity{Type: typ, Text: e.Text})
+				prompts = append(prompts, append(append([]int(nil), fitted[i]...), c.before...))
+				conts = append(conts, c.cont)
+			}
+		}
+	}
+	scored, err := engine.Score(m, prompts, conts, o.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("entity type scores %s: %w", t.Name, err)
+	}
+	j := 0
+	for i, ex := range exs {
+		for k := range ex.Entities {
+			out[i][k] = make([]float64, len(t.EntityTypes))
+			for ti := range t.EntityTypes {
+				out[i][k][ti] = scored[j].LogProb
+				j++
+			}
+		}
+	}
+	return out, nil
+}
+
+type entityTokens struct{ before, cont []int }
+
+// entityContinuation tokenizes the completion up to an entity (the output prefix and
+// the entities before it, "TYPE: span;") and the entity itself (" TYPE: span", or
+// without the space when it is the first and the prefix ends in one), split where the
+// training target's own tokens would split.
+func (t *Task) entityContinuation(tok Tokenizer, prefix string, before []Entity, e Entity) entityTokens {
+	if len(before) == 0 {
+		return entityTokens{cont: tok.Encode(prefix+e.Type+": "+e.Text, false)}
+	}
+	head := prefix + FormatEntities(before) + ";"
+	return entityTokens{before: tok.Encode(head, false), cont: tok.Encode(" "+e.Type+": "+e.Text, false)}
+}

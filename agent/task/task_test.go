@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -233,5 +234,63 @@ func TestEvaluateFitsLongInputs(t *testing.T) {
 		if alone.Predictions[0].Output != res.Predictions[1].Output {
 			t.Fatalf("%s: the short input's answer changed with its batch: %q alone, %q batched", tk.Name, alone.Predictions[0].Output, res.Predictions[1].Output)
 		}
+	}
+}
+
+// TestEntityTypeScores: each entity's score for its own type is the log-probability of
+// exactly the tokens the training target has for it (the target tokenized whole, split
+// after the entities before it), and the types come in the task's order.
+func TestEntityTypeScores(t *testing.T) {
+	m, tok := loadNano(t)
+	tk, err := task.Load("conll2003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := []task.Example{
+		{ID: "a", Text: "EU rejects German call to boycott British lamb .", Entities: []task.Entity{{Type: "ORG", Text: "EU"}, {Type: "MISC", Text: "German"}, {Type: "MISC", Text: "British"}}},
+		{ID: "b", Text: "Peter Blackburn", Entities: []task.Entity{{Type: "PER", Text: "Peter Blackburn"}}},
+		{ID: "c", Text: "Nothing here .", Entities: nil},
+	}
+	scores, err := tk.EntityTypeScores(m, tok, exs, task.EvalOptions{Batch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scores) != 3 || len(scores[0]) != 3 || len(scores[1]) != 1 || len(scores[2]) != 0 {
+		t.Fatalf("shape %d/%v", len(scores), scores)
+	}
+	for i, ex := range exs {
+		prompt := tok.Encode(tk.PromptText(ex.Text), true)
+		target := tok.Encode(tk.Target(ex), false)
+		at := 0 // target tokens before entity k
+		for k, e := range ex.Entities {
+			head := tok.Encode(tk.Target(task.Example{Entities: ex.Entities[:k+1]}), false)
+			if !slices.Equal(head, target[:len(head)]) {
+				t.Fatalf("%s: the target's tokens do not split after entity %d", ex.ID, k)
+			}
+			if k > 0 { // the separator ";" belongs to the context, the space to the entity
+				at++
+			}
+			ref, err := engine.Score(m, [][]int{append(append([]int(nil), prompt...), target[:at]...)}, [][]int{head[at:]}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gold := slices.Index(tk.EntityTypes, e.Type)
+			if got := scores[i][k][gold]; math.Abs(got-ref[0].LogProb) > 1e-3 {
+				t.Errorf("%s entity %d (%s): scored %.5f, the target's own tokens %.5f", ex.ID, k, e.Text, got, ref[0].LogProb)
+			}
+			for j, s := range scores[i][k] {
+				if j != gold && s == scores[i][k][gold] {
+					t.Errorf("%s entity %d: types %d and %d score the same", ex.ID, k, j, gold)
+				}
+			}
+			at = len(head)
+		}
+	}
+	if _, err := tk.EntityTypeScores(m, tok, exs[:1], task.EvalOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cls, _ := task.Load("clinc150")
+	if _, err := cls.EntityTypeScores(m, tok, exs, task.EvalOptions{}); err == nil {
+		t.Fatal("entity type scores for a classification task")
 	}
 }

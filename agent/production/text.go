@@ -151,6 +151,9 @@ func (ix *index) correction(w string) string {
 	}
 	best, bestN := "", 0
 	for _, c := range edits1(w) {
+		if c+"s" == w || w+"s" == c {
+			continue // a plural or singular the data lacks: an inflection, not a slip
+		}
 		if n := ix.vocab[c]; n > bestN {
 			best, bestN = c, n
 		}

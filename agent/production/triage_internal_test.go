@@ -110,6 +110,13 @@ func TestTypoRepairIsConservative(t *testing.T) {
 			t.Errorf("repair(%q) = %q, want %q", in, got, want)
 		}
 	}
+	// A plural (or singular) the data lacks is an inflection, not a slip.
+	small := newTriager(tk, []task.Example{{Text: "four ship unload sugar at the harbour"}, {Text: "the ports close"}})
+	for in, want := range map[string]string{"four ships unload sugar": "four ships unload sugar", "at the port": "at the port", "four shup unload": "four ship unload"} {
+		if got, _ := small.repair(in); got != want {
+			t.Errorf("repair(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 // TestEntityModelCheck: a logged type is taken for a flip only when both the deployed

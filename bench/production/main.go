@@ -64,6 +64,7 @@ var (
 	override agent.Recipe
 	parentN  int
 	strategy string
+	search   string
 )
 
 func main() {
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
 	flag.IntVar(&parentN, "parent", 0, "extraction: override the number of parent sentences")
 	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
+	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
 	flag.Parse()
 	if err := run(*taskName, *device, *out, *work, *commit); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/production:", err)
@@ -271,7 +273,7 @@ func run(taskName, device, out, work, commit string) error {
 	o, err := production.Run(context.Background(), production.Config{
 		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
 		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
-		Recipe: su.recipe, HeldOut: su.heldout, Seed: 1, Log: os.Stderr,
+		Recipe: su.recipe, HeldOut: su.heldout, Seed: 1, Log: os.Stderr, Search: search,
 	})
 	if err != nil {
 		return err
@@ -299,6 +301,8 @@ func run(taskName, device, out, work, commit string) error {
 	}
 	trainedOn := map[string]bool{}
 	curricula, _ := filepath.Glob(filepath.Join(runDir, "iter*", "curriculum.jsonl"))
+	searched, _ := filepath.Glob(filepath.Join(runDir, "search", "*", "curriculum.jsonl"))
+	curricula = append(curricula, searched...)
 	for _, c := range curricula {
 		b, _ := os.ReadFile(c)
 		for _, line := range strings.Split(string(b), "\n") {
@@ -321,7 +325,7 @@ func run(taskName, device, out, work, commit string) error {
 	if device != "cpu" {
 		cmd += " -device " + device
 	}
-	for _, f := range []string{"epochs", "lr", "lora-r", "parent", "strategy"} {
+	for _, f := range []string{"epochs", "lr", "lora-r", "parent", "strategy", "search"} {
 		if fl := flag.Lookup(f); fl.Value.String() != fl.DefValue {
 			cmd += " -" + f + " " + fl.Value.String()
 		}
@@ -330,15 +334,19 @@ func run(taskName, device, out, work, commit string) error {
 	if su.recipe.Full {
 		how = fmt.Sprintf("every weight fine-tuned (%d epochs, lr %g, batch %d; the agent's candidates likewise)", su.recipe.Epochs, su.recipe.LR, su.recipe.Batch)
 	}
+	searchNote := "greedy search: at most 3 iterations, 2 candidates each"
+	if search == production.SearchMCTS {
+		searchNote = "Monte-Carlo graph search: at most 6 candidates, the best passing one promoted"
+	}
 	method := fmt.Sprintf("%s. Deployment: pioneer-nano, %s, on %d parent examples (%s); traffic %d examples, "+
 		"deployed %s on traffic %.4f; failure log %d lines, %.0f %% of them poisoned (%s). Naive = the base model retrained with the same recipe "+
-		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, at most 3 iterations, 2 candidates each; "+
+		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, %s; "+
 		"held-out = %d validation examples + 30 %% of the admitted failures; R = the traffic the deployed model gets right, %d examples). "+
 		"Metrics on %d test examples of the task's untouched test split; regressions = examples of R the final model gets wrong; "+
 		"poison_admitted = poisoned log lines trained on (pioneer: the agent; reference: naive, which trains on all). One run, seed 1; "+
 		"the final agent model is the version deployed at the end (%s: %s).",
 		d.describe, how, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
-		len(log), 100*su.poison, d.poisonNote, su.heldout, len(r), len(test), o.Verdict, o.Version)
+		len(log), 100*su.poison, d.poisonNote, searchNote, su.heldout, len(r), len(test), o.Verdict, o.Version)
 	res := bench.NewResult("production_"+su.name, cmd, method)
 	if commit != "" {
 		res.Commit = commit

@@ -42,6 +42,19 @@ func (p pipeline) key() string {
 	return fmt.Sprintf("s%d g%d r%t e%d lr%s k%d", p.Similar, p.GoldX, p.ReplayR, p.Epochs, strconv.FormatFloat(p.LR, 'g', 4, 64), p.Rank)
 }
 
+// String describes p for people.
+func (p pipeline) String() string {
+	replay := "R not replayed"
+	if p.ReplayR {
+		replay = "R replayed"
+	}
+	rank := "every weight"
+	if p.Rank > 0 {
+		rank = fmt.Sprintf("LoRA rank %d", p.Rank)
+	}
+	return fmt.Sprintf("%d similar per failure, gold x%d, %s, %d epochs, lr %g, %s", p.Similar, p.GoldX, replay, p.Epochs, p.LR, rank)
+}
+
 // move is an edge of the search graph: one change to a pipeline.
 type move struct {
 	Name string
@@ -320,7 +333,7 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 		}
 		return ctx.Err() != nil
 	}
-	fmt.Fprintf(cfg.Log, "search   Monte-Carlo graph search, at most %d candidates from %s\n", 2*cfg.Iterations, root.key())
+	fmt.Fprintf(cfg.Log, "search   Monte-Carlo graph search, at most %d candidates, starting from %s\n", 2*cfg.Iterations, root)
 	nodes, err := mcts(root, 2*cfg.Iterations, cfg.Seed, stop, func(n *node) (float64, bool, error) {
 		key := "search/" + n.Name
 		if !st.lin.Has(key+"/node", nil) {

@@ -22,6 +22,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -36,6 +37,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
@@ -65,6 +67,9 @@ var (
 	parentN  int
 	strategy string
 	search   string
+	// triageOnly stops after the agent's first curriculum: the deployment, its log, and
+	// what triage and the curriculum did with the poison, without the training runs.
+	triageOnly bool
 )
 
 func main() {
@@ -78,6 +83,7 @@ func main() {
 	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
 	flag.IntVar(&parentN, "parent", 0, "extraction: override the number of parent sentences")
 	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
+	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
 	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
 	flag.Parse()
 	if err := run(*taskName, *device, *out, *work, *commit); err != nil {
@@ -241,6 +247,9 @@ func run(taskName, device, out, work, commit string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "deployed: %s %.4f on %d traffic examples; %d failures logged, %d poisoned\n", t.Metric, trafficMetric, len(d.traffic), len(log), len(planted))
+	if triageOnly {
+		return triageFigures(t, base, deployed, work, d, r, planted, su, dev)
+	}
 	deployedTest, _, err := score(deployed)
 	if err != nil {
 		return err
@@ -284,40 +293,8 @@ func run(taskName, device, out, work, commit string) error {
 	if err != nil {
 		return err
 	}
-	// Admitted = trained on: a poisoned line used as a gold failure (or its variant) in
-	// any iteration's curriculum. Triage is the first filter, confirmation on probes the
-	// second.
-	passedTriage, falseAlarms, genuine := 0, 0, 0
-	for _, v := range readVerdicts(filepath.Join(runDir, "triage.jsonl")) {
-		switch {
-		case planted[v.ID] && v.Class != "poison":
-			passedTriage++
-		case !planted[v.ID]:
-			genuine++
-			if v.Class == "poison" {
-				falseAlarms++
-			}
-		}
-	}
-	trainedOn := map[string]bool{}
-	curricula, _ := filepath.Glob(filepath.Join(runDir, "iter*", "curriculum.jsonl"))
-	searched, _ := filepath.Glob(filepath.Join(runDir, "search", "*", "curriculum.jsonl"))
-	curricula = append(curricula, searched...)
-	for _, c := range curricula {
-		b, _ := os.ReadFile(c)
-		for _, line := range strings.Split(string(b), "\n") {
-			var it production.Item
-			if json.Unmarshal([]byte(line), &it) == nil && (it.Source == production.SrcGold || it.Source == production.SrcVariant) {
-				trainedOn[it.Example.ID] = true
-			}
-		}
-	}
-	admitted := 0
-	for id := range planted {
-		if trainedOn[id] {
-			admitted++
-		}
-	}
+	a := admission(runDir, planted)
+	passedTriage, falseAlarms, genuine, admitted := a.passedTriage, a.falseAlarms, a.genuine, a.admitted
 	fmt.Fprintf(os.Stderr, "agent: %s, version %s; %s %.4f on test, %d of R broken, %d of %d poisoned logs admitted\n",
 		o.Verdict, o.Version, t.Metric, agentTest, agentBroken, admitted, len(planted))
 
@@ -539,6 +516,71 @@ func failureLog(t *task.Task, traffic []task.Example, res *task.Result, poison f
 		planted[l.ID] = true
 	}
 	return log, planted, r
+}
+
+// triageFigures runs the agent on the deployment's log up to its first curriculum (it
+// is stopped when the first candidate starts training) and prints what triage and the
+// curriculum did with the poisoned lines.
+func triageFigures(t *task.Task, base, deployed, work string, d *deployment, r []task.Example, planted map[string]bool, su setup, dev torch.Device) error {
+	runDir := filepath.Join(work, "agent")
+	traffic := filepath.Join(work, "traffic.jsonl")
+	if len(r) == 0 {
+		traffic = ""
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := production.Run(ctx, production.Config{
+		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
+		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
+		Recipe: su.recipe, HeldOut: su.heldout, Seed: 1, Log: os.Stderr, Search: search,
+		Progress: func(engine.Progress) { cancel() },
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	a := admission(runDir, planted)
+	fmt.Printf("poison planted %d: %d passed triage, %d reached the first curriculum; triage turned away %d of %d genuine failures\n",
+		len(planted), a.passedTriage, a.admitted, a.falseAlarms, a.genuine)
+	return nil
+}
+
+// admitted counts, for a run folder, what triage and the curricula did with the
+// poisoned log lines. Admitted = trained on: a poisoned line used as a gold failure (or
+// its variant) in any curriculum. Triage is the first filter, confirmation on probes the
+// second.
+type admitted struct{ passedTriage, falseAlarms, genuine, admitted int }
+
+func admission(runDir string, planted map[string]bool) admitted {
+	var a admitted
+	for _, v := range readVerdicts(filepath.Join(runDir, "triage.jsonl")) {
+		switch {
+		case planted[v.ID] && v.Class != "poison":
+			a.passedTriage++
+		case !planted[v.ID]:
+			a.genuine++
+			if v.Class == "poison" {
+				a.falseAlarms++
+			}
+		}
+	}
+	trainedOn := map[string]bool{}
+	curricula, _ := filepath.Glob(filepath.Join(runDir, "iter*", "curriculum.jsonl"))
+	searched, _ := filepath.Glob(filepath.Join(runDir, "search", "*", "curriculum.jsonl"))
+	for _, c := range append(curricula, searched...) {
+		b, _ := os.ReadFile(c)
+		for _, line := range strings.Split(string(b), "\n") {
+			var it production.Item
+			if json.Unmarshal([]byte(line), &it) == nil && (it.Source == production.SrcGold || it.Source == production.SrcVariant) {
+				trainedOn[it.Example.ID] = true
+			}
+		}
+	}
+	for id := range planted {
+		if trainedOn[id] {
+			a.admitted++
+		}
+	}
+	return a
 }
 
 // writeJSONL writes one JSON object per line.

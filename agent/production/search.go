@@ -112,9 +112,9 @@ type node struct {
 // one best pipeline, not a game against an opponent, so the maximum and not the mean).
 func (n *node) value() float64 { return n.best }
 
-// uctC weighs exploration against the mean reward, which is a difference of metric
-// values (a few hundredths between candidates is typical).
-const uctC = 0.01
+// uctC weighs exploration against a node's value, a difference of metric values (a few
+// hundredths between candidates is typical).
+const uctC = 0.02
 
 // mcts runs a Monte-Carlo graph search from root for at most budget evaluations
 // (root included). eval trains and scores a new node and returns its reward and whether

@@ -64,6 +64,9 @@ func runAdapt(c *cli.Context) error {
 	if a := c.String("approve"); a != "auto" && a != "manual" {
 		return fmt.Errorf("--approve must be auto or manual, got %q", a)
 	}
+	if sr := c.String("search"); sr != production.SearchGreedy && sr != production.SearchMCTS {
+		return fmt.Errorf("--search must be %s or %s, got %q", production.SearchGreedy, production.SearchMCTS, sr)
+	}
 	cfg := production.Config{
 		Base: base, BaseName: c.String("model"), Deployed: c.String("adapter"), Task: t,
 		Failures: c.String("failures"), Traffic: c.String("traffic"), ParentData: c.String("parent-data"), Out: c.String("out"),

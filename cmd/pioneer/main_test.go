@@ -262,6 +262,7 @@ func TestAdaptCommandsRejectBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"pioneer", "adapt", "--adapter", dir, "--task", "clinc150", "--failures", filepath.Join(dir, "none.jsonl"), "--out", dir, "--approve", "maybe"}, "--approve must be auto or manual"},
+		{[]string{"pioneer", "adapt", "--adapter", dir, "--task", "clinc150", "--failures", filepath.Join(dir, "none.jsonl"), "--out", dir, "--search", "random"}, "--search must be greedy or mcts"},
 		{[]string{"pioneer", "adapt", "--adapter", dir, "--task", "no-such-task", "--failures", "x", "--out", dir}, "bundled"},
 		{[]string{"pioneer", "adapt", "--adapter", dir, "--task", "clinc150", "--out", dir}, "failures"},
 		{[]string{"pioneer", "approve", dir}, "nothing awaits approval"},

@@ -70,6 +70,9 @@ var (
 	// triageOnly stops after the agent's first curriculum: the deployment, its log, and
 	// what triage and the curriculum did with the poison, without the training runs.
 	triageOnly bool
+	// seed draws the deployment (labels, parent, traffic), the poison and the training;
+	// 1 is the committed results' seed.
+	seed uint64
 )
 
 func main() {
@@ -83,6 +86,7 @@ func main() {
 	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
 	flag.IntVar(&parentN, "parent", 0, "extraction: override the number of parent sentences")
 	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
+	flag.Uint64Var(&seed, "seed", 1, "seed of the deployment's draw, the poison and the training runs")
 	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
 	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
 	flag.Parse()
@@ -100,6 +104,7 @@ func run(taskName, device, out, work, commit string) error {
 	if out == "" {
 		out = "bench/results/production_" + su.name + ".json"
 	}
+	su.recipe.Seed = seed
 	if override.Epochs > 0 {
 		su.recipe.Epochs = override.Epochs
 	}
@@ -282,7 +287,7 @@ func run(taskName, device, out, work, commit string) error {
 	o, err := production.Run(context.Background(), production.Config{
 		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
 		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
-		Recipe: su.recipe, HeldOut: su.heldout, Seed: 1, Log: os.Stderr, Search: search,
+		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
 	})
 	if err != nil {
 		return err
@@ -302,7 +307,7 @@ func run(taskName, device, out, work, commit string) error {
 	if device != "cpu" {
 		cmd += " -device " + device
 	}
-	for _, f := range []string{"epochs", "lr", "lora-r", "parent", "strategy", "search"} {
+	for _, f := range []string{"epochs", "lr", "lora-r", "parent", "strategy", "search", "seed"} {
 		if fl := flag.Lookup(f); fl.Value.String() != fl.DefValue {
 			cmd += " -" + f + " " + fl.Value.String()
 		}
@@ -320,10 +325,10 @@ func run(taskName, device, out, work, commit string) error {
 		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, %s; "+
 		"held-out = %d validation examples + 30 %% of the admitted failures; R = the traffic the deployed model gets right, %d examples). "+
 		"Metrics on %d test examples of the task's untouched test split; regressions = examples of R the final model gets wrong; "+
-		"poison_admitted = poisoned log lines trained on (pioneer: the agent; reference: naive, which trains on all). One run, seed 1; "+
+		"poison_admitted = poisoned log lines trained on (pioneer: the agent; reference: naive, which trains on all). One run, seed %d; "+
 		"the final agent model is the version deployed at the end (%s: %s).",
 		d.describe, how, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
-		len(log), 100*su.poison, d.poisonNote, searchNote, su.heldout, len(r), len(test), o.Verdict, o.Version)
+		len(log), 100*su.poison, d.poisonNote, searchNote, su.heldout, len(r), len(test), seed, o.Verdict, o.Version)
 	res := bench.NewResult("production_"+su.name, cmd, method)
 	if commit != "" {
 		res.Commit = commit
@@ -364,7 +369,7 @@ type deployment struct {
 // examples neither the parent nor the traffic used) and picks parent and traffic.
 func build(src *task.Task, su setup, work string) (*deployment, error) {
 	d := &deployment{taskDir: filepath.Join(work, "task")}
-	r := rand.New(rand.NewPCG(1, 2))
+	r := rand.New(rand.NewPCG(seed, 2))
 	train, val, test, err := src.Splits()
 	if err != nil {
 		return nil, err
@@ -406,7 +411,7 @@ func build(src *task.Task, su setup, work string) (*deployment, error) {
 			d.traffic = append(d.traffic, exs[su.parentPer:su.parentPer+su.trafficPer]...)
 			pool = append(pool, exs[su.parentPer+su.trafficPer:]...)
 		}
-		d.describe = fmt.Sprintf("%d of CLINC150's 150 intents drawn with seed 1", len(labels))
+		d.describe = fmt.Sprintf("%d of CLINC150's 150 intents drawn with seed %d", len(labels), seed)
 		d.parentNote = fmt.Sprintf("%d per intent, %d for %d thin intents", su.parentPer, su.thinPer, len(thin))
 		d.poisonNote = "expected label replaced by another intent"
 	} else {
@@ -485,7 +490,7 @@ func failureLog(t *task.Task, traffic []task.Example, res *task.Result, poison f
 		}
 		log = append(log, logLine{ID: "log-" + ex.ID, Input: ex.Text, Output: p.Output, Expected: strings.TrimSpace(t.Target(ex)), example: ex})
 	}
-	rng := rand.New(rand.NewPCG(3, 4))
+	rng := rand.New(rand.NewPCG(seed+2, 4))
 	planted := map[string]bool{}
 	n := int(float64(len(log))*poison + 0.5)
 	for _, i := range rng.Perm(len(log))[:n] {
@@ -532,7 +537,7 @@ func triageFigures(t *task.Task, base, deployed, work string, d *deployment, r [
 	_, err := production.Run(ctx, production.Config{
 		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
 		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
-		Recipe: su.recipe, HeldOut: su.heldout, Seed: 1, Log: os.Stderr, Search: search,
+		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
 		Progress: func(engine.Progress) { cancel() },
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -183,14 +183,18 @@ func metricPlot(path string, deployed float64, cands []candidate) error {
 		if parts[0] == "search" { // Monte-Carlo search: candidates in order of evaluation
 			fmt.Sscanf(parts[1], "n%g", &x)
 			x++
-			series, xLabel = "searched", "candidate"
+			series, xLabel = "searched", "candidate, in order of evaluation"
 		} else {
 			fmt.Sscanf(parts[0], "iter%g", &x)
 		}
 		maxX = max(maxX, x)
 		s := byRecipe[series]
 		if s == nil {
-			s = &plot.Series{Name: "candidate " + series, Color: colors[len(names)%len(colors)]}
+			name := "candidate " + series
+			if series == "searched" {
+				name = "searched candidates"
+			}
+			s = &plot.Series{Name: name, Color: colors[len(names)%len(colors)]}
 			byRecipe[series] = s
 			names = append(names, series)
 		}

@@ -568,3 +568,37 @@ func TestProductionRunMCTS(t *testing.T) {
 	}
 	t.Logf("verdict %s %s; candidates %v", o.Verdict, o.Candidate, gates)
 }
+
+// TestProductionRunTokenBudget: once the candidates' training tokens reach the budget,
+// no further candidate starts, and the outcome says why.
+func TestProductionRunTokenBudget(t *testing.T) {
+	tk := topicTask(t)
+	adapter, parent, failures := deploy(t, tk, false)
+	out := filepath.Join(t.TempDir(), "run")
+	o, err := production.Run(context.Background(), production.Config{Base: nano, BaseName: "pioneer-nano", Deployed: adapter, Task: tk,
+		Failures: failures, ParentData: parent, Out: out, Iterations: 3, Search: production.SearchMCTS, TokenBudget: 1,
+		Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1, Recipe: agent.Recipe{Epochs: 1, Batch: 8, LR: 5e-3, Seed: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gates []struct {
+		Tokens int64 `json:"train_tokens"`
+	}
+	for _, e := range readLines[production.Event](t, filepath.Join(out, "lineage.jsonl")) {
+		if e.Step == "gate" {
+			var g struct {
+				Tokens int64 `json:"train_tokens"`
+			}
+			if err := json.Unmarshal(e.Data, &g); err != nil {
+				t.Fatal(err)
+			}
+			gates = append(gates, g)
+		}
+	}
+	if len(gates) != 1 || gates[0].Tokens <= 0 {
+		t.Fatalf("gated %v; want one candidate with its training tokens recorded", gates)
+	}
+	if o.Verdict == "rejected" && !strings.Contains(strings.Join(o.Reasons, "; "), "token budget of 1 spent") {
+		t.Fatalf("rejected without naming the budget: %v", o.Reasons)
+	}
+}

@@ -53,16 +53,20 @@ type Config struct {
 	// SearchMCTS.
 	Search   string
 	WallTime time.Duration
-	Manual   bool // stop before promotion and wait for Approve
-	Device   torch.Device
-	Recipe   agent.Recipe // the base recipe; 0 fields: 3 epochs, batch 16, lr 5e-3 (full: 1e-3), rank 16
-	HeldOut  int          // validation examples in the held-out set; 0: 500
-	Probes   int          // fresh probes per pattern; 0: 20
-	MinProbe float64      // probe error rate that confirms a pattern; 0: 0.2
-	Teacher  *Teacher     // optional: an OpenAI-compatible endpoint that adds examples
-	Seed     uint64
-	Log      io.Writer
-	Progress func(engine.Progress)
+	// TokenBudget bounds the training tokens of all candidates together (0: no bound).
+	// Like WallTime it is checked before an iteration (greedy) or a candidate (mcts)
+	// starts, so the last one may overrun it.
+	TokenBudget int64
+	Manual      bool // stop before promotion and wait for Approve
+	Device      torch.Device
+	Recipe      agent.Recipe // the base recipe; 0 fields: 3 epochs, batch 16, lr 5e-3 (full: 1e-3), rank 16
+	HeldOut     int          // validation examples in the held-out set; 0: 500
+	Probes      int          // fresh probes per pattern; 0: 20
+	MinProbe    float64      // probe error rate that confirms a pattern; 0: 0.2
+	Teacher     *Teacher     // optional: an OpenAI-compatible endpoint that adds examples
+	Seed        uint64
+	Log         io.Writer
+	Progress    func(engine.Progress)
 }
 
 // Outcome is what a run decided; it is also RUN_DIR/outcome.json.
@@ -153,6 +157,18 @@ type state struct {
 	eos, pad int
 	eopts    task.EvalOptions
 	versions *Versions
+	tokens   int64 // training tokens of the candidates so far
+}
+
+// spent says which budget, wall time or training tokens, is used up ("" if none).
+func (st *state) spent(start time.Time) string {
+	switch c := st.cfg; {
+	case c.WallTime > 0 && time.Since(start) > c.WallTime:
+		return fmt.Sprintf("wall-time budget of %s spent", c.WallTime)
+	case c.TokenBudget > 0 && st.tokens >= c.TokenBudget:
+		return fmt.Sprintf("token budget of %d spent (%d training tokens)", c.TokenBudget, st.tokens)
+	}
+	return ""
 }
 
 // Run runs the production loop into cfg.Out (resuming what a previous, interrupted run
@@ -429,8 +445,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	var reasons []string
 	replayR := false // set once candidates fail the gate on regressions: replay R itself
 	for it := 1; it <= cfg.Iterations; it++ {
-		if cfg.WallTime > 0 && time.Since(start) > cfg.WallTime {
-			reasons = append(reasons, fmt.Sprintf("wall-time budget of %s spent after %d iterations", cfg.WallTime, it-1))
+		if why := st.spent(start); why != "" {
+			reasons = append(reasons, fmt.Sprintf("%s after %d iterations", why, it-1))
 			break
 		}
 		pol := policy(base.Deployed.HeldOut, it)
@@ -730,6 +746,7 @@ type candidate struct {
 	Dir     string       `json:"dir"`
 	Recipe  agent.Recipe `json:"recipe"`
 	Train   int          `json:"train_examples"`
+	Tokens  int64        `json:"train_tokens"`
 	Scores  Scores       `json:"scores"`
 	Pass    bool         `json:"pass"`
 	Verdict string       `json:"verdict"`
@@ -742,6 +759,7 @@ func (st *state) candidate(ctx context.Context, iter string, r agent.Recipe, gol
 	key := iter + "/" + r.Name
 	var c candidate
 	if st.lin.Has(key+"/gate", &c) {
+		st.tokens += c.Tokens
 		return &c, nil
 	}
 	c = candidate{Name: key, Dir: filepath.Join(st.cfg.Out, iter, r.Name), Recipe: r}
@@ -762,11 +780,15 @@ func (st *state) candidate(ctx context.Context, iter string, r agent.Recipe, gol
 		"parent_examples": len(parent), "curriculum": cur.Mix}); err != nil {
 		return nil, err
 	}
-	set, _, err := agent.Train(ctx, st.m, st.tok, st.t, train, agent.Sample(st.t, val, 100, 7), r, agent.TrainEnv{
+	set, tr, err := agent.Train(ctx, st.m, st.tok, st.t, train, agent.Sample(st.t, val, 100, 7), r, agent.TrainEnv{
 		EOS: st.eos, Pad: st.pad, Base: st.cfg.BaseName, Out: filepath.Join(c.Dir, "adapter"), Log: st.cfg.Log,
 		Progress: st.cfg.Progress, Resume: true})
 	if err != nil {
 		return nil, fmt.Errorf("candidate %s: %w", key, err)
+	}
+	if tr != nil {
+		c.Tokens = tr.Tokens
+		st.tokens += c.Tokens
 	}
 	if r.Full {
 		if err := model.CopyCompanionFiles(st.cfg.Base, filepath.Join(c.Dir, "adapter")); err != nil {

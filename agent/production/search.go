@@ -314,7 +314,7 @@ type searchEnv struct {
 }
 
 // search runs SearchMCTS: 2 x Iterations candidates at most (within the wall-time
-// budget), each a pipeline one change away from one tried before, the first being the
+// and token budgets), each a pipeline one change away from one tried before, the first being the
 // run's recipe with the score band's data. It returns the passing candidate with the best
 // held-out metric (nil if none passed) and why the others were rejected.
 func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*candidate, []string, error) {
@@ -327,8 +327,8 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 	var cands []*candidate
 	var reasons []string
 	stop := func() bool {
-		if cfg.WallTime > 0 && time.Since(start) > cfg.WallTime {
-			reasons = append(reasons, fmt.Sprintf("wall-time budget of %s spent after %d candidates", cfg.WallTime, len(cands)))
+		if why := st.spent(start); why != "" {
+			reasons = append(reasons, fmt.Sprintf("%s after %d candidates", why, len(cands)))
 			return true
 		}
 		return ctx.Err() != nil

@@ -302,6 +302,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		reference = append(reference, exs...)
 	}
 	tr := newTriager(t, reference)
+	tr.lexicon = func(w string) bool { return len(st.tok.Encode(" "+w, false)) == 1 }
 	counts := Counts{Read: len(failures) + len(quarantined), Quarantined: len(quarantined), Kinds: map[string]int{}}
 	verdicts := make([]Verdict, len(failures))
 	var admitted []Failure

@@ -63,6 +63,10 @@ type triager struct {
 	t      *task.Task
 	pool   []task.Example
 	ix     *index
+	// lexicon, when set, says whether a word is a word of the language (the base
+	// model's tokenizer has it as one token); such a word is never taken for a slip,
+	// however rare in the task's data.
+	lexicon func(word string) bool
 	entity map[string]map[string]int // lower-cased entity text -> type -> count in the pool
 	word   map[string]map[string]int // lower-cased word of an entity -> type -> count
 	types  *typeModel                // extraction: entity type from span and context
@@ -403,6 +407,9 @@ func (tr *triager) repair(text string) (string, []string) {
 		// (for extraction, names are what is labelled; elsewhere the first word of a
 		// sentence is capitalised anyway).
 		if first, _ := utf8.DecodeRuneInString(strings.TrimLeft(w, "\"'(")); unicode.IsUpper(first) && (i > 0 || tr.t.Type == task.Extraction) {
+			continue
+		}
+		if tr.lexicon != nil && tr.lexicon(core) {
 			continue
 		}
 		if c := tr.ix.correction(core); c != "" {

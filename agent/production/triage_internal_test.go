@@ -110,6 +110,28 @@ func TestTypoRepairIsConservative(t *testing.T) {
 			t.Errorf("repair(%q) = %q, want %q", in, got, want)
 		}
 	}
+	// A word the base model's tokenizer has whole is a word, however rare in the data.
+	tok, err := tokenizer.Load(filepath.Join("..", "..", "data", "models", "pioneer-nano", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	few := newTriager(tk, []task.Example{{Text: "a table for two please"}, {Text: "the restaurant will fall silent"}, {Text: "the president spoke"}})
+	few.lexicon = func(w string) bool { return len(tok.Encode(" "+w, false)) == 1 }
+	for in, want := range map[string]string{
+		"a table for four please": "a table for four please",
+		"call the restaurant":     "call the restaurant",
+		"the presidnet spoke":     "the president spoke",
+	} {
+		if got, _ := few.repair(in); got != want {
+			t.Errorf("with the lexicon, repair(%q) = %q, want %q", in, got, want)
+		}
+	}
+	few.lexicon = nil
+	if got, _ := few.repair("a table for four please"); got != "a table for for please" {
+		t.Errorf("without the lexicon the small vocabulary should have taken four for a slip: %q", got)
+	}
+
 	// A plural (or singular) the data lacks is an inflection, not a slip.
 	small := newTriager(tk, []task.Example{{Text: "four ship unload sugar at the harbour"}, {Text: "the ports close"}})
 	for in, want := range map[string]string{"four ships unload sugar": "four ships unload sugar", "at the port": "at the port", "four shup unload": "four ship unload"} {

@@ -430,9 +430,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		poolTexts[i] = ex.Text
 	}
 	poolIx := newIndex(poolTexts)
+	env := &searchEnv{patterns: diag.Patterns, gold: gold, variants: variants, pool: pool, poolIx: poolIx, usable: usable,
+		parent: parent, base: base, val: val, hold: hold, tr: tr}
 	if cfg.Search == SearchMCTS {
-		env := &searchEnv{patterns: diag.Patterns, gold: gold, variants: variants, pool: pool, poolIx: poolIx, usable: usable,
-			parent: parent, base: base, val: val, hold: hold, tr: tr}
 		best, reasons, err := st.search(ctx, start, env)
 		if err != nil {
 			return nil, err
@@ -451,17 +451,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 			break
 		}
 		pol := policy(base.Deployed.HeldOut, it)
-		cur2 := buildCurriculum(t, diag.Patterns, gold, variants, pool, poolIx, usable, parent, pol.similar, cfg.Seed+uint64(it)*101)
-		if cfg.Teacher != nil {
-			if err := cfg.Teacher.extend(ctx, t, tr, cur2, pol.teacher); err != nil {
-				fmt.Fprintf(log, "teacher  %v (continuing without)\n", err)
-			}
-		}
+		cur2 := st.curriculum(ctx, env, pol.similar, pol.teacher, replayR, cfg.Seed+uint64(it)*101)
 		if replayR {
-			for _, ex := range base.R {
-				cur2.Items = append(cur2.Items, Item{Example: ex, Source: SrcTraffic})
-				cur2.Mix[SrcTraffic]++
-			}
 			pol.name += "; the last candidates broke examples of R, so R is replayed"
 		}
 		key := fmt.Sprintf("iter%d", it)
@@ -473,18 +464,12 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		}
 		fmt.Fprintf(log, "iter %d   policy %s; curriculum %d examples %v\n", it, pol.name, len(cur2.Items), cur2.Mix)
 		var best *candidate
-		for _, r := range candidateRecipes(cfg.Recipe, pol, it) {
-			goldX := 1
-			if r.Name == "B-gold-x2" {
-				goldX = 2
-			}
-			c, err := st.candidate(ctx, key, r, goldX, parent, cur2, base, val, hold)
+		for _, pl := range candidatePlans(cfg.Recipe, pol, it) {
+			c, err := st.candidate(ctx, key, pl.recipe, pl.goldX, parent, cur2, base, val, hold)
 			if err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(log, "  %s: %s %.4f (deployed %.4f), regressions %d/%d (ε %d), previous-version set %.4f (needs %.4f): %s\n",
-				c.Name, t.Metric, c.Scores.HeldOut, base.Deployed.HeldOut, c.Scores.Regressions, len(base.R), cfg.Epsilon,
-				c.Scores.Previous, base.Deployed.Previous, c.Verdict)
+			st.logCandidate(c, "", base)
 			if c.Pass && (best == nil || c.Scores.HeldOut > best.Scores.HeldOut) {
 				best = c
 			}
@@ -726,9 +711,16 @@ func policy(metric float64, it int) band {
 	}
 }
 
-// candidateRecipes are the pipelines tried in an iteration: the base recipe, and a second
-// one that weighs the failures more (and, when tuning, trains longer at a lower rate).
-func candidateRecipes(r agent.Recipe, pol band, it int) []agent.Recipe {
+// plan is a candidate to train: its recipe and how many copies of each gold failure
+// its training set holds.
+type plan struct {
+	recipe agent.Recipe
+	goldX  int
+}
+
+// candidatePlans are the pipelines tried in an iteration: the base recipe, and a second
+// one that weighs the failures twice (and, when tuning, trains longer at a lower rate).
+func candidatePlans(r agent.Recipe, pol band, it int) []plan {
 	a := r
 	a.Name = "A"
 	a.Seed = r.Seed + uint64(it)
@@ -738,7 +730,36 @@ func candidateRecipes(r agent.Recipe, pol band, it int) []agent.Recipe {
 		b.Epochs = r.Epochs + 1
 		b.LR = r.LR * 0.6
 	}
-	return []agent.Recipe{a, b}
+	return []plan{{a, 1}, {b, 2}}
+}
+
+// curriculum builds the curriculum for similarPer similar pool examples per gold
+// failure (extended by the teacher, when there is one), with R appended when replayR.
+func (st *state) curriculum(ctx context.Context, env *searchEnv, similarPer, teacherPer int, replayR bool, seed uint64) *Curriculum {
+	cur := buildCurriculum(st.t, env.patterns, env.gold, env.variants, env.pool, env.poolIx, env.usable, env.parent, similarPer, seed)
+	if st.cfg.Teacher != nil {
+		if err := st.cfg.Teacher.extend(ctx, st.t, env.tr, cur, teacherPer); err != nil {
+			fmt.Fprintf(st.cfg.Log, "teacher  %v (continuing without)\n", err)
+		}
+	}
+	if replayR {
+		for _, ex := range env.base.R {
+			cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
+			cur.Mix[SrcTraffic]++
+		}
+	}
+	return cur
+}
+
+// logCandidate prints a gated candidate's scores and verdict; how says where it came
+// from ("" for none).
+func (st *state) logCandidate(c *candidate, how string, base baseline) {
+	if how != "" {
+		how = " (" + how + ")"
+	}
+	fmt.Fprintf(st.cfg.Log, "  %s%s: %s %.4f (deployed %.4f), regressions %d/%d (ε %d), previous-version set %.4f (needs %.4f): %s\n",
+		c.Name, how, st.t.Metric, c.Scores.HeldOut, base.Deployed.HeldOut, c.Scores.Regressions, len(base.R), st.cfg.Epsilon,
+		c.Scores.Previous, base.Deployed.Previous, c.Verdict)
 }
 
 // candidate is one trained and gated pipeline.

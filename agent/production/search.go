@@ -96,21 +96,19 @@ func (p pipeline) moves(base pipeline) []move {
 
 // node is a pipeline in the search graph with its Monte-Carlo statistics.
 type node struct {
-	Name     string   `json:"name"` // n00 (the root), n01, ... in order of evaluation
-	P        pipeline `json:"pipeline"`
-	Parent   string   `json:"parent,omitempty"` // the node it was first reached from
-	Move     string   `json:"move,omitempty"`
-	Reward   float64  `json:"reward"`
-	visits   int
+	Name   string   `json:"name"` // n00 (the root), n01, ... in order of evaluation
+	P      pipeline `json:"pipeline"`
+	Parent string   `json:"parent,omitempty"` // the node it was first reached from
+	Move   string   `json:"move,omitempty"`
+	Reward float64  `json:"reward"`
+	visits int
+	// best is what UCT exploits: the best reward found at or below the node (a search
+	// for one best pipeline, not a game against an opponent, so the maximum, not the mean).
 	best     float64
 	children []*node
 	untried  []move
 	spent    bool // nothing left to try at or below it
 }
-
-// value is what UCT exploits: the best reward found at or below the node (a search for
-// one best pipeline, not a game against an opponent, so the maximum and not the mean).
-func (n *node) value() float64 { return n.best }
 
 // uctC weighs exploration against a node's value, a difference of metric values (a few
 // hundredths between candidates is typical).
@@ -277,7 +275,7 @@ func bestChild(n *node) *node {
 		}
 		v := math.Inf(1)
 		if c.visits > 0 {
-			v = c.value() + uctC*math.Sqrt(math.Log(float64(n.visits+1))/float64(c.visits))
+			v = c.best + uctC*math.Sqrt(math.Log(float64(n.visits+1))/float64(c.visits))
 		}
 		if v > bestV {
 			best, bestV = c, v
@@ -343,19 +341,7 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 		}
 		// The data depends on the data knobs only, so equal data means equal curricula.
 		data := pipeline{Similar: n.P.Similar, ReplayR: n.P.ReplayR}
-		cur := buildCurriculum(st.t, env.patterns, env.gold, env.variants, env.pool, env.poolIx, env.usable, env.parent,
-			n.P.Similar, pipelineSeed(cfg.Seed, data))
-		if cfg.Teacher != nil {
-			if err := cfg.Teacher.extend(ctx, st.t, env.tr, cur, pol.teacher); err != nil {
-				fmt.Fprintf(cfg.Log, "teacher  %v (continuing without)\n", err)
-			}
-		}
-		if n.P.ReplayR {
-			for _, ex := range env.base.R {
-				cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
-				cur.Mix[SrcTraffic]++
-			}
-		}
+		cur := st.curriculum(ctx, env, n.P.Similar, pol.teacher, n.P.ReplayR, pipelineSeed(cfg.Seed, data))
 		if err := writeJSONL(filepath.Join(cfg.Out, "search", n.Name, "curriculum.jsonl"), cur.Items); err != nil {
 			return 0, false, err
 		}
@@ -376,9 +362,7 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 		if n.Parent != "" {
 			from = n.Parent + " + " + n.Move
 		}
-		fmt.Fprintf(cfg.Log, "  %s (%s; curriculum %d %v): %s %.4f (deployed %.4f), regressions %d/%d (ε %d), previous-version set %.4f (needs %.4f): %s\n",
-			c.Name, from, len(cur.Items), cur.Mix, st.t.Metric, c.Scores.HeldOut, env.base.Deployed.HeldOut, c.Scores.Regressions, len(env.base.R), cfg.Epsilon,
-			c.Scores.Previous, env.base.Deployed.Previous, c.Verdict)
+		st.logCandidate(c, fmt.Sprintf("%s; curriculum %d %v", from, len(cur.Items), cur.Mix), env.base)
 		if !c.Pass {
 			reasons = append(reasons, fmt.Sprintf("%s (%s): %s", c.Name, from, c.Verdict))
 		}

@@ -60,16 +60,16 @@ var nbAgree = 0.3
 
 // triager holds what triage compares failures with: the task's data pool.
 type triager struct {
-	t      *task.Task
-	pool   []task.Example
-	ix     *index
+	t    *task.Task
+	pool []task.Example
+	ix   *index
 	// lexicon, when set, says whether a word is a word of the language (the base
 	// model's tokenizer has it as one token); such a word is never taken for a slip,
 	// however rare in the task's data.
 	lexicon func(word string) bool
-	entity map[string]map[string]int // lower-cased entity text -> type -> count in the pool
-	word   map[string]map[string]int // lower-cased word of an entity -> type -> count
-	types  *typeModel                // extraction: entity type from span and context
+	entity  map[string]map[string]int // lower-cased entity text -> type -> count in the pool
+	word    map[string]map[string]int // lower-cased word of an entity -> type -> count
+	types   *typeModel                // extraction: entity type from span and context
 }
 
 func newTriager(t *task.Task, pool []task.Example) *triager {

@@ -20,13 +20,8 @@ import (
 // caught, 38 of 980 genuine lines flagged. Text alone cannot settle every flip (unknown
 // names, types the data itself mixes up); the bounds below keep what it does settle.
 func TestEntityFlipDetection(t *testing.T) {
-	tk, err := task.Load("conll2003")
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, _ := tk.Split("train")
+	tk, tr := conllTriager(t) // the training split as the pool, as in a production run
 	val, _ := tk.Split("validation")
-	tr := newTriager(tk, train) // the pool, as in a production run
 	r := rand.New(rand.NewPCG(3, 4))
 	otherType := func(typ string) string {
 		for {
@@ -94,12 +89,7 @@ func TestInjectionPatternSparesOrdinaryText(t *testing.T) {
 // Typo repair fixes slips (a dropped letter, a neighbouring key) but leaves rare valid
 // words and unseen names alone.
 func TestTypoRepairIsConservative(t *testing.T) {
-	tk, err := task.Load("conll2003")
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, _ := tk.Split("train")
-	tr := newTriager(tk, train)
+	tk, tr := conllTriager(t)
 	for in, want := range map[string]string{
 		"the presidnet said on Tuesday":              "the president said on Tuesday",
 		"the governmwnt said on Tuesday":             "the government said on Tuesday",
@@ -111,11 +101,7 @@ func TestTypoRepairIsConservative(t *testing.T) {
 		}
 	}
 	// A word the base model's tokenizer has whole is a word, however rare in the data.
-	tok, err := tokenizer.Load(filepath.Join("..", "..", "data", "models", "pioneer-nano", "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
+	tok := nanoTokenizer(t)
 	few := newTriager(tk, []task.Example{{Text: "a table for two please"}, {Text: "the restaurant will fall silent"}, {Text: "the president spoke"}})
 	few.lexicon = func(w string) bool { return len(tok.Encode(" "+w, false)) == 1 }
 	for in, want := range map[string]string{
@@ -145,13 +131,8 @@ func TestTypoRepairIsConservative(t *testing.T) {
 // model and the type model doubt it; the check runs through the deployed model's type
 // scores for exactly the lines whose types the type model doubts.
 func TestEntityModelCheck(t *testing.T) {
-	tk, err := task.Load("conll2003")
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, _ := tk.Split("train")
+	tk, tr := conllTriager(t)
 	val, _ := tk.Split("validation")
-	tr := newTriager(tk, train)
 	// A sentence whose second entity the type model is sure of.
 	var ex task.Example
 	for _, x := range val {
@@ -192,16 +173,12 @@ func TestEntityModelCheck(t *testing.T) {
 	// Through the run's model check, with pioneer-nano as the deployed model: the lines
 	// the type model does not doubt are left alone, the others get the verdict the
 	// scores give.
-	m, err := model.Load(filepath.Join("..", "..", "data", "models", "pioneer-nano"), torch.CPU, torch.Float32)
+	m, err := model.Load(nanoDir, torch.CPU, torch.Float32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	tok, err := tokenizer.Load(filepath.Join("..", "..", "data", "models", "pioneer-nano", "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
+	tok := nanoTokenizer(t)
 	st := &state{t: tk, m: m, tok: tok, eopts: task.EvalOptions{Batch: 4}}
 	fs := []Failure{{ID: "genuine", Input: ex.Text, Entities: ex.Entities}, {ID: "flipped", Input: flipped.Text, Entities: flipped.Entities}}
 	verdicts := []Verdict{{ID: "genuine", Class: "clean"}, {ID: "flipped", Class: "clean"}}
@@ -216,4 +193,27 @@ func TestEntityModelCheck(t *testing.T) {
 	if verdicts[0].Class != "clean" || (want == "") != (verdicts[1].Class == "clean") || (want != "" && verdicts[1].Reason != want) {
 		t.Fatalf("verdicts %+v; the scores say %q", verdicts, want)
 	}
+}
+
+const nanoDir = "../../data/models/pioneer-nano"
+
+// conllTriager is triage over CoNLL-2003 with its training split as the pool.
+func conllTriager(t *testing.T) (*task.Task, *triager) {
+	t.Helper()
+	tk, err := task.Load("conll2003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := tk.Split("train")
+	return tk, newTriager(tk, train)
+}
+
+func nanoTokenizer(t *testing.T) *tokenizer.Tokenizer {
+	t.Helper()
+	tok, err := tokenizer.Load(filepath.Join(nanoDir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tok.Close() })
+	return tok
 }

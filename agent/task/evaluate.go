@@ -308,14 +308,15 @@ func (t *Task) EntityTypeScores(m model.CausalLM, tok Tokenizer, exs []Example, 
 		o.Batch = 16
 	}
 	prefix, _, _ := strings.Cut(t.Output, "{entities}")
-	// The longest continuation bounds the room the prompts leave.
-	var prompts, conts [][]int
-	out := make([][][]float64, len(exs))
+	// Each (entity, type)'s tokens after the prompt, in order; the longest bounds the
+	// room the prompts may take.
+	var parts []entityTokens
 	depth := 0
 	for _, ex := range exs {
 		for k, e := range ex.Entities {
 			for _, typ := range t.EntityTypes {
 				c := t.entityContinuation(tok, prefix, ex.Entities[:k], Entity{Type: typ, Text: e.Text})
+				parts = append(parts, c)
 				depth = max(depth, len(c.before)+len(c.cont))
 			}
 		}
@@ -324,22 +325,24 @@ func (t *Task) EntityTypeScores(m model.CausalLM, tok Tokenizer, exs []Example, 
 	if err != nil {
 		return nil, fmt.Errorf("entity type scores %s: %w", t.Name, err)
 	}
+	prompts := make([][]int, 0, len(parts))
+	conts := make([][]int, 0, len(parts))
+	j := 0
 	for i, ex := range exs {
-		out[i] = make([][]float64, len(ex.Entities))
-		for k, e := range ex.Entities {
-			for _, typ := range t.EntityTypes {
-				c := t.entityContinuation(tok, prefix, ex.Entities[:k], Entity{Type: typ, Text: e.Text})
-				prompts = append(prompts, append(append([]int(nil), fitted[i]...), c.before...))
-				conts = append(conts, c.cont)
-			}
+		for range len(ex.Entities) * len(t.EntityTypes) {
+			prompts = append(prompts, append(append([]int(nil), fitted[i]...), parts[j].before...))
+			conts = append(conts, parts[j].cont)
+			j++
 		}
 	}
 	scored, err := engine.Score(m, prompts, conts, o.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("entity type scores %s: %w", t.Name, err)
 	}
-	j := 0
+	out := make([][][]float64, len(exs))
+	j = 0
 	for i, ex := range exs {
+		out[i] = make([][]float64, len(ex.Entities))
 		for k := range ex.Entities {
 			out[i][k] = make([]float64, len(t.EntityTypes))
 			for ti := range t.EntityTypes {

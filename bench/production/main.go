@@ -252,8 +252,19 @@ func run(taskName, device, out, work, commit string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "deployed: %s %.4f on %d traffic examples; %d failures logged, %d poisoned\n", t.Metric, trafficMetric, len(d.traffic), len(log), len(planted))
+	// The agent's run (production.Run loads its own copy of the base model).
+	runDir := filepath.Join(work, "agent")
+	traffic := filepath.Join(work, "traffic.jsonl")
+	if len(r) == 0 { // the deployed model got no traffic right: the agent builds R itself
+		traffic = ""
+	}
+	agentCfg := production.Config{
+		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
+		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
+		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
+	}
 	if triageOnly {
-		return triageFigures(t, base, deployed, work, d, r, planted, su, dev)
+		return triageFigures(agentCfg, planted)
 	}
 	deployedTest, _, err := score(deployed)
 	if err != nil {
@@ -277,18 +288,9 @@ func run(taskName, device, out, work, commit string) error {
 	naiveWall := time.Since(naiveStart).Seconds()
 	fmt.Fprintf(os.Stderr, "naive: %s %.4f on test, %d of R broken\n", t.Metric, naiveTest, naiveBroken)
 
-	// The agent. production.Run loads its own copy of the base model.
+	// The agent.
 	agentStart := time.Now()
-	runDir := filepath.Join(work, "agent")
-	traffic := filepath.Join(work, "traffic.jsonl")
-	if len(r) == 0 { // the deployed model got no traffic right: the agent builds R itself
-		traffic = ""
-	}
-	o, err := production.Run(context.Background(), production.Config{
-		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
-		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
-		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
-	})
+	o, err := production.Run(context.Background(), agentCfg)
 	if err != nil {
 		return err
 	}
@@ -526,24 +528,15 @@ func failureLog(t *task.Task, traffic []task.Example, res *task.Result, poison f
 // triageFigures runs the agent on the deployment's log up to its first curriculum (it
 // is stopped when the first candidate starts training) and prints what triage and the
 // curriculum did with the poisoned lines.
-func triageFigures(t *task.Task, base, deployed, work string, d *deployment, r []task.Example, planted map[string]bool, su setup, dev torch.Device) error {
-	runDir := filepath.Join(work, "agent")
-	traffic := filepath.Join(work, "traffic.jsonl")
-	if len(r) == 0 {
-		traffic = ""
-	}
+func triageFigures(cfg production.Config, planted map[string]bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := production.Run(ctx, production.Config{
-		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
-		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
-		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
-		Progress: func(engine.Progress) { cancel() },
-	})
+	cfg.Progress = func(engine.Progress) { cancel() }
+	_, err := production.Run(ctx, cfg)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	a := admission(runDir, planted)
+	a := admission(cfg.Out, planted)
 	fmt.Printf("poison planted %d: %d passed triage, %d reached the first curriculum; triage turned away %d of %d genuine failures\n",
 		len(planted), a.passedTriage, a.admitted, a.falseAlarms, a.genuine)
 	return nil

@@ -1,7 +1,9 @@
 package torch_test
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -202,6 +204,58 @@ func TestMatmulLinearEmbedding(t *testing.T) {
 	emb := s.Float32s([]float32{0, 0, 1, 1, 2, 2, 3, 3}, []int64{4, 2}, torch.CPU)
 	ids := s.Int64s([]int64{3, 1, 1}, []int64{3}, torch.CPU)
 	near(t, "embedding", f32(t, s.Embedding(emb, ids)), []float64{3, 3, 1, 1, 1, 1}, tol)
+}
+
+// TestLinearFewRows covers the shapes where Linear on the CPU computes (w·xᵀ)ᵀ instead of
+// x·wᵀ (a large float32 weight, 2 to 64 rows of input) and the shapes either side: the
+// values must match a float64 product computed here, with and without bias, for any
+// leading shape of x, and the output's shape must be x's with the last size replaced.
+func TestLinearFewRows(t *testing.T) {
+	s := scope(t)
+	const in, out = 512, 2048 // 1M weights: large enough for the few-rows orientation
+	r := rand.New(rand.NewPCG(1, 2))
+	vals := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	wv, bv := vals(out*in), vals(out)
+	w := s.Float32s(wv, []int64{out, in}, torch.CPU)
+	bias := s.Float32s(bv, []int64{out}, torch.CPU)
+	for _, shape := range [][]int64{{1, in}, {2, in}, {16, 1, in}, {4, 16, in}, {65, in}} {
+		rows := 1
+		for _, d := range shape[:len(shape)-1] {
+			rows *= int(d)
+		}
+		xv := vals(rows * in)
+		x := s.Float32s(xv, shape, torch.CPU)
+		for _, withBias := range []bool{false, true} {
+			var b *torch.Tensor
+			if withBias {
+				b = bias
+			}
+			y := s.Linear(x, w, b)
+			want := append(append([]int64{}, shape[:len(shape)-1]...), out)
+			shapeIs(t, fmt.Sprintf("linear %v", shape), y, want...)
+			got := f32(t, y)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < out; j++ {
+					ref := 0.0
+					if withBias {
+						ref = float64(bv[j])
+					}
+					for k := 0; k < in; k++ {
+						ref += float64(xv[i*in+k]) * float64(wv[j*in+k])
+					}
+					if d := math.Abs(float64(got[i*out+j]) - ref); d > 1e-4*(1+math.Abs(ref)) {
+						t.Fatalf("linear %v bias %v: [%d,%d] = %v, want %v", shape, withBias, i, j, got[i*out+j], ref)
+					}
+				}
+			}
+		}
+	}
 }
 
 func TestSoftmaxNorms(t *testing.T) {

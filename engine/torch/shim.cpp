@@ -581,11 +581,38 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out) {
 
 // ---- neural network ---------------------------------------------------------------------
 
+// few_rows_product reports whether x·wᵀ is better computed as (w·xᵀ)ᵀ: a float32 product
+// on the CPU of a large weight with 2 to 64 rows of input, as in batched decoding. In that
+// orientation the CPU GEMM streams the weight without re-laying it out, and runs 1.2 to
+// 3x faster for these shapes (bench/generate; on 2 AVX2 cores, a 151936 x 896 head at 16
+// rows took 107 ms instead of 169 ms). The sums are the same products in another order.
+static bool few_rows_product(const at::Tensor& x, const at::Tensor& w) {
+  if (!x.device().is_cpu() || !w.device().is_cpu() || x.scalar_type() != at::kFloat ||
+      w.scalar_type() != at::kFloat || w.dim() != 2 || x.dim() < 1 || w.numel() < (1 << 20)) {
+    return false;
+  }
+  int64_t k = x.size(-1);
+  if (k == 0 || k != w.size(1)) return false;
+  int64_t rows = x.numel() / k;
+  return rows >= 2 && rows <= 64;
+}
+
 pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {
   PT_TRY
   std::optional<at::Tensor> bias;
   if (b != nullptr) bias = T(b);
-  *out = wrap(at::linear(T(x), T(w), bias));
+  const at::Tensor& X = T(x);
+  const at::Tensor& W = T(w);
+  if (!few_rows_product(X, W) || (bias.has_value() && bias->dim() != 1)) {
+    *out = wrap(at::linear(X, W, bias));
+  } else {
+    int64_t k = X.size(-1);
+    at::Tensor xt = X.reshape({-1, k}).t();
+    at::Tensor yt = bias.has_value() ? at::addmm(bias->unsqueeze(1), W, xt) : at::mm(W, xt);
+    std::vector<int64_t> shape(X.sizes().begin(), X.sizes().end());
+    shape.back() = W.size(0);
+    *out = wrap(yt.t().contiguous().view(shape));
+  }
   PT_CATCH
 }
 

@@ -207,7 +207,7 @@ func TestMatmulLinearEmbedding(t *testing.T) {
 }
 
 // TestLinearFewRows covers the shapes where Linear on the CPU computes (w·xᵀ)ᵀ instead of
-// x·wᵀ (a large float32 weight, 2 to 64 rows of input) and the shapes either side: the
+// x·wᵀ (a large float32 weight, 2 to 32 rows of input) and the shapes either side: the
 // values must match a float64 product computed here, with and without bias, for any
 // leading shape of x, and the output's shape must be x's with the last size replaced.
 func TestLinearFewRows(t *testing.T) {
@@ -224,7 +224,7 @@ func TestLinearFewRows(t *testing.T) {
 	wv, bv := vals(out*in), vals(out)
 	w := s.Float32s(wv, []int64{out, in}, torch.CPU)
 	bias := s.Float32s(bv, []int64{out}, torch.CPU)
-	for _, shape := range [][]int64{{1, in}, {2, in}, {16, 1, in}, {4, 16, in}, {65, in}} {
+	for _, shape := range [][]int64{{1, in}, {2, in}, {16, 1, in}, {4, 8, in}, {33, in}} {
 		rows := 1
 		for _, d := range shape[:len(shape)-1] {
 			rows *= int(d)

@@ -582,19 +582,20 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out) {
 // ---- neural network ---------------------------------------------------------------------
 
 // few_rows_product reports whether x·wᵀ is better computed as (w·xᵀ)ᵀ: a float32 product
-// on the CPU of a large weight with 2 to 64 rows of input, as in batched decoding. In that
-// orientation the CPU GEMM streams the weight without re-laying it out, and runs 1.2 to
-// 3x faster for these shapes (bench/generate; on 2 AVX2 cores, a 151936 x 896 head at 16
-// rows took 107 ms instead of 169 ms). The sums are the same products in another order.
+// on the CPU of a large weight (at least 1M values, rows of at least 128) with 2 to 32
+// rows of input, as in batched decoding. For these shapes the CPU GEMM runs 1.2 to 3x
+// faster in that orientation (2 AVX2 cores, MKL: a 151936 x 896 head at 16 rows took 107
+// ms instead of 169 ms); for 64 rows or rows of 64 values it runs slower. The sums are the
+// same products in another order.
 static bool few_rows_product(const at::Tensor& x, const at::Tensor& w) {
   if (!x.device().is_cpu() || !w.device().is_cpu() || x.scalar_type() != at::kFloat ||
       w.scalar_type() != at::kFloat || w.dim() != 2 || x.dim() < 1 || w.numel() < (1 << 20)) {
     return false;
   }
   int64_t k = x.size(-1);
-  if (k == 0 || k != w.size(1)) return false;
+  if (k < 128 || k != w.size(1)) return false;
   int64_t rows = x.numel() / k;
-  return rows >= 2 && rows <= 64;
+  return rows >= 2 && rows <= 32;
 }
 
 pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {

@@ -59,6 +59,13 @@ type measured struct {
 	PEFT      string    `json:"peft,omitempty"`
 }
 
+// add pools another process's measurements into m: its step times, the larger peak RSS.
+func (m *measured) add(o measured) {
+	m.Seconds = append(m.Seconds, o.Seconds...)
+	m.PeakRSSMB = max(m.PeakRSSMB, o.PeakRSSMB)
+	m.Torch, m.PEFT = o.Torch, o.PEFT
+}
+
 var models = []struct {
 	name   string
 	config map[string]any
@@ -107,12 +114,13 @@ func main() {
 	autocast := flag.String("autocast", "", "bfloat16: forward pass under autocast on both sides (default bench/results/train_<cpu|gpu>_bf16.json); empty: float32")
 	child := flag.String("child", "", "internal: train this model in this process and print JSON")
 	specFile := flag.String("spec", "", "internal: the child's spec")
+	rounds := flag.Int("rounds", 3, "rounds alternating Pioneer and the reference, each side in a fresh process per round")
 	flag.Parse()
 	var err error
 	if *child != "" {
 		err = runChild(*specFile)
 	} else {
-		err = run(*device, *python, *out, *commit, *autocast)
+		err = run(*device, *python, *out, *commit, *autocast, *rounds)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/train:", err)
@@ -120,10 +128,13 @@ func main() {
 	}
 }
 
-func run(device, python, out, commit, autocast string) error {
+func run(device, python, out, commit, autocast string, rounds int) error {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return err
+	}
+	if rounds < 1 {
+		return fmt.Errorf("-rounds: want at least 1, got %d", rounds)
 	}
 	bf16 := false
 	if autocast != "" {
@@ -164,7 +175,7 @@ func run(device, python, out, commit, autocast string) error {
 		precision = "bf16 autocast (forward pass and loss under torch.autocast(device_type, dtype=torch.bfloat16) on both sides; parameters, gradients and AdamW state float32)"
 		peaks, peakName = peakFLOPsBF16, "bfloat16"
 	}
-	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; median step time over the timed steps after 2 warm-up steps; tokens/s = batch x sequence / step time; peak RSS = the training process's getrusage max RSS; %d intra-op threads; each side in its own process", precision, torch.NumThreads())
+	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; %d rounds alternating the two sides, each side in a fresh process per round; median step time over all timed steps of all rounds (each process: 2 warm-up steps, then the timed ones); tokens/s = batch x sequence / step time; peak RSS = the largest getrusage max RSS of a side's training processes; %d intra-op threads", precision, rounds, torch.NumThreads())
 	if bf16 {
 		method += "; MFU (GPU) = 6 x parameters x tokens/s over the dense bfloat16 tensor-core peak (H100/H200: 989 TFLOP/s; the float32 runs use the 67 TFLOP/s non-tensor-core float32 peak)"
 	}
@@ -182,15 +193,20 @@ func run(device, python, out, commit, autocast string) error {
 		if bf16 {
 			sp.Autocast = "bfloat16"
 		}
-		fmt.Fprintf(os.Stderr, "%s: Pioneer ...\n", mdl.name)
-		var ours measured
-		if err := bench.RunPython(os.Args[0], "-child", []string{mdl.name, "-spec"}, sp, &ours); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "%s: PyTorch + PEFT ...\n", mdl.name)
-		var ref measured
-		if err := bench.RunPython(python, filepath.Join("bench", "train", "reference.py"), nil, sp, &ref); err != nil {
-			return err
+		var ours, ref measured
+		for round := 1; round <= rounds; round++ {
+			fmt.Fprintf(os.Stderr, "%s: round %d/%d: Pioneer ...\n", mdl.name, round, rounds)
+			var o measured
+			if err := bench.RunPython(os.Args[0], "-child", []string{mdl.name, "-spec"}, sp, &o); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s: round %d/%d: PyTorch + PEFT ...\n", mdl.name, round, rounds)
+			var p measured
+			if err := bench.RunPython(python, filepath.Join("bench", "train", "reference.py"), nil, sp, &p); err != nil {
+				return err
+			}
+			ours.add(o)
+			ref.add(p)
 		}
 		refName := fmt.Sprintf("PyTorch %s + PEFT %s", ref.Torch, ref.PEFT)
 		tok := float64(mdl.batch * mdl.seq)

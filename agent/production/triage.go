@@ -43,7 +43,7 @@ const (
 )
 
 var injection = regexp.MustCompile(`(?i)(ignore|disregard|forget)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|your)\s+(instructions|prompts?|rules)` +
-	`|\byou are now\b|\bact as (an? )?(unrestricted|unfiltered|uncensored|jailbroken|evil)\b|\bpretend (to be|you)\b|\bjailbreak\b` +
+	`|\byou are now (?:(?-i:DAN)\b|in \w+ mode\b|no longer\b|(?:an? )?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|free of)\b)|\bact as (an? )?(unrestricted|unfiltered|uncensored|jailbroken|evil)\b|\bpretend (to be|you)\b|\bjailbreak\b` +
 	`|\b(?-i:DAN)\s+mode\b|\byou are (?-i:DAN)\b|\bdeveloper mode\b|system prompt|\bdo anything now\b` +
 	`|\boverride\b.*\b(safety|rules|instructions)\b|\b(reveal|print|show)\b.*\b(prompt|instructions)\b|</?(system|assistant|user)>|\[/?INST\]`)
 

@@ -212,9 +212,54 @@ func TestTrainAndEvalCommands(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--label") {
 		t.Fatalf("accuracy without labels: %v", err)
 	}
+	err = newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", filepath.Join(dir, "bad"), "--metric", "entity_f1"})
+	if err == nil || !strings.Contains(err.Error(), "--entity-type") {
+		t.Fatalf("entity F1 without entity types: %v", err)
+	}
 	err = newApp().Run([]string{"pioneer", "train", "--config", cfg, "--out", filepath.Join(dir, "bad"), "--lora-targets", "q_proj"})
 	if err == nil || !strings.Contains(err.Error(), "match no projection") {
 		t.Fatalf("no matching target: %v", err)
+	}
+	// Entity F1 during training and in eval, on extraction completions.
+	ents := filepath.Join(dir, "entities.jsonl")
+	lines = lines[:0]
+	for i := 0; i < 8; i++ {
+		lines = append(lines, fmt.Sprintf(`{"prompt": "Entities in: Ann met Bo in Rome %d.\n", "completion": "PER: Ann; PER: Bo; LOC: Rome"}`, i))
+	}
+	_ = os.WriteFile(ents, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	run := filepath.Join(dir, "ner")
+	if err := newApp().Run([]string{"pioneer", "train", "--config", cfg, "--data", ents, "--eval", ents, "--out", run, "--steps", "2", "--eval-every", "2",
+		"--metric", "entity_f1", "--entity-type", "PER", "--entity-type", "LOC"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := os.ReadFile(filepath.Join(run, "metrics.jsonl")); !strings.Contains(string(m), "eval_entity_f1") {
+		t.Fatalf("no entity F1 in metrics.jsonl:\n%s", m)
+	}
+	if err := newApp().Run([]string{"pioneer", "eval", "--model", tinyGPT2, "--adapter", run, "--data", ents, "--device", "cpu", "--max-new-tokens", "8",
+		"--entity-type", "PER", "--entity-type", "LOC"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEntityScores checks train's and eval's entity metric on completions written by
+// hand: entity-level micro scores, types outside the set and parts without "TYPE: "
+// counted as format errors, "none" as no entities.
+func TestEntityScores(t *testing.T) {
+	got := []string{"PER: Angela Merkel; LOC: Berlin", "none", "ORG Foo", " PER: Bob; XYZ: q"}
+	ref := []string{"PER: Angela Merkel; LOC: Paris", "LOC: Rome", "none", "PER: Bob"}
+	ms := map[string]float64{}
+	if err := entityScores(ms, got, ref, []string{"PER", "LOC", "ORG"}); err != nil {
+		t.Fatal(err)
+	}
+	// TP: Angela Merkel, Bob; FP: Berlin; FN: Paris, Rome.
+	want := map[string]float64{"entity_precision": 2.0 / 3, "entity_recall": 0.5, "entity_f1": 4.0 / 7, "entity_format_errors": 2}
+	for k, v := range want {
+		if d := ms[k] - v; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s = %v, want %v", k, ms[k], v)
+		}
+	}
+	if err := entityScores(ms, got, ref[:2], []string{"PER"}); err == nil {
+		t.Error("4 completions scored against 2 references")
 	}
 }
 

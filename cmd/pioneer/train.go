@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 	"gopkg.in/yaml.v3"
 
+	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/metrics"
 	"github.com/pioneer-ai/pioneer/engine/torch"
@@ -53,8 +54,9 @@ func trainFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "skip-bad-lines", Usage: "leave malformed JSONL lines out (reported) instead of stopping"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "eval-every", Value: 50, Usage: "steps between evaluations"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "patience", Usage: "stop after this many evaluations without improvement (0: never)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "metric", Usage: "task metric computed on --eval at every evaluation and used for the best model and early stopping: exact_match, rouge_l or accuracy (needs --label); empty: the evaluation loss"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "metric", Usage: "task metric computed on --eval at every evaluation and used for the best model and early stopping: exact_match, rouge_l, accuracy (needs --label) or entity_f1 (needs --entity-type); empty: the evaluation loss"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable), written as the completions write them"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "entity-type", Usage: "an entity type of an extraction task (repeatable); completions list entities as \"TYPE: span; TYPE: span\" or \"none\""}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "checkpoint-every", Value: 100, Usage: "steps between checkpoints"}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for adapter initialisation and data order"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"}),
@@ -173,12 +175,14 @@ func runTrain(c *cli.Context) error {
 			return fmt.Errorf("--metric needs --eval examples")
 		case metric == "accuracy" && len(c.StringSlice("label")) == 0:
 			return fmt.Errorf("--metric accuracy needs the label set (--label, repeated)")
-		case metric != "exact_match" && metric != "rouge_l" && metric != "accuracy":
-			return fmt.Errorf("unknown --metric %q (exact_match, rouge_l or accuracy)", metric)
+		case metric == "entity_f1" && len(c.StringSlice("entity-type")) == 0:
+			return fmt.Errorf("--metric entity_f1 needs the entity types (--entity-type, repeated)")
+		case metric != "exact_match" && metric != "rouge_l" && metric != "accuracy" && metric != "entity_f1":
+			return fmt.Errorf("unknown --metric %q (exact_match, rouge_l, accuracy or entity_f1)", metric)
 		}
 		cfg.StopOn = metric
 		cfg.Metrics = func() (map[string]float64, error) {
-			ms, _, err := taskMetrics(l, eval, eos, c.StringSlice("label"), c.Int("batch"), 64)
+			ms, _, err := taskMetrics(l, eval, eos, c.StringSlice("label"), c.StringSlice("entity-type"), c.Int("batch"), 64)
 			return ms, err
 		}
 	}
@@ -209,7 +213,10 @@ func runTrain(c *cli.Context) error {
 	}
 	fmt.Printf("\ntraining done in %s: %d steps, %s target tokens (%.0f tokens/s)\n", res.Wall.Round(time.Second), res.Steps, format.Commas(res.Tokens), res.TokensPerSec)
 	fmt.Printf("  training loss  %.4f -> %.4f\n", res.FirstLoss, res.FinalLoss)
-	if len(eval) > 0 {
+	switch {
+	case cfg.StopOn != "": // the best score is the metric, negated
+		fmt.Printf("  eval loss      %.4f; best %s %.4f at step %d\n", res.EvalLoss, cfg.StopOn, -res.BestEvalLoss, res.BestStep)
+	case len(eval) > 0:
 		fmt.Printf("  eval loss      %.4f (best %.4f at step %d)\n", res.EvalLoss, res.BestEvalLoss, res.BestStep)
 	}
 	if c.Bool("full") {
@@ -251,6 +258,7 @@ func evalCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per batch"},
 			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate for exact match and ROUGE-L"},
 			&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable): adds accuracy of answers constrained to the labels, written as the completions write them"},
+			&cli.StringSliceFlag{Name: "entity-type", Usage: "an entity type of an extraction task (repeatable): adds entity-level precision, recall and F1; completions list entities as \"TYPE: span; TYPE: span\" or \"none\""},
 		),
 		Action: func(c *cli.Context) error {
 			l, err := openModel(c, true)
@@ -282,7 +290,7 @@ func evalCommand() *cli.Command {
 			}
 			fmt.Printf("examples       %d\n", len(seqs))
 			fmt.Printf("loss           %.4f per target token\n", loss)
-			ms, n, err := taskMetrics(l, seqs, eos, c.StringSlice("label"), c.Int("batch"), c.Int("max-new-tokens"))
+			ms, n, err := taskMetrics(l, seqs, eos, c.StringSlice("label"), c.StringSlice("entity-type"), c.Int("batch"), c.Int("max-new-tokens"))
 			if err != nil || n == 0 {
 				return err
 			}
@@ -290,6 +298,9 @@ func evalCommand() *cli.Command {
 			fmt.Printf("ROUGE-L        %.4f\n", ms["rouge_l"])
 			if acc, ok := ms["accuracy"]; ok {
 				fmt.Printf("accuracy       %.4f (answers constrained to %d labels)\n", acc, len(c.StringSlice("label")))
+			}
+			if f1, ok := ms["entity_f1"]; ok {
+				fmt.Printf("entity F1      %.4f (precision %.4f, recall %.4f; %d completions off the format)\n", f1, ms["entity_precision"], ms["entity_recall"], int(ms["entity_format_errors"]))
 			}
 			return nil
 		},
@@ -299,7 +310,7 @@ func evalCommand() *cli.Command {
 // taskMetrics scores greedy continuations of the examples' prompts against their targets
 // (exact_match, rouge_l) and, given labels, the accuracy of answers constrained to them
 // (accuracy). n is the number of examples with a prompt ({"text"} ones have none).
-func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels []string, batch, maxNew int) (map[string]float64, int, error) {
+func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels, entityTypes []string, batch, maxNew int) (map[string]float64, int, error) {
 	var prompts, want [][]int
 	for _, s := range seqs {
 		k := 0
@@ -338,6 +349,11 @@ func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels []string, ba
 	}
 	if ms["rouge_l"], err = metrics.MeanRougeL(got, ref); err != nil {
 		return nil, 0, err
+	}
+	if len(entityTypes) > 0 {
+		if err := entityScores(ms, got, ref, entityTypes); err != nil {
+			return nil, 0, err
+		}
 	}
 	if len(labels) > 0 {
 		ids := make([][]int, len(labels))
@@ -413,3 +429,30 @@ func exportCommand() *cli.Command {
 
 // copyTokenizerFiles copies the files beside the weights that make a model folder usable
 // (those that exist) from one folder to another.
+
+// entityScores adds entity-level micro precision, recall and F1 of the completions got
+// against ref to ms (entity_precision, entity_recall, entity_f1), with the count of
+// completions off the format (entity_format_errors). Completions list entities in
+// agent/task's extraction format ("PER: Angela Merkel; LOC: Berlin", or "none"), typed
+// by types; a completion off the format still scores the entities it does name.
+func entityScores(ms map[string]float64, got, ref, types []string) error {
+	ext := &task.Task{Type: task.Extraction, Output: "{entities}", EntityTypes: types}
+	pred, gold := make([][]metrics.Entity, len(got)), make([][]metrics.Entity, len(ref))
+	bad := 0
+	for i := range got {
+		var ok bool
+		if _, pred[i], ok = ext.ParseOutput(got[i]); !ok {
+			bad++
+		}
+	}
+	for i := range ref {
+		_, gold[i], _ = ext.ParseOutput(ref[i])
+	}
+	all, _, err := metrics.EntityF1(pred, gold)
+	if err != nil {
+		return err
+	}
+	ms["entity_f1"], ms["entity_precision"], ms["entity_recall"] = all.F1, all.Precision, all.Recall
+	ms["entity_format_errors"] = float64(bad)
+	return nil
+}

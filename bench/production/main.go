@@ -28,7 +28,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,20 +91,130 @@ func main() {
 	flag.Uint64Var(&seed, "seed", 1, "seed of the deployment's draw, the poison and the training runs")
 	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
 	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
+	seeds := flag.String("seeds", "", "comma-separated seeds: one whole run per seed, one result file with each seed's figures and their summary (default file bench/results/production_<intent|ner>_seeds.json)")
 	flag.Parse()
-	if err := run(*taskName, *device, *out, *work, *commit); err != nil {
+	if err := main1(*taskName, *device, *out, *work, *commit, *seeds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/production:", err)
 		os.Exit(1)
 	}
 }
 
-func run(taskName, device, out, work, commit string) error {
+func main1(taskName, device, out, work, commit, seeds string) error {
+	if seeds == "" {
+		r, err := run(taskName, device, work, commit)
+		if err != nil || r == nil { // nil: -triage-only
+			return err
+		}
+		if out == "" {
+			out = "bench/results/" + r.Benchmark + ".json"
+		}
+		return write(r, out)
+	}
+	if triageOnly {
+		return fmt.Errorf("-seeds and -triage-only do not go together")
+	}
+	var list []uint64
+	for _, f := range strings.Split(seeds, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+		if err != nil || v == 0 {
+			return fmt.Errorf("-seeds: want positive integers separated by commas, got %q", seeds)
+		}
+		list = append(list, v)
+	}
+	var runs []*bench.Result
+	for _, v := range list {
+		seed = v
+		fmt.Fprintf(os.Stderr, "==== seed %d\n", v)
+		r, err := run(taskName, device, filepath.Join(work, fmt.Sprintf("seed%d", v)), commit)
+		if err != nil {
+			return fmt.Errorf("seed %d: %w", v, err)
+		}
+		runs = append(runs, r)
+	}
+	r := summarize(runs, list, seeds)
+	if out == "" {
+		out = "bench/results/" + r.Benchmark + ".json"
+	}
+	return write(r, out)
+}
+
+func write(r *bench.Result, out string) error {
+	r.Table(os.Stdout)
+	if err := r.Write(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", out)
+	return nil
+}
+
+// summarize merges one result per seed: every seed's figures with the suffix _seedN, then
+// the figures under their usual names over all seeds: the mean metric and wall time, the
+// worst seed's regressions, and the poison planted and admitted summed.
+func summarize(runs []*bench.Result, seeds []uint64, list string) *bench.Result {
+	first := runs[0]
+	cmd := regexp.MustCompile(` -seed \d+`).ReplaceAllString(first.Command, "") + " -seeds " + list
+	method := first.Method + fmt.Sprintf(" Seeds %s, one whole run each (deployment, log, poison, naive and agent); figures with _seedN are that seed's; "+
+		"the unsuffixed figures summarise them: metrics and wall time the mean over seeds, regressions the worst seed, poison planted and admitted the sums.", list)
+	r := bench.NewResult(first.Benchmark+"_seeds", cmd, method)
+	r.Commit = first.Commit
+	type agg struct {
+		f        bench.Figure
+		sum, ref float64
+		worst    float64
+		refWorst float64
+		hasRef   bool
+	}
+	var order []string
+	by := map[string]*agg{}
+	for i, run := range runs {
+		for _, f := range run.Figures {
+			g := f
+			g.Name = fmt.Sprintf("%s_seed%d", f.Name, seeds[i])
+			r.Figures = append(r.Figures, g)
+			a := by[f.Name]
+			if a == nil {
+				a = &agg{f: f, worst: f.Pioneer}
+				if f.Reference != nil {
+					a.refWorst = *f.Reference
+				}
+				by[f.Name] = a
+				order = append(order, f.Name)
+			}
+			a.sum += f.Pioneer
+			a.worst = max(a.worst, f.Pioneer)
+			if f.Reference != nil {
+				a.hasRef = true
+				a.ref += *f.Reference
+				a.refWorst = max(a.refWorst, *f.Reference)
+			}
+		}
+	}
+	n := float64(len(runs))
+	for _, name := range order {
+		a := by[name]
+		v, ref, how := a.sum/n, a.ref/n, "mean over seeds "+list
+		switch name {
+		case "agent_regressions", "naive_regressions":
+			v, ref, how = a.worst, a.refWorst, "worst seed of "+list
+		case "poison_planted", "poison_admitted":
+			v, ref, how = a.sum, a.ref, "sum over seeds "+list
+		}
+		var rp *float64
+		if a.hasRef {
+			rp = &ref
+		}
+		r.Add(name, a.f.Unit, v, rp, a.f.ReferenceName, a.f.HigherIsBetter)
+		r.Figures[len(r.Figures)-1].Note = how
+	}
+	return r
+}
+
+// run builds the deployment, its failure log, naive retraining and the agent's run for one
+// seed, and returns the figures (nil with -triage-only, which prints its own).
+func run(taskName, device, work, commit string) (*bench.Result, error) {
 	su, ok := setups[taskName]
 	if !ok {
-		return fmt.Errorf("unknown -task %q (clinc150 or conll2003)", taskName)
-	}
-	if out == "" {
-		out = "bench/results/production_" + su.name + ".json"
+		return nil, fmt.Errorf("unknown -task %q (clinc150 or conll2003)", taskName)
 	}
 	su.recipe.Seed = seed
 	if override.Epochs > 0 {
@@ -128,47 +240,47 @@ func run(taskName, device, out, work, commit string) error {
 			}
 		}
 	default:
-		return fmt.Errorf("-strategy must be lora or full, got %q", strategy)
+		return nil, fmt.Errorf("-strategy must be lora or full, got %q", strategy)
 	}
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	base, err := data.ResolveModel(data.NanoModel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	src, err := task.Load(taskName)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	work = filepath.Join(work, su.name)
 	os.RemoveAll(work)
 	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
 	d, err := build(src, su, work)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	t, err := task.Load(d.taskDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m, err := model.Load(base, dev, torch.Float32)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { m.Close() }()
 	tok, err := tokenizer.Load(filepath.Join(base, "tokenizer.json"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tok.Close()
 	gen, err := model.ReadGenerationConfig(base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	eos := gen.EosTokenIDs[0]
 	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: eos}
@@ -177,7 +289,7 @@ func run(taskName, device, out, work, commit string) error {
 	}
 	test, err := t.Split("test")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if su.test > 0 {
 		test = agent.Sample(t, test, su.test, 5)
@@ -233,23 +345,23 @@ func run(taskName, device, out, work, commit string) error {
 	fmt.Fprintf(os.Stderr, "== deploying: %d parent examples\n", len(d.parent))
 	deployed := filepath.Join(work, "deployed")
 	if err := train(d.parent, deployed); err != nil {
-		return err
+		return nil, err
 	}
 	var tr *task.Result
 	if err := with(deployed, func(m model.CausalLM) (err error) {
 		tr, err = t.Evaluate(m, tok, d.traffic, eopts)
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	log, planted, r := failureLog(t, d.traffic, tr, su.poison)
 	d.r = r
 	trafficMetric := tr.Value
 	if err := writeJSONL(filepath.Join(work, "failures.jsonl"), log); err != nil {
-		return err
+		return nil, err
 	}
 	if err := writeJSONL(filepath.Join(work, "traffic.jsonl"), r); err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "deployed: %s %.4f on %d traffic examples; %d failures logged, %d poisoned\n", t.Metric, trafficMetric, len(d.traffic), len(log), len(planted))
 	// The agent's run (production.Run loads its own copy of the base model).
@@ -264,11 +376,11 @@ func run(taskName, device, out, work, commit string) error {
 		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
 	}
 	if triageOnly {
-		return triageFigures(agentCfg, planted)
+		return nil, triageFigures(agentCfg, planted)
 	}
 	deployedTest, _, err := score(deployed)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// Naive retraining: every logged failure, as logged.
@@ -279,11 +391,11 @@ func run(taskName, device, out, work, commit string) error {
 	}
 	naiveDir := filepath.Join(work, "naive")
 	if err := train(naiveData, naiveDir); err != nil {
-		return err
+		return nil, err
 	}
 	naiveTest, naiveBroken, err := score(naiveDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	naiveWall := time.Since(naiveStart).Seconds()
 	fmt.Fprintf(os.Stderr, "naive: %s %.4f on test, %d of R broken\n", t.Metric, naiveTest, naiveBroken)
@@ -292,13 +404,13 @@ func run(taskName, device, out, work, commit string) error {
 	agentStart := time.Now()
 	o, err := production.Run(context.Background(), agentCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	agentWall := time.Since(agentStart).Seconds()
 	final := filepath.Join(runDir, "versions", o.Version)
 	agentTest, agentBroken, err := score(final)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a := admission(runDir, planted)
 	passedTriage, falseAlarms, genuine, admitted := a.passedTriage, a.falseAlarms, a.genuine, a.admitted
@@ -351,12 +463,8 @@ func run(taskName, device, out, work, commit string) error {
 	nw := naiveWall
 	res.Add("wall_time_s", "s", agentWall, &nw, ref, false)
 	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("whole benchmark %.0f s on %s", time.Since(start).Seconds(), dev)
-	res.Table(os.Stdout)
-	if err := res.Write(out); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "wrote %s (agent report: %s)\n", out, filepath.Join(runDir, "report.md"))
-	return nil
+	fmt.Fprintf(os.Stderr, "agent report: %s\n", filepath.Join(runDir, "report.md"))
+	return res, nil
 }
 
 // deployment is the data the benchmark builds.

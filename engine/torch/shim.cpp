@@ -582,7 +582,7 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out) {
 // ---- neural network ---------------------------------------------------------------------
 
 // few_rows_product reports whether x·wᵀ is better computed as (w·xᵀ)ᵀ: a float32 product
-// on the CPU of a large weight (at least 1M values, rows of at least 128) with 2 to 32
+// on the CPU of a large weight (at least 1M values, 128 or more per row) with 2 to 32
 // rows of input, as in batched decoding. For these shapes the CPU GEMM runs 1.2 to 3x
 // faster in that orientation (2 AVX2 cores, MKL: a 151936 x 896 head at 16 rows took 107
 // ms instead of 169 ms); for 64 rows or rows of 64 values it runs slower. The sums are the

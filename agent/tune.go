@@ -222,7 +222,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	}
 	fmt.Fprintf(log, "before   %s %.4f on %d test examples\n", t.Metric, before.Value, before.N)
 
-	adapterDir := filepath.Join(c.Out, "adapter")
+	adapterDir := filepath.Join(c.Out, OutputDir(c.Full))
 	set, tr, err := Train(ctx, m, tok, t, train, val, Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR,
 		Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full, Seed: c.Seed}, TrainEnv{EOS: eos, Pad: pad, Base: c.Model, Out: adapterDir, Log: log, Progress: c.Progress,
 		EvalMetric: c.EvalMetric, EvalEOS: gen.EosTokenIDs})
@@ -262,6 +262,15 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// OutputDir is the folder of a Tune run that holds what training made: "adapter" for
+// LoRA, "model" (a Hugging Face model folder) for full fine-tuning.
+func OutputDir(full bool) string {
+	if full {
+		return "model"
+	}
+	return "adapter"
 }
 
 // Shown is a test example with the model's answers before and after fine-tuning.

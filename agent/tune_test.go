@@ -53,6 +53,50 @@ data: {train: train.jsonl, validation: train.jsonl, test: test.jsonl}
 	return tk
 }
 
+// TestTuneFull fine-tunes every weight: the run folder holds a model folder (not an
+// adapter) that loads on its own and gives the predictions after.json records.
+func TestTuneFull(t *testing.T) {
+	tk := tinyTask(t)
+	out := t.TempDir()
+	res, err := agent.Tune(context.Background(), agent.TuneConfig{Model: nano, Task: tk, Out: out, Device: torch.CPU,
+		Epochs: 1, Batch: 4, LR: 1e-3, Seed: 3, Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Adapter != filepath.Join(out, "model") {
+		t.Fatalf("result names %s, want the model folder", res.Adapter)
+	}
+	for _, f := range []string{"model/config.json", "model/model.safetensors", "model/tokenizer.json", "model/metrics.jsonl", "result.json", "report.md"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatalf("run folder lacks %s", f)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "adapter")); err == nil {
+		t.Fatal("a full fine-tune wrote an adapter folder")
+	}
+	m, err := model.Load(res.Adapter, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.Load(filepath.Join(res.Adapter, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	test, _ := tk.Split("test")
+	again, err := tk.Evaluate(m, tok, test, task.EvalOptions{EOS: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Value != res.After {
+		t.Fatalf("the model folder scores %v, the run recorded %v", again.Value, res.After)
+	}
+	if report, _ := os.ReadFile(filepath.Join(out, "report.md")); !strings.Contains(string(report), "pioneer generate --model "+res.Adapter) {
+		t.Fatalf("report.md does not show how to use the model folder:\n%s", report)
+	}
+}
+
 // TestTune runs the whole job on pioneer-nano and checks that what it wrote is
 // consistent: the adapter, loaded afresh, gives the predictions after.json records.
 func TestTune(t *testing.T) {

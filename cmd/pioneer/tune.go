@@ -24,8 +24,9 @@ func tuneCommand() *cli.Command {
 embedded base model pioneer-nano on the bundled CLINC150 intent task (make demo caps
 the examples so that it finishes in a few minutes on 2 CPU cores). --task is a
 bundled task (` + fmt.Sprint(task.Bundled()) + `) or a task.yaml (see agent/task); --model a
-Hugging Face folder or a bundled model. The run folder gets the adapter, every
-prediction before and after (before.json, after.json), result.json and report.md.`,
+Hugging Face folder or a bundled model. The run folder gets the adapter (adapter/; with
+--full a model folder, model/), every prediction before and after (before.json,
+after.json), result.json and report.md.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "task", Value: "clinc150", Usage: "bundled task name or task.yaml"},
 			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: "base model folder, or a bundled model's name"},
@@ -37,7 +38,7 @@ prediction before and after (before.json, after.json), result.json and report.md
 			&cli.Float64Flag{Name: "lr", Value: 5e-3, Usage: "peak learning rate (cosine schedule; use about 1e-3 with --full)"},
 			&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank (alpha = 2 x rank)"},
 			&cli.BoolFlag{Name: "full", Usage: "fine-tune every weight instead of LoRA"},
-			&cli.BoolFlag{Name: "eval-metric", Usage: "compute the task metric (accuracy, entity F1, ...) on the validation examples at every evaluation during training; the best adapter by it goes to adapter/best"},
+			&cli.BoolFlag{Name: "eval-metric", Usage: "compute the task metric (accuracy, entity F1, ...) on the validation examples at every evaluation during training; the best adapter (or model) by it goes to adapter/best (model/best with --full)"},
 			&cli.BoolFlag{Name: "random-init", Usage: "start from random weights instead of the model's (a from-scratch baseline)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for sampling, adapter initialisation and data order"},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
@@ -91,7 +92,7 @@ func runTune(c *cli.Context) error {
 	bar.finish()
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; the training checkpoint is in %s", filepath.Join(c.String("out"), "adapter", "checkpoints"))
+			return fmt.Errorf("interrupted; the training checkpoint is in %s", filepath.Join(c.String("out"), agent.OutputDir(c.Bool("full")), "checkpoints"))
 		}
 		return err
 	}

@@ -25,6 +25,29 @@ type Recipe struct {
 	Seed   uint64  `json:"seed"`
 }
 
+// Defaults fills the recipe's zero values: 3 epochs, batch 16, lr 5e-3 for LoRA and 1e-3
+// for every weight, LoRA rank 16 and alpha 2 x rank.
+func (r *Recipe) Defaults() {
+	if r.Epochs <= 0 {
+		r.Epochs = 3
+	}
+	if r.Batch <= 0 {
+		r.Batch = 16
+	}
+	if r.LR <= 0 {
+		r.LR = 5e-3
+		if r.Full {
+			r.LR = 1e-3
+		}
+	}
+	if r.Rank <= 0 {
+		r.Rank = 16
+	}
+	if r.Alpha <= 0 {
+		r.Alpha = 2 * float64(r.Rank)
+	}
+}
+
 // TrainEnv is what training needs besides the recipe.
 type TrainEnv struct {
 	EOS, Pad int
@@ -69,13 +92,8 @@ func Train(ctx context.Context, m model.CausalLM, tok task.Tokenizer, t *task.Ta
 	var lm engine.LM = engine.Full{Model: m}
 	var set *lora.Set
 	what := "every weight"
+	r.Defaults()
 	if !r.Full {
-		if r.Rank <= 0 {
-			r.Rank = 16
-		}
-		if r.Alpha <= 0 {
-			r.Alpha = 2 * float64(r.Rank)
-		}
 		set, err = lora.Attach(m, lora.Config{R: r.Rank, Alpha: r.Alpha, TargetModules: lora.Targets{Names: LoRATargets}, BaseModel: env.Base}, r.Seed)
 		if err != nil {
 			return nil, nil, err

@@ -38,7 +38,7 @@ type TuneConfig struct {
 	TrainExamples, EvalExamples, ValExamples int
 	Epochs                                   int     // 0: 3
 	Batch                                    int     // 0: 16
-	LR                                       float64 // 0: 2e-3
+	LR                                       float64 // 0: 5e-3 for LoRA, 1e-3 with Full
 	LoRARank                                 int     // 0: 16
 	LoRAAlpha                                float64 // 0: 2 x rank
 	Full                                     bool    // fine-tune every weight instead of LoRA
@@ -77,21 +77,9 @@ func (c *TuneConfig) defaults() {
 	if c.ModelName == "" {
 		c.ModelName = c.Model
 	}
-	if c.Epochs <= 0 {
-		c.Epochs = 3
-	}
-	if c.Batch <= 0 {
-		c.Batch = 16
-	}
-	if c.LR <= 0 {
-		c.LR = 2e-3
-	}
-	if c.LoRARank <= 0 {
-		c.LoRARank = 16
-	}
-	if c.LoRAAlpha <= 0 {
-		c.LoRAAlpha = 2 * float64(c.LoRARank)
-	}
+	r := Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full}
+	r.Defaults()
+	c.Epochs, c.Batch, c.LR, c.LoRARank, c.LoRAAlpha = r.Epochs, r.Batch, r.LR, r.Rank, r.Alpha
 	if c.ValExamples <= 0 {
 		c.ValExamples = 200
 	}

@@ -117,22 +117,7 @@ func (c *Config) defaults() {
 	if c.Search == "" {
 		c.Search = SearchGreedy
 	}
-	r := &c.Recipe
-	if r.Epochs <= 0 {
-		r.Epochs = 3
-	}
-	if r.Batch <= 0 {
-		r.Batch = 16
-	}
-	if r.LR <= 0 {
-		r.LR = 5e-3
-		if r.Full {
-			r.LR = 1e-3
-		}
-	}
-	if r.Rank <= 0 {
-		r.Rank = 16
-	}
+	c.Recipe.Defaults()
 	if c.HeldOut <= 0 {
 		c.HeldOut = 500
 	}

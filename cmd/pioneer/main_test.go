@@ -321,3 +321,14 @@ func TestAdaptCommandsRejectBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestTuneRejectsBadInput: negative sizes and rates are refused before any work.
+func TestTuneRejectsBadInput(t *testing.T) {
+	out := t.TempDir()
+	for flag, val := range map[string]string{"--lr": "-0.001", "--epochs": "-2", "--batch": "-1"} {
+		err := newApp().Run([]string{"pioneer", "tune", "--out", out, flag, val})
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("tune %s %s: %v", flag, val, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,7 +36,7 @@ after.json), result.json and report.md.`,
 			&cli.IntFlag{Name: "eval-examples", Usage: "test examples to evaluate before and after (0: the whole test split)"},
 			&cli.IntFlag{Name: "epochs", Value: 3, Usage: "passes over the training examples"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
-			&cli.Float64Flag{Name: "lr", Value: 5e-3, Usage: "peak learning rate (cosine schedule; use about 1e-3 with --full)"},
+			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (cosine schedule); 0: 5e-3 for LoRA, 1e-3 with --full"},
 			&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank (alpha = 2 x rank)"},
 			&cli.BoolFlag{Name: "full", Usage: "fine-tune every weight instead of LoRA"},
 			&cli.BoolFlag{Name: "eval-metric", Usage: "compute the task metric (accuracy, entity F1, ...) on the validation examples at every evaluation during training; the best adapter (or model) by it goes to adapter/best (model/best with --full)"},
@@ -67,6 +68,14 @@ func taskJob(c *cli.Context) (torch.Device, *task.Task, string, error) {
 }
 
 func runTune(c *cli.Context) error {
+	for _, f := range []string{"epochs", "batch", "lora-r", "train-examples", "eval-examples"} {
+		if c.Int(f) < 0 {
+			return fmt.Errorf("--%s must not be negative, got %d", f, c.Int(f))
+		}
+	}
+	if lr := c.Float64("lr"); lr < 0 || math.IsNaN(lr) {
+		return fmt.Errorf("--lr must be positive (or 0 for the default), got %v", lr)
+	}
 	dev, t, dir, err := taskJob(c)
 	if err != nil {
 		return err

@@ -91,7 +91,7 @@ func main() {
 	flag.Uint64Var(&seed, "seed", 1, "seed of the deployment's draw, the poison and the training runs")
 	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
 	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
-	seeds := flag.String("seeds", "", "comma-separated seeds: one whole run per seed, one result file with each seed's figures and their summary (default file bench/results/production_<intent|ner>_seeds.json)")
+	seeds := flag.String("seeds", "", "comma-separated seeds: one whole run per seed, one result file with each seed's figures and their summary (default file bench/results/production_<intent|ner>_seeds.json); each seed's figures are also written to <work>/seedN/result.json as it ends")
 	flag.Parse()
 	if err := main1(*taskName, *device, *out, *work, *commit, *seeds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/production:", err)
@@ -125,9 +125,15 @@ func main1(taskName, device, out, work, commit, seeds string) error {
 	for _, v := range list {
 		seed = v
 		fmt.Fprintf(os.Stderr, "==== seed %d\n", v)
-		r, err := run(taskName, device, filepath.Join(work, fmt.Sprintf("seed%d", v)), commit)
+		dir := filepath.Join(work, fmt.Sprintf("seed%d", v))
+		r, err := run(taskName, device, dir, commit)
 		if err != nil {
 			return fmt.Errorf("seed %d: %w", v, err)
+		}
+		// Each seed's figures are kept as soon as they exist: a later seed's failure
+		// does not lose them.
+		if err := r.Write(filepath.Join(dir, "result.json")); err != nil {
+			return err
 		}
 		runs = append(runs, r)
 	}

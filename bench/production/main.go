@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,57 +164,51 @@ func summarize(runs []*bench.Result, seeds []uint64, list string) *bench.Result 
 		"the unsuffixed figures summarise them: metrics and wall time the mean over seeds, regressions the worst seed, poison planted and admitted the sums.", list)
 	r := bench.NewResult(first.Benchmark+"_seeds", cmd, method)
 	r.Commit = first.Commit
-	type agg struct {
-		f        bench.Figure
-		sum, ref float64
-		worst    float64
-		refWorst float64
-		hasRef   bool
-	}
-	var order []string
-	by := map[string]*agg{}
-	for i, run := range runs {
-		for _, f := range run.Figures {
+	// Each figure's values over the seeds; kinds keeps the first run's order.
+	var kinds []bench.Figure
+	vals, refs := map[string][]float64{}, map[string][]float64{}
+	for i, res := range runs {
+		for _, f := range res.Figures {
 			g := f
 			g.Name = fmt.Sprintf("%s_seed%d", f.Name, seeds[i])
 			r.Figures = append(r.Figures, g)
-			a := by[f.Name]
-			if a == nil {
-				a = &agg{f: f, worst: f.Pioneer}
-				if f.Reference != nil {
-					a.refWorst = *f.Reference
-				}
-				by[f.Name] = a
-				order = append(order, f.Name)
+			if i == 0 {
+				kinds = append(kinds, f)
 			}
-			a.sum += f.Pioneer
-			a.worst = max(a.worst, f.Pioneer)
+			vals[f.Name] = append(vals[f.Name], f.Pioneer)
 			if f.Reference != nil {
-				a.hasRef = true
-				a.ref += *f.Reference
-				a.refWorst = max(a.refWorst, *f.Reference)
+				refs[f.Name] = append(refs[f.Name], *f.Reference)
 			}
 		}
 	}
-	n := float64(len(runs))
-	for _, name := range order {
-		a := by[name]
-		v, ref, how := a.sum/n, a.ref/n, "mean over seeds "+list
-		switch name {
+	for _, f := range kinds {
+		combine, how := mean, "mean over seeds "+list
+		switch f.Name {
 		case "agent_regressions", "naive_regressions":
-			v, ref, how = a.worst, a.refWorst, "worst seed of "+list
+			combine, how = slices.Max[[]float64], "worst seed of "+list
 		case "poison_planted", "poison_admitted":
-			v, ref, how = a.sum, a.ref, "sum over seeds "+list
+			combine, how = sum, "sum over seeds "+list
 		}
-		var rp *float64
-		if a.hasRef {
-			rp = &ref
+		var ref *float64
+		if rs := refs[f.Name]; len(rs) > 0 {
+			v := combine(rs)
+			ref = &v
 		}
-		r.Add(name, a.f.Unit, v, rp, a.f.ReferenceName, a.f.HigherIsBetter)
+		r.Add(f.Name, f.Unit, combine(vals[f.Name]), ref, f.ReferenceName, f.HigherIsBetter)
 		r.Figures[len(r.Figures)-1].Note = how
 	}
 	return r
 }
+
+func sum(v []float64) float64 {
+	t := 0.0
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
+func mean(v []float64) float64 { return sum(v) / float64(len(v)) }
 
 // run builds the deployment, its failure log, naive retraining and the agent's run for one
 // seed, and returns the figures (nil with -triage-only, which prints its own).

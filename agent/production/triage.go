@@ -50,13 +50,9 @@ var injection = regexp.MustCompile(`(?i)(ignore|disregard|forget)\s+(all\s+|any\
 var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
 	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
 
-// nbFlip: a logged entity type the type model gives less probability than this is a flip.
-var nbFlip = 0.02
-
-// nbAgree: when the deployed model typed a logged entity's span otherwise, a logged type
-// the type model gives less probability than this (and less than the model's type) is a
-// flip.
-var nbAgree = 0.3
+// typeFlip: a logged entity type the type model gives less probability than this is a
+// flip (see modelFlip for how it was chosen).
+const typeFlip = 0.3
 
 // triager holds what triage compares failures with: the task's data pool.
 type triager struct {
@@ -236,7 +232,7 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 				return quote(e.Text) + " is " + top + " by the task's data (" + ftoa(topW/total) + " of the evidence) and hardly ever " + e.Type
 			}
 			post := tr.types.posterior(f.Input, e)
-			if post != nil && post[e.Type] < nbFlip {
+			if post != nil && post[e.Type] < typeFlip {
 				best, bestP := "", 0.0
 				for _, typ := range sortedKeys(post) {
 					if post[typ] > bestP {
@@ -244,14 +240,6 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 					}
 				}
 				return "from its words and context, " + quote(e.Text) + " is " + best + " (probability " + ftoa(bestP) + "), " + e.Type + " " + ftoa(post[e.Type])
-			}
-			// The deployed model found the same span but typed it otherwise, and the
-			// words and context side with the model: a flipped type, on weaker evidence
-			// than the type model alone needs.
-			for _, p := range f.PredEntities {
-				if p.Text == e.Text && p.Type != e.Type && post != nil && post[e.Type] < nbAgree && post[p.Type] > post[e.Type] {
-					return "the deployed model typed " + quote(e.Text) + " " + p.Type + ", and its words and context agree (" + p.Type + " " + ftoa(post[p.Type]) + ", " + e.Type + " " + ftoa(post[e.Type]) + ")"
-				}
 			}
 		}
 	}
@@ -308,24 +296,28 @@ func (tr *triager) modelCheck(f Failure, text string, scores []float64) string {
 
 // Thresholds of the entity type check with the deployed model: a logged type is a flip
 // when the deployed model gives it less than modelFlip of its probability over the types
-// and the words and context (the type model) less than nbDoubt. Either alone is common
-// for genuine failures — the deployed model mistypes (that is why the line was logged),
-// and the type model knows little of rare names — both together rarely. Chosen on the
-// failure log of a CPU run of bench/production -task conll2003 (deployed pioneer-nano,
-// 469 lines): of 922 single-type flips planted with ten seeds, triage alone missed
-// 6.7 %, with this check 3.4 %; of the 469 lines as logged without poison it turned
-// away 29, with this check 48. On that run's own log (70 planted flips) it caught 68
-// instead of 64, and turned away 42 genuine lines instead of 25.
+// and the type model less than typeDoubt. Either alone is common for genuine failures —
+// the deployed model mistypes (that is why the line was logged), and the type model
+// knows little of rare names — both together rarely.
+//
+// typeFlip, typeDoubt and modelFlip were chosen on the failure log of a CPU run of
+// bench/production -task conll2003 (deployed pioneer-nano, 469 lines, with their true
+// labels), against every single-entity type flip of it (3561). With the naive Bayes
+// type model this replaced (flip below 0.02, or below 0.3 when the deployed model's
+// output typed the span otherwise; model check below 0.3 and 0.05), triage turned away
+// 48 true lines and missed 4.4 % of the flips. Now it turns away 58 and misses 1.4 %.
+// Looser settings catch more at a higher cost: typeFlip 0.4 and typeDoubt 0.7 turn
+// away 76 true lines and miss 1.0 %.
 const (
 	modelFlip = 0.05
-	nbDoubt   = 0.3
+	typeDoubt = 0.5
 )
 
-// doubtsAType says whether the type model gives some entity of ex less than nbDoubt
+// doubtsAType says whether the type model gives some entity of ex less than typeDoubt
 // for its logged type (only those are worth the deployed model's look).
 func (tr *triager) doubtsAType(ex task.Example) bool {
 	for _, e := range ex.Entities {
-		if post := tr.types.posterior(ex.Text, e); post != nil && post[e.Type] < nbDoubt {
+		if post := tr.types.posterior(ex.Text, e); post != nil && post[e.Type] < typeDoubt {
 			return true
 		}
 	}
@@ -339,7 +331,7 @@ func (tr *triager) entityModelCheck(ex task.Example, scores [][]float64) string 
 	for k, e := range ex.Entities {
 		post := tr.types.posterior(ex.Text, e)
 		j := slices.Index(tr.t.EntityTypes, e.Type)
-		if post == nil || j < 0 || k >= len(scores) || post[e.Type] >= nbDoubt {
+		if post == nil || j < 0 || k >= len(scores) || post[e.Type] >= typeDoubt {
 			continue
 		}
 		p := softmax(scores[k])

@@ -33,7 +33,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/production"
@@ -76,6 +75,8 @@ var (
 	// seed draws the deployment (labels, parent, traffic), the poison and the training;
 	// 1 is the committed results' seed.
 	seed uint64
+	// resume continues an interrupted run in the work folder instead of starting again.
+	resume bool
 )
 
 func main() {
@@ -93,6 +94,7 @@ func main() {
 	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
 	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
 	seeds := flag.String("seeds", "", "comma-separated seeds: one whole run per seed, one result file with each seed's figures and their summary (default file bench/results/production_<intent|ner>_seeds.json); each seed's figures are also written to <work>/seedN/result.json as it ends")
+	flag.BoolVar(&resume, "resume", false, "continue the interrupted run in -work (same flags): finished phases (deployment, naive retraining, the agent's steps, with -seeds whole seeds) are kept, an interrupted training continues from its last checkpoint; wall times add up each phase's time over the processes that ran it")
 	flag.Parse()
 	if err := main1(*taskName, *device, *out, *work, *commit, *seeds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/production:", err)
@@ -127,6 +129,13 @@ func main1(taskName, device, out, work, commit, seeds string) error {
 		seed = v
 		fmt.Fprintf(os.Stderr, "==== seed %d\n", v)
 		dir := filepath.Join(work, fmt.Sprintf("seed%d", v))
+		if resume {
+			if r, err := readResult(filepath.Join(dir, "result.json")); err == nil {
+				fmt.Fprintf(os.Stderr, "seed %d finished before: %s\n", v, filepath.Join(dir, "result.json"))
+				runs = append(runs, r)
+				continue
+			}
+		}
 		r, err := run(taskName, device, dir, commit)
 		if err != nil {
 			return fmt.Errorf("seed %d: %w", v, err)
@@ -143,6 +152,19 @@ func main1(taskName, device, out, work, commit, seeds string) error {
 		out = "bench/results/" + r.Benchmark + ".json"
 	}
 	return write(r, out)
+}
+
+// readResult reads a result file that write (or Result.Write) wrote.
+func readResult(path string) (*bench.Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r bench.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
 }
 
 func write(r *bench.Result, out string) error {
@@ -256,11 +278,27 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		return nil, err
 	}
 	work = filepath.Join(work, su.name)
-	os.RemoveAll(work)
+	if !resume {
+		os.RemoveAll(work)
+	}
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	code := commit
+	if code == "" {
+		code = bench.Commit()
+	}
+	settings := fmt.Sprintf("commit=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d strategy=%s search=%s triage-only=%v",
+		code, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, strategy, search, triageOnly)
+	prog, err := openProgress(work, settings, resume)
+	if err != nil {
+		return nil, err
+	}
+	if prog.Resumed > 0 {
+		fmt.Fprintf(os.Stderr, "== resuming the run in %s (finished: %v)\n", work, sortedDone(prog))
+	}
+	stopAll := prog.time("all")
+	defer stopAll()
 	d, err := build(src, su, work)
 	if err != nil {
 		return nil, err
@@ -286,7 +324,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	eos := gen.EosTokenIDs[0]
 	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: eos}
 	env := func(dir string) agent.TrainEnv {
-		return agent.TrainEnv{EOS: eos, Pad: eos, Base: data.NanoModel, Out: dir, Log: os.Stderr}
+		return agent.TrainEnv{EOS: eos, Pad: eos, Base: data.NanoModel, Out: dir, Log: os.Stderr, Resume: resume}
 	}
 	test, err := t.Split("test")
 	if err != nil {
@@ -345,8 +383,17 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	// The deployment.
 	fmt.Fprintf(os.Stderr, "== deploying: %d parent examples\n", len(d.parent))
 	deployed := filepath.Join(work, "deployed")
-	if err := train(d.parent, deployed); err != nil {
-		return nil, err
+	if !prog.Done["deploy"] {
+		stop := prog.time("deploy")
+		if err := train(d.parent, deployed); err != nil {
+			return nil, err
+		}
+		if err := stop(); err != nil {
+			return nil, err
+		}
+		if err := prog.finish("deploy", [2]float64{}); err != nil {
+			return nil, err
+		}
 	}
 	var tr *task.Result
 	if err := with(deployed, func(m model.CausalLM) (err error) {
@@ -379,35 +426,53 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if triageOnly {
 		return nil, triageFigures(agentCfg, planted)
 	}
-	deployedTest, _, err := score(deployed)
-	if err != nil {
-		return nil, err
+	if !prog.Done["deployed_score"] {
+		v, _, err := score(deployed)
+		if err != nil {
+			return nil, err
+		}
+		if err := prog.finish("deployed_score", [2]float64{v, 0}); err != nil {
+			return nil, err
+		}
 	}
+	deployedTest := prog.Scores["deployed_score"][0]
 
 	// Naive retraining: every logged failure, as logged.
-	naiveStart := time.Now()
-	naiveData := append([]task.Example(nil), d.parent...)
-	for _, l := range log {
-		naiveData = append(naiveData, l.example)
+	if !prog.Done["naive"] {
+		stop := prog.time("naive")
+		naiveData := append([]task.Example(nil), d.parent...)
+		for _, l := range log {
+			naiveData = append(naiveData, l.example)
+		}
+		naiveDir := filepath.Join(work, "naive")
+		if err := train(naiveData, naiveDir); err != nil {
+			return nil, err
+		}
+		v, broken, err := score(naiveDir)
+		if err != nil {
+			return nil, err
+		}
+		if err := stop(); err != nil {
+			return nil, err
+		}
+		if err := prog.finish("naive", [2]float64{v, float64(broken)}); err != nil {
+			return nil, err
+		}
 	}
-	naiveDir := filepath.Join(work, "naive")
-	if err := train(naiveData, naiveDir); err != nil {
-		return nil, err
-	}
-	naiveTest, naiveBroken, err := score(naiveDir)
-	if err != nil {
-		return nil, err
-	}
-	naiveWall := time.Since(naiveStart).Seconds()
+	naiveTest, naiveBroken := prog.Scores["naive"][0], int(prog.Scores["naive"][1])
+	naiveWall := prog.spent("naive")
 	fmt.Fprintf(os.Stderr, "naive: %s %.4f on test, %d of R broken\n", t.Metric, naiveTest, naiveBroken)
 
 	// The agent.
-	agentStart := time.Now()
+	stopAgent := prog.time("agent")
 	o, err := production.Run(context.Background(), agentCfg)
 	if err != nil {
 		return nil, err
 	}
-	agentWall := time.Since(agentStart).Seconds()
+	if err := stopAgent(); err != nil {
+		return nil, err
+	}
+	agentWall := prog.spent("agent")
 	final := filepath.Join(runDir, "versions", o.Version)
 	agentTest, agentBroken, err := score(final)
 	if err != nil {
@@ -444,6 +509,9 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		"the final agent model is the version deployed at the end (%s: %s).",
 		d.describe, how, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
 		len(log), 100*su.poison, d.poisonNote, searchNote, su.heldout, len(r), len(test), seed, o.Verdict, o.Version)
+	if prog.Resumed > 0 {
+		method += fmt.Sprintf(" The run was interrupted and resumed %d time(s) (-resume); wall times add up each phase's time over the processes that ran it.", prog.Resumed)
+	}
 	res := bench.NewResult("production_"+su.name, cmd, method)
 	if commit != "" {
 		res.Commit = commit
@@ -463,7 +531,10 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		passedTriage-admitted, falseAlarms, genuine)
 	nw := naiveWall
 	res.Add("wall_time_s", "s", agentWall, &nw, ref, false)
-	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("whole benchmark %.0f s on %s", time.Since(start).Seconds(), dev)
+	if err := stopAll(); err != nil {
+		return nil, err
+	}
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("whole benchmark %.0f s on %s", prog.spent("all"), dev)
 	fmt.Fprintf(os.Stderr, "agent report: %s\n", filepath.Join(runDir, "report.md"))
 	return res, nil
 }

@@ -94,7 +94,7 @@ func main() {
 	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
 	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
 	seeds := flag.String("seeds", "", "comma-separated seeds: one whole run per seed, one result file with each seed's figures and their summary (default file bench/results/production_<intent|ner>_seeds.json); each seed's figures are also written to <work>/seedN/result.json as it ends")
-	flag.BoolVar(&resume, "resume", false, "continue the interrupted run in -work (same flags): finished phases (deployment, naive retraining, the agent's steps, with -seeds whole seeds) are kept, an interrupted training continues from its last checkpoint; wall times add up each phase's time over the processes that ran it")
+	flag.BoolVar(&resume, "resume", false, "continue the interrupted run in -work (same flags): finished phases (deployment, naive retraining, the agent's steps, with -seeds whole seeds) are kept, an interrupted training continues from its last checkpoint; wall times add up each phase's time over the processes that ran it; where -work holds no run, one is started")
 	flag.Parse()
 	if err := main1(*taskName, *device, *out, *work, *commit, *seeds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/production:", err)
@@ -278,7 +278,13 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		return nil, err
 	}
 	work = filepath.Join(work, su.name)
-	if !resume {
+	// -resume where no run was started (a later seed of -seeds) starts one.
+	_, err = os.Stat(filepath.Join(work, "progress.json"))
+	resuming := resume && err == nil
+	if resume && !resuming {
+		fmt.Fprintf(os.Stderr, "== no run to resume in %s: starting a new one\n", work)
+	}
+	if !resuming {
 		os.RemoveAll(work)
 	}
 	if err := os.MkdirAll(work, 0o755); err != nil {
@@ -290,7 +296,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	}
 	settings := fmt.Sprintf("commit=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d strategy=%s search=%s triage-only=%v",
 		code, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, strategy, search, triageOnly)
-	prog, err := openProgress(work, settings, resume)
+	prog, err := openProgress(work, settings, resuming)
 	if err != nil {
 		return nil, err
 	}

@@ -296,7 +296,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	for i, f := range failures {
 		verdicts[i] = tr.triage(f)
 	}
-	// A second look at labels and entity types, with the deployed model.
+	// A second look at entity types, with the deployed model.
 	if err := st.modelCheck(tr, failures, verdicts); err != nil {
 		return nil, err
 	}
@@ -501,10 +501,13 @@ func (st *state) swap(dir string) error {
 	return nil
 }
 
-// modelCheck runs the triager's second look with the deployed model over the failures
-// triage let through: its label scores (classification), or its type scores for the
-// entities whose words and context already doubt their type (extraction).
+// modelCheck runs the triager's second look with the deployed model over the extraction
+// failures triage let through whose entity types the type model already doubts: the
+// deployed model's type scores for their entities.
 func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict) error {
+	if st.t.Type != task.Extraction {
+		return nil
+	}
 	var idx []int
 	var exs []task.Example
 	for i, v := range verdicts {
@@ -515,7 +518,7 @@ func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict)
 		if v.Cleaned != "" {
 			ex.Text = v.Cleaned
 		}
-		if st.t.Type == task.Extraction && !tr.doubtsAType(ex) {
+		if !tr.doubtsAType(ex) {
 			continue
 		}
 		idx, exs = append(idx, i), append(exs, ex)
@@ -523,25 +526,12 @@ func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict)
 	if len(exs) == 0 {
 		return nil
 	}
-	var why func(k int) string
-	switch st.t.Type {
-	case task.Classification:
-		scores, err := st.t.LabelScores(st.m, st.tok, exs, st.eopts)
-		if err != nil {
-			return err
-		}
-		why = func(k int) string { return tr.modelCheck(failures[idx[k]], exs[k].Text, scores[k]) }
-	case task.Extraction:
-		scores, err := st.t.EntityTypeScores(st.m, st.tok, exs, st.eopts)
-		if err != nil {
-			return err
-		}
-		why = func(k int) string { return tr.entityModelCheck(exs[k], scores[k]) }
-	default:
-		return nil
+	scores, err := st.t.EntityTypeScores(st.m, st.tok, exs, st.eopts)
+	if err != nil {
+		return err
 	}
 	for k, i := range idx {
-		if reason := why(k); reason != "" {
+		if reason := tr.entityModelCheck(exs[k], scores[k]); reason != "" {
 			verdicts[i] = Verdict{ID: failures[i].ID, Line: failures[i].Line, Class: "poison", Kind: PoisonLabelFlip, Reason: reason}
 		}
 	}

@@ -66,6 +66,7 @@ type triager struct {
 	entity  map[string]map[string]int // lower-cased entity text -> type -> count in the pool
 	word    map[string]map[string]int // lower-cased word of an entity -> type -> count
 	types   *typeModel                // extraction: entity type from span and context
+	labels  *labelModel               // classification: label from the input's words
 }
 
 func newTriager(t *task.Task, pool []task.Example) *triager {
@@ -80,8 +81,11 @@ func newTriager(t *task.Task, pool []task.Example) *triager {
 		}
 		m[k][typ]++
 	}
-	if t.Type == task.Extraction {
+	switch t.Type {
+	case task.Extraction:
 		tr.types = newTypeModel(t.EntityTypes, pool)
+	case task.Classification:
+		tr.labels = newLabelModel(t.Labels, pool)
 	}
 	for _, ex := range pool {
 		for _, e := range ex.Entities {
@@ -167,10 +171,6 @@ func (tr *triager) triage(f Failure) Verdict {
 func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 	switch tr.t.Type {
 	case task.Classification:
-		votes, total := tr.vote(nn)
-		if total == 0 {
-			return ""
-		}
 		// Near-identical inputs carry another label, none the logged one.
 		near, nearOther := false, ""
 		for _, h := range nn {
@@ -186,20 +186,8 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 		if !near && nearOther != "" {
 			return "a near-identical example (similarity " + ftoa(nn[0].sim) + ") is labelled " + quote(nearOther) + ", not " + quote(f.Label)
 		}
-		if near || votes[f.Label]/total >= 0.1 {
-			return "" // the logged label has support among similar inputs
-		}
-		top, topW := "", 0.0
-		for _, l := range sortedKeys(votes) {
-			if votes[l] > topW {
-				top, topW = l, votes[l]
-			}
-		}
-		switch {
-		case top == f.Predicted && topW/total >= 0.5:
-			return "similar examples are labelled " + quote(top) + " (the model's answer), hardly any " + quote(f.Label)
-		case topW/total >= 0.5 && total >= 1.0:
-			return "the most similar examples agree on " + quote(top) + " (" + ftoa(topW/total) + " of the vote), hardly any on " + quote(f.Label)
+		if p, best, ok := tr.labels.prob(text, f.Label); ok && p < labelFlip(len(tr.t.Labels)) {
+			return "a classifier fitted on the task's labelled data gives " + quote(f.Label) + " probability " + ftoa(p) + " (" + quote(best) + " the most)"
 		}
 	case task.Extraction:
 		// Evidence for each type of a logged entity: the labelled data's entities with
@@ -242,54 +230,6 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 				return "from its words and context, " + quote(e.Text) + " is " + best + " (probability " + ftoa(bestP) + "), " + e.Type + " " + ftoa(post[e.Type])
 			}
 		}
-	}
-	return ""
-}
-
-// vote is a similarity-weighted vote of the most similar labelled examples (similarity
-// at least 0.2) on the label.
-func (tr *triager) vote(nn []hit) (map[string]float64, float64) {
-	votes := map[string]float64{}
-	var total float64
-	for _, h := range nn {
-		if h.sim < 0.2 {
-			break
-		}
-		votes[tr.pool[h.i].Label] += h.sim
-		total += h.sim
-	}
-	return votes, total
-}
-
-// support is the share of the vote of similar labelled examples that the label gets.
-func (tr *triager) support(text, label string) float64 {
-	votes, total := tr.vote(tr.ix.nearest(text, 10, nil))
-	if total == 0 {
-		return 0
-	}
-	return votes[label] / total
-}
-
-// modelCheck is triage's second look at classification failures, with the deployed
-// model: a logged label that the model ranks in the bottom part of the label set and
-// that similar labelled examples rarely carry is taken for a flip. Genuine failures
-// usually have the true label near the top of the model's ranking, or support in the
-// data. scores are the deployed model's label log-probabilities for each failure.
-func (tr *triager) modelCheck(f Failure, text string, scores []float64) string {
-	labels := tr.t.Labels
-	j := slices.Index(labels, f.Label)
-	if j < 0 {
-		return ""
-	}
-	rank := 1
-	for _, s := range scores {
-		if s > scores[j] {
-			rank++
-		}
-	}
-	limit := max(3, len(labels)/3)
-	if share := tr.support(text, f.Label); rank > limit && share < 0.3 {
-		return fmt.Sprintf("the deployed model ranks %s %d of %d labels and similar examples give it %.0f %% of their vote", quote(f.Label), rank, len(labels), 100*share)
 	}
 	return ""
 }

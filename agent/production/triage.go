@@ -167,7 +167,10 @@ func (tr *triager) triage(f Failure) Verdict {
 }
 
 // contradicted says why the expected answer is a label flip: near-identical examples in
-// the pool agree on another answer (for classification, also the deployed model's own).
+// the pool carry another label, or a classifier fitted on the pool gives the logged
+// label little probability (classification); an entity's text is of another type
+// throughout the pool, or the type model gives the logged type little probability
+// (extraction).
 func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 	switch tr.t.Type {
 	case task.Classification:

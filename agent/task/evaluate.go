@@ -270,31 +270,6 @@ func (t *Task) labelTokens(tok Tokenizer, eos []int) (labels [][]int, depth int)
 	return labels, depth
 }
 
-// LabelScores returns, for each example of a classification task, the model's
-// log-probability of every label (in t.Labels order), as Evaluate scores them.
-func (t *Task) LabelScores(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOptions) ([][]float64, error) {
-	if t.Type != Classification {
-		return nil, fmt.Errorf("label scores: %s is not a classification task", t.Name)
-	}
-	if o.Batch <= 0 {
-		o.Batch = 16
-	}
-	labels, depth := t.labelTokens(tok, o.EOS)
-	prompts, _, err := t.fitPrompts(tok, exs, t.promptLimit(m.Info().MaxPositions, depth, 0))
-	if err != nil {
-		return nil, fmt.Errorf("label scores %s: %w", t.Name, err)
-	}
-	cls, err := engine.Classify(m, prompts, labels, o.Batch)
-	if err != nil {
-		return nil, fmt.Errorf("label scores %s: %w", t.Name, err)
-	}
-	out := make([][]float64, len(cls))
-	for i, c := range cls {
-		out[i] = c.LogProbs
-	}
-	return out, nil
-}
-
 // EntityTypeScores returns, for each example of an extraction task and each of its
 // entities in order, the model's log-probability of writing that entity with each entity
 // type (t.EntityTypes order) — "TYPE: span" — after the prompt and the example's entities

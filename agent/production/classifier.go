@@ -16,6 +16,16 @@ type sparseLR struct {
 	classes int
 	weight  map[string][]float64 // feature -> one weight per class
 	fitted  int                  // samples it was fitted on
+	seen    []int                // samples per class
+}
+
+// minSeen: a class with fewer samples than this is not judged (a label or type the data
+// lacks would otherwise look like a flip on every line that carries it).
+const minSeen = 3
+
+// judges says whether the model has seen enough of class k to say it is unlikely.
+func (m *sparseLR) judges(k int) bool {
+	return k >= 0 && k < m.classes && m.seen[k] >= minSeen
 }
 
 // sample is one training example of a sparseLR: its features, class and loss weight.
@@ -31,7 +41,10 @@ const (
 )
 
 func fitLR(classes int, data []sample, epochs int) *sparseLR {
-	m := &sparseLR{classes: classes, weight: map[string][]float64{}, fitted: len(data)}
+	m := &sparseLR{classes: classes, weight: map[string][]float64{}, fitted: len(data), seen: make([]int, classes)}
+	for _, d := range data {
+		m.seen[d.class]++
+	}
 	sq := map[string][]float64{} // AdaGrad's sums of squared gradients
 	r := rand.New(rand.NewPCG(1, 1))
 	for range epochs {
@@ -114,10 +127,10 @@ func newLabelModel(labels []string, exs []task.Example) *labelModel {
 }
 
 // prob is the probability the model gives label for text; ok is false when the model
-// has seen too little to say.
+// has seen too little (of the data, or of the label) to say.
 func (m *labelModel) prob(text, label string) (p float64, best string, ok bool) {
 	j := slices.Index(m.labels, label)
-	if m.lr.fitted < 20 || j < 0 {
+	if m.lr.fitted < 20 || !m.lr.judges(j) {
 		return 0, "", false
 	}
 	ps := m.lr.probs(textFeatures(text))

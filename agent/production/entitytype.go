@@ -45,9 +45,9 @@ func newTypeModel(types []string, exs []task.Example) *typeModel {
 }
 
 // posterior is P(type | span in context) for each type; nil when the span is not in the
-// sentence or the model has seen too little.
+// sentence or the model has seen too little (of the data, or of the entity's type).
 func (m *typeModel) posterior(text string, e task.Entity) map[string]float64 {
-	if m.lr.fitted < 50 {
+	if m.lr.fitted < 50 || !m.lr.judges(slices.Index(m.types, e.Type)) {
 		return nil
 	}
 	toks := strings.Split(text, " ")

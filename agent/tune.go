@@ -77,7 +77,7 @@ func (c *TuneConfig) defaults() {
 	if c.ModelName == "" {
 		c.ModelName = c.Model
 	}
-	r := Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full}
+	r := c.recipe()
 	r.Defaults()
 	c.Epochs, c.Batch, c.LR, c.LoRARank, c.LoRAAlpha = r.Epochs, r.Batch, r.LR, r.Rank, r.Alpha
 	if c.ValExamples <= 0 {
@@ -211,8 +211,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	fmt.Fprintf(log, "before   %s %.4f on %d test examples\n", t.Metric, before.Value, before.N)
 
 	adapterDir := filepath.Join(c.Out, OutputDir(c.Full))
-	set, tr, err := Train(ctx, m, tok, t, train, val, Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR,
-		Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full, Seed: c.Seed}, TrainEnv{EOS: eos, Pad: pad, Base: c.Model, Out: adapterDir, Log: log, Progress: c.Progress,
+	set, tr, err := Train(ctx, m, tok, t, train, val, c.recipe(), TrainEnv{EOS: eos, Pad: pad, Base: c.Model, Out: adapterDir, Log: log, Progress: c.Progress,
 		EvalMetric: c.EvalMetric, EvalEOS: gen.EosTokenIDs})
 	if err != nil {
 		return nil, err
@@ -250,6 +249,11 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// recipe is the training recipe the configuration asks for.
+func (c *TuneConfig) recipe() Recipe {
+	return Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full, Seed: c.Seed}
 }
 
 // OutputDir is the folder of a Tune run that holds what training made: "adapter" for

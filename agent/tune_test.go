@@ -66,11 +66,7 @@ func TestTuneFull(t *testing.T) {
 	if res.Adapter != filepath.Join(out, "model") {
 		t.Fatalf("result names %s, want the model folder", res.Adapter)
 	}
-	for _, f := range []string{"model/config.json", "model/model.safetensors", "model/tokenizer.json", "model/metrics.jsonl", "result.json", "report.md"} {
-		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
-			t.Fatalf("run folder lacks %s", f)
-		}
-	}
+	requireFiles(t, out, "model/config.json", "model/model.safetensors", "model/tokenizer.json", "model/metrics.jsonl", "result.json", "report.md")
 	if _, err := os.Stat(filepath.Join(out, "adapter")); err == nil {
 		t.Fatal("a full fine-tune wrote an adapter folder")
 	}
@@ -110,11 +106,7 @@ func TestTune(t *testing.T) {
 	if res.TrainN != 12 || res.EvalN != 3 || res.Train.Steps != 12 {
 		t.Fatalf("result %+v", res)
 	}
-	for _, f := range []string{"before.json", "after.json", "result.json", "report.md", "adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/metrics.jsonl"} {
-		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
-			t.Fatalf("run folder lacks %s", f)
-		}
-	}
+	requireFiles(t, out, "before.json", "after.json", "result.json", "report.md", "adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/metrics.jsonl")
 	metricsLog, _ := os.ReadFile(filepath.Join(out, "adapter", "metrics.jsonl"))
 	if !strings.Contains(string(metricsLog), `"eval_accuracy"`) {
 		t.Fatalf("the task metric was not logged during training:\n%s", metricsLog)
@@ -185,5 +177,15 @@ func TestSampleIsBalancedAndSeeded(t *testing.T) {
 	}
 	if same {
 		t.Fatal("different seeds gave the same draw")
+	}
+}
+
+// requireFiles fails the test unless each file exists under dir.
+func requireFiles(t *testing.T, dir string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("run folder lacks %s", f)
+		}
 	}
 }

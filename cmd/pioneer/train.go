@@ -427,9 +427,6 @@ func exportCommand() *cli.Command {
 	}
 }
 
-// copyTokenizerFiles copies the files beside the weights that make a model folder usable
-// (those that exist) from one folder to another.
-
 // entityScores adds entity-level micro precision, recall and F1 of the completions got
 // against ref to ms (entity_precision, entity_recall, entity_f1), with the count of
 // completions off the format (entity_format_errors). Completions list entities in

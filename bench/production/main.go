@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -301,7 +302,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		return nil, err
 	}
 	if prog.Resumed > 0 {
-		fmt.Fprintf(os.Stderr, "== resuming the run in %s (finished: %v)\n", work, sortedDone(prog))
+		fmt.Fprintf(os.Stderr, "== resuming the run in %s (finished: %v)\n", work, slices.Sorted(maps.Keys(prog.Done)))
 	}
 	stopAll := prog.time("all")
 	defer stopAll()
@@ -389,7 +390,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	// The deployment.
 	fmt.Fprintf(os.Stderr, "== deploying: %d parent examples\n", len(d.parent))
 	deployed := filepath.Join(work, "deployed")
-	if !prog.Done["deploy"] {
+	if _, ok := prog.done("deploy"); !ok {
 		stop := prog.time("deploy")
 		if err := train(d.parent, deployed); err != nil {
 			return nil, err
@@ -432,7 +433,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if triageOnly {
 		return nil, triageFigures(agentCfg, planted)
 	}
-	if !prog.Done["deployed_score"] {
+	if _, ok := prog.done("deployed_score"); !ok {
 		v, _, err := score(deployed)
 		if err != nil {
 			return nil, err
@@ -441,10 +442,11 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			return nil, err
 		}
 	}
-	deployedTest := prog.Scores["deployed_score"][0]
+	ds, _ := prog.done("deployed_score")
+	deployedTest := ds[0]
 
 	// Naive retraining: every logged failure, as logged.
-	if !prog.Done["naive"] {
+	if _, ok := prog.done("naive"); !ok {
 		stop := prog.time("naive")
 		naiveData := append([]task.Example(nil), d.parent...)
 		for _, l := range log {
@@ -465,7 +467,8 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			return nil, err
 		}
 	}
-	naiveTest, naiveBroken := prog.Scores["naive"][0], int(prog.Scores["naive"][1])
+	ns, _ := prog.done("naive")
+	naiveTest, naiveBroken := ns[0], int(ns[1])
 	naiveWall := prog.spent("naive")
 	fmt.Fprintf(os.Stderr, "naive: %s %.4f on test, %d of R broken\n", t.Metric, naiveTest, naiveBroken)
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -14,13 +13,12 @@ import (
 )
 
 // progress is what an interrupted benchmark run leaves in its work folder
-// (progress.json) for -resume: the settings it ran with, the phases it finished, their
-// scores, and the seconds each phase has taken so far over all the processes that
+// (progress.json) for -resume: the settings it ran with, the phases it finished with
+// their scores, and the seconds each phase has taken so far over all the processes that
 // worked on it.
 type progress struct {
 	Settings string                `json:"settings"`
-	Done     map[string]bool       `json:"done"`
-	Scores   map[string][2]float64 `json:"scores"` // phase -> (test metric, regressions)
+	Done     map[string][2]float64 `json:"done"` // finished phase -> (test metric, regressions)
 	Spent    map[string]float64    `json:"spent_s"`
 	Resumed  int                   `json:"resumed"` // how many times the run was resumed
 
@@ -35,7 +33,7 @@ const flushEvery = 10 * time.Second
 // reads what the interrupted run left and refuses a run started with other settings.
 func openProgress(work, settings string, resume bool) (*progress, error) {
 	p := &progress{path: filepath.Join(work, "progress.json"), Settings: settings,
-		Done: map[string]bool{}, Scores: map[string][2]float64{}, Spent: map[string]float64{}}
+		Done: map[string][2]float64{}, Spent: map[string]float64{}}
 	if !resume {
 		return p, p.save()
 	}
@@ -109,8 +107,7 @@ func (p *progress) time(phase string) (stop func() error) {
 func (p *progress) finish(phase string, scores [2]float64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.Done[phase] = true
-	p.Scores[phase] = scores
+	p.Done[phase] = scores
 	return p.save()
 }
 
@@ -120,14 +117,10 @@ func (p *progress) spent(phase string) float64 {
 	return p.Spent[phase]
 }
 
-// sortedDone lists the finished phases.
-func sortedDone(p *progress) []string {
-	var out []string
-	for ph, ok := range p.Done {
-		if ok {
-			out = append(out, ph)
-		}
-	}
-	slices.Sort(out)
-	return out
+// done says whether phase finished, and with which scores.
+func (p *progress) done(phase string) ([2]float64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.Done[phase]
+	return s, ok
 }

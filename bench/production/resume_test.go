@@ -40,7 +40,7 @@ func TestProgressResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !q.Done["deploy"] || q.Scores["deploy"] != [2]float64{0.5, 3} || q.Resumed != 1 {
+	if s, ok := q.done("deploy"); !ok || s != [2]float64{0.5, 3} || q.Resumed != 1 {
 		t.Fatalf("resumed progress: %+v", q)
 	}
 	stop = q.time("deploy")
@@ -53,7 +53,7 @@ func TestProgressResume(t *testing.T) {
 	}
 	// Starting again without -resume forgets the old run.
 	r, err := openProgress(work, "task=a", false)
-	if err != nil || r.Done["deploy"] || r.spent("deploy") != 0 {
+	if _, done := r.done("deploy"); err != nil || done || r.spent("deploy") != 0 {
 		t.Fatalf("a fresh start kept the old run: %+v, %v", r, err)
 	}
 }

@@ -144,7 +144,12 @@ func (m *labelModel) prob(text, label string) (p float64, best string, ok bool) 
 }
 
 // labelFlip is the probability below which labelModel takes a logged label for a flip:
-// 0.2, or twice chance when there are more than ten labels.
+// 0.2, or twice chance when there are more than ten labels. On all 150 CLINC150 intents
+// with 60 labelled examples each (TestLabelModelManyLabels) it turns away 54 of 3000 true
+// validation labels and misses 1.2 % of flips, about the rates of 10 labels. It needs
+// that much labelled data per label: with 6 examples for a quarter of the 150 intents
+// and 40 for the rest, 215 of those intents' 760 true lines are turned away (28 %;
+// a limit scaled down by a label's example count trades them for missed flips).
 func labelFlip(labels int) float64 { return min(0.2, 2/float64(labels)) }
 
 func textFeatures(text string) []string {

@@ -510,6 +510,7 @@ func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict)
 	}
 	var idx []int
 	var exs []task.Example
+	var doubts [][]float64
 	for i, v := range verdicts {
 		if v.Class == "poison" {
 			continue
@@ -518,10 +519,11 @@ func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict)
 		if v.Cleaned != "" {
 			ex.Text = v.Cleaned
 		}
-		if !tr.doubtsAType(ex) {
+		d := tr.typeDoubts(ex)
+		if d == nil {
 			continue
 		}
-		idx, exs = append(idx, i), append(exs, ex)
+		idx, exs, doubts = append(idx, i), append(exs, ex), append(doubts, d)
 	}
 	if len(exs) == 0 {
 		return nil
@@ -531,7 +533,7 @@ func (st *state) modelCheck(tr *triager, failures []Failure, verdicts []Verdict)
 		return err
 	}
 	for k, i := range idx {
-		if reason := tr.entityModelCheck(exs[k], scores[k]); reason != "" {
+		if reason := tr.entityModelCheck(exs[k], doubts[k], scores[k]); reason != "" {
 			verdicts[i] = Verdict{ID: failures[i].ID, Line: failures[i].Line, Class: "poison", Kind: PoisonLabelFlip, Reason: reason}
 		}
 	}

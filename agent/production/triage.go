@@ -256,25 +256,29 @@ const (
 	typeDoubt = 0.5
 )
 
-// doubtsAType says whether the type model gives some entity of ex less than typeDoubt
-// for its logged type (only those are worth the deployed model's look).
-func (tr *triager) doubtsAType(ex task.Example) bool {
-	for _, e := range ex.Entities {
+// typeDoubts gives, for each entity of ex, the type model's probability of its logged
+// type where that is below typeDoubt, and -1 where it is not (or the model abstains);
+// nil when no entity is doubted.
+func (tr *triager) typeDoubts(ex task.Example) []float64 {
+	var doubts []float64
+	for k, e := range ex.Entities {
 		if post := tr.types.posterior(ex.Text, e); post != nil && post[e.Type] < typeDoubt {
-			return true
+			if doubts == nil {
+				doubts = slices.Repeat([]float64{-1}, len(ex.Entities))
+			}
+			doubts[k] = post[e.Type]
 		}
 	}
-	return false
+	return doubts
 }
 
-// entityModelCheck is triage's second look at an extraction failure: scores are the
-// deployed model's log-probabilities of each logged entity with each type (as
-// task.EntityTypeScores returns them).
-func (tr *triager) entityModelCheck(ex task.Example, scores [][]float64) string {
+// entityModelCheck is triage's second look at an extraction failure: doubts are
+// typeDoubts(ex), scores the deployed model's log-probabilities of each logged entity
+// with each type (as task.EntityTypeScores returns them).
+func (tr *triager) entityModelCheck(ex task.Example, doubts []float64, scores [][]float64) string {
 	for k, e := range ex.Entities {
-		post := tr.types.posterior(ex.Text, e)
 		j := slices.Index(tr.t.EntityTypes, e.Type)
-		if post == nil || j < 0 || k >= len(scores) || post[e.Type] >= typeDoubt {
+		if k >= len(doubts) || doubts[k] < 0 || j < 0 || k >= len(scores) {
 			continue
 		}
 		p := softmax(scores[k])
@@ -288,7 +292,7 @@ func (tr *triager) entityModelCheck(ex task.Example, scores [][]float64) string 
 			}
 		}
 		return fmt.Sprintf("the deployed model gives %s the type %s with probability %s (%s %s), and its words and context %s",
-			quote(e.Text), e.Type, ftoa(p[j]), tr.t.EntityTypes[best], ftoa(p[best]), ftoa(post[e.Type]))
+			quote(e.Text), e.Type, ftoa(p[j]), tr.t.EntityTypes[best], ftoa(p[best]), ftoa(doubts[k]))
 	}
 	return ""
 }

@@ -155,8 +155,9 @@ func TestEntityModelCheck(t *testing.T) {
 	flipped := ex
 	flipped.Entities = append([]task.Entity(nil), ex.Entities...)
 	flipped.Entities[1].Type = map[string]string{"PER": "ORG", "ORG": "PER", "LOC": "PER", "MISC": "LOC"}[truth]
-	if !tr.doubtsAType(flipped) || tr.doubtsAType(ex) {
-		t.Fatalf("type model: doubts the flipped line %v, the true one %v", tr.doubtsAType(flipped), tr.doubtsAType(ex))
+	doubtFlipped, doubtTrue := tr.typeDoubts(flipped), tr.typeDoubts(ex)
+	if doubtFlipped == nil || doubtFlipped[1] < 0 || doubtTrue != nil {
+		t.Fatalf("type model: doubts of the flipped line %v, of the true one %v", doubtFlipped, doubtTrue)
 	}
 	// Log-probabilities over PER, ORG, LOC, MISC with one type preferred.
 	prefer := func(typ string) []float64 {
@@ -165,13 +166,13 @@ func TestEntityModelCheck(t *testing.T) {
 		return s
 	}
 	sure := prefer(ex.Entities[0].Type)
-	if why := tr.entityModelCheck(flipped, [][]float64{sure, prefer(truth)}); !strings.Contains(why, "deployed model") {
+	if why := tr.entityModelCheck(flipped, doubtFlipped, [][]float64{sure, prefer(truth)}); !strings.Contains(why, "deployed model") {
 		t.Errorf("model and type model both doubt the flipped type, not flagged: %q", why)
 	}
-	if why := tr.entityModelCheck(flipped, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
+	if why := tr.entityModelCheck(flipped, doubtFlipped, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
 		t.Errorf("the deployed model agrees with the logged type, flagged: %s", why)
 	}
-	if why := tr.entityModelCheck(ex, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
+	if why := tr.entityModelCheck(ex, doubtTrue, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
 		t.Errorf("a genuine line the deployed model mistypes, flagged: %s", why)
 	}
 
@@ -194,7 +195,7 @@ func TestEntityModelCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := tr.entityModelCheck(flipped, scores[0])
+	want := tr.entityModelCheck(flipped, doubtFlipped, scores[0])
 	if verdicts[0].Class != "clean" || (want == "") != (verdicts[1].Class == "clean") || (want != "" && verdicts[1].Reason != want) {
 		t.Fatalf("verdicts %+v; the scores say %q", verdicts, want)
 	}

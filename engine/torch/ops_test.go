@@ -206,13 +206,16 @@ func TestMatmulLinearEmbedding(t *testing.T) {
 	near(t, "embedding", f32(t, s.Embedding(emb, ids)), []float64{3, 3, 1, 1, 1, 1}, tol)
 }
 
-// TestLinearFewRows covers the shapes where Linear on the CPU computes (w·xᵀ)ᵀ instead of
-// x·wᵀ (a large float32 weight, 2 to 32 rows of input) and the shapes either side: the
-// values must match a float64 product computed here, with and without bias, for any
-// leading shape of x, and the output's shape must be x's with the last size replaced.
+// TestLinearFewRows covers the shapes where Linear on the CPU takes another route than
+// x·wᵀ through the GEMM: the dot-product kernel for 1 to 64 rows of input without a
+// gradient (on x86 with AVX2 and FMA), (w·xᵀ)ᵀ for 2 to 32 rows that record one, and the
+// shapes either side (65 rows; a weight under 64K values; rows whose length is not a
+// multiple of the kernel's eight, and a weight whose rows are not a multiple of its
+// three). The values must match a float64 product computed here, with and without bias,
+// for any leading shape of x, and the output's shape must be x's with the last size
+// replaced; with a gradient, the gradients of x and w must match too.
 func TestLinearFewRows(t *testing.T) {
 	s := scope(t)
-	const in, out = 512, 2048 // 1M weights: large enough for the few-rows orientation
 	r := rand.New(rand.NewPCG(1, 2))
 	vals := func(n int) []float32 {
 		v := make([]float32, n)
@@ -221,36 +224,74 @@ func TestLinearFewRows(t *testing.T) {
 		}
 		return v
 	}
-	wv, bv := vals(out*in), vals(out)
-	w := s.Float32s(wv, []int64{out, in}, torch.CPU)
-	bias := s.Float32s(bv, []int64{out}, torch.CPU)
-	for _, shape := range [][]int64{{1, in}, {2, in}, {16, 1, in}, {4, 8, in}, {33, in}} {
-		rows := 1
-		for _, d := range shape[:len(shape)-1] {
-			rows *= int(d)
-		}
-		xv := vals(rows * in)
-		x := s.Float32s(xv, shape, torch.CPU)
-		for _, withBias := range []bool{false, true} {
-			var b *torch.Tensor
-			if withBias {
-				b = bias
+	for _, dims := range [][2]int{{512, 2048}, {515, 130}, {64, 100}} {
+		in, out := dims[0], dims[1]
+		wv, bv := vals(out*in), vals(out)
+		for _, shape := range [][]int64{{1, int64(in)}, {2, int64(in)}, {3, int64(in)}, {16, 1, int64(in)}, {4, 8, int64(in)}, {33, int64(in)}, {64, int64(in)}, {65, int64(in)}} {
+			rows := 1
+			for _, d := range shape[:len(shape)-1] {
+				rows *= int(d)
 			}
-			y := s.Linear(x, w, b)
-			want := append(append([]int64{}, shape[:len(shape)-1]...), out)
-			shapeIs(t, fmt.Sprintf("linear %v", shape), y, want...)
-			got := f32(t, y)
-			for i := 0; i < rows; i++ {
-				for j := 0; j < out; j++ {
-					ref := 0.0
+			xv := vals(rows * in)
+			ref := func(i, j int, withBias bool) float64 {
+				v := 0.0
+				if withBias {
+					v = float64(bv[j])
+				}
+				for k := 0; k < in; k++ {
+					v += float64(xv[i*in+k]) * float64(wv[j*in+k])
+				}
+				return v
+			}
+			for _, grad := range []bool{false, true} {
+				for _, withBias := range []bool{false, true} {
+					name := fmt.Sprintf("linear %dx%d x %v bias %v grad %v", out, in, shape, withBias, grad)
+					x := s.Float32s(xv, shape, torch.CPU)
+					w := s.Float32s(wv, []int64{int64(out), int64(in)}, torch.CPU)
+					var b *torch.Tensor
 					if withBias {
-						ref = float64(bv[j])
+						b = s.Float32s(bv, []int64{int64(out)}, torch.CPU)
 					}
+					if grad {
+						for _, p := range []*torch.Tensor{x, w} {
+							if err := p.SetRequiresGrad(true); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					y := s.Linear(x, w, b)
+					want := append(append([]int64{}, shape[:len(shape)-1]...), int64(out))
+					shapeIs(t, name, y, want...)
+					got := f32(t, y)
+					for i := 0; i < rows; i++ {
+						for j := 0; j < out; j++ {
+							if d, v := math.Abs(float64(got[i*out+j])-ref(i, j, withBias)), ref(i, j, withBias); d > 1e-4*(1+math.Abs(v)) {
+								t.Fatalf("%s: [%d,%d] = %v, want %v", name, i, j, got[i*out+j], v)
+							}
+						}
+					}
+					if !grad {
+						continue
+					}
+					// The loss Σ y: dL/dx[i][k] = Σ_j w[j][k], dL/dw[j][k] = Σ_i x[i][k].
+					if err := s.Sum(y).Backward(); err != nil {
+						t.Fatal(err)
+					}
+					gx, gw := f32(t, s.Grad(x)), f32(t, s.Grad(w))
 					for k := 0; k < in; k++ {
-						ref += float64(xv[i*in+k]) * float64(wv[j*in+k])
-					}
-					if d := math.Abs(float64(got[i*out+j]) - ref); d > 1e-4*(1+math.Abs(ref)) {
-						t.Fatalf("linear %v bias %v: [%d,%d] = %v, want %v", shape, withBias, i, j, got[i*out+j], ref)
+						var sw, sx float64
+						for j := 0; j < out; j++ {
+							sw += float64(wv[j*in+k])
+						}
+						for i := 0; i < rows; i++ {
+							sx += float64(xv[i*in+k])
+						}
+						if d := math.Abs(float64(gx[k]) - sw); d > 1e-3*(1+math.Abs(sw)) {
+							t.Fatalf("%s: dL/dx[0][%d] = %v, want %v", name, k, gx[k], sw)
+						}
+						if d := math.Abs(float64(gw[k]) - sx); d > 1e-3*(1+math.Abs(sx)) {
+							t.Fatalf("%s: dL/dw[0][%d] = %v, want %v", name, k, gw[k], sx)
+						}
 					}
 				}
 			}

@@ -586,7 +586,8 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out) {
 // rows of input, as in batched decoding. For these shapes the CPU GEMM runs 1.2 to 3x
 // faster in that orientation (2 AVX2 cores, MKL: a 151936 x 896 head at 16 rows took 107
 // ms instead of 169 ms); for 64 rows or rows of 64 values it runs slower. The sums are the
-// same products in another order.
+// same products in another order. Without a gradient to record, rows_times_weight below
+// (x86 with AVX2) comes first; this orientation serves the rest.
 static bool few_rows_product(const at::Tensor& x, const at::Tensor& w) {
   if (!x.device().is_cpu() || !w.device().is_cpu() || x.scalar_type() != at::kFloat ||
       w.scalar_type() != at::kFloat || w.dim() != 2 || x.dim() < 1 || w.numel() < (1 << 20)) {
@@ -598,13 +599,143 @@ static bool few_rows_product(const at::Tensor& x, const at::Tensor& w) {
   return rows >= 2 && rows <= 32;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// Decoding multiplies a few rows of input by large weights, and there the CPU GEMM spends
+// as long re-laying the weight out as multiplying (perf: MKL's sgemm copy routine took 38 %
+// of a Qwen2.5-0.5B-shaped decode at batch 16, its kernel 35 %). rows_times_weight
+// computes y = x·wᵀ for 1 to 64 rows straight from w's rows: dot products of three rows of
+// w with four rows of x at a time, eight values wide, so each row of w is read from memory
+// once per call and used from cache for every row of x. On 2 AVX2 cores it runs the
+// 0.5B model's projections 1.8 to 2.6x faster than MKL at 16 rows and 1.8 to 2.3x at one
+// row. It is used only where nothing needs a gradient.
+
+__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  return _mm_cvtss_f32(s);
+}
+
+// rows_times_weight_range writes y[m][n] = Σ_k x[m][k]·w[n][k] for n in [n0, n1), all m.
+__attribute__((target("avx2,fma"))) static void rows_times_weight_range(
+    const float* x, const float* w, float* y, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
+  const int64_t K8 = K & ~int64_t(7);
+  auto tail = [&](const float* xr, const float* wr) {  // the last K % 8 products
+    float t = 0;
+    for (int64_t k = K8; k < K; k++) t += xr[k] * wr[k];
+    return t;
+  };
+  int64_t n = n0;
+  for (; n + 3 <= n1; n += 3) {
+    const float *w0 = w + n * K, *w1 = w0 + K, *w2 = w1 + K;
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+      const float *x0 = x + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+      __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+      __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+      for (int64_t k = 0; k < K8; k += 8) {
+        __m256 v0 = _mm256_loadu_ps(w0 + k), v1 = _mm256_loadu_ps(w1 + k), v2 = _mm256_loadu_ps(w2 + k);
+        __m256 u = _mm256_loadu_ps(x0 + k);
+        a00 = _mm256_fmadd_ps(u, v0, a00), a01 = _mm256_fmadd_ps(u, v1, a01), a02 = _mm256_fmadd_ps(u, v2, a02);
+        u = _mm256_loadu_ps(x1 + k);
+        a10 = _mm256_fmadd_ps(u, v0, a10), a11 = _mm256_fmadd_ps(u, v1, a11), a12 = _mm256_fmadd_ps(u, v2, a12);
+        u = _mm256_loadu_ps(x2 + k);
+        a20 = _mm256_fmadd_ps(u, v0, a20), a21 = _mm256_fmadd_ps(u, v1, a21), a22 = _mm256_fmadd_ps(u, v2, a22);
+        u = _mm256_loadu_ps(x3 + k);
+        a30 = _mm256_fmadd_ps(u, v0, a30), a31 = _mm256_fmadd_ps(u, v1, a31), a32 = _mm256_fmadd_ps(u, v2, a32);
+      }
+      float* r = y + m * N + n;
+      r[0] = hsum8(a00) + tail(x0, w0), r[1] = hsum8(a01) + tail(x0, w1), r[2] = hsum8(a02) + tail(x0, w2);
+      r += N;
+      r[0] = hsum8(a10) + tail(x1, w0), r[1] = hsum8(a11) + tail(x1, w1), r[2] = hsum8(a12) + tail(x1, w2);
+      r += N;
+      r[0] = hsum8(a20) + tail(x2, w0), r[1] = hsum8(a21) + tail(x2, w1), r[2] = hsum8(a22) + tail(x2, w2);
+      r += N;
+      r[0] = hsum8(a30) + tail(x3, w0), r[1] = hsum8(a31) + tail(x3, w1), r[2] = hsum8(a32) + tail(x3, w2);
+    }
+    for (; m < M; m++) {
+      const float* x0 = x + m * K;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0;
+      for (int64_t k = 0; k < K8; k += 8) {
+        __m256 u = _mm256_loadu_ps(x0 + k);
+        a0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + k), a0);
+        a1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(w1 + k), a1);
+        a2 = _mm256_fmadd_ps(u, _mm256_loadu_ps(w2 + k), a2);
+      }
+      float* r = y + m * N + n;
+      r[0] = hsum8(a0) + tail(x0, w0), r[1] = hsum8(a1) + tail(x0, w1), r[2] = hsum8(a2) + tail(x0, w2);
+    }
+  }
+  for (; n < n1; n++) {  // the last one or two rows of w
+    const float* w0 = w + n * K;
+    for (int64_t m = 0; m < M; m++) {
+      const float* x0 = x + m * K;
+      __m256 a = _mm256_setzero_ps();
+      for (int64_t k = 0; k < K8; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), _mm256_loadu_ps(w0 + k), a);
+      y[m * N + n] = hsum8(a) + tail(x0, w0);
+    }
+  }
+}
+
+static bool cpu_has_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+#endif
+
+// rows_times_weight computes x·wᵀ (+ b) with the kernel above and returns true, or returns
+// false where it does not apply: not an x86 CPU with AVX2 and FMA, not float32 on the CPU,
+// more than 64 rows, a small weight (under 64K values, where the GEMM's own overheads are
+// small), or a gradient to record.
+static bool rows_times_weight(const at::Tensor& X, const at::Tensor& W, const std::optional<at::Tensor>& bias,
+                              at::Tensor* out) {
+#if defined(__x86_64__)
+  if (!cpu_has_avx2_fma() || !X.device().is_cpu() || !W.device().is_cpu() || X.scalar_type() != at::kFloat ||
+      W.scalar_type() != at::kFloat || W.dim() != 2 || X.dim() < 1 || W.numel() < (1 << 16)) {
+    return false;
+  }
+  if (at::GradMode::is_enabled() && (X.requires_grad() || W.requires_grad() || (bias && bias->requires_grad()))) {
+    return false;
+  }
+  const int64_t K = X.size(-1), N = W.size(0);
+  if (K == 0 || K != W.size(1)) return false;
+  const int64_t M = X.numel() / K;
+  if (M < 1 || M > 64) return false;
+  if (bias && (bias->dim() != 1 || bias->size(0) != N || bias->scalar_type() != at::kFloat || !bias->device().is_cpu())) {
+    return false;
+  }
+  at::Tensor x = X.reshape({M, K}).contiguous(), w = W.contiguous();
+  std::vector<int64_t> shape(X.sizes().begin(), X.sizes().end());
+  shape.back() = N;
+  at::Tensor y = at::empty({M, N}, X.options());
+  const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  // Threads take runs of three rows of w; a run of at least 32K weights each.
+  const int64_t blocks = (N + 2) / 3;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / (3 * K));
+  at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
+    rows_times_weight_range(xp, wp, yp, M, N, K, b0 * 3, std::min(N, b1 * 3));
+  });
+  if (bias) y.add_(*bias);
+  *out = y.view(shape);
+  return true;
+#else
+  return false;
+#endif
+}
+
 pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {
   PT_TRY
   std::optional<at::Tensor> bias;
   if (b != nullptr) bias = T(b);
   const at::Tensor& X = T(x);
   const at::Tensor& W = T(w);
-  if (!few_rows_product(X, W) || (bias.has_value() && bias->dim() != 1)) {
+  at::Tensor y;
+  if (rows_times_weight(X, W, bias, &y)) {
+    *out = wrap(y);
+  } else if (!few_rows_product(X, W) || (bias.has_value() && bias->dim() != 1)) {
     *out = wrap(at::linear(X, W, bias));
   } else {
     int64_t k = X.size(-1);

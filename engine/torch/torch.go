@@ -24,10 +24,10 @@
 package torch
 
 /*
-#cgo CXXFLAGS: -std=c++17 -O2 -w -D_GLIBCXX_USE_CXX11_ABI=1
+#cgo CXXFLAGS: -std=c++17 -O2 -w -fopenmp -D_GLIBCXX_USE_CXX11_ABI=1
 #cgo CXXFLAGS: -I${SRCDIR}/../../third_party/libtorch/include
 #cgo LDFLAGS: -L${SRCDIR}/../../third_party/libtorch/lib -Wl,-rpath,${SRCDIR}/../../third_party/libtorch/lib
-#cgo LDFLAGS: -ltorch_cpu -lc10 -ldl -lstdc++
+#cgo LDFLAGS: -ltorch_cpu -lc10 -lgomp -ldl -lstdc++
 #include <stdlib.h>
 #include "shim.h"
 */

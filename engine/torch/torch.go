@@ -20,7 +20,9 @@
 // to the cached libtorch, or to $LIBTORCH). The binary links libtorch_cpu and libc10 and
 // loads libtorch_cuda.so at start-up when it is present, so one binary serves CPU and GPU
 // machines; at run time the libraries are found through the rpath to third_party/libtorch
-// or through LD_LIBRARY_PATH.
+// or through LD_LIBRARY_PATH. The shim is compiled with -fopenmp: ATen's parallel_for is
+// inlined into it, and without OpenMP it would run its loops on one thread instead of on
+// libtorch's OpenMP pool (libgomp.so.1, which libtorch_cpu links already).
 package torch
 
 /*

@@ -79,7 +79,7 @@ var models = []struct {
 	// SmolLM2-135M's published shape (its config.json), random weights.
 	{"smollm2_135m_shape", map[string]any{"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
 		"num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
-		"rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true}, 4, 64, 6},
+		"rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true}, 4, 64, 12},
 }
 
 // gpuModels are trained on GPUs only (too slow for two CPU cores).
@@ -179,13 +179,16 @@ func run(device, python, out, commit, autocast string, rounds int) error {
 	if bf16 {
 		method += "; MFU (GPU) = 6 x parameters x tokens/s over the dense bfloat16 tensor-core peak (H100/H200: 989 TFLOP/s; the float32 runs use the 67 TFLOP/s non-tensor-core float32 peak)"
 	}
-	r := bench.NewResult(name, cmd, method)
-	if commit != "" {
-		r.Commit = commit
-	}
 	list := models
 	if dev.Type == torch.DeviceCUDA {
 		list = append(list, gpuModels...)
+	}
+	for _, mdl := range list {
+		method += fmt.Sprintf("; %s: batch %d x %d tokens, %d timed steps per process", mdl.name, mdl.batch, mdl.seq, mdl.steps)
+	}
+	r := bench.NewResult(name, cmd, method)
+	if commit != "" {
+		r.Commit = commit
 	}
 	for _, mdl := range list {
 		sp := spec{Config: mdl.config, Device: dev.String(), Threads: torch.NumThreads(), R: 16, Alpha: 32, Targets: targets,

@@ -287,27 +287,39 @@ func TestTypeModel(t *testing.T) {
 // takes few true validation labels for flips, thin intents' included, and nearly every
 // flip to another of the 10 labels. Measured: 7 of 200 true labels flagged (2 of 60 of
 // the thin intents'), 1779 of 1800 flips caught.
-func TestLabelModel(t *testing.T) {
+// clincSample loads CLINC150 and takes the first per(i) training examples of its i-th
+// label (0: none); it returns the task, that sample and the validation split.
+func clincSample(t *testing.T, per func(i int) int) (*task.Task, []task.Example, []task.Example) {
+	t.Helper()
 	tk, err := task.Load("clinc150")
 	if err != nil {
 		t.Fatal(err)
 	}
 	train, _ := tk.Split("train")
 	val, _ := tk.Split("validation")
-	labels := tk.Labels[:10]
-	thin := map[string]bool{labels[0]: true, labels[1]: true, labels[2]: true}
 	n := map[string]int{}
 	var pool []task.Example
 	for _, ex := range train {
-		want := 40
-		if thin[ex.Label] {
-			want = 6
-		}
-		if slices.Contains(labels, ex.Label) && n[ex.Label] < want {
+		if n[ex.Label] < per(slices.Index(tk.Labels, ex.Label)) {
 			n[ex.Label]++
 			pool = append(pool, ex)
 		}
 	}
+	return tk, pool, val
+}
+
+func TestLabelModel(t *testing.T) {
+	tk, pool, val := clincSample(t, func(i int) int {
+		switch {
+		case i < 3: // thin
+			return 6
+		case i < 10:
+			return 40
+		}
+		return 0
+	})
+	labels := tk.Labels[:10]
+	thin := map[string]bool{labels[0]: true, labels[1]: true, labels[2]: true}
 	m := newLabelModel(labels, pool)
 	limit := labelFlip(len(labels))
 	var trueLines, alarms, thinLines, thinAlarms, flips, caught int
@@ -366,20 +378,7 @@ func TestLabelModel(t *testing.T) {
 // intents, 60 labelled examples of each (a traffic log of a 150-intent deployment gives
 // about that many per intent).
 func TestLabelModelManyLabels(t *testing.T) {
-	tk, err := task.Load("clinc150")
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, _ := tk.Split("train")
-	val, _ := tk.Split("validation")
-	n := map[string]int{}
-	var pool []task.Example
-	for _, ex := range train {
-		if n[ex.Label] < 60 {
-			n[ex.Label]++
-			pool = append(pool, ex)
-		}
-	}
+	tk, pool, val := clincSample(t, func(int) int { return 60 })
 	m := newLabelModel(tk.Labels, pool)
 	limit := labelFlip(len(tk.Labels))
 	var trueLines, alarms, flips, missed int

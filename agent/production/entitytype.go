@@ -10,7 +10,8 @@ import (
 
 // typeModel is a multinomial logistic regression (maximum entropy) model of an entity's
 // type from the span and its context: the span's words, their shapes, prefixes and
-// suffixes, the whole span, its length, and the two words on each side. It is fitted on
+// suffixes, the whole span, its length, the two words on each side, and the types of
+// the entities it is listed with. It is fitted on
 // the task's labelled sentences, and triage uses it to tell a flipped type from a
 // genuine one.
 //
@@ -18,7 +19,8 @@ import (
 // of bench/production -task conll2003 (469 lines), it types the logged entities' true
 // types right 94.4 % of the time (naive Bayes 88.8 %), with a mean log-likelihood of
 // the true type of -0.17 (naive Bayes -0.30). Fitted on CoNLL-2003's training split,
-// it types 93.9 % of the validation split's entities right (naive Bayes 90.2 %).
+// it types 93.9 % of the validation split's entities right without the coordination
+// features, 94.5 % with them (naive Bayes 90.2 %).
 type typeModel struct {
 	types []string
 	lr    *sparseLR
@@ -31,36 +33,98 @@ func newTypeModel(types []string, exs []task.Example) *typeModel {
 	var data []sample
 	for _, ex := range exs {
 		toks := strings.Split(ex.Text, " ")
-		for _, e := range ex.Entities {
+		ms := locate(toks, ex.Entities)
+		for k, e := range ex.Entities {
 			y := slices.Index(types, e.Type)
-			span := strings.Split(e.Text, " ")
-			at := findSpan(toks, span)
-			if y < 0 || at < 0 {
+			if y < 0 || ms[k].at < 0 {
 				continue
 			}
-			data = append(data, sample{spanFeatures(toks, at, len(span)), y, 1})
+			data = append(data, sample{mentionFeatures(toks, ms, k), y, 1})
 		}
 	}
 	return &typeModel{types: types, lr: fitLR(len(types), data, typeEpochs)}
 }
 
-// posterior is P(type | span in context) for each type; nil when the span is not in the
-// sentence or the model has seen too little (of the data, or of the entity's type).
-func (m *typeModel) posterior(text string, e task.Entity) map[string]float64 {
-	if m.lr.fitted < 50 || !m.lr.judges(slices.Index(m.types, e.Type)) {
+// posterior is P(type | span in context) for the k-th of a sentence's entities, for each
+// type; nil when the span is not in the sentence or the model has seen too little (of
+// the data, or of the entity's type). The other entities' types are context (see
+// coordination).
+func (m *typeModel) posterior(text string, ents []task.Entity, k int) map[string]float64 {
+	if m.lr.fitted < 50 || !m.lr.judges(slices.Index(m.types, ents[k].Type)) {
 		return nil
 	}
 	toks := strings.Split(text, " ")
-	span := strings.Fields(e.Text)
-	at := findSpan(toks, span)
-	if at < 0 {
+	ms := locate(toks, ents)
+	if ms[k].at < 0 {
 		return nil
 	}
 	out := map[string]float64{}
-	for k, p := range m.lr.probs(spanFeatures(toks, at, len(span))) {
-		out[m.types[k]] = p
+	for j, p := range m.lr.probs(mentionFeatures(toks, ms, k)) {
+		out[m.types[j]] = p
 	}
 	return out
+}
+
+// mention is where an entity is in a sentence's words (at -1: nowhere).
+type mention struct {
+	at, n int
+	typ   string
+}
+
+func locate(toks []string, ents []task.Entity) []mention {
+	ms := make([]mention, len(ents))
+	for k, e := range ents {
+		span := strings.Fields(e.Text)
+		ms[k] = mention{findSpan(toks, span), len(span), e.Type}
+	}
+	return ms
+}
+
+// mentionFeatures are the k-th mention's span features and its coordination features.
+func mentionFeatures(toks []string, ms []mention, k int) []string {
+	return append(spanFeatures(toks, ms[k].at, ms[k].n), coordination(toks, ms, k)...)
+}
+
+// coordination gives the types of the entities the k-th is listed with: the one before
+// "and", "or" or a comma just before it, and the one just after such a word following
+// it, a bracketed aside after either skipped ("Haneda ( Tokyo ) and Itami ( Osaka )":
+// Itami is listed with Haneda). Listed names are mostly of one type, which the span's
+// own words may not tell: Itami is a surname as well as an airport.
+func coordination(toks []string, ms []mention, k int) []string {
+	listing := func(i int) bool {
+		return i >= 0 && i < len(toks) && (toks[i] == "and" || toks[i] == "or" || toks[i] == ",")
+	}
+	// aside: the index just past a bracketed aside opening at i, or i if none opens there.
+	aside := func(i int) int {
+		if i >= len(toks) || toks[i] != "(" {
+			return i
+		}
+		for j := i + 1; j < len(toks) && j <= i+6; j++ {
+			if toks[j] == ")" {
+				return j + 1
+			}
+		}
+		return i
+	}
+	var f []string
+	at, end := ms[k].at, ms[k].at+ms[k].n
+	if c := at - 1; listing(c) {
+		for j, m := range ms {
+			if j != k && m.at >= 0 && (m.at+m.n == c || aside(m.at+m.n) == c) {
+				f = append(f, "listed_after:"+m.typ)
+				break
+			}
+		}
+	}
+	if c := aside(end); listing(c) {
+		for j, m := range ms {
+			if j != k && m.at == c+1 {
+				f = append(f, "listed_before:"+m.typ)
+				break
+			}
+		}
+	}
+	return f
 }
 
 func findSpan(toks, span []string) int {

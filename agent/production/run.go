@@ -209,16 +209,18 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return nil, err
 	}
 	defer st.tok.Close()
-	// The deployed adapter is attached to the base model through triage, the baseline and
-	// the probes, and detached before any candidate trains. A fully fine-tuned
-	// deployment is loaded in the base model's place instead (candidates reload the base).
+	// Triage reads the log with the base model (see likelier). The deployed adapter is
+	// then attached to it for the rest of triage, the baseline and the probes, and
+	// detached before any candidate trains. A fully fine-tuned deployment is loaded in
+	// the base model's place instead (candidates reload the base).
 	cur := versions.Current()
-	first := cfg.Base
 	if full {
-		first = versions.Dir(cur)
+		if err := st.fineTuneOf(versions.Dir(cur)); err != nil {
+			return nil, fmt.Errorf("deployed model %s: %w", cfg.Deployed, err)
+		}
 	}
-	if err := st.swap(first); err != nil {
-		return nil, fmt.Errorf("deployed model %s: %w", cfg.Deployed, err)
+	if err := st.swap(cfg.Base); err != nil {
+		return nil, err
 	}
 	defer func() { st.m.Close() }() // st.m is replaced when whole models are swapped in
 	gen, err := model.ReadGenerationConfig(cfg.Base)
@@ -264,11 +266,6 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return nil, err
 	}
 	var deployed *lora.Set
-	if !full {
-		if deployed, err = lora.Load(versions.Dir(cur), st.m); err != nil {
-			return nil, fmt.Errorf("deployed adapter %s: %w", cfg.Deployed, err)
-		}
-	}
 	detach := func() {
 		if deployed != nil {
 			deployed.Close()
@@ -288,6 +285,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	tr := newTriager(t, reference)
 	tr.lexicon = func(w string) bool { return len(st.tok.Encode(" "+w, false)) == 1 }
+	var lmErr error
+	tr.likelier = likelier(st.m, st.tok, st.eos, &lmErr)
 	counts := Counts{Read: len(failures) + len(quarantined), Quarantined: len(quarantined), Kinds: map[string]int{}}
 	verdicts := make([]Verdict, len(failures))
 	var admitted []Failure
@@ -295,6 +294,16 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	variants := map[string]Item{}
 	for i, f := range failures {
 		verdicts[i] = tr.triage(f)
+	}
+	if lmErr != nil {
+		return nil, fmt.Errorf("triage: %w", lmErr)
+	}
+	if full {
+		if err := st.swap(versions.Dir(cur)); err != nil {
+			return nil, fmt.Errorf("deployed model %s: %w", cfg.Deployed, err)
+		}
+	} else if deployed, err = lora.Load(versions.Dir(cur), st.m); err != nil {
+		return nil, fmt.Errorf("deployed adapter %s: %w", cfg.Deployed, err)
 	}
 	// A second look at entity types, with the deployed model.
 	if err := st.modelCheck(tr, failures, verdicts); err != nil {
@@ -477,17 +486,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 // the base model's architecture and size) in place of the current one.
 func (st *state) swap(dir string) error {
 	if dir != st.cfg.Base {
-		a, err := model.Inspect(st.cfg.Base)
-		if err != nil {
+		if err := st.fineTuneOf(dir); err != nil {
 			return err
-		}
-		b, err := model.Inspect(dir)
-		if err != nil {
-			return err
-		}
-		if a.Architecture != b.Architecture || a.Params != b.Params || a.VocabSize != b.VocabSize {
-			return fmt.Errorf("%s (%s, %d parameters, vocabulary %d) is not a fine-tune of the base model %s (%s, %d parameters, vocabulary %d)",
-				dir, b.Architecture, b.Params, b.VocabSize, st.cfg.BaseName, a.Architecture, a.Params, a.VocabSize)
 		}
 	}
 	m, err := model.Load(dir, st.cfg.Device, torch.Float32)
@@ -499,6 +499,56 @@ func (st *state) swap(dir string) error {
 	}
 	st.m = m
 	return nil
+}
+
+// fineTuneOf checks that the model in dir has the base model's architecture and size.
+func (st *state) fineTuneOf(dir string) error {
+	a, err := model.Inspect(st.cfg.Base)
+	if err != nil {
+		return err
+	}
+	b, err := model.Inspect(dir)
+	if err != nil {
+		return err
+	}
+	if a.Architecture != b.Architecture || a.Params != b.Params || a.VocabSize != b.VocabSize {
+		return fmt.Errorf("%s (%s, %d parameters, vocabulary %d) is not a fine-tune of the base model %s (%s, %d parameters, vocabulary %d)",
+			dir, b.Architecture, b.Params, b.VocabSize, st.cfg.BaseName, a.Architecture, a.Params, a.VocabSize)
+	}
+	return nil
+}
+
+// likelierMargin: a spelling correction is made when the base model gives the corrected
+// sentence at least this many nats more log-probability than the sentence as logged.
+// Chosen with pioneer-nano as the judge, on 1,500 validation sentences of CoNLL-2003 and
+// CLINC150 each, clean and with one slip planted in each (TestLikelier measures a
+// sample): of the corrections the data's vocabulary proposes for clean CoNLL-2003 text
+// (149, one in ten sentences), it lets 54 through; of the planted slips it would
+// repair, it keeps 98 % (CoNLL-2003) and 93 % (CLINC150). A margin of 0 keeps 99 % and
+// 96 % but lets 73 false corrections through. A fine-tuned deployment is a worse
+// judge: fully fine-tuned for CoNLL-2003, it lets 90 through and keeps 93 %. (Measured
+// before correction refused inflections of a known word, which removes a few more.)
+const likelierMargin = 2
+
+// likelier returns triage's language-model check of a spelling correction: m's
+// log-probability of each sentence after a start token. A scoring error is kept in
+// *errp (the first one) and the correction refused.
+func likelier(m model.CausalLM, tok task.Tokenizer, start int, errp *error) func(before, after string) bool {
+	return func(before, after string) bool {
+		if *errp != nil {
+			return false
+		}
+		a, b := tok.Encode(before, false), tok.Encode(after, false)
+		if n := m.Info().MaxPositions - 1; len(a) > n || len(b) > n {
+			return false // longer than the model reads: leave the text as logged
+		}
+		sc, err := engine.Score(m, [][]int{{start}, {start}}, [][]int{a, b}, 2)
+		if err != nil {
+			*errp = err
+			return false
+		}
+		return sc[1].LogProb-sc[0].LogProb >= likelierMargin
+	}
 }
 
 // modelCheck runs the triager's second look with the deployed model over the extraction

@@ -2,6 +2,7 @@ package production
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -151,14 +152,36 @@ func (ix *index) correction(w string) string {
 	}
 	best, bestN := "", 0
 	for _, c := range edits1(w) {
-		if c+"s" == w || w+"s" == c {
-			continue // a plural or singular the data lacks: an inflection, not a slip
+		if inflections(c, w) {
+			continue // a form the data lacks of a word it has: an inflection, not a slip
 		}
 		if n := ix.vocab[c]; n > bestN {
 			best, bestN = c, n
 		}
 	}
 	return best
+}
+
+// inflections reports whether a and b could be forms of one word by regular English
+// inflection: the same once an -s, -es, -d or -ed is taken off either ("guides" and
+// "guided", "revoke" and "revoked", "ship" and "ships").
+func inflections(a, b string) bool {
+	stems := func(w string) []string {
+		out := []string{w}
+		for _, suf := range []string{"s", "es", "d", "ed"} {
+			if len(w) > len(suf)+2 && strings.HasSuffix(w, suf) {
+				out = append(out, strings.TrimSuffix(w, suf))
+			}
+		}
+		return out
+	}
+	sb := stems(b)
+	for _, s := range stems(a) {
+		if slices.Contains(sb, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func edits1(w string) []string {

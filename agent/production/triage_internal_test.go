@@ -132,6 +132,89 @@ func TestTypoRepairIsConservative(t *testing.T) {
 	}
 }
 
+// TestLikelier: with pioneer-nano judging, triage's spelling corrections of clean
+// CoNLL-2003 sentences (real words the data lacks, taken for slips of words it has) are
+// mostly refused, and the corrections of planted slips mostly kept. Measured on the
+// first 1,000 validation sentences: of the 45 sentences a false correction would
+// change, 18 changed; of 418 planted slips the data's vocabulary can mend, 409 mended.
+func TestLikelier(t *testing.T) {
+	tk, tr := conllTriager(t)
+	val, _ := tk.Split("validation")
+	m, err := model.Load(nanoDir, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok := nanoTokenizer(t)
+	tr.lexicon = func(w string) bool { return len(tok.Encode(" "+w, false)) == 1 }
+	var lmErr error
+	judge := likelier(m, tok, 0, &lmErr)
+	rng := rand.New(rand.NewPCG(1, 2))
+	falseAll, falseMade, slips, mended := 0, 0, 0, 0
+	for _, ex := range val[:1000] {
+		tr.likelier = nil
+		if got, _ := tr.repair(ex.Text); got != ex.Text {
+			falseAll++
+			tr.likelier = judge
+			if got, _ := tr.repair(ex.Text); got != ex.Text {
+				falseMade++
+			}
+		}
+		// One slip in a lower-case word of at least four letters: a letter dropped,
+		// two swapped, or one doubled.
+		fs := strings.Fields(ex.Text)
+		var at []int
+		for i, w := range fs {
+			if len(w) >= 4 && strings.IndexFunc(w, func(r rune) bool { return r < 'a' || r > 'z' }) < 0 {
+				at = append(at, i)
+			}
+		}
+		if len(at) == 0 {
+			continue
+		}
+		i := at[rng.IntN(len(at))]
+		w := fs[i]
+		k := rng.IntN(len(w) - 1)
+		switch rng.IntN(3) {
+		case 0:
+			fs[i] = w[:k] + w[k+1:]
+		case 1:
+			fs[i] = w[:k] + w[k+1:k+2] + w[k:k+1] + w[k+2:]
+		default:
+			fs[i] = w[:k+1] + w[k:]
+		}
+		if fs[i] == w {
+			continue
+		}
+		slipped := strings.Join(fs, " ")
+		tr.likelier = nil
+		if got, _ := tr.repair(slipped); got != ex.Text {
+			continue
+		}
+		slips++
+		tr.likelier = judge
+		if got, _ := tr.repair(slipped); got == ex.Text {
+			mended++
+		}
+	}
+	if lmErr != nil {
+		t.Fatal(lmErr)
+	}
+	t.Logf("false corrections %d, made with the judge %d; mendable slips %d, mended %d", falseAll, falseMade, slips, mended)
+	if falseAll < 40 || falseMade*2 > falseAll {
+		t.Errorf("the judge let %d of %d false corrections through (want at most half)", falseMade, falseAll)
+	}
+	if slips < 350 || float64(mended) < 0.95*float64(slips) {
+		t.Errorf("the judge kept %d of %d corrections of planted slips (want 95 %%)", mended, slips)
+	}
+	// The failure that showed it: "rents" is no slip of "tents".
+	tr.likelier = judge
+	in := "NOTE - Airport Facilities Co Ltd manages and rents facilities at Haneda ( Tokyo ) and Itami ( Osaka ) airports ."
+	if got, _ := tr.repair(in); got != in {
+		t.Errorf("repair(%q) = %q", in, got)
+	}
+}
+
 // TestEntityModelCheck: a logged type is taken for a flip only when both the deployed
 // model and the type model doubt it; the check runs through the deployed model's type
 // scores for exactly the lines whose types the type model doubts.
@@ -142,7 +225,7 @@ func TestEntityModelCheck(t *testing.T) {
 	var ex task.Example
 	for _, x := range val {
 		if len(x.Entities) >= 2 {
-			if p := tr.types.posterior(x.Text, x.Entities[1]); p != nil && p[x.Entities[1].Type] > 0.95 {
+			if p := tr.types.posterior(x.Text, x.Entities, 1); p != nil && p[x.Entities[1].Type] > 0.95 {
 				ex = x
 				break
 			}
@@ -224,16 +307,39 @@ func nanoTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	return tok
 }
 
+// TestCoordination: an entity listed with another (by "and", "or" or a comma, a
+// bracketed aside skipped) gets the other's type as a feature; one merely near it does
+// not.
+func TestCoordination(t *testing.T) {
+	text := "NOTE - Airport Facilities Co Ltd manages and rents facilities at Haneda ( Tokyo ) and Itami ( Osaka ) airports ."
+	ents := []task.Entity{{Text: "Airport Facilities Co Ltd", Type: "ORG"}, {Text: "Haneda", Type: "LOC"},
+		{Text: "Tokyo", Type: "LOC"}, {Text: "Itami", Type: "PER"}, {Text: "Osaka", Type: "LOC"}}
+	toks := strings.Split(text, " ")
+	ms := locate(toks, ents)
+	for k, want := range [][]string{nil, {"listed_before:PER"}, nil, {"listed_after:LOC"}, nil} {
+		if got := coordination(toks, ms, k); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", ents[k].Text, got, want)
+		}
+	}
+	toks = strings.Split("Smith , Jones and Brown beat Leeds", " ")
+	ms = locate(toks, []task.Entity{{Text: "Smith", Type: "PER"}, {Text: "Jones", Type: "ORG"}, {Text: "Brown", Type: "PER"}, {Text: "Leeds", Type: "ORG"}})
+	for k, want := range [][]string{{"listed_before:ORG"}, {"listed_after:PER", "listed_before:PER"}, {"listed_after:ORG"}, nil} {
+		if got := coordination(toks, ms, k); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", toks[ms[k].at], got, want)
+		}
+	}
+}
+
 // TestTypeModel: fitted on CoNLL-2003's training split, the type model types the
-// validation split's entities right at least 93 % of the time (93.9 % measured; the
+// validation split's entities right at least 94 % of the time (94.5 % measured; the
 // naive Bayes model it replaced, 90.2 %), and fitting is deterministic.
 func TestTypeModel(t *testing.T) {
 	tk, tr := conllTriager(t)
 	val, _ := tk.Split("validation")
 	right, total := 0, 0
 	for _, ex := range val {
-		for _, e := range ex.Entities {
-			p := tr.types.posterior(ex.Text, e)
+		for k, e := range ex.Entities {
+			p := tr.types.posterior(ex.Text, ex.Entities, k)
 			if p == nil {
 				continue
 			}
@@ -249,21 +355,21 @@ func TestTypeModel(t *testing.T) {
 			}
 		}
 	}
-	if total < 5000 || float64(right)/float64(total) < 0.93 {
-		t.Errorf("typed %d of %d validation entities right, want at least 93 %%", right, total)
+	if total < 5000 || float64(right)/float64(total) < 0.94 {
+		t.Errorf("typed %d of %d validation entities right, want at least 94 %%", right, total)
 	}
 	train, _ := tk.Split("train")
 	again := newTypeModel(tk.EntityTypes, train)
 	ex := val[0]
-	for _, e := range ex.Entities {
-		a, b := tr.types.posterior(ex.Text, e), again.posterior(ex.Text, e)
+	for k, e := range ex.Entities {
+		a, b := tr.types.posterior(ex.Text, ex.Entities, k), again.posterior(ex.Text, ex.Entities, k)
 		for typ := range a {
 			if a[typ] != b[typ] {
 				t.Fatalf("two fits on the same data differ on %q: %v vs %v", e.Text, a, b)
 			}
 		}
 	}
-	if p := newTypeModel(tk.EntityTypes, train[:5]).posterior(ex.Text, ex.Entities[0]); p != nil {
+	if p := newTypeModel(tk.EntityTypes, train[:5]).posterior(ex.Text, ex.Entities, 0); p != nil {
 		t.Errorf("a model fitted on 5 sentences should abstain, gave %v", p)
 	}
 	// An entity type the data lacks is not judged.
@@ -274,10 +380,10 @@ func TestTypeModel(t *testing.T) {
 		}
 	}
 	lacking := newTypeModel(tk.EntityTypes, noMisc)
-	if p := lacking.posterior(ex.Text, task.Entity{Type: "MISC", Text: ex.Entities[0].Text}); p != nil {
+	if p := lacking.posterior(ex.Text, []task.Entity{{Type: "MISC", Text: ex.Entities[0].Text}}, 0); p != nil {
 		t.Errorf("a type with no mentions was judged: %v", p)
 	}
-	if p := lacking.posterior(ex.Text, ex.Entities[0]); ex.Entities[0].Type != "MISC" && p == nil {
+	if p := lacking.posterior(ex.Text, ex.Entities, 0); ex.Entities[0].Type != "MISC" && p == nil {
 		t.Errorf("a seen type was not judged")
 	}
 }

@@ -45,22 +45,25 @@ func newTypeModel(types []string, exs []task.Example) *typeModel {
 	return &typeModel{types: types, lr: fitLR(len(types), data, typeEpochs)}
 }
 
-// posterior is P(type | span in context) for the k-th of a sentence's entities, for each
-// type; nil when the span is not in the sentence or the model has seen too little (of
-// the data, or of the entity's type). The other entities' types are context (see
-// coordination).
-func (m *typeModel) posterior(text string, ents []task.Entity, k int) map[string]float64 {
-	if m.lr.fitted < 50 || !m.lr.judges(slices.Index(m.types, ents[k].Type)) {
-		return nil
+// posteriors is P(type | span in context) for each of a sentence's entities, for each
+// type; nil for an entity whose span is not in the sentence, or when the model has seen
+// too little (of the data, or of the entity's type). The other entities' types are
+// context (see coordination).
+func (m *typeModel) posteriors(text string, ents []task.Entity) []map[string]float64 {
+	out := make([]map[string]float64, len(ents))
+	if m.lr.fitted < 50 {
+		return out
 	}
 	toks := strings.Split(text, " ")
 	ms := locate(toks, ents)
-	if ms[k].at < 0 {
-		return nil
-	}
-	out := map[string]float64{}
-	for j, p := range m.lr.probs(mentionFeatures(toks, ms, k)) {
-		out[m.types[j]] = p
+	for k, e := range ents {
+		if ms[k].at < 0 || !m.lr.judges(slices.Index(m.types, e.Type)) {
+			continue
+		}
+		out[k] = map[string]float64{}
+		for j, p := range m.lr.probs(mentionFeatures(toks, ms, k)) {
+			out[k][m.types[j]] = p
+		}
 	}
 	return out
 }

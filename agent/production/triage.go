@@ -201,6 +201,7 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 		// Evidence for each type of a logged entity: the labelled data's entities with
 		// the same text (weight 3 each), and with its words (each word's type counts,
 		// at most 5 in all per word, shared in proportion).
+		posts := tr.types.posteriors(f.Input, f.Entities)
 		for k, e := range f.Entities {
 			ev := map[string]float64{}
 			for typ, c := range tr.entity[strings.ToLower(e.Text)] {
@@ -227,8 +228,7 @@ func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
 			if total >= 2 && ev[e.Type]/total < 0.1 && top != e.Type {
 				return quote(e.Text) + " is " + top + " by the task's data (" + ftoa(topW/total) + " of the evidence) and hardly ever " + e.Type
 			}
-			post := tr.types.posterior(f.Input, f.Entities, k)
-			if post != nil && post[e.Type] < typeFlip {
+			if post := posts[k]; post != nil && post[e.Type] < typeFlip {
 				best, bestP := "", 0.0
 				for _, typ := range sortedKeys(post) {
 					if post[typ] > bestP {
@@ -268,8 +268,9 @@ const (
 // nil when no entity is doubted.
 func (tr *triager) typeDoubts(ex task.Example) []float64 {
 	var doubts []float64
+	posts := tr.types.posteriors(ex.Text, ex.Entities)
 	for k, e := range ex.Entities {
-		if post := tr.types.posterior(ex.Text, ex.Entities, k); post != nil && post[e.Type] < typeDoubt {
+		if post := posts[k]; post != nil && post[e.Type] < typeDoubt {
 			if doubts == nil {
 				doubts = slices.Repeat([]float64{-1}, len(ex.Entities))
 			}

@@ -225,7 +225,7 @@ func TestEntityModelCheck(t *testing.T) {
 	var ex task.Example
 	for _, x := range val {
 		if len(x.Entities) >= 2 {
-			if p := tr.types.posterior(x.Text, x.Entities, 1); p != nil && p[x.Entities[1].Type] > 0.95 {
+			if p := tr.types.posteriors(x.Text, x.Entities)[1]; p != nil && p[x.Entities[1].Type] > 0.95 {
 				ex = x
 				break
 			}
@@ -338,8 +338,9 @@ func TestTypeModel(t *testing.T) {
 	val, _ := tk.Split("validation")
 	right, total := 0, 0
 	for _, ex := range val {
+		posts := tr.types.posteriors(ex.Text, ex.Entities)
 		for k, e := range ex.Entities {
-			p := tr.types.posterior(ex.Text, ex.Entities, k)
+			p := posts[k]
 			if p == nil {
 				continue
 			}
@@ -361,15 +362,16 @@ func TestTypeModel(t *testing.T) {
 	train, _ := tk.Split("train")
 	again := newTypeModel(tk.EntityTypes, train)
 	ex := val[0]
+	as, bs := tr.types.posteriors(ex.Text, ex.Entities), again.posteriors(ex.Text, ex.Entities)
 	for k, e := range ex.Entities {
-		a, b := tr.types.posterior(ex.Text, ex.Entities, k), again.posterior(ex.Text, ex.Entities, k)
+		a, b := as[k], bs[k]
 		for typ := range a {
 			if a[typ] != b[typ] {
 				t.Fatalf("two fits on the same data differ on %q: %v vs %v", e.Text, a, b)
 			}
 		}
 	}
-	if p := newTypeModel(tk.EntityTypes, train[:5]).posterior(ex.Text, ex.Entities, 0); p != nil {
+	if p := newTypeModel(tk.EntityTypes, train[:5]).posteriors(ex.Text, ex.Entities)[0]; p != nil {
 		t.Errorf("a model fitted on 5 sentences should abstain, gave %v", p)
 	}
 	// An entity type the data lacks is not judged.
@@ -380,19 +382,14 @@ func TestTypeModel(t *testing.T) {
 		}
 	}
 	lacking := newTypeModel(tk.EntityTypes, noMisc)
-	if p := lacking.posterior(ex.Text, []task.Entity{{Type: "MISC", Text: ex.Entities[0].Text}}, 0); p != nil {
+	if p := lacking.posteriors(ex.Text, []task.Entity{{Type: "MISC", Text: ex.Entities[0].Text}})[0]; p != nil {
 		t.Errorf("a type with no mentions was judged: %v", p)
 	}
-	if p := lacking.posterior(ex.Text, ex.Entities, 0); ex.Entities[0].Type != "MISC" && p == nil {
+	if p := lacking.posteriors(ex.Text, ex.Entities)[0]; ex.Entities[0].Type != "MISC" && p == nil {
 		t.Errorf("a seen type was not judged")
 	}
 }
 
-// TestLabelModel: fitted on a thin and skewed CLINC150 sample like the intent
-// benchmark's (10 intents, 3 of them with 6 examples, the others 40), the label model
-// takes few true validation labels for flips, thin intents' included, and nearly every
-// flip to another of the 10 labels. Measured: 7 of 200 true labels flagged (2 of 60 of
-// the thin intents'), 1779 of 1800 flips caught.
 // clincSample loads CLINC150 and takes the first per(i) training examples of its i-th
 // label (0: none); it returns the task, that sample and the validation split.
 func clincSample(t *testing.T, per func(i int) int) (*task.Task, []task.Example, []task.Example) {
@@ -414,6 +411,11 @@ func clincSample(t *testing.T, per func(i int) int) (*task.Task, []task.Example,
 	return tk, pool, val
 }
 
+// TestLabelModel: fitted on a thin and skewed CLINC150 sample like the intent
+// benchmark's (10 intents, 3 of them with 6 examples, the others 40), the label model
+// takes few true validation labels for flips, thin intents' included, and nearly every
+// flip to another of the 10 labels. Measured: 7 of 200 true labels flagged (2 of 60 of
+// the thin intents'), 1779 of 1800 flips caught.
 func TestLabelModel(t *testing.T) {
 	tk, pool, val := clincSample(t, func(i int) int {
 		switch {

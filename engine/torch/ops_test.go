@@ -265,7 +265,7 @@ func TestLinearFewRows(t *testing.T) {
 					got := f32(t, y)
 					for i := 0; i < rows; i++ {
 						for j := 0; j < out; j++ {
-							if d, v := math.Abs(float64(got[i*out+j])-ref(i, j, withBias)), ref(i, j, withBias); d > 1e-4*(1+math.Abs(v)) {
+							if v := ref(i, j, withBias); math.Abs(float64(got[i*out+j])-v) > 1e-4*(1+math.Abs(v)) {
 								t.Fatalf("%s: [%d,%d] = %v, want %v", name, i, j, got[i*out+j], v)
 							}
 						}

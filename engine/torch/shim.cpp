@@ -581,6 +581,13 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out) {
 
 // ---- neural network ---------------------------------------------------------------------
 
+// cpu_float32_product reports whether x·wᵀ is a float32 product on the CPU of a matrix w
+// with at least min_weight values: where the routes below may apply.
+static bool cpu_float32_product(const at::Tensor& x, const at::Tensor& w, int64_t min_weight) {
+  return x.device().is_cpu() && w.device().is_cpu() && x.scalar_type() == at::kFloat &&
+         w.scalar_type() == at::kFloat && w.dim() == 2 && x.dim() >= 1 && w.numel() >= min_weight;
+}
+
 // few_rows_product reports whether x·wᵀ is better computed as (w·xᵀ)ᵀ: a float32 product
 // on the CPU of a large weight (at least 1M values, 128 or more per row) with 2 to 32
 // rows of input, as in batched decoding. For these shapes the CPU GEMM runs 1.2 to 3x
@@ -589,8 +596,7 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out) {
 // same products in another order. Without a gradient to record, rows_times_weight below
 // (x86 with AVX2) comes first; this orientation serves the rest.
 static bool few_rows_product(const at::Tensor& x, const at::Tensor& w) {
-  if (!x.device().is_cpu() || !w.device().is_cpu() || x.scalar_type() != at::kFloat ||
-      w.scalar_type() != at::kFloat || w.dim() != 2 || x.dim() < 1 || w.numel() < (1 << 20)) {
+  if (!cpu_float32_product(x, w, 1 << 20)) {
     return false;
   }
   int64_t k = x.size(-1);
@@ -692,8 +698,7 @@ static bool cpu_has_avx2_fma() {
 static bool rows_times_weight(const at::Tensor& X, const at::Tensor& W, const std::optional<at::Tensor>& bias,
                               at::Tensor* out) {
 #if defined(__x86_64__)
-  if (!cpu_has_avx2_fma() || !X.device().is_cpu() || !W.device().is_cpu() || X.scalar_type() != at::kFloat ||
-      W.scalar_type() != at::kFloat || W.dim() != 2 || X.dim() < 1 || W.numel() < (1 << 16)) {
+  if (!cpu_has_avx2_fma() || !cpu_float32_product(X, W, 1 << 16)) {
     return false;
   }
   if (at::GradMode::is_enabled() && (X.requires_grad() || W.requires_grad() || (bias && bias->requires_grad()))) {

@@ -36,6 +36,11 @@ typedef struct {
 void pt_init(char** cuda_msg);
 int pt_cuda_device_count(void);
 int64_t pt_live_tensors(void);
+// pt_cpu_reuse installs Pioneer's CPU allocator in libtorch (cpualloc.cpp) and sets how many
+// bytes of freed large blocks it keeps for reuse (0: none). pt_cpu_reuse_stats reports the
+// bytes kept now and how many large blocks were handed out again or newly allocated.
+void pt_cpu_reuse(int64_t limit_bytes);
+void pt_cpu_reuse_stats(int64_t* kept, int64_t* reused, int64_t* fresh);
 void pt_free_err(pt_err e);
 void pt_free(pt_tensor t);
 void pt_set_num_threads(int n);

@@ -38,6 +38,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 )
@@ -197,6 +198,11 @@ func ensureInit() {
 			C.free(unsafe.Pointer(msg))
 		}
 		cudaCount = int(C.pt_cuda_device_count())
+		limit, err := cpuReuseFromEnv()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pioneer:", err)
+		}
+		SetCPUReuse(limit)
 	})
 }
 

@@ -299,6 +299,87 @@ func TestLinearFewRows(t *testing.T) {
 	}
 }
 
+// TestLinearWide covers the route for a vocabulary-sized weight (16384 rows or more) and
+// more than 64 rows of input: products by slices of the weight's rows, and a backward of
+// its own. The weight's row count is not a multiple of the slice; the upstream gradient
+// is random, so every row of dL/dx differs.
+func TestLinearWide(t *testing.T) {
+	s := scope(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	vals := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	const in, out = 64, 16384 + 1024 + 37 // at least 1M weights
+	for _, shape := range [][]int64{{65, in}, {3, 40, in}} {
+		rows := int(shape[0])
+		if len(shape) == 3 {
+			rows *= int(shape[1])
+		}
+		xv, wv, gv := vals(rows*in), vals(out*in), vals(rows*out)
+		for _, grad := range []bool{false, true} {
+			name := fmt.Sprintf("linear %dx%d x %v grad %v", out, in, shape, grad)
+			x := s.Float32s(xv, shape, torch.CPU)
+			w := s.Float32s(wv, []int64{out, in}, torch.CPU)
+			if grad {
+				for _, p := range []*torch.Tensor{x, w} {
+					if err := p.SetRequiresGrad(true); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			y := s.Linear(x, w, nil)
+			shapeIs(t, name, y, append(append([]int64{}, shape[:len(shape)-1]...), out)...)
+			got := f32(t, y)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < out; j++ {
+					v := 0.0
+					for k := 0; k < in; k++ {
+						v += float64(xv[i*in+k]) * float64(wv[j*in+k])
+					}
+					if math.Abs(float64(got[i*out+j])-v) > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("%s: [%d,%d] = %v, want %v", name, i, j, got[i*out+j], v)
+					}
+				}
+			}
+			if !grad {
+				continue
+			}
+			// L = Σ y·g: dL/dx = g·w, dL/dw = gᵀ·x.
+			g := s.Float32s(gv, y.Shape(), torch.CPU)
+			if err := s.Sum(s.Mul(y, g)).Backward(); err != nil {
+				t.Fatal(err)
+			}
+			gx, gw := f32(t, s.Grad(x)), f32(t, s.Grad(w))
+			for i := 0; i < rows; i++ {
+				for k := 0; k < in; k++ {
+					v := 0.0
+					for j := 0; j < out; j++ {
+						v += float64(gv[i*out+j]) * float64(wv[j*in+k])
+					}
+					if math.Abs(float64(gx[i*in+k])-v) > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("%s: dL/dx[%d][%d] = %v, want %v", name, i, k, gx[i*in+k], v)
+					}
+				}
+			}
+			for j := 0; j < out; j += 97 {
+				for k := 0; k < in; k++ {
+					v := 0.0
+					for i := 0; i < rows; i++ {
+						v += float64(gv[i*out+j]) * float64(xv[i*in+k])
+					}
+					if math.Abs(float64(gw[j*in+k])-v) > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("%s: dL/dw[%d][%d] = %v, want %v", name, j, k, gw[j*in+k], v)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestSoftmaxNorms(t *testing.T) {
 	s := scope(t)
 	x := s.Float32s([]float32{1, 2, 3, -1, 0, 1}, []int64{2, 3}, torch.CPU)

@@ -11,6 +11,7 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <dlfcn.h>
 
 #include <atomic>
@@ -731,6 +732,76 @@ static bool rows_times_weight(const at::Tensor& X, const at::Tensor& W, const st
 #endif
 }
 
+// A language model's output projection has a vocabulary's worth of rows (32K to 152K)
+// and a few hundred to a few thousand columns. For that shape at a few hundred rows of
+// input, the CPU GEMM runs at half its speed on the decoder's own projections (2 AVX2
+// cores, MKL: a 49152 x 576 head at 256 rows took 216 to 262 ms, 55 to 67 GFLOP/s,
+// against 115 to 150 GFLOP/s for the layers' products). Computed as products with slices
+// of kWideChunk rows of w, each written straight into its columns of the output, it took
+// 110 to 140 ms. For the gradient of x, dy·w runs faster as (wᵀ·dyᵀ)ᵀ (110 against 140
+// ms). WideLinear does both and keeps autograd's contract: the sums are the same products
+// in another order.
+constexpr int64_t kWideChunk = 1024;
+
+// wide_product reports whether x·wᵀ is such a product: float32 on the CPU outside autocast,
+// no bias, at least 16384 rows of w and at least 65 rows of input (fewer rows take the
+// routes above).
+static bool wide_product(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias) {
+  if (bias.has_value() || !cpu_float32_product(x, w, 1 << 20) || at::autocast::is_autocast_enabled(at::kCPU)) {
+    return false;
+  }
+  const int64_t k = x.size(-1);
+  if (k == 0 || k != w.size(1) || w.size(0) < 16384) return false;
+  return x.numel() / k > 64;
+}
+
+// wide_forward computes x·wᵀ for x (M, K) by slices of w's rows.
+static at::Tensor wide_forward(const at::Tensor& x, const at::Tensor& w) {
+  const int64_t N = w.size(0);
+  at::Tensor y = at::empty({x.size(0), N}, x.options());
+  for (int64_t n = 0; n < N; n += kWideChunk) {
+    const int64_t c = std::min(kWideChunk, N - n);
+    at::Tensor part = y.narrow(1, n, c);
+    at::mm_out(part, x, w.narrow(0, n, c).t());
+  }
+  return y;
+}
+
+struct WideLinear : public torch::autograd::Function<WideLinear> {
+  // x is (M, K), w (N, K); returns (M, N).
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w) {
+    ctx->save_for_backward({w.requires_grad() ? x : at::Tensor(), w});
+    return wide_forward(x, w);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& w = saved[1];
+    at::Tensor dy = grads[0].contiguous();
+    at::Tensor dx, dw;
+    if (ctx->needs_input_grad(0)) dx = at::mm(w.t(), dy.t()).t().contiguous();
+    if (ctx->needs_input_grad(1)) dw = at::mm(dy.t(), x);
+    return {dx, dw};
+  }
+};
+
+// wide_linear computes x·wᵀ for x (…, K) through WideLinear.
+static at::Tensor wide_linear(const at::Tensor& X, const at::Tensor& W) {
+  const int64_t K = X.size(-1);
+  std::vector<int64_t> shape(X.sizes().begin(), X.sizes().end());
+  shape.back() = W.size(0);
+  at::Tensor x = X.reshape({-1, K});
+  at::Tensor y;
+  if (at::GradMode::is_enabled() && (X.requires_grad() || W.requires_grad())) {
+    y = WideLinear::apply(x, W);
+  } else {
+    y = wide_forward(x.contiguous(), W.contiguous());
+  }
+  return y.view(shape);
+}
+
 pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {
   PT_TRY
   std::optional<at::Tensor> bias;
@@ -740,6 +811,8 @@ pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {
   at::Tensor y;
   if (rows_times_weight(X, W, bias, &y)) {
     *out = wrap(y);
+  } else if (wide_product(X, W, bias)) {
+    *out = wrap(wide_linear(X, W));
   } else if (!few_rows_product(X, W) || (bias.has_value() && bias->dim() != 1)) {
     *out = wrap(at::linear(X, W, bias));
   } else {

@@ -217,13 +217,7 @@ func TestMatmulLinearEmbedding(t *testing.T) {
 func TestLinearFewRows(t *testing.T) {
 	s := scope(t)
 	r := rand.New(rand.NewPCG(1, 2))
-	vals := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(r.NormFloat64())
-		}
-		return v
-	}
+	vals := func(n int) []float32 { return normals(r, n) }
 	for _, dims := range [][2]int{{512, 2048}, {515, 130}, {64, 100}} {
 		in, out := dims[0], dims[1]
 		wv, bv := vals(out*in), vals(out)
@@ -253,11 +247,7 @@ func TestLinearFewRows(t *testing.T) {
 						b = s.Float32s(bv, []int64{int64(out)}, torch.CPU)
 					}
 					if grad {
-						for _, p := range []*torch.Tensor{x, w} {
-							if err := p.SetRequiresGrad(true); err != nil {
-								t.Fatal(err)
-							}
-						}
+						requireGrad(t, x, w)
 					}
 					y := s.Linear(x, w, b)
 					want := append(append([]int64{}, shape[:len(shape)-1]...), int64(out))
@@ -299,6 +289,25 @@ func TestLinearFewRows(t *testing.T) {
 	}
 }
 
+// normals returns n standard normal values drawn from r.
+func normals(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// requireGrad marks the tensors as leaves that record a gradient.
+func requireGrad(t *testing.T, ts ...*torch.Tensor) {
+	t.Helper()
+	for _, p := range ts {
+		if err := p.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestLinearWide covers the route for a vocabulary-sized weight (16384 rows or more) and
 // more than 64 rows of input: products by slices of the weight's rows, and a backward of
 // its own. The weight's row count is not a multiple of the slice; the upstream gradient
@@ -306,13 +315,7 @@ func TestLinearFewRows(t *testing.T) {
 func TestLinearWide(t *testing.T) {
 	s := scope(t)
 	r := rand.New(rand.NewPCG(3, 4))
-	vals := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(r.NormFloat64())
-		}
-		return v
-	}
+	vals := func(n int) []float32 { return normals(r, n) }
 	const in, out = 64, 16384 + 1024 + 37 // at least 1M weights
 	for _, shape := range [][]int64{{65, in}, {3, 40, in}} {
 		rows := int(shape[0])
@@ -325,11 +328,7 @@ func TestLinearWide(t *testing.T) {
 			x := s.Float32s(xv, shape, torch.CPU)
 			w := s.Float32s(wv, []int64{out, in}, torch.CPU)
 			if grad {
-				for _, p := range []*torch.Tensor{x, w} {
-					if err := p.SetRequiresGrad(true); err != nil {
-						t.Fatal(err)
-					}
-				}
+				requireGrad(t, x, w)
 			}
 			y := s.Linear(x, w, nil)
 			shapeIs(t, name, y, append(append([]int64{}, shape[:len(shape)-1]...), out)...)

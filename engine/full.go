@@ -22,6 +22,10 @@ func (f Full) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor {
 	return NextTokenLoss(s, f.Model, ids, targets)
 }
 
+// Concurrent is true: a model's Forward may run on several goroutines at once
+// (model.CausalLM).
+func (f Full) Concurrent() bool { return true }
+
 // Parameters are all the model's weights.
 func (f Full) Parameters() []*torch.Tensor { return f.Model.Parameters() }
 

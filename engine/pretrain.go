@@ -46,8 +46,15 @@ type TrainConfig struct {
 	// Metrics, when set, computes task metrics at every evaluation (logged to
 	// metrics.jsonl); StopOn names the one (higher is better) that decides the best
 	// model and early stopping instead of the evaluation loss.
-	Metrics         func() (map[string]float64, error)
-	StopOn          string
+	Metrics func() (map[string]float64, error)
+	StopOn  string
+	// Workers is the number of OS threads that share out each batch's rows on the CPU,
+	// each running libtorch's kernels single-threaded (see Workers); a resumed run must
+	// use the same number to end with the same bits. 0: one per libtorch thread
+	// (torch.NumThreads) when the model is on the CPU and allows it (ConcurrentLM: LoRA
+	// without dropout, full fine-tuning), else none; 1: none, every kernel split across
+	// libtorch's threads instead.
+	Workers         int
 	CheckpointEvery int    // steps between checkpoints; 0: only at the end
 	LogEvery        int    // steps between metrics.jsonl lines; 0: 10
 	MaxBadSteps     int    // consecutive non-finite losses before giving up; 0: 5
@@ -141,40 +148,16 @@ func WriteCurve(outDir string) error {
 // onwards), backpropagating each one's loss divided by accum so the gradients add up to
 // the mean's. It returns the mean loss (non-finite if any micro-batch's is; then the
 // remaining ones are not run) and the number of target tokens.
-func accumulate(lm LM, src Batcher, step, accum int, autocast torch.DType) (float64, int64, error) {
-	dev := lm.Device()
+func accumulate(lm LM, w *Workers, src Batcher, step, accum int, autocast torch.DType) (float64, int64, error) {
 	var sum float64
 	var n int64
 	for j := 0; j < accum; j++ {
 		ids, targets, B, T := src.Batch((step-1)*accum + j + 1)
-		for _, t := range targets {
-			if t != -100 {
-				n++
-			}
-		}
-		s := torch.NewScope()
-		shape := []int64{int64(B), int64(T)}
-		var loss *torch.Tensor
-		forward := func() error {
-			loss = lm.Loss(s, s.Int64s(ids, shape, dev), s.Int64s(targets, shape, dev))
-			return nil
-		}
-		if autocast != 0 {
-			_ = torch.Autocast(dev, autocast, forward) // errors land on s
-		} else {
-			_ = forward()
-		}
-		lv, err := loss.Item()
-		if err == nil {
-			err = s.Err()
-		}
-		if err == nil && !math.IsNaN(lv) && !math.IsInf(lv, 0) {
-			err = s.MulScalar(loss, 1/float64(accum)).Backward()
-		}
-		s.Close()
+		lv, c, err := Backward(lm, w, ids, targets, B, T, 1/float64(accum), autocast)
 		if err != nil {
 			return 0, 0, err
 		}
+		n += c
 		if math.IsNaN(lv) || math.IsInf(lv, 0) {
 			return lv, n, nil
 		}
@@ -391,6 +374,18 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 	enc := json.NewEncoder(metrics)
 
 	accum := max(cfg.GradAccum, 1)
+	workers, err := StartWorkers(lm, cfg.Workers)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	// With workers, this thread's own share of a step (adding up their gradients, the
+	// optimizer) runs single-threaded: a parallel kernel here would leave libtorch's helper
+	// thread spinning on a core the workers need. Evaluation gets the threads back.
+	threads := torch.NumThreads()
+	if workers != nil {
+		defer workers.Close()
+		defer torch.SetThreadNumThreads(threads)
+	}
 	start := time.Now()
 	startStep := st.Step
 	var recent []float64
@@ -404,7 +399,10 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 			return nil, err
 		}
 		lr := cfg.Schedule.LR(step)
-		lv, n, err := accumulate(lm, src, step, accum, cfg.Autocast)
+		if workers != nil {
+			torch.SetThreadNumThreads(1)
+		}
+		lv, n, err := accumulate(lm, workers, src, step, accum, cfg.Autocast)
 		if err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", step, err)
 		}
@@ -439,6 +437,9 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 			if len(recent) > 10 {
 				recent = recent[1:]
 			}
+		}
+		if workers != nil {
+			torch.SetThreadNumThreads(threads)
 		}
 		st.Step = step
 		st.Tokens += n

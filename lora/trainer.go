@@ -17,9 +17,16 @@ type Trainer struct {
 // Loss is the mean next-token cross-entropy of ids (B, T) against targets (B, T), -100
 // ignored.
 func (t Trainer) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor {
-	t.Set.Training = torch.GradEnabled()
+	if t.Set.Config.Dropout > 0 { // without dropout Training changes nothing: leave it, unraced
+		t.Set.Training = torch.GradEnabled()
+	}
 	return engine.NextTokenLoss(s, t.Model, ids, targets)
 }
+
+// Concurrent reports whether Loss may run on several goroutines at once (engine.Train then
+// shares a CPU batch's rows between threads): without dropout, which draws from the set's
+// one generator in an order that would depend on the threads.
+func (t Trainer) Concurrent() bool { return t.Set.Config.Dropout == 0 }
 
 // Parameters are the adapters' A and B matrices.
 func (t Trainer) Parameters() []*torch.Tensor { return t.Set.Parameters() }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/engine"
@@ -130,5 +131,94 @@ func resumeExact(t *testing.T, dropout float64) {
 	b, _ := os.ReadFile(filepath.Join(split, "adapter_model.safetensors"))
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatalf("dropout %v: resumed LoRA run differs from the uninterrupted one", dropout)
+	}
+}
+
+// TestShardedBackwardMatches: a LoRA batch split across worker threads (engine.Backward)
+// gives the adapters the gradients it gives them on one thread, within float32 rounding;
+// the trainer allows the split without dropout only.
+func TestShardedBackwardMatches(t *testing.T) {
+	tr, _ := newTrainer(t)
+	if !tr.Concurrent() {
+		t.Fatal("a trainer without dropout should allow concurrent shards")
+	}
+	if dr, _ := newTrainerDropout(t, 0.1); dr.Concurrent() {
+		t.Fatal("a trainer with dropout allows concurrent shards")
+	}
+	// B starts at zero (as PEFT's), which would leave A's gradients zero: give it values.
+	g, err := torch.NewGenerator(5, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	init := torch.NewScope()
+	defer init.Close()
+	for i, p := range tr.Parameters() {
+		if strings.Contains(tr.Names()[i], "lora_B") {
+			if err := p.CopyFrom(init.MulScalar(init.Randn(p.Shape(), torch.Float32, torch.CPU, g), 0.05)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seqs := copyTask(6, 3)
+	batch := make([]int, len(seqs))
+	for i := range batch {
+		batch[i] = i
+	}
+	ids, labels, T := engine.Pad(seqs, batch, 0)
+	targets := make([]int64, len(labels)) // next-token targets: labels shifted left by one
+	for b := range len(seqs) {
+		for p := range T {
+			targets[b*T+p] = -100
+			if p+1 < T {
+				targets[b*T+p] = labels[b*T+p+1]
+			}
+		}
+	}
+	params := tr.Parameters()
+	for _, p := range params {
+		if err := p.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grads := func(w *engine.Workers) (float64, [][]float32) {
+		if err := torch.ZeroGrad(params); err != nil {
+			t.Fatal(err)
+		}
+		lv, _, err := engine.Backward(tr, w, ids, targets, len(seqs), T, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := torch.NewScope()
+		defer s.Close()
+		var out [][]float32
+		for _, p := range params {
+			v, err := s.Grad(p).Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+		return lv, out
+	}
+	wantLoss, want := grads(nil)
+	w := engine.NewWorkers(3)
+	defer w.Close()
+	lv, got := grads(w)
+	if d := lv - wantLoss; d > 1e-5 || d < -1e-5 {
+		t.Fatalf("loss on 3 workers %v, on one thread %v", lv, wantLoss)
+	}
+	var scale float32
+	for _, g := range want {
+		for _, v := range g {
+			scale = max(scale, v, -v)
+		}
+	}
+	for i := range want {
+		for j := range want[i] {
+			if d := got[i][j] - want[i][j]; d > 1e-5*scale || d < -1e-5*scale {
+				t.Fatalf("%s [%d]: %v on 3 workers, %v on one thread (largest gradient %v)", tr.Names()[i], j, got[i][j], want[i][j], scale)
+			}
+		}
 	}
 }

@@ -20,7 +20,8 @@ import (
 // CausalLM is a decoder-only language model with its weights on one device.
 type CausalLM interface {
 	// Forward returns logits (B, T, V) for ids (B, T) at positions 0..T-1 under a causal
-	// mask: the training path.
+	// mask: the training path. It may be called from several goroutines at once (the
+	// training loop runs shards of a CPU batch on threads of their own).
 	Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor
 	// Step runs ids (B, T) whose absolute positions are positions (B, T, int64) against
 	// the keys already in cache plus their own, under mask (B, 1, T, S), bool, true =

@@ -175,7 +175,7 @@ func run(device, python, out, commit, autocast string, rounds int) error {
 		precision = "bf16 autocast (forward pass and loss under torch.autocast(device_type, dtype=torch.bfloat16) on both sides; parameters, gradients and AdamW state float32)"
 		peaks, peakName = peakFLOPsBF16, "bfloat16"
 	}
-	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; %d rounds alternating the two sides, each side in a fresh process per round; median step time over all timed steps of all rounds (each process: 2 warm-up steps, then the timed ones); tokens/s = batch x sequence / step time; peak RSS = the largest getrusage max RSS of a side's training processes; %d intra-op threads", precision, rounds, torch.NumThreads())
+	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; %d rounds alternating the two sides, each side in a fresh process per round; median step time over all timed steps of all rounds (each process: 2 warm-up steps, then the timed ones); tokens/s = batch x sequence / step time; peak RSS = the largest getrusage max RSS of a side's training processes; %d intra-op threads; Pioneer's step is engine.Train's (engine.Backward, then AdamW): on the CPU the batch's rows are shared out between that many worker threads, each running single-threaded kernels on its shard, gradients added up in a fixed order", precision, rounds, torch.NumThreads())
 	if bf16 {
 		method += "; MFU (GPU) = 6 x parameters x tokens/s over the dense bfloat16 tensor-core peak (H100/H200: 989 TFLOP/s; the float32 runs use the 67 TFLOP/s non-tensor-core float32 peak)"
 	}
@@ -311,41 +311,30 @@ func runChild(specFile string) error {
 			}
 		}
 	}
-	data := torch.NewScope()
-	defer data.Close()
-	shape := []int64{int64(B), int64(T)}
-	idT, tgT := data.Int64s(ids, shape, dev), data.Int64s(targets, shape, dev)
+	// The step engine.Train takes: engine.Backward, on worker threads where Train would
+	// start them (a CPU model whose loss allows it: one per libtorch thread), with this
+	// thread's share (the optimizer) single-threaded as Train runs it then.
+	workers, err := engine.StartWorkers(tr, 0)
+	if err != nil {
+		return err
+	}
+	if workers != nil {
+		defer workers.Close()
+		torch.SetThreadNumThreads(1)
+	}
 	var out measured
 	for step := 0; step < sp.Warmup+sp.Steps; step++ {
 		if err := torch.Synchronize(dev); err != nil {
 			return err
 		}
 		t0 := time.Now()
-		s := torch.NewScope()
-		var loss *torch.Tensor
-		forward := func() error {
-			loss = tr.Loss(s, idT, tgT)
-			return nil
-		}
-		if autocast != 0 { // as engine.Train: the forward pass under autocast, backward outside
-			_ = torch.Autocast(dev, autocast, forward) // errors land on s
-		} else {
-			_ = forward()
-		}
-		err := loss.Backward()
+		_, _, err := engine.Backward(tr, workers, ids, targets, B, T, 1, autocast)
 		if err == nil {
 			err = opt.Step(1e-4)
 		}
 		if err == nil {
 			err = torch.ZeroGrad(params)
 		}
-		if err == nil {
-			_, err = loss.Item()
-		}
-		if err == nil {
-			err = s.Err()
-		}
-		s.Close()
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package torch_test
 import (
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -431,5 +432,85 @@ func TestAutocast(t *testing.T) {
 	}
 	if g := s.Grad(w); g == nil || g.DType() != torch.Float32 {
 		t.Fatal("no float32 gradient through autocast")
+	}
+}
+
+// TestGradientsAndAccumulateGrad: Gradients gives what Backward accumulates, without
+// touching the inputs' gradients, and nil for an input the loss does not use;
+// AccumulateGrad sets an undefined gradient and adds to a defined one.
+func TestGradientsAndAccumulateGrad(t *testing.T) {
+	s := torch.NewScope()
+	defer s.Close()
+	a := s.Float64s(seq(6, 1, 0), []int64{2, 3}, torch.CPU)
+	b := s.Float64s(seq(3, 1, 2), []int64{3}, torch.CPU)
+	unused := s.Float64s([]float64{1, 2}, []int64{2}, torch.CPU)
+	for _, p := range []*torch.Tensor{a, b, unused} {
+		if err := p.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loss := func() *torch.Tensor { return s.Sum(s.Mul(s.Tanh(a), b)) }
+	gs := s.Gradients(loss(), []*torch.Tensor{a, b, unused})
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if gs[2] != nil {
+		t.Fatal("gradient for an input the loss does not use")
+	}
+	if s.Grad(a) != nil || s.Grad(b) != nil {
+		t.Fatal("Gradients accumulated into the inputs' gradients")
+	}
+	if err := loss().Backward(); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range []*torch.Tensor{a, b} {
+		want, _ := s.Grad(p).Float64s()
+		got, _ := gs[i].Float64s()
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("input %d [%d]: Gradients %v, Backward %v", i, j, got[j], want[j])
+			}
+		}
+	}
+	// b's gradient is defined: adding gs[1] doubles it; unused's is not: it becomes gs[0][:2].
+	if err := b.AccumulateGrad(gs[1]); err != nil {
+		t.Fatal(err)
+	}
+	g := s.Float64s([]float64{0.5, -1}, []int64{2}, torch.CPU)
+	if err := unused.AccumulateGrad(g); err != nil {
+		t.Fatal(err)
+	}
+	once, _ := gs[1].Float64s()
+	twice, _ := s.Grad(b).Float64s()
+	for j := range once {
+		if twice[j] != 2*once[j] {
+			t.Fatalf("accumulated [%d]: %v, want %v", j, twice[j], 2*once[j])
+		}
+	}
+	if got, _ := s.Grad(unused).Float64s(); got[0] != 0.5 || got[1] != -1 {
+		t.Fatalf("undefined gradient after AccumulateGrad: %v", got)
+	}
+}
+
+// TestSetThreadNumThreads: the count changes for the calling thread only and comes back.
+func TestSetThreadNumThreads(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	all := torch.NumThreads()
+	prev := torch.SetThreadNumThreads(1)
+	if prev != all || torch.NumThreads() != 1 {
+		t.Fatalf("SetThreadNumThreads(1) returned %d (want %d), then NumThreads %d (want 1)", prev, all, torch.NumThreads())
+	}
+	other := make(chan int)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		other <- torch.NumThreads()
+	}()
+	if n := <-other; n != all {
+		t.Errorf("another thread sees %d threads, want %d", n, all)
+	}
+	if torch.SetThreadNumThreads(prev); torch.NumThreads() != all {
+		t.Fatalf("restored to %d, want %d", torch.NumThreads(), all)
 	}
 }

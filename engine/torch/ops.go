@@ -703,6 +703,41 @@ func (s *Scope) Grad(t *Tensor) *Tensor {
 	return s.adopt(h)
 }
 
+// Gradients returns the gradients of the scalar loss with respect to inputs, in s (nil
+// where loss does not depend on an input), as torch.autograd.grad: nothing is
+// accumulated into the inputs' Grad, and loss's graph is freed.
+func (s *Scope) Gradients(loss *Tensor, inputs []*Tensor) []*Tensor {
+	if !s.ok("autograd.grad", loss) || len(inputs) == 0 {
+		return nil
+	}
+	hs, err := handlesOf(inputs)
+	if err != nil {
+		s.fail(fmt.Errorf("torch: autograd.grad: %w", err))
+		return nil
+	}
+	out := make([]C.pt_tensor, len(inputs))
+	if err := check("autograd.grad", C.pt_autograd_grad(loss.h, &hs[0], C.int(len(hs)), &out[0])); err != nil {
+		s.fail(err)
+		return nil
+	}
+	gs := make([]*Tensor, len(inputs))
+	for i, h := range out {
+		if h != nil {
+			gs[i] = s.adopt(h)
+		}
+	}
+	return gs
+}
+
+// AccumulateGrad adds g to t's gradient (an undefined gradient becomes g, sharing its
+// memory: do not modify g afterwards).
+func (t *Tensor) AccumulateGrad(g *Tensor) error {
+	if t.Closed() || g.Closed() {
+		return ErrClosed
+	}
+	return check("accumulate_grad", C.pt_accumulate_grad(t.h, g.h))
+}
+
 func handlesOf(ts []*Tensor) ([]C.pt_tensor, error) {
 	hs := make([]C.pt_tensor, len(ts))
 	for i, t := range ts {

@@ -11,8 +11,10 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <dlfcn.h>
+#include <omp.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -187,6 +189,20 @@ void pt_free(pt_tensor t) {
 
 void pt_set_num_threads(int n) { at::set_num_threads(n); }
 int pt_get_num_threads(void) { return at::get_num_threads(); }
+
+int pt_thread_set_num_threads(int n) {
+  // ATen sets a thread's OpenMP count from the process-wide one the first time the thread
+  // asks for it; asking first means that cannot later undo what follows.
+  const int prev = at::get_num_threads();
+  omp_set_num_threads(n);
+  // MKL is linked into libtorch_cpu on x86-64 only; its per-thread count overrides the
+  // process-wide one that at::set_num_threads sets. libtorch exports the Fortran-style
+  // entry point (the count by pointer); the C names are aliases of it.
+  using set_local = int (*)(const int*);
+  static const auto mkl_local = reinterpret_cast<set_local>(dlsym(RTLD_DEFAULT, "mkl_set_num_threads_local_"));
+  if (mkl_local != nullptr) mkl_local(&n);
+  return prev;
+}
 void pt_manual_seed(uint64_t seed) {
   {
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -982,6 +998,28 @@ pt_err pt_grad(pt_tensor t, pt_tensor* out) {
 pt_err pt_zero_grad(const pt_tensor* ts, int n) {
   PT_TRY
   for (int i = 0; i < n; i++) T(ts[i]).mutable_grad().reset();
+  PT_CATCH
+}
+
+pt_err pt_autograd_grad(pt_tensor loss, const pt_tensor* inputs, int n, pt_tensor* out) {
+  PT_TRY
+  std::vector<at::Tensor> in;
+  in.reserve(n);
+  for (int i = 0; i < n; i++) in.push_back(T(inputs[i]));
+  auto gs = torch::autograd::grad({T(loss)}, in, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                  /*create_graph=*/false, /*allow_unused=*/true);
+  for (int i = 0; i < n; i++) out[i] = gs[i].defined() ? wrap(gs[i]) : nullptr;
+  PT_CATCH
+}
+
+pt_err pt_accumulate_grad(pt_tensor t, pt_tensor g) {
+  PT_TRY
+  auto& grad = T(t).mutable_grad();
+  if (grad.defined()) {
+    grad.add_(T(g));
+  } else {
+    grad = T(g);
+  }
   PT_CATCH
 }
 

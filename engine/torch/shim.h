@@ -45,6 +45,10 @@ void pt_free_err(pt_err e);
 void pt_free(pt_tensor t);
 void pt_set_num_threads(int n);
 int pt_get_num_threads(void);
+// Sets the number of threads libtorch's kernels (its own parallel loops and MKL's
+// products) use when called from the calling OS thread, n >= 1; other threads keep theirs.
+// Returns the previous count.
+int pt_thread_set_num_threads(int n);
 void pt_manual_seed(uint64_t seed);
 pt_err pt_synchronize(int32_t device_type, int32_t device_index);
 pt_err pt_version(char** out);  // malloc'ed "major.minor.patch"
@@ -156,7 +160,13 @@ pt_err pt_set_requires_grad(pt_tensor t, int on);
 pt_err pt_backward(pt_tensor t, pt_tensor grad /* may be NULL */, int retain_graph);
 // *out is NULL when the tensor has no gradient.
 pt_err pt_grad(pt_tensor t, pt_tensor* out);
-pt_err pt_zero_grad(const pt_tensor* ts, int n);  // sets gradients to undefined
+pt_err pt_zero_grad(const pt_tensor* ts, int n);
+// The gradients of the scalar loss with respect to inputs (torch.autograd.grad), returned
+// in out[i] (NULL where loss does not depend on inputs[i]) and not accumulated anywhere;
+// the graph is freed.
+pt_err pt_autograd_grad(pt_tensor loss, const pt_tensor* inputs, int n, pt_tensor* out);
+// Adds g to t's gradient; an undefined gradient becomes g itself (no copy).
+pt_err pt_accumulate_grad(pt_tensor t, pt_tensor g);  // sets gradients to undefined
 int pt_set_grad_enabled(int on);                  // returns the previous mode (this thread)
 int pt_is_grad_enabled(void);
 // Autocast (mixed precision) for a device type on this thread: eligible ops (matmuls,

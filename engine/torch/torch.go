@@ -241,6 +241,14 @@ func LiveTensors() int64 { return int64(C.pt_live_tensors()) }
 // SetNumThreads sets libtorch's intra-op thread count.
 func SetNumThreads(n int) { C.pt_set_num_threads(C.int(n)) }
 
+// SetThreadNumThreads sets the number of threads libtorch's kernels (its own parallel
+// loops and MKL's matrix products) use when called from the calling OS thread, leaving
+// other threads' counts as they are, and returns the previous count (n < 1 counts as 1).
+// The goroutine must stay on its thread (runtime.LockOSThread). A thread that works on
+// one shard of a batch while other threads work on the rest runs single-threaded kernels,
+// so that no kernel waits for another core at a barrier.
+func SetThreadNumThreads(n int) int { return int(C.pt_thread_set_num_threads(C.int(max(n, 1)))) }
+
 // NumThreads is libtorch's intra-op thread count.
 func NumThreads() int { return int(C.pt_get_num_threads()) }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
@@ -46,7 +47,10 @@ type Model struct {
 	cos    *torch.Tensor // (P, D) rotary tables for positions 0..P-1, grown on demand
 	sin    *torch.Tensor
 	tables *torch.Scope // owns cos and sin
-	layers []layer
+	// tablesMu guards the growth of cos and sin against goroutines reading them: the
+	// training loop may run Forward on shards of a batch concurrently.
+	tablesMu sync.Mutex
+	layers   []layer
 	// linears indexes the projections by Hugging Face module path
 	// ("model.layers.0.self_attn.q_proj"), for adapters.
 	linears map[string]*model.Linear
@@ -242,7 +246,20 @@ func (m *Model) growTables(n int) error {
 	return nil
 }
 
-// tablesFor makes sure the rotary tables cover positions below n.
+// rotary makes sure the rotary tables cover positions below n and returns what pick takes
+// from them (views or copies of rows), under tablesMu so that no other goroutine grows
+// them meanwhile.
+func (m *Model) rotary(s *torch.Scope, n int64, pick func(cos, sin *torch.Tensor) (*torch.Tensor, *torch.Tensor)) (cos, sin *torch.Tensor, ok bool) {
+	m.tablesMu.Lock()
+	defer m.tablesMu.Unlock()
+	if !m.tablesFor(s, n) {
+		return nil, nil, false
+	}
+	cos, sin = pick(m.cos, m.sin)
+	return cos, sin, true
+}
+
+// tablesFor makes sure the rotary tables cover positions below n (tablesMu held).
 func (m *Model) tablesFor(s *torch.Scope, n int64) bool {
 	if have := m.cos.Shape(); len(have) == 2 && have[0] >= n {
 		return true
@@ -272,12 +289,14 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 		s.Fail(&torch.Error{Op: "llama forward", Msg: fmt.Sprintf("sequence of %d tokens exceeds max_position_embeddings %d", T, m.Config.MaxPositionEmbeddings)})
 		return nil
 	}
-	if !m.tablesFor(s, T) {
+	D := int64(m.Config.HeadDim)
+	cos, sin, ok := m.rotary(s, T, func(cos, sin *torch.Tensor) (*torch.Tensor, *torch.Tensor) {
+		// views of the cached tables (they keep their memory if the tables grow)
+		return s.Reshape(s.Slice(cos, 0, 0, T, 1), 1, 1, T, D), s.Reshape(s.Slice(sin, 0, 0, T, 1), 1, 1, T, D)
+	})
+	if !ok {
 		return nil
 	}
-	D := int64(m.Config.HeadDim)
-	cos := s.Reshape(s.Slice(m.cos, 0, 0, T, 1), 1, 1, T, D) // views of the cached tables
-	sin := s.Reshape(s.Slice(m.sin, 0, 0, T, 1), 1, 1, T, D)
 	opts := torch.AttentionOptions{Causal: true}
 	if w := m.Config.window(); w > 0 && T > int64(w) {
 		opts = torch.AttentionOptions{Mask: windowMask(s, T, T, 0, w, m.Device())}
@@ -311,13 +330,10 @@ func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 	if cache != nil {
 		past = int64(cache.Len())
 	}
-	if !m.tablesFor(s, past+T) {
+	cos, sin, ok := m.rotary(s, past+T, m.rows(s, positions, B, T))
+	if !ok {
 		return nil
 	}
-	D := int64(m.Config.HeadDim)
-	flat := s.Reshape(positions, -1)
-	cos := s.Reshape(s.IndexSelect(m.cos, 0, flat), B, 1, T, D)
-	sin := s.Reshape(s.IndexSelect(m.sin, 0, flat), B, 1, T, D)
 	if w := m.Config.window(); w > 0 {
 		mask = s.And(mask, windowMask(s, T, past+T, past, w, m.Device()))
 	}
@@ -343,14 +359,20 @@ func (m *Model) Logits(s *torch.Scope, ids, positions, mask, at *torch.Tensor) *
 		s.Fail(err)
 		return nil
 	}
-	if !m.tablesFor(s, int64(last)+1) {
+	cos, sin, ok := m.rotary(s, int64(last)+1, m.rows(s, positions, B, T))
+	if !ok {
 		return nil
 	}
-	D := int64(m.Config.HeadDim)
-	flat := s.Reshape(positions, -1)
-	cos := s.Reshape(s.IndexSelect(m.cos, 0, flat), B, 1, T, D)
-	sin := s.Reshape(s.IndexSelect(m.sin, 0, flat), B, 1, T, D)
 	return m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, nil, false, at)
+}
+
+// rows picks the rotary tables' rows at positions (B, T) as (B, 1, T, D) copies.
+func (m *Model) rows(s *torch.Scope, positions *torch.Tensor, B, T int64) func(cos, sin *torch.Tensor) (*torch.Tensor, *torch.Tensor) {
+	return func(cos, sin *torch.Tensor) (*torch.Tensor, *torch.Tensor) {
+		D := int64(m.Config.HeadDim)
+		flat := s.Reshape(positions, -1)
+		return s.Reshape(s.IndexSelect(cos, 0, flat), B, 1, T, D), s.Reshape(s.IndexSelect(sin, 0, flat), B, 1, T, D)
+	}
 }
 
 // run is the decoder stack shared by Forward, Step and Logits; lastOnly returns logits

@@ -134,11 +134,12 @@ func resumeExact(t *testing.T, dropout float64) {
 	}
 }
 
-// TestShardedBackwardMatches: a LoRA batch split across worker threads (engine.Backward)
-// gives the adapters the gradients it gives them on one thread, within float32 rounding;
-// the trainer allows the split without dropout only.
+// TestShardedBackwardMatches: a batch split across worker threads (engine.Backward) gives
+// the trainable weights, LoRA adapters or every weight (full fine-tuning), the gradients
+// it gives them on one thread, within float32 rounding; the LoRA trainer allows the split
+// without dropout only.
 func TestShardedBackwardMatches(t *testing.T) {
-	tr, _ := newTrainer(t)
+	tr, m := newTrainer(t)
 	if !tr.Concurrent() {
 		t.Fatal("a trainer without dropout should allow concurrent shards")
 	}
@@ -160,6 +161,17 @@ func TestShardedBackwardMatches(t *testing.T) {
 			}
 		}
 	}
+	shardedMatches(t, tr)
+	for _, p := range tr.Parameters() {
+		if err := p.SetRequiresGrad(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shardedMatches(t, engine.Full{Model: m})
+}
+
+func shardedMatches(t *testing.T, lm engine.LM) {
+	t.Helper()
 	seqs := copyTask(6, 3)
 	batch := make([]int, len(seqs))
 	for i := range batch {
@@ -175,17 +187,18 @@ func TestShardedBackwardMatches(t *testing.T) {
 			}
 		}
 	}
-	params := tr.Parameters()
+	params := lm.Parameters()
 	for _, p := range params {
 		if err := p.SetRequiresGrad(true); err != nil {
 			t.Fatal(err)
 		}
 	}
+	defer torch.ZeroGrad(params)
 	grads := func(w *engine.Workers) (float64, [][]float32) {
 		if err := torch.ZeroGrad(params); err != nil {
 			t.Fatal(err)
 		}
-		lv, _, err := engine.Backward(tr, w, ids, targets, len(seqs), T, 1, 0)
+		lv, _, err := engine.Backward(lm, w, ids, targets, len(seqs), T, 1, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +219,7 @@ func TestShardedBackwardMatches(t *testing.T) {
 	defer w.Close()
 	lv, got := grads(w)
 	if d := lv - wantLoss; d > 1e-5 || d < -1e-5 {
-		t.Fatalf("loss on 3 workers %v, on one thread %v", lv, wantLoss)
+		t.Fatalf("%T: loss on 3 workers %v, on one thread %v", lm, lv, wantLoss)
 	}
 	var scale float32
 	for _, g := range want {
@@ -217,7 +230,7 @@ func TestShardedBackwardMatches(t *testing.T) {
 	for i := range want {
 		for j := range want[i] {
 			if d := got[i][j] - want[i][j]; d > 1e-5*scale || d < -1e-5*scale {
-				t.Fatalf("%s [%d]: %v on 3 workers, %v on one thread (largest gradient %v)", tr.Names()[i], j, got[i][j], want[i][j], scale)
+				t.Fatalf("%T: %s [%d]: %v on 3 workers, %v on one thread (largest gradient %v)", lm, lm.Names()[i], j, got[i][j], want[i][j], scale)
 			}
 		}
 	}

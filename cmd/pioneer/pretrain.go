@@ -62,6 +62,7 @@ Hugging Face folder (config.json, model.safetensors).`,
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "parameter dtype: float32 or bfloat16"},
 			&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
+			&cli.IntFlag{Name: "workers", Usage: "CPU: threads that share out each batch's rows, each running single-threaded kernels (a resume must use the same); 0: one per libtorch thread; 1: none"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"},
 			&cli.IntFlag{Name: "sample", Value: 300, Usage: "tokens to sample from the trained model at the end (0: none)"},
 			&cli.StringFlag{Name: "prompt", Value: "ROMEO:\n", Usage: "text the sample continues"},
@@ -137,7 +138,7 @@ func runPretrain(c *cli.Context) error {
 		Schedule:    engine.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio")},
 		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
 		EvalEvery: c.Int("eval-every"), CheckpointEvery: c.Int("checkpoint-every"),
-		OutDir: c.String("out"), Resume: c.Bool("resume"),
+		OutDir: c.String("out"), Resume: c.Bool("resume"), Workers: c.Int("workers"),
 	}, EvalTokens: c.Int("eval-tokens")}
 	fmt.Fprintf(os.Stderr, "pioneer pretrain: libtorch %s on %s (%s), %d threads\n", torch.Version(), dev, dtype, torch.NumThreads())
 	fmt.Fprintf(os.Stderr, "  data     %s: %s train / %s held-out tokens (%s)\n", source, format.Commas(int64(len(train))), format.Commas(int64(len(heldout))), vocab.name)

@@ -475,6 +475,10 @@ func (m *Model) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor {
 	return s.CrossEntropy(s.Reshape(logits, -1, V), s.Reshape(targets, -1), -100, torch.ReduceMean)
 }
 
+// Concurrent is true: Loss may run on several goroutines at once (engine.Train shares
+// CPU batches out between threads).
+func (m *Model) Concurrent() bool { return true }
+
 // Save writes the model as a Hugging Face folder: config.json and model.safetensors.
 // Both files are replaced atomically.
 func (m *Model) Save(dir string) error {

@@ -15,7 +15,7 @@ build: setup
 
 # The main job on the embedded defaults: a LoRA adapter for pioneer-nano (Pioneer's own
 # small base model) on the bundled CLINC150 intent task (150 intents), with test accuracy
-# before and after. About 4 minutes on 2 CPU cores.
+# before and after. About 5 minutes on 2 CPU cores.
 demo: build
 	./bin/pioneer tune --task clinc150 --train-examples 4500 --eval-examples 500 --epochs 3 --lr 5e-3 --out runs/demo
 

@@ -153,27 +153,8 @@ func weightsOf(t *testing.T, path string) []byte {
 // TestPretrainResumeIsExact interrupts a run and resumes it; the final weights must be
 // bit-identical to an uninterrupted run with the same seed.
 func TestPretrainResumeIsExact(t *testing.T) {
-	full := t.TempDir()
-	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), smallConfig(full), nil); err != nil {
-		t.Fatal(err)
-	}
-	split := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Pretrain(ctx, newBigram(t, 11, 1), corpus(4000), corpus(500), smallConfig(split), func(p Progress) {
-		if p.Step == 7 {
-			cancel()
-		}
-	})
-	if err != context.Canceled {
-		t.Fatalf("interrupted run returned %v", err)
-	}
-	cfg := smallConfig(split)
-	cfg.Resume = true
-	// a different initialisation: resume must overwrite it from the checkpoint
-	res, err := Pretrain(context.Background(), newBigram(t, 11, 99), corpus(4000), corpus(500), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lm := func(seed uint64) LM { return newBigram(t, 11, seed) }
+	full, split, res := interruptAndResume(t, lm, smallConfig)
 	if res.ResumedFrom != 7 {
 		t.Fatalf("resumed from %d, want 7", res.ResumedFrom)
 	}
@@ -182,10 +163,39 @@ func TestPretrainResumeIsExact(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Fatal("resumed run's weights differ from the uninterrupted run's")
 	}
+	cfg := smallConfig(split)
+	cfg.Resume = true
 	cfg.Seed = 4
 	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), cfg, nil); err == nil || !strings.Contains(err.Error(), "seed") {
 		t.Fatalf("resume with another seed: %v", err)
 	}
+}
+
+// interruptAndResume pretrains lm(1) to the end in one folder, and in another stops a run
+// of lm(1) after step 7 and resumes it with lm(99) (a different initialisation, which the
+// checkpoint must overwrite). It returns both folders and the resumed run's result.
+func interruptAndResume(t *testing.T, lm func(seed uint64) LM, cfgFor func(dir string) PretrainConfig) (full, split string, res *TrainResult) {
+	t.Helper()
+	full = t.TempDir()
+	if _, err := Pretrain(context.Background(), lm(1), corpus(4000), corpus(500), cfgFor(full), nil); err != nil {
+		t.Fatal(err)
+	}
+	split = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Pretrain(ctx, lm(1), corpus(4000), corpus(500), cfgFor(split), func(p Progress) {
+		if p.Step == 7 {
+			cancel()
+		}
+	})
+	if err != context.Canceled {
+		t.Fatalf("interrupted run returned %v", err)
+	}
+	cfg := cfgFor(split)
+	cfg.Resume = true
+	if res, err = Pretrain(context.Background(), lm(99), corpus(4000), corpus(500), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	return full, split, res
 }
 
 func TestPretrainStopsOnNonFiniteLoss(t *testing.T) {

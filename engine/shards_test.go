@@ -32,6 +32,17 @@ func shardBatch() (ids, targets []int64, B, T int) {
 	return ids, targets, B, T
 }
 
+// trainable turns on m's gradients.
+func trainable(t *testing.T, m *bigram) *bigram {
+	t.Helper()
+	for _, p := range m.Parameters() {
+		if err := p.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
 func gradsOf(t *testing.T, m LM) [][]float32 {
 	t.Helper()
 	s := torch.NewScope()
@@ -58,12 +69,7 @@ func gradsOf(t *testing.T, m LM) [][]float32 {
 // gradients; a second call adds to them.
 func TestBackwardShards(t *testing.T) {
 	ids, targets, B, T := shardBatch()
-	m := newBigram(t, 11, 1)
-	for _, p := range m.Parameters() {
-		if err := p.SetRequiresGrad(true); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m := trainable(t, newBigram(t, 11, 1))
 	run := func(w *Workers, scale float64, calls int) (float64, int64, [][]float32) {
 		t.Helper()
 		if err := torch.ZeroGrad(m.Parameters()); err != nil {
@@ -120,12 +126,7 @@ func TestBackwardShards(t *testing.T) {
 // the gradients as they were.
 func TestBackwardShardsNonFinite(t *testing.T) {
 	ids, targets, B, T := shardBatch()
-	m := newBigram(t, 11, 1)
-	for _, p := range m.Parameters() {
-		if err := p.SetRequiresGrad(true); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m := trainable(t, newBigram(t, 11, 1))
 	w := NewWorkers(2)
 	defer w.Close()
 	m.poison = true
@@ -196,26 +197,15 @@ func TestPretrainResumeIsExactOnWorkers(t *testing.T) {
 		c.Workers = 2
 		return c
 	}
-	full := t.TempDir()
-	onWorkers := newBigram(t, 11, 1)
-	if _, err := Pretrain(context.Background(), concurrentBigram{onWorkers}, corpus(4000), corpus(500), cfgFor(full), nil); err != nil {
-		t.Fatal(err)
-	}
-	split := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Pretrain(ctx, concurrentBigram{newBigram(t, 11, 1)}, corpus(4000), corpus(500), cfgFor(split), func(p Progress) {
-		if p.Step == 7 {
-			cancel()
+	var onWorkers *bigram // the uninterrupted run's model
+	lm := func(seed uint64) LM {
+		m := newBigram(t, 11, seed)
+		if onWorkers == nil {
+			onWorkers = m
 		}
-	})
-	if err != context.Canceled {
-		t.Fatalf("interrupted run returned %v", err)
+		return concurrentBigram{m}
 	}
-	cfg := cfgFor(split)
-	cfg.Resume = true
-	if _, err := Pretrain(context.Background(), concurrentBigram{newBigram(t, 11, 99)}, corpus(4000), corpus(500), cfg, nil); err != nil {
-		t.Fatal(err)
-	}
+	full, split, _ := interruptAndResume(t, lm, cfgFor)
 	a := weightsOf(t, filepath.Join(full, "model.safetensors"))
 	if b := weightsOf(t, filepath.Join(split, "model.safetensors")); !bytes.Equal(a, b) {
 		t.Fatal("resumed run's weights differ from the uninterrupted run's")

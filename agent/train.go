@@ -6,8 +6,9 @@ import (
 	"io"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/format"
+	"github.com/pioneer-ai/pioneer/internal/plot"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -54,7 +55,7 @@ type TrainEnv struct {
 	Base     string // the base model folder, recorded in the adapter's config
 	Out      string // run folder: the adapter (or model), metrics.jsonl, checkpoints
 	Log      io.Writer
-	Progress func(engine.Progress)
+	Progress func(training.Progress)
 	Resume   bool // continue from Out's latest checkpoint when there is one
 	// EvalMetric computes the task's metric on val at every evaluation (logged to
 	// metrics.jsonl with the loss); it, not the loss, then picks Out/best.
@@ -70,7 +71,7 @@ var LoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", 
 // saves the result to env.Out. With LoRA the adapter stays attached to m and is returned
 // (the caller closes it, which detaches it); with Full, m's own weights change and set
 // is nil.
-func Train(ctx context.Context, m model.CausalLM, tok task.Tokenizer, t *task.Task, train, val []task.Example, r Recipe, env TrainEnv) (*lora.Set, *engine.TrainResult, error) {
+func Train(ctx context.Context, m model.CausalLM, tok model.Tokenizer, t *task.Task, train, val []task.Example, r Recipe, env TrainEnv) (*lora.Set, *training.TrainResult, error) {
 	if r.Epochs <= 0 || r.Batch <= 0 || r.LR <= 0 {
 		return nil, nil, fmt.Errorf("train: recipe needs epochs, batch and lr > 0, got %+v", r)
 	}
@@ -89,7 +90,7 @@ func Train(ctx context.Context, m model.CausalLM, tok task.Tokenizer, t *task.Ta
 	if err != nil {
 		return nil, nil, err
 	}
-	var lm engine.LM = engine.Full{Model: m}
+	var lm training.LM = training.Full{Model: m}
 	var set *lora.Set
 	what := "every weight"
 	r.Defaults()
@@ -106,9 +107,9 @@ func Train(ctx context.Context, m model.CausalLM, tok task.Tokenizer, t *task.Ta
 		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", r.Rank, r.Alpha, len(set.Adapters), format.Commas(n))
 	}
 	steps := (r.Epochs*len(trainSeqs) + r.Batch - 1) / r.Batch
-	cfg := engine.FineTuneConfig{BatchSize: r.Batch, PadID: env.Pad, TrainConfig: engine.TrainConfig{
+	cfg := training.FineTuneConfig{BatchSize: r.Batch, PadID: env.Pad, TrainConfig: training.TrainConfig{
 		Steps:    steps,
-		Schedule: engine.Schedule{Peak: r.LR, Warmup: max(steps/20, 1), MinRatio: 0.1, Kind: "cosine"},
+		Schedule: training.Schedule{Peak: r.LR, Warmup: max(steps/20, 1), MinRatio: 0.1, Kind: "cosine"},
 		GradClip: 1, Seed: r.Seed, EvalEvery: max(steps/5, 1), CheckpointEvery: max(steps/5, 1),
 		OutDir: env.Out, Resume: env.Resume,
 	}}
@@ -130,7 +131,10 @@ func Train(ctx context.Context, m model.CausalLM, tok task.Tokenizer, t *task.Ta
 		}
 	}
 	fmt.Fprintf(env.Log, "training %s on %d examples; %d epochs = %d steps of %d, lr %g\n", what, len(train), r.Epochs, steps, r.Batch, r.LR)
-	res, err := engine.FineTune(ctx, lm, trainSeqs, valSeqs, cfg, env.Progress)
+	res, err := training.FineTune(ctx, lm, trainSeqs, valSeqs, cfg, env.Progress)
+	if err == nil {
+		err = plot.TrainingCurve(env.Out)
+	}
 	if err != nil {
 		if set != nil {
 			set.Close()

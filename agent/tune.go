@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/sft"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
@@ -51,23 +52,23 @@ type TuneConfig struct {
 	// before training (a from-scratch baseline on the same budget).
 	RandomInit bool
 	Log        io.Writer                           // stage lines; nil: discard
-	Progress   func(engine.Progress)               // training progress; may be nil
+	Progress   func(training.Progress)             // training progress; may be nil
 	EvalTick   func(stage string, done, total int) // evaluation progress; may be nil
 }
 
 // TuneResult is what a Tune run measured; it is also written to Out/result.json.
 type TuneResult struct {
-	Task       string              `json:"task"`
-	Model      string              `json:"model"`
-	Metric     string              `json:"metric"`
-	Before     float64             `json:"before"`
-	After      float64             `json:"after"`
-	EvalN      int                 `json:"eval_examples"`
-	TrainN     int                 `json:"train_examples"`
-	Train      *engine.TrainResult `json:"training"`
-	Adapter    string              `json:"adapter"` // the adapter (or, with Full, model) folder
-	Wall       time.Duration       `json:"wall_ns"`
-	Confusions []task.Pair         `json:"top_confusions_after,omitempty"`
+	Task       string                `json:"task"`
+	Model      string                `json:"model"`
+	Metric     string                `json:"metric"`
+	Before     float64               `json:"before"`
+	After      float64               `json:"after"`
+	EvalN      int                   `json:"eval_examples"`
+	TrainN     int                   `json:"train_examples"`
+	Train      *training.TrainResult `json:"training"`
+	Adapter    string                `json:"adapter"` // the adapter (or, with Full, model) folder
+	Wall       time.Duration         `json:"wall_ns"`
+	Confusions []task.Pair           `json:"top_confusions_after,omitempty"`
 	// Examples are the first few test examples with the answers before and after.
 	Examples      []Shown `json:"examples"`
 	before, after *task.Result
@@ -136,11 +137,11 @@ func Sample(t *task.Task, exs []task.Example, n int, seed uint64) []task.Example
 
 // Sequences tokenizes task examples for training: prompt, then the target completion and
 // the end-of-sequence token, with the loss on the completion only.
-func Sequences(t *task.Task, tok engine.Encoder, exs []task.Example, eos, maxLen int) ([]engine.Sequence, error) {
-	out := make([]engine.Sequence, 0, len(exs))
+func Sequences(t *task.Task, tok model.Tokenizer, exs []task.Example, eos, maxLen int) ([]training.Sequence, error) {
+	out := make([]training.Sequence, 0, len(exs))
 	for i, ex := range exs {
-		seq, err := engine.Tokenize(engine.Example{Prompt: t.PromptText(ex.Text), Completion: t.Target(ex), Line: i + 1},
-			tok, engine.TokenizeOptions{EOS: eos, MaxLen: maxLen, Truncate: true})
+		seq, err := sft.Tokenize(sft.Record{Prompt: t.PromptText(ex.Text), Completion: t.Target(ex), Line: i + 1},
+			tok, sft.TokenizeOptions{EOS: eos, MaxLen: maxLen, Truncate: true})
 		if err != nil {
 			return nil, fmt.Errorf("example %s: %w", ex.ID, err)
 		}

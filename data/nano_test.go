@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -45,7 +45,10 @@ func TestNanoHeldoutPerplexity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := tok.Encode(string(b), false)
+	ids, err := tok.Encode(string(b), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ids) != 85906 {
 		t.Fatalf("held-out text is %d tokens, the card says 85,906", len(ids))
 	}
@@ -54,7 +57,7 @@ func TestNanoHeldoutPerplexity(t *testing.T) {
 		x[i] = int32(v)
 	}
 	check := func(maxTokens int, want float64) {
-		loss, err := engine.EvalLoss(engine.Full{Model: m}, x, 8, 256, maxTokens)
+		loss, err := training.EvalLoss(training.Full{Model: m}, x, 8, 256, maxTokens)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/training"
 )
 
 // TestHelperTrainProcess is not a test: TestKilledTrainingResumesExactly runs the test
@@ -24,7 +24,7 @@ func TestHelperTrainProcess(t *testing.T) {
 	tr, _ := newTrainer(t)
 	cfg := ftConfig(dir)
 	cfg.Steps, cfg.CheckpointEvery, cfg.Resume = 400, 1, true
-	if _, err := engine.FineTune(context.Background(), tr, copyTask(64, 1), copyTask(16, 2), cfg, nil); err != nil {
+	if _, err := training.FineTune(context.Background(), tr, copyTask(64, 1), copyTask(16, 2), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -42,7 +42,7 @@ func TestKilledTrainingResumesExactly(t *testing.T) {
 	tr, _ := newTrainer(t)
 	cfg := ftConfig(full)
 	cfg.Steps, cfg.CheckpointEvery = 400, 1
-	if _, err := engine.FineTune(context.Background(), tr, train, eval, cfg, nil); err != nil {
+	if _, err := training.FineTune(context.Background(), tr, train, eval, cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 

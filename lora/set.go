@@ -17,6 +17,12 @@ import (
 // prefix is what PEFT puts before a module path in adapter_model.safetensors.
 const prefix = "base_model.model."
 
+// PEFT's file names in an adapter folder.
+const (
+	configFile  = "adapter_config.json"
+	weightsFile = "adapter_model.safetensors"
+)
+
 // Set is one named adapter attached to every targeted projection of a model.
 type Set struct {
 	Config   Config
@@ -167,7 +173,7 @@ func (set *Set) Save(dir string) error {
 	for i, p := range set.Parameters() {
 		tensors[names[i]] = p
 	}
-	if err := torch.Save(filepath.Join(dir, "adapter_model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := torch.Save(filepath.Join(dir, weightsFile), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	c := set.Config
@@ -185,7 +191,7 @@ func (set *Set) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(dir, "adapter_config.json"), append(b, '\n'))
+	return fsutil.WriteFileAtomic(filepath.Join(dir, configFile), append(b, '\n'))
 }
 
 // Load reads a PEFT LoRA adapter folder and attaches it to m.
@@ -196,7 +202,7 @@ func Load(dir string, m model.CausalLM) (*Set, error) { return load(dir, m, true
 func LoadDetached(dir string, m model.CausalLM) (*Set, error) { return load(dir, m, false) }
 
 func load(dir string, m model.CausalLM, install bool) (*Set, error) {
-	cfgPath := filepath.Join(dir, "adapter_config.json")
+	cfgPath := filepath.Join(dir, configFile)
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
 		return nil, err
@@ -207,7 +213,7 @@ func load(dir string, m model.CausalLM, install bool) (*Set, error) {
 	}
 	s := torch.NewScope()
 	defer s.Close()
-	weights, _, err := s.Load(filepath.Join(dir, "adapter_model.safetensors"), torch.CPU)
+	weights, _, err := s.Load(filepath.Join(dir, weightsFile), torch.CPU)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,13 @@
 package lora
 
 import (
-	"github.com/pioneer-ai/pioneer/engine"
+	"path/filepath"
+
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
 )
 
-// Trainer presents a model with a set of adapters to the training loop (engine.Train and
-// friends): only the adapter weights are parameters, and Save writes the adapter in PEFT's
+// Trainer presents a model with a set of adapters to the training loop (engine/train): only the adapter weights are parameters, and Save writes the adapter in PEFT's
 // format. Dropout applies while gradients are recorded (training), not in evaluation.
 type Trainer struct {
 	Model model.CausalLM
@@ -20,7 +20,7 @@ func (t Trainer) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor 
 	if t.Set.Config.Dropout > 0 { // without dropout Training changes nothing: leave it, unraced
 		t.Set.Training = torch.GradEnabled()
 	}
-	return engine.NextTokenLoss(s, t.Model, ids, targets)
+	return model.NextTokenLoss(s, t.Model, ids, targets)
 }
 
 // Concurrent reports whether Loss may run on several goroutines at once (engine.Train then
@@ -42,3 +42,8 @@ func (t Trainer) Generators() []*torch.Generator { return []*torch.Generator{t.S
 
 // Save writes the adapter (adapter_config.json, adapter_model.safetensors).
 func (t Trainer) Save(dir string) error { return t.Set.Save(dir) }
+
+// Restore reads back the adapter weights Save wrote.
+func (t Trainer) Restore(dir string) error {
+	return torch.LoadInto(filepath.Join(dir, weightsFile), t.Set.Names(), t.Set.Parameters())
+}

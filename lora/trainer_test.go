@@ -9,19 +9,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 )
 
 // copyTask: the completion repeats the prompt; the loss is on the completion only.
-func copyTask(n int, seed uint64) []engine.Sequence {
+func copyTask(n int, seed uint64) []training.Sequence {
 	r := rand.New(rand.NewPCG(seed, 1))
-	var out []engine.Sequence
+	var out []training.Sequence
 	for i := 0; i < n; i++ {
 		k := 3 + r.IntN(4)
-		var s engine.Sequence
+		var s training.Sequence
 		for j := 0; j < k; j++ {
 			s.IDs = append(s.IDs, 3+r.IntN(20))
 			s.Labels = append(s.Labels, -100)
@@ -54,9 +54,9 @@ func newTrainerDropout(t *testing.T, dropout float64) (lora.Trainer, model.Causa
 	return lora.Trainer{Model: m, Set: set}, m
 }
 
-func ftConfig(dir string) engine.FineTuneConfig {
-	return engine.FineTuneConfig{BatchSize: 8, PadID: 0, TrainConfig: engine.TrainConfig{
-		Steps: 40, Seed: 7, OutDir: dir, GradClip: 1, Schedule: engine.Schedule{Peak: 2e-2, Warmup: 4, MinRatio: 0.1},
+func ftConfig(dir string) training.FineTuneConfig {
+	return training.FineTuneConfig{BatchSize: 8, PadID: 0, TrainConfig: training.TrainConfig{
+		Steps: 40, Seed: 7, OutDir: dir, GradClip: 1, Schedule: training.Schedule{Peak: 2e-2, Warmup: 4, MinRatio: 0.1},
 		EvalEvery: 10, CheckpointEvery: 5,
 	}}
 }
@@ -67,12 +67,12 @@ func TestLoRAFineTuneLearnsOnlyAdapters(t *testing.T) {
 	tr, m := newTrainer(t)
 	before, _ := m.Named("model.layers.0.self_attn.q_proj.weight").Float32s()
 	train, eval := copyTask(128, 1), copyTask(32, 2)
-	first, err := engine.SequenceLoss(tr, eval, 8, 0)
+	first, err := training.SequenceLoss(tr, eval, 8, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	res, err := engine.FineTune(context.Background(), tr, train, eval, ftConfig(dir), nil)
+	res, err := training.FineTune(context.Background(), tr, train, eval, ftConfig(dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +106,13 @@ func resumeExact(t *testing.T, dropout float64) {
 	train, eval := copyTask(64, 1), copyTask(16, 2)
 	full := t.TempDir()
 	tr, _ := newTrainerDropout(t, dropout)
-	if _, err := engine.FineTune(context.Background(), tr, train, eval, ftConfig(full), nil); err != nil {
+	if _, err := training.FineTune(context.Background(), tr, train, eval, ftConfig(full), nil); err != nil {
 		t.Fatal(err)
 	}
 	split := t.TempDir()
 	tr2, _ := newTrainerDropout(t, dropout)
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := engine.FineTune(ctx, tr2, train, eval, ftConfig(split), func(p engine.Progress) {
+	_, err := training.FineTune(ctx, tr2, train, eval, ftConfig(split), func(p training.Progress) {
 		if p.Step == 13 {
 			cancel()
 		}
@@ -123,7 +123,7 @@ func resumeExact(t *testing.T, dropout float64) {
 	tr3, _ := newTrainerDropout(t, dropout)
 	cfg := ftConfig(split)
 	cfg.Resume = true
-	res, err := engine.FineTune(context.Background(), tr3, train, eval, cfg, nil)
+	res, err := training.FineTune(context.Background(), tr3, train, eval, cfg, nil)
 	if err != nil || res.ResumedFrom != 13 {
 		t.Fatalf("resume: %v (from %d)", err, res.ResumedFrom)
 	}
@@ -134,7 +134,7 @@ func resumeExact(t *testing.T, dropout float64) {
 	}
 }
 
-// TestShardedBackwardMatches: a batch split across worker threads (engine.Backward) gives
+// TestShardedBackwardMatches: a batch split across worker threads (training.Backward) gives
 // the trainable weights, LoRA adapters or every weight (full fine-tuning), the gradients
 // it gives them on one thread, within float32 rounding; the LoRA trainer allows the split
 // without dropout only.
@@ -167,17 +167,17 @@ func TestShardedBackwardMatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	shardedMatches(t, engine.Full{Model: m})
+	shardedMatches(t, training.Full{Model: m})
 }
 
-func shardedMatches(t *testing.T, lm engine.LM) {
+func shardedMatches(t *testing.T, lm training.LM) {
 	t.Helper()
 	seqs := copyTask(6, 3)
 	batch := make([]int, len(seqs))
 	for i := range batch {
 		batch[i] = i
 	}
-	ids, labels, T := engine.Pad(seqs, batch, 0)
+	ids, labels, T := training.Pad(seqs, batch, 0)
 	targets := make([]int64, len(labels)) // next-token targets: labels shifted left by one
 	for b := range len(seqs) {
 		for p := range T {
@@ -194,11 +194,11 @@ func shardedMatches(t *testing.T, lm engine.LM) {
 		}
 	}
 	defer torch.ZeroGrad(params)
-	grads := func(w *engine.Workers) (float64, [][]float32) {
+	grads := func(w *training.Workers) (float64, [][]float32) {
 		if err := torch.ZeroGrad(params); err != nil {
 			t.Fatal(err)
 		}
-		lv, _, err := engine.Backward(lm, w, ids, targets, len(seqs), T, 1, 0)
+		lv, _, err := training.Backward(lm, w, ids, targets, len(seqs), T, 1, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func shardedMatches(t *testing.T, lm engine.LM) {
 		return lv, out
 	}
 	wantLoss, want := grads(nil)
-	w := engine.NewWorkers(3)
+	w := training.NewWorkers(3)
 	defer w.Close()
 	lv, got := grads(w)
 	if d := lv - wantLoss; d > 1e-5 || d < -1e-5 {

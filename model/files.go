@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
@@ -45,4 +46,10 @@ func IsModelDir(dir string) bool {
 		}
 	}
 	return false
+}
+
+// RestoreWeights copies the weights m.Save wrote to dir (model.safetensors) back into m's
+// parameters: how a training run resumes from a checkpoint of every weight.
+func RestoreWeights(m CausalLM, dir string) error {
+	return torch.LoadInto(filepath.Join(dir, "model.safetensors"), m.Names(), m.Parameters())
 }

@@ -51,6 +51,15 @@ type CausalLM interface {
 	Close()
 }
 
+// Tokenizer turns text into token ids and back (model/tokenizer.Tokenizer is one).
+type Tokenizer interface {
+	// Encode returns the ids of text; addSpecial adds the tokenizer's special tokens
+	// (BOS...) as its post-processor defines them.
+	Encode(text string, addSpecial bool) ([]int, error)
+	// Decode turns ids back into text.
+	Decode(ids []int, skipSpecial bool) string
+}
+
 // Info describes a loaded model.
 type Info struct {
 	Architecture string // e.g. "LlamaForCausalLM"

@@ -13,8 +13,8 @@ import (
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -287,7 +287,7 @@ func TestProductionRun(t *testing.T) {
 		cfg2.Manual = true // and this time a person approves
 		ctx, cancel := context.WithCancel(context.Background())
 		steps, prev, second := 0, 0, false
-		cfg2.Progress = func(p engine.Progress) {
+		cfg2.Progress = func(p training.Progress) {
 			steps++
 			second = second || p.Step < prev // the step count restarted: the second candidate
 			prev = p.Step
@@ -300,7 +300,7 @@ func TestProductionRun(t *testing.T) {
 		}
 		cancel()
 		trained := 0
-		cfg2.Progress = func(engine.Progress) { trained++ }
+		cfg2.Progress = func(training.Progress) { trained++ }
 		resumed, err := production.Run(context.Background(), cfg2)
 		if err != nil {
 			t.Fatal(err)
@@ -462,7 +462,7 @@ func TestProductionRunMCTS(t *testing.T) {
 		Recipe: agent.Recipe{Epochs: 3, Batch: 8, LR: 5e-3, Seed: 1}}
 	ctx, cancel := context.WithCancel(context.Background())
 	prev, started := 0, 0
-	cfg.Progress = func(p engine.Progress) {
+	cfg.Progress = func(p training.Progress) {
 		if p.Step < prev || started == 0 {
 			started++ // a new candidate's training
 		}
@@ -480,8 +480,8 @@ func TestProductionRunMCTS(t *testing.T) {
 	}
 	// The resumed run finishes the third candidate from its checkpoint and trains the
 	// fourth: fewer steps than those two whole, and none of the first two's.
-	var resumedSteps []engine.Progress
-	cfg.Progress = func(p engine.Progress) { resumedSteps = append(resumedSteps, p) }
+	var resumedSteps []training.Progress
+	cfg.Progress = func(p training.Progress) { resumedSteps = append(resumedSteps, p) }
 	o, err := production.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

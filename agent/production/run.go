@@ -20,8 +20,9 @@ import (
 
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
@@ -66,7 +67,7 @@ type Config struct {
 	Teacher     *Teacher     // optional: an OpenAI-compatible endpoint that adds examples
 	Seed        uint64
 	Log         io.Writer
-	Progress    func(engine.Progress)
+	Progress    func(training.Progress)
 }
 
 // Outcome is what a run decided; it is also RUN_DIR/outcome.json.
@@ -284,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		reference = append(reference, exs...)
 	}
 	tr := newTriager(t, reference)
-	tr.lexicon = func(w string) bool { return len(st.tok.Encode(" "+w, false)) == 1 }
+	tr.lexicon = tokenLexicon(st.tok)
 	var lmErr error
 	tr.likelier = likelier(st.m, st.tok, st.eos, &lmErr)
 	counts := Counts{Read: len(failures) + len(quarantined), Quarantined: len(quarantined), Kinds: map[string]int{}}
@@ -533,16 +534,25 @@ const likelierMargin = 2
 // likelier returns triage's language-model check of a spelling correction: m's
 // log-probability of each sentence after a start token. A scoring error is kept in
 // *errp (the first one) and the correction refused.
-func likelier(m model.CausalLM, tok task.Tokenizer, start int, errp *error) func(before, after string) bool {
+func likelier(m model.CausalLM, tok model.Tokenizer, start int, errp *error) func(before, after string) bool {
 	return func(before, after string) bool {
 		if *errp != nil {
 			return false
 		}
-		a, b := tok.Encode(before, false), tok.Encode(after, false)
+		a, err := tok.Encode(before, false)
+		if err != nil {
+			*errp = err
+			return false
+		}
+		b, err := tok.Encode(after, false)
+		if err != nil {
+			*errp = err
+			return false
+		}
 		if n := m.Info().MaxPositions - 1; len(a) > n || len(b) > n {
 			return false // longer than the model reads: leave the text as logged
 		}
-		sc, err := engine.Score(m, [][]int{{start}, {start}}, [][]int{a, b}, 2)
+		sc, err := infer.Score(m, [][]int{{start}, {start}}, [][]int{a, b}, 2)
 		if err != nil {
 			*errp = err
 			return false

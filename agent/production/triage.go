@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/model"
 )
 
 // Verdict is triage's decision on one failure.
@@ -72,6 +73,15 @@ type triager struct {
 	word     map[string]map[string]int // lower-cased word of an entity -> type -> count
 	types    *typeModel                // extraction: entity type from span and context
 	labels   *labelModel               // classification: label from the input's words
+}
+
+// tokenLexicon is triage's lexicon from a tokenizer: a word the tokenizer has as one
+// token (with its leading space) is a word of the language.
+func tokenLexicon(tok model.Tokenizer) func(word string) bool {
+	return func(w string) bool {
+		ids, err := tok.Encode(" "+w, false)
+		return err == nil && len(ids) == 1
+	}
 }
 
 func newTriager(t *task.Task, pool []task.Example) *triager {

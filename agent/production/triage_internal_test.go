@@ -108,7 +108,7 @@ func TestTypoRepairIsConservative(t *testing.T) {
 	// A word the base model's tokenizer has whole is a word, however rare in the data.
 	tok := nanoTokenizer(t)
 	few := newTriager(tk, []task.Example{{Text: "a table for two please"}, {Text: "the restaurant will fall silent"}, {Text: "the president spoke"}})
-	few.lexicon = func(w string) bool { return len(tok.Encode(" "+w, false)) == 1 }
+	few.lexicon = tokenLexicon(tok)
 	for in, want := range map[string]string{
 		"a table for four please": "a table for four please",
 		"call the restaurant":     "call the restaurant",
@@ -146,7 +146,7 @@ func TestLikelier(t *testing.T) {
 	}
 	defer m.Close()
 	tok := nanoTokenizer(t)
-	tr.lexicon = func(w string) bool { return len(tok.Encode(" "+w, false)) == 1 }
+	tr.lexicon = tokenLexicon(tok)
 	var lmErr error
 	judge := likelier(m, tok, 0, &lmErr)
 	rng := rand.New(rand.NewPCG(1, 2))

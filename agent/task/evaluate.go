@@ -5,16 +5,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/metrics"
 	"github.com/pioneer-ai/pioneer/model"
 )
-
-// Tokenizer is what evaluation needs of a tokenizer (model/tokenizer.Tokenizer is one).
-type Tokenizer interface {
-	Encode(text string, addSpecial bool) []int
-	Decode(ids []int, skipSpecial bool) string
-}
 
 // EvalOptions configure Evaluate.
 type EvalOptions struct {
@@ -39,23 +33,36 @@ func (t *Task) promptLimit(maxPositions, labelDepth, maxNew int) int {
 // fitPrompts tokenizes each example's prompt; an input whose prompt has more than limit
 // tokens is cut at a word boundary (its end dropped) until it fits, keeping the prompt
 // template's own text. It returns the prompts and how many were cut.
-func (t *Task) fitPrompts(tok Tokenizer, exs []Example, limit int) ([][]int, int, error) {
+func (t *Task) fitPrompts(tok model.Tokenizer, exs []Example, limit int) ([][]int, int, error) {
 	prompts := make([][]int, len(exs))
 	cut := 0
 	for i, ex := range exs {
-		ids := tok.Encode(t.PromptText(ex.Text), true)
+		ids, err := tok.Encode(t.PromptText(ex.Text), true)
+		if err != nil {
+			return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
+		}
 		if len(ids) > limit {
 			words := strings.Fields(ex.Text)
+			fits := func(n int) (bool, error) {
+				ids, err := tok.Encode(t.PromptText(strings.Join(words[:n], " ")), true)
+				return len(ids) <= limit, err
+			}
 			lo, hi := 0, len(words) // the longest fitting prefix has lo words
 			for lo < hi {
 				mid := (lo + hi + 1) / 2
-				if len(tok.Encode(t.PromptText(strings.Join(words[:mid], " ")), true)) <= limit {
+				ok, err := fits(mid)
+				if err != nil {
+					return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
+				}
+				if ok {
 					lo = mid
 				} else {
 					hi = mid - 1
 				}
 			}
-			ids = tok.Encode(t.PromptText(strings.Join(words[:lo], " ")), true)
+			if ids, err = tok.Encode(t.PromptText(strings.Join(words[:lo], " ")), true); err != nil {
+				return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
+			}
 			if len(ids) > limit {
 				return nil, 0, fmt.Errorf("example %s: the prompt template alone has %d tokens, more than the %d that fit in the model's context", ex.ID, len(ids), limit)
 			}
@@ -117,7 +124,7 @@ type Result struct {
 // Evaluate runs the model on the examples and scores it with the task's metric.
 // Classification answers are constrained to the label set (the most likely label's full
 // completion, end-of-sequence included); extraction and generation are greedy.
-func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOptions) (*Result, error) {
+func (t *Task) Evaluate(m model.CausalLM, tok model.Tokenizer, exs []Example, o EvalOptions) (*Result, error) {
 	if len(exs) == 0 {
 		return nil, fmt.Errorf("evaluate %s: no examples", t.Name)
 	}
@@ -129,9 +136,12 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 	}
 	maxPos := m.Info().MaxPositions
 	var labels [][]int
+	var err error
 	depth := 0
 	if t.Type == Classification {
-		labels, depth = t.labelTokens(tok, o.EOS)
+		if labels, depth, err = t.labelTokens(tok, o.EOS); err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
+		}
 	}
 	prompts, cut, err := t.fitPrompts(tok, exs, t.promptLimit(maxPos, depth, o.MaxNewTokens))
 	if err != nil {
@@ -144,7 +154,7 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 		hits := 0
 		for start := 0; start < len(exs); start += o.Batch {
 			idx := order[start:min(start+o.Batch, len(exs))]
-			cls, err := engine.Classify(m, pick(prompts, idx), labels, o.Batch)
+			cls, err := infer.Classify(m, pick(prompts, idx), labels, o.Batch)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 			}
@@ -176,7 +186,7 @@ func (t *Task) Evaluate(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOp
 		idx := order[start:min(start+o.Batch, len(exs))]
 		batch := pick(prompts, idx)
 		longest := len(batch[len(batch)-1])
-		gen, err := engine.Generate(m, batch, engine.GenerateOptions{
+		gen, err := infer.Generate(m, batch, infer.GenerateOptions{
 			MaxNewTokens: min(o.MaxNewTokens, maxPos-longest), StopTokens: o.EOS, StopStrings: []string{"\n"}, PadID: o.PadID,
 			Decode: func(ids []int) string { return tok.Decode(ids, true) },
 		})
@@ -258,16 +268,18 @@ func (r *Result) TopConfusions(n int) []Pair {
 
 // labelTokens are the completions Classify scores: each label's target, then the first
 // end-of-sequence token; depth is the longest, in tokens.
-func (t *Task) labelTokens(tok Tokenizer, eos []int) (labels [][]int, depth int) {
+func (t *Task) labelTokens(tok model.Tokenizer, eos []int) (labels [][]int, depth int, err error) {
 	labels = make([][]int, len(t.Labels))
 	for j, l := range t.Labels {
-		labels[j] = tok.Encode(t.LabelTarget(l), false)
+		if labels[j], err = tok.Encode(t.LabelTarget(l), false); err != nil {
+			return nil, 0, fmt.Errorf("label %q: %w", l, err)
+		}
 		if len(eos) > 0 {
 			labels[j] = append(labels[j], eos[0])
 		}
 		depth = max(depth, len(labels[j]))
 	}
-	return labels, depth
+	return labels, depth, nil
 }
 
 // EntityTypeScores returns, for each example of an extraction task and each of its
@@ -275,7 +287,7 @@ func (t *Task) labelTokens(tok Tokenizer, eos []int) (labels [][]int, depth int)
 // type (t.EntityTypes order) — "TYPE: span" — after the prompt and the example's entities
 // before it, as the training target writes them. Triage uses it to ask the deployed
 // model which type it would give a logged entity.
-func (t *Task) EntityTypeScores(m model.CausalLM, tok Tokenizer, exs []Example, o EvalOptions) ([][][]float64, error) {
+func (t *Task) EntityTypeScores(m model.CausalLM, tok model.Tokenizer, exs []Example, o EvalOptions) ([][][]float64, error) {
 	if t.Type != Extraction {
 		return nil, fmt.Errorf("entity type scores: %s is not an extraction task", t.Name)
 	}
@@ -290,7 +302,10 @@ func (t *Task) EntityTypeScores(m model.CausalLM, tok Tokenizer, exs []Example, 
 	for _, ex := range exs {
 		for k, e := range ex.Entities {
 			for _, typ := range t.EntityTypes {
-				c := t.entityContinuation(tok, prefix, ex.Entities[:k], Entity{Type: typ, Text: e.Text})
+				c, err := t.entityContinuation(tok, prefix, ex.Entities[:k], Entity{Type: typ, Text: e.Text})
+				if err != nil {
+					return nil, fmt.Errorf("entity type scores %s: example %s: %w", t.Name, ex.ID, err)
+				}
 				parts = append(parts, c)
 				depth = max(depth, len(c.before)+len(c.cont))
 			}
@@ -310,7 +325,7 @@ func (t *Task) EntityTypeScores(m model.CausalLM, tok Tokenizer, exs []Example, 
 			j++
 		}
 	}
-	scored, err := engine.Score(m, prompts, conts, o.Batch)
+	scored, err := infer.Score(m, prompts, conts, o.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("entity type scores %s: %w", t.Name, err)
 	}
@@ -335,10 +350,15 @@ type entityTokens struct{ before, cont []int }
 // the entities before it, "TYPE: span;") and the entity itself (" TYPE: span", or
 // without the space when it is the first and the prefix ends in one), split where the
 // training target's own tokens would split.
-func (t *Task) entityContinuation(tok Tokenizer, prefix string, before []Entity, e Entity) entityTokens {
+func (t *Task) entityContinuation(tok model.Tokenizer, prefix string, before []Entity, e Entity) (entityTokens, error) {
 	if len(before) == 0 {
-		return entityTokens{cont: tok.Encode(prefix+e.Type+": "+e.Text, false)}
+		cont, err := tok.Encode(prefix+e.Type+": "+e.Text, false)
+		return entityTokens{cont: cont}, err
 	}
-	head := prefix + FormatEntities(before) + ";"
-	return entityTokens{before: tok.Encode(head, false), cont: tok.Encode(" "+e.Type+": "+e.Text, false)}
+	head, err := tok.Encode(prefix+FormatEntities(before)+";", false)
+	if err != nil {
+		return entityTokens{}, err
+	}
+	cont, err := tok.Encode(" "+e.Type+": "+e.Text, false)
+	return entityTokens{before: head, cont: cont}, err
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
@@ -172,10 +172,10 @@ func TestEvaluateClassification(t *testing.T) {
 	}
 	hits, confused := 0, 0
 	for i, ex := range exs {
-		prompt := tok.Encode(tk.PromptText(ex.Text), true)
+		prompt := mustEncode(t, tok, tk.PromptText(ex.Text), true)
 		best, bestLP := "", math.Inf(-1)
 		for _, l := range tk.Labels {
-			sc, err := engine.Score(m, [][]int{prompt}, [][]int{append(tok.Encode(tk.LabelTarget(l), false), 0)}, 1)
+			sc, err := infer.Score(m, [][]int{prompt}, [][]int{append(mustEncode(t, tok, tk.LabelTarget(l), false), 0)}, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,18 +259,18 @@ func TestEntityTypeScores(t *testing.T) {
 		t.Fatalf("shape %d/%v", len(scores), scores)
 	}
 	for i, ex := range exs {
-		prompt := tok.Encode(tk.PromptText(ex.Text), true)
-		target := tok.Encode(tk.Target(ex), false)
+		prompt := mustEncode(t, tok, tk.PromptText(ex.Text), true)
+		target := mustEncode(t, tok, tk.Target(ex), false)
 		at := 0 // target tokens before entity k
 		for k, e := range ex.Entities {
-			head := tok.Encode(tk.Target(task.Example{Entities: ex.Entities[:k+1]}), false)
+			head := mustEncode(t, tok, tk.Target(task.Example{Entities: ex.Entities[:k+1]}), false)
 			if !slices.Equal(head, target[:len(head)]) {
 				t.Fatalf("%s: the target's tokens do not split after entity %d", ex.ID, k)
 			}
 			if k > 0 { // the separator ";" belongs to the context, the space to the entity
 				at++
 			}
-			ref, err := engine.Score(m, [][]int{append(append([]int(nil), prompt...), target[:at]...)}, [][]int{head[at:]}, 1)
+			ref, err := infer.Score(m, [][]int{append(append([]int(nil), prompt...), target[:at]...)}, [][]int{head[at:]}, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -293,4 +293,13 @@ func TestEntityTypeScores(t *testing.T) {
 	if _, err := cls.EntityTypeScores(m, tok, exs, task.EvalOptions{}); err == nil {
 		t.Fatal("entity type scores for a classification task")
 	}
+}
+
+func mustEncode(t *testing.T, tok model.Tokenizer, text string, special bool) []int {
+	t.Helper()
+	ids, err := tok.Encode(text, special)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }

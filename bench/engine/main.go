@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/bench"
-	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/model/llama"
 )
 
@@ -195,7 +196,7 @@ func trainSteps(sp spec, dev torch.Device) ([]float64, error) {
 	if err := m.SetRequiresGrad(true); err != nil {
 		return nil, err
 	}
-	opt, err := engine.NewAdamW(m.Parameters(), engine.DefaultAdamW(1e-3))
+	opt, err := training.NewAdamW(m.Parameters(), training.DefaultAdamW(1e-3))
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +226,7 @@ func trainSteps(sp spec, dev torch.Device) ([]float64, error) {
 		t0 := time.Now()
 		for i := 0; i < sp.TrainIters; i++ {
 			s := torch.NewScope()
-			loss := m.Loss(s, ids, tg)
+			loss := model.NextTokenLoss(s, m, ids, tg)
 			err := loss.Backward()
 			if err == nil {
 				err = opt.Step(1e-3)

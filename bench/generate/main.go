@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/bench"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
@@ -158,7 +158,7 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps, round
 						return err
 					}
 					t0 := time.Now()
-					c, err := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: newTokens})
+					c, err := infer.Generate(m, prompts, infer.GenerateOptions{MaxNewTokens: newTokens})
 					if err != nil {
 						return err
 					}

@@ -22,8 +22,8 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -172,12 +172,15 @@ func perplexity(nanoDir string, dev torch.Device) (float64, int64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	ids := tok.Encode(string(b), false)
+	ids, err := tok.Encode(string(b), false)
+	if err != nil {
+		return 0, 0, err
+	}
 	x := make([]int32, len(ids))
 	for i, v := range ids {
 		x[i] = int32(v)
 	}
-	loss, err := engine.EvalLoss(engine.Full{Model: m}, x, 8, 256, 0)
+	loss, err := training.EvalLoss(training.Full{Model: m}, x, 8, 256, 0)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -40,8 +40,8 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
@@ -720,7 +720,7 @@ func failureLog(t *task.Task, traffic []task.Example, res *task.Result, poison f
 func triageFigures(cfg production.Config, planted map[string]bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg.Progress = func(engine.Progress) { cancel() }
+	cfg.Progress = func(training.Progress) { cancel() }
 	_, err := production.Run(ctx, cfg)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -4,7 +4,7 @@
 // a process of its own so peak RSS is its own. It writes bench/results/train_<cpu|gpu>.json.
 //
 // With -autocast bfloat16 both sides run the forward pass (loss included) under autocast
-// (torch.autocast on the reference side, torch.Autocast on Pioneer's, as engine.Train does
+// (torch.autocast on the reference side, torch.Autocast on Pioneer's, as training.Train does
 // with TrainConfig.Autocast); parameters, gradients and AdamW state stay float32. The
 // figures keep their names and the default result file becomes
 // bench/results/train_<cpu|gpu>_bf16.json; GPU MFU is then over the bfloat16 peak.
@@ -30,8 +30,8 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/bench"
-	"github.com/pioneer-ai/pioneer/engine"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model/llama"
 )
@@ -175,7 +175,7 @@ func run(device, python, out, commit, autocast string, rounds int) error {
 		precision = "bf16 autocast (forward pass and loss under torch.autocast(device_type, dtype=torch.bfloat16) on both sides; parameters, gradients and AdamW state float32)"
 		peaks, peakName = peakFLOPsBF16, "bfloat16"
 	}
-	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; %d rounds alternating the two sides, each side in a fresh process per round; median step time over all timed steps of all rounds (each process: 2 warm-up steps, then the timed ones); tokens/s = batch x sequence / step time; peak RSS = the largest getrusage max RSS of a side's training processes; %d intra-op threads; Pioneer's step is engine.Train's (engine.Backward, then AdamW): on the CPU the batch's rows are shared out between that many worker threads, each running single-threaded kernels on its shard, gradients added up in a fixed order", precision, rounds, torch.NumThreads())
+	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; %d rounds alternating the two sides, each side in a fresh process per round; median step time over all timed steps of all rounds (each process: 2 warm-up steps, then the timed ones); tokens/s = batch x sequence / step time; peak RSS = the largest getrusage max RSS of a side's training processes; %d intra-op threads; Pioneer's step is training.Train's (training.Backward, then AdamW): on the CPU the batch's rows are shared out between that many worker threads, each running single-threaded kernels on its shard, gradients added up in a fixed order", precision, rounds, torch.NumThreads())
 	if bf16 {
 		method += "; MFU (GPU) = 6 x parameters x tokens/s over the dense bfloat16 tensor-core peak (H100/H200: 989 TFLOP/s; the float32 runs use the 67 TFLOP/s non-tensor-core float32 peak)"
 	}
@@ -292,7 +292,7 @@ func runChild(specFile string) error {
 			return err
 		}
 	}
-	opt, err := engine.NewAdamW(params, engine.DefaultAdamW(1e-4))
+	opt, err := training.NewAdamW(params, training.DefaultAdamW(1e-4))
 	if err != nil {
 		return err
 	}
@@ -311,10 +311,10 @@ func runChild(specFile string) error {
 			}
 		}
 	}
-	// The step engine.Train takes: engine.Backward, on worker threads where Train would
+	// The step training.Train takes: training.Backward, on worker threads where Train would
 	// start them (a CPU model whose loss allows it: one per libtorch thread), with this
 	// thread's share (the optimizer) single-threaded as Train runs it then.
-	workers, err := engine.StartWorkers(tr, 0)
+	workers, err := training.StartWorkers(tr, 0)
 	if err != nil {
 		return err
 	}
@@ -328,7 +328,7 @@ func runChild(specFile string) error {
 			return err
 		}
 		t0 := time.Now()
-		_, _, err := engine.Backward(tr, workers, ids, targets, B, T, 1, autocast)
+		_, _, err := training.Backward(tr, workers, ids, targets, B, T, 1, autocast)
 		if err == nil {
 			err = opt.Step(1e-4)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
 	"github.com/pioneer-ai/pioneer/internal/format"
@@ -141,31 +141,29 @@ func readPrompts(c *cli.Context) ([]request, error) {
 		reqs = append(reqs, r)
 	}
 	if p := c.String("input"); p != "" {
-		err := jsonl.Lines(p, func(n int, line []byte) error {
-			var rec struct {
-				Prompt   *string `json:"prompt"`
-				Messages []struct {
-					Role    string `json:"role"`
-					Content string `json:"content"`
-				} `json:"messages"`
+		err := jsonl.ReadFile(p, 0, func(l jsonl.Line) error {
+			if l.TooLong {
+				return fmt.Errorf("%s:%d: %s", p, l.N, l.TooLongReason(jsonl.DefaultMaxLine))
 			}
-			if err := json.Unmarshal(line, &rec); err != nil {
-				return fmt.Errorf("%s:%d: %w", p, n, err)
+			var rec struct {
+				Prompt   *string        `json:"prompt"`
+				Messages []chat.Message `json:"messages"`
+			}
+			if err := json.Unmarshal(l.Bytes, &rec); err != nil {
+				return fmt.Errorf("%s:%d: %w", p, l.N, err)
 			}
 			switch {
 			case len(rec.Messages) > 0:
-				r := request{}
 				for i, m := range rec.Messages {
 					if m.Role == "" {
-						return fmt.Errorf("%s:%d: message %d has no role", p, n, i)
+						return fmt.Errorf("%s:%d: message %d has no role", p, l.N, i)
 					}
-					r.Messages = append(r.Messages, chat.Message{Role: m.Role, Content: m.Content})
 				}
-				reqs = append(reqs, r)
+				reqs = append(reqs, request{Messages: rec.Messages})
 			case rec.Prompt != nil:
 				reqs = append(reqs, request{Prompt: *rec.Prompt})
 			default:
-				return fmt.Errorf(`%s:%d: neither "prompt" nor "messages"`, p, n)
+				return fmt.Errorf(`%s:%d: neither "prompt" nor "messages"`, p, l.N)
 			}
 			return nil
 		})
@@ -187,7 +185,11 @@ func encode(c *cli.Context, l *loaded, reqs []request) ([][]int, error) {
 	out := make([][]int, len(reqs))
 	for i, r := range reqs {
 		if len(r.Messages) == 0 {
-			out[i] = l.tok.Encode(r.Prompt, !c.Bool("no-special-tokens"))
+			ids, err := l.tok.Encode(r.Prompt, !c.Bool("no-special-tokens"))
+			if err != nil {
+				return nil, fmt.Errorf("prompt %d: %w", i+1, err)
+			}
+			out[i] = ids
 			continue
 		}
 		if tpl == nil {
@@ -200,7 +202,9 @@ func encode(c *cli.Context, l *loaded, reqs []request) ([][]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
 		}
-		out[i] = l.tok.Encode(text, false)
+		if out[i], err = l.tok.Encode(text, false); err != nil {
+			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
+		}
 	}
 	return out, nil
 }
@@ -239,7 +243,7 @@ func runGenerate(c *cli.Context) error {
 	if pad < 0 && len(l.gen.EosTokenIDs) > 0 {
 		pad = l.gen.EosTokenIDs[0]
 	}
-	opts := engine.GenerateOptions{
+	opts := infer.GenerateOptions{
 		MaxNewTokens: c.Int("max-new-tokens"), Temperature: c.Float64("temperature"), TopK: c.Int("top-k"),
 		TopP: c.Float64("top-p"), Seed: c.Uint64("seed"), StopTokens: l.gen.EosTokenIDs,
 		StopStrings: c.StringSlice("stop"), PadID: max(pad, 0),
@@ -253,7 +257,7 @@ func runGenerate(c *cli.Context) error {
 	start, total := time.Now(), 0
 	for i := 0; i < len(reqs); i += batch {
 		chunk := reqs[i:min(i+batch, len(reqs))]
-		out, err := engine.Generate(l.m, all[i:i+len(chunk)], opts)
+		out, err := infer.Generate(l.m, all[i:i+len(chunk)], opts)
 		if err != nil {
 			return err
 		}

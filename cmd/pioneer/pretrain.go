@@ -16,9 +16,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/format"
+	"github.com/pioneer-ai/pioneer/internal/plot"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model/llama"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -100,14 +102,20 @@ func runPretrain(c *cli.Context) error {
 		return err
 	}
 	defer vocab.close()
-	tokens := vocab.encode(text)
+	tokens, err := vocab.encode(text)
+	if err != nil {
+		return fmt.Errorf("%s: %w", source, err)
+	}
 	var train, heldout []int32
 	if p := c.String("heldout-data"); p != "" {
 		held, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		train, heldout = tokens, vocab.encode(held)
+		if heldout, err = vocab.encode(held); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		train = tokens
 	} else {
 		split := len(tokens) - int(float64(len(tokens))*frac)
 		train, heldout = tokens[:split], tokens[split:]
@@ -133,9 +141,9 @@ func runPretrain(c *cli.Context) error {
 	}
 	defer model.Close()
 
-	pc := engine.PretrainConfig{BatchSize: c.Int("batch"), SeqLen: c.Int("seq"), TrainConfig: engine.TrainConfig{
+	pc := training.PretrainConfig{BatchSize: c.Int("batch"), SeqLen: c.Int("seq"), TrainConfig: training.TrainConfig{
 		Steps:       c.Int("steps"),
-		Schedule:    engine.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio")},
+		Schedule:    training.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio")},
 		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
 		EvalEvery: c.Int("eval-every"), CheckpointEvery: c.Int("checkpoint-every"),
 		OutDir: c.String("out"), Resume: c.Bool("resume"), Workers: c.Int("workers"),
@@ -149,8 +157,8 @@ func runPretrain(c *cli.Context) error {
 		pc.WeightDecay, pc.GradClip, pc.Seed)
 	fmt.Fprintf(os.Stderr, "  run      %s\n", pc.OutDir)
 
-	res, err := runWithProgress(pc.OutDir, func(ctx context.Context, report func(engine.Progress)) (*engine.TrainResult, error) {
-		return engine.Pretrain(ctx, model, train, heldout, pc, report)
+	res, err := runWithProgress(pc.OutDir, func(ctx context.Context, report func(training.Progress)) (*training.TrainResult, error) {
+		return training.Pretrain(ctx, training.Full{Model: model}, train, heldout, pc, report)
 	})
 	if err != nil {
 		return err
@@ -177,7 +185,11 @@ func runPretrain(c *cli.Context) error {
 		if prompt == "" {
 			prompt = "\n"
 		}
-		out, err := engine.Sample(model, vocab.encode([]byte(prompt)), n, pc.SeqLen, c.Float64("temperature"), pc.Seed)
+		ids, err := vocab.encode([]byte(prompt))
+		if err != nil {
+			return fmt.Errorf("--prompt: %w", err)
+		}
+		out, err := infer.Sample(model, ids, n, pc.SeqLen, c.Float64("temperature"), pc.Seed)
 		if err != nil {
 			return err
 		}
@@ -235,26 +247,29 @@ func (v *vocabulary) single(tokenField any) int {
 	if text == "" {
 		return -1
 	}
-	if ids := v.tok.Encode(text, false); len(ids) == 1 {
+	if ids, err := v.tok.Encode(text, false); err == nil && len(ids) == 1 {
 		return ids[0]
 	}
 	return -1
 }
 
-func (v *vocabulary) encode(text []byte) []int32 {
+func (v *vocabulary) encode(text []byte) ([]int32, error) {
 	if v.tok == nil {
 		out := make([]int32, len(text))
 		for i, b := range text {
 			out[i] = int32(b)
 		}
-		return out
+		return out, nil
 	}
-	ids := v.tok.Encode(string(text), false)
+	ids, err := v.tok.Encode(string(text), false)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]int32, len(ids))
 	for i, id := range ids {
 		out[i] = int32(id)
 	}
-	return out
+	return out, nil
 }
 
 func (v *vocabulary) decode(ids []int32) string {
@@ -313,7 +328,7 @@ func (v *vocabulary) close() {
 
 // runWithProgress runs a training loop with a progress bar, turns Ctrl-C and SIGTERM into
 // a checkpoint and a resume hint, and writes result.json to the run folder.
-func runWithProgress(out string, train func(context.Context, func(engine.Progress)) (*engine.TrainResult, error)) (*engine.TrainResult, error) {
+func runWithProgress(out string, train func(context.Context, func(training.Progress)) (*training.TrainResult, error)) (*training.TrainResult, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	bar := newProgressBar(os.Stderr)
@@ -323,6 +338,9 @@ func runWithProgress(out string, train func(context.Context, func(engine.Progres
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted; checkpoint saved, continue with --resume --out %s", out)
 		}
+		return nil, err
+	}
+	if err := plot.TrainingCurve(out); err != nil {
 		return nil, err
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
@@ -347,7 +365,7 @@ func newProgressBar(f *os.File) *progressBar {
 	return &progressBar{f: f, tty: err == nil && st.Mode()&os.ModeCharDevice != 0, lastPct: -1}
 }
 
-func (p *progressBar) update(pr engine.Progress) {
+func (p *progressBar) update(pr training.Progress) {
 	pct := 100 * pr.Step / pr.Steps
 	const width = 24
 	filled := width * pr.Step / pr.Steps

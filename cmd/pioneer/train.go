@@ -13,9 +13,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/metrics"
+	"github.com/pioneer-ai/pioneer/engine/sft"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
@@ -85,8 +87,8 @@ model folder.`,
 }
 
 // encodeExamples reads and tokenizes a JSONL file for a model folder.
-func encodeExamples(path string, tok *tokenizer.Tokenizer, dir string, eos, maxLen int, truncate, skipBad bool) ([]engine.Sequence, error) {
-	examples, skipped, err := engine.ReadExamples(path, skipBad)
+func encodeExamples(path string, tok *tokenizer.Tokenizer, dir string, eos, maxLen int, truncate, skipBad bool) ([]training.Sequence, error) {
+	examples, skipped, err := sft.Read(path, skipBad)
 	if err != nil {
 		return nil, err
 	}
@@ -102,9 +104,9 @@ func encodeExamples(path string, tok *tokenizer.Tokenizer, dir string, eos, maxL
 			break
 		}
 	}
-	out := make([]engine.Sequence, 0, len(examples))
+	out := make([]training.Sequence, 0, len(examples))
 	for _, ex := range examples {
-		seq, err := engine.Tokenize(ex, tok, engine.TokenizeOptions{Template: tpl, EOS: eos, MaxLen: maxLen, Truncate: truncate})
+		seq, err := sft.Tokenize(ex, tok, sft.TokenizeOptions{Template: tpl, EOS: eos, MaxLen: maxLen, Truncate: truncate})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -134,13 +136,13 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var eval []engine.Sequence
+	var eval []training.Sequence
 	if p := c.String("eval"); p != "" {
 		if eval, err = encodeExamples(p, l.tok, dir, eos, maxLen, c.Bool("truncate"), c.Bool("skip-bad-lines")); err != nil {
 			return err
 		}
 	}
-	var lm engine.LM = engine.Full{Model: l.m}
+	var lm training.LM = training.Full{Model: l.m}
 	what := "every weight"
 	if !c.Bool("full") {
 		set, err := lora.Attach(l.m, lora.Config{
@@ -162,10 +164,10 @@ func runTrain(c *cli.Context) error {
 	if pad < 0 {
 		pad = max(eos, 0)
 	}
-	cfg := engine.FineTuneConfig{BatchSize: c.Int("batch"), Epochs: c.Int("epochs"), PadID: pad, TrainConfig: engine.TrainConfig{
+	cfg := training.FineTuneConfig{BatchSize: c.Int("batch"), Epochs: c.Int("epochs"), PadID: pad, TrainConfig: training.TrainConfig{
 		Steps:       c.Int("steps"),
 		GradAccum:   c.Int("grad-accum"),
-		Schedule:    engine.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio"), Kind: c.String("schedule")},
+		Schedule:    training.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio"), Kind: c.String("schedule")},
 		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
 		EvalEvery: c.Int("eval-every"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
 		OutDir: c.String("out"), Resume: c.Bool("resume"), Workers: c.Int("workers"),
@@ -201,8 +203,8 @@ func runTrain(c *cli.Context) error {
 	fmt.Fprintf(os.Stderr, "  training %s; batch %d, lr %g (%s, warmup %d), seed %d\n", what, cfg.BatchSize, cfg.Schedule.Peak, c.String("schedule"), cfg.Schedule.Warmup, cfg.Seed)
 	fmt.Fprintf(os.Stderr, "  run      %s (resolved settings in config.yaml)\n", cfg.OutDir)
 
-	res, err := runWithProgress(cfg.OutDir, func(ctx context.Context, report func(engine.Progress)) (*engine.TrainResult, error) {
-		return engine.FineTune(ctx, lm, train, eval, cfg, report)
+	res, err := runWithProgress(cfg.OutDir, func(ctx context.Context, report func(training.Progress)) (*training.TrainResult, error) {
+		return training.FineTune(ctx, lm, train, eval, cfg, report)
 	})
 	if err != nil {
 		return err
@@ -267,7 +269,7 @@ func evalCommand() *cli.Command {
 				return err
 			}
 			defer l.Close()
-			var lm engine.LM = engine.Full{Model: l.m}
+			var lm training.LM = training.Full{Model: l.m}
 			if a := c.String("adapter"); a != "" {
 				set, err := lora.Load(a, l.m)
 				if err != nil {
@@ -285,7 +287,7 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			loss, err := engine.SequenceLoss(lm, seqs, c.Int("batch"), max(l.gen.PadTokenID, 0))
+			loss, err := training.SequenceLoss(lm, seqs, c.Int("batch"), max(l.gen.PadTokenID, 0))
 			if err != nil {
 				return err
 			}
@@ -311,7 +313,7 @@ func evalCommand() *cli.Command {
 // taskMetrics scores greedy continuations of the examples' prompts against their targets
 // (exact_match, rouge_l) and, given labels, the accuracy of answers constrained to them
 // (accuracy). n is the number of examples with a prompt ({"text"} ones have none).
-func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels, entityTypes []string, batch, maxNew int) (map[string]float64, int, error) {
+func taskMetrics(l *loaded, seqs []training.Sequence, eos int, labels, entityTypes []string, batch, maxNew int) (map[string]float64, int, error) {
 	var prompts, want [][]int
 	for _, s := range seqs {
 		k := 0
@@ -333,7 +335,7 @@ func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels, entityTypes
 	var got, ref []string
 	for i := 0; i < len(prompts); i += batch {
 		end := min(i+batch, len(prompts))
-		out, err := engine.Generate(l.m, prompts[i:end], engine.GenerateOptions{
+		out, err := infer.Generate(l.m, prompts[i:end], infer.GenerateOptions{
 			MaxNewTokens: maxNew, StopTokens: l.gen.EosTokenIDs, PadID: max(l.gen.PadTokenID, 0)})
 		if err != nil {
 			return nil, 0, err
@@ -359,9 +361,12 @@ func taskMetrics(l *loaded, seqs []engine.Sequence, eos int, labels, entityTypes
 	if len(labels) > 0 {
 		ids := make([][]int, len(labels))
 		for i, lab := range labels {
-			ids[i] = l.tok.Encode(lab, false)
+			var err error
+			if ids[i], err = l.tok.Encode(lab, false); err != nil {
+				return nil, 0, fmt.Errorf("label %q: %w", lab, err)
+			}
 		}
-		cls, err := engine.Classify(l.m, prompts, ids, batch)
+		cls, err := infer.Classify(l.m, prompts, ids, batch)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -2,6 +2,7 @@ package torch
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
@@ -76,4 +77,34 @@ func (s *Scope) Load(path string, dev Device) (map[string]*Tensor, map[string]st
 		out[name] = t
 	}
 	return out, f.Header().Metadata, nil
+}
+
+// LoadInto copies the tensors of a safetensors file into params, matched by names (one
+// name per parameter, in order): each must be in the file with the parameter's shape.
+// Nothing records gradients while it copies.
+func LoadInto(path string, names []string, params []*Tensor) error {
+	if len(names) != len(params) {
+		return fmt.Errorf("torch: load %s: %d names for %d parameters", path, len(names), len(params))
+	}
+	s := NewScope()
+	defer s.Close()
+	weights, _, err := s.Load(path, CPU)
+	if err != nil {
+		return err
+	}
+	return NoGrad(func() error {
+		for i, n := range names {
+			w := weights[n]
+			if w == nil {
+				return fmt.Errorf("%s: weight %s missing", path, n)
+			}
+			if ws, ps := w.Shape(), params[i].Shape(); !slices.Equal(ws, ps) {
+				return fmt.Errorf("%s: weight %s has shape %v, the parameter %v", path, n, ws, ps)
+			}
+			if err := params[i].CopyFrom(w); err != nil {
+				return fmt.Errorf("%s: weight %s: %w", path, n, err)
+			}
+		}
+		return nil
+	})
 }

@@ -42,3 +42,23 @@ func TestLinesWritesAPNG(t *testing.T) {
 		t.Fatal("a chart with no finite point was drawn")
 	}
 }
+
+func TestTrainingCurve(t *testing.T) {
+	dir := t.TempDir()
+	metrics := `{"step":1,"loss":4}` + "\n" + `{"step":10,"loss":2,"eval_loss":2.5}` + "\n" + `{"step":20,"loss":1}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "metrics.jsonl"), []byte(metrics), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := TrainingCurve(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "curve.png")); err != nil {
+		t.Fatal("no curve drawn:", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "metrics.jsonl"), []byte("{\"step\":1,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := TrainingCurve(dir); err == nil {
+		t.Fatal("a broken metrics.jsonl was drawn")
+	}
+}

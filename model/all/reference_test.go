@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
@@ -85,7 +85,7 @@ func TestMatchesTransformers(t *testing.T) {
 			}
 			t.Logf("max |logit - transformers| = %.2g", worst)
 			for i, p := range ref.Prompts {
-				c, err := engine.Generate(m, [][]int{p}, engine.GenerateOptions{MaxNewTokens: ref.MaxNew})
+				c, err := infer.Generate(m, [][]int{p}, infer.GenerateOptions{MaxNewTokens: ref.MaxNew})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -93,7 +93,7 @@ func TestMatchesTransformers(t *testing.T) {
 					t.Fatalf("greedy prompt %d: %v, transformers %v", i, c[0].Tokens, ref.Greedy[i])
 				}
 			}
-			batch, err := engine.Generate(m, ref.Prompts, engine.GenerateOptions{MaxNewTokens: ref.MaxNew})
+			batch, err := infer.Generate(m, ref.Prompts, infer.GenerateOptions{MaxNewTokens: ref.MaxNew})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +103,7 @@ func TestMatchesTransformers(t *testing.T) {
 				}
 			}
 			p := ref.Prompts[0]
-			sc, err := engine.Score(m, [][]int{p[:1]}, [][]int{p[1 : len(ref.Logprobs)+1]}, 1)
+			sc, err := infer.Score(m, [][]int{p[:1]}, [][]int{p[1 : len(ref.Logprobs)+1]}, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +242,7 @@ func TestMatchesTransformersCUDA(t *testing.T) {
 				}
 			}
 		}
-		batch, err := engine.Generate(m, ref.Prompts, engine.GenerateOptions{MaxNewTokens: ref.MaxNew})
+		batch, err := infer.Generate(m, ref.Prompts, infer.GenerateOptions{MaxNewTokens: ref.MaxNew})
 		m.Close()
 		if err != nil {
 			t.Fatal(err)

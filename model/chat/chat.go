@@ -13,23 +13,25 @@ import (
 	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
-// Message is one chat turn.
+// Message is one chat turn. Its JSON form is OpenAI's and transformers' message dict:
+// "role", "content", and when set "reasoning_content" and "tool_calls".
 type Message struct {
 	// Role is "system", "user", "assistant", "tool", or whatever the template accepts.
-	Role string
+	Role string `json:"role"`
 	// Content is the message text.
-	Content string
+	Content string `json:"content"`
 	// ReasoningContent, when non-empty, is passed as the message's "reasoning_content"
 	// key (Qwen3 and DeepSeek-R1 style templates render it inside <think></think>).
 	// Empty leaves the key out, as transformers does for a dict without it.
-	ReasoningContent string
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 	// ToolCalls, when non-empty, is passed as "tool_calls" in the transformers/OpenAI
 	// shape: [{"type": "function", "function": {"name": ..., "arguments": ...}}] (with
 	// "id" first when set).
-	ToolCalls []ToolCall
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 
-// ToolCall is a function call made by an assistant message.
+// ToolCall is a function call made by an assistant message. Its JSON form is OpenAI's:
+// {"id"?, "type": "function", "function": {"name", "arguments"}}.
 type ToolCall struct {
 	ID   string // optional
 	Name string
@@ -37,6 +39,51 @@ type ToolCall struct {
 	// "arguments is string" print it verbatim) or a JSON value: json.RawMessage
 	// (decoded, key order kept) or Go values such as map[string]any.
 	Arguments any
+}
+
+type toolCallJSON struct {
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments,omitempty"`
+	} `json:"function"`
+}
+
+// MarshalJSON writes the call in OpenAI's shape.
+func (c ToolCall) MarshalJSON() ([]byte, error) {
+	j := toolCallJSON{ID: c.ID, Type: "function"}
+	j.Function.Name = c.Name
+	if c.Arguments != nil {
+		b, err := json.Marshal(c.Arguments)
+		if err != nil {
+			return nil, fmt.Errorf("tool call %s: arguments: %w", c.Name, err)
+		}
+		j.Function.Arguments = b
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads OpenAI's shape; arguments given as a JSON string stay a string,
+// any other JSON value is kept as json.RawMessage.
+func (c *ToolCall) UnmarshalJSON(b []byte) error {
+	var j toolCallJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	if j.Type != "" && j.Type != "function" {
+		return fmt.Errorf("tool call of type %q; only \"function\" calls are supported", j.Type)
+	}
+	*c = ToolCall{ID: j.ID, Name: j.Function.Name}
+	if a := j.Function.Arguments; len(a) > 0 && string(a) != "null" {
+		var str string
+		if a[0] == '"' && json.Unmarshal(a, &str) == nil {
+			c.Arguments = str
+		} else {
+			c.Arguments = a
+		}
+	}
+	return nil
 }
 
 // Options are the apply_chat_template arguments other than the messages.

@@ -549,3 +549,33 @@ func BenchmarkRenderQwen3(b *testing.B) {
 		}
 	}
 }
+
+// TestMessageJSON: messages read and write OpenAI's field names, tool calls included.
+func TestMessageJSON(t *testing.T) {
+	in := `{"role":"assistant","content":"","tool_calls":[{"id":"c1","type":"function","function":{"name":"get","arguments":"{\"x\": 1}"}},{"type":"function","function":{"name":"put","arguments":{"y":2}}}]}`
+	var m Message
+	if err := json.Unmarshal([]byte(in), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Role != "assistant" || len(m.ToolCalls) != 2 || m.ToolCalls[0].Arguments != `{"x": 1}` || m.ToolCalls[1].Name != "put" {
+		t.Fatalf("%+v", m)
+	}
+	if raw, ok := m.ToolCalls[1].Arguments.(json.RawMessage); !ok || string(raw) != `{"y":2}` {
+		t.Fatalf("arguments %#v", m.ToolCalls[1].Arguments)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"role":"assistant","content":"","tool_calls":[{"id":"c1","type":"function","function":{"name":"get","arguments":"{\"x\": 1}"}},{"type":"function","function":{"name":"put","arguments":{"y":2}}}]}`
+	if string(out) != want {
+		t.Fatalf("marshal:\n%s\nwant\n%s", out, want)
+	}
+	plain, _ := json.Marshal(Message{Role: "user", Content: "hi"})
+	if string(plain) != `{"role":"user","content":"hi"}` {
+		t.Fatalf("plain message %s", plain)
+	}
+	if err := json.Unmarshal([]byte(`{"role":"assistant","tool_calls":[{"type":"retrieval","function":{"name":"x"}}]}`), &m); err == nil {
+		t.Fatal("a non-function tool call accepted")
+	}
+}

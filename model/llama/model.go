@@ -467,18 +467,6 @@ func (c *Config) info() model.Info {
 	}
 }
 
-// Loss is the mean next-token cross-entropy of Forward(ids) against targets (B, T);
-// targets equal to -100 are ignored.
-func (m *Model) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor {
-	logits := m.Forward(s, ids)
-	V := int64(m.Config.VocabSize)
-	return s.CrossEntropy(s.Reshape(logits, -1, V), s.Reshape(targets, -1), -100, torch.ReduceMean)
-}
-
-// Concurrent is true: Loss may run on several goroutines at once (engine.Train shares
-// CPU batches out between threads).
-func (m *Model) Concurrent() bool { return true }
-
 // Save writes the model as a Hugging Face folder: config.json and model.safetensors.
 // Both files are replaced atomically.
 func (m *Model) Save(dir string) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
 )
 
 func tinyConfig() Config {
@@ -105,14 +106,14 @@ func TestGradientsFiniteDifference(t *testing.T) {
 		var v float64
 		if err := torch.NoGrad(func() error {
 			var err error
-			v, err = m.Loss(ls, in, tg).Item()
+			v, err = model.NextTokenLoss(ls, m, in, tg).Item()
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
-	l := m.Loss(s, in, tg)
+	l := model.NextTokenLoss(s, m, in, tg)
 	if err := l.Backward(); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func TestTrainingLearnsAndDoesNotLeak(t *testing.T) {
 	var rssWarm int64
 	for step := int64(1); step <= 1000; step++ {
 		s := torch.NewScope()
-		loss := m.Loss(s, in, tg)
+		loss := model.NextTokenLoss(s, m, in, tg)
 		if err := loss.Backward(); err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +342,7 @@ func TestCUDATrainingMatchesCPU(t *testing.T) {
 		var out []float64
 		for step := int64(1); step <= 5; step++ {
 			s := torch.NewScope()
-			l := m.Loss(s, in, tg)
+			l := model.NextTokenLoss(s, m, in, tg)
 			if err := l.Backward(); err != nil {
 				t.Fatal(err)
 			}

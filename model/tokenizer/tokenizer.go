@@ -58,17 +58,25 @@ func Load(path string) (*Tokenizer, error) {
 }
 
 // Encode returns the ids of text; addSpecial adds the tokenizer's special tokens (BOS...)
-// as its post-processor defines them. A closed tokenizer encodes nothing.
-func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
+// as its post-processor defines them. The Rust library reports a failure only by
+// returning nothing, and reads text up to its first NUL byte; Encode returns an error in
+// both cases instead of fewer ids.
+func (t *Tokenizer) Encode(text string, addSpecial bool) ([]int, error) {
 	if t.t == nil {
-		return nil
+		return nil, fmt.Errorf("tokenizer %s: encode after Close", t.path)
 	}
-	ids, _ := t.t.Encode(text, addSpecial)
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		return nil, fmt.Errorf("tokenizer: the text holds a NUL byte at offset %d (%.40q)", i, text)
+	}
+	ids := t.t.EncodeWithOptions(text, addSpecial).IDs
+	if len(ids) == 0 && strings.TrimSpace(text) != "" {
+		return nil, fmt.Errorf("tokenizer %s: encoding %.40q gave no tokens", t.path, text)
+	}
 	out := make([]int, len(ids))
 	for i, id := range ids {
 		out[i] = int(id)
 	}
-	return out
+	return out, nil
 }
 
 // Decode turns ids back into text.

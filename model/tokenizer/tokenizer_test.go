@@ -53,7 +53,7 @@ func TestGoldenEncodings(t *testing.T) {
 			special bool
 			want    []int
 		}{{"qwen3", qwen, false, g.Qwen}, {"sp32k", sp, true, g.SP}} {
-			got := c.tok.Encode(g.Text, c.special)
+			got := mustEncode(t, c.tok, g.Text, c.special)
 			if len(got) != len(c.want) {
 				t.Fatalf("%s %q: %v, want %v", c.name, g.Text, got, c.want)
 			}
@@ -78,7 +78,7 @@ func TestGoldenEncodings(t *testing.T) {
 
 func TestTinyGPT2Tokenizer(t *testing.T) {
 	tok := load(t, "../../../shared/data/models/tiny-random-gpt2/tokenizer.json")
-	ids := tok.Encode("Hello world", false)
+	ids := mustEncode(t, tok, "Hello world", false)
 	if len(ids) == 0 || tok.Decode(ids, false) != "Hello world" {
 		t.Fatalf("round trip: %v -> %q", ids, tok.Decode(ids, false))
 	}
@@ -129,7 +129,7 @@ func TestLlama3Tokenizer(t *testing.T) {
 			special bool
 			want    []int
 		}{{false, g.IDs}, {true, g.IDsSpecial}} {
-			if got := tok.Encode(g.Text, c.special); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			if got := mustEncode(t, tok, g.Text, c.special); fmt.Sprint(got) != fmt.Sprint(c.want) {
 				t.Fatalf("%q (special %v): %v, want %v", g.Text, c.special, got, c.want)
 			}
 		}
@@ -140,5 +140,33 @@ func TestLlama3Tokenizer(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("%d golden lines", n)
+	}
+}
+
+func mustEncode(t *testing.T, tok *Tokenizer, text string, special bool) []int {
+	t.Helper()
+	ids, err := tok.Encode(text, special)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestEncodeErrors: what the Rust library would silently drop is an error: text after a
+// NUL byte, and encoding with a closed tokenizer.
+func TestEncodeErrors(t *testing.T) {
+	tok, err := Load("../../data/models/pioneer-nano/tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := mustEncode(t, tok, "", false); len(ids) != 0 {
+		t.Fatalf("empty text: %v", ids)
+	}
+	if _, err := tok.Encode("before\x00after", false); err == nil || !strings.Contains(err.Error(), "NUL") {
+		t.Fatalf("NUL byte: %v", err)
+	}
+	tok.Close()
+	if _, err := tok.Encode("hello", false); err == nil {
+		t.Fatal("a closed tokenizer encoded")
 	}
 }

@@ -1,7 +1,4 @@
-// Package engine trains and runs models built on engine/torch: optimizer state, learning
-// rate schedules, the training loop with checkpoints and resume, and progress reporting.
-// It sees models through small interfaces (LM) and knows nothing of the agent.
-package engine
+package training
 
 import (
 	"fmt"

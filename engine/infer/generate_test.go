@@ -1,14 +1,13 @@
-package engine_test
+package infer_test
 
 import (
-	"context"
 	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/pioneer-ai/pioneer/engine"
+	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
@@ -66,7 +65,7 @@ var prompts = [][]int{{3, 14, 15, 9, 2, 6}, {5, 3}, {8, 9, 7, 9, 3, 2, 3, 8, 4, 
 func TestGenerateMatchesNaiveDecoding(t *testing.T) {
 	for _, window := range []int{0, 4} {
 		m := tinyLlama(t, window)
-		got, err := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: 10})
+		got, err := infer.Generate(m, prompts, infer.GenerateOptions{MaxNewTokens: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,13 +80,13 @@ func TestGenerateMatchesNaiveDecoding(t *testing.T) {
 
 func TestGenerateSamplingAndStops(t *testing.T) {
 	m := tinyLlama(t, 0)
-	o := engine.GenerateOptions{MaxNewTokens: 12, Temperature: 1, Seed: 9}
-	a, err := engine.Generate(m, prompts, o)
+	o := infer.GenerateOptions{MaxNewTokens: 12, Temperature: 1, Seed: 9}
+	a, err := infer.Generate(m, prompts, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := engine.Generate(m, prompts, o)
-	greedy, _ := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: 12})
+	b, _ := infer.Generate(m, prompts, o)
+	greedy, _ := infer.Generate(m, prompts, infer.GenerateOptions{MaxNewTokens: 12})
 	differs := false
 	for i := range a {
 		if !slices.Equal(a[i].Tokens, b[i].Tokens) {
@@ -101,11 +100,11 @@ func TestGenerateSamplingAndStops(t *testing.T) {
 		t.Fatal("sampling at temperature 1 reproduced greedy decoding exactly")
 	}
 	// top-k 1 is greedy whatever the temperature; a tiny top-p likewise
-	for _, o := range []engine.GenerateOptions{
+	for _, o := range []infer.GenerateOptions{
 		{MaxNewTokens: 12, Temperature: 2, TopK: 1, Seed: 1},
 		{MaxNewTokens: 12, Temperature: 2, TopP: 1e-6, Seed: 1},
 	} {
-		c, err := engine.Generate(m, prompts, o)
+		c, err := infer.Generate(m, prompts, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +116,7 @@ func TestGenerateSamplingAndStops(t *testing.T) {
 	}
 	// a stop token ends the row before it; other rows go on
 	stopAt := greedy[0].Tokens[3]
-	c, _ := engine.Generate(m, prompts, engine.GenerateOptions{MaxNewTokens: 12, StopTokens: []int{stopAt}})
+	c, _ := infer.Generate(m, prompts, infer.GenerateOptions{MaxNewTokens: 12, StopTokens: []int{stopAt}})
 	first := 0
 	for first < len(greedy[0].Tokens) && greedy[0].Tokens[first] != stopAt {
 		first++
@@ -134,7 +133,7 @@ func TestGenerateSamplingAndStops(t *testing.T) {
 		return b.String()
 	}
 	want := decode(greedy[1].Tokens[2:4])
-	c, _ = engine.Generate(m, prompts[1:2], engine.GenerateOptions{MaxNewTokens: 12, StopStrings: []string{want}, Decode: decode})
+	c, _ = infer.Generate(m, prompts[1:2], infer.GenerateOptions{MaxNewTokens: 12, StopStrings: []string{want}, Decode: decode})
 	if c[0].Reason != "stop_string" || !strings.Contains(decode(c[0].Tokens), want) || len(c[0].Tokens) > 4 {
 		t.Fatalf("stop string %q: %v (%s)", want, c[0].Tokens, c[0].Reason)
 	}
@@ -144,17 +143,17 @@ func TestGenerateRejectsBadInput(t *testing.T) {
 	m := tinyLlama(t, 0)
 	for _, c := range []struct {
 		prompts [][]int
-		o       engine.GenerateOptions
+		o       infer.GenerateOptions
 		want    string
 	}{
-		{[][]int{{1}}, engine.GenerateOptions{}, "max new tokens"},
-		{[][]int{{}}, engine.GenerateOptions{MaxNewTokens: 2}, "empty"},
-		{[][]int{{99}}, engine.GenerateOptions{MaxNewTokens: 2}, "outside the vocabulary"},
-		{[][]int{{1}}, engine.GenerateOptions{MaxNewTokens: 100}, "positions"},
-		{[][]int{{1}}, engine.GenerateOptions{MaxNewTokens: 2, TopP: 2}, "top-p"},
-		{[][]int{{1}}, engine.GenerateOptions{MaxNewTokens: 2, StopStrings: []string{"x"}}, "decoder"},
+		{[][]int{{1}}, infer.GenerateOptions{}, "max new tokens"},
+		{[][]int{{}}, infer.GenerateOptions{MaxNewTokens: 2}, "empty"},
+		{[][]int{{99}}, infer.GenerateOptions{MaxNewTokens: 2}, "outside the vocabulary"},
+		{[][]int{{1}}, infer.GenerateOptions{MaxNewTokens: 100}, "positions"},
+		{[][]int{{1}}, infer.GenerateOptions{MaxNewTokens: 2, TopP: 2}, "top-p"},
+		{[][]int{{1}}, infer.GenerateOptions{MaxNewTokens: 2, StopStrings: []string{"x"}}, "decoder"},
 	} {
-		if _, err := engine.Generate(m, c.prompts, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := infer.Generate(m, c.prompts, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%v %+v: err %v, want %q", c.prompts, c.o, err, c.want)
 		}
 	}
@@ -165,7 +164,7 @@ func TestGenerateRejectsBadInput(t *testing.T) {
 func TestScoreAndClassify(t *testing.T) {
 	m := tinyLlama(t, 0)
 	prompt, cont := []int{3, 14, 15, 9}, []int{2, 6, 5}
-	sc, err := engine.Score(m, [][]int{prompt, {7}}, [][]int{cont, {1, 2}}, 8)
+	sc, err := infer.Score(m, [][]int{prompt, {7}}, [][]int{cont, {1, 2}}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,13 +189,13 @@ func TestScoreAndClassify(t *testing.T) {
 		t.Fatalf("score %v (%v), want %v", sc[0].LogProb, sc[0].TokenLogP, want)
 	}
 	labels := [][]int{{2, 6, 5}, {40}, {11, 12}}
-	cls, err := engine.Classify(m, [][]int{prompt}, labels, 4)
+	cls, err := infer.Classify(m, [][]int{prompt}, labels, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	best := 0
 	for j := range labels {
-		one, _ := engine.Score(m, [][]int{prompt}, [][]int{labels[j]}, 1)
+		one, _ := infer.Score(m, [][]int{prompt}, [][]int{labels[j]}, 1)
 		if math.Abs(one[0].LogProb-cls[0].LogProbs[j]) > 1e-5 {
 			t.Fatalf("label %d: classify %v, score %v", j, cls[0].LogProbs[j], one[0].LogProb)
 		}
@@ -209,29 +208,6 @@ func TestScoreAndClassify(t *testing.T) {
 	}
 }
 
-// TestFullFineTune trains every weight of a tiny Llama on prompt/completion sequences.
-func TestFullFineTune(t *testing.T) {
-	m := tinyLlama(t, 0)
-	var seqs []engine.Sequence
-	for i := 0; i < 48; i++ {
-		a, b := 3+i%20, 3+(i*7)%20
-		// prompt "a b 1", completion "b a": learnable from the prompt
-		seqs = append(seqs, engine.Sequence{IDs: []int{a, b, 1, b, a}, Labels: []int{-100, -100, -100, b, a}})
-	}
-	before, _ := engine.SequenceLoss(m, seqs, 16, 0)
-	res, err := engine.FineTune(context.Background(), m, seqs, seqs, engine.FineTuneConfig{BatchSize: 16, Epochs: 20,
-		TrainConfig: engine.TrainConfig{Seed: 1, OutDir: t.TempDir(), Schedule: engine.Schedule{Peak: 1e-2, Warmup: 5}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Steps != 60 || res.EvalLoss > before/2 {
-		t.Fatalf("%d steps, loss %.3f -> %.3f", res.Steps, before, res.EvalLoss)
-	}
-	if _, err := engine.FineTune(context.Background(), m, nil, nil, engine.FineTuneConfig{BatchSize: 4}, nil); err == nil {
-		t.Fatal("empty training set accepted")
-	}
-}
-
 // TestClassifyPackedMatchesScore: the prefix-tree packing gives every label the
 // log-likelihood that scoring it alone after its prompt gives, for labels that share
 // prefixes, one that is a prefix of another, and prompts of different lengths, on each
@@ -240,18 +216,18 @@ func TestClassifyPackedMatchesScore(t *testing.T) {
 	labels := [][]int{{2, 6, 5}, {2, 6}, {2, 7, 1, 9}, {40}, {11, 12}, {11, 13}, {2}}
 	for _, dir := range []string{"llama", "qwen3", "gpt2", "mistral"} {
 		t.Run(dir, func(t *testing.T) {
-			m, err := model.Load(filepath.Join("..", "testdata", "models", dir), torch.CPU, torch.Float32)
+			m, err := model.Load(filepath.Join("..", "..", "testdata", "models", dir), torch.CPU, torch.Float32)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			cls, err := engine.Classify(m, prompts, labels, 2)
+			cls, err := infer.Classify(m, prompts, labels, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i, p := range prompts {
 				for j, l := range labels {
-					one, err := engine.Score(m, [][]int{p}, [][]int{l}, 1)
+					one, err := infer.Score(m, [][]int{p}, [][]int{l}, 1)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -263,10 +239,35 @@ func TestClassifyPackedMatchesScore(t *testing.T) {
 		})
 	}
 	m := tinyLlama(t, 0)
-	if _, err := engine.Classify(m, prompts, [][]int{{1}, {}}, 2); err == nil {
+	if _, err := infer.Classify(m, prompts, [][]int{{1}, {}}, 2); err == nil {
 		t.Fatal("an empty label was accepted")
 	}
-	if _, err := engine.Classify(m, prompts, [][]int{{1}, {99}}, 2); err == nil {
+	if _, err := infer.Classify(m, prompts, [][]int{{1}, {99}}, 2); err == nil {
 		t.Fatal("a label outside the vocabulary was accepted")
+	}
+}
+
+// TestSampleGreedyAndSeeded: greedy sampling re-reads the window and picks each argmax,
+// so it matches naive decoding; a seed gives the same samples.
+func TestSampleGreedyAndSeeded(t *testing.T) {
+	m := tinyLlama(t, 0)
+	prompt := []int32{3, 14, 15}
+	out, err := infer.Sample(m, prompt, 6, 64, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := naiveGreedy(t, m, []int{3, 14, 15}, 6)
+	for i := range want {
+		if int(out[i]) != want[i] {
+			t.Fatalf("greedy sample %v, naive decoding %v", out, want)
+		}
+	}
+	a, _ := infer.Sample(m, prompt, 20, 8, 1, 7)
+	b, _ := infer.Sample(m, prompt, 20, 8, 1, 7)
+	if !slices.Equal(a, b) || len(a) != 20 {
+		t.Fatalf("same seed, different samples: %v %v", a, b)
+	}
+	if _, err := infer.Sample(m, nil, 5, 4, 1, 1); err == nil {
+		t.Fatal("empty prompt accepted")
 	}
 }

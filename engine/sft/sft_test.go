@@ -1,4 +1,4 @@
-package engine
+package sft
 
 import (
 	"os"
@@ -13,7 +13,7 @@ import (
 // byteEncoder encodes text as bytes + 10, with 1 as BOS when special tokens are asked for.
 type byteEncoder struct{}
 
-func (byteEncoder) Encode(text string, special bool) []int {
+func (byteEncoder) Encode(text string, special bool) ([]int, error) {
 	var out []int
 	if special {
 		out = append(out, 1)
@@ -21,7 +21,17 @@ func (byteEncoder) Encode(text string, special bool) []int {
 	for _, b := range []byte(text) {
 		out = append(out, int(b)+10)
 	}
-	return out
+	return out, nil
+}
+
+func (byteEncoder) Decode(ids []int, _ bool) string {
+	var b []byte
+	for _, id := range ids {
+		if id >= 10 {
+			b = append(b, byte(id-10))
+		}
+	}
+	return string(b)
 }
 
 func writeFile(t *testing.T, content string) string {
@@ -33,13 +43,13 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-func TestReadExamples(t *testing.T) {
+func TestRead(t *testing.T) {
 	p := writeFile(t, `{"prompt": "2+2=", "completion": "4"}
 
 {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
 {"text": "plain text"}
 `)
-	ex, skipped, err := ReadExamples(p, false)
+	ex, skipped, err := Read(p, false)
 	if err != nil || len(ex) != 3 || len(skipped) != 0 {
 		t.Fatalf("%v %v %v", ex, skipped, err)
 	}
@@ -52,23 +62,23 @@ func TestReadExamples(t *testing.T) {
 {"something": 1}
 {"prompt": "x", "completion": "y"}
 `)
-	if _, _, err := ReadExamples(bad, false); err == nil || !strings.Contains(err.Error(), "train.jsonl:2") {
+	if _, _, err := Read(bad, false); err == nil || !strings.Contains(err.Error(), "train.jsonl:2") {
 		t.Fatalf("malformed line: %v", err)
 	}
-	ex, skipped, err = ReadExamples(bad, true)
+	ex, skipped, err = Read(bad, true)
 	if err != nil || len(ex) != 2 || len(skipped) != 3 || skipped[0].Line != 2 || skipped[1].Line != 3 || skipped[2].Line != 4 {
 		t.Fatalf("skip: %v %v %v", ex, skipped, err)
 	}
 	if !strings.Contains(skipped[1].Error(), "assistant") {
 		t.Fatalf("reason %v", skipped[1])
 	}
-	if _, _, err := ReadExamples(writeFile(t, "\n\n"), false); err == nil || !strings.Contains(err.Error(), "no training examples") {
+	if _, _, err := Read(writeFile(t, "\n\n"), false); err == nil || !strings.Contains(err.Error(), "no training examples") {
 		t.Fatalf("empty: %v", err)
 	}
 }
 
 func TestTokenizeLossOnCompletionOnly(t *testing.T) {
-	seq, err := Tokenize(Example{Prompt: "ab", Completion: "c", Line: 7}, byteEncoder{}, TokenizeOptions{EOS: 2})
+	seq, err := Tokenize(Record{Prompt: "ab", Completion: "c", Line: 7}, byteEncoder{}, TokenizeOptions{EOS: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,29 +88,29 @@ func TestTokenizeLossOnCompletionOnly(t *testing.T) {
 	if !slices.Equal(seq.IDs, wantIDs) || !slices.Equal(seq.Labels, wantLabels) {
 		t.Fatalf("ids %v labels %v", seq.IDs, seq.Labels)
 	}
-	txt, _ := Tokenize(Example{Text: "xy"}, byteEncoder{}, TokenizeOptions{EOS: -1})
+	txt, _ := Tokenize(Record{Text: "xy"}, byteEncoder{}, TokenizeOptions{EOS: -1})
 	if !slices.Equal(txt.Labels, txt.IDs) {
 		t.Fatalf("text labels %v", txt.Labels)
 	}
-	if _, err := Tokenize(Example{Prompt: "abcdef", Completion: "g", Line: 3}, byteEncoder{}, TokenizeOptions{EOS: 2, MaxLen: 4}); err == nil || !strings.Contains(err.Error(), "line 3") {
+	if _, err := Tokenize(Record{Prompt: "abcdef", Completion: "g", Line: 3}, byteEncoder{}, TokenizeOptions{EOS: 2, MaxLen: 4}); err == nil || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("too long: %v", err)
 	}
-	if _, err := Tokenize(Example{Prompt: "abcdef", Completion: "g"}, byteEncoder{}, TokenizeOptions{EOS: 2, MaxLen: 4, Truncate: true}); err == nil || !strings.Contains(err.Error(), "no target") {
+	if _, err := Tokenize(Record{Prompt: "abcdef", Completion: "g"}, byteEncoder{}, TokenizeOptions{EOS: 2, MaxLen: 4, Truncate: true}); err == nil || !strings.Contains(err.Error(), "no target") {
 		t.Fatalf("truncated to no targets: %v", err)
 	}
-	cut, err := Tokenize(Example{Prompt: "a", Completion: "bcdef"}, byteEncoder{}, TokenizeOptions{EOS: 2, MaxLen: 4, Truncate: true})
+	cut, err := Tokenize(Record{Prompt: "a", Completion: "bcdef"}, byteEncoder{}, TokenizeOptions{EOS: 2, MaxLen: 4, Truncate: true})
 	if err != nil || len(cut.IDs) != 4 {
 		t.Fatalf("truncate: %v %v", cut, err)
 	}
 }
 
 func TestTokenizeChat(t *testing.T) {
-	tpl, err := chat.Load("../testdata/chat/chatml_tokenizer_config.json")
+	tpl, err := chat.Load("../../testdata/chat/chatml_tokenizer_config.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	msgs := []chat.Message{{Role: "user", Content: "hi"}, {Role: "assistant", Content: "hello"}}
-	seq, err := Tokenize(Example{Messages: msgs}, byteEncoder{}, TokenizeOptions{Template: tpl, EOS: -1})
+	seq, err := Tokenize(Record{Messages: msgs}, byteEncoder{}, TokenizeOptions{Template: tpl, EOS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,45 +128,7 @@ func TestTokenizeChat(t *testing.T) {
 	if !strings.Contains(full[n:], "hello") {
 		t.Fatalf("target %q", full[n:])
 	}
-	if _, err := Tokenize(Example{Messages: msgs, Line: 4}, byteEncoder{}, TokenizeOptions{}); err == nil || !strings.Contains(err.Error(), "chat template") {
+	if _, err := Tokenize(Record{Messages: msgs, Line: 4}, byteEncoder{}, TokenizeOptions{}); err == nil || !strings.Contains(err.Error(), "chat template") {
 		t.Fatalf("no template: %v", err)
-	}
-}
-
-func TestBatchesAndPad(t *testing.T) {
-	var seqs []Sequence
-	for i := 0; i < 103; i++ {
-		n := 2 + (i*7)%13
-		s := Sequence{IDs: make([]int, n), Labels: make([]int, n)}
-		for j := range s.IDs {
-			s.IDs[j], s.Labels[j] = i, i
-		}
-		seqs = append(seqs, s)
-	}
-	a := Batches(seqs, 8, 1, 0)
-	if !slices.EqualFunc(a, Batches(seqs, 8, 1, 0), slices.Equal) {
-		t.Fatal("same seed and epoch, different batches")
-	}
-	if slices.EqualFunc(a, Batches(seqs, 8, 1, 1), slices.Equal) {
-		t.Fatal("a new epoch reuses the order")
-	}
-	seen := map[int]bool{}
-	for _, b := range a {
-		if len(b) > 8 {
-			t.Fatalf("batch of %d", len(b))
-		}
-		for _, i := range b {
-			if seen[i] {
-				t.Fatalf("sequence %d twice", i)
-			}
-			seen[i] = true
-		}
-	}
-	if len(seen) != len(seqs) {
-		t.Fatalf("%d of %d sequences in an epoch", len(seen), len(seqs))
-	}
-	ids, labels, T := Pad(seqs, []int{0, 1}, 0) // lengths 2 and 9
-	if T != 9 || len(ids) != 18 || ids[2] != 0 || labels[2] != -100 || ids[9] != 1 || labels[17] != 1 {
-		t.Fatalf("pad: T %d ids %v labels %v", T, ids, labels)
 	}
 }

@@ -1,23 +1,28 @@
-package engine
+// Package training is Pioneer's training loop over models built on engine/torch: AdamW
+// and its state, learning-rate schedules, gradient accumulation and clipping, worker
+// threads that share a CPU batch out, evaluation, early stopping, metrics.jsonl, atomic
+// checkpoints and exact resume. It takes tokenized data (token streams for Pretrain,
+// Sequences for FineTune, any Batcher for Train) and sees models through one small
+// interface (LM); file formats of models and adapters are the LM's, plots are the
+// caller's.
+package training
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/color"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
-	"github.com/pioneer-ai/pioneer/internal/plot"
 )
 
 // LM is a causal language model the trainer can drive.
@@ -27,7 +32,11 @@ type LM interface {
 	Parameters() []*torch.Tensor // trainable, in the order of Names
 	Names() []string
 	Device() torch.Device
-	Save(dir string) error // a self-contained model folder
+	// Save writes the trainable weights as a self-contained folder (an adapter, a
+	// model): the run's result, its best/ and each checkpoint's weights.
+	Save(dir string) error
+	// Restore copies into Parameters the weights Save wrote to dir (resuming).
+	Restore(dir string) error
 }
 
 // TrainConfig configures the training loop (Train). Zero values take the defaults noted.
@@ -59,15 +68,33 @@ type TrainConfig struct {
 	LogEvery        int    // steps between metrics.jsonl lines; 0: 10
 	MaxBadSteps     int    // consecutive non-finite losses before giving up; 0: 5
 	OutDir          string // run folder: metrics.jsonl, checkpoints/, best/, the final model
-	Resume          bool   // continue from OutDir/checkpoints/latest when present
+	// Resume continues from OutDir/checkpoints/latest when there is one (a run whose
+	// checkpoint is at the last step does no more steps and returns its result again).
+	// Without a checkpoint the run starts afresh. Either way metrics.jsonl keeps only
+	// the lines up to the step the run starts from.
+	Resume bool
+	// Identity holds what else decides the run's result besides the loop's own settings
+	// (the data's fingerprint, the model, the adapter's shape): it is recorded in every
+	// checkpoint with those settings, and a resume whose settings differ in any of them
+	// is refused with the name of the one that differs.
+	Identity map[string]string
 }
 
-// PretrainConfig configures Pretrain: the loop's settings plus the token-stream batches.
-type PretrainConfig struct {
-	TrainConfig
-	BatchSize  int // sequences per step (B)
-	SeqLen     int // tokens per sequence (T)
-	EvalTokens int // held-out tokens per evaluation; 0: 65,536
+// settings are the values that decide a run's result: the loop's own settings (workers
+// as resolved) and cfg.Identity.
+func (c *TrainConfig) settings(workers int) map[string]string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	m := map[string]string{
+		"steps": strconv.Itoa(c.Steps), "grad_accum": strconv.Itoa(max(c.GradAccum, 1)), "autocast": c.Autocast.String(),
+		"lr": f(c.Schedule.Peak), "warmup": strconv.Itoa(c.Schedule.Warmup), "lr_total": strconv.Itoa(c.Schedule.Total),
+		"min_lr_ratio": f(c.Schedule.MinRatio), "schedule": c.Schedule.Kind, "weight_decay": f(c.WeightDecay),
+		"grad_clip": f(c.GradClip), "seed": strconv.FormatUint(c.Seed, 10), "workers": strconv.Itoa(max(workers, 1)),
+		"eval_every": strconv.Itoa(c.EvalEvery), "patience": strconv.Itoa(c.Patience), "stop_on": c.StopOn,
+	}
+	for k, v := range c.Identity {
+		m[k] = v
+	}
+	return m
 }
 
 // Batcher yields the batch of an optimizer step: ids and next-token targets (-100: no
@@ -106,42 +133,6 @@ type TrainResult struct {
 	StoppedEarly bool          `json:"stopped_early"`
 	BestEvalLoss float64       `json:"best_heldout_loss"` // the best score: loss, or -metric with StopOn
 	BestStep     int           `json:"best_step"`
-}
-
-// WriteCurve draws OutDir/metrics.jsonl's training and evaluation loss as OutDir/curve.png.
-func WriteCurve(outDir string) error {
-	f, err := os.Open(filepath.Join(outDir, "metrics.jsonl"))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	train := plot.Series{Name: "training loss", Color: color.RGBA{200, 60, 40, 255}}
-	eval := plot.Series{Name: "evaluation loss", Color: color.RGBA{30, 90, 200, 255}}
-	dec := json.NewDecoder(f)
-	for dec.More() {
-		var m struct {
-			Step int      `json:"step"`
-			Loss *float64 `json:"loss"`
-			Eval *float64 `json:"eval_loss"`
-		}
-		if err := dec.Decode(&m); err != nil {
-			return fmt.Errorf("%s: %w", f.Name(), err)
-		}
-		if m.Loss != nil {
-			train.X, train.Y = append(train.X, float64(m.Step)), append(train.Y, *m.Loss)
-		}
-		if m.Eval != nil {
-			eval.X, eval.Y = append(eval.X, float64(m.Step)), append(eval.Y, *m.Eval)
-		}
-	}
-	series := []plot.Series{train}
-	if len(eval.X) > 0 {
-		series = append(series, eval)
-	}
-	if len(train.X) == 0 {
-		return nil
-	}
-	return plot.Lines(filepath.Join(outDir, "curve.png"), "loss (nats per target token)", "step", series)
 }
 
 // accumulate runs the accum micro-batches of an optimizer step (batches (step-1)*accum+1
@@ -201,121 +192,19 @@ func (c *TrainConfig) validate() error {
 		return errors.New("grad clip and weight decay must be >= 0")
 	case c.Patience < 0:
 		return errors.New("patience must be >= 0")
+	case c.GradAccum < 0:
+		return fmt.Errorf("gradient accumulation must be 0 or 1 (none) or more, got %d", c.GradAccum)
+	case c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.LogEvery < 0:
+		return fmt.Errorf("evaluation, checkpoint and log intervals must be >= 0 (0: the default), got %d, %d and %d",
+			c.EvalEvery, c.CheckpointEvery, c.LogEvery)
+	case c.MaxBadSteps < 0:
+		return fmt.Errorf("max bad steps must be >= 0, got %d", c.MaxBadSteps)
 	case c.Autocast != 0 && c.Autocast != torch.BFloat16 && c.Autocast != torch.Float16:
 		return fmt.Errorf("autocast dtype must be bfloat16 or float16, got %v", c.Autocast)
 	case c.StopOn != "" && c.Metrics == nil:
 		return fmt.Errorf("stopping on %q needs a metrics function", c.StopOn)
 	}
 	return c.Schedule.Validate()
-}
-
-func (c *PretrainConfig) validate(train, heldout int) error {
-	switch {
-	case c.BatchSize <= 0 || c.SeqLen <= 0:
-		return fmt.Errorf("batch size and sequence length must be positive, got %d and %d", c.BatchSize, c.SeqLen)
-	case train < c.SeqLen+2:
-		return fmt.Errorf("training data has %d tokens, fewer than one sequence of %d", train, c.SeqLen+1)
-	case heldout > 0 && heldout < c.SeqLen+1:
-		return fmt.Errorf("held-out data has %d tokens, fewer than one sequence of %d", heldout, c.SeqLen+1)
-	}
-	return c.TrainConfig.validate()
-}
-
-// windows is the Batcher of Pretrain: B random windows of a token stream.
-type windows struct {
-	tokens []int32
-	seed   uint64
-	B, T   int
-}
-
-func (w windows) Batch(step int) ([]int64, []int64, int, int) {
-	ids := make([]int64, w.B*w.T)
-	targets := make([]int64, w.B*w.T)
-	batch(w.tokens, w.seed, step, w.B, w.T, ids, targets)
-	return ids, targets, w.B, w.T
-}
-
-// batch fills ids and targets (B*T each) with B windows of the token stream. The windows
-// of a step depend only on (seed, step), so a resumed run sees the same data.
-func batch(tokens []int32, seed uint64, step, B, T int, ids, targets []int64) {
-	r := rand.New(rand.NewPCG(seed, uint64(step)))
-	for b := 0; b < B; b++ {
-		off := r.IntN(len(tokens) - T - 1)
-		for t := 0; t < T; t++ {
-			ids[b*T+t] = int64(tokens[off+t])
-			targets[b*T+t] = int64(tokens[off+t+1])
-		}
-	}
-}
-
-// EvalLoss is the mean next-token loss over consecutive windows of tokens (at most
-// maxTokens predicted tokens), without recording gradients.
-func EvalLoss(lm LM, tokens []int32, B, T, maxTokens int) (float64, error) {
-	windows := (len(tokens) - 1) / T
-	if maxTokens > 0 && windows > maxTokens/T {
-		windows = maxTokens / T
-	}
-	if windows == 0 {
-		return math.NaN(), fmt.Errorf("evaluation data has %d tokens, fewer than one window of %d", len(tokens), T+1)
-	}
-	var sum float64
-	var count int
-	err := torch.NoGrad(func() error {
-		for w := 0; w < windows; w += B {
-			n := min(B, windows-w)
-			ids := make([]int64, n*T)
-			tg := make([]int64, n*T)
-			for b := 0; b < n; b++ {
-				off := (w + b) * T
-				for t := 0; t < T; t++ {
-					ids[b*T+t] = int64(tokens[off+t])
-					tg[b*T+t] = int64(tokens[off+t+1])
-				}
-			}
-			s := torch.NewScope()
-			dev := lm.Device()
-			l, err := lm.Loss(s, s.Int64s(ids, []int64{int64(n), int64(T)}, dev), s.Int64s(tg, []int64{int64(n), int64(T)}, dev)).Item()
-			if err == nil {
-				err = s.Err()
-			}
-			s.Close()
-			if err != nil {
-				return err
-			}
-			sum += l * float64(n*T)
-			count += n * T
-		}
-		return nil
-	})
-	if err != nil {
-		return math.NaN(), err
-	}
-	return sum / float64(count), nil
-}
-
-type trainState struct {
-	Step     int     `json:"step"`
-	Tokens   int64   `json:"tokens"`
-	Seed     uint64  `json:"seed"`
-	BestEval float64 `json:"best_eval_loss"`
-	BestStep int     `json:"best_step"`
-}
-
-// Pretrain trains lm on next-token prediction over random windows of a token stream with
-// AdamW, evaluating on heldout; see Train for the run folder, cancellation and resume.
-func Pretrain(ctx context.Context, lm LM, train, heldout []int32, cfg PretrainConfig, report func(Progress)) (*TrainResult, error) {
-	cfg.defaults()
-	if cfg.EvalTokens == 0 {
-		cfg.EvalTokens = 65536
-	}
-	if err := cfg.validate(len(train), len(heldout)); err != nil {
-		return nil, fmt.Errorf("pretrain: %w", err)
-	}
-	var eval func() (float64, error)
-	if len(heldout) > 0 {
-		eval = func() (float64, error) { return EvalLoss(lm, heldout, cfg.BatchSize, cfg.SeqLen, cfg.EvalTokens) }
-	}
-	return Train(ctx, lm, windows{train, cfg.Seed, cfg.BatchSize, cfg.SeqLen}, eval, cfg.TrainConfig, report)
 }
 
 // Train runs AdamW on lm's parameters over the batches of src for cfg.Steps steps,
@@ -351,47 +240,48 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 	}
 	defer opt.Close()
 
+	accum := max(cfg.GradAccum, 1)
+	nWorkers, err := workerCount(lm, cfg.Workers)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	res := &TrainResult{EvalLoss: math.NaN(), Perplexity: math.NaN(), FirstLoss: math.NaN(), BestEvalLoss: math.NaN()}
-	st := trainState{Seed: cfg.Seed}
+	st := trainState{Seed: cfg.Seed, Settings: cfg.settings(nWorkers), FirstLoss: maybe(math.NaN()), EvalLoss: maybe(math.NaN())}
 	if cfg.Resume {
-		ok, err := restore(cfg.OutDir, lm, opt, &st)
-		if err != nil {
+		if _, err := restore(cfg.OutDir, lm, opt, st.Settings, &st); err != nil {
 			return nil, fmt.Errorf("train: resume: %w", err)
-		}
-		if ok && st.Seed != cfg.Seed {
-			return nil, fmt.Errorf("train: resume: checkpoint was trained with seed %d, not %d", st.Seed, cfg.Seed)
 		}
 		if st.BestStep > 0 {
 			res.BestEvalLoss, res.BestStep = st.BestEval, st.BestStep
 		}
 		res.ResumedFrom = st.Step
+		res.FirstLoss, res.EvalLoss, res.StoppedEarly = float64(st.FirstLoss), float64(st.EvalLoss), st.Stopped
 	}
-	metrics, err := os.OpenFile(filepath.Join(cfg.OutDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	metricsPath := filepath.Join(cfg.OutDir, "metrics.jsonl")
+	if err := trimMetrics(metricsPath, st.Step); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	metrics, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer metrics.Close()
 	enc := json.NewEncoder(metrics)
-
-	accum := max(cfg.GradAccum, 1)
-	workers, err := StartWorkers(lm, cfg.Workers)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
 	// With workers, this thread's own share of a step (adding up their gradients, the
 	// optimizer) runs single-threaded: a parallel kernel here would leave libtorch's helper
 	// thread spinning on a core the workers need. Evaluation gets the threads back.
+	var workers *Workers
 	threads := torch.NumThreads()
-	if workers != nil {
+	if nWorkers > 1 {
+		workers = NewWorkers(nWorkers)
 		defer workers.Close()
 		defer torch.SetThreadNumThreads(threads)
 	}
 	start := time.Now()
 	startStep := st.Step
-	var recent []float64
 	var trained int64 // target tokens trained on by this process
 	bad, stale := 0, 0
-	for step := st.Step + 1; step <= cfg.Steps; step++ {
+	for step := st.Step + 1; step <= cfg.Steps && !st.Stopped; step++ {
 		if err := ctx.Err(); err != nil {
 			if cerr := checkpoint(cfg.OutDir, lm, opt, st); cerr != nil {
 				return nil, errors.Join(err, cerr)
@@ -430,12 +320,12 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 			if err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step, err)
 			}
-			if math.IsNaN(res.FirstLoss) {
-				res.FirstLoss = lv
+			if math.IsNaN(float64(st.FirstLoss)) {
+				st.FirstLoss, res.FirstLoss = maybe(lv), lv
 			}
-			recent = append(recent, lv)
-			if len(recent) > 10 {
-				recent = recent[1:]
+			st.Recent = append(st.Recent, lv)
+			if len(st.Recent) > 10 {
+				st.Recent = st.Recent[1:]
 			}
 		}
 		if workers != nil {
@@ -484,7 +374,7 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 					return nil, fmt.Errorf("train: saving the best model: %w", err)
 				}
 			} else if stale++; cfg.Patience > 0 && stale >= cfg.Patience {
-				stop, res.StoppedEarly = true, true
+				stop, res.StoppedEarly, st.Stopped = true, true, true
 			}
 		}
 		if step%cfg.LogEvery == 0 || step == cfg.Steps || stop || !math.IsNaN(p.EvalLoss) || p.Metrics != nil || step == startStep+1 {
@@ -501,7 +391,7 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 			}
 		}
 		if !math.IsNaN(p.EvalLoss) {
-			res.EvalLoss = p.EvalLoss
+			res.EvalLoss, st.EvalLoss = p.EvalLoss, maybe(p.EvalLoss)
 		}
 		if stop {
 			break
@@ -513,16 +403,13 @@ func Train(ctx context.Context, lm LM, src Batcher, eval func() (float64, error)
 	if err := lm.Save(cfg.OutDir); err != nil {
 		return nil, fmt.Errorf("train: saving the model: %w", err)
 	}
-	if err := WriteCurve(cfg.OutDir); err != nil {
-		return nil, err
-	}
 	res.Steps = st.Step
 	res.Tokens = st.Tokens
 	res.Wall = time.Since(start)
 	if trained > 0 {
 		res.TokensPerSec = float64(trained) / res.Wall.Seconds()
 	}
-	res.FinalLoss = mean(recent)
+	res.FinalLoss = mean(st.Recent)
 	res.Perplexity = math.Exp(res.EvalLoss)
 	return res, nil
 }
@@ -563,128 +450,30 @@ func finite(v float64) any {
 	return v
 }
 
-// checkpoint writes OutDir/checkpoints/step-NNNNNNN (model, optimizer, state) and then
-// points OutDir/checkpoints/latest at it with an atomic rename, so a crash at any moment
-// leaves the previous checkpoint usable. Older checkpoints beyond the last two are removed.
-func checkpoint(outDir string, lm LM, opt *AdamW, st trainState) error {
-	root := filepath.Join(outDir, "checkpoints")
-	name := fmt.Sprintf("step-%07d", st.Step)
-	dir := filepath.Join(root, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := lm.Save(dir); err != nil {
-		return fmt.Errorf("checkpoint %s: model: %w", name, err)
-	}
-	tensors, meta, err := opt.StateTensors(lm.Names())
-	if err != nil {
-		return err
-	}
-	if r, ok := lm.(Randomized); ok { // generator states ride along with the moments
-		rs := torch.NewScope()
-		defer rs.Close()
-		for i, g := range r.Generators() {
-			tensors[fmt.Sprintf("rng.%d", i)] = g.State(rs)
-		}
-		if err := rs.Err(); err != nil {
-			return fmt.Errorf("checkpoint %s: generator state: %w", name, err)
-		}
-	}
-	if err := torch.Save(filepath.Join(dir, "optimizer.safetensors"), tensors, meta); err != nil {
-		return fmt.Errorf("checkpoint %s: optimizer: %w", name, err)
-	}
-	b, _ := json.Marshal(st)
-	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "state.json"), b); err != nil {
-		return err
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(root, "latest"), []byte(name+"\n")); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return err
-	}
-	var old []string
-	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") && e.Name() != name {
-			old = append(old, e.Name())
-		}
-	}
-	sort.Strings(old)
-	for len(old) > 1 {
-		if err := os.RemoveAll(filepath.Join(root, old[0])); err != nil {
-			return err
-		}
-		old = old[1:]
-	}
-	return nil
-}
-
-// restore loads the latest checkpoint into lm and opt; it reports false when there is none.
-func restore(outDir string, lm LM, opt *AdamW, st *trainState) (bool, error) {
-	root := filepath.Join(outDir, "checkpoints")
-	b, err := os.ReadFile(filepath.Join(root, "latest"))
+// trimMetrics keeps the lines of a metrics.jsonl up to step upTo (none when 0): a run
+// resumed from a checkpoint at upTo logs the steps after it again.
+func trimMetrics(path string, upTo int) error {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	dir := filepath.Join(root, strings.TrimSpace(string(b)))
-	sb, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(sb, st); err != nil {
-		return false, fmt.Errorf("%s: %w", filepath.Join(dir, "state.json"), err)
-	}
-	s := torch.NewScope()
-	defer s.Close()
-	// A full model's checkpoint holds model.safetensors; an adapter's adapter_model.safetensors.
-	file := filepath.Join(dir, "model.safetensors")
-	if _, err := os.Stat(file); err != nil {
-		file = filepath.Join(dir, "adapter_model.safetensors")
-	}
-	weights, _, err := s.Load(file, lm.Device())
-	if err != nil {
-		return false, err
-	}
-	err = torch.NoGrad(func() error {
-		for i, n := range lm.Names() {
-			w := weights[n]
-			if w == nil {
-				return fmt.Errorf("%s: weight %s missing", dir, n)
-			}
-			if err := lm.Parameters()[i].CopyFrom(w); err != nil {
-				return fmt.Errorf("%s: weight %s: %w", dir, n, err)
-			}
-		}
 		return nil
-	})
-	if err != nil {
-		return false, err
 	}
-	ot, meta, err := s.Load(filepath.Join(dir, "optimizer.safetensors"), torch.CPU)
 	if err != nil {
-		return false, err
+		return err
 	}
-	if r, ok := lm.(Randomized); ok {
-		for i, g := range r.Generators() {
-			state := ot[fmt.Sprintf("rng.%d", i)]
-			if state == nil {
-				return false, fmt.Errorf("%s: generator state rng.%d missing", dir, i)
-			}
-			if err := g.SetState(state); err != nil {
-				return false, fmt.Errorf("%s: generator %d: %w", dir, i, err)
-			}
+	var keep []byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var line struct {
+			Step int `json:"step"`
 		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Step > upTo {
+			break // a torn line from a crash, or past the checkpoint: the rest goes
+		}
+		keep = append(append(keep, sc.Bytes()...), '\n')
 	}
-	return true, opt.LoadState(lm.Names(), ot, meta)
-}
-
-// Randomized is implemented by models whose training draws random numbers (dropout):
-// their generators' states are checkpointed so a resumed run draws what an uninterrupted
-// one would.
-type Randomized interface {
-	Generators() []*torch.Generator
+	if len(keep) == len(b) {
+		return nil
+	}
+	return fsutil.WriteFileAtomic(path, keep)
 }

@@ -1,4 +1,4 @@
-package engine
+package training
 
 import (
 	"fmt"
@@ -77,25 +77,41 @@ func (w *Workers) run(fs []func()) {
 	wg.Wait()
 }
 
-// StartWorkers starts the worker threads that n asks for, read as TrainConfig.Workers
-// (nil: none; Close them after use).
-func StartWorkers(lm LM, n int) (*Workers, error) {
+// workerCount resolves TrainConfig.Workers for lm: the number of worker threads to
+// start (0 or 1: none).
+func workerCount(lm LM, n int) (int, error) {
 	c, ok := lm.(ConcurrentLM)
 	allowed := ok && c.Concurrent() && lm.Device().Type == torch.DeviceCPU
 	switch {
 	case n < 0:
-		return nil, fmt.Errorf("workers: want 0 (automatic), 1 (none) or more, got %d", n)
+		return 0, fmt.Errorf("workers: want 0 (automatic), 1 (none) or more, got %d", n)
+	case n > MaxWorkers:
+		return 0, fmt.Errorf("workers: %d asked for, at most %d (this machine has %d CPUs)", n, MaxWorkers, runtime.NumCPU())
 	case n == 0 && allowed:
 		n = torch.NumThreads()
 	case n > 1 && lm.Device().Type != torch.DeviceCPU:
-		return nil, fmt.Errorf("workers: %d asked for, but worker threads are for the CPU and the model is on %s", n, lm.Device())
+		return 0, fmt.Errorf("workers: %d asked for, but worker threads are for the CPU and the model is on %s", n, lm.Device())
 	case n > 1 && !allowed:
-		return nil, fmt.Errorf("workers: %d asked for, but this model's loss cannot run on several threads at once (LoRA dropout draws from one generator)", n)
+		return 0, fmt.Errorf("workers: %d asked for, but this model's loss cannot run on several threads at once (LoRA dropout draws from one generator)", n)
 	}
 	if n < 2 {
-		return nil, nil
+		return 1, nil
 	}
-	return NewWorkers(n), nil
+	return n, nil
+}
+
+// MaxWorkers bounds TrainConfig.Workers: each worker is an OS thread holding a gradient
+// of every trainable weight, so more than a few per CPU only costs memory.
+var MaxWorkers = 4 * runtime.NumCPU()
+
+// StartWorkers starts the worker threads that n asks for, read as TrainConfig.Workers
+// (nil: none; Close them after use).
+func StartWorkers(lm LM, n int) (*Workers, error) {
+	k, err := workerCount(lm, n)
+	if err != nil || k < 2 {
+		return nil, err
+	}
+	return NewWorkers(k), nil
 }
 
 // Backward runs the forward and backward passes of one batch, ids and next-token targets

@@ -86,10 +86,13 @@ func (c *TrainConfig) settings(workers int) map[string]string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	m := map[string]string{
 		"steps": strconv.Itoa(c.Steps), "grad_accum": strconv.Itoa(max(c.GradAccum, 1)), "autocast": c.Autocast.String(),
-		"lr": f(c.Schedule.Peak), "warmup": strconv.Itoa(c.Schedule.Warmup), "lr_total": strconv.Itoa(c.Schedule.Total),
+		"lr": f(c.Schedule.Peak), "warmup": strconv.Itoa(c.Schedule.Warmup),
 		"min_lr_ratio": f(c.Schedule.MinRatio), "schedule": c.Schedule.Kind, "weight_decay": f(c.WeightDecay),
 		"grad_clip": f(c.GradClip), "seed": strconv.FormatUint(c.Seed, 10), "workers": strconv.Itoa(max(workers, 1)),
 		"eval_every": strconv.Itoa(c.EvalEvery), "patience": strconv.Itoa(c.Patience), "stop_on": c.StopOn,
+	}
+	if c.Schedule.Total != c.Steps { // a schedule longer or shorter than the run
+		m["lr_total"] = strconv.Itoa(c.Schedule.Total)
 	}
 	for k, v := range c.Identity {
 		m[k] = v

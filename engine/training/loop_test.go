@@ -166,8 +166,102 @@ func TestPretrainResumeIsExact(t *testing.T) {
 	cfg := smallConfig(split)
 	cfg.Resume = true
 	cfg.Seed = 4
-	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), cfg, nil); err == nil || !strings.Contains(err.Error(), "seed") {
+	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), cfg, nil); err == nil || !strings.Contains(err.Error(), "seed=3, this run has seed=4") {
 		t.Fatalf("resume with another seed: %v", err)
+	}
+}
+
+// TestResumeRefusesAnotherRun: a checkpoint records what decides the result; a resume
+// with other data, another setting or an identity of the caller's that differs is refused
+// and says which, and the checkpoint is left as it was.
+func TestResumeRefusesAnotherRun(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig(dir)
+	cfg.Identity = map[string]string{"model": "a"}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := Pretrain(ctx, newBigram(t, 11, 1), corpus(4000), corpus(500), cfg, func(p Progress) {
+		if p.Step == 4 {
+			cancel()
+		}
+	}); err != context.Canceled {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "checkpoints", "step-0000004", "state.json"))
+	for _, c := range []struct {
+		train  []int32
+		mutate func(*PretrainConfig)
+		want   string
+	}{
+		{corpus(3000), nil, "data="},
+		{corpus(4000), func(c *PretrainConfig) { c.Schedule.Peak = 0.1 }, "lr=0.05, this run has lr=0.1"},
+		{corpus(4000), func(c *PretrainConfig) { c.Steps = 20 }, "steps=12, this run has steps=20"},
+		{corpus(4000), func(c *PretrainConfig) { c.BatchSize = 2 }, "batch=4, this run has batch=2"},
+		{corpus(4000), func(c *PretrainConfig) { c.Identity = map[string]string{"model": "b"} }, "model=a, this run has model=b"},
+	} {
+		cfg := smallConfig(dir)
+		cfg.Identity = map[string]string{"model": "a"}
+		cfg.Resume = true
+		if c.mutate != nil {
+			c.mutate(&cfg)
+		}
+		_, err := Pretrain(context.Background(), newBigram(t, 11, 1), c.train, corpus(500), cfg, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("resume expecting %q: %v", c.want, err)
+		}
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "checkpoints", "step-0000004", "state.json"))
+	if !bytes.Equal(before, after) {
+		t.Fatal("a refused resume changed the checkpoint")
+	}
+}
+
+// TestResumeOfAFinishedRunAndMetrics: resuming a finished run trains nothing and returns
+// the same losses; a resumed run's metrics.jsonl lists each step once.
+func TestResumeOfAFinishedRunAndMetrics(t *testing.T) {
+	lm := func(seed uint64) LM { return newBigram(t, 11, seed) }
+	full, split, res := interruptAndResume(t, lm, smallConfig)
+	steps := func(dir string) []int {
+		b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var m struct{ Step int }
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m.Step)
+		}
+		return out
+	}
+	if a, b := steps(full), steps(split); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("metrics.jsonl steps: uninterrupted %v, interrupted and resumed %v", a, b)
+	}
+	cfg := smallConfig(split)
+	cfg.Resume = true
+	again, err := Pretrain(context.Background(), newBigram(t, 11, 5), corpus(4000), corpus(500), cfg, func(Progress) {
+		t.Fatal("a finished run trained again")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.FirstLoss != res.FirstLoss || again.FinalLoss != res.FinalLoss || again.EvalLoss != res.EvalLoss || math.IsNaN(again.FinalLoss) {
+		t.Fatalf("resumed finished run: losses %v %v %v, the run's %v %v %v", again.FirstLoss, again.FinalLoss, again.EvalLoss,
+			res.FirstLoss, res.FinalLoss, res.EvalLoss)
+	}
+	// With Resume and no checkpoint a run starts afresh, and its metrics.jsonl does not
+	// keep the lines of an earlier run in the folder.
+	fresh := smallConfig(split)
+	if err := os.RemoveAll(filepath.Join(split, "checkpoints")); err != nil {
+		t.Fatal(err)
+	}
+	fresh.Resume = true
+	if _, err := Pretrain(context.Background(), newBigram(t, 11, 1), corpus(4000), corpus(500), fresh, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := steps(full), steps(split); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("metrics.jsonl after a fresh start in a used folder: %v, want %v", b, a)
 	}
 }
 
@@ -222,6 +316,10 @@ func TestPretrainRejectsBadConfig(t *testing.T) {
 		func(c *PretrainConfig) { c.SeqLen = 5000 },
 		func(c *PretrainConfig) { c.OutDir = "" },
 		func(c *PretrainConfig) { c.Schedule.Peak = -1 },
+		func(c *PretrainConfig) { c.GradAccum = -1 },
+		func(c *PretrainConfig) { c.EvalEvery = -1 },
+		func(c *PretrainConfig) { c.CheckpointEvery = -2 },
+		func(c *PretrainConfig) { c.Workers = MaxWorkers + 1 },
 	} {
 		cfg := smallConfig(t.TempDir())
 		mutate(&cfg)

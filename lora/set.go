@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -138,6 +139,16 @@ func (set *Set) Parameters() []*torch.Tensor {
 		out = append(out, a.A, a.B)
 	}
 	return out
+}
+
+// Summary describes the set for people: "LoRA r=16 alpha=32 on 42 projections (1,234,567
+// parameters)".
+func (set *Set) Summary() string {
+	var n int64
+	for _, p := range set.Parameters() {
+		n += p.Numel()
+	}
+	return fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", set.Config.R, set.Config.Alpha, len(set.Adapters), format.Commas(n))
 }
 
 // Names are PEFT's tensor names for Parameters.

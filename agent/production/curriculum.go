@@ -1,38 +1,40 @@
 package production
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/text"
 )
 
 // Source says where a curriculum example came from.
+type Source string
+
+// The sources.
 const (
-	SrcGold       = "gold_failure"    // an admitted failure with its expected answer
-	SrcVariant    = "robustness"      // a fixable failure as logged (noise kept), expected answer
-	SrcSimilar    = "similar"         // a pool example like a failure, same answer
-	SrcHard       = "hard_negative"   // a pool example of the confused-with label
-	SrcReplay     = "replay"          // the parent's training data, labels in the patterns
-	SrcTeacher    = "teacher"         // written by the teacher endpoint
-	SrcParentData = "parent_training" // the parent's whole training set
-	SrcTraffic    = "traffic_replay"  // R, the traffic the deployed model gets right
+	SrcGold       Source = "gold_failure"    // an admitted failure with its expected answer
+	SrcVariant    Source = "robustness"      // a fixable failure as logged (noise kept), expected answer
+	SrcSimilar    Source = "similar"         // a pool example like a failure, same answer
+	SrcHard       Source = "hard_negative"   // a pool example of the confused-with label
+	SrcReplay     Source = "replay"          // the parent's training data, labels in the patterns
+	SrcTeacher    Source = "teacher"         // written by the teacher endpoint
+	SrcParentData Source = "parent_training" // the parent's whole training set
+	SrcTraffic    Source = "traffic_replay"  // R, the traffic the deployed model gets right
 )
 
 // Item is a training example with its provenance.
 type Item struct {
 	Example task.Example `json:"example"`
-	Source  string       `json:"source"`
+	Source  Source       `json:"source"`
 	Pattern string       `json:"pattern,omitempty"`
 }
 
 // Curriculum is the targeted data of one iteration: its items and the mix they make.
 type Curriculum struct {
 	Items []Item         `json:"items"`
-	Mix   map[string]int `json:"mix"` // source -> count
+	Mix   map[Source]int `json:"mix"` // source -> count
 }
 
 // mix fractions (DESIGN §5): gold failures 40-60 %, hard negatives 25-35 %, replay
@@ -48,8 +50,8 @@ const (
 // same answer (similarPer per failure), hard negatives from the confused-with labels and
 // replay of the parent's data for the labels involved, sized to the mix above.
 func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, variants map[string]Item,
-	pool []task.Example, ix *index, usable func(int) bool, parent []task.Example, similarPer int, seed uint64) *Curriculum {
-	c := &Curriculum{Mix: map[string]int{}}
+	pool []task.Example, ix *text.Index, usable func(int) bool, parent []task.Example, similarPer int, seed uint64) *Curriculum {
+	c := &Curriculum{Mix: map[Source]int{}}
 	used := map[int]bool{}
 	add := func(it Item) {
 		c.Items = append(c.Items, it)
@@ -62,7 +64,7 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 		// A failure is trained on only through a confirmed pattern of its own kind of
 		// mistake: for classification its confusion pair (a label's overall error rate
 		// says nothing about whether this particular log line is right).
-		if !p.Confirmed || (t.Type == task.Classification && p.Kind == "label_errors") {
+		if !p.Confirmed || (t.Type == task.Classification && p.Kind == LabelErrors) {
 			continue
 		}
 		if p.Gold != "" {
@@ -88,13 +90,13 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 				add(v)
 			}
 			// Similar pool examples with the same answer.
-			for _, h := range ix.nearest(g.Example.Text, 4*similarPer, func(i int) bool { return used[i] || !usable(i) }) {
+			for _, h := range ix.Nearest(g.Example.Text, 4*similarPer, func(i int) bool { return used[i] || !usable(i) }) {
 				if countSrc(c, SrcSimilar, g.Example.ID) >= similarPer {
 					break
 				}
-				if sameAnswer(t, pool[h.i], g.Example) {
-					used[h.i] = true
-					add(Item{Example: pool[h.i], Source: SrcSimilar, Pattern: p.ID + "|" + g.Example.ID})
+				if sameAnswer(t, pool[h.I], g.Example) {
+					used[h.I] = true
+					add(Item{Example: pool[h.I], Source: SrcSimilar, Pattern: p.ID + "|" + g.Example.ID})
 				}
 			}
 		}
@@ -112,10 +114,10 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 		if it.Source != SrcGold {
 			continue
 		}
-		for _, h := range ix.nearest(it.Example.Text, 20, func(i int) bool { return used[i] || !usable(i) }) {
-			ex := pool[h.i]
+		for _, h := range ix.Nearest(it.Example.Text, 20, func(i int) bool { return used[i] || !usable(i) }) {
+			ex := pool[h.I]
 			if isHardNegative(t, ex, it.Example, confused) {
-				used[h.i] = true
+				used[h.I] = true
 				hard = append(hard, Item{Example: ex, Source: SrcHard, Pattern: it.Pattern})
 				break
 			}
@@ -146,7 +148,7 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 	return c
 }
 
-func countSrc(c *Curriculum, src, failureID string) int {
+func countSrc(c *Curriculum, src Source, failureID string) int {
 	n := 0
 	for _, it := range c.Items {
 		if it.Source == src && strings.HasSuffix(it.Pattern, "|"+failureID) {
@@ -203,7 +205,3 @@ func involves(t *task.Task, ex task.Example, labels map[string]bool) bool {
 	}
 	return false
 }
-
-func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
-func itoa(n int) string     { return strconv.Itoa(n) }
-func quote(s string) string { return fmt.Sprintf("%q", s) }

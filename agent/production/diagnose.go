@@ -1,18 +1,32 @@
 package production
 
 import (
+	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/triage"
+)
+
+// PatternKind is what kind of systematic error a pattern is.
+type PatternKind string
+
+// The kinds of pattern.
+const (
+	Confusion      PatternKind = "confusion"       // one label answered for another
+	LabelErrors    PatternKind = "label_errors"    // a label's examples answered wrongly (generation: any error)
+	FalseNegatives PatternKind = "false_negatives" // entities of a type missed
+	FalsePositives PatternKind = "false_positives" // entities of a type invented
+	Boundary       PatternKind = "boundary"        // an entity's span cut or overrun
+	FormatErrors   PatternKind = "format"          // answers off the output format
 )
 
 // Pattern is a systematic error: a group of failures with one cause, and the evidence
 // from fresh probes that the deployed model really makes it.
 type Pattern struct {
-	ID   string `json:"id"`
-	Kind string `json:"kind"` // confusion, label_errors, false_negatives, false_positives, boundary, format
+	ID   string      `json:"id"`
+	Kind PatternKind `json:"kind"`
 	// Gold is the expected label (classification) or entity type (extraction);
 	// Predicted the label the model gave instead (confusions).
 	Gold      string   `json:"gold,omitempty"`
@@ -36,10 +50,10 @@ type Diagnosis struct {
 }
 
 // groupFailures finds candidate patterns in the admitted failures.
-func groupFailures(t *task.Task, fs []Failure) *Diagnosis {
+func groupFailures(t *task.Task, fs []triage.Failure) *Diagnosis {
 	d := &Diagnosis{}
 	byID := map[string]*Pattern{}
-	add := func(id, kind, gold, pred, failure string) {
+	add := func(id string, kind PatternKind, gold, pred, failure string) {
 		p := byID[id]
 		if p == nil {
 			p = &Pattern{ID: id, Kind: kind, Gold: gold, Predicted: pred}
@@ -55,38 +69,38 @@ func groupFailures(t *task.Task, fs []Failure) *Diagnosis {
 		for _, f := range fs {
 			d.PerLabel[f.Label]++
 			if !f.PredFormatOK {
-				add("format", "format", "", "", f.ID)
+				add("format", FormatErrors, "", "", f.ID)
 				continue
 			}
-			add("confusion:"+f.Label+"->"+f.Predicted, "confusion", f.Label, f.Predicted, f.ID)
-			add("errors:"+f.Label, "label_errors", f.Label, "", f.ID)
+			add("confusion:"+f.Label+"->"+f.Predicted, Confusion, f.Label, f.Predicted, f.ID)
+			add("errors:"+f.Label, LabelErrors, f.Label, "", f.ID)
 		}
 	case task.Extraction:
 		d.PerType = map[string][2]int{}
 		for _, f := range fs {
 			if !f.PredFormatOK {
-				add("format", "format", "", "", f.ID)
+				add("format", FormatErrors, "", "", f.ID)
 			}
-			fn, fp, boundary := entityDiff(f.Entities, f.PredEntities)
+			fn, fp, boundary := triage.EntityDiff(f.Entities, f.PredEntities)
 			for _, e := range fn {
 				c := d.PerType[e.Type]
 				c[0]++
 				d.PerType[e.Type] = c
-				add("fn:"+e.Type, "false_negatives", e.Type, "", f.ID)
+				add("fn:"+e.Type, FalseNegatives, e.Type, "", f.ID)
 			}
 			for _, e := range fp {
 				c := d.PerType[e.Type]
 				c[1]++
 				d.PerType[e.Type] = c
-				add("fp:"+e.Type, "false_positives", e.Type, "", f.ID)
+				add("fp:"+e.Type, FalsePositives, e.Type, "", f.ID)
 			}
 			for _, e := range boundary {
-				add("boundary:"+e.Type, "boundary", e.Type, "", f.ID)
+				add("boundary:"+e.Type, Boundary, e.Type, "", f.ID)
 			}
 		}
 	default:
 		for _, f := range fs {
-			add("generation", "label_errors", "", "", f.ID)
+			add("generation", LabelErrors, "", "", f.ID)
 		}
 	}
 	for _, p := range byID {
@@ -101,45 +115,6 @@ func groupFailures(t *task.Task, fs []Failure) *Diagnosis {
 	return d
 }
 
-// entityDiff compares expected and predicted entities: expected ones not predicted
-// (false negatives), predicted ones not expected (false positives), and of those, pairs
-// of the same type whose texts overlap (boundary errors, reported once by expected).
-func entityDiff(want, got []task.Entity) (fn, fp, boundary []task.Entity) {
-	key := func(e task.Entity) string { return e.Type + "\x00" + strings.ToLower(e.Text) }
-	left := map[string]int{}
-	for _, e := range got {
-		left[key(e)]++
-	}
-	for _, e := range want {
-		if left[key(e)] > 0 {
-			left[key(e)]--
-			continue
-		}
-		fn = append(fn, e)
-	}
-	right := map[string]int{}
-	for _, e := range want {
-		right[key(e)]++
-	}
-	for _, e := range got {
-		if right[key(e)] > 0 {
-			right[key(e)]--
-			continue
-		}
-		fp = append(fp, e)
-	}
-	for _, a := range fn {
-		for _, b := range fp {
-			x, y := strings.ToLower(a.Text), strings.ToLower(b.Text)
-			if a.Type == b.Type && (strings.Contains(x, y) || strings.Contains(y, x)) {
-				boundary = append(boundary, a)
-				break
-			}
-		}
-	}
-	return fn, fp, boundary
-}
-
 // probeSet picks up to n pool examples that exercise a pattern.
 func probeSet(t *task.Task, p *Pattern, pool []task.Example, usable func(int) bool, n int) []int {
 	var out []int
@@ -151,18 +126,18 @@ func probeSet(t *task.Task, p *Pattern, pool []task.Example, usable func(int) bo
 			continue
 		}
 		switch p.Kind {
-		case "confusion", "label_errors":
+		case Confusion, LabelErrors:
 			if ex.Label == p.Gold {
 				out = append(out, i)
 			}
-		case "false_negatives", "boundary":
+		case FalseNegatives, Boundary:
 			for _, e := range ex.Entities {
 				if e.Type == p.Gold {
 					out = append(out, i)
 					break
 				}
 			}
-		case "false_positives":
+		case FalsePositives:
 			has := false
 			for _, e := range ex.Entities {
 				has = has || e.Type == p.Gold
@@ -185,21 +160,21 @@ func judge(p *Pattern, probes []task.Example, preds []task.Prediction, minRate f
 	for i, ex := range probes {
 		pr := preds[i]
 		switch p.Kind {
-		case "confusion":
+		case Confusion:
 			if pr.Label == p.Predicted {
 				errs++
 			}
-		case "label_errors":
+		case LabelErrors:
 			if pr.Label != ex.Label {
 				errs++
 			}
-		case "format":
+		case FormatErrors:
 			if !pr.FormatOK {
 				errs++
 			}
-		case "false_negatives", "false_positives", "boundary":
-			fn, fp, bd := entityDiff(ex.Entities, pr.Entities)
-			list := map[string][]task.Entity{"false_negatives": fn, "false_positives": fp, "boundary": bd}[p.Kind]
+		case FalseNegatives, FalsePositives, Boundary:
+			fn, fp, bd := triage.EntityDiff(ex.Entities, pr.Entities)
+			list := map[PatternKind][]task.Entity{FalseNegatives: fn, FalsePositives: fp, Boundary: bd}[p.Kind]
 			for _, e := range list {
 				if e.Type == p.Gold {
 					errs++
@@ -226,4 +201,40 @@ func judge(p *Pattern, probes []task.Example, preds []task.Prediction, minRate f
 	}
 	p.Evidence = fmt.Sprintf("%d logged failures; deployed model wrong this way on %d of %d fresh probes (%.0f %%): %s",
 		len(p.Failures), errs, p.Probes, 100*p.ProbeRate, verdict)
+}
+
+// confirm runs the deployed model on fresh probes for every candidate pattern.
+func (in *inputs) confirm(ctx context.Context, d *Diagnosis, tg *triaged) error {
+	var all []task.Example
+	idx := map[*Pattern][]int{}
+	seen := map[int]int{}
+	for _, p := range d.Patterns {
+		for _, i := range probeSet(in.t, p, in.pool, tg.usable, in.cfg.Probes) {
+			if _, ok := seen[i]; !ok {
+				seen[i] = len(all)
+				all = append(all, in.pool[i])
+			}
+			idx[p] = append(idx[p], seen[i])
+		}
+	}
+	var res *task.Result
+	if len(all) > 0 {
+		err := in.withDeployed(func() error {
+			var err error
+			res, err = in.t.Evaluate(ctx, in.base.LM, in.base.Tokenizer, all, in.eopts)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range d.Patterns {
+		probes := make([]task.Example, len(idx[p]))
+		preds := make([]task.Prediction, len(idx[p]))
+		for k, j := range idx[p] {
+			probes[k], preds[k] = all[j], res.Predictions[j]
+		}
+		judge(p, probes, preds, in.cfg.MinProbe)
+	}
+	return nil
 }

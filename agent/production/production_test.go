@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
+	"github.com/pioneer-ai/pioneer/agent/lineage"
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/triage"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/model"
@@ -108,12 +111,12 @@ func deploy(t *testing.T, tk *task.Task, full bool) (adapter, parentPath, failur
 	tok, _ := tokenizer.Load(filepath.Join(nano, "tokenizer.json"))
 	defer tok.Close()
 	adapter = filepath.Join(dir, "deployed")
-	r := agent.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1}
+	r := finetune.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1}
 	if full {
 		r.LR = 1e-3
 		r.Full = true
 	}
-	set, _, err := agent.Train(context.Background(), m, tok, tk, parent, parent[:4], r, agent.TrainEnv{EOS: 0, Pad: 0, Base: nano, Out: adapter})
+	set, _, err := finetune.Train(context.Background(), m, tok, tk, parent, parent[:4], r, finetune.TrainEnv{EOS: 0, Pad: 0, Base: nano, Out: adapter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +131,7 @@ func deploy(t *testing.T, tk *task.Task, full bool) (adapter, parentPath, failur
 			traffic = append(traffic, ex)
 		}
 	}
-	res, err := tk.Evaluate(m, tok, traffic, task.EvalOptions{EOS: []int{0}})
+	res, err := tk.Evaluate(context.Background(), m, tok, traffic, task.EvalOptions{EOS: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,15 +196,15 @@ func TestProductionRun(t *testing.T) {
 		out = d
 		os.RemoveAll(out)
 	}
-	cfg := production.Config{Base: nano, BaseName: "pioneer-nano", Deployed: adapter, Task: tk, Failures: failures, ParentData: parent,
-		Out: out, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
-		Recipe: agent.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1}}
+	cfg := production.Config{Base: nano, Deployed: adapter, Task: tk, Failures: failures, ParentData: parent,
+		Out: out, Epsilon: 2, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
+		Recipe: finetune.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1}}
 	o, err := production.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	q := readLines[production.Quarantined](t, filepath.Join(out, "quarantine.jsonl"))
+	q := readLines[triage.Quarantined](t, filepath.Join(out, "quarantine.jsonl"))
 	reasons := map[string]string{}
 	for _, x := range q {
 		reasons[x.Raw[:min(12, len(x.Raw))]] = x.Reason
@@ -211,29 +214,34 @@ func TestProductionRun(t *testing.T) {
 		t.Fatalf("quarantine: %+v", q)
 	}
 
-	verdicts := map[string]production.Verdict{}
-	for _, v := range readLines[production.Verdict](t, filepath.Join(out, "triage.jsonl")) {
+	verdicts := map[string]triage.Verdict{}
+	for _, v := range readLines[triage.Verdict](t, filepath.Join(out, "triage.jsonl")) {
 		verdicts[v.ID] = v
 	}
-	for id, kind := range map[string]string{"p-inject": production.PoisonInjection, "p-gibberish": production.PoisonGibberish,
-		"p-empty": production.PoisonEmpty, "p-flip": production.PoisonLabelFlip, "p-offdomain": production.PoisonOffDomain} {
-		if v := verdicts[id]; v.Class != "poison" || v.Kind != kind {
+	for id, kind := range map[string]triage.Kind{"p-inject": triage.PoisonInjection, "p-gibberish": triage.PoisonGibberish,
+		"p-empty": triage.PoisonEmpty, "p-flip": triage.PoisonLabelFlip, "p-offdomain": triage.PoisonOffDomain} {
+		if v := verdicts[id]; v.Class != triage.Poison || v.Kind != kind {
 			t.Errorf("%s: %+v, want poison %s", id, v, kind)
 		}
 	}
-	if v := verdicts["x-typo"]; v.Class != "fixable" || !strings.Contains(v.Cleaned, "passport") {
+	if v := verdicts["x-typo"]; v.Class != triage.Fixable || !strings.Contains(v.Cleaned, "passport") {
 		t.Errorf("x-typo: %+v", v)
 	}
-	if v := verdicts["x-hello"]; v.Class != "fixable" || strings.HasPrefix(v.Cleaned, "hello") {
+	if v := verdicts["x-hello"]; v.Class != triage.Fixable || strings.HasPrefix(v.Cleaned, "hello") {
 		t.Errorf("x-hello: %+v", v)
 	}
 	if o.Triage.Poison < 5 {
 		t.Errorf("triage counts %+v", o.Triage)
 	}
 
+	// The deployment is built to fail systematically on travel: a pattern must be
+	// confirmed and a candidate promoted, or the rest of this test checks nothing.
+	if o.Patterns == 0 || o.Verdict != production.Promoted {
+		t.Fatalf("no pattern confirmed or nothing promoted (%d patterns, %s: %v): the run did not get to the steps this test checks", o.Patterns, o.Verdict, o.Reasons)
+	}
 	// No poisoned input in any curriculum.
 	curricula, _ := filepath.Glob(filepath.Join(out, "iter*", "curriculum.jsonl"))
-	if len(curricula) == 0 && o.Patterns > 0 {
+	if len(curricula) == 0 {
 		t.Fatal("patterns confirmed but no curriculum written")
 	}
 	for _, c := range curricula {
@@ -249,7 +257,7 @@ func TestProductionRun(t *testing.T) {
 		}
 	}
 
-	events := readLines[production.Event](t, filepath.Join(out, "lineage.jsonl"))
+	events := readLines[lineage.Event](t, filepath.Join(out, "lineage.jsonl"))
 	steps := map[string]int{}
 	for _, e := range events {
 		steps[e.Step]++
@@ -259,7 +267,7 @@ func TestProductionRun(t *testing.T) {
 			t.Errorf("lineage has %d %q steps: %v", steps[s], s, steps)
 		}
 	}
-	if o.Patterns > 0 && steps["gate"] != 2 {
+	if steps["gate"] != 2 {
 		t.Errorf("%d gate verdicts for one iteration, want 2 candidates", steps["gate"])
 	}
 	for _, f := range []string{"report.md", "report.html", "outcome.json", "diagnosis.json", "versions/v0/adapter_model.safetensors", "versions/CURRENT"} {
@@ -274,14 +282,14 @@ func TestProductionRun(t *testing.T) {
 	if err != nil || again.Verdict != o.Verdict || again.Version != o.Version {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
-	if n := len(readLines[production.Event](t, filepath.Join(out, "lineage.jsonl"))); n != len(events) {
+	if n := len(readLines[lineage.Event](t, filepath.Join(out, "lineage.jsonl"))); n != len(events) {
 		t.Fatalf("rerunning a finished run appended %d lineage lines", n-len(events))
 	}
 
 	// Killed in the middle of the second candidate's training, then run again: the first
 	// candidate is not retrained, the second resumes from its checkpoint, and the outcome
 	// is the uninterrupted run's, to the bit (CPU, fixed seeds).
-	if o.Patterns > 0 {
+	{
 		cfg2 := cfg
 		cfg2.Out = filepath.Join(t.TempDir(), "run2")
 		cfg2.Manual = true // and this time a person approves
@@ -305,40 +313,30 @@ func TestProductionRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := o.Verdict
-		if want == "promoted" {
-			want = "awaiting_approval"
-		}
-		if resumed.Verdict != want || resumed.Candidate != o.Candidate || resumed.Deployed.HeldOut != o.Deployed.HeldOut ||
+		if resumed.Verdict != production.AwaitingApproval || resumed.Candidate != o.Candidate || resumed.Deployed.HeldOut != o.Deployed.HeldOut ||
 			(o.Chosen != nil && (resumed.Chosen.HeldOut != o.Chosen.HeldOut || resumed.Chosen.Regressions != o.Chosen.Regressions)) {
 			t.Fatalf("resumed outcome %+v differs from the uninterrupted %+v", resumed, o)
 		}
 		if trained == 0 || trained >= steps {
 			t.Fatalf("the resumed run trained %d steps (the interrupted one %d before the kill)", trained, steps)
 		}
-		if want == "awaiting_approval" {
-			cur, _ := os.ReadFile(filepath.Join(cfg2.Out, "versions", "CURRENT"))
-			if strings.TrimSpace(string(cur)) != "v0" {
-				t.Fatalf("manual approval deployed %s before approval", cur)
-			}
-			if v, err := production.Approve(cfg2.Out); err != nil || v != "v1" {
-				t.Fatalf("approve: %q %v", v, err)
-			}
-			if _, err := production.Approve(cfg2.Out); err == nil {
-				t.Fatal("approved twice")
-			}
+		cur, _ := os.ReadFile(filepath.Join(cfg2.Out, "versions", "CURRENT"))
+		if strings.TrimSpace(string(cur)) != "v0" {
+			t.Fatalf("manual approval deployed %s before approval", cur)
+		}
+		if v, err := production.Approve(cfg2.Out); err != nil || v != "v1" {
+			t.Fatalf("approve: %q %v", v, err)
+		}
+		if _, err := production.Approve(cfg2.Out); !errors.Is(err, production.ErrNothingPending) {
+			t.Fatalf("approved twice: %v", err)
 		}
 	}
 
-	switch o.Verdict {
-	case "promoted":
-		if to, err := production.Rollback(out, ""); err != nil || to != "v0" {
-			t.Fatalf("rollback: %q %v", to, err)
-		}
-	default:
-		if _, err := production.Rollback(out, ""); err == nil {
-			t.Fatal("rolled back past v0")
-		}
+	if to, err := production.Rollback(out, ""); err != nil || to != "v0" {
+		t.Fatalf("rollback: %q %v", to, err)
+	}
+	if _, err := production.Rollback(out, ""); err == nil {
+		t.Fatal("rolled back past v0")
 	}
 }
 
@@ -349,8 +347,8 @@ func TestProductionRunFullModel(t *testing.T) {
 	tk := topicTask(t)
 	deployed, parent, failures := deploy(t, tk, true)
 	out := filepath.Join(t.TempDir(), "run")
-	cfg := production.Config{Base: nano, BaseName: "pioneer-nano", Deployed: deployed, Task: tk, Failures: failures, ParentData: parent,
-		Out: out, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1, Recipe: agent.Recipe{Epochs: 4, Batch: 8, Seed: 1}}
+	cfg := production.Config{Base: nano, Deployed: deployed, Task: tk, Failures: failures, ParentData: parent,
+		Out: out, Epsilon: 2, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1, Recipe: finetune.Recipe{Epochs: 4, Batch: 8, Seed: 1}}
 	o, err := production.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +359,7 @@ func TestProductionRunFullModel(t *testing.T) {
 	var base struct {
 		HeldOut []task.Example `json:"heldout"`
 	}
-	for _, e := range readLines[production.Event](t, filepath.Join(out, "lineage.jsonl")) {
+	for _, e := range readLines[lineage.Event](t, filepath.Join(out, "lineage.jsonl")) {
 		if e.Step == "deployed_scored" {
 			if err := json.Unmarshal(e.Data, &base); err != nil {
 				t.Fatal(err)
@@ -374,7 +372,7 @@ func TestProductionRunFullModel(t *testing.T) {
 	}
 	tok, _ := tokenizer.Load(filepath.Join(nano, "tokenizer.json"))
 	defer tok.Close()
-	direct, err := tk.Evaluate(m, tok, base.HeldOut, task.EvalOptions{Batch: 32, EOS: []int{0}})
+	direct, err := tk.Evaluate(context.Background(), m, tok, base.HeldOut, task.EvalOptions{Batch: 32, EOS: []int{0}})
 	m.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -388,64 +386,35 @@ func TestProductionRunFullModel(t *testing.T) {
 			t.Fatalf("version v0 lacks %s", f)
 		}
 	}
-	events := readLines[production.Event](t, filepath.Join(out, "lineage.jsonl"))
+	events := readLines[lineage.Event](t, filepath.Join(out, "lineage.jsonl"))
 	for _, e := range events {
 		if e.Step == "candidate_recipe" && !strings.Contains(string(e.Data), `"full":true`) {
 			t.Fatalf("a candidate of a fully fine-tuned deployment trained an adapter: %s", e.Data)
 		}
 	}
-	if o.Verdict == "promoted" {
-		m, err := model.Load(filepath.Join(out, "versions", o.Version), torch.CPU, torch.Float32)
-		if err != nil {
-			t.Fatalf("promoted version does not load as a model: %v", err)
-		}
-		m.Close()
-		if to, err := production.Rollback(out, ""); err != nil || to != "v0" {
-			t.Fatalf("rollback: %q %v", to, err)
-		}
+	if o.Verdict != production.Promoted {
+		t.Fatalf("nothing promoted (%s: %v): the checks of a promoted model folder did not run", o.Verdict, o.Reasons)
+	}
+	m, err = model.Load(filepath.Join(out, "versions", o.Version), torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatalf("promoted version does not load as a model: %v", err)
+	}
+	m.Close()
+	if to, err := production.Rollback(out, ""); err != nil || to != "v0" {
+		t.Fatalf("rollback: %q %v", to, err)
 	}
 
-	// A deployment that is neither an adapter nor a model, or a model of another shape.
+	// A deployment that is neither an adapter nor a model, or a model of another shape,
+	// is refused before the run folder is made.
 	for dir, want := range map[string]string{t.TempDir(): "neither a PEFT adapter", "../../testdata/models/llama": "not a fine-tune of the base"} {
 		c := cfg
 		c.Deployed, c.Out = dir, filepath.Join(t.TempDir(), "bad")
 		if _, err := production.Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("deployed %s: %v, want an error saying %q", dir, err, want)
 		}
-	}
-}
-
-func TestLineageSurvivesATornLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lineage.jsonl")
-	l, err := production.OpenLineage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Append("a", "start", map[string]int{"x": 1}); err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(`{"seq": 2, "key": "b", "st`) // a crash mid-write
-	f.Close()
-	l, err = production.OpenLineage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var x map[string]int
-	if !l.Has("a", &x) || x["x"] != 1 || l.Has("b", nil) {
-		t.Fatal("lineage lost its good line or kept the torn one")
-	}
-	if err := l.Append("b", "next", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Append("a", "start", nil); err != nil { // already there: not written again
-		t.Fatal(err)
-	}
-	l.Close()
-	events := readLines[production.Event](t, path)
-	if len(events) != 2 || events[1].Key != "b" || events[1].Seq != 2 {
-		t.Fatalf("events %+v", events)
+		if _, err := os.Stat(c.Out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("deployed %s: the refused run left %s", dir, c.Out)
+		}
 	}
 }
 
@@ -457,9 +426,9 @@ func TestProductionRunMCTS(t *testing.T) {
 	tk := topicTask(t)
 	adapter, parent, failures := deploy(t, tk, false)
 	out := filepath.Join(t.TempDir(), "run")
-	cfg := production.Config{Base: nano, BaseName: "pioneer-nano", Deployed: adapter, Task: tk, Failures: failures, ParentData: parent,
-		Out: out, Iterations: 2, Search: production.SearchMCTS, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
-		Recipe: agent.Recipe{Epochs: 3, Batch: 8, LR: 5e-3, Seed: 1}}
+	cfg := production.Config{Base: nano, Deployed: adapter, Task: tk, Failures: failures, ParentData: parent,
+		Out: out, Epsilon: 2, Iterations: 2, Search: production.SearchMCTS, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
+		Recipe: finetune.Recipe{Epochs: 3, Batch: 8, LR: 5e-3, Seed: 1}}
 	ctx, cancel := context.WithCancel(context.Background())
 	prev, started := 0, 0
 	cfg.Progress = func(p training.Progress) {
@@ -490,7 +459,7 @@ func TestProductionRunMCTS(t *testing.T) {
 		t.Fatalf("no pattern confirmed: nothing was searched (%+v)", o)
 	}
 
-	events := readLines[production.Event](t, filepath.Join(out, "lineage.jsonl"))
+	events := readLines[lineage.Event](t, filepath.Join(out, "lineage.jsonl"))
 	gates := map[string]struct {
 		Pass   bool              `json:"pass"`
 		Scores production.Scores `json:"scores"`
@@ -556,10 +525,10 @@ func TestProductionRunMCTS(t *testing.T) {
 			best, bestV = strings.TrimSuffix(k, "/gate"), g.Scores.HeldOut
 		}
 	}
-	switch {
-	case best == "" && o.Verdict != "rejected":
-		t.Fatalf("no candidate passed but the verdict is %s", o.Verdict)
-	case best != "" && (o.Verdict != "promoted" || o.Chosen.HeldOut != bestV):
+	if best == "" {
+		t.Fatalf("no candidate passed the gate (%s: %v): which one the search promotes went unchecked", o.Verdict, o.Reasons)
+	}
+	if o.Verdict != production.Promoted || o.Chosen.HeldOut != bestV {
 		t.Fatalf("outcome %s %s (%v), want %s promoted (held-out %.4f)", o.Verdict, o.Candidate, o.Chosen, best, bestV)
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
@@ -575,16 +544,16 @@ func TestProductionRunTokenBudget(t *testing.T) {
 	tk := topicTask(t)
 	adapter, parent, failures := deploy(t, tk, false)
 	out := filepath.Join(t.TempDir(), "run")
-	o, err := production.Run(context.Background(), production.Config{Base: nano, BaseName: "pioneer-nano", Deployed: adapter, Task: tk,
-		Failures: failures, ParentData: parent, Out: out, Iterations: 3, Search: production.SearchMCTS, TokenBudget: 1,
-		Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1, Recipe: agent.Recipe{Epochs: 1, Batch: 8, LR: 5e-3, Seed: 1}})
+	o, err := production.Run(context.Background(), production.Config{Base: nano, Deployed: adapter, Task: tk,
+		Failures: failures, ParentData: parent, Out: out, Epsilon: 2, Iterations: 3, Search: production.SearchMCTS, TokenBudget: 1,
+		Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1, Recipe: finetune.Recipe{Epochs: 1, Batch: 8, LR: 5e-3, Seed: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var gates []struct {
 		Tokens int64 `json:"train_tokens"`
 	}
-	for _, e := range readLines[production.Event](t, filepath.Join(out, "lineage.jsonl")) {
+	for _, e := range readLines[lineage.Event](t, filepath.Join(out, "lineage.jsonl")) {
 		if e.Step == "gate" {
 			var g struct {
 				Tokens int64 `json:"train_tokens"`
@@ -598,7 +567,13 @@ func TestProductionRunTokenBudget(t *testing.T) {
 	if len(gates) != 1 || gates[0].Tokens <= 0 {
 		t.Fatalf("gated %v; want one candidate with its training tokens recorded", gates)
 	}
-	if o.Verdict == "rejected" && !strings.Contains(strings.Join(o.Reasons, "; "), "token budget of 1 spent") {
-		t.Fatalf("rejected without naming the budget: %v", o.Reasons)
+	switch o.Verdict {
+	case production.Rejected:
+		if !strings.Contains(strings.Join(o.Reasons, "; "), "token budget of 1 spent") {
+			t.Fatalf("rejected without naming the budget: %v", o.Reasons)
+		}
+	case production.Promoted: // the one candidate passed: the budget stops the search, not a promotion
+	default:
+		t.Fatalf("verdict %s", o.Verdict)
 	}
 }

@@ -3,35 +3,51 @@ package production
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"image/color"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/lineage"
+	"github.com/pioneer-ai/pioneer/agent/search"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/internal/plot"
 )
 
-// WriteReport renders a run folder's lineage and results as report.md and report.html
+// writeReport renders a run folder's lineage and results as report.md and report.html
 // (with metric.png: the held-out metric of every candidate per iteration against the
 // deployed model's).
-func WriteReport(runDir string) error {
-	lin, err := OpenLineage(filepath.Join(runDir, "lineage.jsonl"))
+func writeReport(run *agent.Run) error {
+	runDir, lin := run.Dir, run.Lineage
+	var o Outcome
+	if err := readOptional(filepath.Join(runDir, "outcome.json"), &o); err != nil {
+		return err
+	}
+	var diag Diagnosis
+	if err := readOptional(filepath.Join(runDir, "diagnosis.json"), &diag); err != nil {
+		return err
+	}
+	var base baseline
+	if _, err := lin.Get("baseline", &base); err != nil {
+		return err
+	}
+	vs, err := versions.Open(runDir, false)
 	if err != nil {
 		return err
 	}
-	defer lin.Close()
-	var o Outcome
-	_ = readJSON(filepath.Join(runDir, "outcome.json"), &o)
-	var diag Diagnosis
-	_ = readJSON(filepath.Join(runDir, "diagnosis.json"), &diag)
-	var base baseline
-	lin.Has("baseline", &base)
-	vs, err := OpenVersions(runDir)
+	cur, err := vs.Current()
+	if err != nil && !errors.Is(err, versions.ErrNoCurrent) {
+		return err
+	}
+	list, err := vs.List()
 	if err != nil {
 		return err
 	}
@@ -41,9 +57,10 @@ func WriteReport(runDir string) error {
 	for _, e := range lin.Events() {
 		if e.Step == "gate" {
 			var c candidate
-			if err := json.Unmarshal(e.Data, &c); err == nil {
-				cands = append(cands, c)
+			if err := json.Unmarshal(e.Data, &c); err != nil {
+				return fmt.Errorf("%s: line %d: %w", lin.Path(), e.Seq, err)
 			}
+			cands = append(cands, c)
 		}
 		if e.Step == "curriculum" {
 			iterations = append(iterations, string(e.Data))
@@ -52,7 +69,7 @@ func WriteReport(runDir string) error {
 
 	var md strings.Builder
 	fmt.Fprintf(&md, "# Production run: %s\n\n", filepath.Base(runDir))
-	fmt.Fprintf(&md, "**Verdict: %s.** Deployed version now: `%s` (versions: %s).\n\n", orDash(o.Verdict), vs.Current(), strings.Join(vs.List(), ", "))
+	fmt.Fprintf(&md, "**Verdict: %s.** Deployed version now: `%s` (versions: %s).\n\n", orDash(string(o.Verdict)), orDash(cur), strings.Join(list, ", "))
 	if o.Candidate != "" {
 		fmt.Fprintf(&md, "Chosen candidate: `%s`.\n\n", o.Candidate)
 	}
@@ -95,9 +112,11 @@ func WriteReport(runDir string) error {
 				c.Scores.Regressions, c.Scores.Previous, c.Verdict)
 		}
 		var graph struct {
-			Nodes []node `json:"nodes"`
+			Nodes []search.Node[pipeline] `json:"nodes"`
 		}
-		if lin.Has("search", &graph) && len(graph.Nodes) > 0 {
+		if ok, err := lin.Get("search", &graph); err != nil {
+			return err
+		} else if ok && len(graph.Nodes) > 0 {
 			md.WriteString("\n### Monte-Carlo graph search\n\nEach candidate is one change away from the one it was reached from; reward = held-out gain over the deployed model, less 0.01 per example of R broken beyond ε and any shortfall on the previous version's set.\n\n")
 			md.WriteString("| candidate | reached from | change | similar per failure | gold copies | R replayed | epochs | lr | rank | reward |\n|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, n := range graph.Nodes {
@@ -119,9 +138,14 @@ func WriteReport(runDir string) error {
 	}
 	// Confusion before / after and regressions, from the saved predictions.
 	var before, after task.Result
-	if readJSON(filepath.Join(runDir, "deployed_heldout.json"), &before) == nil && o.Candidate != "" {
-		parts := strings.SplitN(o.Candidate, "/", 2)
-		if readJSON(filepath.Join(runDir, parts[0], parts[1], "heldout.json"), &after) == nil && len(before.Confusion)+len(after.Confusion) > 0 {
+	if err := readOptional(filepath.Join(runDir, "deployed_heldout.json"), &before); err != nil {
+		return err
+	}
+	if o.Candidate != "" {
+		if err := readOptional(filepath.Join(runDir, filepath.FromSlash(o.Candidate), "heldout.json"), &after); err != nil {
+			return err
+		}
+		if len(before.Confusion)+len(after.Confusion) > 0 {
 			md.WriteString("\n## Confusions on the held-out set, before → after\n\n| gold → predicted | deployed | chosen |\n|---|---|---|\n")
 			seen := map[string]bool{}
 			for _, p := range append(before.TopConfusions(12), after.TopConfusions(6)...) {
@@ -155,12 +179,32 @@ func WriteReport(runDir string) error {
 	return writeHTML(runDir, md.String())
 }
 
-func metricName(lin *Lineage) string {
+func metricName(lin *lineage.Log) string {
 	var start struct {
-		Task string `json:"task"`
+		Info struct {
+			Task string `json:"task"`
+		} `json:"info"`
 	}
-	lin.Has("start", &start)
-	return orDash(start.Task) + " metric"
+	if _, err := lin.Get("start", &start); err != nil {
+		return "metric"
+	}
+	return orDash(start.Info.Task) + " metric"
+}
+
+// readOptional decodes a JSON file of the run folder into v; a file that is not there
+// (yet) leaves v as it is.
+func readOptional(path string, v any) error {
+	b, err := fsutil.ReadState(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 func orDash(s string) string {

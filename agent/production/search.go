@@ -4,26 +4,12 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"math"
-	"math/rand/v2"
-	"path/filepath"
-	"sort"
 	"strconv"
-	"time"
 
-	"github.com/pioneer-ai/pioneer/agent/task"
-)
-
-// Search strategies for the candidate pipelines (DESIGN §5).
-const (
-	// SearchGreedy runs iterations of at least two candidates each and promotes the
-	// best passing candidate of the first iteration that has one.
-	SearchGreedy = "greedy"
-	// SearchMCTS is a Monte-Carlo search over the graph of pipelines: each round
-	// walks from the root recipe by UCT to a pipeline with an untried change, trains
-	// and gates that change, and backs its reward up the path. Pipelines reached by
-	// two paths are one node. The best passing candidate of the whole budget wins.
-	SearchMCTS = "mcts"
+	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
+	"github.com/pioneer-ai/pioneer/agent/search"
+	"github.com/pioneer-ai/pioneer/agent/text"
 )
 
 // pipeline is one point of the production search space: how the curriculum is built
@@ -38,7 +24,8 @@ type pipeline struct {
 	Rank    int     `json:"rank,omitempty"` // LoRA rank; 0 when every weight trains
 }
 
-func (p pipeline) key() string {
+// Key identifies a pipeline (search.Point).
+func (p pipeline) Key() string {
 	return fmt.Sprintf("s%d g%d r%t e%d lr%s k%d", p.Similar, p.GoldX, p.ReplayR, p.Epochs, strconv.FormatFloat(p.LR, 'g', 4, 64), p.Rank)
 }
 
@@ -55,12 +42,6 @@ func (p pipeline) String() string {
 	return fmt.Sprintf("%d similar per failure, gold x%d, %s, %d epochs, lr %g, %s", p.Similar, p.GoldX, replay, p.Epochs, p.LR, rank)
 }
 
-// move is an edge of the search graph: one change to a pipeline.
-type move struct {
-	Name string
-	To   pipeline
-}
-
 // Bounds of the space, relative to the run's base recipe.
 const (
 	maxSimilar  = 16
@@ -69,16 +50,17 @@ const (
 	extraEpochs = 3
 )
 
-// moves lists the changes that lead from p to another pipeline inside the space.
-func (p pipeline) moves(base pipeline) []move {
-	var out []move
+// Moves lists the changes that lead from p to another pipeline inside the space
+// (search.Point). A new search move is one line here.
+func (p pipeline) Moves(base pipeline) []search.Move[pipeline] {
+	var out []search.Move[pipeline]
 	add := func(name string, ok bool, f func(*pipeline)) {
 		if !ok {
 			return
 		}
 		q := p
 		f(&q)
-		out = append(out, move{Name: name, To: q})
+		out = append(out, search.Move[pipeline]{Name: name, To: q})
 	}
 	add("more similar examples", p.Similar < maxSimilar, func(q *pipeline) { q.Similar = min(maxSimilar, max(2, 2*q.Similar)) })
 	add("fewer similar examples", p.Similar > 0, func(q *pipeline) { q.Similar /= 2 })
@@ -94,195 +76,13 @@ func (p pipeline) moves(base pipeline) []move {
 	return out
 }
 
-// node is a pipeline in the search graph with its Monte-Carlo statistics.
-type node struct {
-	Name   string   `json:"name"` // n00 (the root), n01, ... in order of evaluation
-	P      pipeline `json:"pipeline"`
-	Parent string   `json:"parent,omitempty"` // the node it was first reached from
-	Move   string   `json:"move,omitempty"`
-	Reward float64  `json:"reward"`
-	visits int
-	// best is what UCT exploits: the best reward found at or below the node (a search
-	// for one best pipeline, not a game against an opponent, so the maximum, not the mean).
-	best     float64
-	children []*node
-	untried  []move
-	spent    bool // nothing left to try at or below it
-}
-
-// uctC weighs exploration against a node's value, a difference of metric values (a few
-// hundredths between candidates is typical).
-const uctC = 0.02
-
-// mcts runs a Monte-Carlo graph search from root for at most budget evaluations
-// (root included). eval trains and scores a new node and returns its reward and whether
-// it broke more of R than the gate allows (which orders the changes tried next); stop,
-// checked before each round, ends the search early (a wall-time budget). The search is
-// deterministic for a seed and a sequence of rewards, so a resumed run that replays
-// recorded rewards walks the same graph. It returns the evaluated nodes in order.
-func mcts(root pipeline, budget int, seed uint64, stop func() bool, eval func(n *node) (reward float64, broke bool, err error)) ([]*node, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x6d637473))
-	byKey := map[string]*node{}
-	var order []*node
-	visit := func(n *node, parent *node, m move) error {
-		n.Name = fmt.Sprintf("n%02d", len(order))
-		if parent != nil {
-			n.Parent, n.Move = parent.Name, m.Name
-		}
-		byKey[n.P.key()] = n
-		order = append(order, n)
-		r, broke, err := eval(n)
-		if err != nil {
-			return err
-		}
-		n.Reward = r
-		n.untried = n.P.moves(root)
-		rng.Shuffle(len(n.untried), func(i, j int) { n.untried[i], n.untried[j] = n.untried[j], n.untried[i] })
-		prefer := preferWhenSound
-		if broke {
-			prefer = preferWhenBroke
-		}
-		sort.SliceStable(n.untried, func(i, j int) bool { return rank(prefer, n.untried[i]) < rank(prefer, n.untried[j]) })
-		return nil
-	}
-	top := &node{P: root}
-	if err := visit(top, nil, move{}); err != nil {
-		return order, err
-	}
-	top.visits, top.best = 1, top.Reward
-	for len(order) < budget && !exhausted(top, map[*node]bool{}) && (stop == nil || !stop()) {
-		path := []*node{top}
-		n := top
-		var fresh *node
-		for fresh == nil {
-			if len(n.untried) > 0 && len(n.children) < widen(n.visits) {
-				m := n.untried[0]
-				n.untried = n.untried[1:]
-				if old := byKey[m.To.key()]; old != nil {
-					// Another path reached this pipeline: link it, evaluate nothing.
-					if !hasChild(n, old) && !reaches(old, n, map[*node]bool{}) {
-						n.children = append(n.children, old)
-					}
-					continue
-				}
-				fresh = &node{P: m.To}
-				if err := visit(fresh, n, m); err != nil {
-					return order, err
-				}
-				n.children = append(n.children, fresh)
-				path = append(path, fresh)
-				break
-			}
-			next := bestChild(n)
-			if next == nil {
-				if len(n.untried) > 0 {
-					n.visits++ // widen this node on the next walk
-				}
-				break
-			}
-			n = next
-			path = append(path, n)
-		}
-		if fresh == nil {
-			continue
-		}
-		for _, p := range path {
-			if p.visits == 0 || fresh.Reward > p.best {
-				p.best = fresh.Reward
-			}
-			p.visits++
-		}
-	}
-	return order, nil
-}
-
-// widen is how many children a node visited v times may have (progressive widening:
-// deepen the promising pipelines instead of trying every change of the root first).
-func widen(v int) int { return 1 + int(math.Sqrt(float64(v))) }
-
-// The order in which a node's changes are tried: after a candidate that broke more
-// of R than the gate allows, the changes that protect R; otherwise the ones that add
-// targeted data or training. Changes not listed follow in a seeded random order.
+// The order in which a node's changes are tried: after a candidate that broke more of R
+// than the gate allows, the changes that protect R; otherwise the ones that add targeted
+// data or training.
 var (
 	preferWhenBroke = []string{"replay R", "learning rate x0.5", "one epoch less", "gold failures repeated once less"}
 	preferWhenSound = []string{"more similar examples", "gold failures repeated once more", "one epoch more", "replay R"}
 )
-
-func rank(prefer []string, m move) int {
-	for i, p := range prefer {
-		if m.Name == p {
-			return i
-		}
-	}
-	return len(prefer)
-}
-
-func hasChild(n, c *node) bool {
-	for _, x := range n.children {
-		if x == c {
-			return true
-		}
-	}
-	return false
-}
-
-// reaches says whether to is reachable from n through children (linking to an ancestor
-// would make the walk loop).
-func reaches(n, to *node, seen map[*node]bool) bool {
-	if n == to {
-		return true
-	}
-	if seen[n] {
-		return false
-	}
-	seen[n] = true
-	for _, c := range n.children {
-		if reaches(c, to, seen) {
-			return true
-		}
-	}
-	return false
-}
-
-// exhausted says whether no node below n has an untried move.
-// Once true it stays true (a node gains children only by trying its moves), so it is
-// remembered.
-func exhausted(n *node, seen map[*node]bool) bool {
-	if n.spent || seen[n] {
-		return true
-	}
-	seen[n] = true
-	if len(n.untried) > 0 {
-		return false
-	}
-	for _, c := range n.children {
-		if !exhausted(c, seen) {
-			return false
-		}
-	}
-	n.spent = true
-	return true
-}
-
-// bestChild picks by UCT among the children with something left to try below them;
-// an unvisited child first. nil: none has.
-func bestChild(n *node) *node {
-	var best *node
-	bestV := math.Inf(-1)
-	for _, c := range n.children {
-		if exhausted(c, map[*node]bool{}) {
-			continue
-		}
-		v := math.Inf(1)
-		if c.visits > 0 {
-			v = c.best + uctC*math.Sqrt(math.Log(float64(n.visits+1))/float64(c.visits))
-		}
-		if v > bestV {
-			best, bestV = c, v
-		}
-	}
-	return best
-}
 
 // reward scores a gated candidate for the search: its held-out gain over the deployed
 // model, less a hundredth per example of R broken beyond epsilon and less any shortfall
@@ -294,30 +94,140 @@ func reward(c, deployed Scores, epsilon int) float64 {
 // pipelineSeed gives each pipeline its own, stable data-sampling seed.
 func pipelineSeed(seed uint64, p pipeline) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(p.key()))
+	h.Write([]byte(p.Key()))
 	return seed + h.Sum64()%1_000_003
 }
 
-// searchEnv is what the search builds curricula and candidates from.
-type searchEnv struct {
-	patterns       []*Pattern
-	gold, variants map[string]Item
-	pool           []task.Example
-	poolIx         *index
-	usable         func(int) bool
-	parent         []task.Example
-	base           baseline
-	val, hold      []task.Example
-	tr             *triager
+// space is what the search builds curricula and candidates from.
+type space struct {
+	in       *inputs
+	run      *agent.Run
+	patterns []*Pattern
+	tg       *triaged
+	poolIx   *text.Index
+	base     baseline
 }
 
-// search runs SearchMCTS: 2 x Iterations candidates at most (within the wall-time
-// and token budgets), each a pipeline one change away from one tried before, the first being the
-// run's recipe with the score band's data. It returns the passing candidate with the best
-// held-out metric (nil if none passed) and why the others were rejected.
-func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*candidate, []string, error) {
-	cfg := st.cfg
-	pol := policy(env.base.Deployed.HeldOut, 1)
+// band is the score-band policy of DESIGN §5.
+type band struct {
+	name    string
+	similar int // similar pool examples per gold failure
+	teacher int // teacher examples per gold failure
+	tune    bool
+}
+
+func policy(metric float64, it int) band {
+	switch {
+	case metric < 0.80:
+		return band{name: "rebuild data (deployed below 0.80): many similar examples per failure", similar: 2 * it, teacher: 2, tune: false}
+	case metric < 0.95:
+		return band{name: "tune (deployed 0.80-0.95): targeted data, hyperparameters searched", similar: it, teacher: 1, tune: true}
+	default:
+		return band{name: "targeted (deployed above 0.95): a few examples per failure pattern", similar: max(it-1, 0), teacher: 1, tune: true}
+	}
+}
+
+// plan is a candidate to train: its recipe and how many copies of each gold failure
+// its training set holds.
+type plan struct {
+	recipe finetune.Recipe
+	goldX  int
+}
+
+// candidatePlans are the pipelines tried in a greedy round: the base recipe, and a
+// second one that weighs the failures twice (and, when tuning, trains longer at a lower
+// rate).
+func candidatePlans(r finetune.Recipe, pol band, it int) []plan {
+	a := r
+	a.Name = "A"
+	a.Seed = r.Seed + uint64(it)
+	b := a
+	b.Name = "B-gold-x2"
+	if pol.tune {
+		b.Epochs = r.Epochs + 1
+		b.LR = r.LR * 0.6
+	}
+	return []plan{{a, 1}, {b, 2}}
+}
+
+// curriculum builds the curriculum for similarPer similar pool examples per gold
+// failure (extended by the teacher, when there is one), with R appended when replayR.
+func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, replayR bool, seed uint64) *Curriculum {
+	in, tg := sp.in, sp.tg
+	cur := buildCurriculum(in.t, sp.patterns, tg.gold, tg.variants, in.pool, sp.poolIx, tg.usable, in.parent, similarPer, seed)
+	if in.cfg.Teacher != nil {
+		if err := extendByTeacher(ctx, in.cfg.Teacher, in.t, tg.tr, cur, teacherPer); err != nil {
+			fmt.Fprintf(in.cfg.Log, "teacher  %v (continuing without)\n", err)
+		}
+	}
+	if replayR {
+		for _, ex := range sp.base.R {
+			cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
+			cur.Mix[SrcTraffic]++
+		}
+	}
+	return cur
+}
+
+// greedy runs the greedy search: rounds of two candidates (candidatePlans) on the score
+// band's curriculum; after a round whose candidates broke R, the next replays R. It
+// returns the best passing candidate of the first round with one (nil if none) and why
+// the others were rejected.
+func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
+	cfg := sp.in.cfg
+	var reasons []string
+	replayR := false // set once candidates fail the gate on regressions: replay R itself
+	stop := func() string {
+		if ctx.Err() != nil {
+			return "stop requested"
+		}
+		return sp.in.budget.Spent()
+	}
+	best, _, why, err := search.Greedy(cfg.Iterations, stop, func(it int) ([]*candidate, error) {
+		pol := policy(sp.base.Deployed.HeldOut, it)
+		cur := sp.curriculum(ctx, pol.similar, pol.teacher, replayR, cfg.Seed+uint64(it)*101)
+		if replayR {
+			pol.name += "; the last candidates broke examples of R, so R is replayed"
+		}
+		key := fmt.Sprintf("iter%d", it)
+		if err := writeJSONL(sp.run.Path(key, "curriculum.jsonl"), cur.Items); err != nil {
+			return nil, err
+		}
+		if err := sp.run.Lineage.Append(key+"/curriculum", "curriculum", map[string]any{"iteration": it, "policy": pol.name, "mix": cur.Mix, "items": len(cur.Items)}); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Log, "iter %d   policy %s; curriculum %d examples %v\n", it, pol.name, len(cur.Items), cur.Mix)
+		var cands []*candidate
+		for _, pl := range candidatePlans(cfg.Recipe, pol, it) {
+			c, err := sp.candidate(ctx, key, pl.recipe, pl.goldX, cur)
+			if err != nil {
+				return nil, err
+			}
+			sp.logCandidate(c, "")
+			cands = append(cands, c)
+			if !c.Pass {
+				reasons = append(reasons, fmt.Sprintf("iteration %d, %s: %s", it, c.Name, c.Verdict))
+				if c.Scores.Regressions > cfg.Epsilon {
+					replayR = true
+				}
+			}
+		}
+		return cands, nil
+	}, func(c *candidate) bool { return c.Pass }, func(a, b *candidate) bool { return a.Scores.HeldOut > b.Scores.HeldOut })
+	if why != "" {
+		reasons = append(reasons, why)
+	}
+	return best, reasons, err
+}
+
+// mcts runs the Monte-Carlo graph search: 2 x Iterations candidates at most (within the
+// wall-time and token budgets), each a pipeline one change away from one tried before,
+// the first being the run's recipe with the score band's data. It returns the passing
+// candidate with the best held-out metric (nil if none passed) and why the others were
+// rejected.
+func (sp *space) mcts(ctx context.Context) (*candidate, []string, error) {
+	cfg := sp.in.cfg
+	pol := policy(sp.base.Deployed.HeldOut, 1)
 	root := pipeline{Similar: pol.similar, GoldX: 1, Epochs: cfg.Recipe.Epochs, LR: cfg.Recipe.LR}
 	if !cfg.Recipe.Full {
 		root.Rank = cfg.Recipe.Rank
@@ -325,24 +235,23 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 	var cands []*candidate
 	var reasons []string
 	stop := func() bool {
-		if why := st.spent(start); why != "" {
+		if why := sp.in.budget.Spent(); why != "" {
 			reasons = append(reasons, fmt.Sprintf("%s after %d candidates", why, len(cands)))
 			return true
 		}
 		return ctx.Err() != nil
 	}
 	fmt.Fprintf(cfg.Log, "search   Monte-Carlo graph search, at most %d candidates, starting from %s\n", 2*cfg.Iterations, root)
-	nodes, err := mcts(root, 2*cfg.Iterations, cfg.Seed, stop, func(n *node) (float64, bool, error) {
+	nodes, err := search.MCTS(root, search.Options{Budget: 2 * cfg.Iterations, Seed: cfg.Seed, Stop: stop,
+		PreferWhenBroke: preferWhenBroke, PreferWhenSound: preferWhenSound}, func(n *search.Node[pipeline]) (float64, bool, error) {
 		key := "search/" + n.Name
-		if !st.lin.Has(key+"/node", nil) {
-			if err := st.lin.Append(key+"/node", "search_node", n); err != nil {
-				return 0, false, err
-			}
+		if err := sp.run.Lineage.Append(key+"/node", "search_node", n); err != nil {
+			return 0, false, err
 		}
 		// The data depends on the data knobs only, so equal data means equal curricula.
 		data := pipeline{Similar: n.P.Similar, ReplayR: n.P.ReplayR}
-		cur := st.curriculum(ctx, env, n.P.Similar, pol.teacher, n.P.ReplayR, pipelineSeed(cfg.Seed, data))
-		if err := writeJSONL(filepath.Join(cfg.Out, "search", n.Name, "curriculum.jsonl"), cur.Items); err != nil {
+		cur := sp.curriculum(ctx, n.P.Similar, pol.teacher, n.P.ReplayR, pipelineSeed(cfg.Seed, data))
+		if err := writeJSONL(sp.run.Path("search", n.Name, "curriculum.jsonl"), cur.Items); err != nil {
 			return 0, false, err
 		}
 		r := cfg.Recipe
@@ -353,7 +262,7 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 			}
 			r.Rank = n.P.Rank
 		}
-		c, err := st.candidate(ctx, "search", r, n.P.GoldX, env.parent, cur, env.base, env.val, env.hold)
+		c, err := sp.candidate(ctx, "search", r, n.P.GoldX, cur)
 		if err != nil {
 			return 0, false, err
 		}
@@ -362,19 +271,20 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 		if n.Parent != "" {
 			from = n.Parent + " + " + n.Move
 		}
-		st.logCandidate(c, fmt.Sprintf("%s; curriculum %d %v", from, len(cur.Items), cur.Mix), env.base)
+		sp.logCandidate(c, fmt.Sprintf("%s; curriculum %d %v", from, len(cur.Items), cur.Mix))
 		if !c.Pass {
 			reasons = append(reasons, fmt.Sprintf("%s (%s): %s", c.Name, from, c.Verdict))
 		}
-		return reward(c.Scores, env.base.Deployed, cfg.Epsilon), c.Scores.Regressions > cfg.Epsilon, nil
+		return reward(c.Scores, sp.base.Deployed, cfg.Epsilon), c.Scores.Regressions > cfg.Epsilon, nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if !st.lin.Has("search", nil) {
-		if err := st.lin.Append("search", "search", map[string]any{"nodes": nodes}); err != nil {
-			return nil, nil, err
-		}
+	if err := agent.Stopped(ctx); err != nil {
+		return nil, nil, err // an interrupted search is resumed, not decided
+	}
+	if err := sp.run.Lineage.Append("search", "search", map[string]any{"nodes": nodes}); err != nil {
+		return nil, nil, err
 	}
 	var best *candidate
 	for _, c := range cands {
@@ -384,4 +294,13 @@ func (st *state) search(ctx context.Context, start time.Time, env *searchEnv) (*
 		}
 	}
 	return best, reasons, nil
+}
+
+// newSpace gathers what the search draws on.
+func newSpace(in *inputs, run *agent.Run, tg *triaged, base baseline, d *Diagnosis) *space {
+	texts := make([]string, len(in.pool))
+	for i, ex := range in.pool {
+		texts[i] = ex.Text
+	}
+	return &space{in: in, run: run, patterns: d.Patterns, tg: tg, poolIx: text.NewIndex(texts), base: base}
 }

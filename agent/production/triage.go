@@ -1,425 +1,152 @@
 package production
 
 import (
+	"context"
 	"fmt"
-	"math"
-	"regexp"
-	"slices"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+	"hash/fnv"
 
+	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/agent/triage"
+	"github.com/pioneer-ai/pioneer/lora"
 )
 
-// Verdict is triage's decision on one failure.
-type Verdict struct {
-	ID     string `json:"id"`
-	Line   int    `json:"line"`
-	Class  string `json:"class"`  // "clean", "fixable" or "poison"
-	Kind   string `json:"kind"`   // what kind of noise or poison ("" for clean)
-	Reason string `json:"reason"` // why, in words
-	// Cleaned is the input with fixable noise repaired (fixable only).
-	Cleaned string `json:"cleaned,omitempty"`
+// triaged is what the triage stage gives the later ones.
+type triaged struct {
+	failures []triage.Failure
+	verdicts []triage.Verdict
+	counts   Counts
+	admitted []triage.Failure // clean and fixable lines
+	// gold and variants are the training failures' examples: the cleaned line with its
+	// expected answer, and the line as logged (fixable lines only). The other 30 % of the
+	// admitted failures are held back for evaluation (hold).
+	gold, variants map[string]Item
+	hold           []task.Example
+	tr             *triage.Triager
+	// usable says whether a pool example is fresh: neither the parent's training data
+	// nor a logged input.
+	usable func(i int) bool
 }
 
-// Poison kinds never become training data.
-const (
-	PoisonEmpty     = "empty"
-	PoisonGibberish = "gibberish"
-	PoisonInjection = "prompt_injection"
-	PoisonOffDomain = "off_domain"
-	PoisonLabelFlip = "label_flip"
-	PoisonNotInText = "entity_not_in_input"
-)
-
-// Fixable kinds are repaired and used (with the original as a robustness variant).
-const (
-	FixTypo       = "typos"
-	FixCasing     = "casing"
-	FixPreamble   = "preamble"
-	FixTruncation = "truncation"
-	FixCodeSwitch = "code_switching"
-)
-
-var injection = regexp.MustCompile(`(?i)(ignore|disregard|forget)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|your)\s+(instructions|prompts?|rules)` +
-	`|\byou are now (?:(?-i:DAN)\b|in \w+ mode\b|no longer\b|(?:an? )?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|free of)\b)|\bact as (an? )?(unrestricted|unfiltered|uncensored|jailbroken|evil)\b|\bpretend (to be|you)\b|\bjailbreak\b` +
-	`|\b(?-i:DAN)\s+mode\b|\byou are (?-i:DAN)\b|\bdeveloper mode\b|system prompt|\bdo anything now\b` +
-	`|\boverride\b.*\b(safety|rules|instructions)\b|\b(reveal|print|show)\b.*\b(prompt|instructions)\b|</?(system|assistant|user)>|\[/?INST\]`)
-
-var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
-	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
-
-// typeFlip: a logged entity type the type model gives less probability than this is a
-// flip (see modelFlip for how it was chosen).
-const typeFlip = 0.3
-
-// triager holds what triage compares failures with: the task's data pool.
-type triager struct {
-	t    *task.Task
-	pool []task.Example
-	ix   *index
-	// lexicon, when set, says whether a word is a word of the language (the base
-	// model's tokenizer has it as one token); such a word is never taken for a slip,
-	// however rare in the task's data.
-	lexicon func(word string) bool
-	// likelier, when set, says whether a language model finds the sentence after a
-	// spelling correction likelier than before it; a correction it does not is not made.
-	// The data's vocabulary alone takes real words it lacks for slips of words it has
-	// ("rents" for a slip of "tents", "mettle" of "mette").
-	likelier func(before, after string) bool
-	entity   map[string]map[string]int // lower-cased entity text -> type -> count in the pool
-	word     map[string]map[string]int // lower-cased word of an entity -> type -> count
-	types    *typeModel                // extraction: entity type from span and context
-	labels   *labelModel               // classification: label from the input's words
-}
-
-// tokenLexicon is triage's lexicon from a tokenizer: a word the tokenizer has as one
-// token (with its leading space) is a word of the language.
-func tokenLexicon(tok model.Tokenizer) func(word string) bool {
-	return func(w string) bool {
-		ids, err := tok.Encode(" "+w, false)
-		return err == nil && len(ids) == 1
+// triageLog reads and triages the failure log: quarantine.jsonl gets the lines that
+// cannot be used, triage.jsonl every verdict. The base model judges spelling
+// corrections; the deployed model takes the second look at entity types.
+func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, error) {
+	cfg := in.cfg
+	failures, quarantined, err := triage.ReadFailures(in.t, cfg.Failures, cfg.Limits)
+	if werr := writeJSONL(run.Path("quarantine.jsonl"), quarantined); werr != nil {
+		return nil, werr
 	}
-}
-
-func newTriager(t *task.Task, pool []task.Example) *triager {
-	texts := make([]string, len(pool))
-	for i, ex := range pool {
-		texts[i] = ex.Text
+	if err != nil {
+		return nil, fmt.Errorf("failure log: %w (quarantine.jsonl says why each line was refused)", err)
 	}
-	tr := &triager{t: t, pool: pool, ix: newIndex(texts), entity: map[string]map[string]int{}, word: map[string]map[string]int{}}
-	count := func(m map[string]map[string]int, k, typ string) {
-		if m[k] == nil {
-			m[k] = map[string]int{}
-		}
-		m[k][typ]++
-	}
-	switch t.Type {
-	case task.Extraction:
-		tr.types = newTypeModel(t.EntityTypes, pool)
-	case task.Classification:
-		tr.labels = newLabelModel(t.Labels, pool)
-	}
-	for _, ex := range pool {
-		for _, e := range ex.Entities {
-			count(tr.entity, strings.ToLower(e.Text), e.Type)
-			for _, w := range words(e.Text) {
-				count(tr.word, w, e.Type)
+	// Triage compares the log with every labelled example at hand: the pool, the
+	// parent's training data and the traffic the deployed model got right.
+	reference := append(append(append([]task.Example(nil), in.pool...), in.parent...), in.traffic...)
+	tr := triage.New(in.t, reference)
+	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
+	var lmErr error
+	tr.Likelier = triage.Likelier(in.base.LM, in.base.Tokenizer, in.base.EOS[0], &lmErr)
+	verdicts := make([]triage.Verdict, len(failures))
+	for i, f := range failures {
+		if i%64 == 0 {
+			if err := agent.Stopped(ctx); err != nil {
+				return nil, err
 			}
 		}
+		verdicts[i] = tr.Triage(f)
 	}
-	return tr
-}
-
-// triage decides whether a failure may become training data. Poison is checked first
-// (empty, injection, gibberish, off-domain, a label the data contradicts), then fixable
-// noise (repaired in Cleaned); anything else is clean.
-func (tr *triager) triage(f Failure) Verdict {
-	v := Verdict{ID: f.ID, Line: f.Line, Class: "poison"}
-	text := strings.TrimSpace(f.Input)
-	ws := words(text)
-	if len(ws) == 0 {
-		v.Kind, v.Reason = PoisonEmpty, "the input has no words"
-		return v
+	if lmErr != nil {
+		return nil, fmt.Errorf("triage: %w", lmErr)
 	}
-	if m := injection.FindString(text); m != "" {
-		v.Kind, v.Reason = PoisonInjection, "prompt-injection or jailbreak text: "+strings.TrimSpace(m)
-		return v
+	err = in.withDeployed(func() error {
+		return tr.ModelCheck(ctx, in.base.LM, in.base.Tokenizer, failures, verdicts, in.eopts)
+	})
+	if err != nil {
+		return nil, err
 	}
-	cleaned, fixes := tr.repair(text)
-	cws := words(cleaned)
-	known := 0
-	for _, w := range cws {
-		if tr.ix.known(w) {
-			known++
-		}
-	}
-	if g := gibberish(text); g != "" {
-		v.Kind, v.Reason = PoisonGibberish, g
-		return v
-	}
-	frac := float64(known) / float64(len(cws))
-	if len(cws) >= 3 && frac < 0.34 {
-		v.Kind, v.Reason = PoisonOffDomain, "most words occur nowhere in the task's data"
-		return v
-	}
-	// Nothing alike in the task's data: for short classification inputs a strong
-	// sign; news-like sentences for extraction are each novel, so only near-zero
-	// similarity counts there (the vocabulary test above does the work).
-	minSim := 0.12
-	if tr.t.Type == task.Extraction {
-		minSim = 0.03
-	}
-	nn := tr.ix.nearest(cleaned, 10, nil)
-	if len(nn) == 0 || nn[0].sim < minSim {
-		best := 0.0
-		if len(nn) > 0 {
-			best = nn[0].sim
-		}
-		v.Kind, v.Reason = PoisonOffDomain, "nothing in the task's data resembles it (best similarity "+ftoa(best)+")"
-		return v
-	}
-	if reason := tr.contradicted(f, cleaned, nn); reason != "" {
-		v.Kind, v.Reason = PoisonLabelFlip, reason
-		return v
-	}
-	if tr.t.Type == task.Extraction {
-		for _, e := range f.Entities {
-			if !strings.Contains(strings.ToLower(text), strings.ToLower(e.Text)) {
-				v.Kind, v.Reason = PoisonNotInText, "expected entity "+quote(e.Text)+" does not occur in the input"
-				return v
-			}
-		}
-	}
-	if len(fixes) > 0 {
-		v.Class, v.Kind, v.Reason, v.Cleaned = "fixable", fixes[0], strings.Join(fixes, ", "), cleaned
-		return v
-	}
-	v.Class, v.Kind, v.Reason = "clean", "", "a well-formed in-domain input whose label the data supports"
-	return v
-}
-
-// contradicted says why the expected answer is a label flip: near-identical examples in
-// the pool carry another label, or a classifier fitted on the pool gives the logged
-// label little probability (classification); an entity's text is of another type
-// throughout the pool, or the type model gives the logged type little probability
-// (extraction).
-func (tr *triager) contradicted(f Failure, text string, nn []hit) string {
-	switch tr.t.Type {
-	case task.Classification:
-		// Near-identical inputs carry another label, none the logged one.
-		near, nearOther := false, ""
-		for _, h := range nn {
-			if h.sim < 0.7 {
-				break
-			}
-			if l := tr.pool[h.i].Label; l == f.Label {
-				near = true
-			} else if nearOther == "" {
-				nearOther = l
-			}
-		}
-		if !near && nearOther != "" {
-			return "a near-identical example (similarity " + ftoa(nn[0].sim) + ") is labelled " + quote(nearOther) + ", not " + quote(f.Label)
-		}
-		if p, best, ok := tr.labels.prob(text, f.Label); ok && p < labelFlip(len(tr.t.Labels)) {
-			return "a classifier fitted on the task's labelled data gives " + quote(f.Label) + " probability " + ftoa(p) + " (" + quote(best) + " the most)"
-		}
-	case task.Extraction:
-		// Evidence for each type of a logged entity: the labelled data's entities with
-		// the same text (weight 3 each), and with its words (each word's type counts,
-		// at most 5 in all per word, shared in proportion).
-		posts := tr.types.posteriors(f.Input, f.Entities)
-		for k, e := range f.Entities {
-			ev := map[string]float64{}
-			for typ, c := range tr.entity[strings.ToLower(e.Text)] {
-				ev[typ] += 3 * float64(c)
-			}
-			for _, w := range words(e.Text) {
-				dist := tr.word[w]
-				tot := 0
-				for _, c := range dist {
-					tot += c
-				}
-				for typ, c := range dist {
-					ev[typ] += float64(c) / float64(tot) * min(float64(tot), 5)
-				}
-			}
-			var total float64
-			top, topW := "", 0.0
-			for _, typ := range sortedKeys(ev) {
-				total += ev[typ]
-				if ev[typ] > topW {
-					top, topW = typ, ev[typ]
-				}
-			}
-			if total >= 2 && ev[e.Type]/total < 0.1 && top != e.Type {
-				return quote(e.Text) + " is " + top + " by the task's data (" + ftoa(topW/total) + " of the evidence) and hardly ever " + e.Type
-			}
-			if post := posts[k]; post != nil && post[e.Type] < typeFlip {
-				best, bestP := "", 0.0
-				for _, typ := range sortedKeys(post) {
-					if post[typ] > bestP {
-						best, bestP = typ, post[typ]
-					}
-				}
-				return "from its words and context, " + quote(e.Text) + " is " + best + " (probability " + ftoa(bestP) + "), " + e.Type + " " + ftoa(post[e.Type])
-			}
-		}
-	}
-	return ""
-}
-
-// Thresholds of the entity type check with the deployed model: a logged type is a flip
-// when the deployed model gives it less than modelFlip of its probability over the types
-// and the type model less than typeDoubt. Either alone is common for genuine failures —
-// the deployed model mistypes (that is why the line was logged), and the type model
-// knows little of rare names — both together rarely.
-//
-// typeFlip, typeDoubt and modelFlip were chosen on the failure log of a CPU run of
-// bench/production -task conll2003 (deployed pioneer-nano, 469 lines, with their true
-// labels), against every single-entity type flip of it (3561). With the naive Bayes
-// type model this replaced (flip below 0.02, or below 0.3 when the deployed model's
-// output typed the span otherwise; model check below 0.3 and 0.05), triage turned away
-// 48 true lines and missed 4.4 % of the flips. Now it turns away 58 and misses 1.4 %
-// (53 and 1.38 % since the type model reads coordination). Looser settings catch more
-// at a higher cost: typeFlip 0.4 and typeDoubt 0.7 turn away 76 true lines and miss
-// 1.0 %. On an unseen deployment's log (seed 2: 451 lines, 3618 flips) the settings
-// turn away 41 true lines and miss 0.88 % of the flips.
-const (
-	modelFlip = 0.05
-	typeDoubt = 0.5
-)
-
-// typeDoubts gives, for each entity of ex, the type model's probability of its logged
-// type where that is below typeDoubt, and -1 where it is not (or the model abstains);
-// nil when no entity is doubted.
-func (tr *triager) typeDoubts(ex task.Example) []float64 {
-	var doubts []float64
-	posts := tr.types.posteriors(ex.Text, ex.Entities)
-	for k, e := range ex.Entities {
-		if post := posts[k]; post != nil && post[e.Type] < typeDoubt {
-			if doubts == nil {
-				doubts = slices.Repeat([]float64{-1}, len(ex.Entities))
-			}
-			doubts[k] = post[e.Type]
-		}
-	}
-	return doubts
-}
-
-// entityModelCheck is triage's second look at an extraction failure: doubts are
-// typeDoubts(ex), scores the deployed model's log-probabilities of each logged entity
-// with each type (as task.EntityTypeScores returns them).
-func (tr *triager) entityModelCheck(ex task.Example, doubts []float64, scores [][]float64) string {
-	for k, e := range ex.Entities {
-		j := slices.Index(tr.t.EntityTypes, e.Type)
-		if k >= len(doubts) || doubts[k] < 0 || j < 0 || k >= len(scores) {
+	out := &triaged{failures: failures, verdicts: verdicts, tr: tr, gold: map[string]Item{}, variants: map[string]Item{},
+		counts: Counts{Read: len(failures) + len(quarantined), Quarantined: len(quarantined), Kinds: map[string]int{}}}
+	for i, f := range failures {
+		v := verdicts[i]
+		out.counts.Kinds[string(v.Class)+":"+string(v.Kind)]++
+		switch v.Class {
+		case triage.Poison:
+			out.counts.Poison++
 			continue
-		}
-		p := softmax(scores[k])
-		if p[j] >= modelFlip {
-			continue
-		}
-		best := 0
-		for i := range p {
-			if p[i] > p[best] {
-				best = i
-			}
-		}
-		return fmt.Sprintf("the deployed model gives %s the type %s with probability %s (%s %s), and its words and context %s",
-			quote(e.Text), e.Type, ftoa(p[j]), tr.t.EntityTypes[best], ftoa(p[best]), ftoa(doubts[k]))
-	}
-	return ""
-}
-
-func softmax(x []float64) []float64 {
-	m := math.Inf(-1)
-	for _, v := range x {
-		m = max(m, v)
-	}
-	out := make([]float64, len(x))
-	var z float64
-	for i, v := range x {
-		out[i] = math.Exp(v - m)
-		z += out[i]
-	}
-	for i := range out {
-		out[i] /= z
-	}
-	return out
-}
-
-// repair fixes noise that does not change the meaning: a greeting or politeness
-// preamble, shouting, misspelt words (one edit from a word of the task's data).
-func (tr *triager) repair(text string) (string, []string) {
-	var fixes []string
-	if loc := preamble.FindStringIndex(text); loc != nil && loc[1] < len(text) {
-		text = text[loc[1]:]
-		fixes = append(fixes, FixPreamble)
-	}
-	letters, upper := 0, 0
-	for _, r := range text {
-		if unicode.IsLetter(r) {
-			letters++
-			if unicode.IsUpper(r) {
-				upper++
-			}
-		}
-	}
-	if letters >= 8 && float64(upper)/float64(letters) > 0.7 && tr.t.Type != task.Extraction {
-		text = strings.ToLower(text)
-		fixes = append(fixes, FixCasing)
-	}
-	fields := strings.Fields(text)
-	typos, foreign := 0, 0
-	for i, w := range fields {
-		core := strings.Trim(strings.ToLower(w), ".,!?;:'\"()")
-		if core == "" || tr.ix.known(core) || strings.IndexFunc(core, unicode.IsDigit) >= 0 {
-			continue
-		}
-		// A capitalised word is most likely a name the data has not seen, not a slip
-		// (for extraction, names are what is labelled; elsewhere the first word of a
-		// sentence is capitalised anyway).
-		if first, _ := utf8.DecodeRuneInString(strings.TrimLeft(w, "\"'(")); unicode.IsUpper(first) && (i > 0 || tr.t.Type == task.Extraction) {
-			continue
-		}
-		if tr.lexicon != nil && tr.lexicon(core) {
-			continue
-		}
-		if c := tr.ix.correction(core); c != "" {
-			fixed := strings.Replace(strings.ToLower(w), core, c, 1)
-			after := slices.Clone(fields)
-			after[i] = fixed
-			if tr.likelier == nil || tr.likelier(strings.Join(fields, " "), strings.Join(after, " ")) {
-				fields[i] = fixed
-				typos++
-			}
-			continue
-		}
-		if strings.IndexFunc(core, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
-			foreign++
-		}
-	}
-	if typos > 0 {
-		text = strings.Join(fields, " ")
-		fixes = append(fixes, FixTypo)
-	}
-	if foreign > 0 {
-		fixes = append(fixes, FixCodeSwitch)
-	}
-	if last := fields[len(fields)-1]; len(fields) >= 3 && !strings.ContainsAny(last, ".?!") && len(last) <= 3 && !tr.ix.known(strings.ToLower(last)) {
-		fixes = append(fixes, FixTruncation)
-	}
-	return text, fixes
-}
-
-// gibberish says why a text is not language ("" if it looks like language).
-func gibberish(text string) string {
-	letters, other := 0, 0
-	for _, r := range text {
-		switch {
-		case unicode.IsLetter(r):
-			letters++
-		case unicode.IsSpace(r) || unicode.IsDigit(r) || strings.ContainsRune(".,!?;:'\"-()$%&/", r):
+		case triage.Fixable:
+			out.counts.Fixable++
+			ex := f.Example()
+			out.variants[f.ID] = Item{Example: ex, Source: SrcVariant}
+			ex.Text = v.Cleaned
+			out.gold[f.ID] = Item{Example: ex, Source: SrcGold}
 		default:
-			other++
+			out.counts.Clean++
+			out.gold[f.ID] = Item{Example: f.Example(), Source: SrcGold}
+		}
+		out.admitted = append(out.admitted, f)
+	}
+	if err := writeJSONL(run.Path("triage.jsonl"), verdicts); err != nil {
+		return nil, err
+	}
+	if err := run.Lineage.Append("triage", "triage", out.counts); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Log, "triage   %d log lines: %d quarantined (quarantine.jsonl), %d clean, %d fixable, %d poison (triage.jsonl)\n",
+		out.counts.Read, out.counts.Quarantined, out.counts.Clean, out.counts.Fixable, out.counts.Poison)
+	out.holdBack()
+	// Pool entries already seen (the parent's data, the logged inputs) are not fresh.
+	seen := map[string]bool{}
+	for _, ex := range in.parent {
+		seen[ex.Text] = true
+	}
+	for _, f := range failures {
+		seen[f.Input] = true
+	}
+	out.usable = func(i int) bool { return !seen[in.pool[i].Text] }
+	return out, nil
+}
+
+// holdBack keeps 30 % of the admitted failures (chosen by id, stably) out of training for
+// evaluation.
+func (tg *triaged) holdBack() {
+	for _, f := range tg.admitted {
+		h := fnv.New32a()
+		h.Write([]byte(f.ID))
+		if h.Sum32()%10 < 3 {
+			tg.hold = append(tg.hold, tg.gold[f.ID].Example)
+			delete(tg.gold, f.ID)
+			delete(tg.variants, f.ID)
 		}
 	}
-	if letters == 0 || float64(other)/float64(letters+other) > 0.3 {
-		return "mostly symbols"
+}
+
+// withDeployed runs f with the deployed version in place of the base model: its adapter
+// attached, or (a model fine-tuned in every weight) its weights loaded, and the base
+// restored after.
+func (in *inputs) withDeployed(f func() error) error {
+	cur, err := in.vs.Current()
+	dir := in.cfg.Deployed
+	if err != nil {
+		return err
 	}
-	ws := words(text)
-	noVowel := 0
-	for _, w := range ws {
-		if len(w) >= 4 && !strings.ContainsAny(w, "aeiouy") {
-			noVowel++
+	if cur != "" {
+		dir = in.vs.Dir(cur)
+	}
+	if in.full {
+		if err := in.swap(dir); err != nil {
+			return fmt.Errorf("deployed model %s: %w", dir, err)
 		}
+		ferr := f()
+		if err := in.swap(in.base.Dir); err != nil {
+			return err
+		}
+		return ferr
 	}
-	if noVowel*2 >= len(ws) && len(ws) >= 2 {
-		return "most words have no vowel"
+	set, err := lora.Load(dir, in.base.LM)
+	if err != nil {
+		return fmt.Errorf("deployed adapter %s: %w", dir, err)
 	}
-	return ""
+	defer set.Close()
+	return f()
 }

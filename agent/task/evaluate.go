@@ -1,6 +1,7 @@
 package task
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,8 +17,20 @@ type EvalOptions struct {
 	MaxNewTokens int   // generation budget for extraction and generation; 0: 64
 	EOS          []int // tokens that end a completion (generation_config.json's)
 	PadID        int
+	// MultiLine lets a generated completion run past a newline (free-form completions of
+	// training records); a task's outputs are one line, so generation stops at the first.
+	MultiLine bool
 	// Progress, when set, is called after each batch with the examples done so far.
 	Progress func(done, total int)
+}
+
+func (o *EvalOptions) defaults() {
+	if o.Batch <= 0 {
+		o.Batch = 16
+	}
+	if o.MaxNewTokens <= 0 {
+		o.MaxNewTokens = 64
+	}
 }
 
 // promptLimit is the most prompt tokens an example may have: classification leaves room
@@ -117,109 +130,152 @@ type Result struct {
 	// Truncated counts inputs cut to fit the model's context (their end dropped).
 	Truncated int                    `json:"truncated,omitempty"`
 	PerType   map[string]metrics.PRF `json:"per_type,omitempty"` // extraction: per entity type
+	Entities  *metrics.PRF           `json:"entities,omitempty"` // extraction: over every type (micro)
 	// Confusion counts (gold, predicted) label pairs of classification mistakes.
 	Confusion map[string]map[string]int `json:"confusion,omitempty"`
 }
 
-// Evaluate runs the model on the examples and scores it with the task's metric.
-// Classification answers are constrained to the label set (the most likely label's full
-// completion, end-of-sequence included); extraction and generation are greedy.
-func (t *Task) Evaluate(m model.CausalLM, tok model.Tokenizer, exs []Example, o EvalOptions) (*Result, error) {
+// Evaluate runs the model on the examples and scores it with the task's metric:
+// Predict on their prompts (cut to fit the model's context), then Score. Classification
+// answers are constrained to the label set; extraction and generation are greedy. It
+// stops between batches when ctx is done.
+func (t *Task) Evaluate(ctx context.Context, m model.CausalLM, tok model.Tokenizer, exs []Example, o EvalOptions) (*Result, error) {
 	if len(exs) == 0 {
 		return nil, fmt.Errorf("evaluate %s: no examples", t.Name)
 	}
-	if o.Batch <= 0 {
-		o.Batch = 16
-	}
-	if o.MaxNewTokens <= 0 {
-		o.MaxNewTokens = 64
-	}
-	maxPos := m.Info().MaxPositions
-	var labels [][]int
-	var err error
+	o.defaults()
 	depth := 0
 	if t.Type == Classification {
-		if labels, depth, err = t.labelTokens(tok, o.EOS); err != nil {
+		_, d, err := t.labelTokens(tok, o.EOS)
+		if err != nil {
 			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 		}
+		depth = d
 	}
-	prompts, cut, err := t.fitPrompts(tok, exs, t.promptLimit(maxPos, depth, o.MaxNewTokens))
+	prompts, cut, err := t.fitPrompts(tok, exs, t.promptLimit(m.Info().MaxPositions, depth, o.MaxNewTokens))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 	}
-	res := &Result{Metric: t.Metric, N: len(exs), Predictions: make([]Prediction, len(exs)), Truncated: cut}
+	outs, err := t.Predict(ctx, m, tok, prompts, o)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.Score(outs, exs)
+	if err != nil {
+		return nil, err
+	}
+	res.Truncated = cut
+	return res, nil
+}
+
+// Predict answers tokenized prompts: the label chosen for each (classification,
+// constrained to the label set, every label scored in one pass), or the completion
+// generated greedily (its first line unless o.MultiLine). Prompts of about the same
+// length are batched together. It stops between batches when ctx is done.
+func (t *Task) Predict(ctx context.Context, m model.CausalLM, tok model.Tokenizer, prompts [][]int, o EvalOptions) ([]string, error) {
+	o.defaults()
+	outs := make([]string, len(prompts))
 	order := byLength(prompts)
+	var labels [][]int
 	if t.Type == Classification {
-		res.Confusion = map[string]map[string]int{}
-		hits := 0
-		for start := 0; start < len(exs); start += o.Batch {
-			idx := order[start:min(start+o.Batch, len(exs))]
-			cls, err := infer.Classify(m, pick(prompts, idx), labels, o.Batch)
+		var err error
+		if labels, _, err = t.labelTokens(tok, o.EOS); err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
+		}
+	}
+	maxPos := m.Info().MaxPositions
+	for start := 0; start < len(prompts); start += o.Batch {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("evaluate %s: stopped after %d of %d examples: %w", t.Name, start, len(prompts), err)
+		}
+		idx := order[start:min(start+o.Batch, len(prompts))]
+		batch := pick(prompts, idx)
+		if t.Type == Classification {
+			cls, err := infer.Classify(m, batch, labels, o.Batch)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 			}
 			for k, c := range cls {
-				ex := exs[idx[k]]
-				got := t.Labels[c.Label]
-				p := Prediction{ID: ex.ID, Output: got, Label: got, Correct: got == ex.Label, FormatOK: true}
-				if p.Correct {
-					p.Score = 1
-					hits++
-				} else {
-					if res.Confusion[ex.Label] == nil {
-						res.Confusion[ex.Label] = map[string]int{}
-					}
-					res.Confusion[ex.Label][got]++
+				outs[idx[k]] = t.Labels[c.Label]
+			}
+		} else {
+			longest := len(batch[len(batch)-1])
+			opts := infer.GenerateOptions{MaxNewTokens: min(o.MaxNewTokens, maxPos-longest), StopTokens: o.EOS, PadID: o.PadID,
+				Decode: func(ids []int) string { return tok.Decode(ids, true) }}
+			if !o.MultiLine {
+				opts.StopStrings = []string{"\n"}
+			}
+			gen, err := infer.Generate(m, batch, opts)
+			if err != nil {
+				return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
+			}
+			for k, g := range gen {
+				out := tok.Decode(g.Tokens, true)
+				if !o.MultiLine {
+					out = strings.SplitN(out, "\n", 2)[0]
 				}
-				res.Predictions[idx[k]] = p
+				outs[idx[k]] = out
 			}
-			if o.Progress != nil {
-				o.Progress(start+len(idx), len(exs))
-			}
-		}
-		res.Value = float64(hits) / float64(len(exs))
-		return res, nil
-	}
-
-	outs := make([]string, len(exs))
-	for start := 0; start < len(exs); start += o.Batch {
-		idx := order[start:min(start+o.Batch, len(exs))]
-		batch := pick(prompts, idx)
-		longest := len(batch[len(batch)-1])
-		gen, err := infer.Generate(m, batch, infer.GenerateOptions{
-			MaxNewTokens: min(o.MaxNewTokens, maxPos-longest), StopTokens: o.EOS, StopStrings: []string{"\n"}, PadID: o.PadID,
-			Decode: func(ids []int) string { return tok.Decode(ids, true) },
-		})
-		if err != nil {
-			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
-		}
-		for k, g := range gen {
-			outs[idx[k]] = strings.SplitN(tok.Decode(g.Tokens, true), "\n", 2)[0]
 		}
 		if o.Progress != nil {
-			o.Progress(start+len(idx), len(exs))
+			o.Progress(start+len(idx), len(prompts))
 		}
 	}
+	return outs, nil
+}
+
+// Score scores the model's outputs (what Predict returned: labels, or completions) against
+// the examples with the task's metric: accuracy with the confusions (classification),
+// entity-level F1 with per-type figures (extraction), ROUGE-L or exact match
+// (generation; each prediction is Correct on an exact match either way).
+func (t *Task) Score(outs []string, exs []Example) (*Result, error) {
+	if len(outs) != len(exs) {
+		return nil, fmt.Errorf("score %s: %d outputs for %d examples", t.Name, len(outs), len(exs))
+	}
+	if len(exs) == 0 {
+		return nil, fmt.Errorf("score %s: no examples", t.Name)
+	}
+	res := &Result{Metric: t.Metric, N: len(exs), Predictions: make([]Prediction, len(exs))}
 	switch t.Type {
+	case Classification:
+		res.Confusion = map[string]map[string]int{}
+		hits := 0
+		for i, ex := range exs {
+			got := outs[i]
+			p := Prediction{ID: ex.ID, Output: got, Label: got, Correct: got == ex.Label, FormatOK: t.HasLabel(got)}
+			if p.Correct {
+				p.Score = 1
+				hits++
+			} else {
+				if res.Confusion[ex.Label] == nil {
+					res.Confusion[ex.Label] = map[string]int{}
+				}
+				res.Confusion[ex.Label][got]++
+			}
+			res.Predictions[i] = p
+		}
+		res.Value = float64(hits) / float64(len(exs))
 	case Extraction:
 		pred := make([][]Entity, len(exs))
 		ref := make([][]Entity, len(exs))
 		for i, ex := range exs {
 			_, es, ok := t.ParseOutput(outs[i])
 			pred[i], ref[i] = es, ex.Entities
-			one, _, _ := metrics.EntityF1([][]Entity{es}, [][]Entity{ex.Entities})
+			one, _, err := metrics.EntityF1([][]Entity{es}, [][]Entity{ex.Entities})
+			if err != nil {
+				return nil, err
+			}
 			score := one.F1
 			if len(es) == 0 && len(ex.Entities) == 0 {
 				score = 1
 			}
-			res.Predictions[i] = Prediction{ID: ex.ID, Output: outs[i], Entities: es, FormatOK: ok,
-				Correct: score == 1, Score: score}
+			res.Predictions[i] = Prediction{ID: ex.ID, Output: outs[i], Entities: es, FormatOK: ok, Correct: score == 1, Score: score}
 		}
-		var all metrics.PRF
-		if all, res.PerType, err = metrics.EntityF1(pred, ref); err != nil {
+		all, perType, err := metrics.EntityF1(pred, ref)
+		if err != nil {
 			return nil, err
 		}
-		res.Value = all.F1
+		res.Value, res.PerType, res.Entities = all.F1, perType, &all
 	default:
 		var sum float64
 		for i, ex := range exs {
@@ -287,9 +343,12 @@ func (t *Task) labelTokens(tok model.Tokenizer, eos []int) (labels [][]int, dept
 // type (t.EntityTypes order) — "TYPE: span" — after the prompt and the example's entities
 // before it, as the training target writes them. Triage uses it to ask the deployed
 // model which type it would give a logged entity.
-func (t *Task) EntityTypeScores(m model.CausalLM, tok model.Tokenizer, exs []Example, o EvalOptions) ([][][]float64, error) {
+func (t *Task) EntityTypeScores(ctx context.Context, m model.CausalLM, tok model.Tokenizer, exs []Example, o EvalOptions) ([][][]float64, error) {
 	if t.Type != Extraction {
 		return nil, fmt.Errorf("entity type scores: %s is not an extraction task", t.Name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if o.Batch <= 0 {
 		o.Batch = 16

@@ -21,9 +21,12 @@ package task
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -35,6 +38,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/metrics"
+	"github.com/pioneer-ai/pioneer/internal/jsonl"
 )
 
 // Type is the kind of task.
@@ -102,9 +106,9 @@ func Load(ref string) (*Task, error) {
 	st, err := os.Stat(ref)
 	switch {
 	case err == nil && st.IsDir():
-		fsys, file = os.DirFS(ref), "task.yaml"
+		fsys, file = confined(ref), "task.yaml"
 	case err == nil:
-		fsys, file = os.DirFS(filepath.Dir(ref)), filepath.Base(ref)
+		fsys, file = confined(filepath.Dir(ref)), filepath.Base(ref)
 	case slices.Contains(Bundled(), ref):
 		fsys, file = data.Tasks, path.Join("tasks", ref, "task.yaml")
 	default:
@@ -135,6 +139,26 @@ func Load(ref string) (*Task, error) {
 		return nil, fmt.Errorf("task %s: %w", ref, err)
 	}
 	return t, nil
+}
+
+// confined is the files of a task folder: no file may resolve outside it (a symbolic
+// link out of the folder, a "../" in a path of task.yaml's), so that a task can only
+// read its own data.
+type confined string
+
+// Open opens a file of the folder through os.Root, which refuses paths and links that
+// leave it.
+func (c confined) Open(name string) (fs.File, error) {
+	root, err := os.OpenRoot(string(c))
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w (task files must be inside the task's folder %s)", err, string(c))
+	}
+	return f, nil
 }
 
 func (t *Task) validate() error {
@@ -186,6 +210,39 @@ func (t *Task) validate() error {
 	return nil
 }
 
+// New makes a task from its parts, without files (no data splits): for evaluating
+// completions against references by a task's metric. prompt and output default to
+// "{text}" and the output field alone ("{label}", "{entities}", "{output}"); metric to the
+// type's first.
+func New(name string, typ Type, labels, entityTypes []string, metric string) (*Task, error) {
+	t := &Task{Name: name, Type: typ, Labels: labels, EntityTypes: entityTypes, Metric: metric, Prompt: "{text}", source: name}
+	t.Output = map[Type]string{Classification: "{label}", Extraction: "{entities}", Generation: "{output}"}[typ]
+	if err := t.validate(); err != nil {
+		return nil, fmt.Errorf("task %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// Fingerprint identifies the task's definition and data: a hash of its settings and of
+// each data split's bytes.
+func (t *Task) Fingerprint() (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q %q %q %q %q\n", t.Name, t.Type, t.Labels, t.EntityTypes, t.Prompt, t.Output, t.Metric)
+	for _, f := range []string{t.Data.Train, t.Data.Validation, t.Data.Test} {
+		if f == "" {
+			h.Write([]byte("-\n"))
+			continue
+		}
+		b, err := fs.ReadFile(t.fsys, path.Join(t.dir, f))
+		if err != nil {
+			return "", fmt.Errorf("task %s: %w", t.Name, err)
+		}
+		sum := sha256.Sum256(b)
+		fmt.Fprintf(h, "%s %x\n", f, sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
 // Source is what the task was loaded from.
 func (t *Task) Source() string { return t.source }
 
@@ -230,50 +287,55 @@ func (t *Task) Splits() (train, val, test []Example, err error) {
 }
 
 // LineError is a line of a JSONL file that does not parse or does not fit the task.
-type LineError struct {
-	Line int    `json:"line"`
-	Err  string `json:"reason"`
-	Raw  string `json:"raw"`
-}
+type LineError = jsonl.LineError
 
-func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Err) }
-
-// ReadFile reads a JSONL file of examples (see Parse).
+// ReadFile reads a JSONL file of examples (see Read).
 func (t *Task) ReadFile(p string) ([]Example, []LineError, error) {
-	b, err := os.ReadFile(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, nil, err
 	}
-	exs, bad, err := t.Parse(b)
+	defer f.Close()
+	exs, bad, err := t.Read(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return exs, bad, nil
 }
 
-// Parse reads JSONL examples. Lines that do not parse or do not fit the task (a label
-// outside the set, an unknown entity type, a missing field) come back in bad with their
-// line numbers; blank lines are ignored. It fails only when no line is usable.
+// Parse reads JSONL examples from b (see Read).
 func (t *Task) Parse(b []byte) (exs []Example, bad []LineError, err error) {
-	for i, line := range bytes.Split(b, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
+	return t.Read(bytes.NewReader(b))
+}
+
+// Read reads JSONL examples, a line at a time. Lines that do not parse or do not fit the
+// task (a label outside the set, an unknown entity type, a missing field, a line longer
+// than jsonl.DefaultMaxLine) come back in bad with their line numbers; blank lines are
+// ignored. It fails only when no line is usable or the reader fails.
+func (t *Task) Read(r io.Reader) (exs []Example, bad []LineError, err error) {
+	err = jsonl.Read(r, 0, func(l jsonl.Line) error {
+		if l.TooLong {
+			bad = append(bad, jsonl.Bad(l, "%s", l.TooLongReason(jsonl.DefaultMaxLine)))
+			return nil
 		}
 		var ex Example
-		if err := json.Unmarshal(line, &ex); err != nil {
-			bad = append(bad, LineError{Line: i + 1, Err: "not a JSON object: " + err.Error(), Raw: string(line)})
-			continue
+		if err := json.Unmarshal(l.Bytes, &ex); err != nil {
+			bad = append(bad, jsonl.Bad(l, "not a JSON object: %v", err))
+			return nil
 		}
-		ex.Line = i + 1
+		ex.Line = l.N
 		if reason := t.Check(ex); reason != "" {
-			bad = append(bad, LineError{Line: i + 1, Err: reason, Raw: string(line)})
-			continue
+			bad = append(bad, jsonl.Bad(l, "%s", reason))
+			return nil
 		}
 		if ex.ID == "" {
-			ex.ID = fmt.Sprintf("line-%d", i+1)
+			ex.ID = fmt.Sprintf("line-%d", l.N)
 		}
 		exs = append(exs, ex)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(exs) == 0 {
 		if len(bad) > 0 {

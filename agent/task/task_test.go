@@ -1,6 +1,7 @@
 package task_test
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -102,7 +103,7 @@ not json
 	if len(exs) != 2 || exs[1].ID != "line-6" || exs[0].Line != 1 {
 		t.Fatalf("examples %+v", exs)
 	}
-	if len(bad) != 3 || bad[0].Line != 2 || bad[1].Line != 4 || bad[2].Line != 5 || !strings.Contains(bad[2].Err, "maybe") {
+	if len(bad) != 3 || bad[0].Line != 2 || bad[1].Line != 4 || bad[2].Line != 5 || !strings.Contains(bad[2].Reason, "maybe") {
 		t.Fatalf("bad lines %+v", bad)
 	}
 	if _, _, err := tk.Parse([]byte("{}\n")); err == nil {
@@ -166,7 +167,7 @@ func TestEvaluateClassification(t *testing.T) {
 	}
 	exs := []task.Example{{ID: "1", Text: "Is the sky blue?", Label: "yes"}, {ID: "2", Text: "Is fire cold?", Label: "no"},
 		{ID: "3", Text: "Will it rain tomorrow?", Label: "maybe so"}, {ID: "4", Text: "Are cats dogs?", Label: "no"}}
-	res, err := tk.Evaluate(m, tok, exs, task.EvalOptions{Batch: 3, EOS: []int{0}})
+	res, err := tk.Evaluate(context.Background(), m, tok, exs, task.EvalOptions{Batch: 3, EOS: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,14 +221,14 @@ func TestEvaluateFitsLongInputs(t *testing.T) {
 		}
 		exs := []task.Example{{ID: "long", Text: long, Label: "no"}, {ID: "short", Text: "We flew to Paris.", Label: "yes"}}
 		o := task.EvalOptions{Batch: 2, MaxNewTokens: 48, EOS: []int{0}}
-		res, err := tk.Evaluate(m, tok, exs, o)
+		res, err := tk.Evaluate(context.Background(), m, tok, exs, o)
 		if err != nil {
 			t.Fatalf("%s: %v", tk.Name, err)
 		}
 		if res.Truncated != 1 || res.Predictions[0].ID != "long" || res.Predictions[1].ID != "short" {
 			t.Fatalf("%s: truncated %d, predictions %q %q", tk.Name, res.Truncated, res.Predictions[0].ID, res.Predictions[1].ID)
 		}
-		alone, err := tk.Evaluate(m, tok, exs[1:], o)
+		alone, err := tk.Evaluate(context.Background(), m, tok, exs[1:], o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +252,7 @@ func TestEntityTypeScores(t *testing.T) {
 		{ID: "b", Text: "Peter Blackburn", Entities: []task.Entity{{Type: "PER", Text: "Peter Blackburn"}}},
 		{ID: "c", Text: "Nothing here .", Entities: nil},
 	}
-	scores, err := tk.EntityTypeScores(m, tok, exs, task.EvalOptions{Batch: 3})
+	scores, err := tk.EntityTypeScores(context.Background(), m, tok, exs, task.EvalOptions{Batch: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,11 +287,11 @@ func TestEntityTypeScores(t *testing.T) {
 			at = len(head)
 		}
 	}
-	if _, err := tk.EntityTypeScores(m, tok, exs[:1], task.EvalOptions{}); err != nil {
+	if _, err := tk.EntityTypeScores(context.Background(), m, tok, exs[:1], task.EvalOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	cls, _ := task.Load("clinc150")
-	if _, err := cls.EntityTypeScores(m, tok, exs, task.EvalOptions{}); err == nil {
+	if _, err := cls.EntityTypeScores(context.Background(), m, tok, exs, task.EvalOptions{}); err == nil {
 		t.Fatal("entity type scores for a classification task")
 	}
 }
@@ -302,4 +303,79 @@ func mustEncode(t *testing.T, tok model.Tokenizer, text string, special bool) []
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// TestTaskFilesStayInTheFolder: a split that is a link out of the task's folder, or a
+// path that climbs out of it, is not read.
+func TestTaskFilesStayInTheFolder(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret.jsonl")
+	if err := os.WriteFile(secret, []byte(`{"id": "s", "text": "secret", "label": "a"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, setup := range map[string]func(dir string) string{
+		"symlink": func(dir string) string {
+			if err := os.Symlink(secret, filepath.Join(dir, "train.jsonl")); err != nil {
+				t.Fatal(err)
+			}
+			return "train.jsonl"
+		},
+		"dotdot": func(dir string) string {
+			rel, err := filepath.Rel(dir, secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rel
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			train := setup(dir)
+			yaml := "name: x\ntype: classification\nlabels: [a, b]\nprompt: \"{text}\"\ndata: {train: " + train + ", validation: v.jsonl, test: v.jsonl}\n"
+			if err := os.WriteFile(filepath.Join(dir, "task.yaml"), []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tk, err := task.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exs, err := tk.Split("train"); err == nil {
+				t.Fatalf("read %d examples from outside the task's folder", len(exs))
+			}
+		})
+	}
+}
+
+// TestScoreEntities checks the entity metric on completions written by hand:
+// entity-level micro scores, types outside the set and parts without "TYPE: " as format
+// errors, "none" as no entities.
+func TestScoreEntities(t *testing.T) {
+	tk, err := task.New("ner", task.Extraction, nil, []string{"PER", "LOC", "ORG"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{"PER: Angela Merkel; LOC: Berlin", "none", "ORG Foo", " PER: Bob; XYZ: q"}
+	refs := []task.Example{{Entities: []task.Entity{{Type: "PER", Text: "Angela Merkel"}, {Type: "LOC", Text: "Paris"}}},
+		{Entities: []task.Entity{{Type: "LOC", Text: "Rome"}}}, {}, {Entities: []task.Entity{{Type: "PER", Text: "Bob"}}}}
+	res, err := tk.Score(got, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TP: Angela Merkel, Bob; FP: Berlin; FN: Paris, Rome.
+	bad := 0
+	for _, p := range res.Predictions {
+		if !p.FormatOK {
+			bad++
+		}
+	}
+	e := res.Entities
+	for name, c := range map[string][2]float64{"precision": {e.Precision, 2.0 / 3}, "recall": {e.Recall, 0.5}, "f1": {e.F1, 4.0 / 7},
+		"value": {res.Value, 4.0 / 7}, "format errors": {float64(bad), 2}} {
+		if d := c[0] - c[1]; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s = %v, want %v", name, c[0], c[1])
+		}
+	}
+	if _, err := tk.Score(got, refs[:2]); err == nil {
+		t.Error("4 completions scored against 2 references")
+	}
 }

@@ -18,8 +18,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/tune"
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
@@ -100,16 +101,16 @@ func run(device, out, commit, tasks string, epochs, trainN, evalN int, lr, refLR
 		if err != nil {
 			return err
 		}
-		tune := func(random, full bool, rate float64, n int, dir string) (*agent.TuneResult, error) {
+		fineTune := func(random, full bool, rate float64, n int, dir string) (*tune.Result, error) {
 			fmt.Fprintf(os.Stderr, "== %s, %s\n", name, dir)
-			return agent.Tune(context.Background(), agent.TuneConfig{
-				Model: nanoDir, ModelName: data.NanoModel, Task: t, Out: runs + "/" + name + "-" + dir, Device: dev,
-				TrainExamples: n, EvalExamples: evalN, Epochs: epochs, LR: rate, Seed: 1,
-				RandomInit: random, Full: full, Log: os.Stderr,
+			return tune.Run(context.Background(), tune.Config{
+				Model: data.NanoModel, Task: t, Out: runs + "/" + name + "-" + dir, Device: dev,
+				TrainExamples: n, EvalExamples: evalN, Recipe: finetune.Recipe{Epochs: epochs, LR: rate, Seed: 1, Full: full},
+				RandomInit: random, Log: os.Stderr,
 			})
 		}
 		const refName = "same architecture, random init, every weight trained, same budget"
-		note := func(r *agent.TuneResult) string {
+		note := func(r *tune.Result) string {
 			return fmt.Sprintf("pioneer-nano before fine-tuning: %.4f; %d training examples, %d steps, %d test examples", r.Before, r.TrainN, r.Train.Steps, r.EvalN)
 		}
 		for _, n := range []int{trainN, small} {
@@ -120,15 +121,15 @@ func run(device, out, commit, tasks string, epochs, trainN, evalN int, lr, refLR
 			if n == small {
 				suffix, tag = fmt.Sprintf("_%d_examples", n), fmt.Sprint(n)
 			}
-			lora, err := tune(false, false, lr, n, "pretrained-lora-"+tag)
+			lora, err := fineTune(false, false, lr, n, "pretrained-lora-"+tag)
 			if err != nil {
 				return err
 			}
-			full, err := tune(false, true, refLR, n, "pretrained-full-"+tag)
+			full, err := fineTune(false, true, refLR, n, "pretrained-full-"+tag)
 			if err != nil {
 				return err
 			}
-			scratch, err := tune(true, true, refLR, n, "scratch-full-"+tag)
+			scratch, err := fineTune(true, true, refLR, n, "scratch-full-"+tag)
 			if err != nil {
 				return err
 			}

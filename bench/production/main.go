@@ -35,17 +35,18 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/triage"
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/internal/jsonl"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
-	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
 type setup struct {
@@ -57,16 +58,16 @@ type setup struct {
 	poison             float64 // fraction of the failure log corrupted
 	heldout, test      int     // validation and test examples used (0: all)
 	parentN, trafficN  int     // extraction: parent and traffic sentences
-	recipe             agent.Recipe
+	recipe             finetune.Recipe
 }
 
 var setups = map[string]setup{
-	"clinc150":  {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: agent.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
-	"conll2003": {name: "ner", parentN: 8000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: agent.Recipe{Epochs: 6, Batch: 16, LR: 1e-3, Full: true, Seed: 1}},
+	"clinc150":  {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: finetune.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
+	"conll2003": {name: "ner", parentN: 8000, trafficN: 600, poison: 0.15, heldout: 300, test: 1000, recipe: finetune.Recipe{Epochs: 6, Batch: 16, LR: 1e-3, Full: true, Seed: 1}},
 }
 
 var (
-	override agent.Recipe
+	override finetune.Recipe
 	parentN  int
 	strategy string
 	search   string
@@ -270,10 +271,6 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := data.ResolveModel(data.NanoModel)
-	if err != nil {
-		return nil, err
-	}
 	src, err := task.Load(taskName)
 	if err != nil {
 		return nil, err
@@ -314,31 +311,22 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(base, dev, torch.Float32)
+	nano, err := model.Open(data.NanoModel, model.OpenOptions{Device: dev})
 	if err != nil {
 		return nil, err
 	}
-	defer func() { m.Close() }()
-	tok, err := tokenizer.Load(filepath.Join(base, "tokenizer.json"))
-	if err != nil {
-		return nil, err
-	}
-	defer tok.Close()
-	gen, err := model.ReadGenerationConfig(base)
-	if err != nil {
-		return nil, err
-	}
-	eos := gen.EosTokenIDs[0]
-	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: eos}
-	env := func(dir string) agent.TrainEnv {
-		return agent.TrainEnv{EOS: eos, Pad: eos, Base: data.NanoModel, Out: dir, Log: os.Stderr, Resume: resume}
+	defer nano.Close()
+	base, tok := nano.Dir, nano.Tokenizer
+	eopts := task.EvalOptions{Batch: 32, EOS: nano.EOS, PadID: nano.Pad}
+	env := func(dir string) finetune.TrainEnv {
+		return finetune.TrainEnv{EOS: nano.FirstEOS(), Pad: nano.Pad, Base: data.NanoModel, Out: dir, Log: os.Stderr, Resume: resume}
 	}
 	test, err := t.Split("test")
 	if err != nil {
 		return nil, err
 	}
 	if su.test > 0 {
-		test = agent.Sample(t, test, su.test, 5)
+		test = t.Sample(test, su.test, 5)
 	}
 	val, _ := t.Split("validation")
 	// train fine-tunes the base model into dir: an adapter, or (full) a model folder.
@@ -348,10 +336,10 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			if err != nil {
 				return err
 			}
-			m.Close()
-			m = fresh
+			nano.LM.Close()
+			nano.LM = fresh
 		}
-		set, _, err := agent.Train(context.Background(), m, tok, t, exs, agent.Sample(t, val, 100, 3), su.recipe, env(dir))
+		set, _, err := finetune.Train(context.Background(), nano.LM, tok, t, exs, t.Sample(val, 100, 3), su.recipe, env(dir))
 		if err != nil {
 			return err
 		}
@@ -372,12 +360,12 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			defer fm.Close()
 			return f(fm)
 		}
-		set, err := lora.Load(dir, m)
+		set, err := lora.Load(dir, nano.LM)
 		if err != nil {
 			return err
 		}
 		defer set.Close()
-		return f(m)
+		return f(nano.LM)
 	}
 	score := func(dir string) (v float64, broken int, err error) { // test metric, regressions on R
 		err = with(dir, func(m model.CausalLM) error {
@@ -404,7 +392,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	}
 	var tr *task.Result
 	if err := with(deployed, func(m model.CausalLM) (err error) {
-		tr, err = t.Evaluate(m, tok, d.traffic, eopts)
+		tr, err = t.Evaluate(context.Background(), m, tok, d.traffic, eopts)
 		return err
 	}); err != nil {
 		return nil, err
@@ -426,7 +414,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		traffic = ""
 	}
 	agentCfg := production.Config{
-		Base: base, BaseName: data.NanoModel, Deployed: deployed, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
+		Base: data.NanoModel, Deployed: deployed, Epsilon: production.DefaultEpsilon, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
 		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
 		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
 	}
@@ -487,7 +475,10 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := admission(runDir, planted)
+	a, err := admission(runDir, planted)
+	if err != nil {
+		return nil, err
+	}
 	passedTriage, falseAlarms, genuine, admitted := a.passedTriage, a.falseAlarms, a.genuine, a.admitted
 	fmt.Fprintf(os.Stderr, "agent: %s, version %s; %s %.4f on test, %d of R broken, %d of %d poisoned logs admitted\n",
 		o.Verdict, o.Version, t.Metric, agentTest, agentBroken, admitted, len(planted))
@@ -725,7 +716,10 @@ func triageFigures(cfg production.Config, planted map[string]bool) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	a := admission(cfg.Out, planted)
+	a, err := admission(cfg.Out, planted)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("poison planted %d: %d passed triage, %d reached the first curriculum; triage turned away %d of %d genuine failures\n",
 		len(planted), a.passedTriage, a.admitted, a.falseAlarms, a.genuine)
 	return nil
@@ -737,27 +731,39 @@ func triageFigures(cfg production.Config, planted map[string]bool) error {
 // second.
 type admitted struct{ passedTriage, falseAlarms, genuine, admitted int }
 
-func admission(runDir string, planted map[string]bool) admitted {
+func admission(runDir string, planted map[string]bool) (admitted, error) {
 	var a admitted
-	for _, v := range readVerdicts(filepath.Join(runDir, "triage.jsonl")) {
+	verdicts, err := readLines[triage.Verdict](filepath.Join(runDir, "triage.jsonl"))
+	if err != nil {
+		return a, err
+	}
+	for _, v := range verdicts {
 		switch {
-		case planted[v.ID] && v.Class != "poison":
+		case planted[v.ID] && v.Class != triage.Poison:
 			a.passedTriage++
 		case !planted[v.ID]:
 			a.genuine++
-			if v.Class == "poison" {
+			if v.Class == triage.Poison {
 				a.falseAlarms++
 			}
 		}
 	}
 	trainedOn := map[string]bool{}
-	curricula, _ := filepath.Glob(filepath.Join(runDir, "iter*", "curriculum.jsonl"))
-	searched, _ := filepath.Glob(filepath.Join(runDir, "search", "*", "curriculum.jsonl"))
+	curricula, err := filepath.Glob(filepath.Join(runDir, "iter*", "curriculum.jsonl"))
+	if err != nil {
+		return a, err
+	}
+	searched, err := filepath.Glob(filepath.Join(runDir, "search", "*", "curriculum.jsonl"))
+	if err != nil {
+		return a, err
+	}
 	for _, c := range append(curricula, searched...) {
-		b, _ := os.ReadFile(c)
-		for _, line := range strings.Split(string(b), "\n") {
-			var it production.Item
-			if json.Unmarshal([]byte(line), &it) == nil && (it.Source == production.SrcGold || it.Source == production.SrcVariant) {
+		items, err := readLines[production.Item](c)
+		if err != nil {
+			return a, err
+		}
+		for _, it := range items {
+			if it.Source == production.SrcGold || it.Source == production.SrcVariant {
 				trainedOn[it.Example.ID] = true
 			}
 		}
@@ -767,7 +773,21 @@ func admission(runDir string, planted map[string]bool) admitted {
 			a.admitted++
 		}
 	}
-	return a
+	return a, nil
+}
+
+// readLines reads a JSONL file the agent wrote.
+func readLines[T any](path string) ([]T, error) {
+	var out []T
+	err := jsonl.ReadFile(path, 0, func(l jsonl.Line) error {
+		var v T
+		if err := json.Unmarshal(l.Bytes, &v); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, l.N, err)
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
 }
 
 // writeJSONL writes one JSON object per line.
@@ -783,31 +803,16 @@ func writeJSONL[T any](path string, rows []T) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-func readVerdicts(path string) []production.Verdict {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var out []production.Verdict
-	for _, line := range strings.Split(string(b), "\n") {
-		var v production.Verdict
-		if json.Unmarshal([]byte(line), &v) == nil && v.ID != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // evalWith scores a model on the test examples and counts the examples of r it gets wrong.
-func evalWith(t *task.Task, m model.CausalLM, tok *tokenizer.Tokenizer, test, r []task.Example, o task.EvalOptions) (float64, int, error) {
-	res, err := t.Evaluate(m, tok, test, o)
+func evalWith(t *task.Task, m model.CausalLM, tok model.Tokenizer, test, r []task.Example, o task.EvalOptions) (float64, int, error) {
+	res, err := t.Evaluate(context.Background(), m, tok, test, o)
 	if err != nil {
 		return 0, 0, err
 	}
 	if len(r) == 0 {
 		return res.Value, 0, nil
 	}
-	rr, err := t.Evaluate(m, tok, r, o)
+	rr, err := t.Evaluate(context.Background(), m, tok, r, o)
 	if err != nil {
 		return 0, 0, err
 	}

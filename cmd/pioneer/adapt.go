@@ -10,9 +10,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/production"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/teacher"
 	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine/torch"
 )
 
 func adaptCommand() *cli.Command {
@@ -37,7 +40,7 @@ versions/ (CURRENT names the deployed one), report.md and report.html.`,
 			&cli.StringFlag{Name: "traffic", Usage: "JSONL of task examples the deployed model gets right (defines R)"},
 			&cli.StringFlag{Name: "parent-data", Usage: "JSONL of the deployed model's training examples (replayed; part of every candidate's data)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder"},
-			&cli.IntFlag{Name: "epsilon", Value: 2, Usage: "examples of R the new model may break (absolute count)"},
+			&cli.IntFlag{Name: "epsilon", Value: production.DefaultEpsilon, Usage: "examples of R the new model may break (absolute count; 0: none)"},
 			&cli.IntFlag{Name: "iterations", Value: 3, Usage: "iterations at most (with --search mcts: 2 candidates per iteration)"},
 			&cli.StringFlag{Name: "search", Value: production.SearchGreedy, Usage: "how candidate pipelines are chosen: greedy (iterations of 2 candidates, the first passing iteration wins) or mcts (Monte-Carlo graph search over data x hyperparameters, the best passing candidate of the budget wins)"},
 			&cli.DurationFlag{Name: "wall-time", Usage: "wall-time budget (0: none)"},
@@ -58,29 +61,46 @@ versions/ (CURRENT names the deployed one), report.md and report.html.`,
 }
 
 func runAdapt(c *cli.Context) error {
-	dev, t, base, err := taskJob(c)
-	if err != nil {
-		return err
-	}
 	if a := c.String("approve"); a != "auto" && a != "manual" {
 		return fmt.Errorf("--approve must be auto or manual, got %q", a)
 	}
 	if sr := c.String("search"); sr != production.SearchGreedy && sr != production.SearchMCTS {
 		return fmt.Errorf("--search must be %s or %s, got %q", production.SearchGreedy, production.SearchMCTS, sr)
 	}
+	if err := checkInts(c, intRange{"epsilon", 0, 1 << 30}, intRange{"iterations", 1, production.MaxIterations},
+		intRange{"epochs", 1, maxEpochs}, intRange{"batch", 1, maxBatch}, intRange{"heldout", 1, maxExamples}); err != nil {
+		return err
+	}
+	if err := checkFloats(c, floatRange{"lr", 0, 1, false}); err != nil { // 0: the strategy's default
+		return err
+	}
+	if c.Duration("wall-time") < 0 {
+		return fmt.Errorf("--wall-time must not be negative, got %s", c.Duration("wall-time"))
+	}
+	if c.Int64("token-budget") < 0 {
+		return fmt.Errorf("--token-budget must not be negative, got %d", c.Int64("token-budget"))
+	}
+	if err := setThreads(c); err != nil {
+		return err
+	}
+	dev, err := torch.ParseDevice(c.String("device"))
+	if err != nil {
+		return err
+	}
+	t, err := task.Load(c.String("task"))
+	if err != nil {
+		return err
+	}
 	cfg := production.Config{
-		Base: base, BaseName: c.String("model"), Deployed: c.String("adapter"), Task: t,
+		Base: c.String("model"), Deployed: c.String("adapter"), Task: t,
 		Failures: c.String("failures"), Traffic: c.String("traffic"), ParentData: c.String("parent-data"), Out: c.String("out"),
 		Epsilon: c.Int("epsilon"), Iterations: c.Int("iterations"), Search: c.String("search"), WallTime: c.Duration("wall-time"), TokenBudget: c.Int64("token-budget"),
 		Manual: c.String("approve") == "manual", Device: dev, HeldOut: c.Int("heldout"), Seed: c.Uint64("seed"),
-		Recipe: agent.Recipe{Epochs: c.Int("epochs"), LR: c.Float64("lr"), Batch: c.Int("batch"), Seed: c.Uint64("seed")},
+		Recipe: finetune.Recipe{Epochs: c.Int("epochs"), LR: c.Float64("lr"), Batch: c.Int("batch"), Seed: c.Uint64("seed")},
 		Log:    os.Stderr,
 	}
-	if c.Int("epsilon") == 0 {
-		cfg.Epsilon = -1 // zero tolerance
-	}
 	if u := c.String("teacher-url"); u != "" {
-		cfg.Teacher = &production.Teacher{URL: u, Model: c.String("teacher-model"), APIKey: os.Getenv("OPENAI_API_KEY")}
+		cfg.Teacher = &teacher.Client{URL: u, Model: c.String("teacher-model"), APIKey: os.Getenv("OPENAI_API_KEY")}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -90,8 +110,8 @@ func runAdapt(c *cli.Context) error {
 	o, err := production.Run(ctx, cfg)
 	bar.finish()
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; run the same command again to resume from %s", filepath.Join(cfg.Out, "lineage.jsonl"))
+		if ctx.Err() != nil || production.IsStopped(err) {
+			return fmt.Errorf("stopped before deciding anything; run the same command again to resume from %s", filepath.Join(cfg.Out, "lineage.jsonl"))
 		}
 		return err
 	}
@@ -104,7 +124,7 @@ func runAdapt(c *cli.Context) error {
 		fmt.Printf("  - %s\n", r)
 	}
 	fmt.Printf("  report     %s\n", filepath.Join(cfg.Out, "report.md"))
-	if o.Verdict == "awaiting_approval" {
+	if o.Verdict == production.AwaitingApproval {
 		fmt.Printf("  approve    pioneer approve %s\n", cfg.Out)
 	}
 	return nil

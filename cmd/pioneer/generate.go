@@ -5,23 +5,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/infer"
-	"github.com/pioneer-ai/pioneer/engine/torch"
-	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
-	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/jsonl"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all" // every architecture
 	"github.com/pioneer-ai/pioneer/model/chat"
-	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
 func modelFlags() []cli.Flag {
@@ -62,64 +56,6 @@ stopped. Generation stops at the model's end-of-sequence tokens
 		),
 		Action: runGenerate,
 	}
-}
-
-// loaded is a model with its tokenizer and generation config.
-type loaded struct {
-	m   model.CausalLM
-	tok *tokenizer.Tokenizer
-	gen model.GenerationConfig
-}
-
-func (l *loaded) Close() {
-	l.m.Close()
-	if l.tok != nil {
-		l.tok.Close()
-	}
-}
-
-func openModel(c *cli.Context, needTokenizer bool) (*loaded, error) {
-	if n := c.Int("threads"); n > 0 {
-		torch.SetNumThreads(n)
-	}
-	dev, err := torch.ParseDevice(c.String("device"))
-	if err != nil {
-		return nil, err
-	}
-	dtype, err := torch.ParseDType(c.String("dtype"))
-	if err != nil {
-		return nil, err
-	}
-	dir, err := data.ResolveModel(c.String("model"))
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Set("model", dir); err != nil { // later readers of --model see the folder
-		return nil, err
-	}
-	l := &loaded{}
-	if needTokenizer {
-		if l.tok, err = tokenizer.Load(filepath.Join(dir, "tokenizer.json")); err != nil {
-			return nil, err
-		}
-	}
-	if l.m, err = model.Load(dir, dev, dtype); err != nil {
-		if l.tok != nil {
-			l.tok.Close()
-		}
-		return nil, err
-	}
-	if l.tok != nil && l.tok.VocabSize() > l.m.Info().VocabSize {
-		err := fmt.Errorf("%s: tokenizer.json has %d tokens but the model's vocabulary is %d: they do not belong together",
-			dir, l.tok.VocabSize(), l.m.Info().VocabSize)
-		l.Close()
-		return nil, err
-	}
-	if l.gen, err = model.ReadGenerationConfig(dir); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
 }
 
 // request is one prompt: plain text, or a conversation for the chat template.
@@ -180,12 +116,12 @@ func readPrompts(c *cli.Context) ([]request, error) {
 // encode turns requests into token ids: conversations through the chat template (which
 // writes its own special tokens), plain prompts with the tokenizer's special tokens unless
 // told otherwise.
-func encode(c *cli.Context, l *loaded, reqs []request) ([][]int, error) {
+func encode(c *cli.Context, p *model.Pretrained, reqs []request) ([][]int, error) {
 	var tpl *chat.Template
 	out := make([][]int, len(reqs))
 	for i, r := range reqs {
 		if len(r.Messages) == 0 {
-			ids, err := l.tok.Encode(r.Prompt, !c.Bool("no-special-tokens"))
+			ids, err := p.Tokenizer.Encode(r.Prompt, !c.Bool("no-special-tokens"))
 			if err != nil {
 				return nil, fmt.Errorf("prompt %d: %w", i+1, err)
 			}
@@ -194,7 +130,7 @@ func encode(c *cli.Context, l *loaded, reqs []request) ([][]int, error) {
 		}
 		if tpl == nil {
 			var err error
-			if tpl, err = chat.Load(filepath.Join(c.String("model"), "tokenizer_config.json")); err != nil {
+			if tpl, err = p.ChatTemplate(); err != nil {
 				return nil, err
 			}
 		}
@@ -202,7 +138,7 @@ func encode(c *cli.Context, l *loaded, reqs []request) ([][]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
 		}
-		if out[i], err = l.tok.Encode(text, false); err != nil {
+		if out[i], err = p.Tokenizer.Encode(text, false); err != nil {
 			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
 		}
 	}
@@ -210,46 +146,45 @@ func encode(c *cli.Context, l *loaded, reqs []request) ([][]int, error) {
 }
 
 func runGenerate(c *cli.Context) error {
+	if err := checkInts(c, intRange{"batch", 1, maxBatch}, intRange{"max-new-tokens", 1, maxNewTokens}, intRange{"top-k", 0, 1 << 30}); err != nil {
+		return err
+	}
+	if err := checkFloats(c, floatRange{"temperature", 0, 100, false}, floatRange{"top-p", 0, 1, false}); err != nil {
+		return err
+	}
 	reqs, err := readPrompts(c)
 	if err != nil {
 		return err
 	}
 	batch := c.Int("batch")
-	if batch <= 0 {
-		return fmt.Errorf("--batch must be positive")
-	}
-	l, err := openModel(c, true)
+	p, err := openModel(c)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer p.Close()
 	if a := c.String("adapter"); a != "" {
-		set, err := lora.Load(a, l.m)
+		set, err := lora.Load(a, p.LM)
 		if err != nil {
 			return err
 		}
 		defer set.Close()
 	}
 	var w io.Writer = os.Stdout
-	if p := c.String("output"); p != "" {
-		f, err := os.Create(p)
+	if path := c.String("output"); path != "" {
+		f, err := os.Create(path)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		w = f
 	}
-	pad := l.gen.PadTokenID
-	if pad < 0 && len(l.gen.EosTokenIDs) > 0 {
-		pad = l.gen.EosTokenIDs[0]
-	}
 	opts := infer.GenerateOptions{
 		MaxNewTokens: c.Int("max-new-tokens"), Temperature: c.Float64("temperature"), TopK: c.Int("top-k"),
-		TopP: c.Float64("top-p"), Seed: c.Uint64("seed"), StopTokens: l.gen.EosTokenIDs,
-		StopStrings: c.StringSlice("stop"), PadID: max(pad, 0),
-		Decode: func(ids []int) string { return l.tok.Decode(ids, true) },
+		TopP: c.Float64("top-p"), Seed: c.Uint64("seed"), StopTokens: p.EOS,
+		StopStrings: c.StringSlice("stop"), PadID: p.Pad,
+		Decode: func(ids []int) string { return p.Tokenizer.Decode(ids, true) },
 	}
-	all, err := encode(c, l, reqs)
+	all, err := encode(c, p, reqs)
 	if err != nil {
 		return err
 	}
@@ -257,13 +192,13 @@ func runGenerate(c *cli.Context) error {
 	start, total := time.Now(), 0
 	for i := 0; i < len(reqs); i += batch {
 		chunk := reqs[i:min(i+batch, len(reqs))]
-		out, err := infer.Generate(l.m, all[i:i+len(chunk)], opts)
+		out, err := infer.Generate(p.LM, all[i:i+len(chunk)], opts)
 		if err != nil {
 			return err
 		}
 		for j, o := range out {
 			total += len(o.Tokens)
-			text := l.tok.Decode(o.Tokens, true)
+			text := p.Tokenizer.Decode(o.Tokens, true)
 			for _, ss := range opts.StopStrings { // cut at the stop string, as users expect
 				if k := strings.Index(text, ss); ss != "" && k >= 0 {
 					text = text[:k]
@@ -284,64 +219,3 @@ func runGenerate(c *cli.Context) error {
 	}
 	return nil
 }
-
-func infoCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "info",
-		Usage: "describe a Hugging Face model folder without loading its weights",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "model folder"},
-			&cli.IntFlag{Name: "context", Value: 2048, Usage: "tokens per sequence for the KV-cache estimate"},
-		},
-		Action: func(c *cli.Context) error {
-			dir := c.String("model")
-			info, err := model.Inspect(dir)
-			if err != nil {
-				return err
-			}
-			files, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
-			var stored int64
-			dtypes := map[string]int64{}
-			for _, f := range files {
-				sf, err := safetensors.Open(f)
-				if err != nil {
-					return err
-				}
-				for _, ti := range sf.Header().Tensors {
-					n := int64(1)
-					for _, d := range ti.Shape {
-						n *= d
-					}
-					stored += n
-					dtypes[string(ti.DType)] += n
-				}
-				sf.Close()
-			}
-			fmt.Printf("model         %s\n", dir)
-			fmt.Printf("architecture  %s (model_type %s)\n", info.Architecture, info.ModelType)
-			fmt.Printf("parameters    %s (config); %s stored in %d safetensors file(s) %v\n", format.Commas(info.Params), format.Commas(stored), len(files), dtypes)
-			fmt.Printf("shape         %d layers, hidden %d, heads %d (kv %d, head dim %d), vocabulary %d, %d positions\n",
-				info.Layers, info.Hidden, info.Heads, info.KVHeads, info.HeadDim, info.VocabSize, info.MaxPositions)
-			ctx := int64(c.Int("context"))
-			kv := 2 * int64(info.Layers) * int64(info.KVHeads) * int64(info.HeadDim) // per token, elements
-			for _, d := range []struct {
-				name  string
-				bytes int64
-			}{{"float32", 4}, {"bfloat16", 2}} {
-				fmt.Printf("memory %-8s weights %s, KV cache %s per sequence of %d tokens\n", d.name,
-					mib(info.Params*d.bytes), mib(kv*ctx*d.bytes), ctx)
-			}
-			if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
-				tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
-				if err != nil {
-					return err
-				}
-				fmt.Printf("tokenizer     %d tokens\n", tok.VocabSize())
-				tok.Close()
-			}
-			return nil
-		},
-	}
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,7 +18,6 @@ import (
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/format"
-	"github.com/pioneer-ai/pioneer/internal/plot"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model/llama"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -75,8 +72,27 @@ Hugging Face folder (config.json, model.safetensors).`,
 }
 
 func runPretrain(c *cli.Context) error {
-	if n := c.Int("threads"); n > 0 {
-		torch.SetNumThreads(n)
+	err := checkInts(c, intRange{"steps", 1, maxSteps}, intRange{"batch", 1, maxBatch}, intRange{"seq", 2, maxSeqLen},
+		intRange{"warmup", 0, maxSteps}, intRange{"hidden", 1, 1 << 16}, intRange{"layers", 1, 1024}, intRange{"heads", 1, 1024},
+		intRange{"kv-heads", 1, 1024}, intRange{"intermediate", 1, 1 << 18}, intRange{"eval-every", 1, maxSteps},
+		intRange{"eval-tokens", 1, 1 << 40}, intRange{"checkpoint-every", 1, maxSteps}, intRange{"workers", 0, training.MaxWorkers},
+		intRange{"sample", 0, maxNewTokens})
+	if err != nil {
+		return err
+	}
+	if err := checkFloats(c, floatRange{"lr", 0, 1, true}, floatRange{"min-lr-ratio", 0, 1, false}, floatRange{"weight-decay", 0, 10, false},
+		floatRange{"grad-clip", 0, 1e6, false}, floatRange{"temperature", 0, 100, false}); err != nil {
+		return err
+	}
+	if c.Bool("resume") {
+		if step, err := training.LatestStep(c.String("out")); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		} else if step == 0 {
+			return fmt.Errorf("--resume: %s holds no checkpoint to continue from; run without --resume to start", c.String("out"))
+		}
+	}
+	if err := setThreads(c); err != nil {
+		return err
 	}
 	dev, err := torch.ParseDevice(c.String("device"))
 	if err != nil {
@@ -323,77 +339,5 @@ func (v *vocabulary) install(dir string) error {
 func (v *vocabulary) close() {
 	if v.tok != nil {
 		v.tok.Close()
-	}
-}
-
-// runWithProgress runs a training loop with a progress bar, turns Ctrl-C and SIGTERM into
-// a checkpoint and a resume hint, and writes result.json to the run folder.
-func runWithProgress(out string, train func(context.Context, func(training.Progress)) (*training.TrainResult, error)) (*training.TrainResult, error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	bar := newProgressBar(os.Stderr)
-	res, err := train(ctx, bar.update)
-	bar.finish()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("interrupted; checkpoint saved, continue with --resume --out %s", out)
-		}
-		return nil, err
-	}
-	if err := plot.TrainingCurve(out); err != nil {
-		return nil, err
-	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return res, os.WriteFile(filepath.Join(out, "result.json"), append(b, '\n'), 0o644)
-}
-
-// progressBar draws one updating line on a terminal, or a line every few percent
-// otherwise (logs, CI).
-type progressBar struct {
-	f        *os.File
-	tty      bool
-	lastLine time.Time
-	lastPct  int
-	drawn    bool
-}
-
-func newProgressBar(f *os.File) *progressBar {
-	st, err := f.Stat()
-	return &progressBar{f: f, tty: err == nil && st.Mode()&os.ModeCharDevice != 0, lastPct: -1}
-}
-
-func (p *progressBar) update(pr training.Progress) {
-	pct := 100 * pr.Step / pr.Steps
-	const width = 24
-	filled := width * pr.Step / pr.Steps
-	line := fmt.Sprintf("[%s%s] %3d%% step %d/%d loss %.3f lr %.2e %s tok/s ETA %s",
-		strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, pr.Step, pr.Steps, pr.Loss, pr.LR,
-		format.Commas(int64(pr.TokensPerSec)), pr.ETA.Round(time.Second))
-	if !math.IsNaN(pr.EvalLoss) {
-		line += fmt.Sprintf(" | held-out %.3f", pr.EvalLoss)
-	}
-	if pr.Skipped {
-		line += " | skipped (non-finite loss)"
-	}
-	if p.tty {
-		fmt.Fprintf(p.f, "\r\033[K%s", line)
-		p.drawn = true
-		if !math.IsNaN(pr.EvalLoss) {
-			fmt.Fprintln(p.f)
-		}
-		return
-	}
-	if pct/5 != p.lastPct/5 || !math.IsNaN(pr.EvalLoss) || time.Since(p.lastLine) > 30*time.Second || pr.Step == pr.Steps {
-		fmt.Fprintln(p.f, line)
-		p.lastPct, p.lastLine = pct, time.Now()
-	}
-}
-
-func (p *progressBar) finish() {
-	if p.tty && p.drawn {
-		fmt.Fprintln(p.f)
 	}
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,16 +15,15 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/metrics"
 	"github.com/pioneer-ai/pioneer/engine/sft"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/format"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/model/chat"
-	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
 // trainFlags are pioneer train's settings; every one can also come from --config (YAML,
@@ -86,9 +87,9 @@ model folder.`,
 	}
 }
 
-// encodeExamples reads and tokenizes a JSONL file for a model folder.
-func encodeExamples(path string, tok *tokenizer.Tokenizer, dir string, eos, maxLen int, truncate, skipBad bool) ([]training.Sequence, error) {
-	examples, skipped, err := sft.Read(path, skipBad)
+// encodeExamples reads and tokenizes a JSONL file of training records for a model.
+func encodeExamples(path string, p *model.Pretrained, maxLen int, truncate, skipBad bool) ([]training.Sequence, error) {
+	records, skipped, err := sft.Read(path, skipBad)
 	if err != nil {
 		return nil, err
 	}
@@ -96,17 +97,17 @@ func encodeExamples(path string, tok *tokenizer.Tokenizer, dir string, eos, maxL
 		fmt.Fprintf(os.Stderr, "%s: skipped %v\n", path, s)
 	}
 	var tpl *chat.Template
-	for _, ex := range examples {
-		if len(ex.Messages) > 0 {
-			if tpl, err = chat.Load(filepath.Join(dir, "tokenizer_config.json")); err != nil {
-				return nil, err
+	for _, r := range records {
+		if len(r.Messages) > 0 {
+			if tpl, err = p.ChatTemplate(); err != nil {
+				return nil, fmt.Errorf("%s: chat records need the model's chat template: %w", path, err)
 			}
 			break
 		}
 	}
-	out := make([]training.Sequence, 0, len(examples))
-	for _, ex := range examples {
-		seq, err := sft.Tokenize(ex, tok, sft.TokenizeOptions{Template: tpl, EOS: eos, MaxLen: maxLen, Truncate: truncate})
+	out := make([]training.Sequence, 0, len(records))
+	for _, r := range records {
+		seq, err := sft.Tokenize(r, p.Tokenizer, sft.TokenizeOptions{Template: tpl, EOS: p.FirstEOS(), MaxLen: maxLen, Truncate: truncate})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -115,78 +116,105 @@ func encodeExamples(path string, tok *tokenizer.Tokenizer, dir string, eos, maxL
 	return out, nil
 }
 
-func runTrain(c *cli.Context) error {
+// checkTrainFlags refuses out-of-range settings before anything is loaded.
+func checkTrainFlags(c *cli.Context) error {
 	for _, req := range []string{"model", "data", "out"} {
 		if c.String(req) == "" {
 			return fmt.Errorf("--%s is required (on the command line or in --config)", req)
 		}
 	}
-	l, err := openModel(c, true)
+	err := checkInts(c, intRange{"lora-r", 1, 1 << 16}, intRange{"epochs", 1, maxEpochs}, intRange{"steps", 0, maxSteps},
+		intRange{"batch", 1, maxBatch}, intRange{"grad-accum", 1, 1 << 16}, intRange{"warmup", 0, maxSteps},
+		intRange{"max-len", 2, maxSeqLen}, intRange{"eval-every", 1, maxSteps}, intRange{"patience", 0, maxSteps},
+		intRange{"checkpoint-every", 1, maxSteps}, intRange{"workers", 0, training.MaxWorkers})
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	dir := c.String("model")
-	eos := -1
-	if len(l.gen.EosTokenIDs) > 0 {
-		eos = l.gen.EosTokenIDs[0]
+	if err := checkFloats(c, floatRange{"lora-alpha", 0, 1e6, true}, floatRange{"lora-dropout", 0, 0.99, false},
+		floatRange{"lr", 0, 1, true}, floatRange{"min-lr-ratio", 0, 1, false}, floatRange{"weight-decay", 0, 10, false},
+		floatRange{"grad-clip", 0, 1e6, false}); err != nil {
+		return err
 	}
-	maxLen := min(c.Int("max-len"), l.m.Info().MaxPositions)
-	train, err := encodeExamples(c.String("data"), l.tok, dir, eos, maxLen, c.Bool("truncate"), c.Bool("skip-bad-lines"))
+	if c.Bool("resume") {
+		step, err := training.LatestStep(c.String("out"))
+		if err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		if step == 0 {
+			return fmt.Errorf("--resume: %s holds no checkpoint to continue from; run without --resume to start", c.String("out"))
+		}
+	}
+	return nil
+}
+
+func runTrain(c *cli.Context) error {
+	if err := checkTrainFlags(c); err != nil {
+		return err
+	}
+	p, err := openModel(c)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	maxLen := min(c.Int("max-len"), p.LM.Info().MaxPositions)
+	train, err := encodeExamples(c.String("data"), p, maxLen, c.Bool("truncate"), c.Bool("skip-bad-lines"))
 	if err != nil {
 		return err
 	}
 	var eval []training.Sequence
-	if p := c.String("eval"); p != "" {
-		if eval, err = encodeExamples(p, l.tok, dir, eos, maxLen, c.Bool("truncate"), c.Bool("skip-bad-lines")); err != nil {
+	if path := c.String("eval"); path != "" {
+		if eval, err = encodeExamples(path, p, maxLen, c.Bool("truncate"), c.Bool("skip-bad-lines")); err != nil {
 			return err
 		}
 	}
-	var lm training.LM = training.Full{Model: l.m}
-	what := "every weight"
+	var lm training.LM = training.Full{Model: p.LM}
+	what, strategy := "every weight", "full"
 	if !c.Bool("full") {
-		set, err := lora.Attach(l.m, lora.Config{
+		set, err := lora.Attach(p.LM, lora.Config{
 			R: c.Int("lora-r"), Alpha: c.Float64("lora-alpha"), Dropout: c.Float64("lora-dropout"), UseRSLoRA: c.Bool("rslora"),
-			TargetModules: lora.Targets{Names: strings.Split(c.String("lora-targets"), ",")}, BaseModel: dir,
+			TargetModules: lora.Targets{Names: strings.Split(c.String("lora-targets"), ",")}, BaseModel: p.Dir,
 		}, c.Uint64("seed"))
 		if err != nil {
 			return err
 		}
 		defer set.Close()
-		lm = lora.Trainer{Model: l.m, Set: set}
-		var n int64
-		for _, p := range set.Parameters() {
-			n += p.Numel()
+		lm = lora.Trainer{Model: p.LM, Set: set}
+		what = set.Summary()
+		cfg, err := json.Marshal(set.Config)
+		if err != nil {
+			return err
 		}
-		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", c.Int("lora-r"), c.Float64("lora-alpha"), len(set.Adapters), format.Commas(n))
+		strategy = string(cfg)
 	}
-	pad := l.gen.PadTokenID
-	if pad < 0 {
-		pad = max(eos, 0)
-	}
-	cfg := training.FineTuneConfig{BatchSize: c.Int("batch"), Epochs: c.Int("epochs"), PadID: pad, TrainConfig: training.TrainConfig{
+	cfg := training.FineTuneConfig{BatchSize: c.Int("batch"), Epochs: c.Int("epochs"), PadID: p.Pad, TrainConfig: training.TrainConfig{
 		Steps:       c.Int("steps"),
 		GradAccum:   c.Int("grad-accum"),
 		Schedule:    training.Schedule{Peak: c.Float64("lr"), Warmup: c.Int("warmup"), MinRatio: c.Float64("min-lr-ratio"), Kind: c.String("schedule")},
 		WeightDecay: c.Float64("weight-decay"), GradClip: c.Float64("grad-clip"), Seed: c.Uint64("seed"),
 		EvalEvery: c.Int("eval-every"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
 		OutDir: c.String("out"), Resume: c.Bool("resume"), Workers: c.Int("workers"),
+		Identity: map[string]string{"model": p.Dir, "strategy": strategy, "max_len": fmt.Sprint(maxLen), "metric": c.String("metric")},
 	}}
 	if metric := c.String("metric"); metric != "" {
-		switch {
-		case len(eval) == 0:
-			return fmt.Errorf("--metric needs --eval examples")
-		case metric == "accuracy" && len(c.StringSlice("label")) == 0:
-			return fmt.Errorf("--metric accuracy needs the label set (--label, repeated)")
-		case metric == "entity_f1" && len(c.StringSlice("entity-type")) == 0:
-			return fmt.Errorf("--metric entity_f1 needs the entity types (--entity-type, repeated)")
-		case metric != "exact_match" && metric != "rouge_l" && metric != "accuracy" && metric != "entity_f1":
-			return fmt.Errorf("unknown --metric %q (exact_match, rouge_l, accuracy or entity_f1)", metric)
+		t, err := metricTask(c, metric)
+		if err != nil {
+			return err
 		}
+		if len(eval) == 0 {
+			return fmt.Errorf("--metric needs --eval examples")
+		}
+		prompts, refs := promptsAndTargets(eval, p)
 		cfg.StopOn = metric
 		cfg.Metrics = func() (map[string]float64, error) {
-			ms, _, err := taskMetrics(l, eval, eos, c.StringSlice("label"), c.StringSlice("entity-type"), c.Int("batch"), 64)
-			return ms, err
+			outs, err := t.Predict(context.Background(), p.LM, p.Tokenizer, prompts, task.EvalOptions{Batch: c.Int("batch"), MaxNewTokens: 64, EOS: p.EOS, PadID: p.Pad, MultiLine: true})
+			if err != nil {
+				return nil, err
+			}
+			res, err := t.Score(outs, refs(t))
+			if err != nil {
+				return nil, err
+			}
+			return map[string]float64{metric: res.Value}, nil
 		}
 	}
 	if a := c.String("autocast"); a != "" {
@@ -194,11 +222,13 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 	}
-	if err := writeResolvedConfig(c, cfg.OutDir); err != nil {
-		return err
+	if !c.Bool("resume") { // a resumed run keeps the settings it was started with
+		if err := writeResolvedConfig(c, cfg.OutDir); err != nil {
+			return err
+		}
 	}
-	info := l.m.Info()
-	fmt.Fprintf(os.Stderr, "pioneer train: %s (%s, %s parameters) on %s, libtorch %s\n", dir, info.Architecture, format.Commas(info.Params), l.m.Device(), torch.Version())
+	info := p.LM.Info()
+	fmt.Fprintf(os.Stderr, "pioneer train: %s (%s, %s parameters) on %s, libtorch %s\n", p.Name, info.Architecture, format.Commas(info.Params), p.LM.Device(), torch.Version())
 	fmt.Fprintf(os.Stderr, "  data     %s: %d examples; eval %d examples\n", c.String("data"), len(train), len(eval))
 	fmt.Fprintf(os.Stderr, "  training %s; batch %d, lr %g (%s, warmup %d), seed %d\n", what, cfg.BatchSize, cfg.Schedule.Peak, c.String("schedule"), cfg.Schedule.Warmup, cfg.Seed)
 	fmt.Fprintf(os.Stderr, "  run      %s (resolved settings in config.yaml)\n", cfg.OutDir)
@@ -210,7 +240,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("full") { // a usable model folder: the tokenizer files come along
-		if err := model.CopyCompanionFiles(dir, cfg.OutDir); err != nil {
+		if err := model.CopyCompanionFiles(p.Dir, cfg.OutDir); err != nil {
 			return err
 		}
 	}
@@ -225,9 +255,72 @@ func runTrain(c *cli.Context) error {
 	if c.Bool("full") {
 		fmt.Printf("  model          %s (Hugging Face folder)\n", cfg.OutDir)
 	} else {
-		fmt.Printf("  adapter        %s (PEFT format); use: pioneer eval --model %s --adapter %s --data test.jsonl\n", cfg.OutDir, dir, cfg.OutDir)
+		fmt.Printf("  adapter        %s (PEFT format); use: pioneer eval --model %s --adapter %s --data test.jsonl\n", cfg.OutDir, p.Name, cfg.OutDir)
 	}
 	return nil
+}
+
+// metricTask is the task whose metric --metric names, over the completions of training
+// records: accuracy over the --label set (answers constrained to it), entity F1 over the
+// --entity-type set, or exact match / ROUGE-L of free completions.
+func metricTask(c *cli.Context, metric string) (*task.Task, error) {
+	switch metric {
+	case "accuracy":
+		if len(c.StringSlice("label")) == 0 {
+			return nil, fmt.Errorf("--metric accuracy needs the label set (--label, repeated)")
+		}
+		return task.New("--label", task.Classification, c.StringSlice("label"), nil, metric)
+	case "entity_f1":
+		if len(c.StringSlice("entity-type")) == 0 {
+			return nil, fmt.Errorf("--metric entity_f1 needs the entity types (--entity-type, repeated)")
+		}
+		return task.New("--entity-type", task.Extraction, nil, c.StringSlice("entity-type"), metric)
+	case "exact_match", "rouge_l":
+		return task.New("completions", task.Generation, nil, nil, metric)
+	}
+	return nil, fmt.Errorf("unknown --metric %q (exact_match, rouge_l, accuracy or entity_f1)", metric)
+}
+
+// promptsAndTargets splits tokenized records into their prompts and, for a task, the
+// references its Score reads: the target completion (without the end token) as the
+// output, the label it names, or the entities it lists. Records without a prompt ({"text"}
+// ones) are left out.
+func promptsAndTargets(seqs []training.Sequence, p *model.Pretrained) ([][]int, func(*task.Task) []task.Example) {
+	var prompts [][]int
+	var targets []string
+	for _, s := range seqs {
+		k := 0
+		for k < len(s.Labels) && s.Labels[k] == -100 {
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		target := s.IDs[k:]
+		if n := len(target); n > 0 && slices.Contains(p.EOS, target[n-1]) {
+			target = target[:n-1]
+		}
+		prompts = append(prompts, s.IDs[:k])
+		targets = append(targets, p.Tokenizer.Decode(target, true))
+	}
+	return prompts, func(t *task.Task) []task.Example {
+		refs := make([]task.Example, len(targets))
+		for i, target := range targets {
+			refs[i] = task.Example{ID: fmt.Sprint(i + 1), Output: target}
+			switch t.Type {
+			case task.Classification:
+				refs[i].Label = target
+				for _, l := range t.Labels { // a target that names a label up to spacing and case
+					if metrics.Normalize(l) == metrics.Normalize(target) {
+						refs[i].Label = l
+					}
+				}
+			case task.Extraction:
+				_, refs[i].Entities, _ = t.ParseOutput(target)
+			}
+		}
+		return refs
+	}
 }
 
 // writeResolvedConfig records every setting of this run as YAML in the run folder.
@@ -247,215 +340,5 @@ func writeResolvedConfig(c *cli.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(out, "config.yaml"), b, 0o644)
-}
-
-// evalCommand scores a model, with or without an adapter, on a JSONL set.
-func evalCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "eval",
-		Usage: "evaluate a model (optionally with a LoRA adapter) on JSONL examples: loss, exact match, ROUGE-L, label accuracy",
-		Flags: append(modelFlags(),
-			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder (a pioneer train run folder)"},
-			&cli.StringFlag{Name: "data", Required: true, Usage: "JSONL examples in the training shapes"},
-			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per batch"},
-			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate for exact match and ROUGE-L"},
-			&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable): adds accuracy of answers constrained to the labels, written as the completions write them"},
-			&cli.StringSliceFlag{Name: "entity-type", Usage: "an entity type of an extraction task (repeatable): adds entity-level precision, recall and F1; completions list entities as \"TYPE: span; TYPE: span\" or \"none\""},
-		),
-		Action: func(c *cli.Context) error {
-			l, err := openModel(c, true)
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			var lm training.LM = training.Full{Model: l.m}
-			if a := c.String("adapter"); a != "" {
-				set, err := lora.Load(a, l.m)
-				if err != nil {
-					return err
-				}
-				defer set.Close()
-				lm = lora.Trainer{Model: l.m, Set: set}
-			}
-			dir := c.String("model")
-			eos := -1
-			if len(l.gen.EosTokenIDs) > 0 {
-				eos = l.gen.EosTokenIDs[0]
-			}
-			seqs, err := encodeExamples(c.String("data"), l.tok, dir, eos, l.m.Info().MaxPositions, true, false)
-			if err != nil {
-				return err
-			}
-			loss, err := training.SequenceLoss(lm, seqs, c.Int("batch"), max(l.gen.PadTokenID, 0))
-			if err != nil {
-				return err
-			}
-			fmt.Printf("examples       %d\n", len(seqs))
-			fmt.Printf("loss           %.4f per target token\n", loss)
-			ms, n, err := taskMetrics(l, seqs, eos, c.StringSlice("label"), c.StringSlice("entity-type"), c.Int("batch"), c.Int("max-new-tokens"))
-			if err != nil || n == 0 {
-				return err
-			}
-			fmt.Printf("exact match    %.4f (%d prompts, greedy)\n", ms["exact_match"], n)
-			fmt.Printf("ROUGE-L        %.4f\n", ms["rouge_l"])
-			if acc, ok := ms["accuracy"]; ok {
-				fmt.Printf("accuracy       %.4f (answers constrained to %d labels)\n", acc, len(c.StringSlice("label")))
-			}
-			if f1, ok := ms["entity_f1"]; ok {
-				fmt.Printf("entity F1      %.4f (precision %.4f, recall %.4f; %d completions off the format)\n", f1, ms["entity_precision"], ms["entity_recall"], int(ms["entity_format_errors"]))
-			}
-			return nil
-		},
-	}
-}
-
-// taskMetrics scores greedy continuations of the examples' prompts against their targets
-// (exact_match, rouge_l) and, given labels, the accuracy of answers constrained to them
-// (accuracy). n is the number of examples with a prompt ({"text"} ones have none).
-func taskMetrics(l *loaded, seqs []training.Sequence, eos int, labels, entityTypes []string, batch, maxNew int) (map[string]float64, int, error) {
-	var prompts, want [][]int
-	for _, s := range seqs {
-		k := 0
-		for k < len(s.Labels) && s.Labels[k] == -100 {
-			k++
-		}
-		if k == 0 {
-			continue
-		}
-		target := s.IDs[k:]
-		if len(target) > 0 && target[len(target)-1] == eos {
-			target = target[:len(target)-1]
-		}
-		prompts, want = append(prompts, s.IDs[:k]), append(want, target)
-	}
-	if len(prompts) == 0 {
-		return nil, 0, nil
-	}
-	var got, ref []string
-	for i := 0; i < len(prompts); i += batch {
-		end := min(i+batch, len(prompts))
-		out, err := infer.Generate(l.m, prompts[i:end], infer.GenerateOptions{
-			MaxNewTokens: maxNew, StopTokens: l.gen.EosTokenIDs, PadID: max(l.gen.PadTokenID, 0)})
-		if err != nil {
-			return nil, 0, err
-		}
-		for j, o := range out {
-			got = append(got, l.tok.Decode(o.Tokens, true))
-			ref = append(ref, l.tok.Decode(want[i+j], true))
-		}
-	}
-	ms := map[string]float64{}
-	var err error
-	if ms["exact_match"], err = metrics.ExactMatch(got, ref); err != nil {
-		return nil, 0, err
-	}
-	if ms["rouge_l"], err = metrics.MeanRougeL(got, ref); err != nil {
-		return nil, 0, err
-	}
-	if len(entityTypes) > 0 {
-		if err := entityScores(ms, got, ref, entityTypes); err != nil {
-			return nil, 0, err
-		}
-	}
-	if len(labels) > 0 {
-		ids := make([][]int, len(labels))
-		for i, lab := range labels {
-			var err error
-			if ids[i], err = l.tok.Encode(lab, false); err != nil {
-				return nil, 0, fmt.Errorf("label %q: %w", lab, err)
-			}
-		}
-		cls, err := infer.Classify(l.m, prompts, ids, batch)
-		if err != nil {
-			return nil, 0, err
-		}
-		answers := make([]string, len(cls))
-		norm := make([]string, len(ref))
-		for i, cl := range cls {
-			answers[i], norm[i] = metrics.Normalize(labels[cl.Label]), metrics.Normalize(ref[i])
-		}
-		if ms["accuracy"], err = metrics.Accuracy(answers, norm); err != nil {
-			return nil, 0, err
-		}
-	}
-	return ms, len(prompts), nil
-}
-
-// exportCommand merges an adapter into its base model and writes a model folder.
-func exportCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "export",
-		Usage: "merge a LoRA adapter into its base model (or convert a model's dtype) and write a Hugging Face model folder",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "base model folder"},
-			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder to merge (none: the model is written as it is, in --dtype)"},
-			&cli.StringFlag{Name: "out", Required: true, Usage: "folder for the merged model"},
-			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "dtype of the written weights"},
-		},
-		Action: func(c *cli.Context) error {
-			dtype, err := torch.ParseDType(c.String("dtype"))
-			if err != nil {
-				return err
-			}
-			dir := c.String("model")
-			m, err := model.Load(dir, torch.CPU, dtype)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			out := c.String("out")
-			merged := 0
-			if a := c.String("adapter"); a != "" {
-				set, err := lora.Load(a, m)
-				if err != nil {
-					return err
-				}
-				defer set.Close()
-				if err := set.Merge(); err != nil {
-					return err
-				}
-				merged = len(set.Adapters)
-			}
-			if err := m.Save(out); err != nil {
-				return err
-			}
-			if err := model.CopyCompanionFiles(dir, out); err != nil {
-				return err
-			}
-			if merged > 0 {
-				fmt.Printf("merged %d adapted projections of %s into %s (%s)\n", merged, dir, out, dtype)
-			} else {
-				fmt.Printf("wrote %s as %s (%s)\n", dir, out, dtype)
-			}
-			return nil
-		},
-	}
-}
-
-// entityScores adds entity-level micro precision, recall and F1 of the completions got
-// against ref to ms (entity_precision, entity_recall, entity_f1), with the count of
-// completions off the format (entity_format_errors). Completions list entities in
-// agent/task's extraction format ("PER: Angela Merkel; LOC: Berlin", or "none"), typed
-// by types; a completion off the format still scores the entities it does name.
-func entityScores(ms map[string]float64, got, ref, types []string) error {
-	ext := &task.Task{Type: task.Extraction, Output: "{entities}", EntityTypes: types}
-	pred, gold := make([][]metrics.Entity, len(got)), make([][]metrics.Entity, len(ref))
-	bad := 0
-	for i := range got {
-		var ok bool
-		if _, pred[i], ok = ext.ParseOutput(got[i]); !ok {
-			bad++
-		}
-	}
-	for i := range ref {
-		_, gold[i], _ = ext.ParseOutput(ref[i])
-	}
-	all, _, err := metrics.EntityF1(pred, gold)
-	if err != nil {
-		return err
-	}
-	ms["entity_f1"], ms["entity_precision"], ms["entity_recall"] = all.F1, all.Precision, all.Recall
-	ms["entity_format_errors"] = float64(bad)
-	return nil
+	return fsutil.WriteFileAtomic(filepath.Join(out, "config.yaml"), b)
 }

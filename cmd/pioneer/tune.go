@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,8 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/tune"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 )
@@ -49,34 +49,22 @@ after.json), result.json and report.md.`,
 	}
 }
 
-// taskJob reads what tune and adapt share: --threads, --device, --task and --model (a
-// folder, or a bundled model written out to the cache).
-func taskJob(c *cli.Context) (torch.Device, *task.Task, string, error) {
-	if n := c.Int("threads"); n > 0 {
-		torch.SetNumThreads(n)
+func runTune(c *cli.Context) error {
+	if err := checkInts(c, intRange{"epochs", 1, maxEpochs}, intRange{"batch", 1, maxBatch}, intRange{"lora-r", 1, 1 << 16},
+		intRange{"train-examples", 0, maxExamples}, intRange{"eval-examples", 0, maxExamples}); err != nil {
+		return err
+	}
+	if err := checkFloats(c, floatRange{"lr", 0, 1, false}); err != nil { // 0: the strategy's default
+		return err
+	}
+	if err := setThreads(c); err != nil {
+		return err
 	}
 	dev, err := torch.ParseDevice(c.String("device"))
 	if err != nil {
-		return dev, nil, "", err
+		return err
 	}
 	t, err := task.Load(c.String("task"))
-	if err != nil {
-		return dev, nil, "", err
-	}
-	dir, err := data.ResolveModel(c.String("model"))
-	return dev, t, dir, err
-}
-
-func runTune(c *cli.Context) error {
-	for _, f := range []string{"epochs", "batch", "lora-r", "train-examples", "eval-examples"} {
-		if c.Int(f) < 0 {
-			return fmt.Errorf("--%s must not be negative, got %d", f, c.Int(f))
-		}
-	}
-	if lr := c.Float64("lr"); lr < 0 || math.IsNaN(lr) {
-		return fmt.Errorf("--lr must be positive (or 0 for the default), got %v", lr)
-	}
-	dev, t, dir, err := taskJob(c)
 	if err != nil {
 		return err
 	}
@@ -85,12 +73,12 @@ func runTune(c *cli.Context) error {
 	bar := newProgressBar(os.Stderr)
 	lastTick := time.Time{}
 	fmt.Fprintf(os.Stderr, "pioneer tune: libtorch %s, %d threads\n", torch.Version(), torch.NumThreads())
-	res, err := agent.Tune(ctx, agent.TuneConfig{
-		Model: dir, ModelName: c.String("model"), Task: t, Out: c.String("out"), Device: dev,
+	res, err := tune.Run(ctx, tune.Config{
+		Model: c.String("model"), Task: t, Out: c.String("out"), Device: dev,
 		TrainExamples: c.Int("train-examples"), EvalExamples: c.Int("eval-examples"),
-		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LoRARank: c.Int("lora-r"),
-		Full: c.Bool("full"), RandomInit: c.Bool("random-init"), EvalMetric: c.Bool("eval-metric"), Seed: c.Uint64("seed"),
-		Log: os.Stderr, Progress: bar.update,
+		Recipe: finetune.Recipe{Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Rank: c.Int("lora-r"),
+			Full: c.Bool("full"), Seed: c.Uint64("seed")},
+		RandomInit: c.Bool("random-init"), EvalMetric: c.Bool("eval-metric"), Log: os.Stderr, Progress: bar.update,
 		EvalTick: func(stage string, done, total int) {
 			if done == total || time.Since(lastTick) > 5*time.Second {
 				fmt.Fprintf(os.Stderr, "  evaluating (%s): %d/%d\n", stage, done, total)
@@ -101,7 +89,7 @@ func runTune(c *cli.Context) error {
 	bar.finish()
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; the training checkpoint is in %s", filepath.Join(c.String("out"), agent.OutputDir(c.Bool("full")), "checkpoints"))
+			return fmt.Errorf("interrupted; the training checkpoint is in %s", filepath.Join(c.String("out"), finetune.OutputDir(c.Bool("full")), "checkpoints"))
 		}
 		return err
 	}

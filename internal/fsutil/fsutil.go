@@ -2,13 +2,19 @@
 package fsutil
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFileAtomic replaces path with data so that a crash leaves either the old file or
 // the complete new one: it writes a temporary file in the same folder, syncs it and
-// renames it over path.
+// renames it over path (a symbolic link at path is replaced, never followed), then syncs
+// the folder so the rename itself survives a power cut.
 func WriteFileAtomic(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -30,6 +36,54 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	if werr != nil {
 		os.Remove(tmp)
+		return werr
 	}
-	return werr
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir flushes a folder's entries (a rename or a new file in it) to disk.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ErrSymlink is returned (wrapped) for a state file that is a symbolic link: Pioneer
+// writes its state files itself and never follows a link someone put in their place.
+var ErrSymlink = errors.New("is a symbolic link")
+
+// NotSymlink returns an error wrapping ErrSymlink when path is a symbolic link; a missing
+// path is fine.
+func NotSymlink(path string) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if st.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s %w; refusing to follow it (state files are Pioneer's own)", path, ErrSymlink)
+	}
+	return nil
+}
+
+// ReadState reads a state file that must not be a symbolic link (opened without following
+// one, so it cannot be swapped for a link in between).
+func ReadState(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s %w; refusing to follow it (state files are Pioneer's own)", path, ErrSymlink)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

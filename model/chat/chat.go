@@ -101,6 +101,10 @@ type Options struct {
 	Extra map[string]any
 }
 
+// ErrNoTemplate is returned (wrapped) by Load for a tokenizer configuration without a chat
+// template.
+var ErrNoTemplate = errors.New("no chat template")
+
 // Template is a parsed chat template. It is safe for concurrent use.
 type Template struct {
 	source  string
@@ -160,7 +164,7 @@ func Load(tokenizerConfigPath string) (*Template, error) {
 			return nil, fmt.Errorf("chat: %s: %w", tokenizerConfigPath, err)
 		}
 	} else {
-		return nil, fmt.Errorf("chat: %s has no chat_template (and there is no %s)", tokenizerConfigPath, jinjaPath)
+		return nil, fmt.Errorf("chat: %s has no chat_template (and there is no %s): %w", tokenizerConfigPath, jinjaPath, ErrNoTemplate)
 	}
 
 	t, err := parse(src, special)

@@ -1,4 +1,4 @@
-package production
+package triage
 
 import (
 	"slices"
@@ -49,12 +49,12 @@ func newTypeModel(types []string, exs []task.Example) *typeModel {
 // type; nil for an entity whose span is not in the sentence, or when the model has seen
 // too little (of the data, or of the entity's type). The other entities' types are
 // context (see coordination).
-func (m *typeModel) posteriors(text string, ents []task.Entity) []map[string]float64 {
+func (m *typeModel) posteriors(sentence string, ents []task.Entity) []map[string]float64 {
 	out := make([]map[string]float64, len(ents))
 	if m.lr.fitted < 50 {
 		return out
 	}
-	toks := strings.Split(text, " ")
+	toks := strings.Split(sentence, " ")
 	ms := locate(toks, ents)
 	for k, e := range ents {
 		if ms[k].at < 0 || !m.lr.judges(slices.Index(m.types, e.Type)) {

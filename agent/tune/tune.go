@@ -1,49 +1,41 @@
-// Package agent drives the engine for a task: fine-tuning jobs with evaluation before and
-// after, and (see DESIGN.md §5) the production loop built on them.
-package agent
+// Package tune is `pioneer tune`, the main job: fine-tune a base model on a task and
+// measure the task's metric on its test split before and after, with every prediction,
+// a report and the adapter (or model) ready to use.
+package tune
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine/sft"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
-	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
-// TuneConfig configures Tune. Zero values take the defaults noted.
-type TuneConfig struct {
-	Model string // base model folder
-	// ModelName is how reports name the model (and the --model argument they suggest);
-	// "": Model.
-	ModelName string
-	Task      *task.Task
-	Out       string // run folder
-	Device    torch.Device
-	// Examples used: at most this many training examples (0: all), drawn with Seed and
-	// balanced across labels for classification; at most EvalExamples test examples for
-	// the before/after evaluation (0: the whole test split); ValExamples validation
-	// examples for the loss during training (0: 200).
+// Config configures Run. Zero values take the defaults noted.
+type Config struct {
+	// Model is the base model: a Hugging Face folder or a bundled model's name (as
+	// reports and the commands they suggest name it).
+	Model  string
+	Task   *task.Task
+	Out    string // run folder
+	Device torch.Device
+	// Examples used: at most this many training examples (0: all), drawn with the recipe's
+	// seed and balanced across labels for classification; at most EvalExamples test
+	// examples for the before/after evaluation (0: the whole test split); ValExamples
+	// validation examples for the loss during training (0: 200).
 	TrainExamples, EvalExamples, ValExamples int
-	Epochs                                   int     // 0: 3
-	Batch                                    int     // 0: 16
-	LR                                       float64 // 0: 5e-3 for LoRA, 1e-3 with Full
-	LoRARank                                 int     // 0: 16
-	LoRAAlpha                                float64 // 0: 2 x rank
-	Full                                     bool    // fine-tune every weight instead of LoRA
-	Seed                                     uint64
+	// Recipe is how the model is trained (finetune.Recipe's defaults for zero fields).
+	Recipe finetune.Recipe
 	// EvalMetric computes the task metric on the validation examples at every evaluation
 	// during training (metrics.jsonl, curve) and keeps the best adapter by it in
 	// adapter/best.
@@ -56,8 +48,8 @@ type TuneConfig struct {
 	EvalTick   func(stage string, done, total int) // evaluation progress; may be nil
 }
 
-// TuneResult is what a Tune run measured; it is also written to Out/result.json.
-type TuneResult struct {
+// Result is what a run measured; it is also written to Out/result.json.
+type Result struct {
 	Task       string                `json:"task"`
 	Model      string                `json:"model"`
 	Metric     string                `json:"metric"`
@@ -74,115 +66,47 @@ type TuneResult struct {
 	before, after *task.Result
 }
 
-func (c *TuneConfig) defaults() {
-	if c.ModelName == "" {
-		c.ModelName = c.Model
+func (c *Config) validate() error {
+	switch {
+	case c.Task == nil:
+		return fmt.Errorf("tune: no task")
+	case c.Out == "":
+		return fmt.Errorf("tune: no run folder")
+	case c.TrainExamples < 0 || c.EvalExamples < 0 || c.ValExamples < 0:
+		return fmt.Errorf("tune: example counts must not be negative (0: all), got %d, %d and %d", c.TrainExamples, c.EvalExamples, c.ValExamples)
 	}
-	r := c.recipe()
-	r.Defaults()
-	c.Epochs, c.Batch, c.LR, c.LoRARank, c.LoRAAlpha = r.Epochs, r.Batch, r.LR, r.Rank, r.Alpha
-	if c.ValExamples <= 0 {
+	return c.Recipe.Validate()
+}
+
+// Run fine-tunes a base model on a task and measures the task metric on the test split
+// before and after. The run folder gets the adapter (or model), the training run's
+// metrics.jsonl, curve.png and checkpoints, before.json and after.json (every
+// prediction), result.json and report.md.
+func Run(ctx context.Context, c Config) (*Result, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	c.Recipe.Defaults()
+	if c.ValExamples == 0 {
 		c.ValExamples = 200
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
-}
-
-// Sample draws at most n examples with a seeded shuffle; for classification the draw is
-// balanced: labels take turns, so no label has more than one example more than another
-// unless it runs out.
-func Sample(t *task.Task, exs []task.Example, n int, seed uint64) []task.Example {
-	if n <= 0 || n >= len(exs) {
-		return exs
-	}
-	r := rand.New(rand.NewPCG(seed, 0x5a3b1e))
-	idx := r.Perm(len(exs))
-	if t.Type != task.Classification {
-		out := make([]task.Example, n)
-		for i := range out {
-			out[i] = exs[idx[i]]
-		}
-		return out
-	}
-	by := map[string][]int{}
-	var order []string
-	for _, i := range idx {
-		l := exs[i].Label
-		if _, ok := by[l]; !ok {
-			order = append(order, l)
-		}
-		by[l] = append(by[l], i)
-	}
-	var picked []int
-	for round := 0; len(picked) < n; round++ {
-		added := false
-		for _, l := range order {
-			if round < len(by[l]) && len(picked) < n {
-				picked = append(picked, by[l][round])
-				added = true
-			}
-		}
-		if !added {
-			break
-		}
-	}
-	sort.Ints(picked) // keep the split's order; the trainer shuffles
-	out := make([]task.Example, len(picked))
-	for i, j := range picked {
-		out[i] = exs[j]
-	}
-	return out
-}
-
-// Sequences tokenizes task examples for training: prompt, then the target completion and
-// the end-of-sequence token, with the loss on the completion only.
-func Sequences(t *task.Task, tok model.Tokenizer, exs []task.Example, eos, maxLen int) ([]training.Sequence, error) {
-	out := make([]training.Sequence, 0, len(exs))
-	for i, ex := range exs {
-		seq, err := sft.Tokenize(sft.Record{Prompt: t.PromptText(ex.Text), Completion: t.Target(ex), Line: i + 1},
-			tok, sft.TokenizeOptions{EOS: eos, MaxLen: maxLen, Truncate: true})
-		if err != nil {
-			return nil, fmt.Errorf("example %s: %w", ex.ID, err)
-		}
-		out = append(out, seq)
-	}
-	return out, nil
-}
-
-// Tune fine-tunes a base model on a task and measures the task metric on the test split
-// before and after. The run folder gets the adapter (or model), the training run's
-// metrics.jsonl, curve.png and checkpoints, before.json and after.json (every
-// prediction), result.json and report.md.
-func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
-	c.defaults()
 	start := time.Now()
 	t := c.Task
 	log := c.Log
-	tok, err := tokenizer.Load(filepath.Join(c.Model, "tokenizer.json"))
+	p, err := model.Open(c.Model, model.OpenOptions{Device: c.Device})
 	if err != nil {
 		return nil, err
 	}
-	defer tok.Close()
-	m, err := model.Load(c.Model, c.Device, torch.Float32)
-	if err != nil {
-		return nil, err
+	defer p.Close()
+	if len(p.EOS) == 0 {
+		return nil, fmt.Errorf("%s: no end-of-sequence token in generation_config.json or config.json", p.Dir)
 	}
-	defer m.Close()
-	gen, err := model.ReadGenerationConfig(c.Model)
-	if err != nil {
-		return nil, err
-	}
-	if len(gen.EosTokenIDs) == 0 {
-		return nil, fmt.Errorf("%s: no end-of-sequence token in generation_config.json or config.json", c.Model)
-	}
-	eos := gen.EosTokenIDs[0]
-	pad := gen.PadTokenID
-	if pad < 0 {
-		pad = eos
-	}
+	m, tok := p.LM, p.Tokenizer
 	if c.RandomInit {
-		if err := reinitialize(m, c.Seed); err != nil {
+		if err := reinitialize(m, c.Recipe.Seed); err != nil {
 			return nil, err
 		}
 	}
@@ -190,20 +114,21 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	train = Sample(t, train, c.TrainExamples, c.Seed)
-	val = Sample(t, val, c.ValExamples, c.Seed+1)
-	test = Sample(t, test, c.EvalExamples, c.Seed+2)
+	seed := c.Recipe.Seed
+	train = t.Sample(train, c.TrainExamples, seed)
+	val = t.Sample(val, c.ValExamples, seed+1)
+	test = t.Sample(test, c.EvalExamples, seed+2)
 	info := m.Info()
 	fmt.Fprintf(log, "task     %s (%s, metric %s): %d training, %d validation, %d test examples\n", t.Name, t.Type, t.Metric, len(train), len(val), len(test))
-	fmt.Fprintf(log, "model    %s: %s, %s parameters, on %s\n", c.ModelName, info.Architecture, format.Commas(info.Params), m.Device())
+	fmt.Fprintf(log, "model    %s: %s, %s parameters, on %s\n", c.Model, info.Architecture, format.Commas(info.Params), m.Device())
 
-	eopts := task.EvalOptions{Batch: 32, EOS: gen.EosTokenIDs, PadID: pad}
+	eopts := task.EvalOptions{Batch: 32, EOS: p.EOS, PadID: p.Pad}
 	evaluate := func(stage string) (*task.Result, error) {
 		o := eopts
 		if c.EvalTick != nil {
 			o.Progress = func(done, total int) { c.EvalTick(stage, done, total) }
 		}
-		return t.Evaluate(m, tok, test, o)
+		return t.Evaluate(ctx, m, tok, test, o)
 	}
 	before, err := evaluate("before")
 	if err != nil {
@@ -211,15 +136,15 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	}
 	fmt.Fprintf(log, "before   %s %.4f on %d test examples\n", t.Metric, before.Value, before.N)
 
-	adapterDir := filepath.Join(c.Out, OutputDir(c.Full))
-	set, tr, err := Train(ctx, m, tok, t, train, val, c.recipe(), TrainEnv{EOS: eos, Pad: pad, Base: c.Model, Out: adapterDir, Log: log, Progress: c.Progress,
-		EvalMetric: c.EvalMetric, EvalEOS: gen.EosTokenIDs})
+	adapterDir := filepath.Join(c.Out, finetune.OutputDir(c.Recipe.Full))
+	set, tr, err := finetune.Train(ctx, m, tok, t, train, val, c.Recipe, finetune.TrainEnv{EOS: p.FirstEOS(), Pad: p.Pad, Base: p.Dir,
+		Out: adapterDir, Log: log, Progress: c.Progress, EvalMetric: c.EvalMetric, EvalEOS: p.EOS})
 	if err != nil {
 		return nil, err
 	}
 	if set != nil {
 		defer set.Close()
-	} else if err := model.CopyCompanionFiles(c.Model, adapterDir); err != nil {
+	} else if err := model.CopyCompanionFiles(p.Dir, adapterDir); err != nil {
 		return nil, err
 	}
 	after, err := evaluate("after")
@@ -230,7 +155,7 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	if after.Truncated > 0 {
 		fmt.Fprintf(log, "note     %d test inputs were cut to fit the model's %d positions\n", after.Truncated, m.Info().MaxPositions)
 	}
-	res := &TuneResult{Task: t.Name, Model: c.ModelName, Metric: t.Metric, Before: before.Value, After: after.Value,
+	res := &Result{Task: t.Name, Model: c.Model, Metric: t.Metric, Before: before.Value, After: after.Value,
 		EvalN: len(test), TrainN: len(train), Train: tr, Adapter: adapterDir, Wall: time.Since(start),
 		Confusions: after.TopConfusions(10), before: before, after: after}
 	for i := 0; i < min(3, len(test)); i++ {
@@ -252,20 +177,6 @@ func Tune(ctx context.Context, c TuneConfig) (*TuneResult, error) {
 	return res, nil
 }
 
-// recipe is the training recipe the configuration asks for.
-func (c *TuneConfig) recipe() Recipe {
-	return Recipe{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, Rank: c.LoRARank, Alpha: c.LoRAAlpha, Full: c.Full, Seed: c.Seed}
-}
-
-// OutputDir is the folder of a Tune run that holds what training made: "adapter" for
-// LoRA, "model" (a Hugging Face model folder) for full fine-tuning.
-func OutputDir(full bool) string {
-	if full {
-		return "model"
-	}
-	return "adapter"
-}
-
 // Shown is a test example with the model's answers before and after fine-tuning.
 type Shown struct {
 	Text   string `json:"text"`
@@ -275,7 +186,7 @@ type Shown struct {
 }
 
 // Report is the run's summary in Markdown.
-func (r *TuneResult) Report(c TuneConfig) string {
+func (r *Result) Report(c Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s: fine-tuning %s\n\n", r.Task, filepath.Base(r.Model))
 	fmt.Fprintf(&b, "| | %s |\n|---|---|\n", r.Metric)
@@ -304,7 +215,7 @@ func (r *TuneResult) Report(c TuneConfig) string {
 	if len(r.Examples) > 0 {
 		example = r.Examples[0].Text
 	}
-	if c.Full {
+	if c.Recipe.Full {
 		fmt.Fprintf(&b, "Fine-tuned model: `%s` (a Hugging Face model folder). Use it:\n\n", r.Adapter)
 		fmt.Fprintf(&b, "    pioneer generate --model %s --prompt %q --max-new-tokens 16\n", r.Adapter, c.Task.PromptText(example))
 	} else {

@@ -1,4 +1,4 @@
-package production
+package triage
 
 import (
 	"math"
@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/text"
 )
 
 // sparseLR is a multinomial logistic regression (maximum entropy) classifier over sparse
@@ -152,8 +153,8 @@ func (m *labelModel) prob(text, label string) (p float64, best string, ok bool) 
 // a limit scaled down by a label's example count trades them for missed flips).
 func labelFlip(labels int) float64 { return min(0.2, 2/float64(labels)) }
 
-func textFeatures(text string) []string {
-	ws := words(text)
+func textFeatures(in string) []string {
+	ws := text.Words(in)
 	f := []string{"bias"}
 	for i, w := range ws {
 		f = append(f, "u:"+w)

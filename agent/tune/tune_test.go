@@ -1,4 +1,4 @@
-package agent_test
+package tune_test
 
 import (
 	"context"
@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/tune"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
@@ -17,7 +18,7 @@ import (
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
 
-const nano = "../data/models/pioneer-nano"
+const nano = "../../data/models/pioneer-nano"
 
 // tinyTask writes a three-label task whose label is given away by a keyword.
 func tinyTask(t *testing.T) *task.Task {
@@ -58,8 +59,8 @@ data: {train: train.jsonl, validation: train.jsonl, test: test.jsonl}
 func TestTuneFull(t *testing.T) {
 	tk := tinyTask(t)
 	out := t.TempDir()
-	res, err := agent.Tune(context.Background(), agent.TuneConfig{Model: nano, Task: tk, Out: out, Device: torch.CPU,
-		Epochs: 1, Batch: 4, LR: 1e-3, Seed: 3, Full: true})
+	res, err := tune.Run(context.Background(), tune.Config{Model: nano, Task: tk, Out: out, Device: torch.CPU,
+		Recipe: finetune.Recipe{Epochs: 1, Batch: 4, LR: 1e-3, Seed: 3, Full: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestTuneFull(t *testing.T) {
 	}
 	defer tok.Close()
 	test, _ := tk.Split("test")
-	again, err := tk.Evaluate(m, tok, test, task.EvalOptions{EOS: []int{0}})
+	again, err := tk.Evaluate(context.Background(), m, tok, test, task.EvalOptions{EOS: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +99,8 @@ func TestTuneFull(t *testing.T) {
 func TestTune(t *testing.T) {
 	tk := tinyTask(t)
 	out := t.TempDir()
-	res, err := agent.Tune(context.Background(), agent.TuneConfig{Model: nano, Task: tk, Out: out, Device: torch.CPU,
-		Epochs: 4, Batch: 4, LR: 5e-3, Seed: 3, EvalMetric: true})
+	res, err := tune.Run(context.Background(), tune.Config{Model: nano, Task: tk, Out: out, Device: torch.CPU,
+		Recipe: finetune.Recipe{Epochs: 4, Batch: 4, LR: 5e-3, Seed: 3}, EvalMetric: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestTune(t *testing.T) {
 	tok, _ := tokenizer.Load(filepath.Join(nano, "tokenizer.json"))
 	defer tok.Close()
 	test, _ := tk.Split("test")
-	again, err := tk.Evaluate(m, tok, test, task.EvalOptions{EOS: []int{0}})
+	again, err := tk.Evaluate(context.Background(), m, tok, test, task.EvalOptions{EOS: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +154,9 @@ func TestSampleIsBalancedAndSeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := agent.Sample(tk, train, 770, 1)
-	b := agent.Sample(tk, train, 770, 1)
-	c := agent.Sample(tk, train, 770, 2)
+	a := tk.Sample(train, 770, 1)
+	b := tk.Sample(train, 770, 1)
+	c := tk.Sample(train, 770, 2)
 	count := map[string]int{}
 	for _, ex := range a {
 		count[ex.Label]++

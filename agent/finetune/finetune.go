@@ -1,13 +1,18 @@
-package agent
+// Package finetune trains a model on a task's examples: the recipe (hyperparameters and
+// strategy of a pipeline, DESIGN.md §5's H and S), LoRA or every weight, through the
+// training loop (engine/training) with the task's prompts and targets as training
+// records (engine/sft). Every agent mode trains through it.
+package finetune
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/engine/sft"
 	"github.com/pioneer-ai/pioneer/engine/training"
-	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/plot"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
@@ -25,6 +30,36 @@ type Recipe struct {
 	Full   bool    `json:"full,omitempty"` // every weight instead of LoRA
 	Seed   uint64  `json:"seed"`
 }
+
+// Validate says what is wrong with a recipe as given (zero values are allowed: Defaults
+// fills them).
+func (r Recipe) Validate() error {
+	switch {
+	case r.Epochs < 0:
+		return fmt.Errorf("recipe: epochs must be positive (0: 3), got %d", r.Epochs)
+	case r.Epochs > MaxEpochs:
+		return fmt.Errorf("recipe: %d epochs, more than the %d allowed", r.Epochs, MaxEpochs)
+	case r.Batch < 0:
+		return fmt.Errorf("recipe: batch must be positive (0: 16), got %d", r.Batch)
+	case r.Batch > MaxBatch:
+		return fmt.Errorf("recipe: batch of %d, more than the %d allowed", r.Batch, MaxBatch)
+	case r.LR < 0 || math.IsNaN(r.LR) || math.IsInf(r.LR, 0):
+		return fmt.Errorf("recipe: learning rate must be positive (0: the default), got %v", r.LR)
+	case r.LR > 1:
+		return fmt.Errorf("recipe: learning rate %v is above 1", r.LR)
+	case r.Rank < 0:
+		return fmt.Errorf("recipe: LoRA rank must be positive (0: 16), got %d", r.Rank)
+	case r.Alpha < 0 || math.IsNaN(r.Alpha) || math.IsInf(r.Alpha, 0):
+		return fmt.Errorf("recipe: LoRA alpha must be positive (0: 2 x rank), got %v", r.Alpha)
+	}
+	return nil
+}
+
+// Bounds of a recipe: beyond them a run is a mistake, not a long job.
+const (
+	MaxEpochs = 1000
+	MaxBatch  = 4096
+)
 
 // Defaults fills the recipe's zero values: 3 epochs, batch 16, lr 5e-3 for LoRA and 1e-3
 // for every weight, LoRA rank 16 and alpha 2 x rank.
@@ -72,9 +107,10 @@ var LoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", 
 // (the caller closes it, which detaches it); with Full, m's own weights change and set
 // is nil.
 func Train(ctx context.Context, m model.CausalLM, tok model.Tokenizer, t *task.Task, train, val []task.Example, r Recipe, env TrainEnv) (*lora.Set, *training.TrainResult, error) {
-	if r.Epochs <= 0 || r.Batch <= 0 || r.LR <= 0 {
-		return nil, nil, fmt.Errorf("train: recipe needs epochs, batch and lr > 0, got %+v", r)
+	if err := r.Validate(); err != nil {
+		return nil, nil, err
 	}
+	r.Defaults()
 	if len(train) == 0 {
 		return nil, nil, fmt.Errorf("train: no training examples")
 	}
@@ -92,26 +128,21 @@ func Train(ctx context.Context, m model.CausalLM, tok model.Tokenizer, t *task.T
 	}
 	var lm training.LM = training.Full{Model: m}
 	var set *lora.Set
-	what := "every weight"
-	r.Defaults()
+	what, strategy := "every weight", "full"
 	if !r.Full {
 		set, err = lora.Attach(m, lora.Config{R: r.Rank, Alpha: r.Alpha, TargetModules: lora.Targets{Names: LoRATargets}, BaseModel: env.Base}, r.Seed)
 		if err != nil {
 			return nil, nil, err
 		}
 		lm = lora.Trainer{Model: m, Set: set}
-		var n int64
-		for _, p := range set.Parameters() {
-			n += p.Numel()
-		}
-		what = fmt.Sprintf("LoRA r=%d alpha=%g on %d projections (%s parameters)", r.Rank, r.Alpha, len(set.Adapters), format.Commas(n))
+		what, strategy = set.Summary(), fmt.Sprintf("lora r=%d alpha=%g", r.Rank, r.Alpha)
 	}
 	steps := (r.Epochs*len(trainSeqs) + r.Batch - 1) / r.Batch
 	cfg := training.FineTuneConfig{BatchSize: r.Batch, PadID: env.Pad, TrainConfig: training.TrainConfig{
 		Steps:    steps,
 		Schedule: training.Schedule{Peak: r.LR, Warmup: max(steps/20, 1), MinRatio: 0.1, Kind: "cosine"},
 		GradClip: 1, Seed: r.Seed, EvalEvery: max(steps/5, 1), CheckpointEvery: max(steps/5, 1),
-		OutDir: env.Out, Resume: env.Resume,
+		OutDir: env.Out, Resume: env.Resume, Identity: map[string]string{"base": env.Base, "task": t.Name, "strategy": strategy},
 	}}
 	if env.EvalMetric && len(val) > 0 {
 		eosIDs := env.EvalEOS
@@ -123,7 +154,7 @@ func Train(ctx context.Context, m model.CausalLM, tok model.Tokenizer, t *task.T
 			if set != nil {
 				set.Training = false // no dropout while evaluating
 			}
-			res, err := t.Evaluate(m, tok, val, task.EvalOptions{Batch: 32, EOS: eosIDs, PadID: env.Pad})
+			res, err := t.Evaluate(ctx, m, tok, val, task.EvalOptions{Batch: 32, EOS: eosIDs, PadID: env.Pad})
 			if err != nil {
 				return nil, err
 			}
@@ -145,4 +176,33 @@ func Train(ctx context.Context, m model.CausalLM, tok model.Tokenizer, t *task.T
 		set.Training = false
 	}
 	return set, res, nil
+}
+
+// Sequences tokenizes task examples for training: prompt, then the target completion and
+// the end-of-sequence token, with the loss on the completion only.
+func Sequences(t *task.Task, tok model.Tokenizer, exs []task.Example, eos, maxLen int) ([]training.Sequence, error) {
+	out := make([]training.Sequence, 0, len(exs))
+	for i, ex := range exs {
+		seq, err := sft.Tokenize(Record(t, ex, i+1),
+			tok, sft.TokenizeOptions{EOS: eos, MaxLen: maxLen, Truncate: true})
+		if err != nil {
+			return nil, fmt.Errorf("example %s: %w", ex.ID, err)
+		}
+		out = append(out, seq)
+	}
+	return out, nil
+}
+
+// Record is a task example as a training record: its prompt and its target completion.
+func Record(t *task.Task, ex task.Example, line int) sft.Record {
+	return sft.Record{Prompt: t.PromptText(ex.Text), Completion: t.Target(ex), Line: line}
+}
+
+// OutputDir is the folder of a tune run that holds what training made: "adapter" for
+// LoRA, "model" (a Hugging Face model folder) for full fine-tuning.
+func OutputDir(full bool) string {
+	if full {
+		return "model"
+	}
+	return "adapter"
 }

@@ -1,16 +1,21 @@
-package production
+// Package text is the agent's plain-text toolkit: Unicode normalisation of untrusted
+// text, word splitting, a TF-IDF index of a pool of texts for nearest neighbours and the
+// vocabulary, and spelling correction by one typing slip.
+package text
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
-// words splits text into lowercase word tokens (letters and digits; apostrophes kept
+// Words splits text into lowercase word tokens (letters and digits; apostrophes kept
 // inside words).
-func words(s string) []string {
+func Words(s string) []string {
 	var out []string
 	var b strings.Builder
 	flush := func() {
@@ -33,9 +38,9 @@ func words(s string) []string {
 	return out
 }
 
-// index is a TF-IDF index over a pool of texts (word unigrams and bigrams), for nearest
+// Index is a TF-IDF index over a pool of texts (word unigrams and bigrams), for nearest
 // neighbours by cosine similarity.
-type index struct {
+type Index struct {
 	docs  []map[string]float64 // normalised tf-idf vectors
 	df    map[string]int
 	n     int
@@ -54,11 +59,16 @@ func features(ws []string) map[string]float64 {
 	return f
 }
 
-func newIndex(texts []string) *index {
-	ix := &index{df: map[string]int{}, vocab: map[string]int{}, post: map[string][]int{}, n: len(texts)}
+// MaxWordLen is the longest word Correction looks at (in letters): the candidates of a
+// word of n letters take about 54·n² bytes, and no word of a language is this long.
+const MaxWordLen = 32
+
+// NewIndex indexes a pool of texts.
+func NewIndex(texts []string) *Index {
+	ix := &Index{df: map[string]int{}, vocab: map[string]int{}, post: map[string][]int{}, n: len(texts)}
 	raw := make([]map[string]float64, len(texts))
 	for i, t := range texts {
-		ws := words(t)
+		ws := Words(t)
 		raw[i] = features(ws)
 		for k := range raw[i] {
 			ix.df[k]++
@@ -83,10 +93,10 @@ func newIndex(texts []string) *index {
 
 // weigh turns counts into a unit tf-idf vector. Keys are visited in sorted order so the
 // floating-point sums, and with them the ranking of tied neighbours, are reproducible.
-func (ix *index) weigh(f map[string]float64) map[string]float64 {
+func (ix *Index) weigh(f map[string]float64) map[string]float64 {
 	v := map[string]float64{}
 	var norm float64
-	for _, k := range sortedKeys(f) {
+	for _, k := range slices.Sorted(maps.Keys(f)) {
 		tf := f[k]
 		idf := math.Log(float64(ix.n+1) / float64(ix.df[k]+1))
 		if idf <= 0 {
@@ -103,34 +113,34 @@ func (ix *index) weigh(f map[string]float64) map[string]float64 {
 	return v
 }
 
-// hit is a neighbour: a pool index and its cosine similarity.
-type hit struct {
-	i   int
-	sim float64
+// Hit is a neighbour: a pool index and its cosine similarity.
+type Hit struct {
+	I   int
+	Sim float64
 }
 
-// nearest returns the k most similar pool texts (similarity > 0), most similar first;
+// Nearest returns the k most similar pool texts (similarity > 0), most similar first;
 // skip, when set, leaves pool entries out.
-func (ix *index) nearest(text string, k int, skip func(int) bool) []hit {
-	q := ix.weigh(features(words(text)))
+func (ix *Index) Nearest(text string, k int, skip func(int) bool) []Hit {
+	q := ix.weigh(features(Words(text)))
 	score := map[int]float64{}
-	for _, t := range sortedKeys(q) {
+	for _, t := range slices.Sorted(maps.Keys(q)) {
 		w := q[t]
 		for _, d := range ix.post[t] {
 			score[d] += w * ix.docs[d][t]
 		}
 	}
-	out := make([]hit, 0, len(score))
+	out := make([]Hit, 0, len(score))
 	for d, s := range score {
 		if skip == nil || !skip(d) {
-			out = append(out, hit{d, s})
+			out = append(out, Hit{d, s})
 		}
 	}
 	sort.Slice(out, func(a, b int) bool {
-		if out[a].sim != out[b].sim {
-			return out[a].sim > out[b].sim
+		if out[a].Sim != out[b].Sim {
+			return out[a].Sim > out[b].Sim
 		}
-		return out[a].i < out[b].i
+		return out[a].I < out[b].I
 	})
 	if len(out) > k {
 		out = out[:k]
@@ -138,16 +148,16 @@ func (ix *index) nearest(text string, k int, skip func(int) bool) []hit {
 	return out
 }
 
-// known reports whether a word occurs in the pool.
-func (ix *index) known(w string) bool { return ix.vocab[w] > 0 }
+// Known reports whether a word occurs in the pool.
+func (ix *Index) Known(w string) bool { return ix.vocab[w] > 0 }
 
-// correction finds a pool word within one typing slip of w (a letter dropped, added or
+// Correction finds a pool word within one typing slip of w (a letter dropped, added or
 // swapped with its neighbour, or replaced by a key next to it on a QWERTY keyboard),
 // preferring the most frequent; "" when none. Substitutions are limited to neighbouring
 // keys so that a rare but valid word ("veil", "bloc") is not "corrected" into a common
 // one ("neil", "blow").
-func (ix *index) correction(w string) string {
-	if len([]rune(w)) < 4 {
+func (ix *Index) Correction(w string) string {
+	if n := utf8.RuneCountInString(w); n < 4 || n > MaxWordLen {
 		return ""
 	}
 	best, bestN := "", 0

@@ -1,0 +1,90 @@
+// Package teacher is the client of a teacher model: any OpenAI-compatible
+// chat-completions endpoint (a hosted model, or a server speaking the same API, such as
+// `pioneer serve`) that writes extra training examples. What it writes is data like any
+// logged line: the caller triages it before use.
+package teacher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client talks to one endpoint and model.
+type Client struct {
+	URL    string // base URL, e.g. https://api.openai.com/v1
+	Model  string
+	APIKey string       // sent as a bearer token when set
+	HTTP   *http.Client // nil: a client with a 60 s timeout
+}
+
+// maxResponse bounds what is read of a response.
+const maxResponse = 1 << 20
+
+// Complete sends one user message and returns the first choice's reply.
+func (c *Client) Complete(ctx context.Context, prompt string, temperature float64) (string, error) {
+	body, err := json.Marshal(map[string]any{"model": c.Model, "temperature": temperature,
+		"messages": []map[string]string{{"role": "user", "content": prompt}}})
+	if err != nil {
+		return "", fmt.Errorf("teacher: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+"/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("teacher: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("teacher: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return "", fmt.Errorf("teacher: reading the response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("teacher: %s: %.300s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var out struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Choices) == 0 {
+		return "", fmt.Errorf("teacher: unexpected response: %.200s", b)
+	}
+	return out.Choices[0].Message.Content, nil
+}
+
+// Paraphrases asks for n ways a user might phrase text with the same meaning (labelled
+// label) and returns the lines of the reply, numbering and bullets taken off, at most n.
+func (c *Client) Paraphrases(ctx context.Context, text, label string, n int) ([]string, error) {
+	prompt := fmt.Sprintf("Write %d different ways a user might phrase the following request, keeping its meaning "+
+		"(intent %q). One per line, no numbering, nothing else.\n\n%s", n, label, text)
+	reply, err := c.Complete(ctx, prompt, 0.7)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(reply, "\n") {
+		line = strings.TrimSpace(strings.TrimLeft(line, "-*0123456789.) "))
+		if line != "" && len(out) < n {
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,465 @@
+// Package triage decides, for each line of a labelled log (a deployed model's failures
+// with the answers expected), whether it may become training data: poison (empty,
+// prompt injection or jailbreak, gibberish, off-domain, a label or entity type the
+// labelled data contradicts, an entity not in the input) never does; fixable noise
+// (greetings and politeness, shouting, typing slips, truncation, code-switching,
+// invisible or compatibility characters) is repaired and kept; anything else is clean.
+// Every check reads the text after Unicode normalisation (agent/text.Normalize).
+package triage
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/text"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// Class is triage's decision on a line.
+type Class string
+
+// The classes.
+const (
+	Clean   Class = "clean"   // used as it is
+	Fixable Class = "fixable" // repaired (Verdict.Cleaned) and used, the noisy form as a robustness variant
+	Poison  Class = "poison"  // never trained on
+)
+
+// Kind says what kind of poison or noise a line holds ("" for clean lines).
+type Kind string
+
+// Poison kinds never become training data.
+const (
+	PoisonEmpty     Kind = "empty"
+	PoisonGibberish Kind = "gibberish"
+	PoisonInjection Kind = "prompt_injection"
+	PoisonOffDomain Kind = "off_domain"
+	PoisonLabelFlip Kind = "label_flip"
+	PoisonNotInText Kind = "entity_not_in_input"
+)
+
+// Fixable kinds are repaired and used (with the original as a robustness variant).
+const (
+	FixTypo       Kind = "typos"
+	FixCasing     Kind = "casing"
+	FixPreamble   Kind = "preamble"
+	FixTruncation Kind = "truncation"
+	FixCodeSwitch Kind = "code_switching"
+	FixUnicode    Kind = "unicode" // invisible or compatibility characters normalised
+)
+
+// Verdict is triage's decision on one failure.
+type Verdict struct {
+	ID     string `json:"id"`
+	Line   int    `json:"line"`
+	Class  Class  `json:"class"`
+	Kind   Kind   `json:"kind"`   // what kind of noise or poison ("" for clean)
+	Reason string `json:"reason"` // why, in words
+	// Cleaned is the input with fixable noise repaired (fixable only).
+	Cleaned string `json:"cleaned,omitempty"`
+}
+
+var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
+	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
+
+// typeFlip: a logged entity type the type model gives less probability than this is a
+// flip (see modelFlip for how it was chosen).
+const typeFlip = 0.3
+
+// Triager holds what triage compares failures with: the labelled examples at hand (the
+// task's data pool, the parent's training data, traffic).
+type Triager struct {
+	t    *task.Task
+	pool []task.Example
+	ix   *text.Index
+	// Lexicon, when set, says whether a word is a word of the language (the base
+	// model's tokenizer has it as one token); such a word is never taken for a slip,
+	// however rare in the task's data.
+	Lexicon func(word string) bool
+	// Likelier, when set, says whether a language model finds the sentence after a
+	// spelling correction likelier than before it; a correction it does not is not made.
+	// The data's vocabulary alone takes real words it lacks for slips of words it has
+	// ("rents" for a slip of "tents", "mettle" of "mette").
+	Likelier   func(before, after string) bool
+	labelWords map[string]bool           // the task's labels, lower-cased, spaces as underscores
+	phrases    map[string]bool           // injection-family phrases the pool's own inputs hold
+	steered    map[string]bool           // "meta label" pairs the pool's inputs hold in the steering form
+	entity     map[string]map[string]int // lower-cased entity text -> type -> count in the pool
+	word       map[string]map[string]int // lower-cased word of an entity -> type -> count
+	types      *typeModel                // extraction: entity type from span and context
+	labels     *labelModel               // classification: label from the input's words
+}
+
+// TokenLexicon is triage's lexicon from a tokenizer: a word the tokenizer has as one
+// token (with its leading space) is a word of the language.
+func TokenLexicon(tok model.Tokenizer) func(word string) bool {
+	return func(w string) bool {
+		ids, err := tok.Encode(" "+w, false)
+		return err == nil && len(ids) == 1
+	}
+}
+
+// New makes a triager for the task's failures, comparing them with the labelled
+// examples given.
+func New(t *task.Task, pool []task.Example) *Triager {
+	texts := make([]string, len(pool))
+	for i, ex := range pool {
+		texts[i] = ex.Text
+	}
+	tr := &Triager{t: t, pool: pool, ix: text.NewIndex(texts), entity: map[string]map[string]int{}, word: map[string]map[string]int{}}
+	count := func(m map[string]map[string]int, k, typ string) {
+		if m[k] == nil {
+			m[k] = map[string]int{}
+		}
+		m[k][typ]++
+	}
+	switch t.Type {
+	case task.Extraction:
+		tr.types = newTypeModel(t.EntityTypes, pool)
+	case task.Classification:
+		tr.labels = newLabelModel(t.Labels, pool)
+	}
+	for _, ex := range pool {
+		for _, e := range ex.Entities {
+			count(tr.entity, strings.ToLower(e.Text), e.Type)
+			for _, w := range text.Words(e.Text) {
+				count(tr.word, w, e.Type)
+			}
+		}
+	}
+	return tr
+}
+
+// Triage decides whether a failure may become training data. Poison is checked first
+// (empty, injection, gibberish, off-domain, a label the data contradicts), then fixable
+// noise (repaired in Cleaned); anything else is clean.
+func (tr *Triager) Triage(f Failure) Verdict {
+	v := Verdict{ID: f.ID, Line: f.Line, Class: Poison}
+	in, normalized := text.Normalize(f.Input)
+	in = strings.TrimSpace(in)
+	ws := text.Words(in)
+	if len(ws) == 0 {
+		v.Kind, v.Reason = PoisonEmpty, "the input has no words"
+		return v
+	}
+	if why := tr.injected(in, f.Label); why != "" {
+		v.Kind, v.Reason = PoisonInjection, "prompt injection or jailbreak ("+why+")"
+		return v
+	}
+	f.Input = in // every check below reads the normalised text
+	for k := range f.Entities {
+		f.Entities[k].Text, _ = text.Normalize(f.Entities[k].Text)
+	}
+	cleaned, fixes := tr.repair(in)
+	if normalized {
+		fixes = append(fixes, FixUnicode)
+	}
+	cws := text.Words(cleaned)
+	known := 0
+	for _, w := range cws {
+		if tr.ix.Known(w) {
+			known++
+		}
+	}
+	if g := gibberish(in); g != "" {
+		v.Kind, v.Reason = PoisonGibberish, g
+		return v
+	}
+	frac := float64(known) / float64(len(cws))
+	if len(cws) >= 3 && frac < 0.34 {
+		v.Kind, v.Reason = PoisonOffDomain, "most words occur nowhere in the task's data"
+		return v
+	}
+	// Nothing alike in the task's data: for short classification inputs a strong
+	// sign; news-like sentences for extraction are each novel, so only near-zero
+	// similarity counts there (the vocabulary test above does the work).
+	minSim := 0.12
+	if tr.t.Type == task.Extraction {
+		minSim = 0.03
+	}
+	nn := tr.ix.Nearest(cleaned, 10, nil)
+	if len(nn) == 0 || nn[0].Sim < minSim {
+		best := 0.0
+		if len(nn) > 0 {
+			best = nn[0].Sim
+		}
+		v.Kind, v.Reason = PoisonOffDomain, "nothing in the task's data resembles it (best similarity "+ftoa(best)+")"
+		return v
+	}
+	if reason := tr.contradicted(f, cleaned, nn); reason != "" {
+		v.Kind, v.Reason = PoisonLabelFlip, reason
+		return v
+	}
+	if tr.t.Type == task.Extraction {
+		for _, e := range f.Entities {
+			if !strings.Contains(strings.ToLower(in), strings.ToLower(e.Text)) {
+				v.Kind, v.Reason = PoisonNotInText, "expected entity "+quote(e.Text)+" does not occur in the input"
+				return v
+			}
+		}
+	}
+	if len(fixes) > 0 {
+		v.Class, v.Kind, v.Reason, v.Cleaned = Fixable, fixes[0], joinKinds(fixes), cleaned
+		return v
+	}
+	v.Class, v.Kind, v.Reason = Clean, "", "a well-formed in-domain input whose label the data supports"
+	return v
+}
+
+// contradicted says why the expected answer is a label flip: near-identical examples in
+// the pool carry another label, or a classifier fitted on the pool gives the logged
+// label little probability (classification); an entity's text is of another type
+// throughout the pool, or the type model gives the logged type little probability
+// (extraction).
+func (tr *Triager) contradicted(f Failure, in string, nn []text.Hit) string {
+	switch tr.t.Type {
+	case task.Classification:
+		// Near-identical inputs carry another label, none the logged one.
+		near, nearOther := false, ""
+		for _, h := range nn {
+			if h.Sim < 0.7 {
+				break
+			}
+			if l := tr.pool[h.I].Label; l == f.Label {
+				near = true
+			} else if nearOther == "" {
+				nearOther = l
+			}
+		}
+		if !near && nearOther != "" {
+			return "a near-identical example (similarity " + ftoa(nn[0].Sim) + ") is labelled " + quote(nearOther) + ", not " + quote(f.Label)
+		}
+		if p, best, ok := tr.labels.prob(in, f.Label); ok && p < labelFlip(len(tr.t.Labels)) {
+			return "a classifier fitted on the task's labelled data gives " + quote(f.Label) + " probability " + ftoa(p) + " (" + quote(best) + " the most)"
+		}
+	case task.Extraction:
+		// Evidence for each type of a logged entity: the labelled data's entities with
+		// the same in (weight 3 each), and with its words (each word's type counts,
+		// at most 5 in all per word, shared in proportion).
+		posts := tr.types.posteriors(f.Input, f.Entities)
+		for k, e := range f.Entities {
+			ev := map[string]float64{}
+			for typ, c := range tr.entity[strings.ToLower(e.Text)] {
+				ev[typ] += 3 * float64(c)
+			}
+			for _, w := range text.Words(e.Text) {
+				dist := tr.word[w]
+				tot := 0
+				for _, c := range dist {
+					tot += c
+				}
+				for typ, c := range dist {
+					ev[typ] += float64(c) / float64(tot) * min(float64(tot), 5)
+				}
+			}
+			var total float64
+			top, topW := "", 0.0
+			for _, typ := range slices.Sorted(maps.Keys(ev)) {
+				total += ev[typ]
+				if ev[typ] > topW {
+					top, topW = typ, ev[typ]
+				}
+			}
+			if total >= 2 && ev[e.Type]/total < 0.1 && top != e.Type {
+				return quote(e.Text) + " is " + top + " by the task's data (" + ftoa(topW/total) + " of the evidence) and hardly ever " + e.Type
+			}
+			if post := posts[k]; post != nil && post[e.Type] < typeFlip {
+				best, bestP := "", 0.0
+				for _, typ := range slices.Sorted(maps.Keys(post)) {
+					if post[typ] > bestP {
+						best, bestP = typ, post[typ]
+					}
+				}
+				return "from its words and context, " + quote(e.Text) + " is " + best + " (probability " + ftoa(bestP) + "), " + e.Type + " " + ftoa(post[e.Type])
+			}
+		}
+	}
+	return ""
+}
+
+// Thresholds of the entity type check with the deployed model: a logged type is a flip
+// when the deployed model gives it less than modelFlip of its probability over the types
+// and the type model less than typeDoubt. Either alone is common for genuine failures —
+// the deployed model mistypes (that is why the line was logged), and the type model
+// knows little of rare names — both together rarely.
+//
+// typeFlip, typeDoubt and modelFlip were chosen on the failure log of a CPU run of
+// bench/production -task conll2003 (deployed pioneer-nano, 469 lines, with their true
+// labels), against every single-entity type flip of it (3561). With the naive Bayes
+// type model this replaced (flip below 0.02, or below 0.3 when the deployed model's
+// output typed the span otherwise; model check below 0.3 and 0.05), triage turned away
+// 48 true lines and missed 4.4 % of the flips. Now it turns away 58 and misses 1.4 %
+// (53 and 1.38 % since the type model reads coordination). Looser settings catch more
+// at a higher cost: typeFlip 0.4 and typeDoubt 0.7 turn away 76 true lines and miss
+// 1.0 %. On an unseen deployment's log (seed 2: 451 lines, 3618 flips) the settings
+// turn away 41 true lines and miss 0.88 % of the flips.
+const (
+	modelFlip = 0.05
+	typeDoubt = 0.5
+)
+
+// typeDoubts gives, for each entity of ex, the type model's probability of its logged
+// type where that is below typeDoubt, and -1 where it is not (or the model abstains);
+// nil when no entity is doubted.
+func (tr *Triager) typeDoubts(ex task.Example) []float64 {
+	var doubts []float64
+	posts := tr.types.posteriors(ex.Text, ex.Entities)
+	for k, e := range ex.Entities {
+		if post := posts[k]; post != nil && post[e.Type] < typeDoubt {
+			if doubts == nil {
+				doubts = slices.Repeat([]float64{-1}, len(ex.Entities))
+			}
+			doubts[k] = post[e.Type]
+		}
+	}
+	return doubts
+}
+
+// entityModelCheck is triage's second look at an extraction failure: doubts are
+// typeDoubts(ex), scores the deployed model's log-probabilities of each logged entity
+// with each type (as task.EntityTypeScores returns them).
+func (tr *Triager) entityModelCheck(ex task.Example, doubts []float64, scores [][]float64) string {
+	for k, e := range ex.Entities {
+		j := slices.Index(tr.t.EntityTypes, e.Type)
+		if k >= len(doubts) || doubts[k] < 0 || j < 0 || k >= len(scores) {
+			continue
+		}
+		p := softmax(scores[k])
+		if p[j] >= modelFlip {
+			continue
+		}
+		best := 0
+		for i := range p {
+			if p[i] > p[best] {
+				best = i
+			}
+		}
+		return fmt.Sprintf("the deployed model gives %s the type %s with probability %s (%s %s), and its words and context %s",
+			quote(e.Text), e.Type, ftoa(p[j]), tr.t.EntityTypes[best], ftoa(p[best]), ftoa(doubts[k]))
+	}
+	return ""
+}
+
+func softmax(x []float64) []float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = max(m, v)
+	}
+	out := make([]float64, len(x))
+	var z float64
+	for i, v := range x {
+		out[i] = math.Exp(v - m)
+		z += out[i]
+	}
+	for i := range out {
+		out[i] /= z
+	}
+	return out
+}
+
+// repair fixes noise that does not change the meaning: a greeting or politeness
+// preamble, shouting, misspelt words (one edit from a word of the task's data).
+func (tr *Triager) repair(in string) (string, []Kind) {
+	var fixes []Kind
+	if loc := preamble.FindStringIndex(in); loc != nil && loc[1] < len(in) {
+		in = in[loc[1]:]
+		fixes = append(fixes, FixPreamble)
+	}
+	letters, upper := 0, 0
+	for _, r := range in {
+		if unicode.IsLetter(r) {
+			letters++
+			if unicode.IsUpper(r) {
+				upper++
+			}
+		}
+	}
+	if letters >= 8 && float64(upper)/float64(letters) > 0.7 && tr.t.Type != task.Extraction {
+		in = strings.ToLower(in)
+		fixes = append(fixes, FixCasing)
+	}
+	fields := strings.Fields(in)
+	typos, foreign := 0, 0
+	for i, w := range fields {
+		core := strings.Trim(strings.ToLower(w), ".,!?;:'\"()")
+		if core == "" || tr.ix.Known(core) || strings.IndexFunc(core, unicode.IsDigit) >= 0 {
+			continue
+		}
+		// A capitalised word is most likely a name the data has not seen, not a slip
+		// (for extraction, names are what is labelled; elsewhere the first word of a
+		// sentence is capitalised anyway).
+		if first, _ := utf8.DecodeRuneInString(strings.TrimLeft(w, "\"'(")); unicode.IsUpper(first) && (i > 0 || tr.t.Type == task.Extraction) {
+			continue
+		}
+		if tr.Lexicon != nil && tr.Lexicon(core) {
+			continue
+		}
+		if c := tr.ix.Correction(core); c != "" {
+			fixed := strings.Replace(strings.ToLower(w), core, c, 1)
+			after := slices.Clone(fields)
+			after[i] = fixed
+			if tr.Likelier == nil || tr.Likelier(strings.Join(fields, " "), strings.Join(after, " ")) {
+				fields[i] = fixed
+				typos++
+			}
+			continue
+		}
+		if strings.IndexFunc(core, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
+			foreign++
+		}
+	}
+	if typos > 0 {
+		in = strings.Join(fields, " ")
+		fixes = append(fixes, FixTypo)
+	}
+	if foreign > 0 {
+		fixes = append(fixes, FixCodeSwitch)
+	}
+	if last := fields[len(fields)-1]; len(fields) >= 3 && !strings.ContainsAny(last, ".?!") && len(last) <= 3 && !tr.ix.Known(strings.ToLower(last)) {
+		fixes = append(fixes, FixTruncation)
+	}
+	return in, fixes
+}
+
+// gibberish says why a text is not language ("" if it looks like language).
+func gibberish(in string) string {
+	letters, other := 0, 0
+	for _, r := range in {
+		switch {
+		case unicode.IsLetter(r):
+			letters++
+		case unicode.IsSpace(r) || unicode.IsDigit(r) || strings.ContainsRune(".,!?;:'\"-()$%&/", r):
+		default:
+			other++
+		}
+	}
+	if letters == 0 || float64(other)/float64(letters+other) > 0.3 {
+		return "mostly symbols"
+	}
+	ws := text.Words(in)
+	noVowel := 0
+	for _, w := range ws {
+		if len(w) >= 4 && !strings.ContainsAny(w, "aeiouy") {
+			noVowel++
+		}
+	}
+	if noVowel*2 >= len(ws) && len(ws) >= 2 {
+		return "most words have no vowel"
+	}
+	return ""
+}
+
+func joinKinds(ks []Kind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// Every numeric flag is checked before any work starts: a value out of its range is an
+// error naming the flag, never replaced by a default. A flag whose help says "0: ..."
+// accepts 0 for that meaning; the others do not.
+
+// intRange is an integer flag's allowed range.
+type intRange struct {
+	name   string
+	lo, hi int
+}
+
+// checkInts checks integer flags against their ranges.
+func checkInts(c *cli.Context, rs ...intRange) error {
+	for _, r := range rs {
+		v := c.Int(r.name)
+		if v < r.lo || v > r.hi {
+			return fmt.Errorf("--%s must be between %d and %d, got %d", r.name, r.lo, r.hi, v)
+		}
+	}
+	return nil
+}
+
+// floatRange is a float flag's allowed range; open makes the lower bound exclusive.
+type floatRange struct {
+	name   string
+	lo, hi float64
+	open   bool
+}
+
+// checkFloats checks float flags against their ranges (NaN and infinities refused).
+func checkFloats(c *cli.Context, rs ...floatRange) error {
+	for _, r := range rs {
+		v := c.Float64(r.name)
+		low := v < r.lo || (r.open && v == r.lo)
+		if math.IsNaN(v) || math.IsInf(v, 0) || low || v > r.hi {
+			bound := "at least"
+			if r.open {
+				bound = "above"
+			}
+			return fmt.Errorf("--%s must be %s %g and at most %g, got %v", r.name, bound, r.lo, r.hi, v)
+		}
+	}
+	return nil
+}
+
+// Bounds of resource flags: past them a value is a typo, not a job.
+const (
+	maxBatch     = 4096
+	maxEpochs    = 1000
+	maxSteps     = 100_000_000
+	maxSeqLen    = 1 << 20
+	maxExamples  = 100_000_000
+	maxNewTokens = 1 << 20
+)
+
+// setThreads applies --threads (0: libtorch's default), bounded by a few per CPU.
+func setThreads(c *cli.Context) error {
+	if err := checkInts(c, intRange{"threads", 0, 4 * runtime.NumCPU()}); err != nil {
+		return err
+	}
+	if n := c.Int("threads"); n > 0 {
+		torch.SetNumThreads(n)
+	}
+	return nil
+}
+
+// openOptions reads --device and --dtype (and applies --threads).
+func openOptions(c *cli.Context) (model.OpenOptions, error) {
+	var o model.OpenOptions
+	if err := setThreads(c); err != nil {
+		return o, err
+	}
+	var err error
+	if o.Device, err = torch.ParseDevice(c.String("device")); err != nil {
+		return o, err
+	}
+	if c.IsSet("dtype") || c.String("dtype") != "" {
+		if o.DType, err = torch.ParseDType(c.String("dtype")); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// openModel opens --model (a folder or a bundled model's name) with its tokenizer.
+func openModel(c *cli.Context) (*model.Pretrained, error) {
+	o, err := openOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return model.Open(c.String("model"), o)
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
+	"github.com/pioneer-ai/pioneer/internal/format"
+	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/model/tokenizer"
+	"github.com/urfave/cli/v2"
+)
+
+func infoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "info",
+		Usage: "describe a Hugging Face model folder without loading its weights",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "model folder"},
+			&cli.IntFlag{Name: "context", Value: 2048, Usage: "tokens per sequence for the KV-cache estimate"},
+		},
+		Action: func(c *cli.Context) error {
+			dir := c.String("model")
+			info, err := model.Inspect(dir)
+			if err != nil {
+				return err
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+			var stored int64
+			dtypes := map[string]int64{}
+			for _, f := range files {
+				sf, err := safetensors.Open(f)
+				if err != nil {
+					return err
+				}
+				for _, ti := range sf.Header().Tensors {
+					n := int64(1)
+					for _, d := range ti.Shape {
+						n *= d
+					}
+					stored += n
+					dtypes[string(ti.DType)] += n
+				}
+				sf.Close()
+			}
+			fmt.Printf("model         %s\n", dir)
+			fmt.Printf("architecture  %s (model_type %s)\n", info.Architecture, info.ModelType)
+			fmt.Printf("parameters    %s (config); %s stored in %d safetensors file(s) %v\n", format.Commas(info.Params), format.Commas(stored), len(files), dtypes)
+			fmt.Printf("shape         %d layers, hidden %d, heads %d (kv %d, head dim %d), vocabulary %d, %d positions\n",
+				info.Layers, info.Hidden, info.Heads, info.KVHeads, info.HeadDim, info.VocabSize, info.MaxPositions)
+			ctx := int64(c.Int("context"))
+			kv := 2 * int64(info.Layers) * int64(info.KVHeads) * int64(info.HeadDim) // per token, elements
+			for _, d := range []struct {
+				name  string
+				bytes int64
+			}{{"float32", 4}, {"bfloat16", 2}} {
+				fmt.Printf("memory %-8s weights %s, KV cache %s per sequence of %d tokens\n", d.name,
+					mib(info.Params*d.bytes), mib(kv*ctx*d.bytes), ctx)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
+				tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+				if err != nil {
+					return err
+				}
+				fmt.Printf("tokenizer     %d tokens\n", tok.VocabSize())
+				tok.Close()
+			}
+			return nil
+		},
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

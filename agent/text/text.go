@@ -41,11 +41,17 @@ func Words(s string) []string {
 // Index is a TF-IDF index over a pool of texts (word unigrams and bigrams), for nearest
 // neighbours by cosine similarity.
 type Index struct {
-	docs  []map[string]float64 // normalised tf-idf vectors
 	df    map[string]int
 	n     int
 	vocab map[string]int // word -> document frequency (unigrams only)
-	post  map[string][]int
+	// post lists, for each feature, the texts that have it with its weight in their
+	// normalised tf-idf vector, in text order.
+	post map[string][]posting
+}
+
+type posting struct {
+	doc int32
+	w   float64
 }
 
 func features(ws []string) map[string]float64 {
@@ -65,7 +71,7 @@ const MaxWordLen = 32
 
 // NewIndex indexes a pool of texts.
 func NewIndex(texts []string) *Index {
-	ix := &Index{df: map[string]int{}, vocab: map[string]int{}, post: map[string][]int{}, n: len(texts)}
+	ix := &Index{df: map[string]int{}, vocab: map[string]int{}, post: map[string][]posting{}, n: len(texts)}
 	raw := make([]map[string]float64, len(texts))
 	for i, t := range texts {
 		ws := Words(t)
@@ -81,11 +87,9 @@ func NewIndex(texts []string) *Index {
 			}
 		}
 	}
-	ix.docs = make([]map[string]float64, len(texts))
 	for i, f := range raw {
-		ix.docs[i] = ix.weigh(f)
-		for k := range ix.docs[i] {
-			ix.post[k] = append(ix.post[k], i)
+		for k, w := range ix.weigh(f) {
+			ix.post[k] = append(ix.post[k], posting{int32(i), w})
 		}
 	}
 	return ix
@@ -123,17 +127,21 @@ type Hit struct {
 // skip, when set, leaves pool entries out.
 func (ix *Index) Nearest(text string, k int, skip func(int) bool) []Hit {
 	q := ix.weigh(features(Words(text)))
-	score := map[int]float64{}
+	score := make([]float64, ix.n) // every contribution is positive: touched texts score above 0
+	var touched []int32
 	for _, t := range slices.Sorted(maps.Keys(q)) {
 		w := q[t]
-		for _, d := range ix.post[t] {
-			score[d] += w * ix.docs[d][t]
+		for _, p := range ix.post[t] {
+			if score[p.doc] == 0 {
+				touched = append(touched, p.doc)
+			}
+			score[p.doc] += w * p.w
 		}
 	}
-	out := make([]Hit, 0, len(score))
-	for d, s := range score {
-		if skip == nil || !skip(d) {
-			out = append(out, Hit{d, s})
+	out := make([]Hit, 0, len(touched))
+	for _, d := range touched {
+		if skip == nil || !skip(int(d)) {
+			out = append(out, Hit{int(d), score[d]})
 		}
 	}
 	sort.Slice(out, func(a, b int) bool {

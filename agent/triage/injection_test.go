@@ -57,3 +57,52 @@ func scan(t *testing.T, tk *task.Task, tr *Triager, pool int) {
 		t.Errorf("%s: %d of %d examples flagged as injection", name, flagged, n)
 	}
 }
+
+// TestForeignPassageSparesTaskData: genuine inputs of the bundled tasks (validation and
+// test splits, the training split as the labelled data) are next to never taken for
+// smuggled text, and neither are inputs with a short foreign phrase (code-switching).
+func TestForeignPassageSparesTaskData(t *testing.T) {
+	for _, name := range task.Bundled() {
+		tk, err := task.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		train, err := tk.Split("train")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := &Triager{t: tk, pool: train, ix: text.NewIndex(texts(train))} // what foreignPassage reads
+		n, flagged := 0, 0
+		for _, split := range []string{"validation", "test"} {
+			exs, err := tk.Split(split)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, ex := range exs {
+				in := ex.Text
+				if i%4 == 0 && tk.Type == task.Classification { // code-switched: a short foreign phrase
+					in += " por favor, muchas gracias"
+				}
+				n++
+				if why := tr.foreignPassage(in); why != "" {
+					flagged++
+					if flagged <= 5 {
+						t.Logf("%s %s: %q: %s", name, ex.ID, in, why)
+					}
+				}
+			}
+		}
+		t.Logf("%s: %d of %d genuine inputs flagged", name, flagged, n)
+		if flagged*500 > n { // at most 0.2 %
+			t.Errorf("%s: %d of %d genuine inputs taken for smuggled text", name, flagged, n)
+		}
+	}
+}
+
+func texts(exs []task.Example) []string {
+	out := make([]string, len(exs))
+	for i, ex := range exs {
+		out[i] = ex.Text
+	}
+	return out
+}

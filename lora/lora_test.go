@@ -326,6 +326,12 @@ func TestAttachInitAndErrors(t *testing.T) {
 	if !strings.Contains(err.Error(), "match no projection") {
 		t.Fatalf("no match: %v", err)
 	}
+	// A rank above a projection's smaller side (the fixture's hidden size is 32) is
+	// refused before anything is allocated.
+	_, err = lora.Attach(m, lora.Config{R: 100000, Alpha: 8, TargetModules: lora.Targets{Names: []string{"q_proj"}}}, 1)
+	if err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("rank 100000: %v", err)
+	}
 	// A regex target, as PEFT allows.
 	set, err = lora.Attach(m, lora.Config{R: 2, Alpha: 2, TargetModules: lora.Targets{Regex: `model\.layers\.1\.mlp\.(up|gate)_proj`}}, 1)
 	if err != nil || len(set.Adapters) != 2 {

@@ -79,8 +79,10 @@ func (mx *Mixture) Close() {
 	mx.prev = nil
 }
 
-// Delta adds, for each set, its adapter's term to the rows that use it: the rows are
-// gathered, transformed and scattered back through a 0/1 row mask.
+// Delta adds, for each set, its adapter's term to the rows that use it: those rows are
+// gathered (index_select), run through the adapter, and added back at their places
+// (index_add) into a zero term, so an adapter costs what its own rows cost. When every
+// row uses one adapter, it runs on x as it is.
 func (m *mixed) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	shape := x.Shape()
 	B := shape[0]
@@ -93,35 +95,34 @@ func (m *mixed) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 		if a == nil {
 			continue
 		}
-		mask := make([]float32, B)
-		any := false
+		var rows []int64
 		for r, want := range m.mix.rows {
 			if want == k {
-				mask[r], any = 1, true
+				rows = append(rows, int64(r))
 			}
 		}
-		if !any {
+		switch {
+		case len(rows) == 0:
 			continue
+		case int64(len(rows)) == B: // the whole batch: no gather, no scatter
+			return a.Delta(s, x)
 		}
-		view := make([]int64, len(shape)) // (B, 1, ..., 1): broadcast over the row
-		for i := range view {
-			view[i] = 1
-		}
-		view[0] = B
-		mk := s.To(s.Float32s(mask, view, torch.CPU), x.DType(), m.mix.dev)
-		d := s.Mul(a.Delta(s, x), mk)
 		if out == nil {
-			out = d
-		} else {
-			out = s.Add(out, d)
+			out = s.Zeros(m.outShape(shape), x.DType(), m.mix.dev)
 		}
+		idx := s.Int64s(rows, []int64{int64(len(rows))}, m.mix.dev)
+		out = s.IndexAdd(out, 0, idx, a.Delta(s, s.IndexSelect(x, 0, idx)))
 	}
 	if out == nil { // no row uses an adapter here: a zero term of the output's shape
-		_, outDim := m.members[firstMember(m.members)].linear.Dims()
-		oshape := append(append([]int64(nil), shape[:len(shape)-1]...), outDim)
-		return s.Zeros(oshape, x.DType(), m.mix.dev)
+		return s.Zeros(m.outShape(shape), x.DType(), m.mix.dev)
 	}
 	return out
+}
+
+// outShape is the shape of the projection's output for an input of shape in.
+func (m *mixed) outShape(in []int64) []int64 {
+	_, outDim := m.members[firstMember(m.members)].linear.Dims()
+	return append(append([]int64(nil), in[:len(in)-1]...), outDim)
 }
 
 func firstMember(ms []*Adapter) int {

@@ -74,18 +74,24 @@ func TestMixedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mx.SetRows([]int{1, -1, 0, 1}); err != nil {
-		t.Fatal(err)
-	}
-	rows := batchLogits(t, m, ids, 4)
-	mx.Close()
-	for r, want := range [][]float32{wantB, base, wantA, wantB} {
-		for i := range want {
-			if math.Abs(float64(rows[r][i]-want[i])) > 1e-5 {
-				t.Fatalf("row %d logit %d: mixed %v, alone %v", r, i, rows[r][i], want[i])
+	check := func(sets []int, wants [][]float32) {
+		t.Helper()
+		if err := mx.SetRows(sets); err != nil {
+			t.Fatal(err)
+		}
+		rows := batchLogits(t, m, ids, len(sets))
+		for r, want := range wants {
+			for i := range want {
+				if math.Abs(float64(rows[r][i]-want[i])) > 1e-5 {
+					t.Fatalf("rows %v: row %d logit %d: mixed %v, alone %v", sets, r, i, rows[r][i], want[i])
+				}
 			}
 		}
 	}
+	check([]int{1, -1, 0, 1}, [][]float32{wantB, base, wantA, wantB})
+	check([]int{0, 0, 0}, [][]float32{wantA, wantA, wantA}) // one adapter for the whole batch
+	check([]int{-1, -1}, [][]float32{base, base})           // none
+	mx.Close()
 	// the adapted logits match PEFT's for adapter a, and the two adapters differ
 	if d := maxDiff(wantA, ref.Logits[0]); d > 1e-4 {
 		t.Fatalf("adapter a vs PEFT: %v", d)

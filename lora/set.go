@@ -94,6 +94,10 @@ func attach(m model.CausalLM, cfg Config, seed uint64, weights map[string]*torch
 			a.A = set.scope.To(a.A, dt, dev)
 			a.B = set.scope.To(a.B, dt, dev)
 		} else {
+			if int64(r) > min(in, out) { // B·A has rank at most min(in, out): more only costs memory
+				set.Close()
+				return nil, fmt.Errorf("lora: rank %d on %s, a (%d -> %d) projection: the rank can be at most %d", r, p, in, out, min(in, out))
+			}
 			bound := 1 / math.Sqrt(float64(in)) // kaiming_uniform_(a=√5): √(6/((1+5)·in))
 			u := tmp.Rand([]int64{int64(r), in}, torch.Float32, torch.CPU, init)
 			a.A = set.scope.To(tmp.MulScalar(tmp.AddScalar(tmp.MulScalar(u, 2), -1), bound), dt, dev)

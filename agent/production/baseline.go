@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 
+	"github.com/pioneer-ai/pioneer/internal/crash"
+
 	"github.com/pioneer-ai/pioneer/agent/task"
 )
 
@@ -38,6 +40,7 @@ func (in *inputs) measureBaseline(ctx context.Context, runDir string, tg *triage
 	}
 	b.Previous = prev
 	err = in.withDeployed(func() error {
+		crash.Point("baseline:scoring")
 		sc, res, err := in.score(ctx, b.HeldOut, nil, prev, len(tg.hold))
 		if err != nil {
 			return err

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/internal/crash"
+
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/versions"
@@ -57,8 +60,16 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 		return nil, err
 	}
 	out := c.trained(sp.run.Dir)
+	progress := func(p training.Progress) {
+		if p.Step == 2 {
+			crash.Point("candidate:training")
+		}
+		if in.cfg.Progress != nil {
+			in.cfg.Progress(p)
+		}
+	}
 	set, tr, err := finetune.Train(ctx, in.base.LM, in.base.Tokenizer, in.t, train, in.t.Sample(in.val, 100, 7), r, finetune.TrainEnv{
-		EOS: in.base.EOS[0], Pad: in.base.Pad, Base: in.cfg.Base, Out: out, Log: in.cfg.Log, Progress: in.cfg.Progress, Resume: true})
+		EOS: in.base.EOS[0], Pad: in.base.Pad, Base: in.cfg.Base, Out: out, Log: in.cfg.Log, Progress: progress, Resume: true})
 	if err != nil {
 		if r.Full {
 			err = joinErr(err, in.swap(in.base.Dir)) // the next candidate starts from the base weights
@@ -72,6 +83,7 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 			return nil, err
 		}
 	}
+	crash.Point("candidate:scoring")
 	sc, res, err := in.score(ctx, sp.base.HeldOut, sp.base.R, sp.base.Previous, len(sp.tg.hold))
 	if set != nil {
 		set.Close()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/pioneer-ai/pioneer/internal/crash"
+
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/triage"
 )
@@ -220,6 +222,7 @@ func (in *inputs) confirm(ctx context.Context, d *Diagnosis, tg *triaged) error 
 	var res *task.Result
 	if len(all) > 0 {
 		err := in.withDeployed(func() error {
+			crash.Point("diagnosis:probes")
 			var err error
 			res, err = in.t.Evaluate(ctx, in.base.LM, in.base.Tokenizer, all, in.eopts)
 			return err

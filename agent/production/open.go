@@ -13,6 +13,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/triage"
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/internal/jsonl"
 	"github.com/pioneer-ai/pioneer/lora"
@@ -33,9 +34,12 @@ type inputs struct {
 	// trafficBad counts its lines that did not parse or fit the task (left out).
 	traffic    []task.Example
 	trafficBad int
-	vs         *versions.Store
-	eopts      task.EvalOptions
-	budget     *agent.Budget
+	// failures are the log's usable lines, quarantined the others.
+	failures    []triage.Failure
+	quarantined []triage.Quarantined
+	vs          *versions.Store
+	eopts       task.EvalOptions
+	budget      *agent.Budget
 }
 
 // open loads the base model and the data, and checks the deployment: it must load onto
@@ -123,10 +127,14 @@ func (in *inputs) swap(dir string) error {
 	return nil
 }
 
-// readData reads the pool, the held-out validation examples and the optional files.
+// readData reads the failure log, the pool, the held-out validation examples and the
+// optional files.
 func (in *inputs) readData() error {
 	t := in.t
 	var err error
+	if in.failures, in.quarantined, err = triage.ReadFailures(t, in.cfg.Failures, in.cfg.Limits); err != nil {
+		return fmt.Errorf("failure log: %w", err)
+	}
 	if in.pool, err = t.Split("train"); err != nil {
 		return err
 	}

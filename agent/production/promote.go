@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pioneer-ai/pioneer/internal/crash"
+
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/versions"
@@ -117,6 +119,7 @@ func (in *inputs) decide(ctx context.Context, run *agent.Run, c *candidate, o *O
 		if err := run.Lineage.Append("promoted", "promoted", done); err != nil {
 			return err
 		}
+		crash.Point("promote:recorded")
 	}
 	o.Verdict, o.Version = Promoted, done.Version
 	fmt.Fprintf(in.cfg.Log, "promote  %s is version %s\n", c.Name, done.Version)
@@ -133,6 +136,7 @@ func finish(run *agent.Run, start time.Time, o *Outcome) (*Outcome, error) {
 	if err := writeJSON(run.Path("outcome.json"), o); err != nil {
 		return nil, err
 	}
+	crash.Point("outcome:written")
 	if err := run.Lineage.Append("outcome", "outcome", o); err != nil {
 		return nil, err
 	}
@@ -191,6 +195,7 @@ func Approve(runDir string) (string, error) {
 	if err := run.Lineage.Append("approved/"+v, "approved", promotion{Candidate: p.Candidate.Name, Version: v}); err != nil {
 		return "", err
 	}
+	crash.Point("approve:recorded")
 	if err := os.Remove(path); err != nil {
 		return "", err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/fnv"
 
+	"github.com/pioneer-ai/pioneer/internal/crash"
+
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/triage"
@@ -33,12 +35,9 @@ type triaged struct {
 // corrections; the deployed model takes the second look at entity types.
 func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, error) {
 	cfg := in.cfg
-	failures, quarantined, err := triage.ReadFailures(in.t, cfg.Failures, cfg.Limits)
-	if werr := writeJSONL(run.Path("quarantine.jsonl"), quarantined); werr != nil {
-		return nil, werr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failure log: %w (quarantine.jsonl says why each line was refused)", err)
+	failures, quarantined := in.failures, in.quarantined
+	if err := writeJSONL(run.Path("quarantine.jsonl"), quarantined); err != nil {
+		return nil, err
 	}
 	// Triage compares the log with every labelled example at hand: the pool, the
 	// parent's training data and the traffic the deployed model got right.
@@ -50,6 +49,7 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	verdicts := make([]triage.Verdict, len(failures))
 	for i, f := range failures {
 		if i%64 == 0 {
+			crash.Point("triage:lines")
 			if err := agent.Stopped(ctx); err != nil {
 				return nil, err
 			}
@@ -59,7 +59,7 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	if lmErr != nil {
 		return nil, fmt.Errorf("triage: %w", lmErr)
 	}
-	err = in.withDeployed(func() error {
+	err := in.withDeployed(func() error {
 		return tr.ModelCheck(ctx, in.base.LM, in.base.Tokenizer, failures, verdicts, in.eopts)
 	})
 	if err != nil {

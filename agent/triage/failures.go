@@ -125,7 +125,11 @@ func ReadFailures(t *task.Task, path string, lim Limits) ([]Failure, []Quarantin
 		if len(bad) == 0 {
 			return nil, nil, fmt.Errorf("%s: empty failure log", path)
 		}
-		return nil, bad, fmt.Errorf("%s: none of its %d lines is usable (first: line %d: %s)", path, len(bad), bad[0].Line, bad[0].Reason)
+		var first []string
+		for _, b := range bad[:min(len(bad), 5)] {
+			first = append(first, fmt.Sprintf("line %d: %s", b.Line, b.Reason))
+		}
+		return nil, bad, fmt.Errorf("%s: none of its %d lines is usable (%s)", path, len(bad), strings.Join(first, "; "))
 	}
 	return out, bad, nil
 }

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pioneer-ai/pioneer/internal/crash"
+
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
@@ -284,10 +286,15 @@ func (s *Store) Add(src string, meta Meta, evalSet any) (string, error) {
 	if err := fsutil.SyncDir(tmp); err != nil {
 		return "", err
 	}
+	crash.Point("versions:copied")
 	if err := os.Rename(tmp, s.Dir(name)); err != nil {
 		return "", fmt.Errorf("version %s: %w", name, err)
 	}
-	return name, fsutil.SyncDir(s.dir)
+	if err := fsutil.SyncDir(s.dir); err != nil {
+		return "", err
+	}
+	crash.Point("versions:added")
+	return name, nil
 }
 
 // SetCurrent deploys a version, after verifying it.
@@ -302,7 +309,11 @@ func (s *Store) SetCurrent(name string) error {
 	if err := s.Verify(name); err != nil {
 		return fmt.Errorf("%w; %s stays deployed as it was", err, currentFile)
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(s.dir, currentFile), []byte(name+"\n"))
+	if err := fsutil.WriteFileAtomic(filepath.Join(s.dir, currentFile), []byte(name+"\n")); err != nil {
+		return err
+	}
+	crash.Point("versions:current")
+	return nil
 }
 
 // EvalSet decodes the evaluation set a version was promoted on into v; false when the

@@ -310,3 +310,45 @@ func TestTuneRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagsAreChecked: every out-of-range value of a numeric flag stops the command with
+// an error naming the flag, before any work; no value becomes a default silently.
+func TestFlagsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.jsonl")
+	if err := os.WriteFile(data, []byte(`{"prompt": "a", "completion": "b"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	adapt := []string{"pioneer", "adapt", "--adapter", dir, "--task", "clinc150", "--failures", data, "--out", filepath.Join(dir, "a")}
+	train := []string{"pioneer", "train", "--model", "pioneer-nano", "--data", data, "--out", filepath.Join(dir, "t")}
+	tune := []string{"pioneer", "tune", "--out", filepath.Join(dir, "u")}
+	pretrain := []string{"pioneer", "pretrain", "--out", filepath.Join(dir, "p")}
+	generate := []string{"pioneer", "generate", "--model", "pioneer-nano", "--prompt", "x"}
+	cases := map[*[]string][][2]string{
+		&adapt: {{"--batch", "0"}, {"--lr", "-1"}, {"--epochs", "0"}, {"--iterations", "0"}, {"--heldout", "-5"}, {"--epsilon", "-1"},
+			{"--epochs", "1000000000"}, {"--wall-time", "-1s"}, {"--token-budget", "-3"}, {"--threads", "100000"}},
+		&train: {{"--grad-accum", "0"}, {"--max-len", "0"}, {"--eval-every", "0"}, {"--checkpoint-every", "0"}, {"--workers", "10000"},
+			{"--epochs", "1000000000"}, {"--lora-r", "0"}, {"--lora-r", "100000000"}, {"--lr", "0"}, {"--lora-dropout", "1.5"}, {"--batch", "-1"}},
+		&tune:     {{"--epochs", "0"}, {"--batch", "0"}, {"--lr", "-1"}, {"--lora-r", "-1"}, {"--train-examples", "-1"}},
+		&pretrain: {{"--steps", "-1"}, {"--seq", "1"}, {"--workers", "-2"}, {"--lr", "0"}, {"--eval-every", "0"}},
+		&generate: {{"--batch", "0"}, {"--max-new-tokens", "0"}, {"--temperature", "-1"}, {"--top-p", "2"}},
+	}
+	for base, flags := range cases {
+		for _, f := range flags {
+			args := append(append([]string(nil), (*base)...), f[0], f[1])
+			err := newApp().Run(args)
+			if err == nil || !strings.Contains(err.Error(), f[0]) {
+				t.Errorf("%s %s %s: %v, want an error naming %s", (*base)[1], f[0], f[1], err, f[0])
+			}
+		}
+	}
+	// A LoRA rank above what the model's projections allow is refused at attach.
+	err := newApp().Run(append(train, "--lora-r", "5000"))
+	if err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("--lora-r 5000 on pioneer-nano: %v", err)
+	}
+	// --resume without a checkpoint says so.
+	if err := newApp().Run(append(train, "--resume")); err == nil || !strings.Contains(err.Error(), "no checkpoint") {
+		t.Errorf("--resume without a checkpoint: %v", err)
+	}
+}

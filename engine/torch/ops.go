@@ -440,6 +440,17 @@ func (s *Scope) IndexSelect(a *Tensor, dim int64, index *Tensor) *Tensor {
 	return s.result("index_select", C.pt_index_select(a.h, C.int64_t(dim), index.h, &h), h)
 }
 
+// IndexAdd is a copy of a with source's slices along dim added at the positions index
+// (int64, 1-D) lists: out[index[i]] += source[i] for dim 0. Gradients flow to a and
+// source.
+func (s *Scope) IndexAdd(a *Tensor, dim int64, index, source *Tensor) *Tensor {
+	if !s.ok("index_add", a, index, source) {
+		return nil
+	}
+	var h C.pt_tensor
+	return s.result("index_add", C.pt_index_add(a.h, C.int64_t(dim), index.h, source.h, &h), h)
+}
+
 // Gather is out[i][j] = a[i][index[i][j]] for dim 1, and likewise for other dims.
 func (s *Scope) Gather(a *Tensor, dim int64, index *Tensor) *Tensor {
 	if !s.ok("gather", a, index) {

@@ -180,6 +180,10 @@ func TestShapes(t *testing.T) {
 	idx := s.Int64s([]int64{2, 0}, []int64{2}, torch.CPU)
 	rows := s.IndexSelect(s.Reshape(a, 6, 4), 0, idx)
 	near(t, "index_select", f32(t, rows), []float64{8, 9, 10, 11, 0, 1, 2, 3}, tol)
+	// index_add: rows 2 and 0 of a zero (3, 4) get the two selected rows added, row 2 twice
+	src := s.Cat([]*torch.Tensor{rows, s.Slice(rows, 0, 0, 1, 1)}, 0) // rows 2, 0, 2 of a
+	into := s.IndexAdd(s.Zeros([]int64{3, 4}, torch.Float32, torch.CPU), 0, s.Int64s([]int64{2, 0, 2}, []int64{3}, torch.CPU), src)
+	near(t, "index_add", f32(t, into), []float64{0, 1, 2, 3, 0, 0, 0, 0, 16, 18, 20, 22}, tol)
 	// gather along dim 1: out[i][j] = m[i][g[i][j]]
 	m := s.Float32s([]float32{1, 2, 3, 4}, []int64{2, 2}, torch.CPU)
 	g := s.Int64s([]int64{0, 0, 1, 0}, []int64{2, 2}, torch.CPU)

@@ -563,6 +563,12 @@ pt_err pt_index_select(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out
   PT_CATCH
 }
 
+pt_err pt_index_add(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor source, pt_tensor* out) {
+  PT_TRY
+  *out = wrap(at::index_add(T(a), dim, T(index), T(source)));
+  PT_CATCH
+}
+
 pt_err pt_gather(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out) {
   PT_TRY
   *out = wrap(at::gather(T(a), dim, T(index)));

@@ -120,6 +120,7 @@ pt_err pt_squeeze(pt_tensor a, int64_t dim, pt_tensor* out);
 pt_err pt_cat(const pt_tensor* ts, int n, int64_t dim, pt_tensor* out);
 pt_err pt_stack(const pt_tensor* ts, int n, int64_t dim, pt_tensor* out);
 pt_err pt_index_select(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out);
+pt_err pt_index_add(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor source, pt_tensor* out);
 pt_err pt_gather(pt_tensor a, int64_t dim, pt_tensor index, pt_tensor* out);
 pt_err pt_where(pt_tensor cond, pt_tensor a, pt_tensor b, pt_tensor* out);
 pt_err pt_masked_fill(pt_tensor a, pt_tensor mask, double value, pt_tensor* out);

@@ -1,5 +1,5 @@
 // Package bench holds Pioneer's benchmarks and the one result format they share
-// (DESIGN §7): a JSON file per benchmark under bench/results/, printed as a table too.
+// (docs/DESIGN.md §7): a JSON file per benchmark under bench/results/, printed as a table too.
 // Every figure with a reference is measured against it in the same run on the same
 // machine.
 package bench

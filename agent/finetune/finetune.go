@@ -1,5 +1,5 @@
 // Package finetune trains a model on a task's examples: the recipe (hyperparameters and
-// strategy of a pipeline, DESIGN.md §5's H and S), LoRA or every weight, through the
+// strategy of a pipeline, docs/DESIGN.md §5's H and S), LoRA or every weight, through the
 // training loop (engine/training) with the task's prompts and targets as training
 // records (engine/sft). Every agent mode trains through it.
 package finetune
@@ -19,7 +19,7 @@ import (
 )
 
 // Recipe is how a model is trained on a task's examples: the hyperparameters and
-// strategy of a pipeline (DESIGN §5's H and S; the examples are D).
+// strategy of a pipeline (docs/DESIGN.md §5's H and S; the examples are D).
 type Recipe struct {
 	Name   string  `json:"name,omitempty"`
 	Epochs int     `json:"epochs"`

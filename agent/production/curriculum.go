@@ -37,7 +37,7 @@ type Curriculum struct {
 	Mix   map[Source]int `json:"mix"` // source -> count
 }
 
-// mix fractions (DESIGN §5): gold failures 40-60 %, hard negatives 25-35 %, replay
+// mix fractions (docs/DESIGN.md §5): gold failures 40-60 %, hard negatives 25-35 %, replay
 // 10-20 %. Gold includes the robustness variants, similar examples and teacher examples.
 const (
 	hardShare   = 0.30

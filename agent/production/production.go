@@ -2,7 +2,7 @@
 // fine-tuned model) and a log of its labelled failures, it triages the log (poison never
 // becomes training data), diagnoses systematic error patterns and confirms them on fresh
 // probes, synthesises a targeted curriculum, retrains candidates from the base model, and
-// promotes one only through a regression gate (docs/DESIGN.md, production mode).
+// promotes one only through a regression gate (docs/DESIGN.md §5 and §6).
 //
 // A run is a sequence of stages, each a function of the previous stages' typed results
 // and each recorded in the run folder's lineage (agent.Step), so a killed run resumes
@@ -70,7 +70,7 @@ type Config struct {
 	Progress    func(training.Progress)
 }
 
-// DefaultEpsilon is `pioneer adapt`'s default for Config.Epsilon (DESIGN: ε = 2).
+// DefaultEpsilon is `pioneer adapt`'s default for Config.Epsilon (docs/DESIGN.md §5: ε = 2).
 const DefaultEpsilon = 2
 
 // Search strategies.

@@ -108,7 +108,7 @@ type space struct {
 	base     baseline
 }
 
-// band is the score-band policy of DESIGN §5.
+// band is the score-band policy of docs/DESIGN.md §5.
 type band struct {
 	name    string
 	similar int // similar pool examples per gold failure

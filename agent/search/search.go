@@ -1,4 +1,4 @@
-// Package search is how the agent chooses the pipelines it trains (DESIGN.md §5): the
+// Package search is how the agent chooses the pipelines it trains (docs/DESIGN.md §5): the
 // greedy search (rounds of at least two candidates, the first round with one that passes
 // ends it) and a Monte-Carlo graph search over a space of pipelines, each one change away
 // from one tried before. The pipeline space is the mode's: any type with a key and the

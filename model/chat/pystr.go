@@ -14,7 +14,9 @@ import (
 	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
-// Python str methods. gonja implements most of them, but several of the ones chat
+// Python str methods. (This file is over 600 lines on purpose: it is one table of the
+// str methods chat templates call, each next to the others in the order of Python's
+// documentation, so that it can be read against it.) gonja implements most of them, but several of the ones chat
 // templates call misbehave in v2.9.1 (split(), strip() and friends without arguments,
 // replace without a count, rsplit with maxsplit, center/ljust/rjust without a fill
 // character), so this package supplies its own for those and keeps gonja's for the rest.

@@ -2,6 +2,7 @@ package production
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -62,9 +63,10 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 	taken := map[string]bool{}
 	for _, p := range patterns {
 		// A failure is trained on only through a confirmed pattern of its own kind of
-		// mistake: for classification its confusion pair (a label's overall error rate
-		// says nothing about whether this particular log line is right).
-		if !p.Confirmed || (t.Type == task.Classification && p.Kind == LabelErrors) {
+		// mistake: for classification its confusion pair, not the summary of its label's
+		// errors (a label's overall error rate says nothing about whether this
+		// particular log line is right).
+		if !p.Confirmed || p.Summary {
 			continue
 		}
 		if p.Gold != "" {
@@ -158,48 +160,42 @@ func countSrc(c *Curriculum, src Source, failureID string) int {
 	return n
 }
 
-// sameAnswer: same label, or (extraction) the same entity types present.
-func sameAnswer(t *task.Task, a, b task.Example) bool {
-	switch t.Type {
-	case task.Classification:
-		return a.Label == b.Label
-	case task.Extraction:
-		return typeSet(a) == typeSet(b) && len(a.Entities) > 0
-	}
-	return false
+// keySet is an example's keys (task.Task.Keys: its label, or its entity types), sorted
+// and joined.
+func keySet(t *task.Task, ex task.Example) string {
+	ks := slices.Clone(t.Keys(ex))
+	slices.Sort(ks)
+	return strings.Join(ks, ",")
 }
 
-func typeSet(ex task.Example) string {
-	var ts []string
-	seen := map[string]bool{}
-	for _, e := range ex.Entities {
-		if !seen[e.Type] {
-			ts = append(ts, e.Type)
-			seen[e.Type] = true
+// sameAnswer: an example with the same keys as another: the same label, or the same
+// entity types present (never for free-form answers, which have none).
+func sameAnswer(t *task.Task, a, b task.Example) bool {
+	return len(t.Keys(a)) > 0 && keySet(t, a) == keySet(t, b)
+}
+
+// isHardNegative: an example whose keys differ from the failure's and, when the model
+// confuses the failure's label with others, are one of those (classification: an
+// example of a confused-with label; extraction: a sentence with another set of types).
+func isHardNegative(t *task.Task, ex, failure task.Example, confused map[string]bool) bool {
+	if keySet(t, ex) == keySet(t, failure) {
+		return false
+	}
+	if len(confused) == 0 { // nothing confused: any other answer, where answers are not chosen among labels
+		return !t.Constrained()
+	}
+	for _, k := range t.Keys(ex) {
+		if confused[k] {
+			return true
 		}
 	}
-	sort.Strings(ts)
-	return strings.Join(ts, ",")
-}
-
-// isHardNegative: an example whose answer is one the model confuses the failure's with
-// (classification), or a sentence with a different set of entity types (extraction).
-func isHardNegative(t *task.Task, ex, failure task.Example, confused map[string]bool) bool {
-	switch t.Type {
-	case task.Classification:
-		return confused[ex.Label] && ex.Label != failure.Label
-	case task.Extraction:
-		return typeSet(ex) != typeSet(failure)
-	}
 	return false
 }
 
+// involves: an example with a key among labels.
 func involves(t *task.Task, ex task.Example, labels map[string]bool) bool {
-	if t.Type == task.Classification {
-		return labels[ex.Label]
-	}
-	for _, e := range ex.Entities {
-		if labels[e.Type] {
+	for _, k := range t.Keys(ex) {
+		if labels[k] {
 			return true
 		}
 	}

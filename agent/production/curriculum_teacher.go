@@ -10,9 +10,9 @@ import (
 )
 
 // extendByTeacher asks the teacher for n paraphrases of every gold failure
-// (classification only: the paraphrase keeps the label) and adds those that pass triage.
+// (tasks whose answers are labels only: a paraphrase keeps the label) and adds those that pass triage.
 func extendByTeacher(ctx context.Context, tc *teacher.Client, t *task.Task, tr *triage.Triager, c *Curriculum, n int) error {
-	if n <= 0 || t.Type != task.Classification {
+	if n <= 0 || !t.Constrained() {
 		return nil
 	}
 	var gold []Item

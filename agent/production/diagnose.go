@@ -11,29 +11,19 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/triage"
 )
 
-// PatternKind is what kind of systematic error a pattern is.
-type PatternKind string
-
-// The kinds of pattern.
-const (
-	Confusion      PatternKind = "confusion"       // one label answered for another
-	LabelErrors    PatternKind = "label_errors"    // a label's examples answered wrongly (generation: any error)
-	FalseNegatives PatternKind = "false_negatives" // entities of a type missed
-	FalsePositives PatternKind = "false_positives" // entities of a type invented
-	Boundary       PatternKind = "boundary"        // an entity's span cut or overrun
-	FormatErrors   PatternKind = "format"          // answers off the output format
-)
-
 // Pattern is a systematic error: a group of failures with one cause, and the evidence
 // from fresh probes that the deployed model really makes it.
 type Pattern struct {
-	ID   string      `json:"id"`
-	Kind PatternKind `json:"kind"`
+	ID   string         `json:"id"`
+	Kind task.ErrorKind `json:"kind"`
 	// Gold is the expected label (classification) or entity type (extraction);
 	// Predicted the label the model gave instead (confusions).
-	Gold      string   `json:"gold,omitempty"`
-	Predicted string   `json:"predicted,omitempty"`
-	Failures  []string `json:"failures"` // ids of the admitted failures it groups
+	Gold      string `json:"gold,omitempty"`
+	Predicted string `json:"predicted,omitempty"`
+	// Summary: the pattern sums up more specific ones (a label's errors over its
+	// confusions); no failure is trained on through it.
+	Summary  bool     `json:"summary,omitempty"`
+	Failures []string `json:"failures"` // ids of the admitted failures it groups
 	// Probes are fresh pool examples (not in the log, not in the parent's training data)
 	// the deployed model was run on; ProbeErrors how many it got wrong in this pattern's way.
 	Probes      int     `json:"probes"`
@@ -43,70 +33,29 @@ type Pattern struct {
 	Evidence    string  `json:"evidence"`
 }
 
-// Diagnosis is the summary diagnose writes: the patterns, and error counts per label or
-// entity type over the admitted failures.
+// Diagnosis is what diagnose writes: the candidate patterns, largest first.
 type Diagnosis struct {
-	Patterns []*Pattern        `json:"patterns"`
-	PerLabel map[string]int    `json:"failures_per_label,omitempty"`
-	PerType  map[string][2]int `json:"entity_errors_per_type,omitempty"` // type -> [false negatives, false positives]
+	Patterns []*Pattern `json:"patterns"`
 }
 
-// groupFailures finds candidate patterns in the admitted failures.
+// groupFailures finds candidate patterns in the admitted failures: one per way of going
+// wrong the task's type names (task.Task.Errors).
 func groupFailures(t *task.Task, fs []triage.Failure) *Diagnosis {
 	d := &Diagnosis{}
 	byID := map[string]*Pattern{}
-	add := func(id string, kind PatternKind, gold, pred, failure string) {
-		p := byID[id]
-		if p == nil {
-			p = &Pattern{ID: id, Kind: kind, Gold: gold, Predicted: pred}
-			byID[id] = p
-		}
-		if len(p.Failures) == 0 || p.Failures[len(p.Failures)-1] != failure {
-			p.Failures = append(p.Failures, failure)
-		}
-	}
-	switch t.Type {
-	case task.Classification:
-		d.PerLabel = map[string]int{}
-		for _, f := range fs {
-			d.PerLabel[f.Label]++
-			if !f.PredFormatOK {
-				add("format", FormatErrors, "", "", f.ID)
-				continue
+	for _, f := range fs {
+		got := task.Example{Label: f.Predicted, Entities: f.PredEntities, Output: f.Output}
+		for _, e := range t.Errors(f.Example(), got, f.PredFormatOK) {
+			p := byID[e.ID]
+			if p == nil {
+				p = &Pattern{ID: e.ID, Kind: e.Kind, Gold: e.Gold, Predicted: e.Predicted, Summary: e.Summary}
+				byID[e.ID] = p
+				d.Patterns = append(d.Patterns, p)
 			}
-			add("confusion:"+f.Label+"->"+f.Predicted, Confusion, f.Label, f.Predicted, f.ID)
-			add("errors:"+f.Label, LabelErrors, f.Label, "", f.ID)
-		}
-	case task.Extraction:
-		d.PerType = map[string][2]int{}
-		for _, f := range fs {
-			if !f.PredFormatOK {
-				add("format", FormatErrors, "", "", f.ID)
-			}
-			fn, fp, boundary := triage.EntityDiff(f.Entities, f.PredEntities)
-			for _, e := range fn {
-				c := d.PerType[e.Type]
-				c[0]++
-				d.PerType[e.Type] = c
-				add("fn:"+e.Type, FalseNegatives, e.Type, "", f.ID)
-			}
-			for _, e := range fp {
-				c := d.PerType[e.Type]
-				c[1]++
-				d.PerType[e.Type] = c
-				add("fp:"+e.Type, FalsePositives, e.Type, "", f.ID)
-			}
-			for _, e := range boundary {
-				add("boundary:"+e.Type, Boundary, e.Type, "", f.ID)
+			if len(p.Failures) == 0 || p.Failures[len(p.Failures)-1] != f.ID {
+				p.Failures = append(p.Failures, f.ID)
 			}
 		}
-	default:
-		for _, f := range fs {
-			add("generation", LabelErrors, "", "", f.ID)
-		}
-	}
-	for _, p := range byID {
-		d.Patterns = append(d.Patterns, p)
 	}
 	sort.Slice(d.Patterns, func(i, j int) bool {
 		if len(d.Patterns[i].Failures) != len(d.Patterns[j].Failures) {
@@ -117,37 +66,20 @@ func groupFailures(t *task.Task, fs []triage.Failure) *Diagnosis {
 	return d
 }
 
-// probeSet picks up to n pool examples that exercise a pattern.
+// error is the pattern as the task's type names it.
+func (p *Pattern) error() task.Error {
+	return task.Error{ID: p.ID, Kind: p.Kind, Gold: p.Gold, Predicted: p.Predicted, Summary: p.Summary}
+}
+
+// probeSet picks up to n pool examples that can show a pattern.
 func probeSet(t *task.Task, p *Pattern, pool []task.Example, usable func(int) bool, n int) []int {
 	var out []int
+	e := p.error()
 	for i, ex := range pool {
 		if len(out) >= n {
 			break
 		}
-		if !usable(i) {
-			continue
-		}
-		switch p.Kind {
-		case Confusion, LabelErrors:
-			if ex.Label == p.Gold {
-				out = append(out, i)
-			}
-		case FalseNegatives, Boundary:
-			for _, e := range ex.Entities {
-				if e.Type == p.Gold {
-					out = append(out, i)
-					break
-				}
-			}
-		case FalsePositives:
-			has := false
-			for _, e := range ex.Entities {
-				has = has || e.Type == p.Gold
-			}
-			if !has {
-				out = append(out, i)
-			}
-		default:
+		if usable(i) && t.Exercises(e, ex) {
 			out = append(out, i)
 		}
 	}
@@ -156,37 +88,13 @@ func probeSet(t *task.Task, p *Pattern, pool []task.Example, usable func(int) bo
 
 // judge counts how many probe predictions show the pattern and decides whether it is
 // systematic: at least minRate of the probes, and at least one, go wrong its way.
-func judge(p *Pattern, probes []task.Example, preds []task.Prediction, minRate float64) {
+func judge(t *task.Task, p *Pattern, probes []task.Example, preds []task.Prediction, minRate float64) {
 	p.Probes = len(probes)
 	errs := 0
+	e := p.error()
 	for i, ex := range probes {
-		pr := preds[i]
-		switch p.Kind {
-		case Confusion:
-			if pr.Label == p.Predicted {
-				errs++
-			}
-		case LabelErrors:
-			if pr.Label != ex.Label {
-				errs++
-			}
-		case FormatErrors:
-			if !pr.FormatOK {
-				errs++
-			}
-		case FalseNegatives, FalsePositives, Boundary:
-			fn, fp, bd := triage.EntityDiff(ex.Entities, pr.Entities)
-			list := map[PatternKind][]task.Entity{FalseNegatives: fn, FalsePositives: fp, Boundary: bd}[p.Kind]
-			for _, e := range list {
-				if e.Type == p.Gold {
-					errs++
-					break
-				}
-			}
-		default:
-			if !pr.Correct {
-				errs++
-			}
+		if t.Shows(e, ex, preds[i]) {
+			errs++
 		}
 	}
 	p.ProbeErrors = errs
@@ -237,7 +145,7 @@ func (in *inputs) confirm(ctx context.Context, d *Diagnosis, tg *triaged) error 
 		for k, j := range idx[p] {
 			probes[k], preds[k] = all[j], res.Predictions[j]
 		}
-		judge(p, probes, preds, in.cfg.MinProbe)
+		judge(in.t, p, probes, preds, in.cfg.MinProbe)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func (o *EvalOptions) defaults() {
 // for the longest label and its end token, generation for at least a quarter of the
 // generation budget (a batch of long prompts gets what room is left, up to the budget).
 func (t *Task) promptLimit(maxPositions, labelDepth, maxNew int) int {
-	if t.Type == Classification {
+	if t.kind.constrained() {
 		return maxPositions - labelDepth
 	}
 	return maxPositions - max(1, maxNew/4)
@@ -145,7 +145,7 @@ func (t *Task) Evaluate(ctx context.Context, m model.CausalLM, tok model.Tokeniz
 	}
 	o.defaults()
 	depth := 0
-	if t.Type == Classification {
+	if t.kind.constrained() {
 		_, d, err := t.labelTokens(tok, o.EOS)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
@@ -177,7 +177,7 @@ func (t *Task) Predict(ctx context.Context, m model.CausalLM, tok model.Tokenize
 	outs := make([]string, len(prompts))
 	order := byLength(prompts)
 	var labels [][]int
-	if t.Type == Classification {
+	if t.kind.constrained() {
 		var err error
 		if labels, _, err = t.labelTokens(tok, o.EOS); err != nil {
 			return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
@@ -190,7 +190,7 @@ func (t *Task) Predict(ctx context.Context, m model.CausalLM, tok model.Tokenize
 		}
 		idx := order[start:min(start+o.Batch, len(prompts))]
 		batch := pick(prompts, idx)
-		if t.Type == Classification {
+		if t.kind.constrained() {
 			cls, err := infer.Classify(m, batch, labels, o.Batch)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
@@ -225,9 +225,8 @@ func (t *Task) Predict(ctx context.Context, m model.CausalLM, tok model.Tokenize
 }
 
 // Score scores the model's outputs (what Predict returned: labels, or completions) against
-// the examples with the task's metric: accuracy with the confusions (classification),
-// entity-level F1 with per-type figures (extraction), ROUGE-L or exact match
-// (generation; each prediction is Correct on an exact match either way).
+// the examples with the task's metric, as the type scores (classification.go,
+// extraction.go, generation.go).
 func (t *Task) Score(outs []string, exs []Example) (*Result, error) {
 	if len(outs) != len(exs) {
 		return nil, fmt.Errorf("score %s: %d outputs for %d examples", t.Name, len(outs), len(exs))
@@ -236,62 +235,8 @@ func (t *Task) Score(outs []string, exs []Example) (*Result, error) {
 		return nil, fmt.Errorf("score %s: no examples", t.Name)
 	}
 	res := &Result{Metric: t.Metric, N: len(exs), Predictions: make([]Prediction, len(exs))}
-	switch t.Type {
-	case Classification:
-		res.Confusion = map[string]map[string]int{}
-		hits := 0
-		for i, ex := range exs {
-			got := outs[i]
-			p := Prediction{ID: ex.ID, Output: got, Label: got, Correct: got == ex.Label, FormatOK: t.HasLabel(got)}
-			if p.Correct {
-				p.Score = 1
-				hits++
-			} else {
-				if res.Confusion[ex.Label] == nil {
-					res.Confusion[ex.Label] = map[string]int{}
-				}
-				res.Confusion[ex.Label][got]++
-			}
-			res.Predictions[i] = p
-		}
-		res.Value = float64(hits) / float64(len(exs))
-	case Extraction:
-		pred := make([][]Entity, len(exs))
-		ref := make([][]Entity, len(exs))
-		for i, ex := range exs {
-			_, es, ok := t.ParseOutput(outs[i])
-			pred[i], ref[i] = es, ex.Entities
-			one, _, err := metrics.EntityF1([][]Entity{es}, [][]Entity{ex.Entities})
-			if err != nil {
-				return nil, err
-			}
-			score := one.F1
-			if len(es) == 0 && len(ex.Entities) == 0 {
-				score = 1
-			}
-			res.Predictions[i] = Prediction{ID: ex.ID, Output: outs[i], Entities: es, FormatOK: ok, Correct: score == 1, Score: score}
-		}
-		all, perType, err := metrics.EntityF1(pred, ref)
-		if err != nil {
-			return nil, err
-		}
-		res.Value, res.PerType, res.Entities = all.F1, perType, &all
-	default:
-		var sum float64
-		for i, ex := range exs {
-			got, _, _ := t.ParseOutput(outs[i])
-			exact := metrics.Normalize(got) == metrics.Normalize(ex.Output)
-			score := metrics.RougeL(got, ex.Output)
-			if t.Metric == "exact_match" {
-				score = 0
-				if exact {
-					score = 1
-				}
-			}
-			sum += score
-			res.Predictions[i] = Prediction{ID: ex.ID, Output: got, FormatOK: true, Correct: exact, Score: score}
-		}
-		res.Value = sum / float64(len(exs))
+	if err := t.kind.score(t, outs, exs, res); err != nil {
+		return nil, fmt.Errorf("score %s: %w", t.Name, err)
 	}
 	return res, nil
 }

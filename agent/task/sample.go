@@ -14,7 +14,7 @@ func (t *Task) Sample(exs []Example, n int, seed uint64) []Example {
 	}
 	r := rand.New(rand.NewPCG(seed, 0x5a3b1e))
 	idx := r.Perm(len(exs))
-	if t.Type != Classification {
+	if !t.kind.balanced() {
 		out := make([]Example, n)
 		for i := range out {
 			out[i] = exs[idx[i]]

@@ -51,13 +51,6 @@ const (
 	Generation     Type = "generation"
 )
 
-// Metrics by name; each task type allows some.
-var metricsFor = map[Type][]string{
-	Classification: {"accuracy"},
-	Extraction:     {"entity_f1"},
-	Generation:     {"exact_match", "rouge_l"},
-}
-
 // Task is a loaded task definition.
 type Task struct {
 	Name        string   `yaml:"name"`
@@ -78,6 +71,7 @@ type Task struct {
 	fsys   fs.FS  // where the task file and its data live
 	dir    string // the task's folder within fsys
 	source string // what Load was given, for messages
+	kind   kind   // what the type does (kind.go)
 }
 
 // Entity is a typed span of an extraction example.
@@ -165,10 +159,14 @@ func (t *Task) validate() error {
 	if t.Name == "" {
 		return errors.New("no name")
 	}
-	allowed, ok := metricsFor[t.Type]
-	if !ok {
-		return fmt.Errorf("type %q is not one of classification, extraction, generation", t.Type)
+	if t.kind = kindOf(t.Type); t.kind == nil {
+		names := make([]string, 0, len(kinds))
+		for _, k := range Types() {
+			names = append(names, string(k))
+		}
+		return fmt.Errorf("type %q is not one of %s", t.Type, strings.Join(names, ", "))
 	}
+	allowed := t.kind.metrics()
 	if t.Metric == "" {
 		t.Metric = allowed[0]
 	}
@@ -178,36 +176,14 @@ func (t *Task) validate() error {
 	if !strings.Contains(t.Prompt, "{text}") {
 		return errors.New(`prompt must contain {text}`)
 	}
-	field := map[Type]string{Classification: "{label}", Extraction: "{entities}", Generation: "{output}"}[t.Type]
+	field := t.kind.field()
 	if t.Output == "" {
 		t.Output = " " + field
 	}
 	if !strings.Contains(t.Output, field) {
 		return fmt.Errorf("output must contain %s for a %s task", field, t.Type)
 	}
-	switch t.Type {
-	case Classification:
-		if len(t.Labels) < 2 {
-			return fmt.Errorf("a classification task needs at least two labels (labels or labels_file), got %d", len(t.Labels))
-		}
-		seen := map[string]bool{}
-		for _, l := range t.Labels {
-			if seen[l] {
-				return fmt.Errorf("label %q is listed twice", l)
-			}
-			seen[l] = true
-		}
-	case Extraction:
-		if len(t.EntityTypes) == 0 {
-			return errors.New("an extraction task needs entity_types")
-		}
-		for _, e := range t.EntityTypes {
-			if e == "" || strings.ContainsAny(e, ":;") {
-				return fmt.Errorf("entity type %q: must be non-empty without ':' or ';'", e)
-			}
-		}
-	}
-	return nil
+	return t.kind.validate(t)
 }
 
 // New makes a task from its parts, without files (no data splits): for evaluating
@@ -216,7 +192,9 @@ func (t *Task) validate() error {
 // type's first.
 func New(name string, typ Type, labels, entityTypes []string, metric string) (*Task, error) {
 	t := &Task{Name: name, Type: typ, Labels: labels, EntityTypes: entityTypes, Metric: metric, Prompt: "{text}", source: name}
-	t.Output = map[Type]string{Classification: "{label}", Extraction: "{entities}", Generation: "{output}"}[typ]
+	if k := kindOf(typ); k != nil {
+		t.Output = k.field()
+	}
 	if err := t.validate(); err != nil {
 		return nil, fmt.Errorf("task %s: %w", name, err)
 	}
@@ -351,29 +329,7 @@ func (t *Task) Check(ex Example) string {
 	if strings.TrimSpace(ex.Text) == "" {
 		return `empty "text"`
 	}
-	switch t.Type {
-	case Classification:
-		if ex.Label == "" {
-			return `no "label"`
-		}
-		if !t.HasLabel(ex.Label) {
-			return fmt.Sprintf("label %q is not one of the task's %d labels", ex.Label, len(t.Labels))
-		}
-	case Extraction:
-		for _, e := range ex.Entities {
-			if !t.HasEntityType(e.Type) {
-				return fmt.Sprintf("entity type %q is not one of %s", e.Type, strings.Join(t.EntityTypes, ", "))
-			}
-			if strings.TrimSpace(e.Text) == "" {
-				return "an entity has empty text"
-			}
-		}
-	case Generation:
-		if ex.Output == "" {
-			return `no "output"`
-		}
-	}
-	return ""
+	return t.kind.check(t, ex)
 }
 
 // PromptText is the prompt of an example.
@@ -381,14 +337,7 @@ func (t *Task) PromptText(text string) string { return strings.ReplaceAll(t.Prom
 
 // Target is the completion a model should write for an example.
 func (t *Task) Target(ex Example) string {
-	switch t.Type {
-	case Classification:
-		return t.LabelTarget(ex.Label)
-	case Extraction:
-		return strings.ReplaceAll(t.Output, "{entities}", FormatEntities(ex.Entities))
-	default:
-		return strings.ReplaceAll(t.Output, "{output}", ex.Output)
-	}
+	return strings.ReplaceAll(t.Output, t.kind.field(), t.kind.answer(t, ex))
 }
 
 // LabelTarget is the completion for a label.
@@ -414,33 +363,12 @@ func FormatEntities(es []Entity) string {
 // the output format (a format error): an unknown label or entity type, a part without
 // "TYPE: ".
 func (t *Task) ParseOutput(completion string) (label string, entities []Entity, ok bool) {
-	prefix, suffix, _ := strings.Cut(t.Output, map[Type]string{Classification: "{label}", Extraction: "{entities}", Generation: "{output}"}[t.Type])
+	prefix, suffix, _ := strings.Cut(t.Output, t.kind.field())
 	s := strings.TrimPrefix(completion, prefix)
 	if suffix != "" {
 		if i := strings.Index(s, suffix); i >= 0 {
 			s = s[:i]
 		}
 	}
-	s = strings.TrimSpace(s)
-	switch t.Type {
-	case Classification:
-		return s, nil, t.HasLabel(s)
-	case Extraction:
-		if s == "none" || s == "" {
-			return "", nil, s == "none"
-		}
-		ok = true
-		for _, part := range strings.Split(s, ";") {
-			typ, span, found := strings.Cut(part, ":")
-			typ, span = strings.TrimSpace(typ), strings.TrimSpace(span)
-			if !found || !t.HasEntityType(typ) || span == "" {
-				ok = false
-				continue
-			}
-			entities = append(entities, Entity{Type: typ, Text: span})
-		}
-		return "", entities, ok
-	default:
-		return s, nil, true
-	}
+	return t.kind.read(t, strings.TrimSpace(s))
 }

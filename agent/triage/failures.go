@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/text"
 	"github.com/pioneer-ai/pioneer/internal/jsonl"
 )
 
@@ -67,13 +68,16 @@ var errTooManyLines = errors.New("too many lines")
 // or do not fit the task (no id or input field, an expected label outside the task's
 // labels, an expected entity of an unknown type, a line or input over the limits) come
 // back in quarantined with the line number, the reason and the raw line; nothing is
-// dropped silently. Duplicate ids are quarantined after their first line. A log with no
-// usable line is an error.
+// dropped silently. A duplicate id, or the same input (up to case, spacing and Unicode
+// form) with the same expected answer, is quarantined after its first line: a request
+// logged a thousand times is one failure, not a thousand examples. A log with no usable
+// line is an error.
 func ReadFailures(t *task.Task, path string, lim Limits) ([]Failure, []Quarantined, error) {
 	lim = lim.orDefaults()
 	var out []Failure
 	var bad []Quarantined
-	seen := map[string]int{}
+	seen := map[string]int{} // id -> its line
+	same := map[string]int{} // normalised input and expected answer -> its first line
 	lines := 0
 	err := jsonl.ReadFile(path, lim.MaxLine, func(l jsonl.Line) error {
 		if lines++; lines > lim.MaxLines {
@@ -115,6 +119,13 @@ func ReadFailures(t *task.Task, path string, lim Limits) ([]Failure, []Quarantin
 			q("%s", reason)
 			return nil
 		}
+		norm, _ := text.Normalize(f.Input)
+		key := strings.Join(strings.Fields(strings.ToLower(norm)), " ") + "\x00" + strings.TrimSpace(f.Expected)
+		if first, dup := same[key]; dup {
+			q("the same input and expected answer as line %d", first)
+			return nil
+		}
+		same[key] = l.N
 		out = append(out, f)
 		return nil
 	})
@@ -137,38 +148,16 @@ func ReadFailures(t *task.Task, path string, lim Limits) ([]Failure, []Quarantin
 // fit parses Expected and Output for the task; it says why the line does not fit ("" if
 // it does).
 func fit(t *task.Task, f *Failure) string {
-	switch t.Type {
-	case task.Classification:
-		f.Label = strings.TrimSpace(f.Expected)
-		if f.Label == "" {
-			return `no "expected" label`
-		}
-		if !t.HasLabel(f.Label) {
-			return fmt.Sprintf("expected label %q is not one of the task's %d labels", f.Label, len(t.Labels))
-		}
-		f.Predicted = strings.TrimSpace(f.Output)
-		f.PredFormatOK = t.HasLabel(f.Predicted)
-		if f.Predicted == f.Label {
-			return fmt.Sprintf("the model's output %q is the expected label: not a failure", f.Label)
-		}
-	case task.Extraction:
-		if strings.TrimSpace(f.Expected) == "" {
-			return `no "expected" entities (write "none" for a sentence without any)`
-		}
-		_, es, ok := t.ParseOutput(" " + strings.TrimSpace(f.Expected))
-		if !ok {
-			return fmt.Sprintf("expected %q is not in the task's entity format (TYPE: span; ..., types %s)", f.Expected, strings.Join(t.EntityTypes, ", "))
-		}
-		f.Entities = es
-		_, f.PredEntities, f.PredFormatOK = t.ParseOutput(" " + strings.TrimSpace(f.Output))
-		if fn, fp, _ := EntityDiff(f.Entities, f.PredEntities); f.PredFormatOK && len(fn)+len(fp) == 0 {
-			return "the model's output has exactly the expected entities: not a failure"
-		}
-	default:
-		if f.Expected == "" {
-			return `no "expected" output`
-		}
-		f.PredFormatOK = true
+	want, why := t.ReadAnswer(f.Expected)
+	if why != "" {
+		return `"expected": ` + why
+	}
+	got, gotWhy := t.ReadAnswer(f.Output)
+	f.Label, f.Entities = want.Label, want.Entities
+	f.Predicted, f.PredEntities = got.Label, got.Entities
+	f.PredFormatOK = gotWhy == "" // (generation reads any text: only an empty output is off)
+	if gotWhy == "" && t.Same(want, got) {
+		return "the model's output is the expected answer: not a failure"
 	}
 	return ""
 }
@@ -176,43 +165,4 @@ func fit(t *task.Task, f *Failure) string {
 // Example is the failure as a task example with its expected answer.
 func (f Failure) Example() task.Example {
 	return task.Example{ID: f.ID, Text: f.Input, Label: f.Label, Entities: f.Entities, Output: f.Expected}
-}
-
-// EntityDiff compares expected and predicted entities: expected ones not predicted
-// (false negatives), predicted ones not expected (false positives), and of those, pairs
-// of the same type whose texts overlap (boundary errors, reported once by expected).
-func EntityDiff(want, got []task.Entity) (fn, fp, boundary []task.Entity) {
-	key := func(e task.Entity) string { return e.Type + "\x00" + strings.ToLower(e.Text) }
-	left := map[string]int{}
-	for _, e := range got {
-		left[key(e)]++
-	}
-	for _, e := range want {
-		if left[key(e)] > 0 {
-			left[key(e)]--
-			continue
-		}
-		fn = append(fn, e)
-	}
-	right := map[string]int{}
-	for _, e := range want {
-		right[key(e)]++
-	}
-	for _, e := range got {
-		if right[key(e)] > 0 {
-			right[key(e)]--
-			continue
-		}
-		fp = append(fp, e)
-	}
-	for _, a := range fn {
-		for _, b := range fp {
-			x, y := strings.ToLower(a.Text), strings.ToLower(b.Text)
-			if a.Type == b.Type && (strings.Contains(x, y) || strings.Contains(y, x)) {
-				boundary = append(boundary, a)
-				break
-			}
-		}
-	}
-	return fn, fp, boundary
 }

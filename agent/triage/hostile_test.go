@@ -99,3 +99,46 @@ func TestHostileLog(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedRequestIsOneFailure: a request logged many times (other ids, other case,
+// spacing and Unicode width) is one failure, its repeats quarantined naming the first
+// line; the same input with another expected answer is kept, for triage to weigh.
+func TestRepeatedRequestIsOneFailure(t *testing.T) {
+	tk, err := task.Load("clinc150")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := tk.Labels[0], tk.Labels[2]
+	line := func(id, input, expected string) string {
+		return fmt.Sprintf(`{"id": %q, "input": %q, "output": %q, "expected": %q}`, id, input, tk.Labels[1], expected)
+	}
+	spellings := []string{"what is the weather like", "What  is the WEATHER like ", "ｗｈａｔ is the weather like"}
+	var lines []string
+	for i := range 300 {
+		lines = append(lines, line(fmt.Sprintf("r%d", i), spellings[i%len(spellings)], a))
+	}
+	lines = append(lines, line("other-answer", "what is the weather like", b), line("other-input", "book me a table", a))
+	path := filepath.Join(t.TempDir(), "failures.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs, q, err := ReadFailures(tk, path, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range fs {
+		ids = append(ids, f.ID)
+	}
+	if strings.Join(ids, " ") != "r0 other-answer other-input" {
+		t.Errorf("kept %v, want r0 other-answer other-input", ids)
+	}
+	if len(q) != 299 {
+		t.Fatalf("quarantined %d lines, want the 299 repeats", len(q))
+	}
+	for _, x := range q {
+		if x.Reason != "the same input and expected answer as line 1" {
+			t.Fatalf("line %d quarantined as %q", x.Line, x.Reason)
+		}
+	}
+}

@@ -50,41 +50,9 @@ func Likelier(m model.CausalLM, tok model.Tokenizer, start int, errp *error) fun
 	}
 }
 
-// ModelCheck is triage's second look, with the deployed model m, at the extraction
-// failures it let through whose entity types the type model already doubts: the deployed
-// model's scores for each type of their entities; verdicts are updated in place.
+// ModelCheck is triage's second look, with the deployed model m, at the failures it let
+// through, where the task's type has one (extraction: the entity types the type model
+// already doubts, scored by the deployed model); verdicts are updated in place.
 func (tr *Triager) ModelCheck(ctx context.Context, m model.CausalLM, tok model.Tokenizer, failures []Failure, verdicts []Verdict, o task.EvalOptions) error {
-	if tr.t.Type != task.Extraction {
-		return nil
-	}
-	var idx []int
-	var exs []task.Example
-	var doubts [][]float64
-	for i, v := range verdicts {
-		if v.Class == Poison {
-			continue
-		}
-		ex := failures[i].Example()
-		if v.Cleaned != "" {
-			ex.Text = v.Cleaned
-		}
-		d := tr.typeDoubts(ex)
-		if d == nil {
-			continue
-		}
-		idx, exs, doubts = append(idx, i), append(exs, ex), append(doubts, d)
-	}
-	if len(exs) == 0 {
-		return nil
-	}
-	scores, err := tr.t.EntityTypeScores(ctx, m, tok, exs, o)
-	if err != nil {
-		return err
-	}
-	for k, i := range idx {
-		if reason := tr.entityModelCheck(exs[k], doubts[k], scores[k]); reason != "" {
-			verdicts[i] = Verdict{ID: failures[i].ID, Line: failures[i].Line, Class: Poison, Kind: PoisonLabelFlip, Reason: reason}
-		}
-	}
-	return nil
+	return tr.answers.modelCheck(ctx, m, tok, failures, verdicts, o)
 }

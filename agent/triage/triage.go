@@ -9,8 +9,6 @@ package triage
 
 import (
 	"fmt"
-	"maps"
-	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -69,10 +67,6 @@ type Verdict struct {
 var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
 	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
 
-// typeFlip: a logged entity type the type model gives less probability than this is a
-// flip (see modelFlip for how it was chosen).
-const typeFlip = 0.3
-
 // Triager holds what triage compares failures with: the labelled examples at hand (the
 // task's data pool, the parent's training data, traffic).
 type Triager struct {
@@ -88,13 +82,11 @@ type Triager struct {
 	// The data's vocabulary alone takes real words it lacks for slips of words it has
 	// ("rents" for a slip of "tents", "mettle" of "mette").
 	Likelier   func(before, after string) bool
-	labelWords map[string]bool           // the task's labels, lower-cased, spaces as underscores
-	phrases    map[string]bool           // injection-family phrases the pool's own inputs hold
-	steered    map[string]bool           // "meta label" pairs the pool's inputs hold in the steering form
-	entity     map[string]map[string]int // lower-cased entity text -> type -> count in the pool
-	word       map[string]map[string]int // lower-cased word of an entity -> type -> count
-	types      *typeModel                // extraction: entity type from span and context
-	labels     *labelModel               // classification: label from the input's words
+	labelWords map[string]bool // the task's labels, lower-cased, spaces as underscores
+	phrases    map[string]bool // injection-family phrases the pool's own inputs hold
+	steered    map[string]bool // "meta label" pairs the pool's inputs hold in the steering form
+	answers    answers         // what the task's type knows of its answers
+	style      inputStyle      // how the type's inputs read
 }
 
 // TokenLexicon is triage's lexicon from a tokenizer: a word the tokenizer has as one
@@ -113,26 +105,10 @@ func New(t *task.Task, pool []task.Example) *Triager {
 	for i, ex := range pool {
 		texts[i] = ex.Text
 	}
-	tr := &Triager{t: t, pool: pool, ix: text.NewIndex(texts), entity: map[string]map[string]int{}, word: map[string]map[string]int{}}
-	count := func(m map[string]map[string]int, k, typ string) {
-		if m[k] == nil {
-			m[k] = map[string]int{}
-		}
-		m[k][typ]++
-	}
-	switch t.Type {
-	case task.Extraction:
-		tr.types = newTypeModel(t.EntityTypes, pool)
-	case task.Classification:
-		tr.labels = newLabelModel(t.Labels, pool)
-	}
-	for _, ex := range pool {
-		for _, e := range ex.Entities {
-			count(tr.entity, strings.ToLower(e.Text), e.Type)
-			for _, w := range text.Words(e.Text) {
-				count(tr.word, w, e.Type)
-			}
-		}
+	tr := &Triager{t: t, pool: pool, ix: text.NewIndex(texts), answers: noAnswers{}, style: plainInputs}
+	if newAnswers := answerChecks[t.Type]; newAnswers != nil {
+		tr.answers = newAnswers(t, pool)
+		tr.style = tr.answers.style()
 	}
 	return tr
 }
@@ -181,15 +157,11 @@ func (tr *Triager) Triage(f Failure) Verdict {
 		v.Kind, v.Reason = PoisonInjection, why
 		return v
 	}
-	// Nothing alike in the task's data: for short classification inputs a strong
-	// sign; news-like sentences for extraction are each novel, so only near-zero
-	// similarity counts there (the vocabulary test above does the work).
-	minSim := 0.12
-	if tr.t.Type == task.Extraction {
-		minSim = 0.03
-	}
+	// Nothing alike in the task's data: for short requests a strong sign; sentences
+	// full of names are each novel, so only near-zero similarity counts there (the
+	// vocabulary test above does the work).
 	nn := tr.ix.Nearest(cleaned, 10, nil)
-	if len(nn) == 0 || nn[0].Sim < minSim {
+	if len(nn) == 0 || nn[0].Sim < tr.style.minSimilarity {
 		best := 0.0
 		if len(nn) > 0 {
 			best = nn[0].Sim
@@ -197,17 +169,9 @@ func (tr *Triager) Triage(f Failure) Verdict {
 		v.Kind, v.Reason = PoisonOffDomain, "nothing in the task's data resembles it (best similarity "+ftoa(best)+")"
 		return v
 	}
-	if reason := tr.contradicted(f, cleaned, nn); reason != "" {
-		v.Kind, v.Reason = PoisonLabelFlip, reason
+	if kind, reason := tr.answers.contradicted(f, cleaned, nn); reason != "" {
+		v.Kind, v.Reason = kind, reason
 		return v
-	}
-	if tr.t.Type == task.Extraction {
-		for _, e := range f.Entities {
-			if !strings.Contains(strings.ToLower(in), strings.ToLower(e.Text)) {
-				v.Kind, v.Reason = PoisonNotInText, "expected entity "+quote(e.Text)+" does not occur in the input"
-				return v
-			}
-		}
 	}
 	if len(fixes) > 0 {
 		v.Class, v.Kind, v.Reason, v.Cleaned = Fixable, fixes[0], joinKinds(fixes), cleaned
@@ -215,157 +179,6 @@ func (tr *Triager) Triage(f Failure) Verdict {
 	}
 	v.Class, v.Kind, v.Reason = Clean, "", "a well-formed in-domain input whose label the data supports"
 	return v
-}
-
-// contradicted says why the expected answer is a label flip: near-identical examples in
-// the pool carry another label, or a classifier fitted on the pool gives the logged
-// label little probability (classification); an entity's text is of another type
-// throughout the pool, or the type model gives the logged type little probability
-// (extraction).
-func (tr *Triager) contradicted(f Failure, in string, nn []text.Hit) string {
-	switch tr.t.Type {
-	case task.Classification:
-		// Near-identical inputs carry another label, none the logged one.
-		near, nearOther := false, ""
-		for _, h := range nn {
-			if h.Sim < 0.7 {
-				break
-			}
-			if l := tr.pool[h.I].Label; l == f.Label {
-				near = true
-			} else if nearOther == "" {
-				nearOther = l
-			}
-		}
-		if !near && nearOther != "" {
-			return "a near-identical example (similarity " + ftoa(nn[0].Sim) + ") is labelled " + quote(nearOther) + ", not " + quote(f.Label)
-		}
-		if p, best, ok := tr.labels.prob(in, f.Label); ok && p < labelFlip(len(tr.t.Labels)) {
-			return "a classifier fitted on the task's labelled data gives " + quote(f.Label) + " probability " + ftoa(p) + " (" + quote(best) + " the most)"
-		}
-	case task.Extraction:
-		// Evidence for each type of a logged entity: the labelled data's entities with
-		// the same in (weight 3 each), and with its words (each word's type counts,
-		// at most 5 in all per word, shared in proportion).
-		posts := tr.types.posteriors(f.Input, f.Entities)
-		for k, e := range f.Entities {
-			ev := map[string]float64{}
-			for typ, c := range tr.entity[strings.ToLower(e.Text)] {
-				ev[typ] += 3 * float64(c)
-			}
-			for _, w := range text.Words(e.Text) {
-				dist := tr.word[w]
-				tot := 0
-				for _, c := range dist {
-					tot += c
-				}
-				for typ, c := range dist {
-					ev[typ] += float64(c) / float64(tot) * min(float64(tot), 5)
-				}
-			}
-			var total float64
-			top, topW := "", 0.0
-			for _, typ := range slices.Sorted(maps.Keys(ev)) {
-				total += ev[typ]
-				if ev[typ] > topW {
-					top, topW = typ, ev[typ]
-				}
-			}
-			if total >= 2 && ev[e.Type]/total < 0.1 && top != e.Type {
-				return quote(e.Text) + " is " + top + " by the task's data (" + ftoa(topW/total) + " of the evidence) and hardly ever " + e.Type
-			}
-			if post := posts[k]; post != nil && post[e.Type] < typeFlip {
-				best, bestP := "", 0.0
-				for _, typ := range slices.Sorted(maps.Keys(post)) {
-					if post[typ] > bestP {
-						best, bestP = typ, post[typ]
-					}
-				}
-				return "from its words and context, " + quote(e.Text) + " is " + best + " (probability " + ftoa(bestP) + "), " + e.Type + " " + ftoa(post[e.Type])
-			}
-		}
-	}
-	return ""
-}
-
-// Thresholds of the entity type check with the deployed model: a logged type is a flip
-// when the deployed model gives it less than modelFlip of its probability over the types
-// and the type model less than typeDoubt. Either alone is common for genuine failures —
-// the deployed model mistypes (that is why the line was logged), and the type model
-// knows little of rare names — both together rarely.
-//
-// typeFlip, typeDoubt and modelFlip were chosen on the failure log of a CPU run of
-// bench/production -task conll2003 (deployed pioneer-nano, 469 lines, with their true
-// labels), against every single-entity type flip of it (3561). With the naive Bayes
-// type model this replaced (flip below 0.02, or below 0.3 when the deployed model's
-// output typed the span otherwise; model check below 0.3 and 0.05), triage turned away
-// 48 true lines and missed 4.4 % of the flips. Now it turns away 58 and misses 1.4 %
-// (53 and 1.38 % since the type model reads coordination). Looser settings catch more
-// at a higher cost: typeFlip 0.4 and typeDoubt 0.7 turn away 76 true lines and miss
-// 1.0 %. On an unseen deployment's log (seed 2: 451 lines, 3618 flips) the settings
-// turn away 41 true lines and miss 0.88 % of the flips.
-const (
-	modelFlip = 0.05
-	typeDoubt = 0.5
-)
-
-// typeDoubts gives, for each entity of ex, the type model's probability of its logged
-// type where that is below typeDoubt, and -1 where it is not (or the model abstains);
-// nil when no entity is doubted.
-func (tr *Triager) typeDoubts(ex task.Example) []float64 {
-	var doubts []float64
-	posts := tr.types.posteriors(ex.Text, ex.Entities)
-	for k, e := range ex.Entities {
-		if post := posts[k]; post != nil && post[e.Type] < typeDoubt {
-			if doubts == nil {
-				doubts = slices.Repeat([]float64{-1}, len(ex.Entities))
-			}
-			doubts[k] = post[e.Type]
-		}
-	}
-	return doubts
-}
-
-// entityModelCheck is triage's second look at an extraction failure: doubts are
-// typeDoubts(ex), scores the deployed model's log-probabilities of each logged entity
-// with each type (as task.EntityTypeScores returns them).
-func (tr *Triager) entityModelCheck(ex task.Example, doubts []float64, scores [][]float64) string {
-	for k, e := range ex.Entities {
-		j := slices.Index(tr.t.EntityTypes, e.Type)
-		if k >= len(doubts) || doubts[k] < 0 || j < 0 || k >= len(scores) {
-			continue
-		}
-		p := softmax(scores[k])
-		if p[j] >= modelFlip {
-			continue
-		}
-		best := 0
-		for i := range p {
-			if p[i] > p[best] {
-				best = i
-			}
-		}
-		return fmt.Sprintf("the deployed model gives %s the type %s with probability %s (%s %s), and its words and context %s",
-			quote(e.Text), e.Type, ftoa(p[j]), tr.t.EntityTypes[best], ftoa(p[best]), ftoa(doubts[k]))
-	}
-	return ""
-}
-
-func softmax(x []float64) []float64 {
-	m := math.Inf(-1)
-	for _, v := range x {
-		m = max(m, v)
-	}
-	out := make([]float64, len(x))
-	var z float64
-	for i, v := range x {
-		out[i] = math.Exp(v - m)
-		z += out[i]
-	}
-	for i := range out {
-		out[i] /= z
-	}
-	return out
 }
 
 // repair fixes noise that does not change the meaning: a greeting or politeness
@@ -385,7 +198,7 @@ func (tr *Triager) repair(in string) (string, []Kind) {
 			}
 		}
 	}
-	if letters >= 8 && float64(upper)/float64(letters) > 0.7 && tr.t.Type != task.Extraction {
+	if letters >= 8 && float64(upper)/float64(letters) > 0.7 && !tr.style.names {
 		in = strings.ToLower(in)
 		fixes = append(fixes, FixCasing)
 	}
@@ -397,9 +210,9 @@ func (tr *Triager) repair(in string) (string, []Kind) {
 			continue
 		}
 		// A capitalised word is most likely a name the data has not seen, not a slip
-		// (for extraction, names are what is labelled; elsewhere the first word of a
-		// sentence is capitalised anyway).
-		if first, _ := utf8.DecodeRuneInString(strings.TrimLeft(w, "\"'(")); unicode.IsUpper(first) && (i > 0 || tr.t.Type == task.Extraction) {
+		// (where names are what is labelled, even the first word; elsewhere the first
+		// word of a sentence is capitalised anyway).
+		if first, _ := utf8.DecodeRuneInString(strings.TrimLeft(w, "\"'(")); unicode.IsUpper(first) && (i > 0 || tr.style.names) {
 			continue
 		}
 		if tr.Lexicon != nil && tr.Lexicon(core) {
@@ -474,22 +287,17 @@ func joinKinds(ks []Kind) string {
 // foreignWords words of which fewer than foreignKnown occur in the labelled data, in an
 // input whose other sentences are mostly known words; the foreign sentences of an input
 // count together. A typing slip or a foreign word or two (code-switching) does not make a
-// passage; extraction inputs, where names are most of a sentence, need sentences almost
-// wholly unknown.
+// passage; where names are most of a sentence (extraction), a sentence must be almost
+// wholly unknown (inputStyle.foreignKnown).
 const (
 	foreignWords       = 6
-	foreignKnown       = 0.25
-	foreignKnownNER    = 0.1
 	inDomainKnown      = 0.5
 	inDomainMinimumLen = 3
 )
 
 // foreignPassage says why an input holds a passage foreign to the task ("" if none).
 func (tr *Triager) foreignPassage(in string) string {
-	limit := foreignKnown
-	if tr.t.Type == task.Extraction {
-		limit = foreignKnownNER
-	}
+	limit := tr.style.foreignKnown
 	type part struct{ words, known int }
 	var parts []part
 	for _, seg := range sentenceSplit.Split(in, -1) {

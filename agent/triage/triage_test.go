@@ -232,12 +232,13 @@ func TestLikelier(t *testing.T) {
 // scores for exactly the lines whose types the type model doubts.
 func TestEntityModelCheck(t *testing.T) {
 	tk, tr := conllTriager(t)
+	ea := extractionOf(t, tr)
 	val, _ := tk.Split("validation")
 	// A sentence whose second entity the type model is sure of.
 	var ex task.Example
 	for _, x := range val {
 		if len(x.Entities) >= 2 {
-			if p := tr.types.posteriors(x.Text, x.Entities)[1]; p != nil && p[x.Entities[1].Type] > 0.95 {
+			if p := ea.types.posteriors(x.Text, x.Entities)[1]; p != nil && p[x.Entities[1].Type] > 0.95 {
 				ex = x
 				break
 			}
@@ -250,7 +251,7 @@ func TestEntityModelCheck(t *testing.T) {
 	flipped := ex
 	flipped.Entities = append([]task.Entity(nil), ex.Entities...)
 	flipped.Entities[1].Type = map[string]string{"PER": "ORG", "ORG": "PER", "LOC": "PER", "MISC": "LOC"}[truth]
-	doubtFlipped, doubtTrue := tr.typeDoubts(flipped), tr.typeDoubts(ex)
+	doubtFlipped, doubtTrue := ea.typeDoubts(flipped), ea.typeDoubts(ex)
 	if doubtFlipped == nil || doubtFlipped[1] < 0 || doubtTrue != nil {
 		t.Fatalf("type model: doubts of the flipped line %v, of the true one %v", doubtFlipped, doubtTrue)
 	}
@@ -261,13 +262,13 @@ func TestEntityModelCheck(t *testing.T) {
 		return s
 	}
 	sure := prefer(ex.Entities[0].Type)
-	if why := tr.entityModelCheck(flipped, doubtFlipped, [][]float64{sure, prefer(truth)}); !strings.Contains(why, "deployed model") {
+	if why := ea.entityModelCheck(flipped, doubtFlipped, [][]float64{sure, prefer(truth)}); !strings.Contains(why, "deployed model") {
 		t.Errorf("model and type model both doubt the flipped type, not flagged: %q", why)
 	}
-	if why := tr.entityModelCheck(flipped, doubtFlipped, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
+	if why := ea.entityModelCheck(flipped, doubtFlipped, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
 		t.Errorf("the deployed model agrees with the logged type, flagged: %s", why)
 	}
-	if why := tr.entityModelCheck(ex, doubtTrue, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
+	if why := ea.entityModelCheck(ex, doubtTrue, [][]float64{sure, prefer(flipped.Entities[1].Type)}); why != "" {
 		t.Errorf("a genuine line the deployed model mistypes, flagged: %s", why)
 	}
 
@@ -290,7 +291,7 @@ func TestEntityModelCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := tr.entityModelCheck(flipped, doubtFlipped, scores[0])
+	want := ea.entityModelCheck(flipped, doubtFlipped, scores[0])
 	if verdicts[0].Class != Clean || (want == "") != (verdicts[1].Class == Clean) || (want != "" && verdicts[1].Reason != want) {
 		t.Fatalf("verdicts %+v; the scores say %q", verdicts, want)
 	}
@@ -299,6 +300,16 @@ func TestEntityModelCheck(t *testing.T) {
 const nanoDir = "../../data/models/pioneer-nano"
 
 // conllTriager is triage over CoNLL-2003 with its training split as the pool.
+// extractionOf is the triager's extraction answers.
+func extractionOf(t *testing.T, tr *Triager) *extractionAnswers {
+	t.Helper()
+	x, ok := tr.answers.(*extractionAnswers)
+	if !ok {
+		t.Fatalf("the triager's answers are %T", tr.answers)
+	}
+	return x
+}
+
 func conllTriager(t *testing.T) (*task.Task, *Triager) {
 	t.Helper()
 	tk, err := task.Load("conll2003")
@@ -347,10 +358,11 @@ func TestCoordination(t *testing.T) {
 // naive Bayes model it replaced, 90.2 %), and fitting is deterministic.
 func TestTypeModel(t *testing.T) {
 	tk, tr := conllTriager(t)
+	ea := extractionOf(t, tr)
 	val, _ := tk.Split("validation")
 	right, total := 0, 0
 	for _, ex := range val {
-		posts := tr.types.posteriors(ex.Text, ex.Entities)
+		posts := ea.types.posteriors(ex.Text, ex.Entities)
 		for k, e := range ex.Entities {
 			p := posts[k]
 			if p == nil {
@@ -374,7 +386,7 @@ func TestTypeModel(t *testing.T) {
 	train, _ := tk.Split("train")
 	again := newTypeModel(tk.EntityTypes, train)
 	ex := val[0]
-	as, bs := tr.types.posteriors(ex.Text, ex.Entities), again.posteriors(ex.Text, ex.Entities)
+	as, bs := ea.types.posteriors(ex.Text, ex.Entities), again.posteriors(ex.Text, ex.Entities)
 	for k, e := range ex.Entities {
 		a, b := as[k], bs[k]
 		for typ := range a {

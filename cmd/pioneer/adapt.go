@@ -50,6 +50,7 @@ versions/ (CURRENT names the deployed one), report.md and report.html.`,
 			&cli.Float64Flag{Name: "lr", Usage: "candidate learning rate (0: 5e-3 for an adapter, 1e-3 for a fully fine-tuned model)"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
 			&cli.IntFlag{Name: "heldout", Value: 500, Usage: "validation examples in the held-out set"},
+			&cli.IntFlag{Name: "probes", Value: 20, Usage: "fresh examples the deployed model is run on to confirm each error pattern"},
 			&cli.StringFlag{Name: "teacher-url", Usage: "OpenAI-compatible endpoint (…/v1) that writes extra examples"},
 			&cli.StringFlag{Name: "teacher-model", Usage: "the teacher's model name"},
 			&cli.Uint64Flag{Name: "seed", Value: 1},
@@ -68,7 +69,7 @@ func runAdapt(c *cli.Context) error {
 		return fmt.Errorf("--search must be %s or %s, got %q", production.SearchGreedy, production.SearchMCTS, sr)
 	}
 	if err := checkInts(c, intRange{"epsilon", 0, 1 << 30}, intRange{"iterations", 1, production.MaxIterations},
-		intRange{"epochs", 1, maxEpochs}, intRange{"batch", 1, maxBatch}, intRange{"heldout", 1, maxExamples}); err != nil {
+		intRange{"epochs", 1, maxEpochs}, intRange{"batch", 1, maxBatch}, intRange{"heldout", 1, maxExamples}, intRange{"probes", 1, maxExamples}); err != nil {
 		return err
 	}
 	if err := checkFloats(c, floatRange{"lr", 0, 1, false}); err != nil { // 0: the strategy's default
@@ -95,7 +96,7 @@ func runAdapt(c *cli.Context) error {
 		Base: c.String("model"), Deployed: c.String("adapter"), Task: t,
 		Failures: c.String("failures"), Traffic: c.String("traffic"), ParentData: c.String("parent-data"), Out: c.String("out"),
 		Epsilon: c.Int("epsilon"), Iterations: c.Int("iterations"), Search: c.String("search"), WallTime: c.Duration("wall-time"), TokenBudget: c.Int64("token-budget"),
-		Manual: c.String("approve") == "manual", Device: dev, HeldOut: c.Int("heldout"), Seed: c.Uint64("seed"),
+		Manual: c.String("approve") == "manual", Device: dev, HeldOut: c.Int("heldout"), Probes: c.Int("probes"), Seed: c.Uint64("seed"),
 		Recipe: finetune.Recipe{Epochs: c.Int("epochs"), LR: c.Float64("lr"), Batch: c.Int("batch"), Seed: c.Uint64("seed")},
 		Log:    os.Stderr,
 	}

@@ -306,18 +306,16 @@ func promptsAndTargets(seqs []training.Sequence, p *model.Pretrained) ([][]int, 
 	return prompts, func(t *task.Task) []task.Example {
 		refs := make([]task.Example, len(targets))
 		for i, target := range targets {
-			refs[i] = task.Example{ID: fmt.Sprint(i + 1), Output: target}
-			switch t.Type {
-			case task.Classification:
-				refs[i].Label = target
-				for _, l := range t.Labels { // a target that names a label up to spacing and case
+			ref, why := t.ReadAnswer(target)
+			if why != "" && t.Constrained() { // a target that names a label up to spacing and case
+				for _, l := range t.Labels {
 					if metrics.Normalize(l) == metrics.Normalize(target) {
-						refs[i].Label = l
+						ref.Label = l
 					}
 				}
-			case task.Extraction:
-				_, refs[i].Entities, _ = t.ParseOutput(target)
 			}
+			ref.ID, ref.Output = fmt.Sprint(i+1), target
+			refs[i] = ref
 		}
 		return refs
 	}

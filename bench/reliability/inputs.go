@@ -184,6 +184,9 @@ func (p *probes) flags() error {
 	for cmd, flags := range bad {
 		for _, flag := range flags {
 			for _, v := range []string{"-1", "-1000000", "1000000000000", "0", "nan"} {
+				if v == "1000000000000" && flag == "--token-budget" {
+					continue // a bound, not an amount to allocate: any size is one
+				}
 				if v == "0" && (flag == "--lr" && (cmd == "adapt" || cmd == "tune") || flag == "--workers" || flag == "--threads" ||
 					flag == "--token-budget" || flag == "--epsilon" || flag == "--temperature" || flag == "--top-p" || flag == "--top-k" ||
 					flag == "--train-examples" || flag == "--eval-examples" || flag == "--warmup" || flag == "--lora-dropout" || flag == "--steps") {
@@ -220,7 +223,7 @@ func (p *probes) resumes(d *deployfixture.Deployment) error {
 	}
 	for _, c := range []struct {
 		flag, value, want string
-	}{{"--failures", other, "failures="}, {"--epochs", "5", "recipe="}, {"--seed", "2", "seed="}, {"--epsilon", "0", "epsilon="}, {"--approve", "manual", "manual="}} {
+	}{{"--failures", other, "failures="}, {"--epochs", "5", "recipe="}, {"--seed", "2", "recipe="}, {"--epsilon", "0", "epsilon="}, {"--approve", "manual", "manual="}} {
 		args := append(append([]string(nil), p.adapt...), "--out", dir)
 		replaced := false
 		for k := range args {

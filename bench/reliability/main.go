@@ -20,6 +20,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/internal/deployfixture"
+	_ "github.com/pioneer-ai/pioneer/model/all" // the model families the deployment fixture trains
 )
 
 func main() {

@@ -328,7 +328,7 @@ func TestFlagsAreChecked(t *testing.T) {
 		&adapt: {{"--batch", "0"}, {"--lr", "-1"}, {"--epochs", "0"}, {"--iterations", "0"}, {"--heldout", "-5"}, {"--epsilon", "-1"},
 			{"--epochs", "1000000000"}, {"--wall-time", "-1s"}, {"--token-budget", "-3"}, {"--threads", "100000"}},
 		&train: {{"--grad-accum", "0"}, {"--max-len", "0"}, {"--eval-every", "0"}, {"--checkpoint-every", "0"}, {"--workers", "10000"},
-			{"--epochs", "1000000000"}, {"--lora-r", "0"}, {"--lora-r", "100000000"}, {"--lr", "0"}, {"--lora-dropout", "1.5"}, {"--batch", "-1"}},
+			{"--epochs", "1000000000"}, {"--lora-r", "0"}, {"--lora-r", "100000000"}, {"--lr", "0"}, {"--lora-dropout", "1.5"}, {"--batch", "-1"}, {"--threads", "-1"}},
 		&tune:     {{"--epochs", "0"}, {"--batch", "0"}, {"--lr", "-1"}, {"--lora-r", "-1"}, {"--train-examples", "-1"}},
 		&pretrain: {{"--steps", "-1"}, {"--seq", "1"}, {"--workers", "-2"}, {"--lr", "0"}, {"--eval-every", "0"}},
 		&generate: {{"--batch", "0"}, {"--max-new-tokens", "0"}, {"--temperature", "-1"}, {"--top-p", "2"}},

@@ -66,6 +66,7 @@ func trainFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "weight dtype: float32 or bfloat16"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "autocast", Usage: "mixed precision for the forward pass: bfloat16 or float16 (GPU); empty: off"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "workers", Usage: "CPU: threads that share out each batch's rows, each running single-threaded kernels (a resume must use the same); 0: one per libtorch thread for LoRA without dropout and --full; 1: none"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"}),
 	}
 }

@@ -80,7 +80,7 @@ type Deployment struct {
 // Deploy trains a "deployed" adapter of pioneer-nano (with full, every weight: a model
 // folder) on a thin, skewed sample of the task (travel barely seen) into dir, and writes
 // its failure log over the pool with a line of every kind of poison, noise and
-// malformation appended.
+// malformation appended; dir is made if need be.
 func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 	pool, err := tk.Split("train")
 	if err != nil {
@@ -105,6 +105,9 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 			return nil, err
 		}
 		lines = append(lines, string(b))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
 	d := &Deployment{Parent: filepath.Join(dir, "parent.jsonl"), Deployed: filepath.Join(dir, "deployed"), Failures: filepath.Join(dir, "failures.jsonl")}
 	if err := os.WriteFile(d.Parent, []byte(strings.Join(lines, "\n")), 0o644); err != nil {

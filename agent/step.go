@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
+
+	"github.com/pioneer-ai/pioneer/internal/settings"
 )
 
 // Format is the version of a run folder's layout and lineage records that this Pioneer
@@ -52,29 +53,19 @@ func (r *Run) Start(s Settings, info any) error {
 
 // differs names the first setting (in sorted order) that differs, "" if none does.
 func differs(was, now Settings) string {
-	keys := make([]string, 0, len(was)+len(now))
-	for k := range was {
-		keys = append(keys, k)
+	k, found := settings.FirstDifference(was, now)
+	if !found {
+		return ""
 	}
-	for k := range now {
-		if _, ok := was[k]; !ok {
-			keys = append(keys, k)
-		}
+	a, okA := was[k]
+	b, okB := now[k]
+	switch {
+	case !okA:
+		return fmt.Sprintf("no %s (now %s=%q)", k, k, b)
+	case !okB:
+		return fmt.Sprintf("%s=%q (now none)", k, a)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		a, okA := was[k]
-		b, okB := now[k]
-		switch {
-		case !okA:
-			return fmt.Sprintf("no %s (now %s=%q)", k, k, b)
-		case !okB:
-			return fmt.Sprintf("%s=%q (now none)", k, a)
-		case a != b:
-			return fmt.Sprintf("%s=%q, not %q", k, a, b)
-		}
-	}
-	return ""
+	return fmt.Sprintf("%s=%q, not %q", k, a, b)
 }
 
 // Step runs one stage of a run: when the lineage holds key, the stage is not run again

@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 
@@ -211,16 +209,11 @@ func (in *inputs) settings() (agent.Settings, error) {
 
 // fileSum is the start of the SHA-256 of a file's content.
 func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
+	sum, err := versions.FileSum(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
+	return sum[:16], nil
 }
 
 // folderSum fingerprints a deployable folder (an adapter, a model) by its files' contents.

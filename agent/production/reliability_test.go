@@ -220,13 +220,8 @@ func checkPromotedOnce(t *testing.T, out string) {
 			outcomes++
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Join(out, "versions"))
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	cur, _ := os.ReadFile(filepath.Join(out, "versions", "CURRENT"))
-	if promoted != 1 || outcomes != 1 || strings.Join(names, ",") != "CURRENT,v0,v1" || strings.TrimSpace(string(cur)) != "v1" {
+	names, cur := versionsFolder(t, out)
+	if promoted != 1 || outcomes != 1 || strings.Join(names, ",") != "CURRENT,v0,v1" || cur != "v1" {
 		t.Fatalf("after recovery: %d promoted events, %d outcomes, versions/ %v, CURRENT %q", promoted, outcomes, names, cur)
 	}
 	for _, f := range []string{"adapter_model.safetensors", "adapter_config.json", "meta.json", "eval_set.json"} {
@@ -234,6 +229,23 @@ func checkPromotedOnce(t *testing.T, out string) {
 			t.Fatalf("v1 lacks %s", f)
 		}
 	}
+}
+
+// versionsFolder lists a run folder's versions/ and reads its CURRENT.
+func versionsFolder(t *testing.T, out string) (names []string, current string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(out, "versions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	cur, err := os.ReadFile(filepath.Join(out, "versions", "CURRENT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names, strings.TrimSpace(string(cur))
 }
 
 // checkRegisteredOnce checks a run folder that registered its deployment: v0 only,
@@ -246,13 +258,8 @@ func checkRegisteredOnce(t *testing.T, out string) {
 			n++
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Join(out, "versions"))
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	cur, _ := os.ReadFile(filepath.Join(out, "versions", "CURRENT"))
-	if n != 1 || strings.Join(names, ",") != "CURRENT,v0" || strings.TrimSpace(string(cur)) != "v0" {
+	names, cur := versionsFolder(t, out)
+	if n != 1 || strings.Join(names, ",") != "CURRENT,v0" || cur != "v0" {
 		t.Fatalf("after recovery: %d registrations, versions/ %v, CURRENT %q", n, names, cur)
 	}
 	if _, err := os.Stat(filepath.Join(out, "versions", "v0", "adapter_model.safetensors")); err != nil {
@@ -352,8 +359,8 @@ func TestConcurrentCommandsOnOneRunFolder(t *testing.T) {
 		if !strings.Contains(loser.stderr, "in use") && !strings.Contains(loser.stderr, "nothing awaits approval") {
 			t.Fatalf("trial %d: the refused approval says %q", trial, loser.stderr)
 		}
-		cur, _ := os.ReadFile(filepath.Join(dir, "versions", "CURRENT"))
-		if _, err := os.Stat(filepath.Join(dir, "versions", "v1", "adapter_model.safetensors")); strings.TrimSpace(string(cur)) != "v1" || err != nil {
+		_, cur := versionsFolder(t, dir)
+		if _, err := os.Stat(filepath.Join(dir, "versions", "v1", "adapter_model.safetensors")); cur != "v1" || err != nil {
 			t.Fatalf("trial %d: CURRENT %q, v1 weights %v", trial, cur, err)
 		}
 	}
@@ -365,7 +372,7 @@ func TestConcurrentCommandsOnOneRunFolder(t *testing.T) {
 	wait(c1, o1, e1, began)
 	wait(c2, o2, e2, began)
 	events := readLines[lineage.Event](t, filepath.Join(dir, "lineage.jsonl"))
-	cur, _ := os.ReadFile(filepath.Join(dir, "versions", "CURRENT"))
+	_, cur := versionsFolder(t, dir)
 	last := ""
 	for i, e := range events {
 		if e.Seq != i+1 {
@@ -373,11 +380,13 @@ func TestConcurrentCommandsOnOneRunFolder(t *testing.T) {
 		}
 		if e.Step == "rollback" {
 			var rb struct{ To string }
-			json.Unmarshal(e.Data, &rb)
+			if err := json.Unmarshal(e.Data, &rb); err != nil {
+				t.Fatal(err)
+			}
 			last = rb.To
 		}
 	}
-	if last == "" || strings.TrimSpace(string(cur)) != last {
+	if last == "" || cur != last {
 		t.Fatalf("rollbacks at once: CURRENT %q, the lineage's last rollback to %q", cur, last)
 	}
 }

@@ -196,7 +196,7 @@ func (s *Store) Verify(name string) error {
 		return fmt.Errorf("version %s: meta.json records no files", name)
 	}
 	for f, want := range m.Files {
-		got, err := fileSum(filepath.Join(dir, f))
+		got, err := FileSum(filepath.Join(dir, f))
 		if err != nil {
 			return fmt.Errorf("version %s: %w", name, err)
 		}
@@ -371,8 +371,8 @@ func copyFile(from, to string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), out.Close()
 }
 
-// fileSum is the SHA-256 of a file.
-func fileSum(path string) (string, error) {
+// FileSum is the SHA-256 of a file, in hex.
+func FileSum(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -393,7 +393,7 @@ func FileSums(dir string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for _, f := range files {
-		if out[f], err = fileSum(filepath.Join(dir, f)); err != nil {
+		if out[f], err = FileSum(filepath.Join(dir, f)); err != nil {
 			return nil, err
 		}
 	}

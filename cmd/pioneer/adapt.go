@@ -15,7 +15,6 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/teacher"
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/engine/torch"
 )
 
 func adaptCommand() *cli.Command {
@@ -81,10 +80,7 @@ func runAdapt(c *cli.Context) error {
 	if c.Int64("token-budget") < 0 {
 		return fmt.Errorf("--token-budget must not be negative, got %d", c.Int64("token-budget"))
 	}
-	if err := setThreads(c); err != nil {
-		return err
-	}
-	dev, err := torch.ParseDevice(c.String("device"))
+	dev, err := device(c)
 	if err != nil {
 		return err
 	}

@@ -76,14 +76,19 @@ func setThreads(c *cli.Context) error {
 	return nil
 }
 
+// device applies --threads and reads --device.
+func device(c *cli.Context) (torch.Device, error) {
+	if err := setThreads(c); err != nil {
+		return torch.Device{}, err
+	}
+	return torch.ParseDevice(c.String("device"))
+}
+
 // openOptions reads --device and --dtype (and applies --threads).
 func openOptions(c *cli.Context) (model.OpenOptions, error) {
 	var o model.OpenOptions
-	if err := setThreads(c); err != nil {
-		return o, err
-	}
 	var err error
-	if o.Device, err = torch.ParseDevice(c.String("device")); err != nil {
+	if o.Device, err = device(c); err != nil {
 		return o, err
 	}
 	if c.IsSet("dtype") || c.String("dtype") != "" {

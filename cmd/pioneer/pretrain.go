@@ -91,10 +91,7 @@ func runPretrain(c *cli.Context) error {
 			return fmt.Errorf("--resume: %s holds no checkpoint to continue from; run without --resume to start", c.String("out"))
 		}
 	}
-	if err := setThreads(c); err != nil {
-		return err
-	}
-	dev, err := torch.ParseDevice(c.String("device"))
+	dev, err := device(c)
 	if err != nil {
 		return err
 	}

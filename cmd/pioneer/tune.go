@@ -57,10 +57,7 @@ func runTune(c *cli.Context) error {
 	if err := checkFloats(c, floatRange{"lr", 0, 1, false}); err != nil { // 0: the strategy's default
 		return err
 	}
-	if err := setThreads(c); err != nil {
-		return err
-	}
-	dev, err := torch.ParseDevice(c.String("device"))
+	dev, err := device(c)
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"github.com/pioneer-ai/pioneer/internal/settings"
 )
 
 // checkpointFormat is the version of a checkpoint's state.json. Version 1 has no
@@ -161,29 +161,19 @@ func LatestStep(outDir string) (int, error) {
 // mismatch names the first setting (in sorted order) whose value differs between a
 // checkpoint and this run, "" when none does.
 func mismatch(saved, now map[string]string) string {
-	keys := make([]string, 0, len(saved)+len(now))
-	for k := range saved {
-		keys = append(keys, k)
+	k, found := settings.FirstDifference(saved, now)
+	if !found {
+		return ""
 	}
-	for k := range now {
-		if _, ok := saved[k]; !ok {
-			keys = append(keys, k)
-		}
+	a, okA := saved[k]
+	b, okB := now[k]
+	switch {
+	case !okA:
+		return fmt.Sprintf("the checkpoint records no %s; this run has %s=%s", k, k, b)
+	case !okB:
+		return fmt.Sprintf("the checkpoint was trained with %s=%s; this run sets no %s", k, a, k)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		a, okA := saved[k]
-		b, okB := now[k]
-		switch {
-		case !okA:
-			return fmt.Sprintf("the checkpoint records no %s; this run has %s=%s", k, k, b)
-		case !okB:
-			return fmt.Sprintf("the checkpoint was trained with %s=%s; this run sets no %s", k, a, k)
-		case a != b:
-			return fmt.Sprintf("the checkpoint was trained with %s=%s, this run has %s=%s", k, a, k, b)
-		}
-	}
-	return ""
+	return fmt.Sprintf("the checkpoint was trained with %s=%s, this run has %s=%s", k, a, k, b)
 }
 
 // restore loads the latest checkpoint into lm and opt after checking that it was made

@@ -8,7 +8,6 @@
 package training
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"github.com/pioneer-ai/pioneer/internal/jsonl"
 )
 
 // LM is a causal language model the trainer can drive.
@@ -464,16 +464,19 @@ func trimMetrics(path string, upTo int) error {
 		return err
 	}
 	var keep []byte
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
+	past := errors.New("past the checkpoint")
+	err = jsonl.Read(bytes.NewReader(b), 16<<20, func(l jsonl.Line) error {
 		var line struct {
 			Step int `json:"step"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Step > upTo {
-			break // a torn line from a crash, or past the checkpoint: the rest goes
+		if l.TooLong || json.Unmarshal(l.Bytes, &line) != nil || line.Step > upTo {
+			return past // a torn line from a crash, or past the checkpoint: the rest goes
 		}
-		keep = append(append(keep, sc.Bytes()...), '\n')
+		keep = append(append(keep, l.Bytes...), '\n')
+		return nil
+	})
+	if err != nil && !errors.Is(err, past) {
+		return err
 	}
 	if len(keep) == len(b) {
 		return nil

@@ -16,6 +16,15 @@ import (
 // Words splits text into lowercase word tokens (letters and digits; apostrophes kept
 // inside words).
 func Words(s string) []string {
+	return Split(s, func(r rune, started bool) bool {
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || (r == '\'' && started)
+	}, nil)
+}
+
+// Split splits lower-cased text into tokens: runs of the runes inWord takes (started:
+// the run has begun), and each rune alone takes as a token of its own (alone may be
+// nil); any other rune separates tokens.
+func Split(s string, inWord func(r rune, started bool) bool, alone func(rune) bool) []string {
 	var out []string
 	var b strings.Builder
 	flush := func() {
@@ -26,10 +35,11 @@ func Words(s string) []string {
 	}
 	for _, r := range strings.ToLower(s) {
 		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
+		case inWord(r, b.Len() > 0):
 			b.WriteRune(r)
-		case r == '\'' && b.Len() > 0:
-			b.WriteRune(r)
+		case alone != nil && alone(r):
+			flush()
+			out = append(out, string(r))
 		default:
 			flush()
 		}

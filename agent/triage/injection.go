@@ -217,27 +217,9 @@ func (tr *Triager) steering(in string) []steer {
 // steeringTokens splits lower-cased text into words, with ':' and '=' as words of their
 // own.
 func steeringTokens(in string) []string {
-	var out []string
-	var b strings.Builder
-	flush := func() {
-		if b.Len() > 0 {
-			out = append(out, b.String())
-			b.Reset()
-		}
-	}
-	for _, r := range strings.ToLower(in) {
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '\'':
-			b.WriteRune(r)
-		case r == ':' || r == '=':
-			flush()
-			out = append(out, string(r))
-		default:
-			flush()
-		}
-	}
-	flush()
-	return out
+	return text.Split(in, func(r rune, _ bool) bool {
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '\''
+	}, func(r rune) bool { return r == ':' || r == '=' })
 }
 
 // labelAt is how many of the words at the start of ws spell one of the task's labels

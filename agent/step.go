@@ -53,19 +53,16 @@ func (r *Run) Start(s Settings, info any) error {
 
 // differs names the first setting (in sorted order) that differs, "" if none does.
 func differs(was, now Settings) string {
-	k, found := settings.FirstDifference(was, now)
-	if !found {
-		return ""
-	}
-	a, okA := was[k]
-	b, okB := now[k]
+	d, found := settings.FirstDifference(was, now)
 	switch {
-	case !okA:
-		return fmt.Sprintf("no %s (now %s=%q)", k, k, b)
-	case !okB:
-		return fmt.Sprintf("%s=%q (now none)", k, a)
+	case !found:
+		return ""
+	case !d.InWas:
+		return fmt.Sprintf("no %s (now %s=%q)", d.Key, d.Key, d.Now)
+	case !d.InNow:
+		return fmt.Sprintf("%s=%q (now none)", d.Key, d.Was)
 	}
-	return fmt.Sprintf("%s=%q, not %q", k, a, b)
+	return fmt.Sprintf("%s=%q, not %q", d.Key, d.Was, d.Now)
 }
 
 // Step runs one stage of a run: when the lineage holds key, the stage is not run again
@@ -116,9 +113,6 @@ func NewBudget(wall time.Duration, tokens int64) *Budget {
 // Use counts training tokens spent.
 func (b *Budget) Use(tokens int64) { b.used += tokens }
 
-// Used is the training tokens spent so far.
-func (b *Budget) Used() int64 { return b.used }
-
 // Spent says which budget is used up ("" if none).
 func (b *Budget) Spent() string {
 	switch {
@@ -129,6 +123,3 @@ func (b *Budget) Spent() string {
 	}
 	return ""
 }
-
-// Elapsed is the time since the budget started.
-func (b *Budget) Elapsed() time.Duration { return time.Since(b.start) }

@@ -2,6 +2,7 @@ package production
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func (c *candidate) trained(runDir string) string { return filepath.Join(runDir,
 // candidate trains recipe r from the base model on the parent's data and the curriculum
 // (its gold failures goldX times) and gates it; a candidate the lineage already holds is
 // not trained again (an interrupted one continues from its checkpoint).
-func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe, goldX int, cur *Curriculum) (*candidate, error) {
+func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe, goldX int, cur *Curriculum) (_ *candidate, err error) {
 	in, lin := sp.in, sp.run.Lineage
 	key := round + "/" + r.Name
 	var c candidate
@@ -68,12 +69,24 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 			in.cfg.Progress(p)
 		}
 	}
+	// Training every weight changes the base model's: the next candidate must start from
+	// the base weights, so they are put back after scoring, or on any way out before it.
+	restored := !r.Full
+	restore := func() error {
+		if restored {
+			return nil
+		}
+		restored = true
+		return in.swap(in.base.Dir)
+	}
+	defer func() {
+		if rerr := restore(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
 	set, tr, err := finetune.Train(ctx, in.base.LM, in.base.Tokenizer, in.t, train, in.t.Sample(in.val, 100, 7), r, finetune.TrainEnv{
 		EOS: in.base.EOS[0], Pad: in.base.Pad, Base: in.cfg.Base, Out: out, Log: in.cfg.Log, Progress: progress, Resume: true})
 	if err != nil {
-		if r.Full {
-			err = joinErr(err, in.swap(in.base.Dir)) // the next candidate starts from the base weights
-		}
 		return nil, fmt.Errorf("candidate %s: %w", key, err)
 	}
 	c.Tokens = tr.Tokens
@@ -88,10 +101,8 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 	if set != nil {
 		set.Close()
 	}
-	if r.Full { // the next candidate trains from the base model's weights
-		if serr := in.swap(in.base.Dir); err == nil {
-			err = serr
-		}
+	if rerr := restore(); err == nil {
+		err = rerr
 	}
 	if err != nil {
 		return nil, err
@@ -108,13 +119,6 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 		return nil, err
 	}
 	return &c, nil
-}
-
-func joinErr(a, b error) error {
-	if b == nil {
-		return a
-	}
-	return fmt.Errorf("%w (and restoring the base weights: %v)", a, b)
 }
 
 // logCandidate prints a gated candidate's scores and verdict; how says where it came

@@ -15,14 +15,13 @@ type Source string
 
 // The sources.
 const (
-	SrcGold       Source = "gold_failure"    // an admitted failure with its expected answer
-	SrcVariant    Source = "robustness"      // a fixable failure as logged (noise kept), expected answer
-	SrcSimilar    Source = "similar"         // a pool example like a failure, same answer
-	SrcHard       Source = "hard_negative"   // a pool example of the confused-with label
-	SrcReplay     Source = "replay"          // the parent's training data, labels in the patterns
-	SrcTeacher    Source = "teacher"         // written by the teacher endpoint
-	SrcParentData Source = "parent_training" // the parent's whole training set
-	SrcTraffic    Source = "traffic_replay"  // R, the traffic the deployed model gets right
+	SrcGold    Source = "gold_failure"   // an admitted failure with its expected answer
+	SrcVariant Source = "robustness"     // a fixable failure as logged (noise kept), expected answer
+	SrcSimilar Source = "similar"        // a pool example like a failure, same answer
+	SrcHard    Source = "hard_negative"  // a pool example of the confused-with label
+	SrcReplay  Source = "replay"         // the parent's training data, labels in the patterns
+	SrcTeacher Source = "teacher"        // written by the teacher endpoint
+	SrcTraffic Source = "traffic_replay" // R, the traffic the deployed model gets right
 )
 
 // Item is a training example with its provenance.
@@ -92,12 +91,14 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 				add(v)
 			}
 			// Similar pool examples with the same answer.
+			similar := 0
 			for _, h := range ix.Nearest(g.Example.Text, 4*similarPer, func(i int) bool { return used[i] || !usable(i) }) {
-				if countSrc(c, SrcSimilar, g.Example.ID) >= similarPer {
+				if similar >= similarPer {
 					break
 				}
 				if sameAnswer(t, pool[h.I], g.Example) {
 					used[h.I] = true
+					similar++
 					add(Item{Example: pool[h.I], Source: SrcSimilar, Pattern: p.ID + "|" + g.Example.ID})
 				}
 			}
@@ -148,16 +149,6 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 		add(Item{Example: parent[perm[i]], Source: SrcReplay})
 	}
 	return c
-}
-
-func countSrc(c *Curriculum, src Source, failureID string) int {
-	n := 0
-	for _, it := range c.Items {
-		if it.Source == src && strings.HasSuffix(it.Pattern, "|"+failureID) {
-			n++
-		}
-	}
-	return n
 }
 
 // keySet is an example's keys (task.Task.Keys: its label, or its entity types), sorted

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -170,16 +169,13 @@ func Approve(runDir string) (string, error) {
 	}
 	defer run.Close()
 	path := run.Path(pendingFile)
-	b, err := fsutil.ReadState(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%s: %w", runDir, ErrNothingPending)
-	}
+	var p Pending
+	found, err := fsutil.ReadJSON(path, &p)
 	if err != nil {
 		return "", err
 	}
-	var p Pending
-	if err := json.Unmarshal(b, &p); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+	if !found {
+		return "", fmt.Errorf("%s: %w", runDir, ErrNothingPending)
 	}
 	if p.Candidate.Name == "" || p.Candidate.Dir == "" || !filepath.IsLocal(p.Candidate.Dir) {
 		return "", fmt.Errorf("%s does not name a candidate of this run folder", path)

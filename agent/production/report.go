@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"html"
 	"image/color"
-	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -84,7 +85,7 @@ func writeReport(run *agent.Run) error {
 		o.Triage.Read, o.Triage.Quarantined, o.Triage.Clean, o.Triage.Fixable, o.Triage.Poison)
 	if len(o.Triage.Kinds) > 0 {
 		md.WriteString("| class: kind | lines |\n|---|---|\n")
-		for _, k := range sortedKeys(o.Triage.Kinds) {
+		for _, k := range slices.Sorted(maps.Keys(o.Triage.Kinds)) {
 			fmt.Fprintf(&md, "| %s | %d |\n", strings.TrimSuffix(k, ":"), o.Triage.Kinds[k])
 		}
 		md.WriteString("\n")
@@ -194,17 +195,8 @@ func metricName(lin *lineage.Log) string {
 // readOptional decodes a JSON file of the run folder into v; a file that is not there
 // (yet) leaves v as it is.
 func readOptional(path string, v any) error {
-	b, err := fsutil.ReadState(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	_, err := fsutil.ReadJSON(path, v)
+	return err
 }
 
 func orDash(s string) string {
@@ -307,13 +299,4 @@ func inline(s string) string {
 		}
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

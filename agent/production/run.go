@@ -158,15 +158,12 @@ func registerDeployed(run *agent.Run, in *inputs) error {
 	return run.Lineage.Append("v0", "version_registered", map[string]string{"version": "v0", "source": in.cfg.Deployed})
 }
 
+// writeJSON writes v into the run folder as indented JSON, making its folder.
 func writeJSON(path string, v any) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'))
+	return fsutil.WriteJSON(path, v)
 }
 
 func writeJSONL[T any](path string, rows []T) error {

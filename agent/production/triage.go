@@ -15,8 +15,6 @@ import (
 
 // triaged is what the triage stage gives the later ones.
 type triaged struct {
-	failures []triage.Failure
-	verdicts []triage.Verdict
 	counts   Counts
 	admitted []triage.Failure // clean and fixable lines
 	// gold and variants are the training failures' examples: the cleaned line with its
@@ -65,7 +63,7 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	if err != nil {
 		return nil, err
 	}
-	out := &triaged{failures: failures, verdicts: verdicts, tr: tr, gold: map[string]Item{}, variants: map[string]Item{},
+	out := &triaged{tr: tr, gold: map[string]Item{}, variants: map[string]Item{},
 		counts: Counts{Read: len(failures) + len(quarantined), Quarantined: len(quarantined), Kinds: map[string]int{}}}
 	for i, f := range failures {
 		v := verdicts[i]

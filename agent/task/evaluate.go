@@ -295,9 +295,7 @@ func (t *Task) EntityTypeScores(ctx context.Context, m model.CausalLM, tok model
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if o.Batch <= 0 {
-		o.Batch = 16
-	}
+	o.defaults()
 	prefix, _, _ := strings.Cut(t.Output, "{entities}")
 	// Each (entity, type)'s tokens after the prompt, in order; the longest bounds the
 	// room the prompts may take.

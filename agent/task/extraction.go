@@ -62,21 +62,8 @@ func (extraction) read(t *Task, s string) (string, []Entity, bool) {
 }
 
 func (extraction) same(a, b Example) bool {
-	if len(a.Entities) != len(b.Entities) {
-		return false
-	}
-	left := map[string]int{}
-	for _, e := range a.Entities {
-		left[e.Type+"\x00"+strings.ToLower(e.Text)]++
-	}
-	for _, e := range b.Entities {
-		k := e.Type + "\x00" + strings.ToLower(e.Text)
-		if left[k] == 0 {
-			return false
-		}
-		left[k]--
-	}
-	return true
+	fn, fp, _ := EntityDiff(a.Entities, b.Entities)
+	return len(fn) == 0 && len(fp) == 0
 }
 
 func (extraction) keys(ex Example) []string {

@@ -227,6 +227,18 @@ func (t *Task) Source() string { return t.source }
 // HasLabel reports whether label is in the task's label set.
 func (t *Task) HasLabel(label string) bool { return slices.Contains(t.Labels, label) }
 
+// LabelLike is the task's label that s names up to case and spacing (the last such, if
+// several do); ok is false when none does.
+func (t *Task) LabelLike(s string) (label string, ok bool) {
+	want := metrics.Normalize(s)
+	for _, l := range t.Labels {
+		if metrics.Normalize(l) == want {
+			label, ok = l, true
+		}
+	}
+	return label, ok
+}
+
 // HasEntityType reports whether typ is one of the task's entity types.
 func (t *Task) HasEntityType(typ string) bool { return slices.Contains(t.EntityTypes, typ) }
 

@@ -379,3 +379,16 @@ func TestScoreEntities(t *testing.T) {
 		t.Error("4 completions scored against 2 references")
 	}
 }
+
+func TestLabelLike(t *testing.T) {
+	tk, err := task.New("t", task.Classification, []string{"book_flight", "Weather"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := tk.LabelLike("  weather "); !ok || l != "Weather" {
+		t.Errorf("LabelLike(weather) = %q, %v", l, ok)
+	}
+	if l, ok := tk.LabelLike("timer"); ok {
+		t.Errorf("LabelLike(timer) = %q, want none", l)
+	}
+}

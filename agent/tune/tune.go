@@ -5,7 +5,6 @@ package tune
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -163,11 +162,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			Before: before.Predictions[i].Output, After: after.Predictions[i].Output})
 	}
 	for name, v := range map[string]any{"before.json": before, "after.json": after, "result.json": res} {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := fsutil.WriteFileAtomic(filepath.Join(c.Out, name), append(b, '\n')); err != nil {
+		if err := fsutil.WriteJSON(filepath.Join(c.Out, name), v); err != nil {
 			return nil, err
 		}
 	}

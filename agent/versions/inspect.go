@@ -30,7 +30,7 @@ func Inspect(dir string) (kind string, files []string, err error) {
 	if !st.IsDir() {
 		return "", nil, fmt.Errorf("%s is not a folder", dir)
 	}
-	if exists(filepath.Join(dir, "adapter_config.json")) {
+	if exists(filepath.Join(dir, lora.ConfigFile)) {
 		files, err := inspectAdapter(dir)
 		return Adapter, files, err
 	}
@@ -61,7 +61,7 @@ func regular(path string) error {
 }
 
 func inspectAdapter(dir string) ([]string, error) {
-	cfgPath, weights := filepath.Join(dir, "adapter_config.json"), filepath.Join(dir, "adapter_model.safetensors")
+	cfgPath, weights := filepath.Join(dir, lora.ConfigFile), filepath.Join(dir, lora.WeightsFile)
 	for _, p := range []string{cfgPath, weights} {
 		if err := regular(p); err != nil {
 			return nil, fmt.Errorf("adapter %s: %w", dir, err)
@@ -117,7 +117,7 @@ func inspectAdapter(dir string) ([]string, error) {
 			return nil, fmt.Errorf("adapter %s: %s: lora_A %v and lora_B %v disagree on the rank", dir, m, p.a, p.b)
 		}
 	}
-	return []string{"adapter_config.json", "adapter_model.safetensors"}, nil
+	return []string{lora.ConfigFile, lora.WeightsFile}, nil
 }
 
 // loraName splits a PEFT tensor name "base_model.model.<module>.lora_A.weight".

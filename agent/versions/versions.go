@@ -276,11 +276,11 @@ func (s *Store) Add(src string, meta Meta, evalSet any) (string, error) {
 		return "", fmt.Errorf("version %s: the copy of %s: %w", name, src, err)
 	}
 	if evalSet != nil {
-		if err := writeJSON(filepath.Join(tmp, evalSetFile), evalSet); err != nil {
+		if err := fsutil.WriteJSON(filepath.Join(tmp, evalSetFile), evalSet); err != nil {
 			return "", err
 		}
 	}
-	if err := writeJSON(filepath.Join(tmp, metaFile), meta); err != nil {
+	if err := fsutil.WriteJSON(filepath.Join(tmp, metaFile), meta); err != nil {
 		return "", err
 	}
 	if err := fsutil.SyncDir(tmp); err != nil {
@@ -302,9 +302,14 @@ func (s *Store) SetCurrent(name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	if _, err := os.Stat(s.Dir(name)); err != nil {
-		list, _ := s.List()
+	if _, err := os.Stat(s.Dir(name)); errors.Is(err, fs.ErrNotExist) {
+		list, lerr := s.List()
+		if lerr != nil {
+			return lerr
+		}
 		return fmt.Errorf("no version %s in %s (have %s)", name, s.dir, strings.Join(list, ", "))
+	} else if err != nil {
+		return err
 	}
 	if err := s.Verify(name); err != nil {
 		return fmt.Errorf("%w; %s stays deployed as it was", err, currentFile)
@@ -322,26 +327,7 @@ func (s *Store) EvalSet(name string, v any) (bool, error) {
 	if err := checkName(name); err != nil {
 		return false, err
 	}
-	path := filepath.Join(s.Dir(name), evalSetFile)
-	b, err := fsutil.ReadState(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
-	}
-	return true, nil
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'))
+	return fsutil.ReadJSON(filepath.Join(s.Dir(name), evalSetFile), v)
 }
 
 // copyFile copies a file (streamed: model weights can be large), syncs it and returns the

@@ -2,6 +2,7 @@
 package fsutil
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,4 +87,29 @@ func ReadState(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(f)
+}
+
+// WriteJSON writes v as indented JSON, atomically.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}
+
+// ReadJSON decodes the JSON state file at path into v (ReadState: never through a
+// symbolic link); found is false, and v left as it is, when there is no such file.
+func ReadJSON(path string, v any) (found bool, err error) {
+	b, err := ReadState(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, nil
 }

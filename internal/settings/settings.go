@@ -7,10 +7,18 @@ import (
 	"slices"
 )
 
-// FirstDifference is the first key, in sorted order, that differs between was and now:
-// present in one only, or with another value; found is false when none does.
-func FirstDifference(was, now map[string]string) (key string, found bool) {
-	keys := slices.Sorted(maps.Keys(was))
+// Difference is one setting that differs: its value before (Was; InWas false when it was
+// not set) and now (Now, InNow).
+type Difference struct {
+	Key          string
+	Was, Now     string
+	InWas, InNow bool
+}
+
+// FirstDifference is the first setting, in sorted order of keys, that differs between
+// was and now: set in one only, or to another value; found is false when none does.
+func FirstDifference(was, now map[string]string) (d Difference, found bool) {
+	keys := slices.Collect(maps.Keys(was))
 	for k := range now {
 		if _, ok := was[k]; !ok {
 			keys = append(keys, k)
@@ -21,8 +29,8 @@ func FirstDifference(was, now map[string]string) (key string, found bool) {
 		a, okA := was[k]
 		b, okB := now[k]
 		if okA != okB || a != b {
-			return k, true
+			return Difference{Key: k, Was: a, Now: b, InWas: okA, InNow: okB}, true
 		}
 	}
-	return "", false
+	return Difference{}, false
 }

@@ -16,9 +16,12 @@ func TestFirstDifference(t *testing.T) {
 		{map[string]string{"a": "", "b": "1"}, map[string]string{"b": "2"}, "a", true},  // empty is not absent
 		{map[string]string{"x": "1", "y": "1"}, map[string]string{"x": "2", "y": "2"}, "x", true},
 	} {
-		key, found := FirstDifference(c.was, c.now)
-		if key != c.key || found != c.found {
-			t.Errorf("FirstDifference(%v, %v) = %q, %v; want %q, %v", c.was, c.now, key, found, c.key, c.found)
+		d, found := FirstDifference(c.was, c.now)
+		if d.Key != c.key || found != c.found {
+			t.Errorf("FirstDifference(%v, %v) = %q, %v; want %q, %v", c.was, c.now, d.Key, found, c.key, c.found)
+		}
+		if found && (d.Was != c.was[d.Key] || d.Now != c.now[d.Key]) {
+			t.Errorf("FirstDifference(%v, %v): values %q, %q", c.was, c.now, d.Was, d.Now)
 		}
 	}
 }

@@ -20,8 +20,8 @@ const prefix = "base_model.model."
 
 // PEFT's file names in an adapter folder.
 const (
-	configFile  = "adapter_config.json"
-	weightsFile = "adapter_model.safetensors"
+	ConfigFile  = "adapter_config.json"
+	WeightsFile = "adapter_model.safetensors"
 )
 
 // Set is one named adapter attached to every targeted projection of a model.
@@ -188,7 +188,7 @@ func (set *Set) Save(dir string) error {
 	for i, p := range set.Parameters() {
 		tensors[names[i]] = p
 	}
-	if err := torch.Save(filepath.Join(dir, weightsFile), tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := torch.Save(filepath.Join(dir, WeightsFile), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	c := set.Config
@@ -206,7 +206,7 @@ func (set *Set) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(dir, configFile), append(b, '\n'))
+	return fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(b, '\n'))
 }
 
 // Load reads a PEFT LoRA adapter folder and attaches it to m.
@@ -217,7 +217,7 @@ func Load(dir string, m model.CausalLM) (*Set, error) { return load(dir, m, true
 func LoadDetached(dir string, m model.CausalLM) (*Set, error) { return load(dir, m, false) }
 
 func load(dir string, m model.CausalLM, install bool) (*Set, error) {
-	cfgPath := filepath.Join(dir, configFile)
+	cfgPath := filepath.Join(dir, ConfigFile)
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
 		return nil, err
@@ -228,7 +228,7 @@ func load(dir string, m model.CausalLM, install bool) (*Set, error) {
 	}
 	s := torch.NewScope()
 	defer s.Close()
-	weights, _, err := s.Load(filepath.Join(dir, weightsFile), torch.CPU)
+	weights, _, err := s.Load(filepath.Join(dir, WeightsFile), torch.CPU)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/pioneer-ai/pioneer/model"
 )
 
-// Trainer presents a model with a set of adapters to the training loop (engine/train): only the adapter weights are parameters, and Save writes the adapter in PEFT's
+// Trainer presents a model with a set of adapters to the training loop (engine/training): only the adapter weights are parameters, and Save writes the adapter in PEFT's
 // format. Dropout applies while gradients are recorded (training), not in evaluation.
 type Trainer struct {
 	Model model.CausalLM
@@ -23,7 +23,7 @@ func (t Trainer) Loss(s *torch.Scope, ids, targets *torch.Tensor) *torch.Tensor 
 	return model.NextTokenLoss(s, t.Model, ids, targets)
 }
 
-// Concurrent reports whether Loss may run on several goroutines at once (engine.Train then
+// Concurrent reports whether Loss may run on several goroutines at once (engine/training then
 // shares a CPU batch's rows between threads): without dropout, which draws from the set's
 // one generator in an order that would depend on the threads.
 func (t Trainer) Concurrent() bool { return t.Set.Config.Dropout == 0 }
@@ -45,5 +45,5 @@ func (t Trainer) Save(dir string) error { return t.Set.Save(dir) }
 
 // Restore reads back the adapter weights Save wrote.
 func (t Trainer) Restore(dir string) error {
-	return torch.LoadInto(filepath.Join(dir, weightsFile), t.Set.Names(), t.Set.Parameters())
+	return torch.LoadInto(filepath.Join(dir, WeightsFile), t.Set.Names(), t.Set.Parameters())
 }

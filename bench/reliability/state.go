@@ -254,7 +254,10 @@ func (p *probes) kills() error {
 		if err != nil {
 			return err
 		}
-		evs, _ := events(dir)
+		evs, err := events(dir)
+		if err != nil {
+			return err
+		}
 		approved := 0
 		for _, e := range evs {
 			if e.Step == "approved" {

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/model"
 )
 
@@ -72,6 +73,31 @@ func setThreads(c *cli.Context) error {
 	}
 	if n := c.Int("threads"); n > 0 {
 		torch.SetNumThreads(n)
+	}
+	return nil
+}
+
+// deviceFlag and threadsFlag are --device and --threads, as every command that runs a
+// model has them.
+func deviceFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"}
+}
+
+func threadsFlag() *cli.IntFlag {
+	return &cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"}
+}
+
+// checkResume refuses --resume where --out holds no checkpoint to continue from.
+func checkResume(c *cli.Context) error {
+	if !c.Bool("resume") {
+		return nil
+	}
+	step, err := training.LatestStep(c.String("out"))
+	if err != nil {
+		return fmt.Errorf("--resume: %w", err)
+	}
+	if step == 0 {
+		return fmt.Errorf("--resume: %s holds no checkpoint to continue from; run without --resume to start", c.String("out"))
 	}
 	return nil
 }

@@ -21,9 +21,9 @@ import (
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model", Required: true, Usage: "Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a bundled model's name (pioneer-nano)"},
-		&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
+		deviceFlag(),
 		&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "compute dtype: float32, bfloat16 or float16"},
-		&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
+		threadsFlag(),
 	}
 }
 

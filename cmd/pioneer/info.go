@@ -26,7 +26,10 @@ func infoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			files, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+			files, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+			if err != nil {
+				return fmt.Errorf("%s: %w", dir, err)
+			}
 			var stored int64
 			dtypes := map[string]int64{}
 			for _, f := range files {

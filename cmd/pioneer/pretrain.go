@@ -58,9 +58,9 @@ Hugging Face folder (config.json, model.safetensors).`,
 			&cli.IntFlag{Name: "eval-tokens", Value: 65536, Usage: "held-out tokens per evaluation (at most the held-out text)"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 100, Usage: "steps between checkpoints"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for initialisation and batch sampling"},
-			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"},
+			deviceFlag(),
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "parameter dtype: float32 or bfloat16"},
-			&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"},
+			threadsFlag(),
 			&cli.IntFlag{Name: "workers", Usage: "CPU: threads that share out each batch's rows, each running single-threaded kernels (a resume must use the same); 0: one per libtorch thread; 1: none"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"},
 			&cli.IntFlag{Name: "sample", Value: 300, Usage: "tokens to sample from the trained model at the end (0: none)"},
@@ -84,12 +84,8 @@ func runPretrain(c *cli.Context) error {
 		floatRange{"grad-clip", 0, 1e6, false}, floatRange{"temperature", 0, 100, false}); err != nil {
 		return err
 	}
-	if c.Bool("resume") {
-		if step, err := training.LatestStep(c.String("out")); err != nil {
-			return fmt.Errorf("--resume: %w", err)
-		} else if step == 0 {
-			return fmt.Errorf("--resume: %s holds no checkpoint to continue from; run without --resume to start", c.String("out"))
-		}
+	if err := checkResume(c); err != nil {
+		return err
 	}
 	dev, err := device(c)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/engine/metrics"
 	"github.com/pioneer-ai/pioneer/engine/sft"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
@@ -62,11 +61,11 @@ func trainFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "entity-type", Usage: "an entity type of an extraction task (repeatable); completions list entities as \"TYPE: span; TYPE: span\" or \"none\""}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "checkpoint-every", Value: 100, Usage: "steps between checkpoints"}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for adapter initialisation and data order"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, cuda:N or auto"}),
+		altsrc.NewStringFlag(deviceFlag()),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "weight dtype: float32 or bfloat16"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "autocast", Usage: "mixed precision for the forward pass: bfloat16 or float16 (GPU); empty: off"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "workers", Usage: "CPU: threads that share out each batch's rows, each running single-threaded kernels (a resume must use the same); 0: one per libtorch thread for LoRA without dropout and --full; 1: none"}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "threads", Usage: "CPU threads for libtorch (0: libtorch's default)"}),
+		altsrc.NewIntFlag(threadsFlag()),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "resume", Usage: "continue from the run folder's latest checkpoint"}),
 	}
 }
@@ -136,16 +135,7 @@ func checkTrainFlags(c *cli.Context) error {
 		floatRange{"grad-clip", 0, 1e6, false}); err != nil {
 		return err
 	}
-	if c.Bool("resume") {
-		step, err := training.LatestStep(c.String("out"))
-		if err != nil {
-			return fmt.Errorf("--resume: %w", err)
-		}
-		if step == 0 {
-			return fmt.Errorf("--resume: %s holds no checkpoint to continue from; run without --resume to start", c.String("out"))
-		}
-	}
-	return nil
+	return checkResume(c)
 }
 
 func runTrain(c *cli.Context) error {
@@ -309,10 +299,8 @@ func promptsAndTargets(seqs []training.Sequence, p *model.Pretrained) ([][]int, 
 		for i, target := range targets {
 			ref, why := t.ReadAnswer(target)
 			if why != "" && t.Constrained() { // a target that names a label up to spacing and case
-				for _, l := range t.Labels {
-					if metrics.Normalize(l) == metrics.Normalize(target) {
-						ref.Label = l
-					}
+				if l, ok := t.LabelLike(target); ok {
+					ref.Label = l
 				}
 			}
 			ref.ID, ref.Output = fmt.Sprint(i+1), target

@@ -1,7 +1,7 @@
 // Package sft is the supervised fine-tuning data of `pioneer train` and the agent: the
 // JSONL records of the common shapes ({"prompt", "completion"}, {"messages": [...]},
 // {"text"}) and their tokenization, with the chat template for conversations, into the
-// token sequences the training loop (engine/train) takes.
+// token sequences the training loop (engine/training) takes.
 package sft
 
 import (

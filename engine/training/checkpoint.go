@@ -161,19 +161,16 @@ func LatestStep(outDir string) (int, error) {
 // mismatch names the first setting (in sorted order) whose value differs between a
 // checkpoint and this run, "" when none does.
 func mismatch(saved, now map[string]string) string {
-	k, found := settings.FirstDifference(saved, now)
-	if !found {
-		return ""
-	}
-	a, okA := saved[k]
-	b, okB := now[k]
+	d, found := settings.FirstDifference(saved, now)
 	switch {
-	case !okA:
-		return fmt.Sprintf("the checkpoint records no %s; this run has %s=%s", k, k, b)
-	case !okB:
-		return fmt.Sprintf("the checkpoint was trained with %s=%s; this run sets no %s", k, a, k)
+	case !found:
+		return ""
+	case !d.InWas:
+		return fmt.Sprintf("the checkpoint records no %s; this run has %s=%s", d.Key, d.Key, d.Now)
+	case !d.InNow:
+		return fmt.Sprintf("the checkpoint was trained with %s=%s; this run sets no %s", d.Key, d.Was, d.Key)
 	}
-	return fmt.Sprintf("the checkpoint was trained with %s=%s, this run has %s=%s", k, a, k, b)
+	return fmt.Sprintf("the checkpoint was trained with %s=%s, this run has %s=%s", d.Key, d.Was, d.Key, d.Now)
 }
 
 // restore loads the latest checkpoint into lm and opt after checking that it was made

@@ -203,9 +203,11 @@ func backwardRows(lm LM, ids, targets []int64, B, T int, scale float64, autocast
 		return nil
 	}
 	if autocast != 0 {
-		_ = torch.Autocast(dev, autocast, forward) // errors land on s
-	} else {
-		_ = forward()
+		if err := torch.Autocast(dev, autocast, forward); err != nil {
+			return 0, err
+		}
+	} else if err := forward(); err != nil {
+		return 0, err
 	}
 	lv, err := loss.Item()
 	if err == nil {

@@ -124,7 +124,7 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 		r.LR = 1e-3
 		r.Full = true
 	}
-	set, _, err := finetune.Train(context.Background(), m, tok, tk, parent, parent[:4], r, finetune.TrainEnv{EOS: 0, Pad: 0, Base: data.NanoModel, Out: d.Deployed})
+	set, _, err := finetune.Train(context.Background(), m, tok, tk, parent, parent[:4], r, finetune.TrainEnv{EOS: nano.FirstEOS(), Pad: nano.Pad, Base: data.NanoModel, Out: d.Deployed})
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 			traffic = append(traffic, ex)
 		}
 	}
-	res, err := tk.Evaluate(context.Background(), m, tok, traffic, task.EvalOptions{EOS: []int{0}})
+	res, err := tk.Evaluate(context.Background(), m, tok, traffic, task.EvalOptions{EOS: nano.EOS, PadID: nano.Pad})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,17 @@ type Mixture struct {
 	rows    []int // per batch row: index into sets, -1 for the base model
 	dev     torch.Device
 	prev    map[string]model.Adapter // what each projection had before Mix
+	// groups are, per set, the rows that use it, found once per SetRows for every
+	// projection's Delta; their index tensors live in scope until the next SetRows.
+	groups []rowGroup
+	scope  *torch.Scope
+}
+
+// rowGroup is the rows of a batch that use one set: how many, and (when they are some
+// of the batch, not all) their indices on the model's device.
+type rowGroup struct {
+	n   int
+	idx *torch.Tensor
 }
 
 // mixed is the adapter a Mixture installs on one projection.
@@ -68,7 +79,33 @@ func (mx *Mixture) SetRows(rows []int) error {
 		}
 	}
 	mx.rows = append(mx.rows[:0], rows...)
+	mx.freeGroups()
+	mx.scope = torch.NewScope()
+	mx.groups = make([]rowGroup, len(mx.sets))
+	for k := range mx.sets {
+		var idx []int64
+		for r, want := range rows {
+			if want == k {
+				idx = append(idx, int64(r))
+			}
+		}
+		mx.groups[k].n = len(idx)
+		if len(idx) > 0 && len(idx) < len(rows) {
+			mx.groups[k].idx = mx.scope.Int64s(idx, []int64{int64(len(idx))}, mx.dev)
+		}
+	}
+	if err := mx.scope.Err(); err != nil {
+		mx.freeGroups()
+		return fmt.Errorf("lora: rows of the mixed batch: %w", err)
+	}
 	return nil
+}
+
+func (mx *Mixture) freeGroups() {
+	if mx.scope != nil {
+		mx.scope.Close()
+	}
+	mx.scope, mx.groups = nil, nil
 }
 
 // Close removes the mixed adapters and puts back what the projections had before Mix.
@@ -77,6 +114,7 @@ func (mx *Mixture) Close() {
 		mx.linears[p].Adapter = a
 	}
 	mx.prev = nil
+	mx.freeGroups()
 }
 
 // Delta adds, for each set, its adapter's term to the rows that use it: those rows are
@@ -86,32 +124,23 @@ func (mx *Mixture) Close() {
 func (m *mixed) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	shape := x.Shape()
 	B := shape[0]
-	if int64(len(m.mix.rows)) != B {
+	if int64(len(m.mix.rows)) != B || m.mix.groups == nil {
 		s.Fail(fmt.Errorf("lora: mixed batch of %d rows, but SetRows gave %d", B, len(m.mix.rows)))
 		return nil
 	}
 	var out *torch.Tensor
 	for k, a := range m.members {
-		if a == nil {
-			continue
-		}
-		var rows []int64
-		for r, want := range m.mix.rows {
-			if want == k {
-				rows = append(rows, int64(r))
-			}
-		}
+		g := m.mix.groups[k]
 		switch {
-		case len(rows) == 0:
+		case a == nil || g.n == 0:
 			continue
-		case int64(len(rows)) == B: // the whole batch: no gather, no scatter
+		case int64(g.n) == B: // the whole batch: no gather, no scatter
 			return a.Delta(s, x)
 		}
 		if out == nil {
 			out = s.Zeros(m.outShape(shape), x.DType(), m.mix.dev)
 		}
-		idx := s.Int64s(rows, []int64{int64(len(rows))}, m.mix.dev)
-		out = s.IndexAdd(out, 0, idx, a.Delta(s, s.IndexSelect(x, 0, idx)))
+		out = s.IndexAdd(out, 0, g.idx, a.Delta(s, s.IndexSelect(x, 0, g.idx)))
 	}
 	if out == nil { // no row uses an adapter here: a zero term of the output's shape
 		return s.Zeros(m.outShape(shape), x.DType(), m.mix.dev)

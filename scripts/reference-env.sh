@@ -7,12 +7,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
-stamp="$venv/.pioneer-reference-2"
+stamp="$venv/.pioneer-reference-3"
 if [ ! -f "$stamp" ]; then
   echo "reference-env: creating $venv (torch 2.11.0 with its CUDA wheels: a few GB, once)" >&2
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-  "$venv/bin/python" -m pip install --quiet torch==2.11.0 numpy transformers==5.17.0 peft==0.21.2 safetensors >&2
+  "$venv/bin/python" -m pip install --quiet torch==2.11.0 numpy transformers==5.17.0 peft==0.21.2 safetensors gguf==0.19.0 >&2
   touch "$stamp"
 fi
 echo "$venv/bin/python"

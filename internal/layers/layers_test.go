@@ -12,7 +12,7 @@ var floor = map[string]int{
 	"internal/fsutil": 0, "internal/jsonl": 0, "internal/format": 0, "internal/crash": 0, "internal/settings": 0, "engine/metrics": 0, "data": 0,
 	"engine/torch/safetensors": 0,
 	"internal/plot":            1, "engine/torch": 1, "internal/layers": 1,
-	"model/tokenizer": 2, "model/chat": 2,
+	"model/tokenizer": 2, "model/chat": 2, "model/gguf": 2,
 	"model":       3,
 	"model/llama": 4, "model/gpt2": 4,
 	"model/all": 5,

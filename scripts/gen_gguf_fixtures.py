@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""gen_gguf_fixtures.py — fixtures for model/gguf, made with the gguf Python package.
+
+    $(bash scripts/reference-env.sh) scripts/gen_gguf_fixtures.py
+
+Writes testdata/gguf/quants.gguf: for each tensor type Pioneer dequantizes, a tensor of
+random blocks (its float16 scales drawn finite) named after the type, and next to it
+"<type>.expected", the F32 tensor gguf.quants.dequantize makes of those blocks. The file
+also carries metadata of every value type (nested arrays too) and a non-default
+alignment, and testdata/gguf/quants.json lists that metadata as gguf.GGUFReader reads it
+back, for the header test. Deterministic (seeded).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as Q
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+out_dir = os.path.join(root, "testdata", "gguf")
+rng = np.random.default_rng(20261201)
+
+# byte offsets of the float16 scale fields in one block of each type (ggml-common.h)
+HALVES = {
+    Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2], Q.Q8_0: [0],
+    Q.Q2_K: [80, 82], Q.Q3_K: [108], Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208],
+}
+
+
+def random_blocks(qtype, n_blocks):
+    block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    if qtype == Q.F32:
+        return rng.standard_normal(n_blocks).astype(np.float32).view(np.uint8)
+    if qtype in (Q.F16, Q.BF16):
+        bits = rng.integers(0, 1 << 16, n_blocks, dtype=np.uint16)
+        exp_mask = 0x7C00 if qtype == Q.F16 else 0x7F80
+        bits[(bits & exp_mask) == exp_mask] &= ~np.uint16(0x4000)  # no inf or nan
+        bits[:4] = [0x0001, 0x8000, 0x03FF, 0x3C00] if qtype == Q.F16 else [0x0001, 0x8000, 0x007F, 0x3F80]
+        return bits.view(np.uint8)
+    raw = rng.integers(0, 256, (n_blocks, type_size), dtype=np.uint8)
+    for off in HALVES[qtype]:
+        scale = (rng.standard_normal(n_blocks) * 0.05).astype(np.float16)
+        raw[:, off:off + 2] = scale.view(np.uint8).reshape(n_blocks, 2)
+    return raw.reshape(-1)
+
+
+def main():
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "quants.gguf")
+    w = gguf.GGUFWriter(path, arch="fixture")
+    w.add_custom_alignment(64)
+    w.add_uint8("fixture.u8", 200)
+    w.add_int8("fixture.i8", -100)
+    w.add_uint16("fixture.u16", 60000)
+    w.add_int16("fixture.i16", -30000)
+    w.add_uint32("fixture.u32", 4000000000)
+    w.add_int32("fixture.i32", -2000000000)
+    w.add_uint64("fixture.u64", 18000000000000000000)
+    w.add_int64("fixture.i64", -9000000000000000000)
+    w.add_float32("fixture.f32", 0.15625)
+    w.add_float64("fixture.f64", -1e-300)
+    w.add_bool("fixture.bool", True)
+    w.add_string("fixture.str", "héllo ▁wörld\n")
+    w.add_array("fixture.strs", ["a", "", "ünï"])
+    w.add_array("fixture.ints", [1, -2, 3])
+    w.add_array("fixture.floats", [0.5, -1.25])
+    w.add_array("fixture.nested", [[1, 2], [3]])
+    types = [Q.F32, Q.F16, Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0,
+             Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K]
+    for qtype in types:
+        block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
+        rows, cols = 3, max(block_size, 32) * 2
+        raw = random_blocks(qtype, rows * cols // block_size)
+        expected = gguf.quants.dequantize(raw.reshape(rows, -1), qtype).astype(np.float32).reshape(rows, cols)
+        w.add_tensor(qtype.name, raw.reshape(rows, -1), raw_dtype=qtype)  # a byte shape: (rows, bytes per row)
+        w.add_tensor(qtype.name + ".expected", expected)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+    r = gguf.GGUFReader(path)
+    meta = {}
+    for field in r.fields.values():
+        if field.name.startswith("GGUF."):
+            continue
+        vtypes = [t.name for t in field.types]
+        value = field.contents()
+        if isinstance(value, bytes):
+            value = value.decode()
+        meta[field.name] = {"types": vtypes, "value": value}
+    tensors = [{"name": t.name, "type": t.tensor_type.name, "dims": [int(d) for d in t.shape],
+                "offset": int(t.data_offset)} for t in r.tensors]
+    with open(os.path.join(out_dir, "quants.json"), "w") as f:
+        json.dump({"version": int(r.fields["GGUF.version"].contents()), "alignment": int(r.alignment),
+                   "metadata": meta, "tensors": tensors}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

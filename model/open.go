@@ -41,17 +41,16 @@ type OpenOptions struct {
 }
 
 // Open opens a model: a Hugging Face folder (config.json, safetensors weights,
-// tokenizer.json) or the name of a model the binary embeds (data.BundledModels). The
+// tokenizer.json), a GGUF file (llama.cpp's and ollama's format), the name of a model the
+// binary embeds (data.BundledModels) or of one a script installs (data.InstalledModels). The
 // tokenizer must fit the model's vocabulary.
 func Open(ref string, o OpenOptions) (*Pretrained, error) {
 	dir, err := data.ResolveModel(ref)
 	if err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(dir); err != nil {
+	if dir, err = Folder(dir); err != nil {
 		return nil, fmt.Errorf("model %s: %w", ref, err)
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("model %s: not a folder (a Hugging Face model folder, or a bundled model: %v)", ref, data.BundledModels())
 	}
 	if o.DType == 0 {
 		o.DType = torch.Float32
@@ -74,6 +73,23 @@ func Open(ref string, o OpenOptions) (*Pretrained, error) {
 	p.EOS = p.Generation.EosTokenIDs
 	p.Pad = PadID(p.Generation)
 	return p, nil
+}
+
+// Folder returns the model folder a resolved --model path stands for: a folder as it is,
+// a GGUF file's cached Hugging Face folder (written on first use), and an error for
+// anything else.
+func Folder(path string) (string, error) {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return "", err
+	case st.IsDir():
+		return path, nil
+	case IsGGUF(path):
+		return ggufFolder(path)
+	}
+	return "", fmt.Errorf("%s is not a folder (a Hugging Face model folder) or a GGUF file; bundled models: %v, installable: %s",
+		path, data.BundledModels(), data.SmolLM2)
 }
 
 // PadID is the padding id a generation config implies: pad_token_id, else the first

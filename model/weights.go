@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -110,12 +111,15 @@ func (w *Weights) InitRandom(shapes map[string][]int64, std float64, seed uint64
 	return nil
 }
 
-// LoadFile reads the tensors of one safetensors file that want names, converting them to
+// LoadFile reads the tensors of one safetensors (or GGUF: by the .gguf name) file that want names, converting them to
 // the store's dtype and device; the file is memory-mapped and each tensor copied once into
 // libtorch, one at a time. key maps a name in the file to the name in want; skip reports
 // tensors to pass over (buffers, a tied head). Any other name, or a shape other than
 // want's, is an error naming the file.
 func (w *Weights) LoadFile(path string, want map[string][]int64, key func(string) string, skip func(string) bool) error {
+	if filepath.Ext(path) == ".gguf" {
+		return w.loadGGUF(path, want, key, skip)
+	}
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return err

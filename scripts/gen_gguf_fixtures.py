@@ -8,7 +8,9 @@ random blocks (its float16 scales drawn finite) named after the type, and next t
 "<type>.expected", the F32 tensor gguf.quants.dequantize makes of those blocks. The file
 also carries metadata of every value type (nested arrays too) and a non-default
 alignment, and testdata/gguf/quants.json lists that metadata as gguf.GGUFReader reads it
-back, for the header test. Deterministic (seeded).
+back, for the header test. Deterministic (seeded). Also writes
+testdata/gguf/llama2_sentencepiece.jsonl: the sentencepiece package's ids of the golden
+strings with the Llama 2 tokenizer.model of ../shared/data.
 """
 import json
 import os
@@ -98,6 +100,17 @@ def main():
                    "metadata": meta, "tensors": tensors}, f, indent=1, ensure_ascii=False)
         f.write("\n")
     print(f"wrote {path} ({os.path.getsize(path)} bytes)", file=sys.stderr)
+
+    # SentencePiece's own ids for the Llama 2 tokenizer (llama2.c's tokenizer.model), for
+    # the test that rebuilds it from a GGUF-style vocabulary with scores and no merges.
+    import sentencepiece
+    shared = os.path.join(root, "..", "shared", "data", "tokenizers")
+    sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(shared, "llama2", "tokenizer.model"))
+    texts = [json.loads(l)["text"] for l in open(os.path.join(shared, "golden_encodings.jsonl"))]
+    with open(os.path.join(out_dir, "llama2_sentencepiece.jsonl"), "w") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t, "ids": sp.encode(t)}, ensure_ascii=False) + "\n")
+    print(f"sentencepiece {sentencepiece.__version__}: wrote llama2_sentencepiece.jsonl", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #
 #   third_party/libtorch        -> libtorch 2.11.0 (lib/ + include/), or $LIBTORCH when set
 #   third_party/lib/libtokenizers.a  (Hugging Face tokenizers, Rust, via github.com/daulet/tokenizers v1.22.1)
+#   <cache>/models/SmolLM2-135M-Instruct.Q4_1.gguf  (scripts/fetch-smollm2.sh; PIONEER_NO_SMOLLM2=1 skips)
 #
 # Idempotent. Downloads and builds are cached in ${XDG_CACHE_HOME:-~/.cache}/pioneer, so a
 # second clone on the same machine sets up in seconds (the repository folders are symlinks
@@ -139,5 +140,11 @@ if [ ! -f "$tok_dir/libtokenizers.a" ]; then
 fi
 mkdir -p "$root/third_party/lib"
 ln -sfn "$tok_dir/libtokenizers.a" "$root/third_party/lib/libtokenizers.a"
+
+# --- SmolLM2-135M-Instruct --------------------------------------------------------------
+# The real pretrained base model (--model smollm2-135m-instruct); PIONEER_NO_SMOLLM2=1 skips it.
+if [ -z "${PIONEER_NO_SMOLLM2:-}" ]; then
+  bash "$root/scripts/fetch-smollm2.sh"
+fi
 
 say "done: third_party/libtorch -> $(readlink "$root/third_party/libtorch")"

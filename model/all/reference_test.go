@@ -52,67 +52,107 @@ func TestMatchesTransformers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			if got := m.Info().Architecture; got != ref.Architecture {
-				t.Fatalf("architecture %s, reference %s", got, ref.Architecture)
-			}
-			var worst float64
-			for i, p := range ref.Prompts {
-				s := torch.NewScope()
-				ids := make([]int64, len(p))
-				for j, v := range p {
-					ids[j] = int64(v)
-				}
-				var got []float32
-				err := torch.NoGrad(func() error {
-					var err error
-					got, err = m.Forward(s, s.Int64s(ids, []int64{1, int64(len(ids))}, torch.CPU)).Float32s()
-					return err
-				})
-				s.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				V := len(ref.Logits[i][0])
-				for tt, row := range ref.Logits[i] {
-					for v, want := range row {
-						d := math.Abs(float64(got[tt*V+v]) - want)
-						worst = math.Max(worst, d)
-						if d > logitTol {
-							t.Fatalf("prompt %d position %d token %d: logit %v, transformers %v", i, tt, v, got[tt*V+v], want)
-						}
-					}
-				}
-			}
-			t.Logf("max |logit - transformers| = %.2g", worst)
-			for i, p := range ref.Prompts {
-				c, err := infer.Generate(m, [][]int{p}, infer.GenerateOptions{MaxNewTokens: ref.MaxNew})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(c[0].Tokens, ref.Greedy[i]) {
-					t.Fatalf("greedy prompt %d: %v, transformers %v", i, c[0].Tokens, ref.Greedy[i])
-				}
-			}
-			batch, err := infer.Generate(m, ref.Prompts, infer.GenerateOptions{MaxNewTokens: ref.MaxNew})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range batch {
-				if !slices.Equal(batch[i].Tokens, ref.BatchGreedy[i]) {
-					t.Fatalf("batched greedy row %d: %v, transformers %v", i, batch[i].Tokens, ref.BatchGreedy[i])
-				}
-			}
-			p := ref.Prompts[0]
-			sc, err := infer.Score(m, [][]int{p[:1]}, [][]int{p[1 : len(ref.Logprobs)+1]}, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for j, want := range ref.Logprobs {
-				if math.Abs(sc[0].TokenLogP[j]-want) > logprobTol {
-					t.Fatalf("log-probability %d: %v, transformers %v", j, sc[0].TokenLogP[j], want)
-				}
-			}
+			compareWithReference(t, m, ref)
 		})
+	}
+}
+
+// TestGGUFMatchesTransformers loads the GGUF copies of the reference models
+// (testdata/gguf/models, written by scripts/gen_gguf_model_fixtures.py with the gguf
+// package in llama.cpp's conventions) and compares them with the same references.
+func TestGGUFMatchesTransformers(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/gguf/models/*.gguf")
+	if len(files) != 5 {
+		t.Fatalf("found %d GGUF fixtures, want 5", len(files))
+	}
+	for _, path := range files {
+		name := strings.TrimSuffix(filepath.Base(path), ".gguf")
+		t.Run(name, func(t *testing.T) {
+			var ref reference
+			b, err := os.ReadFile(filepath.Join("../../testdata/models", name, "reference.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &ref); err != nil {
+				t.Fatal(err)
+			}
+			dir, err := model.Folder(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := model.Load(dir, torch.CPU, torch.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			compareWithReference(t, m, ref)
+		})
+	}
+}
+
+// compareWithReference checks logits, greedy and batched greedy continuations and
+// log-probabilities against transformers' reference.
+func compareWithReference(t *testing.T, m model.CausalLM, ref reference) {
+	t.Helper()
+	if got := m.Info().Architecture; got != ref.Architecture {
+		t.Fatalf("architecture %s, reference %s", got, ref.Architecture)
+	}
+	var worst float64
+	for i, p := range ref.Prompts {
+		s := torch.NewScope()
+		ids := make([]int64, len(p))
+		for j, v := range p {
+			ids[j] = int64(v)
+		}
+		var got []float32
+		err := torch.NoGrad(func() error {
+			var err error
+			got, err = m.Forward(s, s.Int64s(ids, []int64{1, int64(len(ids))}, torch.CPU)).Float32s()
+			return err
+		})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := len(ref.Logits[i][0])
+		for tt, row := range ref.Logits[i] {
+			for v, want := range row {
+				d := math.Abs(float64(got[tt*V+v]) - want)
+				worst = math.Max(worst, d)
+				if d > logitTol {
+					t.Fatalf("prompt %d position %d token %d: logit %v, transformers %v", i, tt, v, got[tt*V+v], want)
+				}
+			}
+		}
+	}
+	t.Logf("max |logit - transformers| = %.2g", worst)
+	for i, p := range ref.Prompts {
+		c, err := infer.Generate(m, [][]int{p}, infer.GenerateOptions{MaxNewTokens: ref.MaxNew})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c[0].Tokens, ref.Greedy[i]) {
+			t.Fatalf("greedy prompt %d: %v, transformers %v", i, c[0].Tokens, ref.Greedy[i])
+		}
+	}
+	batch, err := infer.Generate(m, ref.Prompts, infer.GenerateOptions{MaxNewTokens: ref.MaxNew})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range batch {
+		if !slices.Equal(batch[i].Tokens, ref.BatchGreedy[i]) {
+			t.Fatalf("batched greedy row %d: %v, transformers %v", i, batch[i].Tokens, ref.BatchGreedy[i])
+		}
+	}
+	p := ref.Prompts[0]
+	sc, err := infer.Score(m, [][]int{p[:1]}, [][]int{p[1 : len(ref.Logprobs)+1]}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, want := range ref.Logprobs {
+		if math.Abs(sc[0].TokenLogP[j]-want) > logprobTol {
+			t.Fatalf("log-probability %d: %v, transformers %v", j, sc[0].TokenLogP[j], want)
+		}
 	}
 }
 

@@ -353,7 +353,16 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 		return name
 	}
 	skip := func(name string) bool { return isBuffer(name) || (name == "lm_head.weight" && cfg.tied()) }
-	wpath := filepath.Join(dir, "model.safetensors")
+	files, err := model.WeightFiles(dir)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("gpt2: %w", err)
+	}
+	wpath := files[0]
+	if len(files) > 1 {
+		m.Close()
+		return nil, fmt.Errorf("gpt2: %s: sharded weights are not supported", dir)
+	}
 	if err := m.LoadFile(wpath, want, key, skip); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("gpt2: %w", err)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -493,36 +492,6 @@ func ignoredWeight(name string) bool {
 	return strings.HasSuffix(name, "rotary_emb.inv_freq")
 }
 
-// weightFiles lists the safetensors files of a folder: model.safetensors, or the shards
-// named by model.safetensors.index.json.
-func weightFiles(dir string) ([]string, error) {
-	single := filepath.Join(dir, "model.safetensors")
-	if _, err := os.Stat(single); err == nil {
-		return []string{single}, nil
-	}
-	indexPath := filepath.Join(dir, "model.safetensors.index.json")
-	b, err := os.ReadFile(indexPath)
-	if err != nil {
-		return nil, fmt.Errorf("llama: %s has neither model.safetensors nor model.safetensors.index.json", dir)
-	}
-	var index struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(b, &index); err != nil {
-		return nil, fmt.Errorf("%s: %w", indexPath, err)
-	}
-	seen := map[string]bool{}
-	var files []string
-	for _, f := range index.WeightMap {
-		if !seen[f] {
-			seen[f] = true
-			files = append(files, filepath.Join(dir, f))
-		}
-	}
-	sort.Strings(files)
-	return files, nil
-}
-
 // Load reads a Hugging Face model folder (config.json and safetensors weights) onto dev,
 // converting the weights to dtype.
 func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
@@ -530,7 +499,7 @@ func Load(dir string, dev torch.Device, dtype torch.DType) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := weightFiles(dir)
+	files, err := model.WeightFiles(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -45,12 +45,9 @@ type OpenOptions struct {
 // binary embeds (data.BundledModels) or of one a script installs (data.InstalledModels). The
 // tokenizer must fit the model's vocabulary.
 func Open(ref string, o OpenOptions) (*Pretrained, error) {
-	dir, err := data.ResolveModel(ref)
+	dir, err := Resolve(ref)
 	if err != nil {
 		return nil, err
-	}
-	if dir, err = Folder(dir); err != nil {
-		return nil, fmt.Errorf("model %s: %w", ref, err)
 	}
 	if o.DType == 0 {
 		o.DType = torch.Float32
@@ -73,6 +70,20 @@ func Open(ref string, o OpenOptions) (*Pretrained, error) {
 	p.EOS = p.Generation.EosTokenIDs
 	p.Pad = PadID(p.Generation)
 	return p, nil
+}
+
+// Resolve turns a --model argument (a folder, a GGUF file, a bundled or installed model's
+// name) into the model folder to read.
+func Resolve(ref string) (string, error) {
+	path, err := data.ResolveModel(ref)
+	if err != nil {
+		return "", err
+	}
+	dir, err := Folder(path)
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", ref, err)
+	}
+	return dir, nil
 }
 
 // Folder returns the model folder a resolved --model path stands for: a folder as it is,

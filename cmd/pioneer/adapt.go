@@ -32,7 +32,7 @@ gets right) and does not lose ground on the previous version's evaluation set. R
 gets lineage.jsonl (append-only; rerunning the same command resumes a killed run),
 versions/ (CURRENT names the deployed one), report.md and report.html.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: "base model folder, or a bundled model's name"},
+			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: modelUsage},
 			&cli.StringFlag{Name: "adapter", Required: true, Usage: "what is deployed: a PEFT adapter folder, or a model folder fine-tuned from --model in every weight (pioneer tune --full); candidates are trained the same way"},
 			&cli.StringFlag{Name: "task", Required: true, Usage: "bundled task name or task.yaml"},
 			&cli.StringFlag{Name: "failures", Required: true, Usage: "failure log (JSONL)"},

@@ -15,7 +15,7 @@ func exportCommand() *cli.Command {
 		Name:  "export",
 		Usage: "merge a LoRA adapter into its base model (or convert a model's dtype) and write a Hugging Face model folder",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "base model folder"},
+			&cli.StringFlag{Name: "model", Required: true, Usage: modelUsage},
 			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder to merge (none: the model is written as it is, in --dtype)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "folder for the merged model"},
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "dtype of the written weights"},
@@ -25,7 +25,10 @@ func exportCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			dir := c.String("model")
+			dir, err := model.Resolve(c.String("model"))
+			if err != nil {
+				return err
+			}
 			m, err := model.Load(dir, torch.CPU, dtype)
 			if err != nil {
 				return err

@@ -133,3 +133,7 @@ func openModel(c *cli.Context) (*model.Pretrained, error) {
 	}
 	return model.Open(c.String("model"), o)
 }
+
+// modelUsage says what --model takes, for every command that opens a model.
+const modelUsage = "model: a Hugging Face folder (config.json, *.safetensors, tokenizer.json), a GGUF file, " +
+	"pioneer-nano (bundled) or smollm2-135m-instruct (installed by scripts/fetch-smollm2.sh)"

@@ -20,7 +20,7 @@ import (
 
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "model", Required: true, Usage: "Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a bundled model's name (pioneer-nano)"},
+		&cli.StringFlag{Name: "model", Required: true, Usage: modelUsage},
 		deviceFlag(),
 		&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "compute dtype: float32, bfloat16 or float16"},
 		threadsFlag(),

@@ -8,6 +8,7 @@ import (
 	"github.com/pioneer-ai/pioneer/engine/torch/safetensors"
 	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/model/gguf"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
 	"github.com/urfave/cli/v2"
 )
@@ -15,24 +16,40 @@ import (
 func infoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "info",
-		Usage: "describe a Hugging Face model folder without loading its weights",
+		Usage: "describe a model (Hugging Face folder or GGUF file) without loading its weights",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "model folder"},
+			&cli.StringFlag{Name: "model", Required: true, Usage: modelUsage},
 			&cli.IntFlag{Name: "context", Value: 2048, Usage: "tokens per sequence for the KV-cache estimate"},
 		},
 		Action: func(c *cli.Context) error {
-			dir := c.String("model")
+			dir, err := model.Resolve(c.String("model"))
+			if err != nil {
+				return err
+			}
 			info, err := model.Inspect(dir)
 			if err != nil {
 				return err
 			}
-			files, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+			files, err := model.WeightFiles(dir)
 			if err != nil {
-				return fmt.Errorf("%s: %w", dir, err)
+				return err
 			}
 			var stored int64
 			dtypes := map[string]int64{}
+			kind := "safetensors"
 			for _, f := range files {
+				if filepath.Ext(f) == ".gguf" {
+					kind = "GGUF"
+					n, types, err := ggufContents(f)
+					if err != nil {
+						return err
+					}
+					stored += n
+					for t, k := range types {
+						dtypes[t] += k
+					}
+					continue
+				}
 				sf, err := safetensors.Open(f)
 				if err != nil {
 					return err
@@ -47,9 +64,12 @@ func infoCommand() *cli.Command {
 				}
 				sf.Close()
 			}
-			fmt.Printf("model         %s\n", dir)
+			fmt.Printf("model         %s\n", c.String("model"))
+			if dir != c.String("model") {
+				fmt.Printf("read from     %s\n", dir)
+			}
 			fmt.Printf("architecture  %s (model_type %s)\n", info.Architecture, info.ModelType)
-			fmt.Printf("parameters    %s (config); %s stored in %d safetensors file(s) %v\n", format.Commas(info.Params), format.Commas(stored), len(files), dtypes)
+			fmt.Printf("parameters    %s (config); %s stored in %d %s file(s), elements by type %v\n", format.Commas(info.Params), format.Commas(stored), len(files), kind, dtypes)
 			fmt.Printf("shape         %d layers, hidden %d, heads %d (kv %d, head dim %d), vocabulary %d, %d positions\n",
 				info.Layers, info.Hidden, info.Heads, info.KVHeads, info.HeadDim, info.VocabSize, info.MaxPositions)
 			ctx := int64(c.Int("context"))
@@ -75,3 +95,19 @@ func infoCommand() *cli.Command {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// ggufContents counts a GGUF file's stored elements by tensor type (Q4_1, F32...).
+func ggufContents(path string) (int64, map[string]int64, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	var n int64
+	types := map[string]int64{}
+	for _, t := range f.Tensors {
+		n += int64(t.Elements())
+		types[t.Type.String()] += int64(t.Elements())
+	}
+	return n, types, nil
+}

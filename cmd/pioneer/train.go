@@ -30,7 +30,7 @@ import (
 func trainFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flags' names"},
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "model", Usage: "base model folder (Hugging Face layout)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "model", Usage: modelUsage}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "data", Usage: `training JSONL: {"prompt","completion"}, {"messages"} or {"text"}`}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "eval", Usage: "held-out JSONL in the same shapes (evaluation loss during training)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "out", Usage: "run folder"}),

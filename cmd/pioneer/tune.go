@@ -30,7 +30,7 @@ Hugging Face folder or a bundled model. The run folder gets the adapter (adapter
 after.json), result.json and report.md.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "task", Value: "clinc150", Usage: "bundled task name or task.yaml"},
-			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: "base model folder, or a bundled model's name"},
+			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: modelUsage},
 			&cli.StringFlag{Name: "out", Value: "runs/tune", Usage: "run folder"},
 			&cli.IntFlag{Name: "train-examples", Usage: "training examples to use, balanced across labels (0: all)"},
 			&cli.IntFlag{Name: "eval-examples", Usage: "test examples to evaluate before and after (0: the whole test split)"},

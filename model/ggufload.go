@@ -141,6 +141,7 @@ func (w *Weights) loadGGUF(path string, want map[string][]int64, key func(string
 	if err != nil {
 		return err
 	}
+	var buf gguf.Buffers
 	for _, name := range m.Names() {
 		k := key(name)
 		sh, ok := want[k]
@@ -150,7 +151,7 @@ func (w *Weights) loadGGUF(path string, want map[string][]int64, key func(string
 			}
 			return fmt.Errorf("%s: unexpected weight %q for this config", path, name)
 		}
-		v, shape, err := m.Tensor(name)
+		v, shape, err := m.TensorInto(name, &buf)
 		if err != nil {
 			return err
 		}

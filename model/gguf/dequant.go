@@ -31,26 +31,35 @@ func CanDequantize(t Type) bool { _, ok := dequantizers[t]; return ok }
 // Dequantize turns n elements stored as type t in raw into float32, using every CPU for
 // large tensors.
 func Dequantize(t Type, raw []byte, n int) ([]float32, error) {
+	out := make([]float32, n)
+	if err := DequantizeInto(out, t, raw); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DequantizeInto is Dequantize into dst, whose length is the element count.
+func DequantizeInto(dst []float32, t Type, raw []byte) error {
 	deq, ok := dequantizers[t]
 	if !ok {
-		return nil, fmt.Errorf("gguf: dequantizing %s is not supported (supported: %v)", t, supportedTypes())
+		return fmt.Errorf("gguf: dequantizing %s is not supported (supported: %v)", t, supportedTypes())
 	}
+	n := len(dst)
 	bs, ts := t.BlockSize(), t.TypeSize()
 	if n%bs != 0 || len(raw) != n/bs*ts {
-		return nil, fmt.Errorf("gguf: %d elements of %s need %d bytes, got %d", n, t, n/bs*ts, len(raw))
+		return fmt.Errorf("gguf: %d elements of %s need %d bytes, got %d", n, t, n/bs*ts, len(raw))
 	}
-	out := make([]float32, n)
 	blocks := n / bs
 	work := func(from, to int) {
 		for i := from; i < to; i++ {
-			deq(out[i*bs:(i+1)*bs], raw[i*ts:(i+1)*ts])
+			deq(dst[i*bs:(i+1)*bs:(i+1)*bs], raw[i*ts:(i+1)*ts:(i+1)*ts])
 		}
 	}
 	const serial = 1 << 16 // elements below which threads cost more than they give
 	threads := runtime.GOMAXPROCS(0)
 	if n < serial || threads == 1 {
 		work(0, blocks)
-		return out, nil
+		return nil
 	}
 	var wg sync.WaitGroup
 	per := (blocks + threads - 1) / threads
@@ -62,7 +71,7 @@ func Dequantize(t Type, raw []byte, n int) ([]float32, error) {
 		}(from, min(from+per, blocks))
 	}
 	wg.Wait()
-	return out, nil
+	return nil
 }
 
 func supportedTypes() []Type {
@@ -104,18 +113,20 @@ func halfBits(h uint16) float32 {
 func deqQ4_0(dst []float32, b []byte) {
 	d := half(b)
 	qs := b[2:18]
-	for j := 0; j < 16; j++ {
-		dst[j] = d * float32(int(qs[j]&0xf)-8)
-		dst[j+16] = d * float32(int(qs[j]>>4)-8)
+	lo, hi := dst[:16], dst[16:32]
+	for j, q := range qs {
+		lo[j] = d * float32(int(q&0xf)-8)
+		hi[j] = d * float32(int(q>>4)-8)
 	}
 }
 
 func deqQ4_1(dst []float32, b []byte) {
 	d, m := half(b), half(b[2:])
 	qs := b[4:20]
-	for j := 0; j < 16; j++ {
-		dst[j] = float32(d*float32(qs[j]&0xf)) + m
-		dst[j+16] = float32(d*float32(qs[j]>>4)) + m
+	lo, hi := dst[:16], dst[16:32]
+	for j, q := range qs {
+		lo[j] = float32(d*float32(q&0xf)) + m
+		hi[j] = float32(d*float32(q>>4)) + m
 	}
 }
 
@@ -145,8 +156,9 @@ func deqQ5_1(dst []float32, b []byte) {
 
 func deqQ8_0(dst []float32, b []byte) {
 	d := half(b)
-	for j := 0; j < 32; j++ {
-		dst[j] = float32(int8(b[2+j])) * d
+	out := dst[:32]
+	for j, q := range b[2:34] {
+		out[j] = float32(int8(q)) * d
 	}
 }
 

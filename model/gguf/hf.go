@@ -306,61 +306,90 @@ func (m *Model) Names() []string { return slices.Clone(m.hfNames) }
 // layout (row-major, of the returned shape): dequantized, transposed and un-permuted
 // as the architecture needs.
 func (m *Model) Tensor(name string) ([]float32, []int64, error) {
+	var buf Buffers
+	return m.TensorInto(name, &buf)
+}
+
+// Buffers are scratch space TensorInto reuses from one tensor to the next (loading a
+// model then allocates the largest tensor twice, not every tensor).
+type Buffers struct{ a, b []float32 }
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// TensorInto is Tensor with buf's scratch space; the result aliases buf and is valid
+// until the next call with it.
+func (m *Model) TensorInto(name string, buf *Buffers) ([]float32, []int64, error) {
 	g, ok := m.names[name]
 	if !ok {
 		return nil, nil, fmt.Errorf("gguf: %s: no tensor maps to %q", m.File.Path, name)
 	}
 	t, _ := m.File.Tensor(g)
-	v, err := m.File.Float32(t)
-	if err != nil {
-		return nil, nil, err
+	buf.a = grow(buf.a, int(t.Elements()))
+	if err := DequantizeInto(buf.a, t.Type, m.File.Raw(t)); err != nil {
+		return nil, nil, fmt.Errorf("%s: tensor %q: %w", m.File.Path, t.Name, err)
 	}
-	shape := t.Shape()
+	v, shape := buf.a, t.Shape()
+	// fresh gives the next transform an output the size of v in buf.a; its input, the
+	// current values, are then in buf.b.
+	fresh := func() {
+		buf.b = grow(buf.b, len(v))
+		buf.a, buf.b = buf.b, buf.a
+		v = buf.a
+	}
 	for _, suffix := range m.a.transposed {
 		if strings.HasSuffix(g, suffix) && len(shape) == 2 {
-			v, shape = transpose(v, shape), []int64{shape[1], shape[0]}
+			fresh()
+			transpose(v, buf.b, shape)
+			shape = []int64{shape[1], shape[0]}
 		}
 	}
 	if m.a.permuteQK {
+		heads := 0
 		switch {
 		case strings.HasSuffix(g, ".attn_q.weight"), strings.HasSuffix(g, ".attn_q.bias"):
-			v, err = unpermute(v, shape, m.heads)
+			heads = m.heads
 		case strings.HasSuffix(g, ".attn_k.weight"), strings.HasSuffix(g, ".attn_k.bias"):
-			v, err = unpermute(v, shape, m.kvHeads)
+			heads = m.kvHeads
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("gguf: %s: tensor %q: %w", m.File.Path, g, err)
+		if heads > 0 {
+			fresh()
+			if err := unpermute(v, buf.b, shape, heads); err != nil {
+				return nil, nil, fmt.Errorf("gguf: %s: tensor %q: %w", m.File.Path, g, err)
+			}
 		}
 	}
 	return v, shape, nil
 }
 
-func transpose(v []float32, shape []int64) []float32 {
+// transpose writes the (r, c) matrix in into out as (c, r).
+func transpose(out, in []float32, shape []int64) {
 	r, c := int(shape[0]), int(shape[1])
-	out := make([]float32, len(v))
 	for i := 0; i < r; i++ {
 		for j := 0; j < c; j++ {
-			out[j*r+i] = v[i*c+j]
+			out[j*r+i] = in[i*c+j]
 		}
 	}
-	return out
 }
 
 // unpermute undoes convert_hf_to_gguf.py's permute of a query or key projection: there,
 // each head's rows (D of them) were reordered from [first half, second half] (Hugging
 // Face's rotate-half layout) to interleaved pairs; here row 2i+p of a head goes back to
 // row p*D/2+i.
-func unpermute(v []float32, shape []int64, heads int) ([]float32, error) {
+func unpermute(out, v []float32, shape []int64, heads int) error {
 	rows := int(shape[0])
 	cols := 1
 	if len(shape) == 2 {
 		cols = int(shape[1])
 	}
 	if heads <= 0 || rows%(2*heads) != 0 {
-		return nil, fmt.Errorf("%d rows do not split into %d heads of pairs", rows, heads)
+		return fmt.Errorf("%d rows do not split into %d heads of pairs", rows, heads)
 	}
 	half := rows / heads / 2
-	out := make([]float32, len(v))
 	for h := 0; h < heads; h++ {
 		base := h * 2 * half
 		for i := 0; i < half; i++ {
@@ -371,5 +400,5 @@ func unpermute(v []float32, shape []int64, heads int) ([]float32, error) {
 			}
 		}
 	}
-	return out, nil
+	return nil
 }

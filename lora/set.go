@@ -13,6 +13,7 @@ import (
 	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/model/gguf"
 )
 
 // prefix is what PEFT puts before a module path in adapter_model.safetensors.
@@ -300,4 +301,37 @@ func (set *Set) apply(sign float64) error {
 		set.merged = sign > 0
 		return nil
 	})
+}
+
+// ExportGGUF writes the set as a GGUF LoRA adapter (llama.cpp's --lora, ollama's ADAPTER)
+// for a base model whose config.json is in baseDir.
+func (set *Set) ExportGGUF(baseDir, path string) error {
+	var cfg map[string]any
+	raw, err := os.ReadFile(filepath.Join(baseDir, "config.json"))
+	if err != nil {
+		return fmt.Errorf("lora: %w", err)
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("lora: %s: %w", filepath.Join(baseDir, "config.json"), err)
+	}
+	var pairs []gguf.LoRAPair
+	for _, a := range set.Adapters {
+		sc := torch.NewScope()
+		av, err := sc.To(a.A, torch.Float32, torch.CPU).Float32s()
+		if err != nil {
+			sc.Close()
+			return fmt.Errorf("lora: %s: %w", a.Path, err)
+		}
+		bv, err := sc.To(a.B, torch.Float32, torch.CPU).Float32s()
+		sc.Close()
+		if err != nil {
+			return fmt.Errorf("lora: %s: %w", a.Path, err)
+		}
+		pairs = append(pairs, gguf.LoRAPair{Module: a.Path, A: av, AShape: a.A.Shape(), B: bv, BShape: a.B.Shape(), Scale: a.Scale})
+	}
+	b, err := gguf.ExportLoRA(cfg, set.Config.Alpha, pairs)
+	if err != nil {
+		return err
+	}
+	return b.WriteFile(path)
 }

@@ -6,24 +6,47 @@ import (
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/model/gguf"
 	"github.com/urfave/cli/v2"
 )
 
-// exportCommand merges an adapter into its base model and writes a model folder.
+// exportCommand writes a model (an adapter merged in, or not) as a Hugging Face folder or
+// a GGUF file, or an adapter alone as a GGUF adapter.
 func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "export",
-		Usage: "merge a LoRA adapter into its base model (or convert a model's dtype) and write a Hugging Face model folder",
+		Usage: "merge a LoRA adapter into its base model (or convert a model) and write a Hugging Face folder or a GGUF file; or write an adapter as a GGUF adapter",
+		Description: "--format hf (default) writes a Hugging Face folder in --dtype. --format gguf writes one GGUF file\n" +
+			"(llama.cpp, ollama: FROM ./model.gguf) with its matrices as --type f32, f16, bf16 or q8_0, the\n" +
+			"tokenizer and chat template in its metadata. --format gguf-lora writes --adapter alone as a GGUF\n" +
+			"LoRA adapter (llama.cpp --lora, ollama ADAPTER) for --model.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Required: true, Usage: modelUsage},
-			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder to merge (none: the model is written as it is, in --dtype)"},
-			&cli.StringFlag{Name: "out", Required: true, Usage: "folder for the merged model"},
-			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "dtype of the written weights"},
+			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder to merge (none: the model is written as it is)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "folder (hf) or file (gguf, gguf-lora) to write"},
+			&cli.StringFlag{Name: "format", Value: "hf", Usage: "hf, gguf or gguf-lora"},
+			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "hf: dtype of the written weights"},
+			&cli.StringFlag{Name: "type", Value: "f16", Usage: "gguf: tensor type of the matrices: f32, f16, bf16 or q8_0"},
 		},
 		Action: func(c *cli.Context) error {
-			dtype, err := torch.ParseDType(c.String("dtype"))
-			if err != nil {
-				return err
+			format := c.String("format")
+			var qtype gguf.Type
+			switch format {
+			case "hf", "gguf-lora":
+			case "gguf":
+				var err error
+				if qtype, err = gguf.ParseType(c.String("type")); err != nil || !gguf.CanQuantize(qtype) {
+					return fmt.Errorf("--type %q: want f32, f16, bf16 or q8_0", c.String("type"))
+				}
+			default:
+				return fmt.Errorf("--format %q: want hf, gguf or gguf-lora", format)
+			}
+			dtype := torch.Float32
+			if format == "hf" {
+				var err error
+				if dtype, err = torch.ParseDType(c.String("dtype")); err != nil {
+					return err
+				}
 			}
 			dir, err := model.Resolve(c.String("model"))
 			if err != nil {
@@ -35,28 +58,49 @@ func exportCommand() *cli.Command {
 			}
 			defer m.Close()
 			out := c.String("out")
-			merged := 0
+			var set *lora.Set
 			if a := c.String("adapter"); a != "" {
-				set, err := lora.Load(a, m)
-				if err != nil {
+				if set, err = lora.Load(a, m); err != nil {
 					return err
 				}
 				defer set.Close()
+			}
+			if format == "gguf-lora" {
+				if set == nil {
+					return fmt.Errorf("--format gguf-lora needs --adapter")
+				}
+				if err := set.ExportGGUF(dir, out); err != nil {
+					return err
+				}
+				fmt.Printf("wrote %d adapted projections of %s as the GGUF adapter %s\n", len(set.Adapters), c.String("adapter"), out)
+				return nil
+			}
+			merged := 0
+			if set != nil {
 				if err := set.Merge(); err != nil {
 					return err
 				}
 				merged = len(set.Adapters)
 			}
-			if err := m.Save(out); err != nil {
-				return err
-			}
-			if err := model.CopyCompanionFiles(dir, out); err != nil {
-				return err
+			what := fmt.Sprintf("%s (%s)", c.String("model"), dtype)
+			switch format {
+			case "gguf":
+				if err := model.ExportGGUF(m, dir, out, qtype); err != nil {
+					return err
+				}
+				what = fmt.Sprintf("%s as GGUF (%s matrices)", c.String("model"), qtype)
+			default:
+				if err := m.Save(out); err != nil {
+					return err
+				}
+				if err := model.CopyCompanionFiles(dir, out); err != nil {
+					return err
+				}
 			}
 			if merged > 0 {
-				fmt.Printf("merged %d adapted projections of %s into %s (%s)\n", merged, dir, out, dtype)
+				fmt.Printf("merged %d adapted projections into %s: %s\n", merged, what, out)
 			} else {
-				fmt.Printf("wrote %s as %s (%s)\n", dir, out, dtype)
+				fmt.Printf("wrote %s: %s\n", what, out)
 			}
 			return nil
 		},

@@ -132,6 +132,9 @@ func (b *Builder) WriteFile(path string) error {
 	if err == nil {
 		err = tmp.Sync()
 	}
+	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

@@ -22,6 +22,10 @@ type EvalOptions struct {
 	MultiLine bool
 	// Progress, when set, is called after each batch with the examples done so far.
 	Progress func(done, total int)
+	// ScoreAllLabels scores every label of a classification task (the whole label tree
+	// packed after the prompt) instead of searching the tree best first; both give the
+	// same answers, the search in a fraction of the time (bench/classify).
+	ScoreAllLabels bool
 }
 
 func (o *EvalOptions) defaults() {
@@ -191,12 +195,12 @@ func (t *Task) Predict(ctx context.Context, m model.CausalLM, tok model.Tokenize
 		idx := order[start:min(start+o.Batch, len(prompts))]
 		batch := pick(prompts, idx)
 		if t.kind.constrained() {
-			cls, err := infer.Classify(m, batch, labels, o.Batch)
+			best, err := classify(m, batch, labels, o.Batch, o.ScoreAllLabels)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 			}
-			for k, c := range cls {
-				outs[idx[k]] = t.Labels[c.Label]
+			for k, c := range best {
+				outs[idx[k]] = t.Labels[c]
 			}
 		} else {
 			longest := len(batch[len(batch)-1])
@@ -265,6 +269,31 @@ func (r *Result) TopConfusions(n int) []Pair {
 		out = out[:n]
 	}
 	return out
+}
+
+// classify picks each prompt's most likely label: by best-first search of the label tree
+// (infer.ClassifyBest), or, asked to or for sliding-window models, by scoring the whole
+// packed tree.
+func classify(m model.CausalLM, prompts, labels [][]int, batch int, all bool) ([]int, error) {
+	out := make([]int, len(prompts))
+	if all || m.Info().SlidingWindow > 0 {
+		cls, err := infer.Classify(m, prompts, labels, batch)
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range cls {
+			out[i] = c.Label
+		}
+		return out, nil
+	}
+	best, err := infer.ClassifyBest(m, prompts, labels, batch)
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range best {
+		out[i] = b.Label
+	}
+	return out, nil
 }
 
 // labelTokens are the completions Classify scores: each label's target, then the first

@@ -29,6 +29,9 @@ type CausalLM interface {
 	// the logits (B, V) of the last position only (what decoding needs; the output
 	// projection of the other positions is skipped). cache may be nil (then S = T).
 	Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *KVCache) *torch.Tensor
+	// StepAll is Step returning the logits (B, T, V) of every position it runs (searches
+	// that feed several candidate tokens per row at once need them all).
+	StepAll(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *KVCache) *torch.Tensor
 	// Logits runs ids (B, T) at positions (B, T, int64) under mask (B, 1, T, T), bool,
 	// true = may attend, without a cache, and returns the logits (B, K, V) of the
 	// positions that at (B, K, int64) selects in each row (at nil: every position, K = T).

@@ -286,7 +286,7 @@ func classify(m model.CausalLM, prompts, labels [][]int, batch int, all bool) ([
 		}
 		return out, nil
 	}
-	best, err := infer.ClassifyBest(m, prompts, labels, batch)
+	best, err := infer.ClassifyBest(m, prompts, labels, batch, 0)
 	if err != nil {
 		return nil, err
 	}

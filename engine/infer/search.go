@@ -9,12 +9,20 @@ import (
 	"github.com/pioneer-ai/pioneer/model"
 )
 
+// cacheSlack sizes ClassifyBest's cache: the prompt, then cacheSlack slots per prefix of
+// the tree (and one step's width).
+var cacheSlack = 2
+
+// DefaultSearchWidth is how many open prefixes per prompt a ClassifyBest step runs.
+const DefaultSearchWidth = 8
+
 // Best is the answer of ClassifyBest for one prompt.
 type Best struct {
 	Label   int     // index of the most likely label
 	LogProb float64 // log p(label | prompt)
 	// Expanded is how many label-tree nodes were run through the model to find it (the
-	// prompt's own pass aside).
+	// prompt's own pass aside); -1 when the search ran out of cache and every label was
+	// scored instead.
 	Expanded int
 }
 
@@ -25,13 +33,18 @@ type Best struct {
 // beat it, and the answer is exact. The prompt runs once, into a key/value cache; each
 // step then runs one tree node per prompt (the best open one) against the prompt and its
 // ancestors, so a confident model needs about as many steps as its answer has tokens
-// instead of a pass over the whole tree. batchSize prompts run side by side.
-func ClassifyBest(m model.CausalLM, prompts [][]int, labels [][]int, batchSize int) ([]Best, error) {
+// instead of a pass over the whole tree. batchSize prompts run side by side; each step
+// runs up to width of a prompt's best open prefixes at once (0: DefaultSearchWidth), so
+// that an unsure model needs fewer, larger steps.
+func ClassifyBest(m model.CausalLM, prompts [][]int, labels [][]int, batchSize, width int) ([]Best, error) {
 	if len(labels) == 0 {
 		return nil, fmt.Errorf("classify: no labels")
 	}
 	if batchSize <= 0 {
 		batchSize = 16
+	}
+	if width <= 0 {
+		width = DefaultSearchWidth
 	}
 	info := m.Info()
 	if info.SlidingWindow > 0 {
@@ -59,7 +72,7 @@ func ClassifyBest(m model.CausalLM, prompts [][]int, labels [][]int, batchSize i
 	out := make([]Best, 0, len(prompts))
 	err = torch.NoGrad(func() error {
 		for start := 0; start < len(prompts); start += batchSize {
-			res, err := searchBatch(m, prompts[start:min(start+batchSize, len(prompts))], tr)
+			res, err := searchBatch(m, prompts[start:min(start+batchSize, len(prompts))], labels, tr, width)
 			if err != nil {
 				return err
 			}
@@ -138,8 +151,9 @@ func (f *frontier) Push(x any)        { *f = append(*f, x.(open)) }
 func (f *frontier) Pop() any          { o := (*f)[len(*f)-1]; *f = (*f)[:len(*f)-1]; return o }
 func (f frontier) best() (open, bool) { return f[0], len(f) > 0 }
 
-// searchBatch runs the search for a few prompts side by side.
-func searchBatch(m model.CausalLM, prompts [][]int, tr *trie) ([]Best, error) {
+// searchBatch runs the search for a few prompts side by side, each step running up to
+// width of every row's best open nodes.
+func searchBatch(m model.CausalLM, prompts [][]int, labels [][]int, tr *trie, width int) ([]Best, error) {
 	B := len(prompts)
 	dev := m.Device()
 	V := m.Info().VocabSize
@@ -147,14 +161,16 @@ func searchBatch(m model.CausalLM, prompts [][]int, tr *trie) ([]Best, error) {
 	for _, p := range prompts {
 		P = max(P, len(p))
 	}
-	// at most one step per internal node, per row
-	steps := 0
+	internal := 0
 	for node := range tr.label {
 		if tr.label[node] < 0 && node != 0 {
-			steps++
+			internal++
 		}
 	}
-	cache, err := m.NewCache(B, P+steps)
+	// Every step adds width slots per row; a row that needs more than the cache holds is
+	// answered by Classify instead (exactly the same answer, at its cost).
+	capacity := P + cacheSlack*internal + width
+	cache, err := m.NewCache(B, capacity)
 	if err != nil {
 		return nil, err
 	}
@@ -177,8 +193,8 @@ func searchBatch(m model.CausalLM, prompts [][]int, tr *trie) ([]Best, error) {
 			}
 		}
 	}
-	logp := func(s *torch.Scope, last *torch.Tensor) ([]float32, error) {
-		v, err := s.To(s.LogSoftmax(s.To(last, torch.Float32, dev), -1), torch.Float32, torch.CPU).Float32s()
+	logp := func(s *torch.Scope, logits *torch.Tensor) ([]float32, error) {
+		v, err := s.To(s.LogSoftmax(s.To(logits, torch.Float32, dev), -1), torch.Float32, torch.CPU).Float32s()
 		if s.Err() != nil {
 			err = s.Err()
 		}
@@ -207,51 +223,86 @@ func searchBatch(m model.CausalLM, prompts [][]int, tr *trie) ([]Best, error) {
 		push(b, open{node: 0}, lp[b*V:(b+1)*V], -1)
 	}
 	remaining := B
-	next := make([]open, B)
-	for S := P; ; S++ {
-		// each row's best open entry: a whole label ends its search
+	next := make([][]open, B)
+	for S := P; ; {
+		// each row's best open entries: a whole label on top ends its search; otherwise
+		// up to width prefixes, taken while no whole label outranks them
+		T := 0
 		for b := 0; b < B; b++ {
+			next[b] = next[b][:0]
 			if done[b] {
 				continue
 			}
-			top, _ := fronts[b].best()
-			if l := tr.label[top.node]; l >= 0 {
-				out[b].Label, out[b].LogProb, done[b] = l, top.score, true
+			if top, _ := fronts[b].best(); tr.label[top.node] >= 0 {
+				out[b].Label, out[b].LogProb, done[b] = tr.label[top.node], top.score, true
 				remaining--
 				continue
 			}
-			next[b] = heap.Pop(&fronts[b]).(open)
-			out[b].Expanded++
+			for len(next[b]) < width && len(fronts[b]) > 0 {
+				if top, _ := fronts[b].best(); tr.label[top.node] >= 0 {
+					break
+				}
+				next[b] = append(next[b], heap.Pop(&fronts[b]).(open))
+			}
+			out[b].Expanded += len(next[b])
+			T = max(T, len(next[b]))
 		}
 		if remaining == 0 {
 			return out, nil
 		}
-		// one node per row at slot S: it sees its prompt and its ancestors' slots
-		ids, pos, mask = ids[:B], pos[:B], make([]bool, B*(S+1))
+		if S+T > capacity {
+			return finishPacked(m, prompts, labels, out, done)
+		}
+		// row b's k-th node at slot S+k: it sees its prompt, its ancestors' slots, itself
+		W := S + T
+		ids, pos, mask = make([]int64, B*T), make([]int64, B*T), make([]bool, B*T*W)
 		for b := 0; b < B; b++ {
-			row := mask[b*(S+1) : (b+1)*(S+1)]
-			row[S] = true
-			if done[b] {
-				ids[b], pos[b] = 0, 0
-				continue
-			}
-			ids[b], pos[b] = int64(next[b].token), int64(len(prompts[b])+next[b].depth-1)
-			copy(row, valid[b])
-			for _, a := range next[b].parents {
-				row[a] = true
+			for k := 0; k < T; k++ {
+				row := mask[(b*T+k)*W : (b*T+k+1)*W]
+				row[S+k] = true
+				if k >= len(next[b]) {
+					continue // padding: sees itself, is never seen
+				}
+				o := next[b][k]
+				ids[b*T+k], pos[b*T+k] = int64(o.token), int64(len(prompts[b])+o.depth-1)
+				copy(row, valid[b])
+				for _, a := range o.parents {
+					row[a] = true
+				}
 			}
 		}
 		s := torch.NewScope()
-		lp, err := logp(s, m.Step(s, s.Int64s(ids, []int64{int64(B), 1}, dev), s.Int64s(pos, []int64{int64(B), 1}, dev),
-			s.Bools(mask, []int64{int64(B), 1, 1, int64(S + 1)}, dev), cache))
+		lp, err := logp(s, m.StepAll(s, s.Int64s(ids, []int64{int64(B), int64(T)}, dev), s.Int64s(pos, []int64{int64(B), int64(T)}, dev),
+			s.Bools(mask, []int64{int64(B), 1, int64(T), int64(W)}, dev), cache))
 		s.Close()
 		if err != nil {
 			return nil, fmt.Errorf("classify: %w", err)
 		}
 		for b := 0; b < B; b++ {
-			if !done[b] {
-				push(b, next[b], lp[b*V:(b+1)*V], S)
+			for k, o := range next[b] {
+				push(b, o, lp[(b*T+k)*V:(b*T+k+1)*V], S+k)
 			}
 		}
+		S = W
 	}
+}
+
+// finishPacked answers the rows not done by scoring every label.
+func finishPacked(m model.CausalLM, prompts, labels [][]int, out []Best, done []bool) ([]Best, error) {
+	var rest [][]int
+	var rows []int
+	for b, d := range done {
+		if !d {
+			rest, rows = append(rest, prompts[b]), append(rows, b)
+		}
+	}
+	cls, err := Classify(m, rest, labels, len(rest))
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range rows {
+		out[b].Label, out[b].LogProb = cls[i].Label, cls[i].LogProbs[cls[i].Label]
+		out[b].Expanded = -1 // the whole tree
+	}
+	return out, nil
 }

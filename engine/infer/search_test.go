@@ -60,27 +60,29 @@ func TestClassifyBestMatchesClassify(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := infer.ClassifyBest(m, manyPrompts, labels, 4)
-				if err != nil {
-					t.Fatal(err)
-				}
-				expanded := 0
-				for i := range manyPrompts {
-					w := want[i].LogProbs[want[i].Label]
-					if got[i].Label != want[i].Label || math.Abs(got[i].LogProb-w) > 1e-4 {
-						t.Fatalf("set %d prompt %d: label %d (%v), Classify %d (%v)", si, i, got[i].Label, got[i].LogProb, want[i].Label, w)
+				for _, width := range []int{1, 3, 8} {
+					got, err := infer.ClassifyBest(m, manyPrompts, labels, 4, width)
+					if err != nil {
+						t.Fatal(err)
 					}
-					expanded += got[i].Expanded
+					expanded := 0
+					for i := range manyPrompts {
+						w := want[i].LogProbs[want[i].Label]
+						if got[i].Label != want[i].Label || math.Abs(got[i].LogProb-w) > 1e-4 {
+							t.Fatalf("set %d width %d prompt %d: label %d (%v), Classify %d (%v)", si, width, i, got[i].Label, got[i].LogProb, want[i].Label, w)
+						}
+						expanded += got[i].Expanded
+					}
+					t.Logf("set %d width %d: %d labels, %.1f nodes expanded per prompt", si, width, len(labels), float64(expanded)/float64(len(manyPrompts)))
 				}
-				t.Logf("set %d: %d labels, %.1f nodes expanded per prompt", si, len(labels), float64(expanded)/float64(len(manyPrompts)))
 			}
 		})
 	}
 	m := tinyLlama(t, 0)
-	if _, err := infer.ClassifyBest(m, manyPrompts, [][]int{{1}, {}}, 2); err == nil {
+	if _, err := infer.ClassifyBest(m, manyPrompts, [][]int{{1}, {}}, 2, 0); err == nil {
 		t.Fatal("an empty label was accepted")
 	}
-	if _, err := infer.ClassifyBest(m, manyPrompts, [][]int{{1}, {1}}, 2); err == nil {
+	if _, err := infer.ClassifyBest(m, manyPrompts, [][]int{{1}, {1}}, 2, 0); err == nil {
 		t.Fatal("two identical labels were accepted")
 	}
 }

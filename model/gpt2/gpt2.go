@@ -216,12 +216,21 @@ func (m *Model) Forward(s *torch.Scope, ids *torch.Tensor) *torch.Tensor {
 
 // Step is the inference path with positions, mask and cache; see model.CausalLM.
 func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *model.KVCache) *torch.Tensor {
+	return m.step(s, ids, positions, mask, cache, true)
+}
+
+// StepAll is Step with the logits of every position (model.CausalLM).
+func (m *Model) StepAll(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *model.KVCache) *torch.Tensor {
+	return m.step(s, ids, positions, mask, cache, false)
+}
+
+func (m *Model) step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *model.KVCache, lastOnly bool) *torch.Tensor {
 	sh := ids.Shape()
 	if len(sh) != 2 {
 		s.Fail(&torch.Error{Op: "gpt2 step", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", sh)})
 		return nil
 	}
-	logits := m.run(s, ids, positions, torch.AttentionOptions{Mask: mask}, cache, true, nil)
+	logits := m.run(s, ids, positions, torch.AttentionOptions{Mask: mask}, cache, lastOnly, nil)
 	if cache != nil && s.Err() == nil {
 		cache.Advance(int(sh[1]))
 	}

@@ -319,6 +319,15 @@ func windowMask(s *torch.Scope, T, S, past int64, window int, dev torch.Device) 
 // Step is the inference path with explicit positions, mask and a key/value cache; see
 // model.CausalLM.
 func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *model.KVCache) *torch.Tensor {
+	return m.step(s, ids, positions, mask, cache, true)
+}
+
+// StepAll is Step with the logits of every position (model.CausalLM).
+func (m *Model) StepAll(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *model.KVCache) *torch.Tensor {
+	return m.step(s, ids, positions, mask, cache, false)
+}
+
+func (m *Model) step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *model.KVCache, lastOnly bool) *torch.Tensor {
 	shape := ids.Shape()
 	if len(shape) != 2 {
 		s.Fail(&torch.Error{Op: "llama step", Msg: fmt.Sprintf("ids must be (B, T), got shape %v", shape)})
@@ -336,7 +345,7 @@ func (m *Model) Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 	if w := m.Config.window(); w > 0 {
 		mask = s.And(mask, windowMask(s, T, past+T, past, w, m.Device()))
 	}
-	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache, true, nil)
+	logits := m.run(s, ids, cos, sin, torch.AttentionOptions{Mask: mask}, cache, lastOnly, nil)
 	if cache != nil && s.Err() == nil {
 		cache.Advance(int(T))
 	}

@@ -1,13 +1,18 @@
 // Command generate measures batched greedy generation (64 new tokens, batch 1 and 16) of
 // Pioneer against Hugging Face transformers' generate on the same machine, the same
-// libtorch and the same random weights: a tiny random Qwen2 model and one of
-// Qwen2.5-0.5B's shape. It writes bench/results/generate_<cpu|gpu>.json and prints a table.
+// libtorch and the same weights: a tiny random Qwen2 model, one of Qwen2.5-0.5B's shape,
+// and the real SmolLM2-135M-Instruct (its GGUF dequantized to a float32 folder both sides
+// read). For SmolLM2 it also measures llama.cpp's llama-batched-bench (scripts/
+// build-llamacpp.sh) on the same prompts' shape, on Pioneer's f32 GGUF export of the same
+// weights and on the Q4_1 file an edge user has. It writes
+// bench/results/generate_<cpu|gpu>.json and prints a table.
 //
 //	go run ./bench/generate                    # CPU, float32
 //	go run ./bench/generate -device cuda -dtype bfloat16 -python python3
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -19,10 +24,12 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
+	"github.com/pioneer-ai/pioneer/model/gguf"
 )
 
 type spec struct {
@@ -57,15 +64,23 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds alternating Pioneer and transformers")
 	out := flag.String("out", "", "result file (default bench/results/generate_<cpu|gpu>.json)")
 	commit := flag.String("commit", "", "commit to record (default: git rev-parse HEAD)")
-	only := flag.String("only", "", "run only this model (tiny-random-qwen2 or qwen2.5-0.5b-shape)")
+	only := flag.String("only", "", "run only this model (tiny-random-qwen2, qwen2.5-0.5b-shape or smollm2-135m-instruct)")
+	llamacpp := flag.String("llamacpp", "", "llama.cpp bin folder (default: scripts/build-llamacpp.sh's; absent: no llama.cpp rows)")
 	flag.Parse()
-	if err := run(*device, *dtype, *python, *cache, *out, *commit, *only, *reps, *rounds); err != nil {
+	if *llamacpp == "" {
+		dir, _ := os.UserCacheDir()
+		*llamacpp = filepath.Join(dir, "pioneer", "llama.cpp-0.3.36", "bin")
+	}
+	if err := run(*device, *dtype, *python, *cache, *out, *commit, *only, *llamacpp, *reps, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/generate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(device, dtypeName, python, cache, out, commit, only string, reps, rounds int) error {
+// smollm2 is the real model's name here and in the figures (smollm2_135m_instruct_...).
+const smollm2 = "smollm2-135m-instruct"
+
+func run(device, dtypeName, python, cache, out, commit, only, llamacpp string, reps, rounds int) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dev, err := torch.ParseDevice(device)
@@ -107,17 +122,43 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps, round
 		r.Commit = commit
 	}
 	var notes []string
-	for _, name := range []string{"tiny-random-qwen2", "qwen2.5-0.5b-shape"} {
+	for _, name := range []string{"tiny-random-qwen2", "qwen2.5-0.5b-shape", smollm2} {
 		if only != "" && only != name {
 			continue
 		}
 		dir := filepath.Join(cache, name)
 		if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s in %s ...\n", name, dir)
-			c := exec.Command(python, "bench/generate/reference.py", "make", dir, name)
-			c.Stderr = os.Stderr
-			if err := c.Run(); err != nil {
+			if name == smollm2 {
+				err = unpackSmolLM2(dir)
+			} else {
+				c := exec.Command(python, "bench/generate/reference.py", "make", dir, name)
+				c.Stderr = os.Stderr
+				err = c.Run()
+			}
+			if err != nil {
 				return fmt.Errorf("making %s: %w", name, err)
+			}
+		}
+		// llama.cpp, for the real model on the CPU: Pioneer's f32 GGUF of the same weights
+		// and the Q4_1 file itself
+		var cppFiles []cppFile
+		cppTimes := map[string][][]float64{}
+		if name == smollm2 && dev.Type == torch.DeviceCPU {
+			if _, err := os.Stat(filepath.Join(llamacpp, "llama-batched-bench")); err == nil {
+				q41, err := data.InstalledModels[data.SmolLM2].Path()
+				if err != nil {
+					return err
+				}
+				f32 := filepath.Join(cache, smollm2+"-f32.gguf")
+				if _, err := os.Stat(f32); err != nil {
+					if err := exportF32(dir, f32); err != nil {
+						return err
+					}
+				}
+				cppFiles = []cppFile{{"llamacpp", "f32", f32}, {"llamacpp_q4_1", "Q4_1", q41}}
+			} else {
+				notes = append(notes, "no llama.cpp rows: "+err.Error()+" (bash scripts/build-llamacpp.sh)")
 			}
 		}
 		rng := rand.New(rand.NewPCG(7, 7))
@@ -183,13 +224,35 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps, round
 			for i := range batches {
 				refTimes[i] = append(refTimes[i], ref.Runs[i].Seconds...)
 			}
+			for _, f := range cppFiles {
+				fmt.Fprintf(os.Stderr, "%s: round %d/%d: llama.cpp (%s) ...\n", name, round+1, rounds, f.precision)
+				t, err := batchedBench(llamacpp, f.path, promptLen, newTokens, []int{1, 16}, 1+reps)
+				if err != nil {
+					return err
+				}
+				if cppTimes[f.key] == nil {
+					cppTimes[f.key] = make([][]float64, len(batches))
+				}
+				for i := range batches {
+					cppTimes[f.key][i] = append(cppTimes[f.key][i], t[i][1:]...) // the first run warms up
+				}
+			}
 		}
 		m.Close()
 		refName := fmt.Sprintf("transformers %s generate on PyTorch %s", ref.Transformers, ref.Torch)
+		figure := strings.ReplaceAll(name, ".", "_")
+		if name == smollm2 {
+			figure = "smollm2_135m_instruct"
+		}
 		for i, B := range []int{1, 16} {
 			gt := float64(B*newTokens) / bench.Median(goTimes[i])
 			rt := float64(B*newTokens) / bench.Median(refTimes[i])
-			r.Add(fmt.Sprintf("%s_tokens_per_s_b%d", strings.ReplaceAll(name, ".", "_"), B), "tokens/s", gt, &rt, refName, true)
+			r.Add(fmt.Sprintf("%s_tokens_per_s_b%d", figure, B), "tokens/s", gt, &rt, refName, true)
+			for _, f := range cppFiles {
+				ct := float64(B*newTokens) / bench.Median(cppTimes[f.key][i])
+				r.Add(fmt.Sprintf("%s_vs_%s_tokens_per_s_b%d", figure, f.key, B), "tokens/s", gt, &ct,
+					fmt.Sprintf("llama.cpp 0.3.36 llama-batched-bench, %s GGUF weights (Pioneer: %s)", f.precision, dtypeName), true)
+			}
 			// Greedy paths agree token for token until numerics make one logit overtake another;
 			// after a first difference the two continuations are unrelated.
 			identical, prefix := 0, 0
@@ -217,4 +280,81 @@ func run(device, dtypeName, python, cache, out, commit, only string, reps, round
 	}
 	fmt.Println("wrote", out)
 	return nil
+}
+
+type cppFile struct{ key, precision, path string }
+
+// unpackSmolLM2 writes SmolLM2-135M-Instruct's weights, dequantized from its GGUF, as a
+// float32 Hugging Face folder that both sides load.
+func unpackSmolLM2(dir string) error {
+	src, err := model.Resolve(data.SmolLM2)
+	if err != nil {
+		return err
+	}
+	m, err := model.Load(src, torch.CPU, torch.Float32)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Save(dir); err != nil {
+		return err
+	}
+	return model.CopyCompanionFiles(src, dir)
+}
+
+// exportF32 writes the folder's model as an f32 GGUF file for llama.cpp.
+func exportF32(dir, path string) error {
+	m, err := model.Load(dir, torch.CPU, torch.Float32)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return model.ExportGGUF(m, dir, path, gguf.F32)
+}
+
+// batchedBench runs llama-batched-bench (2 threads, prompts of promptLen tokens, newTokens
+// generated) runs times and returns, per parallel count, the wall seconds of each run
+// (prompt processing and generation: what Pioneer's figure times too).
+func batchedBench(bin, file string, promptLen, newTokens int, parallel []int, runs int) ([][]float64, error) {
+	out := make([][]float64, len(parallel))
+	npl := make([]string, len(parallel))
+	for i, p := range parallel {
+		npl[i] = fmt.Sprint(p)
+	}
+	for r := 0; r < runs; r++ {
+		cmd := exec.Command(filepath.Join(bin, "llama-batched-bench"), "-m", file, "-t", "2", "-c", "4096",
+			"-npp", fmt.Sprint(promptLen), "-ntg", fmt.Sprint(newTokens), "-npl", strings.Join(npl, ","), "--output-format", "jsonl")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("llama-batched-bench: %w: %s", err, tail(stderr.String()))
+		}
+		found := 0
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			var row struct {
+				PL int     `json:"pl"`
+				T  float64 `json:"t"`
+			}
+			if json.Unmarshal([]byte(line), &row) != nil || row.T <= 0 {
+				continue
+			}
+			for i, p := range parallel {
+				if row.PL == p {
+					out[i] = append(out[i], row.T)
+					found++
+				}
+			}
+		}
+		if found != len(parallel) {
+			return nil, fmt.Errorf("llama-batched-bench printed %d of %d results: %s", found, len(parallel), tail(stdout.String()))
+		}
+	}
+	return out, nil
+}
+
+func tail(s string) string {
+	if len(s) > 1500 {
+		return s[len(s)-1500:]
+	}
+	return s
 }

@@ -35,7 +35,7 @@ func main() {
 	n := flag.Int("n", 64, "test examples")
 	rounds := flag.Int("rounds", 2, "rounds, each running every way once")
 	batch := flag.Int("batch", 16, "prompts per batch")
-	widths := flag.String("widths", "1,8,32", "search widths to measure")
+	widths := flag.String("widths", "1,16", "search widths to measure (16 is the default)")
 	adapter := flag.String("adapter", "", "PEFT adapter folder to apply (a fine-tuned classifier; figures then end in _lora_smollm2)")
 	out := flag.String("out", "bench/results/classify_cpu.json", "result file")
 	flag.Parse()

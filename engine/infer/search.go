@@ -13,8 +13,15 @@ import (
 // the tree (and one step's width).
 var cacheSlack = 2
 
-// DefaultSearchWidth is how many open prefixes per prompt a ClassifyBest step runs.
-const DefaultSearchWidth = 8
+// DefaultSearchWidth is how many open prefixes per prompt a ClassifyBest step runs at
+// most. Beyond the best one, a step takes only prefixes at least e^-searchMargin (5 %) as
+// likely as it: a confident model then runs one node per step (few nodes in all), an
+// unsure one many at once (fewer steps). Either way the answer is the same; the margin
+// only trades steps against nodes run.
+const DefaultSearchWidth = 16
+
+// searchMargin is ln(20).
+const searchMargin = 2.995732273553991
 
 // Best is the answer of ClassifyBest for one prompt.
 type Best struct {
@@ -34,8 +41,8 @@ type Best struct {
 // step then runs one tree node per prompt (the best open one) against the prompt and its
 // ancestors, so a confident model needs about as many steps as its answer has tokens
 // instead of a pass over the whole tree. batchSize prompts run side by side; each step
-// runs up to width of a prompt's best open prefixes at once (0: DefaultSearchWidth), so
-// that an unsure model needs fewer, larger steps.
+// runs up to width of a prompt's best open prefixes at once (0: DefaultSearchWidth) when
+// they are close in probability, so that an unsure model needs fewer, larger steps.
 func ClassifyBest(m model.CausalLM, prompts [][]int, labels [][]int, batchSize, width int) ([]Best, error) {
 	if len(labels) == 0 {
 		return nil, fmt.Errorf("classify: no labels")
@@ -239,7 +246,8 @@ func searchBatch(m model.CausalLM, prompts [][]int, labels [][]int, tr *trie, wi
 				continue
 			}
 			for len(next[b]) < width && len(fronts[b]) > 0 {
-				if top, _ := fronts[b].best(); tr.label[top.node] >= 0 {
+				top, _ := fronts[b].best()
+				if tr.label[top.node] >= 0 || (len(next[b]) > 0 && top.score < next[b][0].score-searchMargin) {
 					break
 				}
 				next[b] = append(next[b], heap.Pop(&fronts[b]).(open))

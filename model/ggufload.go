@@ -159,14 +159,9 @@ func (w *Weights) loadGGUF(path string, want map[string][]int64, key func(string
 			return fmt.Errorf("%s: weight %q has shape %v, config implies %v", path, name, shape, sh)
 		}
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
-		tmp := torch.NewScope()
-		t := w.Scope.To(tmp.FromBytes(raw, shape, torch.Float32, torch.CPU), w.dtype, w.device)
-		err = torch.FirstErr(tmp, w.Scope)
-		tmp.Close()
-		if err != nil {
+		if err := w.store(k, raw, shape, torch.Float32); err != nil {
 			return fmt.Errorf("%s: weight %q: %w", path, name, err)
 		}
-		w.Set(k, t)
 	}
 	return nil
 }

@@ -145,14 +145,22 @@ func (w *Weights) LoadFile(path string, want map[string][]int64, key func(string
 		if err != nil {
 			return fmt.Errorf("%s: weight %q: %w", path, name, err)
 		}
-		tmp := torch.NewScope()
-		t := w.Scope.To(tmp.FromBytes(data, info.Shape, dt, torch.CPU), w.dtype, w.device)
-		err = torch.FirstErr(tmp, w.Scope)
-		tmp.Close()
-		if err != nil {
+		if err := w.store(k, data, info.Shape, dt); err != nil {
 			return fmt.Errorf("%s: weight %q: %w", path, name, err)
 		}
-		w.Set(k, t)
 	}
+	return nil
+}
+
+// store copies raw elements of dtype dt and shape into the store's dtype and device,
+// under name.
+func (w *Weights) store(name string, data []byte, shape []int64, dt torch.DType) error {
+	tmp := torch.NewScope()
+	defer tmp.Close()
+	t := w.Scope.To(tmp.FromBytes(data, shape, dt, torch.CPU), w.dtype, w.device)
+	if err := torch.FirstErr(tmp, w.Scope); err != nil {
+		return err
+	}
+	w.Set(name, t)
 	return nil
 }

@@ -337,18 +337,8 @@ func Classify(m model.CausalLM, prompts [][]int, labels [][]int, batchSize int) 
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
-	for i, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("classify: prompt %d is empty", i)
-		}
-		if n := len(p) + tree.depth; n > info.MaxPositions {
-			return nil, fmt.Errorf("classify: prompt %d with its longest label has %d tokens, more than the model's %d positions", i, n, info.MaxPositions)
-		}
-		for _, id := range p {
-			if id < 0 || id >= info.VocabSize {
-				return nil, fmt.Errorf("classify: prompt %d has token %d outside the vocabulary of %d", i, id, info.VocabSize)
-			}
-		}
+	if err := checkClassifyPrompts(prompts, tree.depth, info); err != nil {
+		return nil, err
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -443,6 +433,25 @@ func Classify(m model.CausalLM, prompts [][]int, labels [][]int, batchSize int) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkClassifyPrompts rejects an empty prompt, one that with the longest label (depth
+// tokens) outgrows the model, or a token outside the vocabulary.
+func checkClassifyPrompts(prompts [][]int, depth int, info model.Info) error {
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return fmt.Errorf("classify: prompt %d is empty", i)
+		}
+		if n := len(p) + depth; n > info.MaxPositions {
+			return fmt.Errorf("classify: prompt %d with its longest label has %d tokens, more than the model's %d positions", i, n, info.MaxPositions)
+		}
+		for _, id := range p {
+			if id < 0 || id >= info.VocabSize {
+				return fmt.Errorf("classify: prompt %d has token %d outside the vocabulary of %d", i, id, info.VocabSize)
+			}
+		}
+	}
+	return nil
 }
 
 // labelTree is the prefix tree of a label set, flattened for packed scoring. Node k holds

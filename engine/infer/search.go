@@ -61,18 +61,8 @@ func ClassifyBest(m model.CausalLM, prompts [][]int, labels [][]int, batchSize, 
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
-	for i, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("classify: prompt %d is empty", i)
-		}
-		if n := len(p) + tr.depth; n > info.MaxPositions {
-			return nil, fmt.Errorf("classify: prompt %d with its longest label has %d tokens, more than the model's %d positions", i, n, info.MaxPositions)
-		}
-		for _, id := range p {
-			if id < 0 || id >= info.VocabSize {
-				return nil, fmt.Errorf("classify: prompt %d has token %d outside the vocabulary of %d", i, id, info.VocabSize)
-			}
-		}
+	if err := checkClassifyPrompts(prompts, tr.depth, info); err != nil {
+		return nil, err
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -137,25 +137,8 @@ func addQuantized(b *Builder, name string, t Type, shape []int64, v []float32) e
 // permute is convert_hf_to_gguf.py's reordering of a query or key projection's rows
 // (the inverse of unpermute).
 func permute(v []float32, shape []int64, heads int) ([]float32, error) {
-	rows, cols := int(shape[0]), 1
-	if len(shape) == 2 {
-		cols = int(shape[1])
-	}
-	if heads <= 0 || rows%(2*heads) != 0 {
-		return nil, fmt.Errorf("%d rows do not split into %d heads of pairs", rows, heads)
-	}
-	half := rows / heads / 2
 	out := make([]float32, len(v))
-	for h := 0; h < heads; h++ {
-		base := h * 2 * half
-		for i := 0; i < half; i++ {
-			for p := 0; p < 2; p++ {
-				dst, src := base+2*i+p, base+p*half+i
-				copy(out[dst*cols:(dst+1)*cols], v[src*cols:(src+1)*cols])
-			}
-		}
-	}
-	return out, nil
+	return out, reorderHeads(out, v, shape, heads, true)
 }
 
 // exportHParams is what Export derives from a config.json.

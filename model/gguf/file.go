@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/pioneer-ai/pioneer/internal/mmap"
 )
 
 // magic is "GGUF" read as a little-endian uint32.
@@ -82,7 +84,7 @@ type KV struct {
 // Open maps the GGUF file at path and parses its header. Anything truncated, misaligned,
 // out of range or of an unknown type is an error naming the file and the byte offset.
 func Open(path string) (*File, error) {
-	mem, unmap, err := mapFile(path)
+	mem, unmap, err := mmap.File(path, 24)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %s: %w", path, err)
 	}

@@ -381,6 +381,12 @@ func transpose(out, in []float32, shape []int64) {
 // Face's rotate-half layout) to interleaved pairs; here row 2i+p of a head goes back to
 // row p*D/2+i.
 func unpermute(out, v []float32, shape []int64, heads int) error {
+	return reorderHeads(out, v, shape, heads, false)
+}
+
+// reorderHeads moves each head's rows between Hugging Face's halves layout (row p*D/2+i)
+// and llama.cpp's interleaved pairs (row 2i+p): toGGUF says which way.
+func reorderHeads(out, v []float32, shape []int64, heads int, toGGUF bool) error {
 	rows := int(shape[0])
 	cols := 1
 	if len(shape) == 2 {
@@ -394,8 +400,11 @@ func unpermute(out, v []float32, shape []int64, heads int) error {
 		base := h * 2 * half
 		for i := 0; i < half; i++ {
 			for p := 0; p < 2; p++ {
-				src := base + 2*i + p
-				dst := base + p*half + i
+				pairs, halves := base+2*i+p, base+p*half+i
+				src, dst := pairs, halves
+				if toGGUF {
+					src, dst = halves, pairs
+				}
 				copy(out[dst*cols:(dst+1)*cols], v[src*cols:(src+1)*cols])
 			}
 		}

@@ -42,6 +42,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/pioneer-ai/pioneer/internal/mmap"
 )
 
 // MaxHeaderLen is the largest header length accepted, in bytes (100 MB).
@@ -308,7 +310,7 @@ type File struct {
 // Open maps the file at path into memory read-only and validates its
 // header. Errors name the path and the problem.
 func Open(path string) (*File, error) {
-	mem, unmap, err := mapFile(path)
+	mem, unmap, err := mmap.File(path, 8) // the 8-byte header length at least
 	if err != nil {
 		if pe, ok := err.(*os.PathError); ok { // avoid repeating the path
 			err = fmt.Errorf("%s: %w", pe.Op, pe.Err)

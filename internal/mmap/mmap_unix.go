@@ -1,6 +1,8 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package gguf
+// Package mmap maps whole files read-only into memory: how the safetensors and GGUF
+// readers see weights without copying them.
+package mmap
 
 import (
 	"errors"
@@ -10,9 +12,9 @@ import (
 	"syscall"
 )
 
-// mapFile maps the whole file at path into memory read-only and returns the
+// File maps the whole regular file at path, of at least minSize bytes, and returns the
 // mapping and the function that releases it.
-func mapFile(path string) ([]byte, func([]byte) error, error) {
+func File(path string, minSize int64) ([]byte, func([]byte) error, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -26,8 +28,8 @@ func mapFile(path string) ([]byte, func([]byte) error, error) {
 	switch {
 	case !fi.Mode().IsRegular():
 		return nil, nil, errors.New("not a regular file")
-	case size < 24:
-		return nil, nil, fmt.Errorf("file of %d bytes is too short for a GGUF header", size)
+	case size < minSize:
+		return nil, nil, fmt.Errorf("file of %d bytes is too short (at least %d needed)", size, minSize)
 	case size > math.MaxInt:
 		return nil, nil, fmt.Errorf("file of %d bytes is too large to map", size)
 	}

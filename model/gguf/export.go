@@ -83,14 +83,7 @@ func Export(src Source, t Type) (*Builder, error) {
 			}
 		}
 		if a.permuteQK {
-			heads := 0
-			switch {
-			case strings.HasSuffix(g, ".attn_q.weight"), strings.HasSuffix(g, ".attn_q.bias"):
-				heads = h.heads
-			case strings.HasSuffix(g, ".attn_k.weight"), strings.HasSuffix(g, ".attn_k.bias"):
-				heads = h.kvHeads
-			}
-			if heads > 0 {
+			if heads := permutedHeads(g, h.heads, h.kvHeads); heads > 0 {
 				if v, err = permute(v, shape, heads); err != nil {
 					return nil, fmt.Errorf("gguf: %s: %w", name, err)
 				}

@@ -349,14 +349,7 @@ func (m *Model) TensorInto(name string, buf *Buffers) ([]float32, []int64, error
 		}
 	}
 	if m.a.permuteQK {
-		heads := 0
-		switch {
-		case strings.HasSuffix(g, ".attn_q.weight"), strings.HasSuffix(g, ".attn_q.bias"):
-			heads = m.heads
-		case strings.HasSuffix(g, ".attn_k.weight"), strings.HasSuffix(g, ".attn_k.bias"):
-			heads = m.kvHeads
-		}
-		if heads > 0 {
+		if heads := permutedHeads(g, m.heads, m.kvHeads); heads > 0 {
 			fresh()
 			if err := unpermute(v, buf.b, shape, heads); err != nil {
 				return nil, nil, fmt.Errorf("gguf: %s: tensor %q: %w", m.File.Path, g, err)
@@ -374,6 +367,19 @@ func transpose(out, in []float32, shape []int64) {
 			out[j*r+i] = in[i*c+j]
 		}
 	}
+}
+
+// permutedHeads is the head count llama.cpp's converter permuted GGUF tensor g's rows by:
+// the query heads for a query projection, the key/value heads for a key projection, 0
+// for any other tensor.
+func permutedHeads(g string, heads, kvHeads int) int {
+	switch {
+	case strings.HasSuffix(g, ".attn_q.weight"), strings.HasSuffix(g, ".attn_q.bias"):
+		return heads
+	case strings.HasSuffix(g, ".attn_k.weight"), strings.HasSuffix(g, ".attn_k.bias"):
+		return kvHeads
+	}
+	return 0
 }
 
 // unpermute undoes convert_hf_to_gguf.py's permute of a query or key projection: there,

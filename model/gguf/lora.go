@@ -2,7 +2,6 @@ package gguf
 
 import (
 	"fmt"
-	"strings"
 )
 
 // LoRA adapters as GGUF files, the form llama.cpp's --lora and ollama's ADAPTER take
@@ -63,14 +62,7 @@ func ExportLoRA(config map[string]any, alpha float64, pairs []LoRAPair) (*Builde
 			bv[i] = x * k
 		}
 		if arches[h.arch].permuteQK {
-			heads := 0
-			switch {
-			case strings.HasSuffix(g, ".attn_q.weight"):
-				heads = h.heads
-			case strings.HasSuffix(g, ".attn_k.weight"):
-				heads = h.kvHeads
-			}
-			if heads > 0 {
+			if heads := permutedHeads(g, h.heads, h.kvHeads); heads > 0 {
 				if bv, err = permute(bv, p.BShape, heads); err != nil {
 					return nil, fmt.Errorf("gguf: %s: %w", p.Module, err)
 				}

@@ -12,10 +12,12 @@
 // bench/results/gguf_llamacpp.json and prints a table.
 //
 //	bash scripts/fetch-smollm2.sh && bash scripts/build-llamacpp.sh && go run ./bench/llamacpp
+//	go run ./bench/llamacpp -classifier runs/tune/adapter -task banking77 -n 128
 package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -25,9 +27,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/infer"
@@ -59,19 +63,22 @@ var texts = []string{
 func main() {
 	bin := flag.String("llamacpp", "", "llama.cpp bin folder (default: the one scripts/build-llamacpp.sh prints)")
 	newTokens := flag.Int("new-tokens", 32, "greedy tokens per prompt")
+	classifier := flag.String("classifier", "", "a LoRA adapter of SmolLM2 fine-tuned on -task: also compare its test accuracy in Pioneer and in llama.cpp (merged, f16 GGUF)")
+	taskName := flag.String("task", "banking77", "the classifier's bundled task")
+	n := flag.Int("n", 128, "test examples for the classifier")
 	out := flag.String("out", "bench/results/gguf_llamacpp.json", "result file")
 	flag.Parse()
 	if *bin == "" {
 		cache, _ := os.UserCacheDir()
 		*bin = filepath.Join(cache, "pioneer", "llama.cpp-0.3.36", "bin")
 	}
-	if err := run(*bin, *newTokens, *out); err != nil {
+	if err := run(*bin, *newTokens, *out, *classifier, *taskName, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/llamacpp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, newTokens int, out string) error {
+func run(bin string, newTokens int, out, classifier, taskName string, n int) error {
 	server := filepath.Join(bin, "llama-server")
 	if _, err := os.Stat(server); err != nil {
 		return fmt.Errorf("%v: build llama.cpp with bash scripts/build-llamacpp.sh", err)
@@ -233,6 +240,11 @@ func run(bin string, newTokens int, out string) error {
 		res.Add("tokenize_identical_"+c.name, "strings", float64(tokAgree), nil, "", true)
 		res.Add("max_logit_gap_at_first_difference_"+c.name, "logit", worstGap, nil, "", false)
 	}
+	if classifier != "" {
+		if err := compareClassifier(res, server, p, classifier, taskName, n, tmp); err != nil {
+			return err
+		}
+	}
 	res.Figures = append(res.Figures, bench.Figure{Name: "prompts", Unit: "prompts", Pioneer: float64(len(prompts))},
 		bench.Figure{Name: "tokens_per_prompt", Unit: "tokens", Pioneer: float64(newTokens)},
 		bench.Figure{Name: "tokenized_strings", Unit: "strings", Pioneer: float64(len(texts))})
@@ -393,4 +405,75 @@ func (s *server) tokenize(text string) ([]int, error) {
 	}
 	err := s.post("/tokenize", map[string]any{"content": text, "add_special": false, "parse_special": true}, &resp)
 	return resp.Tokens, err
+}
+
+// compareClassifier merges a fine-tuned classifier's adapter into SmolLM2, exports it as
+// f16 GGUF, and compares test accuracy: Pioneer's task.Evaluate (label-constrained) on the
+// exported file, and llama.cpp's greedy completion constrained to the labels by a grammar
+// (its way of restricting an answer to a set).
+func compareClassifier(res *bench.Result, server string, p *model.Pretrained, adapter, taskName string, n int, tmp string) error {
+	t, err := task.Load(taskName)
+	if err != nil {
+		return err
+	}
+	test, err := t.Split("test")
+	if err != nil {
+		return err
+	}
+	test = test[:min(n, len(test))]
+	set, err := lora.Load(adapter, p.LM)
+	if err != nil {
+		return err
+	}
+	if err := set.Merge(); err != nil {
+		set.Close()
+		return err
+	}
+	file := filepath.Join(tmp, "classifier-f16.gguf")
+	err = model.ExportGGUF(p.LM, p.Dir, file, gguf.F16)
+	set.Close() // unmerges
+	if err != nil {
+		return err
+	}
+	q, err := model.Open(file, model.OpenOptions{Device: torch.CPU})
+	if err != nil {
+		return err
+	}
+	r, err := t.Evaluate(context.Background(), q.LM, q.Tokenizer, test, task.EvalOptions{EOS: q.EOS, PadID: q.Pad})
+	q.Close()
+	if err != nil {
+		return err
+	}
+	var alts []string
+	for _, l := range t.Labels {
+		alts = append(alts, strconv.Quote(t.LabelTarget(l)))
+	}
+	grammar := "root ::= " + strings.Join(alts, " | ")
+	srv, err := startServer(server, file, "")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	correct, agree := 0, 0
+	for i, ex := range test {
+		var resp struct {
+			Content string `json:"content"`
+		}
+		if err := srv.post("/completion", map[string]any{"prompt": t.PromptText(ex.Text), "n_predict": 32, "temperature": 0,
+			"grammar": grammar, "cache_prompt": false}, &resp); err != nil {
+			return err
+		}
+		got := strings.TrimSpace(resp.Content)
+		if got == ex.Label {
+			correct++
+		}
+		if got == r.Predictions[i].Output {
+			agree++
+		}
+	}
+	res.Add(taskName+"_accuracy_pioneer_f16_gguf_lora_smollm2", "accuracy", r.Value, nil, "", true)
+	res.Add(taskName+"_accuracy_llamacpp_f16_gguf_lora_smollm2", "accuracy", float64(correct)/float64(len(test)), nil, "", true)
+	res.Add(taskName+"_same_answers_llamacpp_pioneer_lora_smollm2", "examples", float64(agree), nil, "", true)
+	res.Add(taskName+"_classifier_test_examples", "examples", float64(len(test)), nil, "", true)
+	return nil
 }

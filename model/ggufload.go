@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ func IsGGUF(path string) bool {
 	}
 	defer f.Close()
 	var b [4]byte
-	if _, err := f.Read(b[:]); err != nil {
+	if _, err := io.ReadFull(f, b[:]); err != nil {
 		return false
 	}
 	return string(b[:]) == "GGUF"
@@ -75,10 +76,16 @@ func ggufFolder(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	// Written aside and renamed into place: a concurrent open of the same file either
+	// finds the finished folder or writes its own and keeps whichever landed first.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
 	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp) // gone after the rename; left only when something failed
 	if err := m.WriteCompanions(tmp); err != nil {
 		return "", err
 	}
@@ -88,11 +95,17 @@ func ggufFolder(path string) (string, error) {
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), []byte(abs+"\n"), 0o644); err != nil {
 		return "", err
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return "", err
-	}
 	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
+		if _, serr := os.Stat(stamp); serr == nil {
+			return dir, nil // another process finished first
+		}
+		// a folder without its stamp is an older attempt that died: replace it
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			return "", rerr
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			return "", err
+		}
 	}
 	return dir, fsutil.SyncDir(filepath.Dir(dir))
 }

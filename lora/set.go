@@ -306,13 +306,9 @@ func (set *Set) apply(sign float64) error {
 // ExportGGUF writes the set as a GGUF LoRA adapter (llama.cpp's --lora, ollama's ADAPTER)
 // for a base model whose config.json is in baseDir.
 func (set *Set) ExportGGUF(baseDir, path string) error {
-	var cfg map[string]any
-	raw, err := os.ReadFile(filepath.Join(baseDir, "config.json"))
+	cfg, err := model.ReadJSONFile(baseDir, "config.json", true)
 	if err != nil {
 		return fmt.Errorf("lora: %w", err)
-	}
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return fmt.Errorf("lora: %s: %w", filepath.Join(baseDir, "config.json"), err)
 	}
 	var pairs []gguf.LoRAPair
 	for _, a := range set.Adapters {

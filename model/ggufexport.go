@@ -16,28 +16,14 @@ import (
 // dir, as a GGUF file at path with its matrices stored as t.
 func ExportGGUF(m CausalLM, dir, path string, t gguf.Type) error {
 	src := gguf.Source{Name: filepath.Base(dir), Names: m.Names()}
-	readJSON := func(name string, required bool) (map[string]any, error) {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if errors.Is(err, fs.ErrNotExist) && !required {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var v map[string]any
-		if err := json.Unmarshal(b, &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
-		}
-		return v, nil
-	}
 	var err error
-	if src.Config, err = readJSON("config.json", true); err != nil {
+	if src.Config, err = ReadJSONFile(dir, "config.json", true); err != nil {
 		return err
 	}
-	if src.Generation, err = readJSON("generation_config.json", false); err != nil {
+	if src.Generation, err = ReadJSONFile(dir, "generation_config.json", false); err != nil {
 		return err
 	}
-	if src.TokenizerConfig, err = readJSON("tokenizer_config.json", false); err != nil {
+	if src.TokenizerConfig, err = ReadJSONFile(dir, "tokenizer_config.json", false); err != nil {
 		return err
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "tokenizer.json")); err == nil {
@@ -70,4 +56,21 @@ func ExportGGUF(m CausalLM, dir, path string, t gguf.Type) error {
 		return err
 	}
 	return b.WriteFile(path)
+}
+
+// ReadJSONFile decodes one JSON file of a model folder (config.json...) as a map; a file
+// that is absent and not required gives nil.
+func ReadJSONFile(dir, name string, required bool) (map[string]any, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) && !required {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+	}
+	return v, nil
 }

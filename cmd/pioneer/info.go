@@ -96,18 +96,17 @@ func infoCommand() *cli.Command {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// ggufContents counts a GGUF file's stored elements by tensor type (Q4_1, F32...).
+// ggufContents counts a GGUF file's stored elements, in all and by tensor type.
 func ggufContents(path string) (int64, map[string]int64, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer f.Close()
-	var n int64
+	n, byType := f.Elements()
 	types := map[string]int64{}
-	for _, t := range f.Tensors {
-		n += int64(t.Elements())
-		types[t.Type.String()] += int64(t.Elements())
+	for t, k := range byType {
+		types[t.String()] = k
 	}
 	return n, types, nil
 }

@@ -25,9 +25,6 @@ var dequantizers = map[Type]blockFunc{
 	Q2_K: deqQ2_K, Q3_K: deqQ3_K, Q4_K: deqQ4_K, Q5_K: deqQ5_K, Q6_K: deqQ6_K,
 }
 
-// CanDequantize reports whether Dequantize reads type t.
-func CanDequantize(t Type) bool { _, ok := dequantizers[t]; return ok }
-
 // Dequantize turns n elements stored as type t in raw into float32, using every CPU for
 // large tensors.
 func Dequantize(t Type, raw []byte, n int) ([]float32, error) {

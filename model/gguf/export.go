@@ -343,14 +343,9 @@ func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 			tokens[i], types[i] = fmt.Sprintf("[PAD%d]", i), tokenUnused
 		}
 	}
-	var merges []string
-	var pairs [][2]string
-	if err := json.Unmarshal(tj.Model.Merges, &pairs); err == nil {
-		for _, p := range pairs {
-			merges = append(merges, p[0]+" "+p[1])
-		}
-	} else if err := json.Unmarshal(tj.Model.Merges, &merges); err != nil {
-		return fmt.Errorf("gguf: tokenizer.json merges: %w", err)
+	merges, err := joinMerges(tj.Model.Merges)
+	if err != nil {
+		return err
 	}
 	ids := map[string]int{}
 	for i, t := range tokens {

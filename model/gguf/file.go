@@ -268,13 +268,15 @@ func (f *File) Raw(t TensorInfo) []byte {
 	return f.mem[start : start+t.Size : start+t.Size]
 }
 
-// Types counts the file's tensors by type.
-func (f *File) Types() map[Type]int {
-	out := map[Type]int{}
+// Elements counts the file's tensor elements, in all and by type.
+func (f *File) Elements() (int64, map[Type]int64) {
+	var n int64
+	out := map[Type]int64{}
 	for _, t := range f.Tensors {
-		out[t.Type]++
+		n += int64(t.Elements())
+		out[t.Type] += int64(t.Elements())
 	}
-	return out
+	return n, out
 }
 
 // Names lists the tensor names in file order.

@@ -302,14 +302,6 @@ func (m *Model) gpt2Config() error {
 // Names lists the Hugging Face names of the tensors, in file order.
 func (m *Model) Names() []string { return slices.Clone(m.hfNames) }
 
-// Tensor returns the tensor with Hugging Face name name as float32 in Hugging Face
-// layout (row-major, of the returned shape): dequantized, transposed and un-permuted
-// as the architecture needs.
-func (m *Model) Tensor(name string) ([]float32, []int64, error) {
-	var buf Buffers
-	return m.TensorInto(name, &buf)
-}
-
 // Buffers are scratch space TensorInto reuses from one tensor to the next (loading a
 // model then allocates the largest tensor twice, not every tensor).
 type Buffers struct{ a, b []float32 }
@@ -321,8 +313,10 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// TensorInto is Tensor with buf's scratch space; the result aliases buf and is valid
-// until the next call with it.
+// TensorInto returns the tensor with Hugging Face name name as float32 in Hugging Face
+// layout (row-major, of the returned shape): dequantized, transposed and un-permuted as
+// the architecture needs. The result lives in buf's scratch space and is valid until the
+// next call with it.
 func (m *Model) TensorInto(name string, buf *Buffers) ([]float32, []int64, error) {
 	g, ok := m.names[name]
 	if !ok {

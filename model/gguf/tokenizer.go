@@ -176,13 +176,9 @@ func (v *Vocab) TokenizerJSON() ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("gguf: tokenizer.ggml.pre %q is not supported (supported: %s)", v.Pre, strings.Join(PreTokenizers(), ", "))
 		}
-		merges := make([][2]string, len(v.Merges))
-		for i, m := range v.Merges {
-			l, r, ok := strings.Cut(m, " ")
-			if !ok {
-				return nil, fmt.Errorf("gguf: tokenizer.ggml.merges[%d] = %q has no space", i, m)
-			}
-			merges[i] = [2]string{l, r}
+		merges, err := splitMerges(v.Merges)
+		if err != nil {
+			return nil, err
 		}
 		tok["normalizer"] = pre.normalizer
 		tok["pre_tokenizer"] = pre.preTokenizer
@@ -227,6 +223,36 @@ func (v *Vocab) TokenizerJSON() ([]byte, error) {
 	return json.Marshal(tok)
 }
 
+// splitMerges turns GGUF's "left right" merges into tokenizer.json pairs.
+func splitMerges(merges []string) ([][2]string, error) {
+	out := make([][2]string, len(merges))
+	for i, m := range merges {
+		l, r, ok := strings.Cut(m, " ")
+		if !ok {
+			return nil, fmt.Errorf("gguf: tokenizer.ggml.merges[%d] = %q has no space", i, m)
+		}
+		out[i] = [2]string{l, r}
+	}
+	return out, nil
+}
+
+// joinMerges reads tokenizer.json merges, pairs or "left right" strings, as GGUF's strings.
+func joinMerges(raw json.RawMessage) ([]string, error) {
+	var pairs [][2]string
+	if err := json.Unmarshal(raw, &pairs); err == nil {
+		out := make([]string, len(pairs))
+		for i, p := range pairs {
+			out[i] = p[0] + " " + p[1]
+		}
+		return out, nil
+	}
+	var out []string
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("gguf: tokenizer.json merges: %w", err)
+	}
+	return out, nil
+}
+
 // postProcessor adds BOS / EOS as add_bos_token / add_eos_token say.
 func (v *Vocab) postProcessor() any {
 	var single, pair []any
@@ -265,15 +291,7 @@ func (v *Vocab) postProcessor() any {
 // a Python dict keyed by piece, so a repeated piece iterates once, at its first place).
 func (v *Vocab) spmMerges(vocab map[string]int) ([][2]string, error) {
 	if len(v.Merges) > 0 {
-		out := make([][2]string, len(v.Merges))
-		for i, m := range v.Merges {
-			l, r, ok := strings.Cut(m, " ")
-			if !ok {
-				return nil, fmt.Errorf("gguf: tokenizer.ggml.merges[%d] = %q has no space", i, m)
-			}
-			out[i] = [2]string{l, r}
-		}
-		return out, nil
+		return splitMerges(v.Merges)
 	}
 	type merge struct {
 		l, r          string

@@ -138,12 +138,7 @@ func hfJSON(t *testing.T, path, model, pre string) spec {
 			s.tokens[i], s.types[i] = "[PAD"+string(rune('0'+i%10))+"]", tokenUnused
 		}
 	}
-	var pairs [][2]string
-	if err := json.Unmarshal(j.Model.Merges, &pairs); err == nil {
-		for _, p := range pairs {
-			s.merges = append(s.merges, p[0]+" "+p[1])
-		}
-	} else if err := json.Unmarshal(j.Model.Merges, &s.merges); err != nil {
+	if s.merges, err = joinMerges(j.Model.Merges); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -42,6 +42,9 @@ type Config struct {
 	// RandomInit replaces the base model's weights by a seeded random initialisation
 	// before training (a from-scratch baseline on the same budget).
 	RandomInit bool
+	// SkipBefore skips the evaluation before training (Result.Before is then 0 and
+	// BeforeSkipped true): for a series of runs that share one base model and test set.
+	SkipBefore bool
 	Log        io.Writer                           // stage lines; nil: discard
 	Progress   func(training.Progress)             // training progress; may be nil
 	EvalTick   func(stage string, done, total int) // evaluation progress; may be nil
@@ -49,17 +52,21 @@ type Config struct {
 
 // Result is what a run measured; it is also written to Out/result.json.
 type Result struct {
-	Task       string                `json:"task"`
-	Model      string                `json:"model"`
-	Metric     string                `json:"metric"`
-	Before     float64               `json:"before"`
-	After      float64               `json:"after"`
-	EvalN      int                   `json:"eval_examples"`
-	TrainN     int                   `json:"train_examples"`
-	Train      *training.TrainResult `json:"training"`
-	Adapter    string                `json:"adapter"` // the adapter (or, with Full, model) folder
-	Wall       time.Duration         `json:"wall_ns"`
-	Confusions []task.Pair           `json:"top_confusions_after,omitempty"`
+	Task    string                `json:"task"`
+	Model   string                `json:"model"`
+	Metric  string                `json:"metric"`
+	Before  float64               `json:"before"`
+	After   float64               `json:"after"`
+	EvalN   int                   `json:"eval_examples"`
+	TrainN  int                   `json:"train_examples"`
+	Train   *training.TrainResult `json:"training"`
+	Adapter string                `json:"adapter"` // the adapter (or, with Full, model) folder
+	Wall    time.Duration         `json:"wall_ns"`
+	// BeforeWall and AfterWall are the two test-set evaluations' wall times.
+	BeforeWall    time.Duration `json:"before_eval_wall_ns"`
+	BeforeSkipped bool          `json:"before_skipped,omitempty"`
+	AfterWall     time.Duration `json:"after_eval_wall_ns"`
+	Confusions    []task.Pair   `json:"top_confusions_after,omitempty"`
 	// Examples are the first few test examples with the answers before and after.
 	Examples      []Shown `json:"examples"`
 	before, after *task.Result
@@ -129,11 +136,16 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		}
 		return t.Evaluate(ctx, m, tok, test, o)
 	}
-	before, err := evaluate("before")
-	if err != nil {
-		return nil, err
+	var before *task.Result
+	var beforeWall time.Duration
+	if !c.SkipBefore {
+		evalStart := time.Now()
+		if before, err = evaluate("before"); err != nil {
+			return nil, err
+		}
+		beforeWall = time.Since(evalStart)
+		fmt.Fprintf(log, "before   %s %.4f on %d test examples\n", t.Metric, before.Value, before.N)
 	}
-	fmt.Fprintf(log, "before   %s %.4f on %d test examples\n", t.Metric, before.Value, before.N)
 
 	adapterDir := filepath.Join(c.Out, finetune.OutputDir(c.Recipe.Full))
 	set, tr, err := finetune.Train(ctx, m, tok, t, train, val, c.Recipe, finetune.TrainEnv{EOS: p.FirstEOS(), Pad: p.Pad, Base: p.Dir,
@@ -146,7 +158,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	} else if err := model.CopyCompanionFiles(p.Dir, adapterDir); err != nil {
 		return nil, err
 	}
+	evalStart := time.Now()
 	after, err := evaluate("after")
+	afterWall := time.Since(evalStart)
 	if err != nil {
 		return nil, err
 	}
@@ -154,14 +168,25 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if after.Truncated > 0 {
 		fmt.Fprintf(log, "note     %d test inputs were cut to fit the model's %d positions\n", after.Truncated, m.Info().MaxPositions)
 	}
-	res := &Result{Task: t.Name, Model: c.Model, Metric: t.Metric, Before: before.Value, After: after.Value,
+	res := &Result{Task: t.Name, Model: c.Model, Metric: t.Metric, After: after.Value,
 		EvalN: len(test), TrainN: len(train), Train: tr, Adapter: adapterDir, Wall: time.Since(start),
+		BeforeWall: beforeWall, BeforeSkipped: before == nil, AfterWall: afterWall,
 		Confusions: after.TopConfusions(10), before: before, after: after}
-	for i := 0; i < min(3, len(test)); i++ {
-		res.Examples = append(res.Examples, Shown{Text: test[i].Text, Gold: strings.TrimSpace(t.Target(test[i])),
-			Before: before.Predictions[i].Output, After: after.Predictions[i].Output})
+	if before != nil {
+		res.Before = before.Value
 	}
-	for name, v := range map[string]any{"before.json": before, "after.json": after, "result.json": res} {
+	for i := 0; i < min(3, len(test)); i++ {
+		shown := Shown{Text: test[i].Text, Gold: strings.TrimSpace(t.Target(test[i])), After: after.Predictions[i].Output}
+		if before != nil {
+			shown.Before = before.Predictions[i].Output
+		}
+		res.Examples = append(res.Examples, shown)
+	}
+	files := map[string]any{"after.json": after, "result.json": res}
+	if before != nil {
+		files["before.json"] = before
+	}
+	for name, v := range files {
 		if err := fsutil.WriteJSON(filepath.Join(c.Out, name), v); err != nil {
 			return nil, err
 		}
@@ -185,7 +210,11 @@ func (r *Result) Report(c Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s: fine-tuning %s\n\n", r.Task, filepath.Base(r.Model))
 	fmt.Fprintf(&b, "| | %s |\n|---|---|\n", r.Metric)
-	fmt.Fprintf(&b, "| before (base model) | %.4f |\n| after | **%.4f** |\n\n", r.Before, r.After)
+	before := "not measured"
+	if !r.BeforeSkipped {
+		before = fmt.Sprintf("%.4f", r.Before)
+	}
+	fmt.Fprintf(&b, "| before (base model) | %s |\n| after | **%.4f** |\n\n", before, r.After)
 	fmt.Fprintf(&b, "Test examples: %d. Training examples: %d, %d steps, %s target tokens, %s (%.0f tokens/s); loss %.3f → %.3f, validation loss %.3f.\n\n",
 		r.EvalN, r.TrainN, r.Train.Steps, format.Commas(r.Train.Tokens), r.Train.Wall.Round(time.Second), r.Train.TokensPerSec,
 		r.Train.FirstLoss, r.Train.FinalLoss, r.Train.EvalLoss)

@@ -55,14 +55,24 @@ data: {train: train.jsonl, validation: train.jsonl, test: test.jsonl}
 }
 
 // TestTuneFull fine-tunes every weight: the run folder holds a model folder (not an
-// adapter) that loads on its own and gives the predictions after.json records.
+// adapter) that loads on its own and gives the predictions after.json records. The
+// evaluation before training is skipped: no before.json, and the report says so.
 func TestTuneFull(t *testing.T) {
 	tk := tinyTask(t)
 	out := t.TempDir()
 	res, err := tune.Run(context.Background(), tune.Config{Model: nano, Task: tk, Out: out, Device: torch.CPU,
-		Recipe: finetune.Recipe{Epochs: 1, Batch: 4, LR: 1e-3, Seed: 3, Full: true}})
+		Recipe: finetune.Recipe{Epochs: 1, Batch: 4, LR: 1e-3, Seed: 3, Full: true}, SkipBefore: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !res.BeforeSkipped || res.BeforeWall != 0 || res.AfterWall <= 0 {
+		t.Fatalf("skipped before: %v, before wall %v, after wall %v", res.BeforeSkipped, res.BeforeWall, res.AfterWall)
+	}
+	if _, err := os.Stat(filepath.Join(out, "before.json")); err == nil {
+		t.Fatal("before.json written though the evaluation before training was skipped")
+	}
+	if report, _ := os.ReadFile(filepath.Join(out, "report.md")); !strings.Contains(string(report), "| before (base model) | not measured |") {
+		t.Fatalf("report.md does not say the base model was not measured:\n%s", report)
 	}
 	if res.Adapter != filepath.Join(out, "model") {
 		t.Fatalf("result names %s, want the model folder", res.Adapter)
@@ -104,7 +114,7 @@ func TestTune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.TrainN != 12 || res.EvalN != 3 || res.Train.Steps != 12 {
+	if res.TrainN != 12 || res.EvalN != 3 || res.Train.Steps != 12 || res.BeforeSkipped || res.BeforeWall <= 0 || res.AfterWall <= 0 {
 		t.Fatalf("result %+v", res)
 	}
 	requireFiles(t, out, "before.json", "after.json", "result.json", "report.md", "adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/metrics.jsonl")

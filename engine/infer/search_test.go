@@ -79,6 +79,32 @@ func TestClassifyBestMatchesClassify(t *testing.T) {
 		})
 	}
 	m := tinyLlama(t, 0)
+	// near the end of the context (64 positions): the cache holds the prompt and many
+	// sibling branches, more slots than the model has positions
+	long := make([]int, 60)
+	for j := range long {
+		long[j] = 3 + r.IntN(40)
+	}
+	var wide [][]int
+	for a := 0; a < 6; a++ {
+		for b := 0; b < 6; b++ {
+			wide = append(wide, []int{3 + a, 10 + b, 1})
+		}
+	}
+	short := []int{4, 9, 20}
+	want, err := infer.Classify(m, [][]int{long, short}, wide, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := infer.ClassifyBest(m, [][]int{long, short}, wide, 2, 8)
+	if err != nil {
+		t.Fatalf("a prompt near the end of the context: %v", err)
+	}
+	for i := range got {
+		if got[i].Label != want[i].Label {
+			t.Fatalf("prompt near the end of the context: label %d, Classify %d", got[i].Label, want[i].Label)
+		}
+	}
 	if _, err := infer.ClassifyBest(m, manyPrompts, [][]int{{1}, {}}, 2, 0); err == nil {
 		t.Fatal("an empty label was accepted")
 	}

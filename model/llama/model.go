@@ -338,7 +338,10 @@ func (m *Model) step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *
 	if cache != nil {
 		past = int64(cache.Len())
 	}
-	cos, sin, ok := m.rotary(s, past+T, m.rows(s, positions, B, T))
+	// Positions never exceed cache slots, but slots may exceed positions (padding, or the
+	// sibling branches ClassifyBest keeps side by side): the tables need cover no more than
+	// the model's positions.
+	cos, sin, ok := m.rotary(s, min(past+T, int64(m.Config.MaxPositionEmbeddings)), m.rows(s, positions, B, T))
 	if !ok {
 		return nil
 	}

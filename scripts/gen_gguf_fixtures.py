@@ -6,7 +6,7 @@
 Writes testdata/gguf/quants.gguf: for each tensor type Pioneer dequantizes, a tensor of
 random blocks (its float16 scales drawn finite) named after the type, and next to it
 "<type>.expected", the F32 tensor gguf.quants.dequantize makes of those blocks; for F16,
-BF16 and Q8_0, random rows "<type>.quantize_in" and "<type>.quantized", what
+BF16, Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1, random rows "<type>.quantize_in" and "<type>.quantized", what
 gguf.quants.quantize makes of them. The file
 also carries metadata of every value type (nested arrays too) and a non-default
 alignment, and testdata/gguf/quants.json lists that metadata as gguf.GGUFReader reads it
@@ -81,7 +81,7 @@ def main():
         w.add_tensor(qtype.name, raw.reshape(rows, -1), raw_dtype=qtype)  # a byte shape: (rows, bytes per row)
         w.add_tensor(qtype.name + ".expected", expected)
     # quantization: random rows and what gguf.quants.quantize makes of them
-    for qtype in [Q.F16, Q.BF16, Q.Q8_0]:
+    for qtype in [Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]:
         rows = rng.standard_normal((3, 64)).astype(np.float32)
         rows[0, :8] = [0, -0.0, 1e-8, -6e-5, 65504, 70000, 1.5, -2.5]  # zeros, subnormals, overflow, ties
         rows[1, :32] = 0  # an all-zero block

@@ -1,12 +1,12 @@
 // Command llamacpp checks Pioneer's GGUF export with a consumer no one here wrote:
 // llama.cpp's llama-server, built by scripts/build-llamacpp.sh. It exports
-// SmolLM2-135M-Instruct (read from its Q4_1 GGUF) as f32, f16 and q8_0 GGUF files, and a
+// SmolLM2-135M-Instruct (read from its Q4_1 GGUF) as f32, f16, q8_0 and q4_k GGUF files, and a
 // random LoRA adapter (rank 8 on every projection, B drawn so the adapter changes the
 // output) as a GGUF adapter; then, for each file, it asks llama.cpp for token ids of
 // strings and chat renderings (/tokenize) and for greedy continuations (/completion,
 // temperature 0, from token ids, up to an end-of-sequence token), and compares them with
 // Pioneer's own on the same file. Pioneer computes in float32 from the file's weights;
-// llama.cpp uses its own kernels for f16 and q8_0, so near-ties may resolve differently
+// llama.cpp uses its own kernels for f16, q8_0 and q4_k, so near-ties may resolve differently
 // there: the figures say how many of the prompts agree token for token, and how many of
 // their tokens agree before the first difference. It writes
 // bench/results/gguf_llamacpp.json and prints a table.
@@ -94,7 +94,7 @@ func run(bin string, newTokens int, out, classifier, taskName string, n int) err
 	}
 	defer os.RemoveAll(tmp)
 	files := map[string]string{}
-	for _, t := range []gguf.Type{gguf.F32, gguf.F16, gguf.Q8_0} {
+	for _, t := range []gguf.Type{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_K} {
 		path := filepath.Join(tmp, "smollm2-"+strings.ToLower(t.String())+".gguf")
 		if err := model.ExportGGUF(p.LM, p.Dir, path, t); err != nil {
 			return err
@@ -153,7 +153,7 @@ func run(bin string, newTokens int, out, classifier, taskName string, n int) err
 	res.Add("adapter_changes_prompts", "prompts", float64(changed), nil, "", true)
 
 	for _, c := range []struct{ name, file, lora string }{
-		{"f32", files["f32"], ""}, {"f16", files["f16"], ""}, {"q8_0", files["q8_0"], ""}, {"f32_lora", files["f32"], adapter},
+		{"f32", files["f32"], ""}, {"f16", files["f16"], ""}, {"q8_0", files["q8_0"], ""}, {"q4_k", files["q4_k"], ""}, {"f32_lora", files["f32"], adapter},
 	} {
 		pioneerTokens := base
 		if c.lora != "" {

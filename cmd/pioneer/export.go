@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/lora"
@@ -10,6 +12,14 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+var exportTypes = func() string {
+	var names []string
+	for _, t := range gguf.ExportTypes() {
+		names = append(names, strings.ToLower(t.String()))
+	}
+	return strings.Join(names, ", ")
+}()
+
 // exportCommand writes a model (an adapter merged in, or not) as a Hugging Face folder or
 // a GGUF file, or an adapter alone as a GGUF adapter.
 func exportCommand() *cli.Command {
@@ -17,7 +27,9 @@ func exportCommand() *cli.Command {
 		Name:  "export",
 		Usage: "merge a LoRA adapter into its base model (or convert a model) and write a Hugging Face folder or a GGUF file; or write an adapter as a GGUF adapter",
 		Description: "--format hf (default) writes a Hugging Face folder in --dtype. --format gguf writes one GGUF file\n" +
-			"(llama.cpp, ollama: FROM ./model.gguf) with its matrices as --type f32, f16, bf16 or q8_0, the\n" +
+			"(llama.cpp, ollama: FROM ./model.gguf) with its matrices as --type f32, f16, bf16, q8_0, q5_1,\n" +
+			"q5_0, q4_1, q4_0 or q4_k (each block as llama.cpp's reference quantizer encodes it; with the 4- and 5-bit types\n" +
+			"the output head is q8_0, and q4_k rows that are not whole 256-value blocks are q5_0), the\n" +
 			"tokenizer and chat template in its metadata. --format gguf-lora writes --adapter alone as a GGUF\n" +
 			"LoRA adapter (llama.cpp --lora, ollama ADAPTER) for --model.",
 		Flags: []cli.Flag{
@@ -26,7 +38,7 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "folder (hf) or file (gguf, gguf-lora) to write"},
 			&cli.StringFlag{Name: "format", Value: "hf", Usage: "hf, gguf or gguf-lora"},
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "hf: dtype of the written weights"},
-			&cli.StringFlag{Name: "type", Value: "f16", Usage: "gguf: tensor type of the matrices: f32, f16, bf16 or q8_0"},
+			&cli.StringFlag{Name: "type", Value: "f16", Usage: "gguf: tensor type of the matrices: " + exportTypes},
 		},
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
@@ -35,8 +47,8 @@ func exportCommand() *cli.Command {
 			case "hf", "gguf-lora":
 			case "gguf":
 				var err error
-				if qtype, err = gguf.ParseType(c.String("type")); err != nil || !gguf.CanQuantize(qtype) {
-					return fmt.Errorf("--type %q: want f32, f16, bf16 or q8_0", c.String("type"))
+				if qtype, err = gguf.ParseType(c.String("type")); err != nil || !slices.Contains(gguf.ExportTypes(), qtype) {
+					return fmt.Errorf("--type %q: want %s", c.String("type"), exportTypes)
 				}
 			default:
 				return fmt.Errorf("--format %q: want hf, gguf or gguf-lora", format)

@@ -26,14 +26,21 @@ type Source struct {
 	Tensor func(name string) ([]float32, []int64, error)
 }
 
-// File types of general.file_type (llama.cpp's llama_ftype) for the types Export writes.
-var fileTypes = map[Type]uint32{F32: 0, F16: 1, Q8_0: 7, BF16: 32}
+// File types of general.file_type (llama.cpp's llama_ftype) for the types Export writes;
+// Q4_K files are llama.cpp's "Q4_K_S" kind (Q4_K matrices, a few of other types).
+var fileTypes = map[Type]uint32{F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q4_K: 14, BF16: 32}
 
-// Export builds the GGUF file of src with its matrices stored as t (vectors stay F32; a
-// matrix whose rows are not whole blocks of t falls back to F16).
+// ExportTypes are the types Export writes matrices as.
+func ExportTypes() []Type { return []Type{F32, F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q4_K} }
+
+// Export builds the GGUF file of src with its matrices stored as t. Vectors stay F32. A
+// matrix whose rows are not whole blocks of t falls back as llama.cpp's quantizer falls
+// back (Q4_K to Q5_0), then to F16. With the 4- and 5-bit types the output head (or the
+// embedding tied to it) is stored as Q8_0: llama.cpp keeps it at 6 bits (Q6_K, which
+// Pioneer does not write), since it costs the most accuracy.
 func Export(src Source, t Type) (*Builder, error) {
 	if _, ok := fileTypes[t]; !ok || !CanQuantize(t) {
-		return nil, fmt.Errorf("gguf: exporting as %s is not supported (F32, F16, BF16, Q8_0 are)", t)
+		return nil, fmt.Errorf("gguf: exporting as %s is not supported (%v are)", t, ExportTypes())
 	}
 	h, err := hparams(src.Config)
 	if err != nil {
@@ -89,12 +96,17 @@ func Export(src Source, t Type) (*Builder, error) {
 				}
 			}
 		}
-		if err := addQuantized(b, g, t, shape, v); err != nil {
+		tied := !slices.Contains(src.Names, "lm_head.weight")
+		typ := t
+		if g == "output.weight" || (g == "token_embd.weight" && tied) {
+			typ = headType(t)
+		}
+		if err := addQuantized(b, g, typ, shape, v); err != nil {
 			return nil, err
 		}
-		if h.arch == "gpt2" && g == "token_embd.weight" && !slices.Contains(src.Names, "lm_head.weight") {
+		if h.arch == "gpt2" && g == "token_embd.weight" && tied {
 			// llama.cpp's GPT-2 converter repeats the tied embedding as the output head
-			if err := addQuantized(b, "output.weight", t, shape, v); err != nil {
+			if err := addQuantized(b, "output.weight", typ, shape, v); err != nil {
 				return nil, err
 			}
 		}
@@ -114,10 +126,23 @@ func tensorOrder(name string) int {
 	return 2
 }
 
+// headType is the type of the output head in a file of type t.
+func headType(t Type) Type {
+	switch t {
+	case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K:
+		return Q8_0
+	}
+	return t
+}
+
 func addQuantized(b *Builder, name string, t Type, shape []int64, v []float32) error {
-	if len(shape) == 1 {
+	fits := func(t Type) bool { return shape[len(shape)-1]%int64(t.BlockSize()) == 0 }
+	switch {
+	case len(shape) == 1:
 		t = F32
-	} else if shape[len(shape)-1]%int64(t.BlockSize()) != 0 {
+	case t == Q4_K && !fits(t) && fits(Q5_0):
+		t = Q5_0
+	case !fits(t):
 		t = F16
 	}
 	raw, err := Quantize(t, v)

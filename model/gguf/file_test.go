@@ -251,13 +251,17 @@ func TestVersion2ParsesLikeVersion3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v3, err := Parse(bytes.Clone(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
 	binary.LittleEndian.PutUint32(mem[4:], 2)
 	f, err := Parse(mem)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Version != 2 || len(f.Tensors) != 32 {
-		t.Fatalf("version %d, %d tensors", f.Version, len(f.Tensors))
+	if f.Version != 2 || len(f.Tensors) != len(v3.Tensors) || len(f.Metadata) != len(v3.Metadata) {
+		t.Fatalf("version %d, %d tensors and %d keys; version 3: %d and %d", f.Version, len(f.Tensors), len(f.Metadata), len(v3.Tensors), len(v3.Metadata))
 	}
 }
 

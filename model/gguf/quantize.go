@@ -6,14 +6,15 @@ import (
 	"math"
 )
 
-// Quantization for writing GGUF files. F16, BF16 and Q8_0 follow the gguf Python package's
-// quantize_blocks (and ggml-quants.c's reference quantizers) bit for bit; the tests
-// compare them on committed random rows.
+// Quantization for writing GGUF files. F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 follow
+// the gguf Python package's quantize_blocks (and ggml-quants.c's reference quantizers) bit
+// for bit, Q4_K llama.cpp's reference quantizer (quantize_k.go); the tests compare them on
+// committed random rows.
 
 // CanQuantize reports whether Quantize writes type t.
 func CanQuantize(t Type) bool {
 	switch t {
-	case F32, F16, BF16, Q8_0:
+	case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K:
 		return true
 	}
 	return false
@@ -22,7 +23,7 @@ func CanQuantize(t Type) bool {
 // Quantize encodes float32 values as type t; len(v) must be whole blocks of t.
 func Quantize(t Type, v []float32) ([]byte, error) {
 	if !CanQuantize(t) {
-		return nil, fmt.Errorf("gguf: quantizing to %s is not supported (F32, F16, BF16 and Q8_0 are)", t)
+		return nil, fmt.Errorf("gguf: quantizing to %s is not supported (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K are)", t)
 	}
 	bs, ts := t.BlockSize(), t.TypeSize()
 	if len(v)%bs != 0 {
@@ -42,9 +43,11 @@ func Quantize(t Type, v []float32) ([]byte, error) {
 		for i, x := range v {
 			binary.LittleEndian.PutUint16(out[2*i:], toBF16(x))
 		}
-	case Q8_0:
-		for b := 0; b < len(v)/32; b++ {
-			quantQ8_0(out[b*34:(b+1)*34], v[b*32:(b+1)*32])
+	default:
+		q := map[Type]func(dst []byte, v []float32){Q4_0: quantQ4_0, Q4_1: quantQ4_1, Q5_0: quantQ5_0, Q5_1: quantQ5_1,
+			Q8_0: quantQ8_0, Q4_K: quantQ4_K}[t]
+		for b := 0; b < len(v)/bs; b++ {
+			q(out[b*ts:(b+1)*ts], v[b*bs:(b+1)*bs])
 		}
 	}
 	return out, nil
@@ -120,4 +123,95 @@ func quantQ8_0(dst []byte, v []float32) {
 		}
 		dst[2+j] = uint8(int8(r))
 	}
+}
+
+// absMax is the value of largest magnitude (the first of equals).
+func absMax(v []float32) float32 {
+	var amax, m float32
+	for _, x := range v {
+		if a := abs32(x); amax < a {
+			amax, m = a, x
+		}
+	}
+	return m
+}
+
+// minMax is the smallest and largest value (the first of equals, so that of 0 and -0 the
+// reference's pick is kept).
+func minMax(v []float32) (lo, hi float32) {
+	lo, hi = v[0], v[0]
+	for _, x := range v[1:] {
+		if x < lo {
+			lo = x
+		}
+		if x > hi {
+			hi = x
+		}
+	}
+	return lo, hi
+}
+
+func reciprocal(d float32) float32 {
+	if d == 0 {
+		return 0
+	}
+	return 1 / d
+}
+
+// level truncates f toward zero and caps it at top (the reference's MIN(top, (int8_t)f)).
+func level(f float32, top int8) uint8 { return uint8(min(top, int8(f))) }
+
+// quantQ4_0 encodes 32 values as d = m/-8 (m the value of largest magnitude) and 4-bit
+// levels trunc(x/d + 8.5): d, then 16 bytes, value j low and j+16 high.
+func quantQ4_0(dst []byte, v []float32) {
+	d := absMax(v) / -8
+	id := reciprocal(d)
+	binary.LittleEndian.PutUint16(dst, toHalf(d))
+	for j := 0; j < 16; j++ {
+		dst[2+j] = level(float32(v[j]*id)+8.5, 15) | level(float32(v[j+16]*id)+8.5, 15)<<4
+	}
+}
+
+// quantQ4_1 encodes 32 values as d = (max-min)/15, the minimum, and 4-bit levels
+// trunc((x-min)/d + 0.5).
+func quantQ4_1(dst []byte, v []float32) {
+	lo, hi := minMax(v)
+	d := (hi - lo) / 15
+	id := reciprocal(d)
+	binary.LittleEndian.PutUint16(dst, toHalf(d))
+	binary.LittleEndian.PutUint16(dst[2:], toHalf(lo))
+	for j := 0; j < 16; j++ {
+		dst[4+j] = level(float32((v[j]-lo)*id)+0.5, 15) | level(float32((v[j+16]-lo)*id)+0.5, 15)<<4
+	}
+}
+
+// quantQ5_0 is Q4_0 with 5-bit levels (d = m/-16, offset 16.5); the fifth bits go to a
+// 32-bit word before the low nibbles.
+func quantQ5_0(dst []byte, v []float32) {
+	d := absMax(v) / -16
+	id := reciprocal(d)
+	binary.LittleEndian.PutUint16(dst, toHalf(d))
+	var qh uint32
+	for j := 0; j < 16; j++ {
+		a, b := level(float32(v[j]*id)+16.5, 31), level(float32(v[j+16]*id)+16.5, 31)
+		dst[6+j] = a&0xf | (b&0xf)<<4
+		qh |= uint32(a>>4)<<j | uint32(b>>4)<<(j+16)
+	}
+	binary.LittleEndian.PutUint32(dst[2:], qh)
+}
+
+// quantQ5_1 is Q4_1 with 5-bit levels (d = (max-min)/31), the fifth bits as in Q5_0.
+func quantQ5_1(dst []byte, v []float32) {
+	lo, hi := minMax(v)
+	d := (hi - lo) / 31
+	id := reciprocal(d)
+	binary.LittleEndian.PutUint16(dst, toHalf(d))
+	binary.LittleEndian.PutUint16(dst[2:], toHalf(lo))
+	var qh uint32
+	for j := 0; j < 16; j++ {
+		a, b := level(float32((v[j]-lo)*id)+0.5, 31), level(float32((v[j+16]-lo)*id)+0.5, 31)
+		dst[8+j] = a&0xf | (b&0xf)<<4
+		qh |= uint32(a>>4)<<j | uint32(b>>4)<<(j+16)
+	}
+	binary.LittleEndian.PutUint32(dst[4:], qh)
 }

@@ -1,7 +1,9 @@
 // Command production measures production mode (pioneer adapt) on a deployment built from
-// real data, against naive retraining, and writes bench/results/production_<name>.json.
+// real data, against naive retraining, and writes bench/results/production_<name>.json
+// (production_<name>_smollm2.json with -model smollm2-135m-instruct).
 //
-// The deployment: pioneer-nano fine-tuned on a deliberately thin and skewed sample of the
+// The deployment: the base model (-model: pioneer-nano by default, or
+// smollm2-135m-instruct) fine-tuned on a deliberately thin and skewed sample of the
 // task's training split (some labels or entity types barely seen): with a LoRA adapter
 // for intents, in every weight for entities (LoRA on a 6.8M-parameter model does not
 // learn generative NER: entity F1 0.001-0.07 against 0.55-0.65 for full fine-tuning of
@@ -12,11 +14,13 @@
 // changed). The examples it gets right are the traffic R it must keep right.
 //
 // Then, in one run: naive retraining (the base model retrained on the parent's data plus
-// every logged failure, poison included) and the agent (production.Run with the same log,
-// traffic and parent data). Both are scored on the task's untouched test split.
+// every logged failure, poison included), naive_traffic (the same plus the traffic R) and
+// the agent (production.Run with the same log, traffic and parent data). All are scored
+// on the task's untouched test split.
 //
-//	go run ./bench/production -task clinc150     # intent: 30 intents of CLINC150
+//	go run ./bench/production -task clinc150     # intent: 10 intents of CLINC150
 //	go run ./bench/production -task conll2003    # entities
+//	go run ./bench/production -task clinc150 -model smollm2-135m-instruct -lr 1e-3
 package main
 
 import (
@@ -73,6 +77,8 @@ var (
 	seed uint64
 	// resume continues an interrupted run in the work folder instead of starting again.
 	resume bool
+	// baseModel is the base model the deployment and every candidate are trained from.
+	baseModel string
 )
 
 func main() {
@@ -88,6 +94,7 @@ func main() {
 	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
 	flag.Uint64Var(&seed, "seed", 1, "seed of the deployment's draw, the poison and the training runs")
 	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
+	flag.StringVar(&baseModel, "model", data.NanoModel, "base model: "+data.NanoModel+" or "+data.SmolLM2+" (or a model folder or GGUF file)")
 	flag.StringVar(&search, "search", production.SearchGreedy, "the agent's search: greedy or mcts (Monte-Carlo graph search, same budget of candidates)")
 	seeds := flag.String("seeds", "", "comma-separated seeds: one whole run per seed, one result file with each seed's figures and their summary (default file bench/results/production_<intent|ner>_seeds.json); each seed's figures are also written to <work>/seedN/result.json as it ends")
 	flag.BoolVar(&resume, "resume", false, "continue the interrupted run in -work (same flags): finished phases (deployment, naive retraining, the agent's steps, with -seeds whole seeds) are kept, an interrupted training continues from its last checkpoint; wall times add up each phase's time over the processes that ran it; where -work holds no run, one is started")
@@ -202,7 +209,7 @@ func summarize(runs []*bench.Result, seeds []uint64, list string) *bench.Result 
 	for _, f := range kinds {
 		combine, how := mean, "mean over seeds "+list
 		switch f.Name {
-		case "agent_regressions", "naive_regressions":
+		case "agent_regressions", "naive_regressions", "naive_traffic_regressions":
 			combine, how = slices.Max[[]float64], "worst seed of "+list
 		case "poison_planted", "poison_admitted":
 			combine, how = sum, "sum over seeds "+list
@@ -216,6 +223,18 @@ func summarize(runs []*bench.Result, seeds []uint64, list string) *bench.Result 
 		r.Figures[len(r.Figures)-1].Note = how
 	}
 	return r
+}
+
+// modelSuffix ends the result's name with the base model: nothing for pioneer-nano (the
+// results before the -model flag), _smollm2 for SmolLM2-135M-Instruct.
+func modelSuffix(m string) string {
+	switch m {
+	case data.NanoModel:
+		return ""
+	case data.SmolLM2:
+		return "_smollm2"
+	}
+	return "_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.TrimSuffix(filepath.Base(m), ".gguf"))
 }
 
 func sum(v []float64) float64 {
@@ -286,8 +305,8 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if code == "" {
 		code = bench.Commit()
 	}
-	settings := fmt.Sprintf("commit=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d strategy=%s search=%s triage-only=%v",
-		code, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, strategy, search, triageOnly)
+	settings := fmt.Sprintf("commit=%s model=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d strategy=%s search=%s triage-only=%v",
+		code, baseModel, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, strategy, search, triageOnly)
 	prog, err := openProgress(work, settings, resuming)
 	if err != nil {
 		return nil, err
@@ -305,15 +324,15 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	nano, err := model.Open(data.NanoModel, model.OpenOptions{Device: dev})
+	bm, err := model.Open(baseModel, model.OpenOptions{Device: dev})
 	if err != nil {
 		return nil, err
 	}
-	defer nano.Close()
-	base, tok := nano.Dir, nano.Tokenizer
-	eopts := task.EvalOptions{Batch: 32, EOS: nano.EOS, PadID: nano.Pad}
+	defer bm.Close()
+	base, tok := bm.Dir, bm.Tokenizer
+	eopts := task.EvalOptions{Batch: 32, EOS: bm.EOS, PadID: bm.Pad}
 	env := func(dir string) finetune.TrainEnv {
-		return finetune.TrainEnv{EOS: nano.FirstEOS(), Pad: nano.Pad, Base: data.NanoModel, Out: dir, Log: os.Stderr, Resume: resume}
+		return finetune.TrainEnv{EOS: bm.FirstEOS(), Pad: bm.Pad, Base: baseModel, Out: dir, Log: os.Stderr, Resume: resume}
 	}
 	test, err := t.Split("test")
 	if err != nil {
@@ -330,10 +349,10 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			if err != nil {
 				return err
 			}
-			nano.LM.Close()
-			nano.LM = fresh
+			bm.LM.Close()
+			bm.LM = fresh
 		}
-		set, _, err := finetune.Train(context.Background(), nano.LM, tok, t, exs, t.Sample(val, 100, 3), su.recipe, env(dir))
+		set, _, err := finetune.Train(context.Background(), bm.LM, tok, t, exs, t.Sample(val, 100, 3), su.recipe, env(dir))
 		if err != nil {
 			return err
 		}
@@ -354,12 +373,12 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			defer fm.Close()
 			return f(fm)
 		}
-		set, err := lora.Load(dir, nano.LM)
+		set, err := lora.Load(dir, bm.LM)
 		if err != nil {
 			return err
 		}
 		defer set.Close()
-		return f(nano.LM)
+		return f(bm.LM)
 	}
 	score := func(dir string) (v float64, broken int, err error) { // test metric, regressions on R
 		err = with(dir, func(m model.CausalLM) error {
@@ -408,7 +427,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		traffic = ""
 	}
 	agentCfg := production.Config{
-		Base: data.NanoModel, Deployed: deployed, Epsilon: production.DefaultEpsilon, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
+		Base: baseModel, Deployed: deployed, Epsilon: production.DefaultEpsilon, Task: t, Failures: filepath.Join(work, "failures.jsonl"),
 		Traffic: traffic, ParentData: d.parentPath, Out: runDir, Device: dev,
 		Recipe: su.recipe, HeldOut: su.heldout, Seed: seed, Log: os.Stderr, Search: search,
 	}
@@ -454,6 +473,33 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	naiveWall := prog.spent("naive")
 	fmt.Fprintf(os.Stderr, "naive: %s %.4f on test, %d of R broken\n", t.Metric, naiveTest, naiveBroken)
 
+	// Naive retraining that also replays the traffic: parent + R + every logged failure
+	// (all of the data the agent is given, unfiltered).
+	if _, ok := prog.done("naive_traffic"); !ok {
+		stop := prog.time("naive_traffic")
+		naiveData := append(append([]task.Example(nil), d.parent...), d.r...)
+		for _, l := range log {
+			naiveData = append(naiveData, l.example)
+		}
+		dir := filepath.Join(work, "naive_traffic")
+		if err := train(naiveData, dir); err != nil {
+			return nil, err
+		}
+		v, broken, err := score(dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := stop(); err != nil {
+			return nil, err
+		}
+		if err := prog.finish("naive_traffic", [2]float64{v, float64(broken)}); err != nil {
+			return nil, err
+		}
+	}
+	nts, _ := prog.done("naive_traffic")
+	naiveTrafficTest, naiveTrafficBroken := nts[0], int(nts[1])
+	fmt.Fprintf(os.Stderr, "naive_traffic: %s %.4f on test, %d of R broken\n", t.Metric, naiveTrafficTest, naiveTrafficBroken)
+
 	// The agent.
 	stopAgent := prog.time("agent")
 	o, err := production.Run(context.Background(), agentCfg)
@@ -481,7 +527,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if device != "cpu" {
 		cmd += " -device " + device
 	}
-	for _, f := range []string{"epochs", "lr", "lora-r", "parent", "strategy", "search", "seed"} {
+	for _, f := range []string{"model", "epochs", "lr", "lora-r", "parent", "strategy", "search", "seed"} {
 		if fl := flag.Lookup(f); fl.Value.String() != fl.DefValue {
 			cmd += " -" + f + " " + fl.Value.String()
 		}
@@ -494,19 +540,19 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if search == production.SearchMCTS {
 		searchNote = "Monte-Carlo graph search: at most 6 candidates, the best passing one promoted"
 	}
-	method := fmt.Sprintf("%s. Deployment: pioneer-nano, %s, on %d parent examples (%s); traffic %d examples, "+
+	method := fmt.Sprintf("%s. Deployment: %s, %s, on %d parent examples (%s); traffic %d examples, "+
 		"deployed %s on traffic %.4f; failure log %d lines, %.0f %% of them poisoned (%s). Naive = the base model retrained with the same recipe "+
-		"on the parent data plus every logged failure as logged. Agent = pioneer adapt (epsilon 2, %s; "+
+		"on the parent data plus every logged failure as logged; naive_traffic = the same with R (the traffic the deployed model gets right) added too. Agent = pioneer adapt (epsilon 2, %s; "+
 		"held-out = %d validation examples + 30 %% of the admitted failures; R = the traffic the deployed model gets right, %d examples). "+
 		"Metrics on %d test examples of the task's untouched test split; regressions = examples of R the final model gets wrong; "+
 		"poison_admitted = poisoned log lines trained on (pioneer: the agent; reference: naive, which trains on all). One run, seed %d; "+
 		"the final agent model is the version deployed at the end (%s: %s).",
-		d.describe, how, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
+		d.describe, baseModel, how, len(d.parent), d.parentNote, len(d.traffic), t.Metric, trafficMetric,
 		len(log), 100*su.poison, d.poisonNote, searchNote, su.heldout, len(r), len(test), seed, o.Verdict, o.Version)
 	if prog.Resumed > 0 {
 		method += fmt.Sprintf(" The run was interrupted and resumed %d time(s) (-resume); wall times add up each phase's time over the processes that ran it.", prog.Resumed)
 	}
-	res := bench.NewResult("production_"+su.name, cmd, method)
+	res := bench.NewResult("production_"+su.name+modelSuffix(baseModel), cmd, method)
 	if commit != "" {
 		res.Commit = commit
 	}
@@ -518,6 +564,17 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	nb := float64(naiveBroken)
 	res.Add("agent_regressions", "examples", float64(agentBroken), &nb, ref, false)
 	res.Add("naive_regressions", "examples", float64(naiveBroken), nil, "", false)
+	const refTraffic = "naive retraining with the traffic replayed (parent + R + every logged failure, retrained from the base model)"
+	ntt := naiveTrafficTest
+	res.Add("agent_metric_vs_naive_traffic", t.Metric, agentTest, &ntt, refTraffic, true)
+	res.Add("naive_traffic_metric", t.Metric, naiveTrafficTest, nil, "", true)
+	res.Add("naive_traffic_regressions", "examples", float64(naiveTrafficBroken), nil, "", false)
+	removed := 0.0
+	if deployedTest < 1 {
+		removed = (agentTest - deployedTest) / (1 - deployedTest)
+	}
+	res.Add("errors_removed", "fraction", removed, nil, "", true)
+	res.Figures[len(res.Figures)-1].Note = "(agent - deployed) / (1 - deployed) on the test metric: the share of the deployed model's test errors the agent's final model removes (net)"
 	res.Add("poison_planted", "log lines", float64(len(planted)), nil, "", false)
 	np := float64(len(planted))
 	res.Add("poison_admitted", "log lines", float64(admitted), &np, ref, false)

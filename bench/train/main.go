@@ -1,6 +1,7 @@
 // Command train measures LoRA fine-tuning (rank 16 on every linear layer) of Pioneer
 // against PyTorch + PEFT on the same machine and libtorch: tokens/s and peak resident
-// memory, for a tiny Llama and a random model of SmolLM2-135M's shape. Each side trains in
+// memory, for a tiny Llama, a random model of SmolLM2-135M's shape and the real
+// SmolLM2-135M-Instruct (installed by scripts/fetch-smollm2.sh). Each side trains in
 // a process of its own so peak RSS is its own. It writes bench/results/train_<cpu|gpu>.json.
 //
 // With -autocast bfloat16 both sides run the forward pass (loss included) under autocast
@@ -30,24 +31,28 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/model/llama"
 )
 
 // spec is shared with reference.py.
 type spec struct {
-	Config  map[string]any `json:"config"` // LlamaConfig fields
-	Device  string         `json:"device"`
-	Threads int            `json:"threads"`
-	R       int            `json:"r"`
-	Alpha   float64        `json:"alpha"`
-	Targets []string       `json:"targets"`
-	Batch   int            `json:"batch"`
-	Seq     int            `json:"seq"`
-	Warmup  int            `json:"warmup"`
-	Steps   int            `json:"steps"`
+	Config map[string]any `json:"config"` // LlamaConfig fields
+	// Weights is a Hugging Face folder to load instead of random weights from Config.
+	Weights string   `json:"weights,omitempty"`
+	Device  string   `json:"device"`
+	Threads int      `json:"threads"`
+	R       int      `json:"r"`
+	Alpha   float64  `json:"alpha"`
+	Targets []string `json:"targets"`
+	Batch   int      `json:"batch"`
+	Seq     int      `json:"seq"`
+	Warmup  int      `json:"warmup"`
+	Steps   int      `json:"steps"`
 	// Autocast is "bfloat16" for mixed precision in the forward pass; empty: float32.
 	Autocast string `json:"autocast,omitempty"`
 }
@@ -66,35 +71,37 @@ func (m *measured) add(o measured) {
 	m.Torch, m.PEFT = o.Torch, o.PEFT
 }
 
-var models = []struct {
+// trainModel is one row of the benchmark.
+type trainModel struct {
 	name   string
 	config map[string]any
 	batch  int
 	seq    int
 	steps  int
-}{
+	// weights names an installed model whose real weights both sides load (a Hugging
+	// Face folder exported from it); config is then its own.
+	weights string
+}
+
+var models = []trainModel{
 	{"tiny_llama", map[string]any{"vocab_size": 1024, "hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2,
 		"num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512, "rms_norm_eps": 1e-5,
-		"rope_theta": 10000.0, "tie_word_embeddings": true}, 8, 128, 20},
+		"rope_theta": 10000.0, "tie_word_embeddings": true}, 8, 128, 20, ""},
 	// SmolLM2-135M's published shape (its config.json), random weights.
 	{"smollm2_135m_shape", map[string]any{"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
 		"num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
-		"rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true}, 4, 64, 12},
+		"rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true}, 4, 64, 12, ""},
+	// SmolLM2-135M-Instruct's real weights (dequantized from its Q4_1 GGUF to float32).
+	{"smollm2_135m_instruct", nil, 4, 64, 12, data.SmolLM2},
 }
 
 // gpuModels are trained on GPUs only (too slow for two CPU cores).
-var gpuModels = []struct {
-	name   string
-	config map[string]any
-	batch  int
-	seq    int
-	steps  int
-}{
+var gpuModels = []trainModel{
 	// Qwen2.5-0.5B's published shape, random weights.
 	{"qwen2_5_0_5b_shape", map[string]any{"architectures": []string{"Qwen2ForCausalLM"}, "vocab_size": 151936,
 		"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
 		"num_key_value_heads": 2, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
-		"tie_word_embeddings": true}, 8, 512, 10},
+		"tie_word_embeddings": true}, 8, 512, 10, ""},
 }
 
 // peakFLOPs is the dense float32 (non-tensor-core) peak used for model FLOPs utilisation.
@@ -175,7 +182,7 @@ func run(device, python, out, commit, autocast string, rounds int) error {
 		precision = "bf16 autocast (forward pass and loss under torch.autocast(device_type, dtype=torch.bfloat16) on both sides; parameters, gradients and AdamW state float32)"
 		peaks, peakName = peakFLOPsBF16, "bfloat16"
 	}
-	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config, random token batches with labels = ids; %d rounds alternating the two sides, each side in a fresh process per round; median step time over all timed steps of all rounds (each process: 2 warm-up steps, then the timed ones); tokens/s = batch x sequence / step time; peak RSS = the largest getrusage max RSS of a side's training processes; %d intra-op threads; Pioneer's step is training.Train's (training.Backward, then AdamW): on the CPU the batch's rows are shared out between that many worker threads, each running single-threaded kernels on its shard, gradients added up in a fixed order", precision, rounds, torch.NumThreads())
+	method := fmt.Sprintf("LoRA r=16 alpha=32 on q,k,v,o,gate,up,down; AdamW; %s; random weights from config (smollm2_135m_instruct: the real SmolLM2-135M-Instruct weights, dequantized from its Q4_1 GGUF, saved as float32 safetensors that both sides load), random token batches with labels = ids; %d rounds alternating the two sides, each side in a fresh process per round; median step time over all timed steps of all rounds (each process: 2 warm-up steps, then the timed ones); tokens/s = batch x sequence / step time; peak RSS = the largest getrusage max RSS of a side's training processes; %d intra-op threads; Pioneer's step is training.Train's (training.Backward, then AdamW): on the CPU the batch's rows are shared out between that many worker threads, each running single-threaded kernels on its shard, gradients added up in a fixed order", precision, rounds, torch.NumThreads())
 	if bf16 {
 		method += "; MFU (GPU) = 6 x parameters x tokens/s over the dense bfloat16 tensor-core peak (H100/H200: 989 TFLOP/s; the float32 runs use the 67 TFLOP/s non-tensor-core float32 peak)"
 	}
@@ -193,6 +200,14 @@ func run(device, python, out, commit, autocast string, rounds int) error {
 	for _, mdl := range list {
 		sp := spec{Config: mdl.config, Device: dev.String(), Threads: torch.NumThreads(), R: 16, Alpha: 32, Targets: targets,
 			Batch: mdl.batch, Seq: mdl.seq, Warmup: 2, Steps: mdl.steps}
+		if mdl.weights != "" {
+			dir, cfg, err := exportWeights(mdl.weights)
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			sp.Weights, sp.Config = dir, cfg
+		}
 		if bf16 {
 			sp.Autocast = "bfloat16"
 		}
@@ -238,6 +253,34 @@ func run(device, python, out, commit, autocast string, rounds int) error {
 	return nil
 }
 
+// exportWeights writes an installed model as a float32 Hugging Face folder (safetensors,
+// which both sides load) in a temporary folder, and returns it with its config.
+func exportWeights(name string) (string, map[string]any, error) {
+	p, err := model.Open(name, model.OpenOptions{Device: torch.CPU})
+	if err != nil {
+		return "", nil, err
+	}
+	defer p.Close()
+	dir, err := os.MkdirTemp("", "pioneer-train-weights-*")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := p.LM.Save(dir); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	if err := model.CopyCompanionFiles(p.Dir, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	cfg, err := model.ReadJSONFile(dir, "config.json", true)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, cfg, nil
+}
+
 func gpuName() string {
 	out, err := exec.Command("nvidia-smi", "--query-gpu=name", "--format=csv,noheader").Output()
 	if err != nil {
@@ -275,7 +318,12 @@ func runChild(specFile string) error {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return err
 	}
-	m, err := llama.New(cfg, dev, torch.Float32, 0)
+	var m model.CausalLM
+	if sp.Weights != "" {
+		m, err = model.Load(sp.Weights, dev, torch.Float32)
+	} else {
+		m, err = llama.New(cfg, dev, torch.Float32, 0)
+	}
 	if err != nil {
 		return err
 	}

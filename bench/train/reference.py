@@ -2,7 +2,8 @@
 
   python reference.py SPEC.json     prints JSON: step times (s) and peak RSS (MB)
 
-The model is built from a config with random weights (seeded); LoRA rank 16 on all linear
+The model is built from a config with random weights (seeded), or loaded from the spec's
+"weights" folder (safetensors) when it names one; LoRA rank 16 on all linear
 layers; torch.optim.AdamW; batches of random token ids with labels = ids. With
 "autocast": "bfloat16" in the spec the forward pass (loss included) runs under
 torch.autocast(device_type, dtype=torch.bfloat16); backward and the optimizer step outside.
@@ -24,7 +25,10 @@ def main():
         torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
     torch.manual_seed(0)
-    if spec["config"].get("architectures") == ["Qwen2ForCausalLM"]:
+    if spec.get("weights"):
+        model = transformers.AutoModelForCausalLM.from_pretrained(spec["weights"], dtype=torch.float32).to(device)
+        cfg = model.config
+    elif spec["config"].get("architectures") == ["Qwen2ForCausalLM"]:
         cfg = transformers.Qwen2Config(**spec["config"])
         model = transformers.Qwen2ForCausalLM(cfg).to(device)
     else:

@@ -41,6 +41,7 @@ import (
 	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/model/chat"
 	"github.com/pioneer-ai/pioneer/model/gguf"
+	"github.com/pioneer-ai/pioneer/model/llama"
 )
 
 var prompts = []string{
@@ -240,6 +241,9 @@ func run(bin string, newTokens int, out, classifier, taskName string, n int) err
 		res.Add("tokenize_identical_"+c.name, "strings", float64(tokAgree), nil, "", true)
 		res.Add("max_logit_gap_at_first_difference_"+c.name, "logit", worstGap, nil, "", false)
 	}
+	if err := compareSentencePiece(res, server, tmp); err != nil {
+		return err
+	}
 	if classifier != "" {
 		if err := compareClassifier(res, server, p, classifier, taskName, n, tmp); err != nil {
 			return err
@@ -250,6 +254,75 @@ func run(bin string, newTokens int, out, classifier, taskName string, n int) err
 		bench.Figure{Name: "tokenized_strings", Unit: "strings", Pioneer: float64(len(texts))})
 	res.Table(os.Stdout)
 	return res.Write(out)
+}
+
+// sharedTokenizers holds the tokenizers of ../shared/data (SOURCES.md there).
+const sharedTokenizers = "../shared/data/tokenizers"
+
+// compareSentencePiece exports a tiny random Llama with a SentencePiece-style vocabulary
+// (../shared/data's 32k byte-fallback BPE tokenizer.json) as GGUF and compares llama.cpp's
+// ids of the golden strings (its SentencePiece tokenizer, from the pieces' scores) with
+// the reference implementation's, BOS included.
+func compareSentencePiece(res *bench.Result, server, tmp string) error {
+	src := filepath.Join(sharedTokenizers, "sp32k_lenml_llama2pkg")
+	dir := filepath.Join(tmp, "spm-model")
+	bos, eos := 1, 2
+	m, err := llama.New(llama.Config{VocabSize: 32000, HiddenSize: 16, IntermediateSize: 32, NumHiddenLayers: 1, NumAttentionHeads: 2,
+		NumKeyValueHeads: 1, MaxPositionEmbeddings: 256, RMSNormEps: 1e-5, BosTokenID: &bos, EosTokenID: &eos}, torch.CPU, torch.Float32, 3)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Save(dir); err != nil {
+		return err
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return fmt.Errorf("the SentencePiece check needs ../shared/data: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return err
+		}
+	}
+	file := filepath.Join(tmp, "spm.gguf")
+	if err := model.ExportGGUF(m, dir, file, gguf.F32); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(sharedTokenizers, "golden_encodings.jsonl"))
+	if err != nil {
+		return err
+	}
+	srv, err := startServer(server, file, "")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	agree, total := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var g struct {
+			Text string `json:"text"`
+			IDs  []int  `json:"sp32k_lenml_llama2pkg"`
+		}
+		if err := json.Unmarshal([]byte(line), &g); err != nil {
+			return err
+		}
+		var resp struct {
+			Tokens []int `json:"tokens"`
+		}
+		if err := srv.post("/tokenize", map[string]any{"content": g.Text, "add_special": true, "parse_special": false}, &resp); err != nil {
+			return err
+		}
+		total++
+		if slices.Equal(resp.Tokens, g.IDs) {
+			agree++
+		} else {
+			fmt.Fprintf(os.Stderr, "sentencepiece: %q: llama.cpp %v, reference %v\n", g.Text, resp.Tokens, g.IDs)
+		}
+	}
+	res.Add("tokenize_identical_sentencepiece_export", "strings", float64(agree), nil, "", true)
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("of %d golden strings: a tiny random Llama with a 32k SentencePiece-style vocabulary (byte-fallback BPE tokenizer.json of ../shared/data), exported as GGUF by Pioneer; llama.cpp's /tokenize with BOS against the reference ids", total)
+	return nil
 }
 
 // randomAdapter attaches rank-8 adapters to every projection with B drawn from

@@ -317,7 +317,9 @@ func inverse(prefix string, table map[string]string, fixed map[string]string) fu
 	}
 }
 
-// vocabMetadata stores a byte-level BPE tokenizer.json as tokenizer.ggml.* metadata.
+// vocabMetadata stores a tokenizer.json as tokenizer.ggml.* metadata: a byte-level BPE
+// one as llama.cpp's "gpt2" model with its pre-tokenizer's name, a SentencePiece-style
+// one (BPE with byte fallback over "▁"-joined text) as its "llama" model (spmMetadata).
 func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 	var tj struct {
 		Normalizer    json.RawMessage `json:"normalizer"`
@@ -328,6 +330,7 @@ func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 			Vocab        map[string]int  `json:"vocab"`
 			Merges       json.RawMessage `json:"merges"`
 			ByteFallback bool            `json:"byte_fallback"`
+			UnkToken     *string         `json:"unk_token"`
 		} `json:"model"`
 		Added []struct {
 			ID      int    `json:"id"`
@@ -338,12 +341,18 @@ func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 	if err := json.Unmarshal(src.TokenizerJSON, &tj); err != nil {
 		return fmt.Errorf("gguf: tokenizer.json: %w", err)
 	}
-	if tj.Model.Type != "BPE" || tj.Model.ByteFallback {
-		return fmt.Errorf("gguf: exporting a %s tokenizer (byte_fallback %v) is not supported: only byte-level BPE tokenizers are",
-			tj.Model.Type, tj.Model.ByteFallback)
+	if tj.Model.Type != "BPE" {
+		return fmt.Errorf("gguf: exporting a %s tokenizer is not supported: only BPE tokenizers (byte-level, or SentencePiece-style with byte fallback) are",
+			tj.Model.Type)
 	}
-	pre, err := detectPre(tj.PreTokenizer, tj.Normalizer)
-	if err != nil {
+	var pre string
+	var spacePrefix bool
+	var err error
+	if tj.Model.ByteFallback {
+		if spacePrefix, err = spmForm(tj.Normalizer, tj.PreTokenizer); err != nil {
+			return err
+		}
+	} else if pre, err = detectPre(tj.PreTokenizer, tj.Normalizer); err != nil {
 		return err
 	}
 	n := vocabSize
@@ -361,6 +370,18 @@ func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 		tokens[a.ID], types[a.ID] = a.Content, tokenUserDefined
 		if a.Special {
 			types[a.ID] = tokenControl
+		}
+	}
+	if tj.Model.ByteFallback {
+		for id, t := range tokens {
+			if byteToken.MatchString(t) && types[id] == tokenNormal {
+				types[id] = tokenByte
+			}
+		}
+		if u := tj.Model.UnkToken; u != nil {
+			if id, ok := tj.Model.Vocab[*u]; ok {
+				types[id] = tokenUnknown
+			}
 		}
 	}
 	for i := range tokens {
@@ -406,6 +427,18 @@ func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 		{"tokenizer.ggml.token_type", Value{Type: TypeArray, Elem: TypeInt32, Data: types}},
 		{"tokenizer.ggml.merges", Value{Type: TypeArray, Elem: TypeString, Data: merges}},
 	}
+	if tj.Model.ByteFallback {
+		// llama.cpp's SentencePiece tokenizer merges the adjacent pair whose piece scores
+		// highest; it reads no merges (Pioneer does, for an exact round trip)
+		kvs = []KV{
+			{"tokenizer.ggml.model", Value{Type: TypeString, Data: "llama"}},
+			{"tokenizer.ggml.tokens", Value{Type: TypeArray, Elem: TypeString, Data: tokens}},
+			{"tokenizer.ggml.scores", Value{Type: TypeArray, Elem: TypeFloat32, Data: mergeScores(tokens, merges)}},
+			{"tokenizer.ggml.token_type", Value{Type: TypeArray, Elem: TypeInt32, Data: types}},
+			{"tokenizer.ggml.merges", Value{Type: TypeArray, Elem: TypeString, Data: merges}},
+			{"tokenizer.ggml.add_space_prefix", Value{Type: TypeBool, Data: spacePrefix}},
+		}
+	}
 	for _, s := range []struct{ cfg, gen, key string }{
 		{"bos_token", "bos_token_id", "bos_token_id"}, {"eos_token", "eos_token_id", "eos_token_id"},
 		{"unk_token", "unk_token_id", "unknown_token_id"}, {"pad_token", "pad_token_id", "padding_token_id"},
@@ -431,6 +464,79 @@ func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 		}
 	}
 	return nil
+}
+
+var byteToken = regexp.MustCompile(`^<0x[0-9A-F]{2}>$`)
+
+// spmForm checks that a byte-fallback BPE tokenizer.json works as SentencePiece does
+// (spaces replaced by "▁", no splitting before the merges) and says whether it adds a
+// "▁" before the text: a normalizer [Prepend "▁"], Replace " " -> "▁" (the legacy
+// form), or a Metaspace pre-tokenizer that does not split (prepend scheme first or
+// always: a prefix; never: none).
+func spmForm(normalizer, pre json.RawMessage) (spacePrefix bool, err error) {
+	type step struct {
+		Type        string `json:"type"`
+		Prepend     string `json:"prepend"`
+		Content     string `json:"content"`
+		Replacement string `json:"replacement"`
+		Scheme      string `json:"prepend_scheme"`
+		Split       *bool  `json:"split"`
+		Pattern     struct {
+			String string `json:"String"`
+		} `json:"pattern"`
+		Normalizers []step `json:"normalizers"`
+	}
+	unsupported := fmt.Errorf("gguf: exporting this byte-fallback tokenizer is not supported: only the SentencePiece forms " +
+		"(normalizer [Prepend \"▁\",] Replace \" \" -> \"▁\"; or a Metaspace pre-tokenizer without splitting) are")
+	var n, p *step
+	if err := json.Unmarshal(normalizer, &n); err != nil {
+		return false, fmt.Errorf("gguf: tokenizer.json normalizer: %w", err)
+	}
+	if err := json.Unmarshal(pre, &p); err != nil {
+		return false, fmt.Errorf("gguf: tokenizer.json pre_tokenizer: %w", err)
+	}
+	switch {
+	case p == nil && n != nil:
+		steps := []step{*n}
+		if n.Type == "Sequence" {
+			steps = n.Normalizers
+		}
+		if len(steps) == 2 && steps[0].Type == "Prepend" && steps[0].Prepend == "▁" {
+			spacePrefix, steps = true, steps[1:]
+		}
+		if len(steps) == 1 && steps[0].Type == "Replace" && steps[0].Pattern.String == " " && steps[0].Content == "▁" {
+			return spacePrefix, nil
+		}
+	case p != nil && n == nil && p.Type == "Metaspace" && p.Replacement == "▁" && p.Split != nil && !*p.Split:
+		switch p.Scheme {
+		case "first", "always":
+			return true, nil
+		case "never":
+			return false, nil
+		}
+	}
+	return false, unsupported
+}
+
+// mergeScores gives each piece the score llama.cpp's SentencePiece tokenizer ranks merges
+// by: minus the rank of the first merge that makes it (earlier merges score higher);
+// pieces no merge makes (characters, bytes, special tokens) score 0, as SentencePiece's own
+// do, since they are never merged into.
+func mergeScores(tokens, merges []string) []float32 {
+	rank := make(map[string]int, len(merges))
+	for r, m := range merges {
+		l, rt, _ := strings.Cut(m, " ")
+		if _, ok := rank[l+rt]; !ok {
+			rank[l+rt] = r
+		}
+	}
+	scores := make([]float32, len(tokens))
+	for i, t := range tokens {
+		if r, ok := rank[t]; ok {
+			scores[i] = -float32(r + 1)
+		}
+	}
+	return scores
 }
 
 // addsBOS reports whether a post-processor is a template starting with a special token.

@@ -333,3 +333,76 @@ func fields(t *testing.T, b []byte, fn func(num, wire int, v []byte, x uint64)) 
 		}
 	}
 }
+
+// TestExportSentencePieceTokenizer writes a SentencePiece-style tokenizer.json (BPE with
+// byte fallback) as GGUF metadata, as export does, and reads it back: with the merges it
+// stores, and without them (as llama.cpp reads it: pieces ranked by their scores), the
+// rebuilt tokenizer gives the reference ids of the golden strings.
+func TestExportSentencePieceTokenizer(t *testing.T) {
+	dir := filepath.Join(sharedTokenizers, "sp32k_lenml_llama2pkg")
+	js, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Skip("tokenizer not present:", err)
+	}
+	var cfg map[string]any
+	cb, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil || json.Unmarshal(cb, &cfg) != nil {
+		t.Fatal("tokenizer_config.json:", err)
+	}
+	b := NewBuilder()
+	if err := b.Set("general.architecture", "llama"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vocabMetadata(b, Source{TokenizerJSON: js, TokenizerConfig: cfg}, 32000); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "vocab.gguf")
+	if err := b.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if m := f.String("tokenizer.ggml.model"); m != "llama" {
+		t.Fatalf("tokenizer.ggml.model %q, want llama", m)
+	}
+	types, _ := f.Get("tokenizer.ggml.token_type")
+	ty := types.Data.([]int32)
+	if ty[0] != tokenUnknown || ty[1] != tokenControl || ty[3] != tokenByte || ty[1000] != tokenNormal {
+		t.Fatalf("token types of <unk>, <s>, <0x00>, a piece: %d %d %d %d", ty[0], ty[1], ty[3], ty[1000])
+	}
+	v, err := f.Vocab()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.AddSpacePrefix || !v.AddBOS || v.BOS != 1 {
+		t.Fatalf("space prefix %v, add BOS %v, BOS %d", v.AddSpacePrefix, v.AddBOS, v.BOS)
+	}
+	goldens := readGolden(t, filepath.Join(sharedTokenizers, "golden_encodings.jsonl"))
+	for _, form := range []string{"with merges", "scores only"} {
+		if form == "scores only" {
+			v.Merges = nil
+		}
+		js, err := v.TokenizerJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tdir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(tdir, "tokenizer.json"), js, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tokenizer.Load(filepath.Join(tdir, "tokenizer.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range goldens {
+			ids, err := tok.Encode(g.Text, true)
+			if err != nil || !slices.Equal(ids, g.SP32k) {
+				t.Errorf("%s: %q: %v, want %v (%v)", form, g.Text, ids, g.SP32k, err)
+			}
+		}
+		tok.Close()
+	}
+}

@@ -123,7 +123,7 @@ func (c config) run(args []string, out string) error {
 	res := bench.NewResult("models", cmd, method)
 	var skipped []string
 	for _, m := range c.models {
-		short := shortName(m)
+		short := bench.ModelTag(m)
 		for _, tn := range c.tasks {
 			t, err := task.Load(tn)
 			if err != nil {
@@ -178,7 +178,7 @@ func (c config) tune(modelName string, t *task.Task, method string, perLabel int
 	if method == "full" {
 		s.LR = c.fullLR[modelName]
 	}
-	dir := filepath.Join(c.runs, fmt.Sprintf("%s-%s-%s-%d", shortName(modelName), t.Name, method, perLabel))
+	dir := filepath.Join(c.runs, fmt.Sprintf("%s-%s-%s-%d", bench.ModelTag(modelName), t.Name, method, perLabel))
 	if !c.fresh {
 		if r, ok, err := reuse(dir, s); err != nil || ok {
 			if ok {
@@ -244,17 +244,6 @@ func (c config) skipped(key string) bool {
 		}
 	}
 	return false
-}
-
-// shortName is the suffix of a model's figures.
-func shortName(m string) string {
-	switch m {
-	case data.NanoModel:
-		return "nano"
-	case data.SmolLM2:
-		return "smollm2"
-	}
-	return strings.NewReplacer("-", "_", ".", "_").Replace(strings.TrimSuffix(filepath.Base(m), ".gguf"))
 }
 
 func perSec(n int, d time.Duration) float64 {

@@ -226,15 +226,12 @@ func summarize(runs []*bench.Result, seeds []uint64, list string) *bench.Result 
 }
 
 // modelSuffix ends the result's name with the base model: nothing for pioneer-nano (the
-// results before the -model flag), _smollm2 for SmolLM2-135M-Instruct.
+// results before the -model flag), _<tag> for the others (_smollm2).
 func modelSuffix(m string) string {
-	switch m {
-	case data.NanoModel:
+	if m == data.NanoModel {
 		return ""
-	case data.SmolLM2:
-		return "_smollm2"
 	}
-	return "_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.TrimSuffix(filepath.Base(m), ".gguf"))
+	return "_" + bench.ModelTag(m)
 }
 
 func sum(v []float64) float64 {
@@ -446,59 +443,48 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	ds, _ := prog.done("deployed_score")
 	deployedTest := ds[0]
 
-	// Naive retraining: every logged failure, as logged.
-	if _, ok := prog.done("naive"); !ok {
-		stop := prog.time("naive")
-		naiveData := append([]task.Example(nil), d.parent...)
-		for _, l := range log {
-			naiveData = append(naiveData, l.example)
+	// The naive baselines, each a phase of its own: the base model retrained on extra
+	// plus every logged failure as logged, then scored.
+	baseline := func(phase string, extra ...[]task.Example) (float64, int, error) {
+		if _, ok := prog.done(phase); !ok {
+			stop := prog.time(phase)
+			var data []task.Example
+			for _, e := range extra {
+				data = append(data, e...)
+			}
+			for _, l := range log {
+				data = append(data, l.example)
+			}
+			dir := filepath.Join(work, phase)
+			if err := train(data, dir); err != nil {
+				return 0, 0, err
+			}
+			v, broken, err := score(dir)
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := stop(); err != nil {
+				return 0, 0, err
+			}
+			if err := prog.finish(phase, [2]float64{v, float64(broken)}); err != nil {
+				return 0, 0, err
+			}
 		}
-		naiveDir := filepath.Join(work, "naive")
-		if err := train(naiveData, naiveDir); err != nil {
-			return nil, err
-		}
-		v, broken, err := score(naiveDir)
-		if err != nil {
-			return nil, err
-		}
-		if err := stop(); err != nil {
-			return nil, err
-		}
-		if err := prog.finish("naive", [2]float64{v, float64(broken)}); err != nil {
-			return nil, err
-		}
+		r, _ := prog.done(phase)
+		fmt.Fprintf(os.Stderr, "%s: %s %.4f on test, %d of R broken\n", phase, t.Metric, r[0], int(r[1]))
+		return r[0], int(r[1]), nil
 	}
-	ns, _ := prog.done("naive")
-	naiveTest, naiveBroken := ns[0], int(ns[1])
+	// naive: the parent's data and the log
+	naiveTest, naiveBroken, err := baseline("naive", d.parent)
+	if err != nil {
+		return nil, err
+	}
 	naiveWall := prog.spent("naive")
-	fmt.Fprintf(os.Stderr, "naive: %s %.4f on test, %d of R broken\n", t.Metric, naiveTest, naiveBroken)
-
-	// Naive retraining that also replays the traffic: parent + R + every logged failure
-	// (all of the data the agent is given, unfiltered).
-	if _, ok := prog.done("naive_traffic"); !ok {
-		stop := prog.time("naive_traffic")
-		naiveData := append(append([]task.Example(nil), d.parent...), d.r...)
-		for _, l := range log {
-			naiveData = append(naiveData, l.example)
-		}
-		dir := filepath.Join(work, "naive_traffic")
-		if err := train(naiveData, dir); err != nil {
-			return nil, err
-		}
-		v, broken, err := score(dir)
-		if err != nil {
-			return nil, err
-		}
-		if err := stop(); err != nil {
-			return nil, err
-		}
-		if err := prog.finish("naive_traffic", [2]float64{v, float64(broken)}); err != nil {
-			return nil, err
-		}
+	// naive_traffic: also the traffic R, all the data the agent is given, unfiltered
+	naiveTrafficTest, naiveTrafficBroken, err := baseline("naive_traffic", d.parent, d.r)
+	if err != nil {
+		return nil, err
 	}
-	nts, _ := prog.done("naive_traffic")
-	naiveTrafficTest, naiveTrafficBroken := nts[0], int(nts[1])
-	fmt.Fprintf(os.Stderr, "naive_traffic: %s %.4f on test, %d of R broken\n", t.Metric, naiveTrafficTest, naiveTrafficBroken)
 
 	// The agent.
 	stopAgent := prog.time("agent")

@@ -17,6 +17,26 @@ import (
 	"github.com/pioneer-ai/pioneer/model/gguf"
 )
 
+// forwardLogits runs ids through m (one row) and returns the logits of every position.
+func forwardLogits(t *testing.T, m model.CausalLM, ids []int) []float32 {
+	t.Helper()
+	s := torch.NewScope()
+	defer s.Close()
+	in := make([]int64, len(ids))
+	for i, v := range ids {
+		in[i] = int64(v)
+	}
+	var out []float32
+	if err := torch.NoGrad(func() error {
+		var err error
+		out, err = m.Forward(s, s.Int64s(in, []int64{1, int64(len(in))}, torch.CPU)).Float32s()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func openGGUF(t *testing.T, path string) *gguf.File {
 	t.Helper()
 	f, err := gguf.Open(path)
@@ -101,24 +121,7 @@ func TestExportSmolLM2RoundTrip(t *testing.T) {
 	if err != nil || !slices.Equal(ids, ids2) {
 		t.Fatalf("ids %v, original %v (%v)", ids2, ids, err)
 	}
-	logits := func(m model.CausalLM) []float32 {
-		s := torch.NewScope()
-		defer s.Close()
-		var out []float32
-		in := make([]int64, len(ids))
-		for i, v := range ids {
-			in[i] = int64(v)
-		}
-		if err := torch.NoGrad(func() error {
-			var err error
-			out, err = m.Forward(s, s.Int64s(in, []int64{1, int64(len(in))}, torch.CPU)).Float32s()
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	if a, b := logits(p.LM), logits(q.LM); !slices.Equal(a, b) {
+	if a, b := forwardLogits(t, p.LM, ids), forwardLogits(t, q.LM, ids); !slices.Equal(a, b) {
 		t.Fatal("the exported model's logits differ from the original's")
 	}
 	var cfg map[string]any
@@ -158,20 +161,7 @@ func TestExportSmolLM2Q4K(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := func(m model.CausalLM) []float32 {
-		s := torch.NewScope()
-		defer s.Close()
-		in := make([]int64, len(ids))
-		for i, v := range ids {
-			in[i] = int64(v)
-		}
-		var out []float32
-		if err := torch.NoGrad(func() error {
-			var err error
-			out, err = m.Forward(s, s.Int64s(in, []int64{1, int64(len(in))}, torch.CPU)).Float32s()
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		out := forwardLogits(t, m, ids)
 		return out[len(out)-m.Info().VocabSize:]
 	}
 	a, b := last(p.LM), last(q.LM)

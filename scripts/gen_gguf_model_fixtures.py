@@ -3,7 +3,8 @@
 
     $(bash scripts/reference-env.sh) scripts/gen_gguf_model_fixtures.py
 
-For llama, mistral, qwen2, qwen3 and gpt2, writes testdata/gguf/models/<name>.gguf (F32)
+For llama, llama3_rope (Llama 3 rotary scaling, as the converter stores it: the tensor
+rope_freqs.weight), mistral, qwen2, qwen3 and gpt2, writes testdata/gguf/models/<name>.gguf (F32)
 with the gguf Python package, following llama.cpp's convert_hf_to_gguf.py conventions: the
 tensor names of gguf-py's own TensorNameMap, the query/key row permutation of the llama
 architecture (Mistral is stored as llama, with its sliding window), GPT-2's Conv1D weights
@@ -29,6 +30,29 @@ def permute(w, n_head, n_head_kv):
     if n_head_kv is not None and n_head != n_head_kv:
         n_head = n_head_kv
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def llama3_factors(cfg, rope):
+    # llama.cpp's converter (conversion/llama.py, generate_extra_tensors): each rotary
+    # frequency's divisor, computed in float32 with torch as it does
+    import math
+    import torch
+    base = cfg.get("rope_theta") or rope.get("rope_theta", 10000.0)
+    dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    factor, low, high = rope.get("factor", 8.0), rope.get("low_freq_factor", 1.0), rope.get("high_freq_factor", 4.0)
+    old = rope.get("original_max_position_embeddings", 8192)
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            out.append(1)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return torch.tensor(out, dtype=torch.float32).numpy()
 
 
 def convert(name):
@@ -70,6 +94,9 @@ def convert(name):
             w.add_sliding_window(cfg["sliding_window"])
     w.add_vocab_size(cfg["vocab_size"])
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    if rope.get("rope_type") == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_factors(cfg, rope))
     names = gguf.get_tensor_name_map(arch, n_layer)
     for hf in sorted(tensors):
         data = tensors[hf].astype(np.float32)
@@ -95,5 +122,5 @@ def convert(name):
 
 
 os.makedirs(out_dir, exist_ok=True)
-for name in ["llama", "mistral", "qwen2", "qwen3", "gpt2"]:
+for name in ["llama", "llama3_rope", "mistral", "qwen2", "qwen3", "gpt2"]:
     convert(name)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -62,8 +63,8 @@ func TestMatchesTransformers(t *testing.T) {
 // package in llama.cpp's conventions) and compares them with the same references.
 func TestGGUFMatchesTransformers(t *testing.T) {
 	files, _ := filepath.Glob("../../testdata/gguf/models/*.gguf")
-	if len(files) != 5 {
-		t.Fatalf("found %d GGUF fixtures, want 5", len(files))
+	if len(files) != 6 {
+		t.Fatalf("found %d GGUF fixtures, want 6", len(files))
 	}
 	for _, path := range files {
 		name := strings.TrimSuffix(filepath.Base(path), ".gguf")
@@ -79,6 +80,17 @@ func TestGGUFMatchesTransformers(t *testing.T) {
 			dir, err := model.Folder(path)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if name == "llama3_rope" { // the scaling parameters are recovered from rope_freqs.weight
+				cfg, err := model.ReadJSONFile(dir, "config.json", true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+					"original_max_position_embeddings": 32.0}
+				if got, _ := cfg["rope_scaling"].(map[string]any); !reflect.DeepEqual(got, want) {
+					t.Fatalf("rope_scaling %v, want %v", got, want)
+				}
 			}
 			m, err := model.Load(dir, torch.CPU, torch.Float32)
 			if err != nil {

@@ -70,6 +70,11 @@ func Export(src Source, t Type) (*Builder, error) {
 			return nil, err
 		}
 	}
+	if h.ropeFactors != nil {
+		if err := addQuantized(b, ropeFreqs, F32, []int64{int64(len(h.ropeFactors))}, h.ropeFactors); err != nil {
+			return nil, err
+		}
+	}
 	a := arches[h.arch]
 	names := slices.Clone(src.Names)
 	slices.SortStableFunc(names, func(x, y string) int { return tensorOrder(x) - tensorOrder(y) })
@@ -166,6 +171,7 @@ type exportHParams struct {
 	heads, kvHeads int
 	vocab          int
 	ggufName       func(hf string) (string, bool)
+	ropeFactors    []float32 // llama3 rotary scaling, written as rope_freqs.weight
 }
 
 func num(c map[string]any, key string) (float64, bool) {
@@ -253,6 +259,19 @@ func hparams(c map[string]any) (*exportHParams, error) {
 				factor, _ := num(scaling, "factor")
 				h.meta = append(h.meta, KV{"rope.scaling.type", Value{Type: TypeString, Data: "linear"}},
 					KV{"rope.scaling.factor", Value{Type: TypeFloat32, Data: float32(factor)}})
+			case "llama3":
+				// as llama.cpp's converter: the parameters as a tensor of factors, with its
+				// defaults for any left out
+				p := map[string]float64{"factor": 8, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 8192}
+				for k := range p {
+					if x, ok := num(scaling, k); ok {
+						p[k] = x
+					}
+				}
+				if p["low_freq_factor"] >= p["high_freq_factor"] || p["factor"] <= 0 {
+					return nil, fmt.Errorf("gguf: llama3 rope scaling needs factor > 0 and low_freq_factor < high_freq_factor, got %v", p)
+				}
+				h.ropeFactors = llama3Factors(theta, int(headDim), p["factor"], p["low_freq_factor"], p["high_freq_factor"], p["original_max_position_embeddings"])
 			default:
 				return nil, fmt.Errorf("gguf: exporting rope scaling %q is not supported", kind)
 			}

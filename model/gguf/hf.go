@@ -115,7 +115,11 @@ type Model struct {
 	a          arch
 	heads      int // query heads, for the Q/K permutation
 	kvHeads    int
+	ropeFreqs  *TensorInfo // llama3 rotary scaling factors, if the file has them
 }
+
+// ropeFreqs is the tensor of llama3 rotary scaling factors (rope.go).
+const ropeFreqs = "rope_freqs.weight"
 
 // HuggingFace maps the file onto a Hugging Face model. An architecture other than those
 // of Architectures, a tensor with no Hugging Face name, or missing hyper-parameters is an
@@ -128,8 +132,10 @@ func (f *File) HuggingFace() (*Model, error) {
 	}
 	m := &Model{File: f, Arch: name, a: a, names: map[string]string{}}
 	for _, t := range f.Tensors {
-		if t.Name == "rope_freqs.weight" {
-			return nil, fmt.Errorf("gguf: %s: rope_freqs.weight (llama3-style rotary scaling factors) is not supported", f.Path)
+		if t.Name == ropeFreqs && name == "llama" {
+			rf := t
+			m.ropeFreqs = &rf // llama3 rotary scaling: a config parameter, not a weight
+			continue
 		}
 		hf, ok := a.names(t.Name)
 		if !ok {
@@ -249,6 +255,40 @@ func (m *Model) llamaConfig() error {
 		c["rope_scaling"] = map[string]any{"rope_type": "linear", "factor": factor}
 	default:
 		return fmt.Errorf("rope scaling %q is not supported", kind)
+	}
+	if m.ropeFreqs != nil {
+		if c["rope_scaling"] != nil {
+			return fmt.Errorf("%s next to %s.rope.scaling.type: two rotary scalings", ropeFreqs, m.Arch)
+		}
+		factors, err := m.File.Float32(*m.ropeFreqs)
+		if err != nil {
+			return err
+		}
+		theta, _ := c["rope_theta"].(float64)
+		if theta == 0 {
+			theta = 10000
+		}
+		dim, err := m.metaInt("rope.dimension_count", false)
+		if err != nil {
+			return err
+		}
+		if dim == 0 && heads == 0 {
+			return fmt.Errorf("%s.attention.head_count is 0", m.Arch)
+		}
+		if dim == 0 {
+			dim = c["hidden_size"].(int64) / heads
+			if d, ok := c["head_dim"].(int64); ok {
+				dim = d
+			}
+		}
+		factor, low, high, orig, scaled, err := llama3Params(factors, theta, int(dim))
+		if err != nil {
+			return err
+		}
+		if scaled {
+			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": factor, "low_freq_factor": low,
+				"high_freq_factor": high, "original_max_position_embeddings": orig}
+		}
 	}
 	if w, err := m.metaInt("attention.sliding_window", false); err != nil {
 		return err

@@ -137,6 +137,11 @@ func TestProductionRun(t *testing.T) {
 			if it.Example.Text == "tell me more about the pizza" && it.Example.Label == "weather" {
 				t.Fatalf("%s trains on the flipped label", c)
 			}
+			// without traffic, R is held-out validation examples: training on them would
+			// bias every held-out score
+			if it.Source == production.SrcTraffic {
+				t.Fatalf("%s replays R, the held-out examples the deployed model gets right", c)
+			}
 		}
 	}
 
@@ -307,9 +312,12 @@ func TestProductionRunFullModel(t *testing.T) {
 // candidates it had and walks on to the same graph.
 func TestProductionRunMCTS(t *testing.T) {
 	tk := topicTask(t)
-	adapter, parent, failures := deploy(t, tk, false)
+	d, err := deployfixture.Deploy(tk, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(t.TempDir(), "run")
-	cfg := production.Config{Base: nano, Deployed: adapter, Task: tk, Failures: failures, ParentData: parent,
+	cfg := production.Config{Base: nano, Deployed: d.Deployed, Task: tk, Failures: d.Failures, ParentData: d.Parent, Traffic: d.Traffic,
 		Out: out, Epsilon: 2, Iterations: 2, Search: production.SearchMCTS, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
 		Recipe: finetune.Recipe{Epochs: 3, Batch: 8, LR: 5e-3, Seed: 1}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -389,6 +397,17 @@ func TestProductionRunMCTS(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, "search", n.Name, "curriculum.jsonl")); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// with traffic, the first pipeline already replays R (the traffic the deployed model
+	// gets right)
+	replayed := 0
+	for _, it := range readLines[production.Item](t, filepath.Join(out, "search", search.Nodes[0].Name, "curriculum.jsonl")) {
+		if it.Source == production.SrcTraffic {
+			replayed++
+		}
+	}
+	if replayed == 0 {
+		t.Fatal("the first pipeline of a run given traffic does not replay R")
 	}
 	if len(resumedSteps) == 0 || resumedSteps[0].Step <= 3 {
 		t.Fatalf("the resumed run did not continue the third candidate from its checkpoint: %d steps, first %+v", len(resumedSteps), resumedSteps[:min(1, len(resumedSteps))])

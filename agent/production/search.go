@@ -150,8 +150,14 @@ func candidatePlans(r finetune.Recipe, pol band, it int) []plan {
 	return []plan{{a, 1}, {b, 2}}
 }
 
+// replayable reports whether R may be trained on: R is the given traffic, disjoint from
+// the held-out set. Without traffic R is the held-out validation examples the deployed
+// model gets right, and training on them would bias every held-out score.
+func (sp *space) replayable() bool { return sp.in.traffic != nil && len(sp.base.R) > 0 }
+
 // curriculum builds the curriculum for similarPer similar pool examples per gold
-// failure (extended by the teacher, when there is one), with R appended when replayR.
+// failure (extended by the teacher, when there is one), with R appended when replayR (and
+// replayable).
 func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, replayR bool, seed uint64) *Curriculum {
 	in, tg := sp.in, sp.tg
 	cur := buildCurriculum(in.t, sp.patterns, tg.gold, tg.variants, in.pool, sp.poolIx, tg.usable, in.parent, similarPer, seed)
@@ -160,7 +166,7 @@ func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, rep
 			fmt.Fprintf(in.cfg.Log, "teacher  %v (continuing without)\n", err)
 		}
 	}
-	if replayR {
+	if replayR && sp.replayable() {
 		for _, ex := range sp.base.R {
 			cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
 			cur.Mix[SrcTraffic]++
@@ -170,13 +176,13 @@ func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, rep
 }
 
 // greedy runs the greedy search: rounds of two candidates (candidatePlans) on the score
-// band's curriculum; after a round whose candidates broke R, the next replays R. It
-// returns the best passing candidate of the first round with one (nil if none) and why
-// the others were rejected.
+// band's curriculum, with R replayed where it is traffic (a retrained model keeps what
+// it is shown; the fair baseline does the same). It returns the best passing candidate of
+// the first round with one (nil if none) and why the others were rejected.
 func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 	cfg := sp.in.cfg
 	var reasons []string
-	replayR := false // set once candidates fail the gate on regressions: replay R itself
+	replayR := sp.replayable()
 	stop := func() string {
 		if ctx.Err() != nil {
 			return "stop requested"
@@ -187,7 +193,7 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 		pol := policy(sp.base.Deployed.HeldOut, it)
 		cur := sp.curriculum(ctx, pol.similar, pol.teacher, replayR, cfg.Seed+uint64(it)*101)
 		if replayR {
-			pol.name += "; the last candidates broke examples of R, so R is replayed"
+			pol.name += "; R (the traffic the deployed model gets right) replayed"
 		}
 		key := fmt.Sprintf("iter%d", it)
 		if err := writeJSONL(sp.run.Path(key, "curriculum.jsonl"), cur.Items); err != nil {
@@ -207,9 +213,6 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 			cands = append(cands, c)
 			if !c.Pass {
 				reasons = append(reasons, fmt.Sprintf("iteration %d, %s: %s", it, c.Name, c.Verdict))
-				if c.Scores.Regressions > cfg.Epsilon {
-					replayR = true
-				}
 			}
 		}
 		return cands, nil
@@ -228,7 +231,7 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 func (sp *space) mcts(ctx context.Context) (*candidate, []string, error) {
 	cfg := sp.in.cfg
 	pol := policy(sp.base.Deployed.HeldOut, 1)
-	root := pipeline{Similar: pol.similar, GoldX: 1, Epochs: cfg.Recipe.Epochs, LR: cfg.Recipe.LR}
+	root := pipeline{Similar: pol.similar, GoldX: 1, ReplayR: sp.replayable(), Epochs: cfg.Recipe.Epochs, LR: cfg.Recipe.LR}
 	if !cfg.Recipe.Full {
 		root.Rank = cfg.Recipe.Rank
 	}

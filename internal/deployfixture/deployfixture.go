@@ -75,6 +75,7 @@ type Deployment struct {
 	Deployed string // the deployed adapter (or model folder)
 	Parent   string // its training data (task format)
 	Failures string // its failure log over the pool, every kind of bad line appended
+	Traffic  string // the traffic it gets right (task format): R, for runs given traffic
 }
 
 // Deploy trains a "deployed" adapter of pioneer-nano (with full, every weight: a model
@@ -98,19 +99,12 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 			per[ex.Label]++
 		}
 	}
-	var lines []string
-	for _, ex := range parent {
-		b, err := json.Marshal(ex)
-		if err != nil {
-			return nil, err
-		}
-		lines = append(lines, string(b))
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	d := &Deployment{Parent: filepath.Join(dir, "parent.jsonl"), Deployed: filepath.Join(dir, "deployed"), Failures: filepath.Join(dir, "failures.jsonl")}
-	if err := os.WriteFile(d.Parent, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+	d := &Deployment{Parent: filepath.Join(dir, "parent.jsonl"), Deployed: filepath.Join(dir, "deployed"),
+		Failures: filepath.Join(dir, "failures.jsonl"), Traffic: filepath.Join(dir, "traffic.jsonl")}
+	if err := writeExamples(d.Parent, parent); err != nil {
 		return nil, err
 	}
 	nano, err := model.Open(data.NanoModel, model.OpenOptions{Device: torch.CPU})
@@ -144,10 +138,16 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 		return nil, err
 	}
 	var log []string
+	var right []task.Example
 	for i, p := range res.Predictions {
 		if !p.Correct {
 			log = append(log, fmt.Sprintf(`{"id": "f%d", "input": %q, "output": %q, "expected": %q}`, i, traffic[i].Text, p.Label, traffic[i].Label))
+		} else {
+			right = append(right, traffic[i])
 		}
+	}
+	if err := writeExamples(d.Traffic, right); err != nil {
+		return nil, err
 	}
 	if len(log) < 4 {
 		return nil, fmt.Errorf("the deployed model makes only %d mistakes on traffic; the fixture needs a weaker one", len(log))
@@ -170,4 +170,17 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 	}
 	log = append(log, `{"id": "`+first.ID+`", "input": "duplicate id", "output": "food", "expected": "food"}`)
 	return d, os.WriteFile(d.Failures, []byte(strings.Join(log, "\n")+"\n"), 0o644)
+}
+
+// writeExamples writes examples as JSONL in the task format.
+func writeExamples(path string, exs []task.Example) error {
+	var lines []string
+	for _, ex := range exs {
+		b, err := json.Marshal(ex)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, string(b))
+	}
+	return os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644)
 }

@@ -82,12 +82,14 @@ def main():
         w.add_tensor(qtype.name + ".expected", expected)
     # quantization: random rows and what gguf.quants.quantize makes of them
     for qtype in [Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]:
-        rows = rng.standard_normal((3, 64)).astype(np.float32)
+        rows = rng.standard_normal((24, 64)) * 10.0 ** rng.uniform(-3, 2, (24, 1))  # scales from 1e-3 to 1e2
+        rows[3] = np.round(rows[3] * 4) / 4  # quarter steps: many ties after scaling
+        rows = rows.astype(np.float32)
         rows[0, :8] = [0, -0.0, 1e-8, -6e-5, 65504, 70000, 1.5, -2.5]  # zeros, subnormals, overflow, ties
         rows[1, :32] = 0  # an all-zero block
         w.add_tensor(qtype.name + ".quantize_in", rows)
         q = gguf.quants.quantize(rows, qtype)
-        w.add_tensor(qtype.name + ".quantized", q.view(np.uint8).reshape(3, -1), raw_dtype=qtype)
+        w.add_tensor(qtype.name + ".quantized", q.view(np.uint8).reshape(len(rows), -1), raw_dtype=qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -66,7 +66,7 @@ func (p pipeline) Moves(base pipeline) []search.Move[pipeline] {
 	add("fewer similar examples", p.Similar > 0, func(q *pipeline) { q.Similar /= 2 })
 	add("gold failures repeated once more", p.GoldX < maxGoldX, func(q *pipeline) { q.GoldX++ })
 	add("gold failures repeated once less", p.GoldX > 1, func(q *pipeline) { q.GoldX-- })
-	add("replay R", !p.ReplayR, func(q *pipeline) { q.ReplayR = true })
+	add("replay R", base.ReplayR && !p.ReplayR, func(q *pipeline) { q.ReplayR = true }) // the root replays R when it may
 	add("no replay of R", p.ReplayR, func(q *pipeline) { q.ReplayR = false })
 	add("one epoch more", p.Epochs < base.Epochs+extraEpochs, func(q *pipeline) { q.Epochs++ })
 	add("one epoch less", p.Epochs > 1, func(q *pipeline) { q.Epochs-- })
@@ -150,9 +150,10 @@ func candidatePlans(r finetune.Recipe, pol band, it int) []plan {
 	return []plan{{a, 1}, {b, 2}}
 }
 
-// replayable reports whether R may be trained on: R is the given traffic, disjoint from
-// the held-out set. Without traffic R is the held-out validation examples the deployed
-// model gets right, and training on them would bias every held-out score.
+// replayable reports whether R may be trained on: R is the given traffic (the task's
+// validation split, the held-out set's core, is not traffic unless a user makes it so).
+// Without traffic R is the held-out validation examples the deployed model gets right,
+// and training on them would bias every held-out score.
 func (sp *space) replayable() bool { return sp.in.traffic != nil && len(sp.base.R) > 0 }
 
 // curriculum builds the curriculum for similarPer similar pool examples per gold

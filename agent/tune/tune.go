@@ -247,7 +247,11 @@ func (r *Result) Report(c Config) string {
 		fmt.Fprintf(&b, "    pioneer generate --model %s --adapter %s --prompt %q --max-new-tokens 16\n", r.Model, r.Adapter, c.Task.PromptText(example))
 		fmt.Fprintf(&b, "    pioneer export --model %s --adapter %s --out merged/   # a merged Hugging Face folder\n", r.Model, r.Adapter)
 	}
-	fmt.Fprintf(&b, "\nEvery prediction: before.json, after.json. Training curve: %s.\n", filepath.Join(r.Adapter, "curve.png"))
+	files := "before.json, after.json"
+	if r.BeforeSkipped {
+		files = "after.json"
+	}
+	fmt.Fprintf(&b, "\nEvery prediction: %s. Training curve: %s.\n", files, filepath.Join(r.Adapter, "curve.png"))
 	return b.String()
 }
 

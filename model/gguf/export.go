@@ -26,22 +26,39 @@ type Source struct {
 	Tensor func(name string) ([]float32, []int64, error)
 }
 
-// File types of general.file_type (llama.cpp's llama_ftype) for the types Export writes;
-// Q4_K files are llama.cpp's "Q4_K_S" kind (Q4_K matrices, a few of other types).
-var fileTypes = map[Type]uint32{F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q4_K: 14, BF16: 32}
+// exportable are the types Export writes matrices as, with general.file_type (llama.cpp's
+// llama_ftype; Q4_K files are its "Q4_K_S" kind: Q4_K matrices, a few of other types)
+// and the type of the output head: Q8_0 with the 4- and 5-bit types (llama.cpp keeps it
+// at 6 bits, Q6_K, which Pioneer does not write), since it costs the most accuracy.
+var exportable = []exportType{
+	{F32, F32, 0}, {F16, F16, 1}, {BF16, BF16, 32}, {Q8_0, Q8_0, 7},
+	{Q5_1, Q8_0, 9}, {Q5_0, Q8_0, 8}, {Q4_1, Q8_0, 3}, {Q4_0, Q8_0, 2}, {Q4_K, Q8_0, 14},
+}
+
+type exportType struct {
+	t, head Type
+	ftype   uint32
+}
 
 // ExportTypes are the types Export writes matrices as.
-func ExportTypes() []Type { return []Type{F32, F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q4_K} }
+func ExportTypes() []Type {
+	var out []Type
+	for _, e := range exportable {
+		out = append(out, e.t)
+	}
+	return out
+}
 
 // Export builds the GGUF file of src with its matrices stored as t. Vectors stay F32. A
 // matrix whose rows are not whole blocks of t falls back as llama.cpp's quantizer falls
-// back (Q4_K to Q5_0), then to F16. With the 4- and 5-bit types the output head (or the
-// embedding tied to it) is stored as Q8_0: llama.cpp keeps it at 6 bits (Q6_K, which
-// Pioneer does not write), since it costs the most accuracy.
+// back (Q4_K to Q5_0), then to F16. The output head (or the embedding tied to it) is
+// stored as exportable says.
 func Export(src Source, t Type) (*Builder, error) {
-	if _, ok := fileTypes[t]; !ok || !CanQuantize(t) {
+	i := slices.IndexFunc(exportable, func(e exportType) bool { return e.t == t })
+	if i < 0 {
 		return nil, fmt.Errorf("gguf: exporting as %s is not supported (%v are)", t, ExportTypes())
 	}
+	kind := exportable[i]
 	h, err := hparams(src.Config)
 	if err != nil {
 		return nil, err
@@ -57,7 +74,7 @@ func Export(src Source, t Type) (*Builder, error) {
 	if src.Name != "" {
 		set("general.name", src.Name)
 	}
-	set("general.file_type", fileTypes[t])
+	set("general.file_type", kind.ftype)
 	set("general.quantization_version", uint32(2))
 	for _, kv := range h.meta {
 		set(h.arch+"."+kv.Key, kv.Value)
@@ -104,7 +121,7 @@ func Export(src Source, t Type) (*Builder, error) {
 		tied := !slices.Contains(src.Names, "lm_head.weight")
 		typ := t
 		if g == "output.weight" || (g == "token_embd.weight" && tied) {
-			typ = headType(t)
+			typ = kind.head
 		}
 		if err := addQuantized(b, g, typ, shape, v); err != nil {
 			return nil, err
@@ -129,15 +146,6 @@ func tensorOrder(name string) int {
 		return 1
 	}
 	return 2
-}
-
-// headType is the type of the output head in a file of type t.
-func headType(t Type) Type {
-	switch t {
-	case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K:
-		return Q8_0
-	}
-	return t
 }
 
 func addQuantized(b *Builder, name string, t Type, shape []int64, v []float32) error {
@@ -268,8 +276,11 @@ func hparams(c map[string]any) (*exportHParams, error) {
 						p[k] = x
 					}
 				}
-				if p["low_freq_factor"] >= p["high_freq_factor"] || p["factor"] <= 0 {
-					return nil, fmt.Errorf("gguf: llama3 rope scaling needs factor > 0 and low_freq_factor < high_freq_factor, got %v", p)
+				if arch != "LlamaForCausalLM" {
+					return nil, fmt.Errorf("gguf: llama3 rope scaling is written for Llama models only (llama.cpp reads rope_freqs.weight there), not %s", arch)
+				}
+				if !(p["factor"] >= 1) || !(p["low_freq_factor"] > 0) || !(p["low_freq_factor"] < p["high_freq_factor"]) || !(p["original_max_position_embeddings"] >= 1) {
+					return nil, fmt.Errorf("gguf: llama3 rope scaling needs factor >= 1, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings >= 1, got %v", p)
 				}
 				h.ropeFactors = llama3Factors(theta, int(headDim), p["factor"], p["low_freq_factor"], p["high_freq_factor"], p["original_max_position_embeddings"])
 			default:
@@ -338,7 +349,7 @@ func inverse(prefix string, table map[string]string, fixed map[string]string) fu
 
 // vocabMetadata stores a tokenizer.json as tokenizer.ggml.* metadata: a byte-level BPE
 // one as llama.cpp's "gpt2" model with its pre-tokenizer's name, a SentencePiece-style
-// one (BPE with byte fallback over "▁"-joined text) as its "llama" model (spmMetadata).
+// one (BPE with byte fallback over "▁"-joined text; spmForm) as its "llama" model.
 func vocabMetadata(b *Builder, src Source, vocabSize int) error {
 	var tj struct {
 		Normalizer    json.RawMessage `json:"normalizer"`

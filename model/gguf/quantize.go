@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Quantization for writing GGUF files. F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 follow
@@ -11,45 +12,56 @@ import (
 // for bit, Q4_K llama.cpp's reference quantizer (quantize_k.go); the tests compare them on
 // committed random rows.
 
-// CanQuantize reports whether Quantize writes type t.
-func CanQuantize(t Type) bool {
-	switch t {
-	case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K:
-		return true
-	}
-	return false
+// quantizers encode a whole array of float32 values as a type (len(v) whole blocks).
+var quantizers = map[Type]func(dst []byte, v []float32){
+	F32: func(dst []byte, v []float32) {
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
+		}
+	},
+	F16: func(dst []byte, v []float32) {
+		for i, x := range v {
+			binary.LittleEndian.PutUint16(dst[2*i:], toHalf(x))
+		}
+	},
+	BF16: func(dst []byte, v []float32) {
+		for i, x := range v {
+			binary.LittleEndian.PutUint16(dst[2*i:], toBF16(x))
+		}
+	},
+	Q4_0: blocks(Q4_0, quantQ4_0), Q4_1: blocks(Q4_1, quantQ4_1), Q5_0: blocks(Q5_0, quantQ5_0), Q5_1: blocks(Q5_1, quantQ5_1),
+	Q8_0: blocks(Q8_0, quantQ8_0), Q4_K: blocks(Q4_K, quantQ4_K),
 }
+
+// blocks applies a one-block quantizer of type t block by block.
+func blocks(t Type, q func(dst []byte, v []float32)) func(dst []byte, v []float32) {
+	bs, ts := t.BlockSize(), t.TypeSize()
+	return func(dst []byte, v []float32) {
+		for b := 0; b < len(v)/bs; b++ {
+			q(dst[b*ts:(b+1)*ts], v[b*bs:(b+1)*bs])
+		}
+	}
+}
+
+// CanQuantize reports whether Quantize writes type t.
+func CanQuantize(t Type) bool { _, ok := quantizers[t]; return ok }
 
 // Quantize encodes float32 values as type t; len(v) must be whole blocks of t.
 func Quantize(t Type, v []float32) ([]byte, error) {
-	if !CanQuantize(t) {
-		return nil, fmt.Errorf("gguf: quantizing to %s is not supported (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K are)", t)
+	q, ok := quantizers[t]
+	if !ok {
+		var names []string
+		for _, e := range exportable {
+			names = append(names, e.t.String())
+		}
+		return nil, fmt.Errorf("gguf: quantizing to %s is not supported (%s are)", t, strings.Join(names, ", "))
 	}
 	bs, ts := t.BlockSize(), t.TypeSize()
 	if len(v)%bs != 0 {
 		return nil, fmt.Errorf("gguf: %d values are not whole %s blocks of %d", len(v), t, bs)
 	}
 	out := make([]byte, len(v)/bs*ts)
-	switch t {
-	case F32:
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(x))
-		}
-	case F16:
-		for i, x := range v {
-			binary.LittleEndian.PutUint16(out[2*i:], toHalf(x))
-		}
-	case BF16:
-		for i, x := range v {
-			binary.LittleEndian.PutUint16(out[2*i:], toBF16(x))
-		}
-	default:
-		q := map[Type]func(dst []byte, v []float32){Q4_0: quantQ4_0, Q4_1: quantQ4_1, Q5_0: quantQ5_0, Q5_1: quantQ5_1,
-			Q8_0: quantQ8_0, Q4_K: quantQ4_K}[t]
-		for b := 0; b < len(v)/bs; b++ {
-			q(out[b*ts:(b+1)*ts], v[b*bs:(b+1)*bs])
-		}
-	}
+	q(out, v)
 	return out, nil
 }
 
@@ -125,7 +137,8 @@ func quantQ8_0(dst []byte, v []float32) {
 	}
 }
 
-// absMax is the value of largest magnitude (the first of equals).
+// absMax is the value of largest magnitude (the first of equals), +0 when every value is
+// zero, as ggml's reference quantizers start from +0.
 func absMax(v []float32) float32 {
 	var amax, m float32
 	for _, x := range v {

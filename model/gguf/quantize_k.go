@@ -129,7 +129,7 @@ func fitScaleMin(x, w []float32, L []uint8, nmax int, rmin, rdelta float32, nste
 			sumXL += float32(wl * v)
 		}
 		D := float32(sumW*sumL2) - float32(sumL*sumL)
-		if D <= 0 {
+		if !(D > 0) {
 			continue
 		}
 		thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
@@ -151,8 +151,12 @@ func fitScaleMin(x, w []float32, L []uint8, nmax int, rmin, rdelta float32, nste
 	return scale, -lo
 }
 
-// nearestInt rounds to the nearest integer, ties to even, as ggml's nearest_int does for
-// the magnitudes quantization meets (|v| < 2^22).
-func nearestInt(v float32) int { return int(math.RoundToEven(float64(v))) }
+// nearestInt is ggml's nearest_int: adding 1.5 x 2^23 in float32 rounds to the nearest
+// integer (ties to even) for |v| < 2^22, and the low mantissa bits are read as it reads
+// them, so that infinities and NaN (weights beyond float16's range) give what it gives.
+func nearestInt(v float32) int {
+	f := v + 12582912
+	return int(math.Float32bits(f)&0x007fffff) - 0x00400000
+}
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }

@@ -8,7 +8,7 @@ import (
 // Llama 3's rotary scaling ("rope_type": "llama3" in config.json) reaches GGUF files only
 // as the tensor rope_freqs.weight: llama.cpp's converter divides each rotary frequency by
 // a factor, 1 for the fast ones, `factor` for the slow ones, and a smooth blend between
-// two wavelengths set by original_max_position_embeddings / high_freq_factor and / 
+// two wavelengths set by original_max_position_embeddings / high_freq_factor and /
 // low_freq_factor. Reading such a file, the four parameters are recovered from the
 // factors; writing one, the factors are computed from them.
 
@@ -42,6 +42,12 @@ func llama3Factors(theta float64, dim int, factor, low, high, orig float64) []fl
 // first guess whose factors are the file's (to 1e-4) is taken. ok is false when every
 // factor is 1 (no scaling).
 func llama3Params(factors []float32, theta float64, dim int) (factor, low, high, orig float64, ok bool, err error) {
+	if !(theta > 0) || math.IsInf(theta, 0) {
+		return 0, 0, 0, 0, false, fmt.Errorf("rope_freqs.weight with a rotary base of %v: want a positive, finite base", theta)
+	}
+	if dim <= 0 || dim%2 != 0 {
+		return 0, 0, 0, 0, false, fmt.Errorf("rope_freqs.weight with a rotary dimension of %d: want a positive even one", dim)
+	}
 	if len(factors) != dim/2 {
 		return 0, 0, 0, 0, false, fmt.Errorf("rope_freqs.weight has %d factors for a rotary dimension of %d (want %d)", len(factors), dim, dim/2)
 	}
@@ -56,8 +62,8 @@ func llama3Params(factors []float32, theta float64, dim int) (factor, low, high,
 	}
 	factor = roundNear(factor)
 	x := func(i int) float64 { return math.Pow(theta, -float64(2*i)/float64(dim)) / (2 * math.Pi) } // 1 / wavelength
-	var xs, ss []float64      // the blended dimensions: 1/wave and s
-	lastOne, firstF := -1, -1 // the slowest dimension at 1, the fastest at factor
+	var xs, ss []float64                                                                            // the blended dimensions: 1/wave and s
+	lastOne, firstF := -1, -1                                                                       // the slowest dimension at 1, the fastest at factor
 	for i, f := range factors {
 		switch {
 		case float64(f) <= 1+1e-6:
@@ -96,11 +102,21 @@ func llama3Params(factors []float32, theta float64, dim int) (factor, low, high,
 		a := (n*sxy - sx*sy) / (n*sxx - sx*sx) // orig / (high - low)
 		b := (sy - a*sx) / n                   // -low / (high - low)
 		if a > 0 && b < 0 {
+			// low = 1 first, then the smallest whole low that makes orig (an integer in
+			// config.json) whole
 			guesses = append(guesses, guess{1, 1 - 1/b, -a / b})
+			for low := 2.0; low <= 64; low++ {
+				if o := -a * low / b; math.Abs(o-math.Round(o)) < 0.05 {
+					guesses = append(guesses, guess{low, low * (1 - 1/b), math.Round(o)})
+				}
+			}
 		}
 	}
 	for _, g := range guesses {
 		low, high, orig = g.low, roundNear(g.high), roundNear(g.orig)
+		if orig != math.Round(orig) || orig < 1 {
+			continue // config.json's original_max_position_embeddings is a whole number
+		}
 		if matches(llama3Factors(theta, dim, factor, low, high, orig), factors) {
 			return factor, low, high, orig, true, nil
 		}
@@ -117,9 +133,10 @@ func roundNear(v float64) float64 {
 	return v
 }
 
+// matches: every factor within 1e-4 of the other (NaN matches nothing).
 func matches(got, want []float32) bool {
 	for i := range want {
-		if math.Abs(float64(got[i])-float64(want[i])) > 1e-4*float64(want[i]) {
+		if !(math.Abs(float64(got[i])-float64(want[i])) <= 1e-4*float64(want[i])) {
 			return false
 		}
 	}

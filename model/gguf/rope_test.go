@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -20,6 +21,7 @@ func TestLlama3ParamsRoundTrip(t *testing.T) {
 		{500000, 24, 8, 1, 4, 32, true},      // testdata/models/llama3_rope: one blended dimension
 		{10000, 64, 4, 1, 8, 2048, true},     // another high
 		{500000, 128, 16, 2, 6, 4096, false}, // low 2: an equivalent set
+		{500000, 128, 8, 3, 9, 8192, false},  // low 3: orig / low is not whole with low 1
 	} {
 		f := llama3Factors(c.theta, c.dim, c.factor, c.low, c.high, c.orig)
 		factor, low, high, orig, ok, err := llama3Params(f, c.theta, c.dim)
@@ -46,5 +48,15 @@ func TestLlama3ParamsRoundTrip(t *testing.T) {
 	}
 	if _, _, _, _, _, err := llama3Params([]float32{1, 2, 3}, 10000, 4); err == nil {
 		t.Error("a factor count that is not half the dimension was accepted")
+	}
+	for _, theta := range []float64{-10000, 0, math.Inf(1), math.NaN()} {
+		if _, _, _, _, _, err := llama3Params(llama3Factors(500000, 128, 8, 1, 4, 8192), theta, 128); err == nil {
+			t.Errorf("a rotary base of %v was accepted", theta)
+		}
+	}
+	nan := llama3Factors(500000, 128, 8, 1, 4, 8192)
+	nan[30] = float32(math.NaN())
+	if _, _, _, _, _, err := llama3Params(nan, 500000, 128); err == nil {
+		t.Error("a NaN factor was accepted")
 	}
 }

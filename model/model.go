@@ -28,6 +28,10 @@ type CausalLM interface {
 	// may attend, S = cache.Len()+T; it appends their keys and values to cache and returns
 	// the logits (B, V) of the last position only (what decoding needs; the output
 	// projection of the other positions is skipped). cache may be nil (then S = T).
+	// Every position must be below Info().MaxPositions (the cache may hold more slots
+	// than that: padding, or the label-tree branches of a search); callers check, as
+	// infer.Generate and infer.ClassifyBest do, since reading the positions back would
+	// cost a device sync per step.
 	Step(s *torch.Scope, ids, positions, mask *torch.Tensor, cache *KVCache) *torch.Tensor
 	// StepAll is Step returning the logits (B, T, V) of every position it runs (searches
 	// that feed several candidate tokens per row at once need them all).

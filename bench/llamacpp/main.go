@@ -130,7 +130,13 @@ func run(bin string, newTokens int, out, classifier, taskName string, n int) err
 			return err
 		}
 	}
-	res := bench.NewResult("gguf_llamacpp", "go run ./bench/llamacpp",
+	cmd := "go run ./bench/llamacpp"
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "out" {
+			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
+		}
+	})
+	res := bench.NewResult("gguf_llamacpp", cmd,
 		fmt.Sprintf("SmolLM2-135M-Instruct exported by Pioneer (from its Q4_1 GGUF) and served by llama.cpp 0.3.36's llama-server (CPU, 2 threads); %d prompts, up to %d greedy tokens each (or end of sequence) from the same token ids; Pioneer float32 on the same file", len(prompts), newTokens))
 
 	// with the adapter active on the loaded model, Pioneer's greedy tokens are those of

@@ -4,8 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -189,7 +193,7 @@ func (in *inputs) settings() (agent.Settings, error) {
 	if s["task"], err = in.t.Fingerprint(); err != nil {
 		return nil, err
 	}
-	if s["base"], err = folderSum(in.base.Dir); err != nil {
+	if s["base"], err = baseSum(in.base.Dir); err != nil {
 		return nil, fmt.Errorf("base model: %w", err)
 	}
 	if s["deployed"], err = folderSum(c.Deployed); err != nil {
@@ -217,6 +221,32 @@ func fileSum(path string) (string, error) {
 }
 
 // folderSum fingerprints a deployable folder (an adapter, a model) by its files' contents.
+// baseSum fingerprints the base model's folder: a GGUF file's companion folder (config,
+// tokenizer and a link to the file, model.Open's) by those files and the GGUF file the
+// link names; a Hugging Face folder as folderSum does.
+func baseSum(dir string) (string, error) {
+	weights := filepath.Join(dir, model.GGUFWeights)
+	if _, err := os.Lstat(weights); err != nil {
+		return folderSum(dir)
+	}
+	if !model.IsGGUF(weights) {
+		return "", fmt.Errorf("%s is not a GGUF file", weights)
+	}
+	h := sha256.New()
+	for _, f := range append([]string{model.GGUFWeights, "config.json"}, model.CompanionFiles...) {
+		p := filepath.Join(dir, f)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) && f != model.GGUFWeights {
+			continue
+		}
+		sum, err := versions.FileSum(p)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %s\n", f, sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
 func folderSum(dir string) (string, error) {
 	sums, err := versions.FileSums(dir)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ func (c config) run(args []string, out string) error {
 		}
 	}
 	for _, m := range c.models {
-		if _, ok := c.fullLR[m]; !ok && contains(c.methods, "full") {
+		if _, ok := c.fullLR[m]; !ok && slices.Contains(c.methods, "full") {
 			return fmt.Errorf("-full-lr names no learning rate for %s", m)
 		}
 	}
@@ -261,15 +262,6 @@ func split(s string) []string {
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func ints(s string) ([]int, error) {

@@ -175,56 +175,65 @@ func reciprocal(d float32) float32 {
 func level(f float32, top int8) uint8 { return uint8(min(top, int8(f))) }
 
 // quantQ4_0 encodes 32 values as d = m/-8 (m the value of largest magnitude) and 4-bit
-// levels trunc(x/d + 8.5): d, then 16 bytes, value j low and j+16 high.
+// levels trunc(x/d + 8.5).
 func quantQ4_0(dst []byte, v []float32) {
 	d := absMax(v) / -8
 	id := reciprocal(d)
 	binary.LittleEndian.PutUint16(dst, toHalf(d))
-	for j := 0; j < 16; j++ {
-		dst[2+j] = level(float32(v[j]*id)+8.5, 15) | level(float32(v[j+16]*id)+8.5, 15)<<4
+	var l [32]uint8
+	for j, x := range v {
+		l[j] = level(float32(x*id)+8.5, 15)
 	}
+	packLevels(dst[2:], &l, false)
 }
 
 // quantQ4_1 encodes 32 values as d = (max-min)/15, the minimum, and 4-bit levels
 // trunc((x-min)/d + 0.5).
-func quantQ4_1(dst []byte, v []float32) {
-	lo, hi := minMax(v)
-	d := (hi - lo) / 15
-	id := reciprocal(d)
-	binary.LittleEndian.PutUint16(dst, toHalf(d))
-	binary.LittleEndian.PutUint16(dst[2:], toHalf(lo))
-	for j := 0; j < 16; j++ {
-		dst[4+j] = level(float32((v[j]-lo)*id)+0.5, 15) | level(float32((v[j+16]-lo)*id)+0.5, 15)<<4
-	}
-}
+func quantQ4_1(dst []byte, v []float32) { quantMin(dst, v, 15) }
 
-// quantQ5_0 is Q4_0 with 5-bit levels (d = m/-16, offset 16.5); the fifth bits go to a
-// 32-bit word before the low nibbles.
+// quantQ5_0 is Q4_0 with 5-bit levels (d = m/-16, offset 16.5).
 func quantQ5_0(dst []byte, v []float32) {
 	d := absMax(v) / -16
 	id := reciprocal(d)
 	binary.LittleEndian.PutUint16(dst, toHalf(d))
-	var qh uint32
-	for j := 0; j < 16; j++ {
-		a, b := level(float32(v[j]*id)+16.5, 31), level(float32(v[j+16]*id)+16.5, 31)
-		dst[6+j] = a&0xf | (b&0xf)<<4
-		qh |= uint32(a>>4)<<j | uint32(b>>4)<<(j+16)
+	var l [32]uint8
+	for j, x := range v {
+		l[j] = level(float32(x*id)+16.5, 31)
 	}
-	binary.LittleEndian.PutUint32(dst[2:], qh)
+	packLevels(dst[2:], &l, true)
 }
 
-// quantQ5_1 is Q4_1 with 5-bit levels (d = (max-min)/31), the fifth bits as in Q5_0.
-func quantQ5_1(dst []byte, v []float32) {
+// quantQ5_1 is Q4_1 with 5-bit levels (d = (max-min)/31).
+func quantQ5_1(dst []byte, v []float32) { quantMin(dst, v, 31) }
+
+// quantMin encodes 32 values as Q4_1 (top 15) or Q5_1 (top 31): d = (max-min)/top, the
+// minimum, and levels trunc((x-min)/d + 0.5).
+func quantMin(dst []byte, v []float32, top int8) {
 	lo, hi := minMax(v)
-	d := (hi - lo) / 31
+	d := (hi - lo) / float32(top)
 	id := reciprocal(d)
 	binary.LittleEndian.PutUint16(dst, toHalf(d))
 	binary.LittleEndian.PutUint16(dst[2:], toHalf(lo))
-	var qh uint32
-	for j := 0; j < 16; j++ {
-		a, b := level(float32((v[j]-lo)*id)+0.5, 31), level(float32((v[j+16]-lo)*id)+0.5, 31)
-		dst[8+j] = a&0xf | (b&0xf)<<4
-		qh |= uint32(a>>4)<<j | uint32(b>>4)<<(j+16)
+	var l [32]uint8
+	for j, x := range v {
+		l[j] = level(float32((x-lo)*id)+0.5, top)
 	}
-	binary.LittleEndian.PutUint32(dst[4:], qh)
+	packLevels(dst[4:], &l, top == 31)
+}
+
+// packLevels writes 32 levels as the 32-value types store them: with five bits, first a
+// little-endian 32-bit word of the fifth bits (bit j of level j); then 16 bytes of low
+// nibbles, level j in the low half of byte j and level j+16 in the high half.
+func packLevels(dst []byte, l *[32]uint8, fiveBits bool) {
+	if fiveBits {
+		var qh uint32
+		for j, x := range l {
+			qh |= uint32(x>>4) << j
+		}
+		binary.LittleEndian.PutUint32(dst, qh)
+		dst = dst[4:]
+	}
+	for j := 0; j < 16; j++ {
+		dst[j] = l[j]&0xf | (l[j+16]&0xf)<<4
+	}
 }

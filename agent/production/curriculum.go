@@ -1,6 +1,7 @@
 package production
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -48,9 +49,12 @@ const (
 // classification, confusion pairs and format errors): the gold
 // failures (cleaned), the logged noisy form of fixable ones, similar pool examples with the
 // same answer (similarPer per failure), hard negatives from the confused-with labels and
-// replay of the parent's data for the labels involved, sized to the mix above.
+// replay of the parent's data for the labels involved, sized to the mix above. With
+// consolidate, every other admitted training failure (and its logged form) is added too,
+// once, without similar examples: the candidate that also replays R is then the naive
+// retraining with the traffic less what triage turned away, and the patterns' data on top.
 func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, variants map[string]Item,
-	pool []task.Example, ix *text.Index, usable func(int) bool, parent []task.Example, similarPer int, seed uint64) *Curriculum {
+	pool []task.Example, ix *text.Index, usable func(int) bool, parent []task.Example, similarPer int, consolidate bool, seed uint64) *Curriculum {
 	c := &Curriculum{Mix: map[Source]int{}}
 	used := map[int]bool{}
 	add := func(it Item) {
@@ -101,6 +105,17 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 					similar++
 					add(Item{Example: pool[h.I], Source: SrcSimilar, Pattern: p.ID + "|" + g.Example.ID})
 				}
+			}
+		}
+	}
+	if consolidate {
+		for _, id := range slices.Sorted(maps.Keys(gold)) {
+			if taken[id] {
+				continue
+			}
+			add(gold[id])
+			if v, ok := variants[id]; ok {
+				add(v)
 			}
 		}
 	}

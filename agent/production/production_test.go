@@ -82,10 +82,13 @@ func TestProductionRun(t *testing.T) {
 	cfg := production.Config{Base: nano, Deployed: adapter, Task: tk, Failures: failures, ParentData: parent,
 		Out: out, Epsilon: 2, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
 		Recipe: finetune.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1}}
+	total := 0 // training steps of the uninterrupted run
+	cfg.Progress = func(training.Progress) { total++ }
 	o, err := production.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Progress = nil
 
 	q := readLines[triage.Quarantined](t, filepath.Join(out, "quarantine.jsonl"))
 	reasons := map[string]string{}
@@ -155,8 +158,20 @@ func TestProductionRun(t *testing.T) {
 			t.Errorf("lineage has %d %q steps: %v", steps[s], s, steps)
 		}
 	}
-	if steps["gate"] != 2 {
-		t.Errorf("%d gate verdicts for one iteration, want 2 candidates", steps["gate"])
+	// The round ends at its first passing candidate: every gate verdict before the last
+	// is a rejection, and the last (the promoted one) a pass.
+	var gates []struct{ Pass bool }
+	for _, e := range events {
+		if e.Step == "gate" {
+			var g struct{ Pass bool }
+			if err := json.Unmarshal(e.Data, &g); err != nil {
+				t.Fatal(err)
+			}
+			gates = append(gates, g)
+		}
+	}
+	if len(gates) == 0 || len(gates) > 2 || !gates[len(gates)-1].Pass || len(gates) == 2 && gates[0].Pass {
+		t.Errorf("gate verdicts of the one iteration %+v: want rejections, then the first pass, which ends the round", gates)
 	}
 	for _, f := range []string{"report.md", "report.html", "outcome.json", "diagnosis.json", "versions/v0/adapter_model.safetensors", "versions/CURRENT"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
@@ -174,20 +189,18 @@ func TestProductionRun(t *testing.T) {
 		t.Fatalf("rerunning a finished run appended %d lineage lines", n-len(events))
 	}
 
-	// Killed in the middle of the second candidate's training, then run again: the first
-	// candidate is not retrained, the second resumes from its checkpoint, and the outcome
-	// is the uninterrupted run's, to the bit (CPU, fixed seeds).
+	// Killed in the middle of the last candidate's training, then run again: a candidate
+	// trained before is not retrained, the last resumes from its checkpoint, and the
+	// outcome is the uninterrupted run's, to the bit (CPU, fixed seeds).
 	{
 		cfg2 := cfg
 		cfg2.Out = filepath.Join(t.TempDir(), "run2")
 		cfg2.Manual = true // and this time a person approves
 		ctx, cancel := context.WithCancel(context.Background())
-		steps, prev, second := 0, 0, false
+		steps := 0
 		cfg2.Progress = func(p training.Progress) {
 			steps++
-			second = second || p.Step < prev // the step count restarted: the second candidate
-			prev = p.Step
-			if second && p.Step == 5 {
+			if steps == total-3 {
 				cancel()
 			}
 		}
@@ -205,8 +218,8 @@ func TestProductionRun(t *testing.T) {
 			(o.Chosen != nil && (resumed.Chosen.HeldOut != o.Chosen.HeldOut || resumed.Chosen.Regressions != o.Chosen.Regressions)) {
 			t.Fatalf("resumed outcome %+v differs from the uninterrupted %+v", resumed, o)
 		}
-		if trained == 0 || trained >= steps {
-			t.Fatalf("the resumed run trained %d steps (the interrupted one %d before the kill)", trained, steps)
+		if trained == 0 || trained >= total {
+			t.Fatalf("the resumed run trained %d steps (the interrupted one %d before the kill, the uninterrupted %d)", trained, steps, total)
 		}
 		cur, _ := os.ReadFile(filepath.Join(cfg2.Out, "versions", "CURRENT"))
 		if strings.TrimSpace(string(cur)) != "v0" {

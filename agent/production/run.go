@@ -102,13 +102,15 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	fmt.Fprintf(cfg.Log, "diagnose %d candidate patterns, %d confirmed on fresh probes (diagnosis.json)\n", len(diag.Patterns), o.Patterns)
 	fmt.Fprintf(cfg.Log, "deployed %s %s %.4f on the held-out set (%d examples), R = %d examples it gets right\n",
 		o.Version, in.t.Metric, base.Deployed.HeldOut, len(base.HeldOut), len(base.R))
-	if o.Patterns == 0 {
-		o.Verdict, o.Reasons = Rejected, []string{"no error pattern was confirmed on fresh probes: nothing systematic to fix"}
-		return finish(run, start, o)
-	}
-
 	// Search: curricula and candidates from the base model, each through the gate.
 	sp := newSpace(in, run, tg, base, diag)
+	if o.Patterns == 0 {
+		if !sp.replayable() {
+			o.Verdict, o.Reasons = Rejected, []string{"no error pattern was confirmed on fresh probes: nothing systematic to fix"}
+			return finish(run, start, o)
+		}
+		fmt.Fprintf(cfg.Log, "search   no pattern confirmed: the candidates consolidate (the parent's data, R and the admitted failures, poison left out)\n")
+	}
 	var best *candidate
 	if cfg.Search == SearchMCTS {
 		best, o.Reasons, err = sp.mcts(ctx)

@@ -158,16 +158,19 @@ func (sp *space) replayable() bool { return sp.in.traffic != nil && len(sp.base.
 
 // curriculum builds the curriculum for similarPer similar pool examples per gold
 // failure (extended by the teacher, when there is one), with R appended when replayR (and
-// replayable).
+// replayable); a curriculum that replays R holds every admitted training failure, those of
+// no confirmed pattern included (consolidation: R anchors what the deployed model gets
+// right, and the gate checks the rest).
 func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, replayR bool, seed uint64) *Curriculum {
 	in, tg := sp.in, sp.tg
-	cur := buildCurriculum(in.t, sp.patterns, tg.gold, tg.variants, in.pool, sp.poolIx, tg.usable, in.parent, similarPer, seed)
+	replayR = replayR && sp.replayable()
+	cur := buildCurriculum(in.t, sp.patterns, tg.gold, tg.variants, in.pool, sp.poolIx, tg.usable, in.parent, similarPer, replayR, seed)
 	if in.cfg.Teacher != nil {
 		if err := extendByTeacher(ctx, in.cfg.Teacher, in.t, tg.tr, cur, teacherPer); err != nil {
 			fmt.Fprintf(in.cfg.Log, "teacher  %v (continuing without)\n", err)
 		}
 	}
-	if replayR && sp.replayable() {
+	if replayR {
 		for _, ex := range sp.base.R {
 			cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
 			cur.Mix[SrcTraffic]++
@@ -176,10 +179,11 @@ func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, rep
 	return cur
 }
 
-// greedy runs the greedy search: rounds of two candidates (candidatePlans) on the score
-// band's curriculum, with R replayed where it is traffic (a retrained model keeps what
-// it is shown; the fair baseline does the same). It returns the best passing candidate of
-// the first round with one (nil if none) and why the others were rejected.
+// greedy runs the greedy search: rounds of up to two candidates (candidatePlans) on the
+// score band's curriculum, with R replayed where it is traffic (a retrained model keeps
+// what it is shown; the fair baseline does the same). A round ends at its first passing
+// candidate, which is returned (nil if none passed in any round) with why the others were
+// rejected.
 func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 	cfg := sp.in.cfg
 	var reasons []string
@@ -212,9 +216,10 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 			}
 			sp.logCandidate(c, "")
 			cands = append(cands, c)
-			if !c.Pass {
-				reasons = append(reasons, fmt.Sprintf("iteration %d, %s: %s", it, c.Name, c.Verdict))
+			if c.Pass { // the round's later plans are not trained: the first that passes is promoted sooner
+				break
 			}
+			reasons = append(reasons, fmt.Sprintf("iteration %d, %s: %s", it, c.Name, c.Verdict))
 		}
 		return cands, nil
 	}, func(c *candidate) bool { return c.Pass }, func(a, b *candidate) bool { return a.Scores.HeldOut > b.Scores.HeldOut })

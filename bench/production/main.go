@@ -90,7 +90,7 @@ func main() {
 	flag.IntVar(&override.Epochs, "epochs", 0, "override the setup's training epochs")
 	flag.Float64Var(&override.LR, "lr", 0, "override the setup's learning rate")
 	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
-	flag.IntVar(&parentN, "parent", 0, "extraction: override the number of parent sentences")
+	flag.IntVar(&parentN, "parent", 0, "override the parent's data: examples per intent (thin intents get the same share of it as by default, at least 2), or extraction sentences")
 	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
 	flag.Uint64Var(&seed, "seed", 1, "seed of the deployment's draw, the poison and the training runs")
 	flag.BoolVar(&triageOnly, "triage-only", false, "stop after the agent's first curriculum and print the poison figures (no naive run, no candidates, no result file)")
@@ -262,7 +262,12 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		su.recipe.Rank = override.Rank
 	}
 	if parentN > 0 {
-		su.parentN = parentN
+		if su.labels > 0 { // classification: per intent; thin intents keep their share of it
+			su.thinPer = max(2, parentN*su.thinPer/su.parentPer)
+			su.parentPer = parentN
+		} else {
+			su.parentN = parentN
+		}
 	}
 	switch strategy {
 	case "":

@@ -1,0 +1,62 @@
+package production
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/text"
+)
+
+// TestConsolidatingCurriculum: without consolidation a failure is trained on only
+// through a confirmed pattern of its own kind; with it (the curricula that replay R)
+// every admitted training failure enters once, its logged form too, and a confirmed
+// pattern's failures still bring their similar examples.
+func TestConsolidatingCurriculum(t *testing.T) {
+	tk, err := task.New("topics", task.Classification, []string{"travel", "weather", "food"}, nil, "accuracy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := func(id, s, label string) task.Example { return task.Example{ID: id, Text: s, Label: label} }
+	gold := map[string]Item{
+		"f1": {Example: ex("f1", "book me a flight to rome", "travel"), Source: SrcGold},
+		"f2": {Example: ex("f2", "will it rain in oslo", "weather"), Source: SrcGold},
+		"f3": {Example: ex("f3", "best pizza near me", "food"), Source: SrcGold},
+	}
+	variants := map[string]Item{"f3": {Example: ex("f3", "best pizzza near me", "food"), Source: SrcVariant}}
+	pool := []task.Example{ex("p1", "book a flight to paris", "travel"), ex("p2", "a flight to rome please", "travel"),
+		ex("p3", "is it sunny in oslo", "weather"), ex("p4", "pizza places near me", "food")}
+	texts := make([]string, len(pool))
+	for i, p := range pool {
+		texts[i] = p.Text
+	}
+	patterns := []*Pattern{{ID: "travel->weather", Gold: "travel", Predicted: "weather", Failures: []string{"f1"}, Confirmed: true},
+		{ID: "weather->food", Gold: "weather", Predicted: "food", Failures: []string{"f2"}}} // not confirmed
+	build := func(consolidate bool) map[string]int {
+		c := buildCurriculum(tk, patterns, gold, variants, pool, text.NewIndex(texts), func(int) bool { return true }, nil, 1, consolidate, 1)
+		n := map[string]int{}
+		for _, it := range c.Items {
+			n[string(it.Source)+":"+it.Example.Text]++
+		}
+		return n
+	}
+	plain := build(false)
+	if plain["gold_failure:book me a flight to rome"] != 1 || plain["gold_failure:will it rain in oslo"] != 0 || plain["gold_failure:best pizza near me"] != 0 {
+		t.Fatalf("without consolidation, want only the confirmed pattern's failure: %v", plain)
+	}
+	all := build(true)
+	for _, k := range []string{"gold_failure:book me a flight to rome", "gold_failure:will it rain in oslo", "gold_failure:best pizza near me", "robustness:best pizzza near me"} {
+		if all[k] != 1 {
+			t.Errorf("consolidating curriculum has %s %d times, want once: %v", k, all[k], all)
+		}
+	}
+	similar := 0
+	for k, n := range all {
+		if strings.HasPrefix(k, "similar:") {
+			similar += n
+		}
+	}
+	if similar != 1 {
+		t.Errorf("%d similar examples, want 1 (for the confirmed pattern's one failure): %v", similar, all)
+	}
+}

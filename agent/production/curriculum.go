@@ -19,6 +19,7 @@ const (
 	SrcGold    Source = "gold_failure"   // an admitted failure with its expected answer
 	SrcVariant Source = "robustness"     // a fixable failure as logged (noise kept), expected answer
 	SrcSimilar Source = "similar"        // a pool example like a failure, same answer
+	SrcMissed  Source = "missed_probe"   // a fresh pool example the deployed model got wrong the pattern's way
 	SrcHard    Source = "hard_negative"  // a pool example of the confused-with label
 	SrcReplay  Source = "replay"         // the parent's training data, labels in the patterns
 	SrcTeacher Source = "teacher"        // written by the teacher endpoint
@@ -47,8 +48,9 @@ const (
 
 // buildCurriculum assembles the targeted data for the confirmed patterns (for
 // classification, confusion pairs and format errors): the gold
-// failures (cleaned), the logged noisy form of fixable ones, similar pool examples with the
-// same answer (similarPer per failure), hard negatives from the confused-with labels and
+// failures (cleaned), the logged noisy form of fixable ones, the fresh probes the deployed
+// model failed the pattern's way (so a pattern's share grows with its measured error
+// rate), similar pool examples with the same answer (similarPer per failure), hard negatives from the confused-with labels and
 // replay of the parent's data for the labels involved, sized to the mix above. With
 // consolidate, every other admitted training failure (and its logged form) is added too,
 // once, without similar examples: the candidate that also replays R is then the naive
@@ -78,6 +80,14 @@ func buildCurriculum(t *task.Task, patterns []*Pattern, gold map[string]Item, va
 		if p.Predicted != "" && t.HasLabel(p.Predicted) {
 			confused[p.Predicted] = true
 			labels[p.Predicted] = true
+		}
+		// The probes that confirmed the pattern and went wrong: labelled examples the
+		// deployed model fails this very way, as many as its error rate makes.
+		for _, i := range p.Missed {
+			if i >= 0 && i < len(pool) && !used[i] && usable(i) {
+				used[i] = true
+				add(Item{Example: pool[i], Source: SrcMissed, Pattern: p.ID})
+			}
 		}
 		for _, id := range p.Failures {
 			if taken[id] {

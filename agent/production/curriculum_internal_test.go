@@ -11,7 +11,8 @@ import (
 // TestConsolidatingCurriculum: without consolidation a failure is trained on only
 // through a confirmed pattern of its own kind; with it (the curricula that replay R)
 // every admitted training failure enters once, its logged form too, and a confirmed
-// pattern's failures still bring their similar examples.
+// pattern still brings the probes the deployed model missed and its failures' similar
+// examples (the missed probe not taken twice).
 func TestConsolidatingCurriculum(t *testing.T) {
 	tk, err := task.New("topics", task.Classification, []string{"travel", "weather", "food"}, nil, "accuracy")
 	if err != nil {
@@ -30,8 +31,8 @@ func TestConsolidatingCurriculum(t *testing.T) {
 	for i, p := range pool {
 		texts[i] = p.Text
 	}
-	patterns := []*Pattern{{ID: "travel->weather", Gold: "travel", Predicted: "weather", Failures: []string{"f1"}, Confirmed: true},
-		{ID: "weather->food", Gold: "weather", Predicted: "food", Failures: []string{"f2"}}} // not confirmed
+	patterns := []*Pattern{{ID: "travel->weather", Gold: "travel", Predicted: "weather", Failures: []string{"f1"}, Missed: []int{1}, Confirmed: true},
+		{ID: "weather->food", Gold: "weather", Predicted: "food", Failures: []string{"f2"}, Missed: []int{2}}} // not confirmed
 	build := func(consolidate bool) map[string]int {
 		c := buildCurriculum(tk, patterns, gold, variants, pool, text.NewIndex(texts), func(int) bool { return true }, nil, 1, consolidate, 1)
 		n := map[string]int{}
@@ -43,6 +44,9 @@ func TestConsolidatingCurriculum(t *testing.T) {
 	plain := build(false)
 	if plain["gold_failure:book me a flight to rome"] != 1 || plain["gold_failure:will it rain in oslo"] != 0 || plain["gold_failure:best pizza near me"] != 0 {
 		t.Fatalf("without consolidation, want only the confirmed pattern's failure: %v", plain)
+	}
+	if plain["missed_probe:a flight to rome please"] != 1 || plain["missed_probe:is it sunny in oslo"] != 0 {
+		t.Fatalf("want the confirmed pattern's missed probe, once, and no other: %v", plain)
 	}
 	all := build(true)
 	for _, k := range []string{"gold_failure:book me a flight to rome", "gold_failure:will it rain in oslo", "gold_failure:best pizza near me", "robustness:best pizzza near me"} {

@@ -29,8 +29,12 @@ type Pattern struct {
 	Probes      int     `json:"probes"`
 	ProbeErrors int     `json:"probe_errors"`
 	ProbeRate   float64 `json:"probe_error_rate"`
-	Confirmed   bool    `json:"confirmed"`
-	Evidence    string  `json:"evidence"`
+	// Missed are the pool indices of the probes that went wrong this pattern's way:
+	// labelled examples the deployed model is known to fail, the first similar examples
+	// a confirmed pattern's curriculum takes.
+	Missed    []int  `json:"missed_probes,omitempty"`
+	Confirmed bool   `json:"confirmed"`
+	Evidence  string `json:"evidence"`
 }
 
 // Diagnosis is what diagnose writes: the candidate patterns, largest first.
@@ -88,13 +92,16 @@ func probeSet(t *task.Task, p *Pattern, pool []task.Example, usable func(int) bo
 
 // judge counts how many probe predictions show the pattern and decides whether it is
 // systematic: at least minRate of the probes, and at least one, go wrong its way.
-func judge(t *task.Task, p *Pattern, probes []task.Example, preds []task.Prediction, minRate float64) {
+// at is each probe's pool index.
+func judge(t *task.Task, p *Pattern, probes []task.Example, at []int, preds []task.Prediction, minRate float64) {
 	p.Probes = len(probes)
 	errs := 0
 	e := p.error()
+	p.Missed = nil
 	for i, ex := range probes {
 		if t.Shows(e, ex, preds[i]) {
 			errs++
+			p.Missed = append(p.Missed, at[i])
 		}
 	}
 	p.ProbeErrors = errs
@@ -116,6 +123,7 @@ func judge(t *task.Task, p *Pattern, probes []task.Example, preds []task.Predict
 // confirm runs the deployed model on fresh probes for every candidate pattern.
 func (in *inputs) confirm(ctx context.Context, d *Diagnosis, tg *triaged) error {
 	var all []task.Example
+	var poolAt []int // all[j] is in.pool[poolAt[j]]
 	idx := map[*Pattern][]int{}
 	seen := map[int]int{}
 	for _, p := range d.Patterns {
@@ -123,6 +131,7 @@ func (in *inputs) confirm(ctx context.Context, d *Diagnosis, tg *triaged) error 
 			if _, ok := seen[i]; !ok {
 				seen[i] = len(all)
 				all = append(all, in.pool[i])
+				poolAt = append(poolAt, i)
 			}
 			idx[p] = append(idx[p], seen[i])
 		}
@@ -141,11 +150,12 @@ func (in *inputs) confirm(ctx context.Context, d *Diagnosis, tg *triaged) error 
 	}
 	for _, p := range d.Patterns {
 		probes := make([]task.Example, len(idx[p]))
+		at := make([]int, len(idx[p]))
 		preds := make([]task.Prediction, len(idx[p]))
 		for k, j := range idx[p] {
-			probes[k], preds[k] = all[j], res.Predictions[j]
+			probes[k], at[k], preds[k] = all[j], poolAt[j], res.Predictions[j]
 		}
-		judge(in.t, p, probes, preds, in.cfg.MinProbe)
+		judge(in.t, p, probes, at, preds, in.cfg.MinProbe)
 	}
 	return nil
 }

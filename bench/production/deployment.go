@@ -57,6 +57,10 @@ func build(src *task.Task, su setup, work string) (*deployment, error) {
 		}
 		for _, l := range labels {
 			exs := byLabel[l]
+			if len(exs) < su.parentPer+su.trafficPer {
+				return nil, fmt.Errorf("intent %q has %d training examples, fewer than the %d parent and %d traffic examples the setup takes per intent",
+					l, len(exs), su.parentPer, su.trafficPer)
+			}
 			n := su.parentPer
 			if thin[l] {
 				n = su.thinPer
@@ -65,7 +69,7 @@ func build(src *task.Task, su setup, work string) (*deployment, error) {
 			d.traffic = append(d.traffic, exs[su.parentPer:su.parentPer+su.trafficPer]...)
 			pool = append(pool, exs[su.parentPer+su.trafficPer:]...)
 		}
-		d.describe = fmt.Sprintf("%d of CLINC150's 150 intents drawn with seed %d", len(labels), seed)
+		d.describe = fmt.Sprintf("%d of %s's %d intents drawn with seed %d", len(labels), src.Name, len(src.Labels), seed)
 		d.parentNote = fmt.Sprintf("%d per intent, %d for %d thin intents", su.parentPer, su.thinPer, len(thin))
 		d.poisonNote = "expected label replaced by another intent"
 	} else {

@@ -1,0 +1,152 @@
+package coldstart
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/agent/catalog"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/text"
+)
+
+// Pool is the labelled data the plan's sources give the task: every split but a test
+// split, labels mapped onto the task's, duplicates and anything in a catalog test split
+// left out.
+type Pool struct {
+	Examples []task.Example `json:"-"`
+	// From counts the examples kept per source dataset; Dropped the ones left out, by
+	// reason.
+	From    map[string]int `json:"from"`
+	Dropped map[string]int `json:"dropped"`
+}
+
+// Drop reasons.
+const (
+	dropUnmapped     = "label not mapped onto the task's"
+	dropDuplicate    = "duplicate input (same answer)"
+	dropConflict     = "duplicate input with another answer"
+	dropContaminated = "input in a catalog test split"
+	dropEmpty        = "no text or answer"
+)
+
+// norm is an input up to case, spacing and punctuation: what duplicates and
+// contamination are judged on.
+func norm(s string) string { return strings.Join(text.Words(s), " ") }
+
+// Gather reads the plan's sources into the task's pool. Test splits are never read as
+// data: every dataset's test split in the catalog is read only to leave its inputs out
+// (contamination).
+func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
+	pool := &Pool{From: map[string]int{}, Dropped: map[string]int{}}
+	tested := map[string]bool{}
+	for _, d := range cat.Datasets {
+		if _, ok := d.Splits["test"]; !ok {
+			continue
+		}
+		exs, _, err := d.Examples("test")
+		if err != nil {
+			return nil, fmt.Errorf("coldstart: contamination check, %s test split: %w", d.Name, err)
+		}
+		for _, ex := range exs {
+			tested[norm(ex.Text)] = true
+		}
+	}
+	byDir := map[string]*catalog.Dataset{}
+	for _, d := range cat.Datasets {
+		byDir[d.Dir] = d
+	}
+	seen := map[string]int{} // normalised input -> index in pool.Examples (-1: dropped as a conflict)
+	for _, src := range p.Sources {
+		d := byDir[src.Dir]
+		if d == nil {
+			return nil, fmt.Errorf("coldstart: source %s (%s) is not in the catalog", src.Dataset, src.Dir)
+		}
+		for _, split := range d.SplitNames() {
+			if split == "test" {
+				continue
+			}
+			exs, skipped, err := d.Examples(split)
+			if err != nil {
+				return nil, fmt.Errorf("coldstart: %s %s: %w", d.Name, split, err)
+			}
+			pool.Dropped[dropEmpty] += skipped
+			for _, ex := range exs {
+				ex, ok := p.mapExample(ex, src)
+				if !ok {
+					pool.Dropped[dropUnmapped]++
+					continue
+				}
+				key := norm(ex.Text)
+				switch {
+				case key == "" || ex.Text == "":
+					pool.Dropped[dropEmpty]++
+					continue
+				case tested[key]:
+					pool.Dropped[dropContaminated]++
+					continue
+				}
+				if i, dup := seen[key]; dup {
+					if i >= 0 && !sameAnswer(pool.Examples[i], ex) {
+						pool.Examples[i].ID = "" // both go
+						seen[key] = -1
+						pool.Dropped[dropConflict] += 2
+					} else if i >= 0 {
+						pool.Dropped[dropDuplicate]++
+					} else {
+						pool.Dropped[dropConflict]++
+					}
+					continue
+				}
+				ex.ID = d.Name + "/" + ex.ID
+				seen[key] = len(pool.Examples)
+				pool.Examples = append(pool.Examples, ex)
+			}
+		}
+	}
+	kept := pool.Examples[:0]
+	for _, ex := range pool.Examples {
+		if ex.ID != "" {
+			kept = append(kept, ex)
+			pool.From[strings.SplitN(ex.ID, "/", 2)[0]]++
+		}
+	}
+	pool.Examples = kept
+	for k, v := range pool.Dropped {
+		if v == 0 {
+			delete(pool.Dropped, k)
+		}
+	}
+	if len(pool.Examples) == 0 {
+		return nil, fmt.Errorf("coldstart: the sources (%d) give no usable example for the task", len(p.Sources))
+	}
+	return pool, nil
+}
+
+// mapExample puts a source's example in the task's terms: its label mapped (ok false
+// when the label has no task label), its entities of mapped types renamed and the others
+// left out (a sentence with none left is a negative example).
+func (p *Plan) mapExample(ex task.Example, src Source) (task.Example, bool) {
+	switch p.Task.Type {
+	case task.Classification:
+		l, ok := src.Map[ex.Label]
+		if !ok {
+			return ex, false
+		}
+		ex.Label = l
+	case task.Extraction:
+		var keep []task.Entity
+		for _, e := range ex.Entities {
+			if t, ok := src.Map[e.Type]; ok {
+				e.Type = t
+				keep = append(keep, e)
+			}
+		}
+		ex.Entities = keep
+	}
+	return ex, true
+}
+
+func sameAnswer(a, b task.Example) bool {
+	return a.Label == b.Label && a.Output == b.Output && slices.Equal(a.Entities, b.Entities)
+}

@@ -1,0 +1,115 @@
+package coldstart_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pioneer-ai/pioneer/agent/catalog"
+	"github.com/pioneer-ai/pioneer/agent/coldstart"
+	"github.com/pioneer-ai/pioneer/agent/task"
+)
+
+// TestGatherMapsAndCleans: labels mapped onto the task's, exact duplicates and
+// conflicting duplicates left out, and an input of any dataset's test split never in
+// the pool.
+func TestGatherMapsAndCleans(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	b.WriteString("label\ttext\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "ham\tsee you at %d tonight\nspam\tfree prize number %d, text WIN\n", i, i)
+	}
+	b.WriteString("ham\tSee you at 3 tonight!\n")      // a duplicate up to case and punctuation
+	b.WriteString("spam\tsee you at 4 tonight\n")      // the same input with another label
+	b.WriteString("ham\tthe exam paper leaked here\n") // in another dataset's test split
+	write(t, filepath.Join(root, "sms/messages.tsv"), b.String())
+	write(t, filepath.Join(root, "other/test.csv"), "text,label\nThe exam paper leaked here,x\nsomething else entirely,y\n")
+	write(t, filepath.Join(root, "other/train.csv"), "text,label\nfirst training line,x\nsecond training line,y\nthird line here,x\nfourth line here,y\n")
+	c, err := catalog.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := coldstart.PlanTask("classify text messages as spam or not", nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sources) != 1 || p.Sources[0].Dataset != "sms" {
+		t.Fatalf("sources %+v\n%s", p.Sources, strings.Join(p.Reasons, "\n"))
+	}
+	pool, err := coldstart.Gather(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pool.Examples) != 39 || pool.From["sms"] != 39 || pool.Dropped["duplicate input (same answer)"] != 1 ||
+		pool.Dropped["duplicate input with another answer"] != 2 || pool.Dropped["input in a catalog test split"] != 1 {
+		t.Fatalf("pool %d, %+v", len(pool.Examples), pool)
+	}
+	for _, ex := range pool.Examples {
+		if ex.Label != "spam" && ex.Label != "not spam" || !strings.HasPrefix(ex.ID, "sms/") {
+			t.Fatalf("example %+v: label not mapped or id not the source's", ex)
+		}
+		if strings.Contains(ex.Text, "see you at 4 ") {
+			t.Fatalf("a conflicting duplicate stayed: %+v", ex)
+		}
+	}
+}
+
+// TestFreezeEvalIsBalancedAndApart: the evaluation set covers every label (with
+// boundary cases), shares no input with the training data, and takes the training
+// data's near-copies of its inputs out.
+func TestFreezeEvalIsBalancedAndApart(t *testing.T) {
+	var pool []task.Example
+	for i := range 40 {
+		pool = append(pool, task.Example{ID: fmt.Sprintf("a%d", i), Text: fmt.Sprintf("my card number %d has not arrived in the post", i), Label: "card"},
+			task.Example{ID: fmt.Sprintf("b%d", i), Text: fmt.Sprintf("please reset the pin of account %d today", i), Label: "pin"})
+	}
+	pool = append(pool, task.Example{ID: "x", Text: "my card number 7 has not arrived in the post !!", Label: "card"}) // a near copy
+	es, train, err := coldstart.FreezeEval(task.Classification, []string{"card", "pin"}, pool, 20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es.Examples) != 20 || es.Make["positive:card"]+es.Make["boundary:card"] != 10 || es.Make["boundary:pin"] == 0 {
+		t.Fatalf("evaluation set %d: %v", len(es.Examples), es.Make)
+	}
+	in := map[string]bool{}
+	for _, ex := range es.Examples {
+		in[ex.Text] = true
+	}
+	for _, ex := range train {
+		if in[ex.Text] {
+			t.Fatalf("%q is in both", ex.Text)
+		}
+	}
+	if len(train)+len(es.Examples)+es.NearDuplicates != len(pool) {
+		t.Fatalf("train %d + eval %d + near-duplicates %d != pool %d", len(train), len(es.Examples), es.NearDuplicates, len(pool))
+	}
+	// Whether the near copy's twin was drawn decides where it went; either way no training
+	// input is that close to an evaluation one (checked against the twin).
+	if in["my card number 7 has not arrived in the post"] {
+		for _, ex := range train {
+			if ex.ID == "x" {
+				t.Fatal("the near copy of an evaluation input stayed in training")
+			}
+		}
+	}
+
+	// Extraction: negatives and every type.
+	var ner []task.Example
+	for i := range 30 {
+		ner = append(ner, task.Example{ID: fmt.Sprintf("p%d", i), Text: fmt.Sprintf("Ann %d met Bob", i), Entities: []task.Entity{{Type: "PER", Text: "Ann"}}},
+			task.Example{ID: fmt.Sprintf("l%d", i), Text: fmt.Sprintf("rain in Oslo on day %d", i), Entities: []task.Entity{{Type: "LOC", Text: "Oslo"}}},
+			task.Example{ID: fmt.Sprintf("n%d", i), Text: fmt.Sprintf("nothing to see on page %d", i)})
+	}
+	es, _, err = coldstart.FreezeEval(task.Extraction, nil, ner, 20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es.Make["negative"] != 3 || es.Make["positive:PER"] == 0 || es.Make["positive:LOC"] == 0 {
+		t.Fatalf("extraction evaluation set: %v", es.Make)
+	}
+	if _, _, err := coldstart.FreezeEval(task.Generation, nil, ner[:2], 20, 1); err == nil {
+		t.Fatal("two examples made an evaluation set and a training set")
+	}
+}

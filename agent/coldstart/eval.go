@@ -173,4 +173,6 @@ func FreezeEval(t task.Type, labels []string, pool []task.Example, n int, seed u
 }
 
 // count is how many evaluation examples a label has so far.
-func (es *EvalSet) count(label string) int { return es.Make["positive:"+label] + es.Make["boundary:"+label] }
+func (es *EvalSet) count(label string) int {
+	return es.Make["positive:"+label] + es.Make["boundary:"+label]
+}

@@ -113,3 +113,48 @@ func TestFreezeEvalIsBalancedAndApart(t *testing.T) {
 		t.Fatal("two examples made an evaluation set and a training set")
 	}
 }
+
+// TestPlanToTaskFolder: description → plan → pool → frozen evaluation set → a task
+// folder that loads, whose splits are those parts and share no input.
+func TestPlanToTaskFolder(t *testing.T) {
+	c := smallCatalog(t)
+	for _, desc := range []string{"classify customer text messages as spam or not", "pull out the people, companies and places in news sentences",
+		"summarise a chat conversation in one sentence"} {
+		p, err := coldstart.PlanTask(desc, nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, err := coldstart.Gather(p, c)
+		if err != nil {
+			t.Fatalf("%q: %v", desc, err)
+		}
+		es, train, err := coldstart.FreezeEval(p.Task.Type, p.Task.Labels, pool.Examples, 6, 1)
+		if err != nil {
+			t.Fatalf("%q: %v", desc, err)
+		}
+		tk, err := coldstart.WriteTask(filepath.Join(t.TempDir(), "task"), p, train, es)
+		if err != nil {
+			t.Fatalf("%q: %v", desc, err)
+		}
+		tr, err := tk.Split("train")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := tk.Split("validation")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tr) != len(train) || len(ev) != len(es.Examples) || len(ev) == 0 || tk.Type != p.Task.Type || tk.Metric != p.Task.Metric {
+			t.Fatalf("%q: task %s %s, train %d (want %d), eval %d (want %d)", desc, tk.Type, tk.Metric, len(tr), len(train), len(ev), len(es.Examples))
+		}
+		in := map[string]bool{}
+		for _, ex := range ev {
+			in[ex.Text] = true
+		}
+		for _, ex := range tr {
+			if in[ex.Text] {
+				t.Fatalf("%q: %q is in both splits", desc, ex.Text)
+			}
+		}
+	}
+}

@@ -45,7 +45,11 @@ func smallCatalog(t *testing.T) *catalog.Catalog {
 	write(t, filepath.Join(root, "support/train.csv"), sup.String())
 	write(t, filepath.Join(root, "chats/train.jsonl"), chats.String())
 	write(t, filepath.Join(root, "maths/train.jsonl"), maths.String())
-	write(t, filepath.Join(root, "news/train.txt"), "EU NNP B-ORG\nrejects VBZ O\nGerman JJ B-MISC\ncall NN O\n\nPeter NNP B-PER\nBlackburn NNP I-PER\nvisited VBD O\nLondon NNP B-LOC\n")
+	var news strings.Builder
+	for i := range 6 {
+		fmt.Fprintf(&news, "EU NNP B-ORG\nrejects VBZ O\nGerman JJ B-MISC\ncall NN O\n%d CD O\n\nPeter NNP B-PER\nBlackburn NNP I-PER\nvisited VBD O\nLondon NNP B-LOC\n%d CD O\n\nit PRP O\nrained VBD O\n%d CD O\n\n", i, i, i)
+	}
+	write(t, filepath.Join(root, "news/train.txt"), news.String())
 	c, err := catalog.Open(root)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +87,7 @@ func TestPlannerReadsTheDescription(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Task.Type != task.Extraction || !slices.Equal(p.Task.EntityTypes, []string{"PER", "ORG", "LOC"}) || p.Task.Metric != "entity_f1" ||
-		!slices.Equal(sources(p), []string{"news"}) || p.Sources[0].Unmapped["MISC"] != 1 {
+		!slices.Equal(sources(p), []string{"news"}) || p.Sources[0].Unmapped["MISC"] != 6 {
 		t.Errorf("entities: %+v %+v\n%s", p.Task, p.Sources, strings.Join(p.Reasons, "\n"))
 	}
 

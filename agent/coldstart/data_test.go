@@ -132,7 +132,8 @@ func TestPlanToTaskFolder(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", desc, err)
 		}
-		tk, err := coldstart.WriteTask(filepath.Join(t.TempDir(), "task"), p, train, es)
+		dev, train := coldstart.HoldDev(train, 100, 1)
+		tk, err := coldstart.WriteTask(filepath.Join(t.TempDir(), "task"), p, train, dev, es)
 		if err != nil {
 			t.Fatalf("%q: %v", desc, err)
 		}
@@ -140,20 +141,20 @@ func TestPlanToTaskFolder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := tk.Split("validation")
+		_, va, ev, err := tk.Splits()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(tr) != len(train) || len(ev) != len(es.Examples) || len(ev) == 0 || tk.Type != p.Task.Type || tk.Metric != p.Task.Metric {
-			t.Fatalf("%q: task %s %s, train %d (want %d), eval %d (want %d)", desc, tk.Type, tk.Metric, len(tr), len(train), len(ev), len(es.Examples))
+		if len(tr) != len(train) || len(va) != len(dev) || len(va) == 0 || len(ev) != len(es.Examples) || len(ev) == 0 || tk.Type != p.Task.Type || tk.Metric != p.Task.Metric {
+			t.Fatalf("%q: task %s %s, train %d (want %d), dev %d (want %d), eval %d (want %d)", desc, tk.Type, tk.Metric, len(tr), len(train), len(va), len(dev), len(ev), len(es.Examples))
 		}
-		in := map[string]bool{}
-		for _, ex := range ev {
-			in[ex.Text] = true
-		}
-		for _, ex := range tr {
-			if in[ex.Text] {
-				t.Fatalf("%q: %q is in both splits", desc, ex.Text)
+		split := map[string]string{}
+		for name, exs := range map[string][]task.Example{"train": tr, "validation": va, "test": ev} {
+			for _, ex := range exs {
+				if s, ok := split[ex.Text]; ok && s != name {
+					t.Fatalf("%q: %q is in %s and %s", desc, ex.Text, s, name)
+				}
+				split[ex.Text] = name
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package coldstart
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 
@@ -13,23 +14,26 @@ import (
 )
 
 // WriteTask writes the planned task into dir as a Pioneer task folder (agent/task):
-// task.yaml, train.jsonl (the pool's training part) and eval.jsonl (the frozen
-// evaluation set) as its validation split, which is what production mode holds out
-// for its gate. The folder has no test split: a benchmark's test data is never the
-// agent's. It returns the loaded task, so that what was written is known to load.
-func WriteTask(dir string, p *Plan, train []task.Example, eval *EvalSet) (*task.Task, error) {
+// task.yaml, train.jsonl (the pool's training part), validation.jsonl (dev: held out of
+// training for its loss, and what production mode's gate scores) and eval.jsonl, the
+// frozen evaluation set, as its test split: the score, never trained or selected on. It
+// returns the loaded task, so that what was written is known to load.
+func WriteTask(dir string, p *Plan, train, dev []task.Example, eval *EvalSet) (*task.Task, error) {
+	if len(dev) == 0 {
+		return nil, fmt.Errorf("coldstart: no dev examples for the validation split")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("coldstart: %w", err)
 	}
 	spec := struct {
 		TaskSpec `yaml:",inline"`
 		Data     map[string]string `yaml:"data"`
-	}{p.Task, map[string]string{"train": "train.jsonl", "validation": "eval.jsonl"}}
+	}{p.Task, map[string]string{"train": "train.jsonl", "validation": "validation.jsonl", "test": "eval.jsonl"}}
 	b, err := yaml.Marshal(spec)
 	if err != nil {
 		return nil, fmt.Errorf("coldstart: task.yaml: %w", err)
 	}
-	for name, exs := range map[string][]task.Example{"train.jsonl": train, "eval.jsonl": eval.Examples} {
+	for name, exs := range map[string][]task.Example{"train.jsonl": train, "validation.jsonl": dev, "eval.jsonl": eval.Examples} {
 		var buf []byte
 		for _, ex := range exs {
 			line, err := json.Marshal(ex)
@@ -50,4 +54,26 @@ func WriteTask(dir string, p *Plan, train []task.Example, eval *EvalSet) (*task.
 		return nil, fmt.Errorf("coldstart: the task written does not load: %w", err)
 	}
 	return t, nil
+}
+
+// HoldDev takes a dev split of n examples (at most a tenth of train, at least one) out
+// of the training examples, drawn with seed.
+func HoldDev(train []task.Example, n int, seed uint64) (dev, rest []task.Example) {
+	n = max(1, min(n, len(train)/10))
+	if len(train) < 2 {
+		return nil, train
+	}
+	r := rand.New(rand.NewPCG(seed, 0xde5))
+	take := map[int]bool{}
+	for _, i := range r.Perm(len(train))[:n] {
+		take[i] = true
+	}
+	for i, ex := range train {
+		if take[i] {
+			dev = append(dev, ex)
+		} else {
+			rest = append(rest, ex)
+		}
+	}
+	return dev, rest
 }

@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -11,7 +12,7 @@ import (
 )
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	if err := newApp().Run(descriptionLast(os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "pioneer:", err)
 		os.Exit(1)
 	}
@@ -23,6 +24,7 @@ func newApp() *cli.App {
 		Usage: "adapt small language models to real tasks, on libtorch, from Go",
 		Commands: []*cli.Command{
 			tuneCommand(),
+			planCommand(),
 			adaptCommand(),
 			approveCommand(),
 			rollbackCommand(),
@@ -42,4 +44,15 @@ func newApp() *cli.App {
 			},
 		},
 	}
+}
+
+// descriptionLast moves the description of `pioneer plan "DESCRIPTION" --flags ...` after
+// the flags, where the command-line parser looks for arguments (it stops reading flags
+// at the first argument).
+func descriptionLast(args []string) []string {
+	if len(args) < 4 || args[1] != "plan" || strings.HasPrefix(args[2], "-") {
+		return args
+	}
+	out := append(append([]string{}, args[:2]...), args[3:]...)
+	return append(out, args[2])
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pioneer-ai/pioneer/agent/task"
 )
 
 func TestPretrainCommand(t *testing.T) {
@@ -350,5 +352,52 @@ func TestFlagsAreChecked(t *testing.T) {
 	// --resume without a checkpoint says so.
 	if err := newApp().Run(append(train, "--resume")); err == nil || !strings.Contains(err.Error(), "no checkpoint") {
 		t.Errorf("--resume without a checkpoint: %v", err)
+	}
+}
+
+// TestPlanCommand: description first, flags after, as people type it; a task folder that
+// loads, with its three splits; and the refusals.
+func TestPlanCommand(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("label\ttext\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "ham\tsee you at %d tonight\nspam\tfree prize number %d, text WIN to claim\n", i, i)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "cat", "sms"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cat", "sms", "messages.tsv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "task")
+	args := []string{"pioneer", "plan", "classify text messages as spam or not", "--catalog", filepath.Join(dir, "cat"), "--out", out, "--eval-size", "20"}
+	if err := newApp().Run(descriptionLast(args)); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := task.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, val, test, err := tk.Splits()
+	if err != nil || len(test) != 20 || len(val) == 0 || len(train)+len(val)+len(test) > 120 || len(tk.Labels) != 2 {
+		t.Fatalf("task %+v: train %d, validation %d, test %d, %v", tk.Labels, len(train), len(val), len(test), err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "plan.json")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pioneer", "plan"}, "one argument"},
+		{[]string{"pioneer", "plan", "classify messages as spam or not", "--eval-size", "0"}, "--eval-size"},
+		{[]string{"pioneer", "plan", "classify messages as urgent or routine", "--catalog", filepath.Join(dir, "cat"), "--out", filepath.Join(dir, "x")}, "no dataset"},
+		{[]string{"pioneer", "plan", "classify messages as spam or not", "--catalog", filepath.Join(dir, "absent")}, "no such file"},
+		{[]string{"pioneer", "plan", "classify messages", "--examples", filepath.Join(dir, "absent.jsonl")}, "no such file"},
+	} {
+		if err := newApp().Run(descriptionLast(c.args)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %q", c.args[2:], err, c.want)
+		}
 	}
 }

@@ -34,16 +34,8 @@ func WriteTask(dir string, p *Plan, train, dev []task.Example, eval *EvalSet) (*
 		return nil, fmt.Errorf("coldstart: task.yaml: %w", err)
 	}
 	for name, exs := range map[string][]task.Example{"train.jsonl": train, "validation.jsonl": dev, "eval.jsonl": eval.Examples} {
-		var buf []byte
-		for _, ex := range exs {
-			line, err := json.Marshal(ex)
-			if err != nil {
-				return nil, fmt.Errorf("coldstart: %s: %w", name, err)
-			}
-			buf = append(append(buf, line...), '\n')
-		}
-		if err := fsutil.WriteFileAtomic(filepath.Join(dir, name), buf); err != nil {
-			return nil, fmt.Errorf("coldstart: %w", err)
+		if err := writeJSONLines(filepath.Join(dir, name), exs); err != nil {
+			return nil, err
 		}
 	}
 	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "task.yaml"), b); err != nil {
@@ -76,4 +68,20 @@ func HoldDev(train []task.Example, n int, seed uint64) (dev, rest []task.Example
 		}
 	}
 	return dev, rest
+}
+
+// writeJSONLines writes examples as JSONL, atomically.
+func writeJSONLines(path string, exs []task.Example) error {
+	var buf []byte
+	for _, ex := range exs {
+		line, err := json.Marshal(ex)
+		if err != nil {
+			return fmt.Errorf("coldstart: %s: %w", path, err)
+		}
+		buf = append(append(buf, line...), '\n')
+	}
+	if err := fsutil.WriteFileAtomic(path, buf); err != nil {
+		return fmt.Errorf("coldstart: %w", err)
+	}
+	return nil
 }

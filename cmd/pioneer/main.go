@@ -25,6 +25,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			tuneCommand(),
 			planCommand(),
+			startCommand(),
 			adaptCommand(),
 			approveCommand(),
 			rollbackCommand(),
@@ -46,11 +47,11 @@ func newApp() *cli.App {
 	}
 }
 
-// descriptionLast moves the description of `pioneer plan "DESCRIPTION" --flags ...` after
+// descriptionLast moves the description of `pioneer plan|start "DESCRIPTION" --flags ...` after
 // the flags, where the command-line parser looks for arguments (it stops reading flags
 // at the first argument).
 func descriptionLast(args []string) []string {
-	if len(args) < 4 || args[1] != "plan" || strings.HasPrefix(args[2], "-") {
+	if len(args) < 4 || args[1] != "plan" && args[1] != "start" || strings.HasPrefix(args[2], "-") {
 		return args
 	}
 	out := append(append([]string{}, args[:2]...), args[3:]...)

@@ -401,3 +401,28 @@ func TestPlanCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestStartRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"pioneer", "start", "classify messages as spam or not", "--out", filepath.Join(dir, "run")}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--iterations", "0"}, "--iterations"},
+		{[]string{"--target", "0"}, "--target"},
+		{[]string{"--target", "1.5"}, "--target"},
+		{[]string{"--lr", "0"}, "--lr"},
+		{[]string{"--eval-size", "-1"}, "--eval-size"},
+		{[]string{"--wall-time", "-1s"}, "--wall-time"},
+		{[]string{"--catalog", filepath.Join(dir, "absent")}, "no such file"},
+	} {
+		args := append(append([]string(nil), base...), c.args...)
+		if err := newApp().Run(descriptionLast(args)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %q", c.args, err, c.want)
+		}
+	}
+	if err := newApp().Run([]string{"pioneer", "start", "--out", filepath.Join(dir, "run")}); err == nil || !strings.Contains(err.Error(), "one argument") {
+		t.Errorf("no description: %v", err)
+	}
+}

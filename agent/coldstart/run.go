@@ -1,0 +1,344 @@
+package coldstart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/catalog"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/versions"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"github.com/pioneer-ai/pioneer/model"
+)
+
+// Config configures Run. Zero values take the defaults noted.
+type Config struct {
+	Description string
+	Examples    []task.Example // the user's few examples (may be nil)
+	Catalogs    []string       // dataset folders; the bundled tasks are always in
+	Base        string         // base model: a folder, GGUF file or bundled model
+	Out         string         // run folder
+	Device      torch.Device
+	// Iterations bounds the search's rounds (3); Target is the evaluation metric at which
+	// it stops (0.96, the paper's τ).
+	Iterations int
+	Target     float64
+	EvalSize   int // frozen evaluation examples (200)
+	// Recipe is the first candidate's training (finetune defaults; LoRA); the search
+	// changes epochs, learning rate and the data's size from it.
+	Recipe   finetune.Recipe
+	WallTime time.Duration // 0: no bound
+	Seed     uint64        // 1
+	Log      io.Writer
+	Progress func(training.Progress)
+}
+
+func (c *Config) defaults() {
+	if c.Iterations == 0 {
+		c.Iterations = 3
+	}
+	if c.Target == 0 {
+		c.Target = 0.96
+	}
+	if c.EvalSize == 0 {
+		c.EvalSize = 200
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	c.Recipe.Defaults()
+	c.Recipe.Full = false
+}
+
+// Candidate is one trained pipeline scored on the frozen evaluation set.
+type Candidate struct {
+	Name     string          `json:"name"`
+	Recipe   finetune.Recipe `json:"recipe"`
+	TrainN   int             `json:"train_examples"` // asked for (0: all the curation leaves)
+	Curation Curation        `json:"curation"`
+	Metric   float64         `json:"metric"`
+	Tokens   int64           `json:"train_tokens"`
+	Dir      string          `json:"dir"` // relative to the run folder: Dir/adapter
+}
+
+// Outcome is what a cold-start run decided.
+type Outcome struct {
+	Task       string      `json:"task"`
+	Metric     string      `json:"metric"`
+	Baseline   float64     `json:"baseline"` // the base model on the frozen set
+	Target     float64     `json:"target"`
+	Reached    bool        `json:"reached"`
+	Best       *Candidate  `json:"best"`
+	Candidates []Candidate `json:"candidates"`
+	Version    string      `json:"version"` // the deployment's v0 (versions/ in the run folder)
+	Stopped    string      `json:"stopped"` // why the search ended
+	Wall       float64     `json:"wall_s"`
+}
+
+// data is the data stage's record.
+type dataRecord struct {
+	Pool  *Pool    `json:"pool"`
+	Eval  *EvalSet `json:"eval"`
+	Train int      `json:"train"`
+	Dev   int      `json:"dev"`
+}
+
+// Run runs cold-start mode into cfg.Out: plan, data, frozen evaluation set, baseline,
+// search, result. A rerun of the same settings resumes (finished stages and candidates
+// are not redone); a stop request ends it between steps.
+func Run(ctx context.Context, cfg Config) (*Outcome, error) {
+	cfg.defaults()
+	if strings.TrimSpace(cfg.Description) == "" {
+		return nil, errors.New("coldstart: no task description")
+	}
+	if cfg.Out == "" || cfg.Base == "" {
+		return nil, errors.New("coldstart: a run folder and a base model are needed")
+	}
+	if cfg.Target <= 0 || cfg.Target > 1 {
+		return nil, fmt.Errorf("coldstart: target %v is not in (0, 1]", cfg.Target)
+	}
+	start := time.Now()
+	cat, err := catalog.Open(cfg.Catalogs...)
+	if err != nil {
+		return nil, err
+	}
+	if err := cat.AddBundled(); err != nil {
+		return nil, err
+	}
+	run, err := agent.Create(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer run.Close()
+	set := agent.Settings{"description": cfg.Description, "base": cfg.Base, "catalogs": strings.Join(cfg.Catalogs, "\x00"),
+		"examples": strconv.Itoa(len(cfg.Examples)), "eval_size": strconv.Itoa(cfg.EvalSize), "seed": strconv.FormatUint(cfg.Seed, 10),
+		"recipe": fmt.Sprintf("%+v", cfg.Recipe), "target": strconv.FormatFloat(cfg.Target, 'g', -1, 64), "iterations": strconv.Itoa(cfg.Iterations)}
+	if err := run.Start(set, nil); err != nil {
+		return nil, err
+	}
+	var done Outcome
+	if ok, err := run.Lineage.Get("outcome", &done); err != nil || ok {
+		return &done, err
+	}
+	log := cfg.Log
+
+	// 1. The task.
+	plan, err := agent.Step(ctx, run, "plan", "plan", func() (*Plan, error) { return PlanTask(cfg.Description, cfg.Examples, cat) })
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "task     %s: %s, metric %s\n", plan.Task.Name, plan.Task.Type, plan.Task.Metric)
+	if len(plan.Sources) == 0 {
+		return nil, fmt.Errorf("coldstart: no dataset in the catalogs supplies the task (%s)", strings.Join(plan.Reasons, "; "))
+	}
+
+	// 2-3. The data and the frozen evaluation set, written as a task folder.
+	taskDir := run.Path("task")
+	rec, err := agent.Step(ctx, run, "data", "data", func() (dataRecord, error) {
+		pool, err := Gather(plan, cat)
+		if err != nil {
+			return dataRecord{}, err
+		}
+		es, train, err := FreezeEval(plan.Task.Type, plan.Task.Labels, pool.Examples, cfg.EvalSize, cfg.Seed)
+		if err != nil {
+			return dataRecord{}, err
+		}
+		dev, train := HoldDev(train, 200, cfg.Seed)
+		if _, err := WriteTask(taskDir, plan, train, dev, es); err != nil {
+			return dataRecord{}, err
+		}
+		return dataRecord{Pool: pool, Eval: es, Train: len(train), Dev: len(dev)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t, err := task.Load(taskDir)
+	if err != nil {
+		return nil, err
+	}
+	train, dev, eval, err := t.Splits()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "data     %d training, %d dev, %d frozen evaluation examples (%v)\n", len(train), len(dev), len(eval), rec.Eval.Make)
+
+	base, err := model.Open(cfg.Base, model.OpenOptions{Device: cfg.Device})
+	if err != nil {
+		return nil, err
+	}
+	defer base.Close()
+	if len(base.EOS) == 0 {
+		return nil, fmt.Errorf("%s: no end-of-sequence token", base.Dir)
+	}
+	eopts := task.EvalOptions{Batch: 32, EOS: base.EOS, PadID: base.Pad}
+
+	// 4. The base model on the frozen set, and its mistakes on a sample of the training
+	// data (the hard examples curation puts first).
+	type baseline struct {
+		Metric float64 `json:"metric"`
+		Hard   []string `json:"hard"`
+	}
+	bl, err := agent.Step(ctx, run, "baseline", "baseline", func() (baseline, error) {
+		res, err := t.Evaluate(ctx, base.LM, base.Tokenizer, eval, eopts)
+		if err != nil {
+			return baseline{}, err
+		}
+		probe := t.Sample(train, 200, cfg.Seed+7)
+		pr, err := t.Evaluate(ctx, base.LM, base.Tokenizer, probe, eopts)
+		if err != nil {
+			return baseline{}, err
+		}
+		b := baseline{Metric: res.Value}
+		for i, p := range pr.Predictions {
+			if !p.Correct {
+				b.Hard = append(b.Hard, probe[i].ID)
+			}
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "baseline %s %.4f on the frozen set (target %.2f); the base model gets %d of 200 training examples wrong\n", t.Metric, bl.Metric, cfg.Target, len(bl.Hard))
+	hard := map[string]bool{}
+	for _, id := range bl.Hard {
+		hard[id] = true
+	}
+
+	// 5. The search: rounds of two candidates from the base model, scored on the frozen set.
+	o := &Outcome{Task: t.Name, Metric: t.Metric, Baseline: bl.Metric, Target: cfg.Target}
+	budget := agent.NewBudget(cfg.WallTime, 0)
+	plans := firstRound(cfg.Recipe, len(t.Labels), len(train))
+	for it := 1; it <= cfg.Iterations; it++ {
+		var round []Candidate
+		for _, pl := range plans {
+			if why := budget.Spent(); why != "" {
+				o.Stopped = why
+				break
+			}
+			pl.Name = fmt.Sprintf("iter%d/%s", it, pl.Name)
+			c, err := agent.Step(ctx, run, pl.Name, "candidate", func() (Candidate, error) {
+				return trainCandidate(ctx, run, base, t, train, dev, eval, hard, pl, eopts, cfg)
+			})
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "  %s: %d training examples, %s %.4f on the frozen set\n", c.Name, c.Curation.Out, t.Metric, c.Metric)
+			round = append(round, c)
+			o.Candidates = append(o.Candidates, c)
+			if o.Best == nil || c.Metric > o.Best.Metric {
+				best := c
+				o.Best = &best
+			}
+		}
+		if o.Best != nil && o.Best.Metric >= cfg.Target {
+			o.Reached, o.Stopped = true, fmt.Sprintf("target %.2f reached", cfg.Target)
+			break
+		}
+		if o.Stopped != "" || len(round) == 0 {
+			break
+		}
+		plans = nextRound(*o.Best, len(train))
+	}
+	if o.Stopped == "" {
+		o.Stopped = fmt.Sprintf("%d iterations done", cfg.Iterations)
+	}
+	if err := agent.Stopped(ctx); err != nil {
+		return nil, err
+	}
+
+	// 6. The best candidate becomes v0 of the deployment in the run folder.
+	if o.Best != nil && o.Best.Metric > bl.Metric {
+		vs, err := versions.Open(cfg.Out, true)
+		if err != nil {
+			return nil, err
+		}
+		if v, err := vs.Find(o.Best.Name); err != nil {
+			return nil, err
+		} else if v == "" {
+			if o.Version, err = vs.Add(filepath.Join(cfg.Out, o.Best.Dir, "adapter"), versions.Meta{Source: o.Best.Name, Note: "cold-start's best candidate"}, nil); err != nil {
+				return nil, err
+			}
+		} else {
+			o.Version = v
+		}
+		if err := vs.SetCurrent(o.Version); err != nil {
+			return nil, err
+		}
+	}
+	o.Wall = time.Since(start).Seconds()
+	if err := fsutil.WriteJSON(run.Path("outcome.json"), o); err != nil {
+		return nil, err
+	}
+	return o, run.Lineage.Append("outcome", "outcome", o)
+}
+
+// pipelinePlan is a candidate to train: its recipe and how many curated examples.
+type pipelinePlan struct {
+	Name   string
+	Recipe finetune.Recipe
+	N      int
+}
+
+// firstRound: the recipe on a balanced sample (32 per label, or 256), and on all the
+// curated data.
+func firstRound(r finetune.Recipe, labels, pool int) []pipelinePlan {
+	small := 256
+	if labels > 0 {
+		small = 32 * labels
+	}
+	out := []pipelinePlan{{Name: "A-all", Recipe: r, N: 0}}
+	if small < pool {
+		out = append([]pipelinePlan{{Name: "A-small", Recipe: r, N: small}}, out...)
+	}
+	return out
+}
+
+// nextRound: from the best so far, one epoch more, and the learning rate halved.
+func nextRound(best Candidate, pool int) []pipelinePlan {
+	a, b := best.Recipe, best.Recipe
+	a.Epochs++
+	b.LR /= 2
+	return []pipelinePlan{{Name: "epochs+1", Recipe: a, N: best.TrainN}, {Name: "lr/2", Recipe: b, N: best.TrainN}}
+}
+
+// trainCandidate curates, trains from the base model (LoRA) and scores a pipeline on the
+// frozen set.
+func trainCandidate(ctx context.Context, run *agent.Run, base *model.Pretrained, t *task.Task, train, dev, eval []task.Example,
+	hard map[string]bool, pl pipelinePlan, eopts task.EvalOptions, cfg Config) (Candidate, error) {
+	data, cu := Curate(t.Type, train, eval, hard, pl.N, cfg.Seed)
+	c := Candidate{Name: pl.Name, Recipe: pl.Recipe, TrainN: pl.N, Curation: cu, Dir: pl.Name}
+	out := filepath.Join(run.Dir, c.Dir, "adapter")
+	set, tr, err := finetune.Train(ctx, base.LM, base.Tokenizer, t, data, t.Sample(dev, 100, 3), pl.Recipe, finetune.TrainEnv{
+		EOS: base.FirstEOS(), Pad: base.Pad, Base: base.Dir, Out: out, Log: cfg.Log, Progress: cfg.Progress, Resume: true})
+	if err != nil {
+		return c, fmt.Errorf("candidate %s: %w", pl.Name, err)
+	}
+	defer set.Close()
+	c.Tokens = tr.Tokens
+	res, err := t.Evaluate(ctx, base.LM, base.Tokenizer, eval, eopts)
+	if err != nil {
+		return c, err
+	}
+	c.Metric = res.Value
+	if err := fsutil.WriteJSON(filepath.Join(run.Dir, c.Dir, "eval.json"), res); err != nil {
+		return c, err
+	}
+	if err := writeJSONLines(filepath.Join(run.Dir, c.Dir, "train.jsonl"), data); err != nil {
+		return c, err
+	}
+	return c, nil
+}

@@ -1,0 +1,74 @@
+package coldstart_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pioneer-ai/pioneer/agent/coldstart"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
+	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/engine/training"
+	_ "github.com/pioneer-ai/pioneer/model/all"
+)
+
+// TestColdStartRun: a description and a catalog in, on pioneer-nano: the task folder,
+// the baseline, candidates scored on the frozen set, the best as v0 when it beats the
+// base model, an outcome; a rerun trains nothing and returns the same outcome.
+func TestColdStartRun(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	b.WriteString("label\ttext\n")
+	for i := range 70 {
+		fmt.Fprintf(&b, "ham\tsee you at %d tonight for dinner\nspam\tfree prize number %d, text WIN now to claim\n", i, i)
+	}
+	write(t, filepath.Join(root, "cat", "sms", "messages.tsv"), b.String())
+	steps := 0
+	cfg := coldstart.Config{Description: "classify text messages as spam or not", Catalogs: []string{filepath.Join(root, "cat")},
+		Base: data.NanoModel, Out: filepath.Join(root, "run"), Device: torch.CPU, Iterations: 1, EvalSize: 20,
+		Recipe: finetune.Recipe{Epochs: 2, Batch: 16, LR: 5e-3, Seed: 1}, Progress: func(training.Progress) { steps++ }}
+	o, err := coldstart.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Candidates) != 2 || o.Best == nil || o.Task == "" || o.Metric != "accuracy" {
+		t.Fatalf("outcome %+v", o)
+	}
+	for _, c := range o.Candidates {
+		if c.Metric < 0 || c.Metric > 1 || c.Curation.Out == 0 || c.Tokens == 0 {
+			t.Fatalf("candidate %+v", c)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.Out, c.Dir, "eval.json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Best.Metric > o.Baseline {
+		if o.Version != "v0" {
+			t.Fatalf("the best candidate beats the base model but no v0: %+v", o)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.Out, "versions", "v0", "adapter_model.safetensors")); err != nil {
+			t.Fatal(err)
+		}
+	} else if o.Version != "" {
+		t.Fatalf("a version made from a candidate no better than the base model: %+v", o)
+	}
+	for _, f := range []string{"task/task.yaml", "task/eval.jsonl", "outcome.json", "lineage.jsonl"} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
+			t.Fatalf("run folder lacks %s", f)
+		}
+	}
+	t.Logf("baseline %.3f, candidates %.3f / %.3f, version %q", o.Baseline, o.Candidates[0].Metric, o.Candidates[1].Metric, o.Version)
+	steps = 0
+	again, err := coldstart.Run(context.Background(), cfg)
+	if err != nil || steps != 0 || again.Best.Metric != o.Best.Metric || again.Version != o.Version {
+		t.Fatalf("rerun: %d steps trained, %+v, %v", steps, again, err)
+	}
+	cfg.EvalSize = 30
+	if _, err := coldstart.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "eval_size") {
+		t.Fatalf("a rerun with other settings: %v", err)
+	}
+}

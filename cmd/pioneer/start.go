@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pioneer-ai/pioneer/agent/coldstart"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/data"
+)
+
+// startCommand is cold-start mode: a task description to a trained model, through the
+// plan, the catalog's data, a frozen evaluation set and a search over candidates.
+func startCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "start",
+		Usage:     "cold-start: from a task description to a trained model (plan, data from local catalogs, frozen evaluation set, search)",
+		ArgsUsage: `"DESCRIPTION"`,
+		Description: `The run folder gets the task folder (task/: train, dev, the frozen evaluation set as its
+test split), each candidate (iterN/NAME: adapter, its training data, its predictions),
+outcome.json, and the best candidate as version v0 (versions/) when it beats the base
+model. Rerunning the same command resumes a killed run.`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "catalog", Usage: "a folder of datasets; repeatable; the bundled tasks are always in"},
+			&cli.StringFlag{Name: "examples", Usage: "a JSONL file of a few examples: they decide the type and labels"},
+			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: modelUsage},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder"},
+			&cli.IntFlag{Name: "iterations", Value: 3, Usage: "rounds of two candidates at most"},
+			&cli.Float64Flag{Name: "target", Value: 0.96, Usage: "the frozen set's metric at which the search stops"},
+			&cli.IntFlag{Name: "eval-size", Value: 200, Usage: "examples in the frozen evaluation set"},
+			&cli.IntFlag{Name: "epochs", Value: 3, Usage: "the first candidates' passes over their data"},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
+			&cli.Float64Flag{Name: "lr", Value: 5e-3, Usage: "the first candidates' peak learning rate"},
+			&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank (alpha = 2 x rank)"},
+			&cli.DurationFlag{Name: "wall-time", Usage: "stop starting candidates after this long (0: no bound)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the evaluation set's draw and the training"},
+			deviceFlag(),
+			threadsFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			if err := checkInts(c, intRange{"iterations", 1, 100}, intRange{"eval-size", 1, 100_000}, intRange{"epochs", 1, maxEpochs},
+				intRange{"batch", 1, maxBatch}, intRange{"lora-r", 1, 1 << 16}); err != nil {
+				return err
+			}
+			if err := checkFloats(c, floatRange{"target", 0, 1, true}, floatRange{"lr", 0, 1, true}); err != nil {
+				return err
+			}
+			if c.Duration("wall-time") < 0 {
+				return fmt.Errorf("--wall-time must not be negative, got %s", c.Duration("wall-time"))
+			}
+			if c.NArg() != 1 {
+				return fmt.Errorf("start takes one argument, the task description in quotes (got %d)", c.NArg())
+			}
+			dev, err := device(c)
+			if err != nil {
+				return err
+			}
+			var examples []task.Example
+			if f := c.String("examples"); f != "" {
+				if examples, err = readExamples(f); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			bar := newProgressBar(os.Stderr)
+			o, err := coldstart.Run(ctx, coldstart.Config{Description: c.Args().First(), Examples: examples, Catalogs: c.StringSlice("catalog"),
+				Base: c.String("model"), Out: c.String("out"), Device: dev, Iterations: c.Int("iterations"), Target: c.Float64("target"),
+				EvalSize: c.Int("eval-size"), WallTime: c.Duration("wall-time"), Seed: c.Uint64("seed"), Log: os.Stderr, Progress: bar.update,
+				Recipe: finetune.Recipe{Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Rank: c.Int("lora-r"), Seed: c.Uint64("seed")}})
+			bar.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s: %s %.4f (base model) -> %.4f (best of %d candidates, %s) on the frozen evaluation set; %s\n",
+				o.Task, o.Metric, o.Baseline, o.Best.Metric, len(o.Candidates), o.Best.Name, o.Stopped)
+			if o.Version != "" {
+				fmt.Printf("deployed as %s in %s/versions; improve it from its failures with pioneer adapt --task %s/task ...\n", o.Version, c.String("out"), c.String("out"))
+			} else {
+				fmt.Println("no candidate beat the base model: nothing deployed")
+			}
+			return nil
+		},
+	}
+}

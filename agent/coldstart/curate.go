@@ -14,11 +14,11 @@ import (
 type Curation struct {
 	In        int            `json:"in"`
 	Out       int            `json:"out"`
-	Capped    map[string]int `json:"capped,omitempty"`     // label -> examples left out by the balance cap
-	TooLong   int            `json:"too_long,omitempty"`   // inputs far longer than the evaluation set's
-	Hard      int            `json:"hard,omitempty"`       // examples the base model got wrong, kept first
-	Negatives int            `json:"negatives,omitempty"`  // hard negatives paired with them
-	PerLabel  map[string]int `json:"per_label,omitempty"`  // what is left, per label (classification)
+	Capped    map[string]int `json:"capped,omitempty"`    // label -> examples left out by the balance cap
+	TooLong   int            `json:"too_long,omitempty"`  // inputs far longer than the evaluation set's
+	Hard      int            `json:"hard,omitempty"`      // examples the base model got wrong, kept first
+	Negatives int            `json:"negatives,omitempty"` // hard negatives paired with them
+	PerLabel  map[string]int `json:"per_label,omitempty"` // what is left, per label (classification)
 	Truncated bool           `json:"truncated,omitempty"` // the size asked for cut the pool
 }
 

@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	// 4. The base model on the frozen set, and its mistakes on a sample of the training
 	// data (the hard examples curation puts first).
 	type baseline struct {
-		Metric float64 `json:"metric"`
+		Metric float64  `json:"metric"`
 		Hard   []string `json:"hard"`
 	}
 	bl, err := agent.Step(ctx, run, "baseline", "baseline", func() (baseline, error) {

@@ -56,6 +56,7 @@ func Curate(t task.Type, pool, eval []task.Example, hard map[string]bool, n int,
 	}
 	// Hard examples first, each followed by its hard negative.
 	var out []task.Example
+	var role []int // per example of out: 1 hard, 2 its hard negative, 0 other
 	used := map[int]bool{}
 	texts := make([]string, len(kept))
 	for i, ex := range kept {
@@ -70,12 +71,10 @@ func Curate(t task.Type, pool, eval []task.Example, hard map[string]bool, n int,
 			ix = text.NewIndex(texts)
 		}
 		used[i] = true
-		out = append(out, ex)
-		cu.Hard++
+		out, role = append(out, ex), append(role, 1)
 		for _, h := range ix.Nearest(ex.Text, 10, func(j int) bool { return used[j] || sameAnswer(kept[j], ex) }) {
 			used[h.I] = true
-			out = append(out, kept[h.I])
-			cu.Negatives++
+			out, role = append(out, kept[h.I]), append(role, 2)
 			break
 		}
 	}
@@ -95,6 +94,14 @@ func Curate(t task.Type, pool, eval []task.Example, hard map[string]bool, n int,
 		cu.Truncated = true
 	}
 	cu.Out = len(out)
+	for _, r := range role[:min(len(role), len(out))] {
+		switch r {
+		case 1:
+			cu.Hard++
+		case 2:
+			cu.Negatives++
+		}
+	}
 	if t == task.Classification {
 		cu.PerLabel = map[string]int{}
 		for _, ex := range out {

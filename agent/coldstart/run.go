@@ -283,6 +283,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err := fsutil.WriteJSON(run.Path("outcome.json"), o); err != nil {
 		return nil, err
 	}
+	if err := fsutil.WriteFileAtomic(run.Path("report.md"), []byte(o.Report(plan, rec))); err != nil {
+		return nil, err
+	}
 	return o, run.Lineage.Append("outcome", "outcome", o)
 }
 

@@ -56,10 +56,14 @@ func TestColdStartRun(t *testing.T) {
 	} else if o.Version != "" {
 		t.Fatalf("a version made from a candidate no better than the base model: %+v", o)
 	}
-	for _, f := range []string{"task/task.yaml", "task/eval.jsonl", "outcome.json", "lineage.jsonl"} {
+	for _, f := range []string{"task/task.yaml", "task/eval.jsonl", "outcome.json", "lineage.jsonl", "report.md"} {
 		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
 			t.Fatalf("run folder lacks %s", f)
 		}
+	}
+	report, err := os.ReadFile(filepath.Join(cfg.Out, "report.md"))
+	if err != nil || !strings.Contains(string(report), "| sms (") || !strings.Contains(string(report), "iter1/A-small") {
+		t.Fatalf("report.md: %s %v", report, err)
 	}
 	t.Logf("baseline %.3f, candidates %.3f / %.3f, version %q", o.Baseline, o.Candidates[0].Metric, o.Candidates[1].Metric, o.Version)
 	steps = 0

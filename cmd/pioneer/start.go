@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -80,7 +81,10 @@ model. Rerunning the same command resumes a killed run.`,
 			fmt.Printf("%s: %s %.4f (base model) -> %.4f (best of %d candidates, %s) on the frozen evaluation set; %s\n",
 				o.Task, o.Metric, o.Baseline, o.Best.Metric, len(o.Candidates), o.Best.Name, o.Stopped)
 			if o.Version != "" {
-				fmt.Printf("deployed as %s in %s/versions; improve it from its failures with pioneer adapt --task %s/task ...\n", o.Version, c.String("out"), c.String("out"))
+				out := c.String("out")
+				fmt.Printf("deployed as %s (%s); report %s\n", o.Version, filepath.Join(out, "versions", o.Version), filepath.Join(out, "report.md"))
+				fmt.Printf("improve it from its labelled failures:\n  pioneer adapt --model %s --adapter %s --task %s --parent-data %s --failures FAILURES.jsonl --out %s-adapt\n",
+					c.String("model"), filepath.Join(out, "versions", o.Version), filepath.Join(out, "task"), filepath.Join(out, o.Best.Dir, "train.jsonl"), out)
 			} else {
 				fmt.Println("no candidate beat the base model: nothing deployed")
 			}

@@ -39,6 +39,10 @@ type Config struct {
 	Recipe   finetune.Recipe
 	WallTime time.Duration // 0: no bound
 	Seed     uint64        // 1
+	// Manual stops the run after the task folder is written, for a person to read and
+	// edit task/task.yaml; the same command without it goes on from there (the task as
+	// edited).
+	Manual bool
 	Log      io.Writer
 	Progress func(training.Progress)
 }
@@ -87,6 +91,9 @@ type Outcome struct {
 	Stopped    string      `json:"stopped"` // why the search ended
 	Wall       float64     `json:"wall_s"`
 }
+
+// AwaitingApproval is Outcome.Stopped of a run that waits for its task to be approved.
+const AwaitingApproval = "awaiting approval of the task"
 
 // data is the data stage's record.
 type dataRecord struct {
@@ -165,10 +172,27 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Manual && !run.Lineage.Has("task_approved") {
+		fmt.Fprintf(log, "waiting  for the task to be approved: read (and edit) %s, then run the same command without manual approval\n", filepath.Join(taskDir, "task.yaml"))
+		return &Outcome{Task: plan.Task.Name, Metric: plan.Task.Metric, Target: cfg.Target, Stopped: AwaitingApproval}, nil
+	}
 	t, err := task.Load(taskDir)
+	if err != nil {
+		return nil, fmt.Errorf("coldstart: the task folder (as edited?): %w", err)
+	}
+	fp, err := t.Fingerprint()
 	if err != nil {
 		return nil, err
 	}
+	approved, err := agent.Step(ctx, run, "task_approved", "task_approved", func() (string, error) { return fp, nil })
+	if err != nil {
+		return nil, err
+	}
+	if approved != fp {
+		return nil, fmt.Errorf("coldstart: %s changed after the run went on with it (fingerprint %s, now %s): use another run folder", taskDir, approved, fp)
+	}
+	// The task as it is now (a person may have edited it) is what the report shows.
+	plan.Task.Prompt, plan.Task.Output, plan.Task.Metric, plan.Task.Labels, plan.Task.EntityTypes = t.Prompt, t.Output, t.Metric, t.Labels, t.EntityTypes
 	train, dev, eval, err := t.Splits()
 	if err != nil {
 		return nil, err

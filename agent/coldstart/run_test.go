@@ -28,10 +28,27 @@ func TestColdStartRun(t *testing.T) {
 	}
 	write(t, filepath.Join(root, "cat", "sms", "messages.tsv"), b.String())
 	steps := 0
-	cfg := coldstart.Config{Description: "classify text messages as spam or not", Catalogs: []string{filepath.Join(root, "cat")},
+	cfg := coldstart.Config{Manual: true, Description: "classify text messages as spam or not", Catalogs: []string{filepath.Join(root, "cat")},
 		Base: data.NanoModel, Out: filepath.Join(root, "run"), Device: torch.CPU, Iterations: 1, EvalSize: 20,
 		Recipe: finetune.Recipe{Epochs: 2, Batch: 16, LR: 5e-3, Seed: 1}, Progress: func(training.Progress) { steps++ }}
+	// With manual approval the run stops at the task folder; a person edits the prompt;
+	// the run goes on with the edited task.
 	o, err := coldstart.Run(context.Background(), cfg)
+	if err != nil || o.Stopped != coldstart.AwaitingApproval || steps != 0 {
+		t.Fatalf("manual approval: %+v %v, %d steps trained", o, err, steps)
+	}
+	y := filepath.Join(cfg.Out, "task", "task.yaml")
+	b0, err := os.ReadFile(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b0), "label:", "kind of message:", 1)
+	if edited == string(b0) {
+		t.Fatalf("task.yaml has no prompt to edit: %s", b0)
+	}
+	write(t, y, edited)
+	cfg.Manual = false
+	o, err = coldstart.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +79,7 @@ func TestColdStartRun(t *testing.T) {
 		}
 	}
 	report, err := os.ReadFile(filepath.Join(cfg.Out, "report.md"))
-	if err != nil || !strings.Contains(string(report), "| sms (") || !strings.Contains(string(report), "iter1/A-small") {
+	if err != nil || !strings.Contains(string(report), "| sms (") || !strings.Contains(string(report), "iter1/A-small") || !strings.Contains(string(report), "kind of message:") {
 		t.Fatalf("report.md: %s %v", report, err)
 	}
 	t.Logf("baseline %.3f, candidates %.3f / %.3f, version %q", o.Baseline, o.Candidates[0].Metric, o.Candidates[1].Metric, o.Version)

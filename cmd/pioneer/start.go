@@ -40,6 +40,7 @@ model. Rerunning the same command resumes a killed run.`,
 			&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank (alpha = 2 x rank)"},
 			&cli.DurationFlag{Name: "wall-time", Usage: "stop starting candidates after this long (0: no bound)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the evaluation set's draw and the training"},
+			&cli.StringFlag{Name: "approve", Value: "auto", Usage: "auto: go on from the task to the search; manual: stop after writing the task folder, for a person to read and edit task/task.yaml, then rerun with auto"},
 			deviceFlag(),
 			threadsFlag(),
 		},
@@ -53,6 +54,9 @@ model. Rerunning the same command resumes a killed run.`,
 			}
 			if c.Duration("wall-time") < 0 {
 				return fmt.Errorf("--wall-time must not be negative, got %s", c.Duration("wall-time"))
+			}
+			if a := c.String("approve"); a != "auto" && a != "manual" {
+				return fmt.Errorf("--approve must be auto or manual, got %q", a)
 			}
 			if c.NArg() != 1 {
 				return fmt.Errorf("start takes one argument, the task description in quotes (got %d)", c.NArg())
@@ -73,10 +77,19 @@ model. Rerunning the same command resumes a killed run.`,
 			o, err := coldstart.Run(ctx, coldstart.Config{Description: c.Args().First(), Examples: examples, Catalogs: c.StringSlice("catalog"),
 				Base: c.String("model"), Out: c.String("out"), Device: dev, Iterations: c.Int("iterations"), Target: c.Float64("target"),
 				EvalSize: c.Int("eval-size"), WallTime: c.Duration("wall-time"), Seed: c.Uint64("seed"), Log: os.Stderr, Progress: bar.update,
+				Manual: c.String("approve") == "manual",
 				Recipe: finetune.Recipe{Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Rank: c.Int("lora-r"), Seed: c.Uint64("seed")}})
 			bar.finish()
 			if err != nil {
 				return err
+			}
+			if o.Stopped == coldstart.AwaitingApproval {
+				fmt.Printf("%s: the task is in %s; edit it if need be, then run the same command with --approve auto\n", o.Task, filepath.Join(c.String("out"), "task", "task.yaml"))
+				return nil
+			}
+			if o.Best == nil {
+				fmt.Printf("%s: no candidate was trained (%s)\n", o.Task, o.Stopped)
+				return nil
 			}
 			fmt.Printf("%s: %s %.4f (base model) -> %.4f (best of %d candidates, %s) on the frozen evaluation set; %s\n",
 				o.Task, o.Metric, o.Baseline, o.Best.Metric, len(o.Candidates), o.Best.Name, o.Stopped)

@@ -42,7 +42,7 @@ type Config struct {
 	// Manual stops the run after the task folder is written, for a person to read and
 	// edit task/task.yaml; the same command without it goes on from there (the task as
 	// edited).
-	Manual bool
+	Manual   bool
 	Log      io.Writer
 	Progress func(training.Progress)
 }

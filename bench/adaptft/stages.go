@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"github.com/pioneer-ai/pioneer/agent/catalog"
+	"github.com/pioneer-ai/pioneer/agent/task"
+)
+
+// scenario is a task's data as the generator sees it.
+type scenario struct {
+	name   string
+	kind   string
+	labels []string // labels, choice letters or entity types
+	pool   []task.Example
+	source string // where the examples come from, for the spec's table
+}
+
+func (sc *scenario) otherLabels(l string) []string {
+	var out []string
+	for _, x := range sc.labels {
+		if x != l {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// scenarioSource says where a scenario's data are: a bundled task, or a dataset folder
+// under the shared data (read by agent/catalog) and the splits that make the pool.
+type scenarioSource struct {
+	bundled string
+	dir     string // under the data folder
+	splits  []string
+	kind    string
+}
+
+// scenarios are AdaptFT's seven, one per kind of task the issue names.
+var scenarios = map[string]scenarioSource{
+	"clinc150":  {bundled: "clinc150", kind: kindLabel},
+	"banking77": {bundled: "banking77", kind: kindLabel},
+	"sms_spam":  {dir: "classification/sms_spam", splits: []string{"data"}, kind: kindLabel},
+	"conll2003": {bundled: "conll2003", kind: kindEntities},
+	"arc_easy":  {dir: "reasoning/arc_easy", splits: []string{"train", "validation"}, kind: kindChoice},
+	"gsm8k":     {dir: "math/gsm8k", splits: []string{"train"}, kind: kindAnswer},
+	// SAMSum's training split is not in the shared data: validation and test make the pool.
+	"samsum": {dir: "summarization/samsum", splits: []string{"validation", "test"}, kind: kindAnswer},
+}
+
+func scenarioNames() []string {
+	var out []string
+	for k := range scenarios {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loadScenario reads a scenario's pool: a bundled task's training split, or a catalog
+// dataset's splits.
+func loadScenario(name, dataDir string) (*scenario, error) {
+	src, ok := scenarios[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown scenario %q (%v)", name, scenarioNames())
+	}
+	sc := &scenario{name: name, kind: src.kind}
+	if src.bundled != "" {
+		t, err := task.Load(src.bundled)
+		if err != nil {
+			return nil, err
+		}
+		if sc.pool, err = t.Split("train"); err != nil {
+			return nil, err
+		}
+		sc.labels = append(append(sc.labels, t.Labels...), t.EntityTypes...)
+		sc.source = "bundled task " + src.bundled + ", train split"
+		return sc, nil
+	}
+	dir := filepath.Join(dataDir, src.dir)
+	c, err := catalog.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Datasets) != 1 {
+		return nil, fmt.Errorf("%s: %d datasets found (skipped %v)", dir, len(c.Datasets), c.Skipped)
+	}
+	d := c.Datasets[0]
+	for _, s := range src.splits {
+		exs, _, err := d.Examples(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, ex := range exs {
+			ex.ID = s + "/" + ex.ID
+			sc.pool = append(sc.pool, ex)
+		}
+	}
+	for l := range d.Labels {
+		sc.labels = append(sc.labels, l)
+	}
+	slices.Sort(sc.labels)
+	sc.source = fmt.Sprintf("%s (%v)", src.dir, src.splits)
+	return sc, nil
+}
+
+// Stage settings (the issue's): poison rates per stage, logs per stage, the share seen
+// by the agent, the share with fixable noise.
+var (
+	poisonRates = []float64{0, 0.15, 0.25, 0.40}
+	fixableRate = 0.30
+	seenShare   = 0.70
+)
+
+// logsPerStage is the issue's "about 500"; a pool too small for four stages of it gets
+// a quarter of the pool each.
+const logsPerStage = 500
+
+// line is one generated log line with the truth about it.
+type line struct {
+	Example task.Example // as logged: perturbed input, expected answer (poison included)
+	Source  string       // the pool example's id
+	Stage   int
+	Seen    bool     // in the logs the agent sees (else the stage's test part)
+	Fixable []string // fixable perturbations applied
+	Poison  string   // the poison kind, "" for none
+}
+
+// generate draws the four stages: fresh pool examples each, 70 % seen and 30 % test per
+// stage; fixable noise on about 30 % of lines; poison on the stage's rate of the seen
+// lines only (the test part keeps true answers: it scores models).
+func generate(sc *scenario, seed uint64) [][]line {
+	r := rand.New(rand.NewPCG(seed, 0xada9f7))
+	n := min(logsPerStage, len(sc.pool)/len(poisonRates))
+	order := r.Perm(len(sc.pool))
+	var stages [][]line
+	for s, rate := range poisonRates {
+		var st []line
+		idx := order[s*n : (s+1)*n]
+		seen := int(float64(n)*seenShare + 0.5)
+		nPoison := int(float64(seen)*rate + 0.5)
+		for k, i := range idx {
+			ex := sc.pool[i]
+			ex.Entities = slices.Clone(ex.Entities)
+			l := line{Source: ex.ID, Stage: s, Seen: k < seen}
+			ex.ID = fmt.Sprintf("%s-s%d-%04d", sc.name, s, k)
+			if l.Seen && k < nPoison { // the first nPoison seen lines (the order is random)
+				l.Poison = applyOne(r, poison, &ex, sc)
+			}
+			if r.Float64() < fixableRate {
+				if f := applyOne(r, fixable, &ex, sc); f != "" {
+					l.Fixable = append(l.Fixable, f)
+				}
+			}
+			l.Example = ex
+			st = append(st, l)
+		}
+		// Mix the poisoned lines among the seen ones.
+		r.Shuffle(seen, func(a, b int) { st[a], st[b] = st[b], st[a] })
+		stages = append(stages, st)
+	}
+	return stages
+}
+
+// applyOne applies one perturbation of the list that fits the scenario, drawn at random
+// (another when it cannot apply), and names it; "" when none could.
+func applyOne(r *rand.Rand, ps []perturbation, ex *task.Example, sc *scenario) string {
+	var fit []perturbation
+	for _, p := range ps {
+		if p.fits(sc.kind) {
+			fit = append(fit, p)
+		}
+	}
+	for _, i := range r.Perm(len(fit)) {
+		if fit[i].apply(r, ex, sc) {
+			return fit[i].name
+		}
+	}
+	return ""
+}

@@ -22,12 +22,16 @@ type GenerateOptions struct {
 	StopStrings  []string           // end a row when its decoded text contains one (the output keeps it)
 	Decode       func([]int) string // turns a row's new tokens into text; required with StopStrings
 	PadID        int                // fills left padding and finished rows
+	// OnToken, when set, is called with each token as it joins a row's output (a
+	// streaming server sends it on); returning false ends that row (Reason "cancelled"),
+	// as when its client has gone.
+	OnToken func(row, token int) bool
 }
 
 // Completion is one row's result.
 type Completion struct {
 	Tokens []int  // new tokens
-	Reason string // "stop_token", "stop_string" or "length"
+	Reason string // "stop_token", "stop_string", "length" or "cancelled" (OnToken said so)
 }
 
 func (o *GenerateOptions) validate(vocab int) error {
@@ -158,6 +162,9 @@ func Generate(m model.CausalLM, prompts [][]int, o GenerateOptions) ([]Completio
 					}
 				default:
 					out[b].Tokens = append(out[b].Tokens, tok)
+				}
+				if o.OnToken != nil && out[b].Reason != "stop_token" && !o.OnToken(b, tok) && out[b].Reason == "" {
+					out[b].Reason = "cancelled"
 				}
 				if out[b].Reason != "" {
 					done[b] = true

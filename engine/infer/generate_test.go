@@ -271,3 +271,34 @@ func TestSampleGreedyAndSeeded(t *testing.T) {
 		t.Fatal("empty prompt accepted")
 	}
 }
+
+// TestGenerateStreamsTokens: OnToken sees every row's tokens in order as they come, and
+// ending a row from it leaves the others as they were.
+func TestGenerateStreamsTokens(t *testing.T) {
+	m := tinyLlama(t, 0)
+	greedy, err := infer.Generate(m, prompts, infer.GenerateOptions{MaxNewTokens: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make([][]int, len(prompts))
+	out, err := infer.Generate(m, prompts, infer.GenerateOptions{MaxNewTokens: 10, OnToken: func(row, tok int) bool {
+		seen[row] = append(seen[row], tok)
+		return row != 1 || len(seen[1]) < 3 // row 1's client goes after 3 tokens
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range prompts {
+		if !slices.Equal(seen[i], out[i].Tokens) {
+			t.Fatalf("row %d: streamed %v, returned %v", i, seen[i], out[i].Tokens)
+		}
+	}
+	if out[1].Reason != "cancelled" || !slices.Equal(out[1].Tokens, greedy[1].Tokens[:3]) {
+		t.Fatalf("the cancelled row: %v (%s), greedy %v", out[1].Tokens, out[1].Reason, greedy[1].Tokens)
+	}
+	for _, i := range []int{0, 2} {
+		if !slices.Equal(out[i].Tokens, greedy[i].Tokens) {
+			t.Fatalf("row %d changed when row 1 was cancelled: %v, greedy %v", i, out[i].Tokens, greedy[i].Tokens)
+		}
+	}
+}

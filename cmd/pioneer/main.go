@@ -34,6 +34,7 @@ func newApp() *cli.App {
 			evalCommand(),
 			exportCommand(),
 			generateCommand(),
+			serveCommand(),
 			infoCommand(),
 			{
 				Name:  "version",

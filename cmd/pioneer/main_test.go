@@ -426,3 +426,30 @@ func TestStartRefusesBadInput(t *testing.T) {
 		t.Errorf("no description: %v", err)
 	}
 }
+
+func TestServeRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "keys")
+	if err := os.WriteFile(empty, []byte("\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-batch", "0"}, "--max-batch"},
+		{[]string{"--max-queue", "0"}, "--max-queue"},
+		{[]string{"--timeout", "0s"}, "--timeout"},
+		{[]string{"--adapter", "nodir"}, "NAME=DIR"},
+		{[]string{"--adapter", "a=x", "--adapter", "a=y"}, "twice"},
+		{[]string{"--api-key-file", empty}, "no key"},
+		{[]string{"--api-key-file", filepath.Join(dir, "absent")}, "no such file"},
+		{[]string{"--addr", "256.0.0.1:99999"}, "listen"},
+		{[]string{"--adapter", "a=" + filepath.Join(dir, "absent"), "--addr", "127.0.0.1:0"}, "adapter a"},
+	} {
+		args := append([]string{"pioneer", "serve", "--model", "pioneer-nano", "--device", "cpu"}, c.args...)
+		if err := newApp().Run(args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %q", c.args, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package serve
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pioneer-ai/pioneer/model/chat"
+)
+
+// trafficRecord is one request and its answer in traffic.jsonl.
+type trafficRecord struct {
+	ID               string         `json:"id"`
+	Time             time.Time      `json:"time"`
+	Model            string         `json:"model"`
+	Endpoint         string         `json:"endpoint"`
+	Prompt           string         `json:"prompt"` // as the model saw it (chat: rendered)
+	Messages         []chat.Message `json:"messages,omitempty"`
+	Output           string         `json:"output"`
+	Finish           string         `json:"finish_reason"`
+	PromptTokens     int            `json:"prompt_tokens"`
+	CompletionTokens int            `json:"completion_tokens"`
+	QueueMS          int64          `json:"queue_ms"`
+	TotalMS          int64          `json:"total_ms"`
+}
+
+// feedbackRecord is a person's verdict on a logged answer, in feedback.jsonl.
+type feedbackRecord struct {
+	ID       string    `json:"id"`
+	Time     time.Time `json:"time"`
+	Verdict  string    `json:"verdict"` // wrong or right
+	Expected string    `json:"expected,omitempty"`
+}
+
+// trafficLog appends whole lines (one write each) to traffic.jsonl, synced to disk at
+// most every 200 ms and on Close, and starts traffic-<n>.jsonl when the file passes
+// rotate bytes: a crash loses at most the last 200 ms of lines and never leaves half a
+// line in the middle of the file (a torn last line is one a reader skips).
+type trafficLog struct {
+	mu       sync.Mutex
+	dir      string
+	f        *os.File
+	size     int64
+	rotate   int64
+	n        int
+	dirty    bool
+	stop     chan struct{}
+	stopped  chan struct{}
+	feedback *os.File
+}
+
+func openTrafficLog(dir string, rotate int64) (*trafficLog, error) {
+	t := &trafficLog{dir: dir, rotate: rotate, stop: make(chan struct{}), stopped: make(chan struct{})}
+	// The numbered files a previous run left: the next one continues after them.
+	for {
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("traffic-%d.jsonl", t.n+1))); err != nil {
+			break
+		}
+		t.n++
+	}
+	if err := t.open(); err != nil {
+		return nil, err
+	}
+	fb, err := os.OpenFile(filepath.Join(dir, "feedback.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.f.Close()
+		return nil, err
+	}
+	t.feedback = fb
+	go t.syncer()
+	return t, nil
+}
+
+func (t *trafficLog) open() error {
+	f, err := os.OpenFile(filepath.Join(t.dir, "traffic.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	t.f, t.size = f, st.Size()
+	return nil
+}
+
+func (t *trafficLog) syncer() {
+	defer close(t.stopped)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			t.mu.Lock()
+			if t.dirty {
+				t.f.Sync()
+				t.feedback.Sync()
+				t.dirty = false
+			}
+			t.mu.Unlock()
+		case <-t.stop:
+			return
+		}
+	}
+}
+
+// Append writes one record as a line.
+func (t *trafficLog) Append(rec trafficRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.size > 0 && t.size+int64(len(b)) > t.rotate {
+		if err := t.f.Sync(); err != nil {
+			return err
+		}
+		t.f.Close()
+		t.n++
+		if err := os.Rename(filepath.Join(t.dir, "traffic.jsonl"), filepath.Join(t.dir, fmt.Sprintf("traffic-%d.jsonl", t.n))); err != nil {
+			return err
+		}
+		if err := t.open(); err != nil {
+			return err
+		}
+	}
+	n, err := t.f.Write(b)
+	t.size += int64(n)
+	t.dirty = true
+	return err
+}
+
+func (t *trafficLog) appendFeedback(rec feedbackRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, err = t.feedback.Write(append(b, '\n'))
+	t.dirty = true
+	return err
+}
+
+// Close syncs and closes the files.
+func (t *trafficLog) Close() error {
+	close(t.stop)
+	<-t.stopped
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	err := t.f.Sync()
+	if cerr := t.f.Close(); err == nil {
+		err = cerr
+	}
+	if ferr := t.feedback.Sync(); err == nil {
+		err = ferr
+	}
+	t.feedback.Close()
+	return err
+}
+
+// feedback takes {"id", "verdict": "wrong"|"right", "expected"} for a logged answer.
+func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
+	var fb feedbackRecord
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	status := http.StatusOK
+	defer func() { s.metrics.request(r.URL.Path, status) }()
+	if err := dec.Decode(&fb); err != nil {
+		status = http.StatusBadRequest
+		apiError(w, status, "invalid_request_error", "feedback must be {\"id\", \"verdict\": \"wrong\"|\"right\", \"expected\"}: "+err.Error())
+		return
+	}
+	switch {
+	case fb.ID == "" || len(fb.ID) > 200 || strings.ContainsAny(fb.ID, "\n\r"):
+		status = http.StatusBadRequest
+	case fb.Verdict != "wrong" && fb.Verdict != "right":
+		status = http.StatusBadRequest
+	case fb.Verdict == "wrong" && strings.TrimSpace(fb.Expected) == "":
+		status = http.StatusBadRequest
+	}
+	if status != http.StatusOK {
+		apiError(w, status, "invalid_request_error", "feedback needs an id (the answer's), a verdict wrong or right, and the expected answer when wrong")
+		return
+	}
+	if s.traffic == nil {
+		status = http.StatusNotImplemented
+		apiError(w, status, "invalid_request_error", "this server keeps no traffic log (start it with a log folder)")
+		return
+	}
+	fb.Time = time.Now().UTC()
+	if err := s.traffic.appendFeedback(fb); err != nil {
+		status = http.StatusInternalServerError
+		apiError(w, status, "server_error", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"id": fb.ID, "recorded": true})
+}
+
+// readLines reads a JSONL file's whole lines (a torn last line is skipped).
+func readLines[T any](path string) ([]T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var v T
+		if json.Unmarshal(sc.Bytes(), &v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out, sc.Err()
+}
+
+// Labelled is a logged answer a person judged.
+type Labelled struct {
+	ID       string `json:"id"`
+	Input    string `json:"input"` // the prompt as the model saw it
+	Output   string `json:"output"`
+	Expected string `json:"expected"`
+}
+
+// Label joins a log folder's traffic files with its feedback (the last verdict on an id
+// wins): the answers marked wrong, with the expected answer (a failure log's lines), and
+// those marked right (with their output as expected). Feedback on an id the traffic
+// does not hold is counted in unknown.
+func Label(dir string) (wrong, right []Labelled, unknown int, err error) {
+	fbs, err := readLines[feedbackRecord](filepath.Join(dir, "feedback.jsonl"))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	verdict := map[string]feedbackRecord{}
+	for _, f := range fbs {
+		verdict[f.ID] = f
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "traffic-*.jsonl"))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	files = append(files, filepath.Join(dir, "traffic.jsonl"))
+	seen := map[string]bool{}
+	for _, f := range files {
+		recs, err := readLines[trafficRecord](f)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		for _, rec := range recs {
+			v, ok := verdict[rec.ID]
+			if !ok || seen[rec.ID] {
+				continue
+			}
+			seen[rec.ID] = true
+			if v.Verdict == "wrong" {
+				wrong = append(wrong, Labelled{ID: rec.ID, Input: rec.Prompt, Output: rec.Output, Expected: v.Expected})
+			} else {
+				right = append(right, Labelled{ID: rec.ID, Input: rec.Prompt, Output: rec.Output, Expected: rec.Output})
+			}
+		}
+	}
+	for id := range verdict {
+		if !seen[id] {
+			unknown++
+		}
+	}
+	return wrong, right, unknown, nil
+}

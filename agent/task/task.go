@@ -347,6 +347,18 @@ func (t *Task) Check(ex Example) string {
 // PromptText is the prompt of an example.
 func (t *Task) PromptText(text string) string { return strings.ReplaceAll(t.Prompt, "{text}", text) }
 
+// TextOf is PromptText undone: the input a prompt was made from, and false when the
+// prompt is not the task's template filled once (a request to a served model that did
+// not come from this task).
+func (t *Task) TextOf(prompt string) (string, bool) {
+	pre, post, ok := strings.Cut(t.Prompt, "{text}")
+	if !ok || strings.Contains(post, "{text}") || len(prompt) < len(pre)+len(post) ||
+		!strings.HasPrefix(prompt, pre) || !strings.HasSuffix(prompt, post) {
+		return "", false
+	}
+	return prompt[len(pre) : len(prompt)-len(post)], true
+}
+
 // Target is the completion a model should write for an example.
 func (t *Task) Target(ex Example) string {
 	return strings.ReplaceAll(t.Output, t.kind.field(), t.kind.answer(t, ex))

@@ -392,3 +392,21 @@ func TestLabelLike(t *testing.T) {
 		t.Errorf("LabelLike(timer) = %q, want none", l)
 	}
 }
+
+func TestTextOfUndoesPromptText(t *testing.T) {
+	tk, err := task.New("t", task.Classification, []string{"a", "b"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Prompt = "Message: {text}\nintent:"
+	for _, s := range []string{"where is my card", "", "intent: twice\nintent:"} {
+		if got, ok := tk.TextOf(tk.PromptText(s)); !ok || got != s {
+			t.Errorf("TextOf(PromptText(%q)) = %q, %v", s, got, ok)
+		}
+	}
+	for _, p := range []string{"where is my card", "Message: hi", "hi\nintent:", "Message:\nintent"} {
+		if got, ok := tk.TextOf(p); ok {
+			t.Errorf("TextOf(%q) = %q: not the task's prompt", p, got)
+		}
+	}
+}

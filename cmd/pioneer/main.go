@@ -35,6 +35,7 @@ func newApp() *cli.App {
 			exportCommand(),
 			generateCommand(),
 			serveCommand(),
+			labelCommand(),
 			infoCommand(),
 			{
 				Name:  "version",

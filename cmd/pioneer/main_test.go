@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/triage"
 )
 
 func TestPretrainCommand(t *testing.T) {
@@ -451,5 +452,40 @@ func TestServeRefusesBadInput(t *testing.T) {
 		if err := newApp().Run(args); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error naming %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestLabelCommand: served traffic and feedback become a failure log production mode
+// reads and traffic examples of the task.
+func TestLabelCommand(t *testing.T) {
+	dir := t.TempDir()
+	tk, err := task.Load("banking77")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(id, text, out string) string {
+		b, _ := json.Marshal(map[string]any{"id": id, "prompt": tk.PromptText(text), "output": out, "finish_reason": "stop"})
+		return string(b) + "\n"
+	}
+	traffic := rec("a", "where is my card", " card_arrival") + rec("b", "my card has not come", " card_arrival") +
+		rec("c", "how do I top up", " top_up_failed") + `{"id": "d", "prompt": "not the task's prompt", "output": "x"}` + "\n" + `{"id": "torn", "prompt`
+	feedback := `{"id": "a", "verdict": "right"}` + "\n" + `{"id": "c", "verdict": "wrong", "expected": "top_up_by_card_charge"}` + "\n" +
+		`{"id": "d", "verdict": "wrong", "expected": "refund_not_showing_up"}` + "\n" + `{"id": "zz", "verdict": "right"}` + "\n"
+	for name, body := range map[string]string{"traffic.jsonl": traffic, "feedback.jsonl": feedback} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fails, right := filepath.Join(dir, "failures.jsonl"), filepath.Join(dir, "right.jsonl")
+	if err := newApp().Run([]string{"pioneer", "label", "--log-dir", dir, "--task", "banking77", "--failures", fails, "--traffic", right}); err != nil {
+		t.Fatal(err)
+	}
+	fs, quarantined, err := triage.ReadFailures(tk, fails, triage.Limits{})
+	if err != nil || len(fs) != 1 || len(quarantined) != 0 || fs[0].Input != "how do I top up" || fs[0].Label != "top_up_by_card_charge" || fs[0].Predicted != "top_up_failed" {
+		t.Fatalf("failures %+v, quarantined %+v, %v", fs, quarantined, err)
+	}
+	exs, bad, err := tk.ReadFile(right)
+	if err != nil || len(bad) != 0 || len(exs) != 1 || exs[0].Text != "where is my card" || exs[0].Label != "card_arrival" {
+		t.Fatalf("traffic %+v %v %v", exs, bad, err)
 	}
 }

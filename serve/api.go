@@ -46,7 +46,11 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"status": "ok", "models": s.names, "queue": len(s.jobs)})
+	h := map[string]any{"status": "ok", "models": s.names, "queue": len(s.jobs)}
+	if v := s.Serving(); v != "" {
+		h["deployment"] = map[string]string{"id": s.cfg.DeploymentName, "version": v}
+	}
+	json.NewEncoder(w).Encode(h)
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,7 @@ type metrics struct {
 	batchRows  int64
 	queueDepth int
 	logErrors  int64
+	swaps      [2]int64 // failed, done
 }
 
 func newMetrics() *metrics {
@@ -69,6 +70,16 @@ func (m *metrics) queue(n int) {
 	m.mu.Unlock()
 }
 
+func (m *metrics) swap(ok bool) {
+	m.mu.Lock()
+	if ok {
+		m.swaps[1]++
+	} else {
+		m.swaps[0]++
+	}
+	m.mu.Unlock()
+}
+
 func (m *metrics) logError() {
 	m.mu.Lock()
 	m.logErrors++
@@ -112,6 +123,9 @@ func (m *metrics) serve(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "pioneer_batch_rows_total %d\n", m.batchRows)
 	fmt.Fprintln(w, "# TYPE pioneer_queue_depth gauge")
 	fmt.Fprintf(w, "pioneer_queue_depth %d\n", m.queueDepth)
+	fmt.Fprintln(w, "# HELP pioneer_version_swaps_total Deployment version switches, done and failed.")
+	fmt.Fprintln(w, "# TYPE pioneer_version_swaps_total counter")
+	fmt.Fprintf(w, "pioneer_version_swaps_total{result=\"done\"} %d\npioneer_version_swaps_total{result=\"failed\"} %d\n", m.swaps[1], m.swaps[0])
 	fmt.Fprintln(w, "# TYPE pioneer_traffic_log_errors_total counter")
 	fmt.Fprintf(w, "pioneer_traffic_log_errors_total %d\n", m.logErrors)
 }

@@ -14,12 +14,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/serve"
@@ -330,5 +333,82 @@ func TestServer(t *testing.T) {
 	if err != nil || len(wrong) != 1 || wrong[0].ID != ids[0] || wrong[0].Expected != "a better story" || wrong[0].Input != prompts[0] ||
 		len(right) != 1 || right[0].Expected != base[prompts[1]] || unknown != 0 {
 		t.Fatalf("labelled: %+v %+v %d %v", wrong, right, unknown, err)
+	}
+}
+
+// TestServerFollowsDeployment: a production run folder's current version is served and
+// followed: a promotion and a rollback are swapped in without a restart, and recorded.
+func TestServerFollowsDeployment(t *testing.T) {
+	p, zebraDir := fixture(t)
+	zero := filepath.Join(t.TempDir(), "zero")
+	set, err := lora.Attach(p.LM, lora.Config{R: 4, Alpha: 8, TargetModules: lora.Targets{Names: finetune.LoRATargets}, BaseModel: p.Dir}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Save(zero); err != nil {
+		t.Fatal(err)
+	}
+	set.Close()
+	prompt := "Once upon a time"
+	base := greedy(t, p, prompt, 12)
+	run := t.TempDir()
+	vs, err := versions.Open(run, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{zero, zebraDir} {
+		if _, err := vs.Add(src, versions.Meta{Source: src}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := vs.SetCurrent("v0"); err != nil {
+		t.Fatal(err)
+	}
+	logs := t.TempDir()
+	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", Adapters: map[string]string{"zebra": zebraDir}, Deployment: run,
+		LogDir: logs, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	c := client{t, hs.URL, ""}
+	ask := func(m string) string {
+		code, b := c.do("POST", "/v1/completions", map[string]any{"model": m, "prompt": prompt, "max_tokens": 12})
+		if code != 200 {
+			t.Fatalf("%s: %d %s", m, code, b)
+		}
+		return parse(t, b).Choices[0].Text
+	}
+	zebra := ask("zebra")
+	if got := ask("deployment"); got != base || s.Serving() != "v0" {
+		t.Fatalf("v0 (an untrained adapter) answers %q, want the base model's %q", got, base)
+	}
+	until := func(v, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for s.Serving() != v && time.Now().Before(deadline) {
+			ask("nano") // requests keep coming while the version changes
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := ask("deployment"); s.Serving() != v || got != want {
+			t.Fatalf("after CURRENT became %s: serving %s, answer %q, want %q", v, s.Serving(), got, want)
+		}
+	}
+	if err := vs.SetCurrent("v1"); err != nil { // a promotion
+		t.Fatal(err)
+	}
+	until("v1", zebra)
+	if err := vs.SetCurrent("v0"); err != nil { // a rollback
+		t.Fatal(err)
+	}
+	until("v0", base)
+	if code, b := c.do("GET", "/health", nil); code != 200 || !strings.Contains(string(b), `"version":"v0"`) {
+		t.Fatalf("health: %s", b)
+	}
+	recs, err := os.ReadFile(filepath.Join(logs, "deployment.jsonl"))
+	if err != nil || strings.Count(string(recs), "\n") != 2 || !strings.Contains(string(recs), `"from":"v0","to":"v1"`) || strings.Contains(string(recs), "error") {
+		t.Fatalf("deployment.jsonl: %s %v", recs, err)
 	}
 }

@@ -40,6 +40,13 @@ type Config struct {
 	LogDir string
 	// RotateBytes starts a new traffic file past this size (64 MiB).
 	RotateBytes int64
+	// Deployment is a production run folder (pioneer adapt's --out, or pioneer start's)
+	// whose current version is served as model DeploymentName ("deployment") and
+	// followed: a promotion, approval or rollback is swapped in between batches, checked
+	// every Poll (1 s), without a restart; deployment.jsonl in LogDir records each switch.
+	Deployment     string
+	DeploymentName string
+	Poll           time.Duration
 }
 
 // Server is a running server: Handler serves it, Close stops its batcher and flushes its
@@ -53,9 +60,11 @@ type Server struct {
 	jobs    chan *job
 	quit    chan struct{}
 	done    chan struct{}
-	metrics *metrics
-	traffic *trafficLog
-	closeMu sync.Once
+	metrics  *metrics
+	traffic  *trafficLog
+	deploy   *deployment
+	deployMu sync.Mutex // guards deploy.version for Serving
+	closeMu  sync.Once
 }
 
 // New loads the adapters onto the model and starts the batcher.
@@ -108,6 +117,34 @@ func New(cfg Config) (*Server, error) {
 		s.sets = append(s.sets, set)
 		s.names = append(s.names, id)
 	}
+	if cfg.Deployment != "" {
+		if cfg.DeploymentName == "" {
+			cfg.DeploymentName = "deployment"
+			s.cfg.DeploymentName = cfg.DeploymentName
+		}
+		if cfg.Poll == 0 {
+			s.cfg.Poll = time.Second
+		}
+		if _, dup := s.adapter[cfg.DeploymentName]; dup {
+			s.closeSets()
+			return nil, fmt.Errorf("serve: the deployment's id %q is taken", cfg.DeploymentName)
+		}
+		d, path, err := openDeployment(cfg.Deployment)
+		if err != nil {
+			s.closeSets()
+			return nil, err
+		}
+		set, err := lora.LoadDetached(path, cfg.Model.LM)
+		if err != nil {
+			s.closeSets()
+			return nil, fmt.Errorf("serve: deployment version %s: %w", d.version, err)
+		}
+		d.index = len(s.sets)
+		s.adapter[cfg.DeploymentName] = d.index
+		s.sets = append(s.sets, set)
+		s.names = append(s.names, cfg.DeploymentName)
+		s.deploy = d
+	}
 	if len(s.sets) > 0 {
 		mix, err := lora.Mix(cfg.Model.LM, s.sets...)
 		if err != nil {
@@ -129,6 +166,9 @@ func New(cfg Config) (*Server, error) {
 		s.traffic = tl
 	}
 	go s.batcher()
+	if s.deploy != nil {
+		go s.deploy.watch(s.cfg.Poll)
+	}
 	return s, nil
 }
 
@@ -145,6 +185,10 @@ func (s *Server) closeSets() {
 func (s *Server) Close() error {
 	var err error
 	s.closeMu.Do(func() {
+		if s.deploy != nil {
+			close(s.deploy.stop)
+			<-s.deploy.stopped
+		}
 		close(s.quit)
 		<-s.done
 		s.closeSets()
@@ -195,9 +239,17 @@ func (s *Server) batcher() {
 		if first == nil {
 			select {
 			case first = <-s.jobs:
+			case v := <-s.swapC():
+				s.swapLocked(v)
+				continue
 			case <-s.quit:
 				return
 			}
+		}
+		select { // a version switch waiting goes before the next batch
+		case v := <-s.swapC():
+			s.swapLocked(v)
+		default:
 		}
 		batch := []*job{first}
 	gather:
@@ -216,6 +268,20 @@ func (s *Server) batcher() {
 		s.metrics.queue(len(s.jobs))
 		s.run(batch)
 	}
+}
+
+// swapC is the deployment's channel of version switches (nil, never ready, without one).
+func (s *Server) swapC() chan string {
+	if s.deploy == nil {
+		return nil
+	}
+	return s.deploy.swaps
+}
+
+func (s *Server) swapLocked(v string) {
+	s.deployMu.Lock()
+	defer s.deployMu.Unlock()
+	s.swap(v)
 }
 
 // run decodes one batch: each row stops at its own token limit, stop string or end of

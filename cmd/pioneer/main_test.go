@@ -447,6 +447,7 @@ func TestServeRefusesBadInput(t *testing.T) {
 		{[]string{"--api-key-file", filepath.Join(dir, "absent")}, "no such file"},
 		{[]string{"--addr", "256.0.0.1:99999"}, "listen"},
 		{[]string{"--adapter", "a=" + filepath.Join(dir, "absent"), "--addr", "127.0.0.1:0"}, "adapter a"},
+		{[]string{"--deployment", dir, "--addr", "127.0.0.1:0"}, "holds no version"},
 	} {
 		args := append([]string{"pioneer", "serve", "--model", "pioneer-nano", "--device", "cpu"}, c.args...)
 		if err := newApp().Run(args); err == nil || !strings.Contains(err.Error(), c.want) {

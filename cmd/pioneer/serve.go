@@ -29,6 +29,8 @@ events), GET /v1/models, GET /health, GET /metrics (Prometheus), POST /v1/feedba
 and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise.`,
 		Flags: append(modelFlags(),
 			&cli.StringSliceFlag{Name: "adapter", Usage: "NAME=DIR: a PEFT adapter served as model NAME; repeatable"},
+			&cli.StringFlag{Name: "deployment", Usage: "a production run folder (pioneer adapt's or pioneer start's --out): its current version is served as model --deployment-name and followed, a promotion, approval or rollback swapped in without a restart"},
+			&cli.StringFlag{Name: "deployment-name", Value: "deployment", Usage: "the deployment's model id in requests"},
 			&cli.StringFlag{Name: "name", Usage: "the base model's id in requests (default: --model's last path element, without .gguf)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "api-key-file", Usage: "file of accepted API keys, one per line (requests then need Authorization: Bearer KEY)"},
@@ -86,6 +88,7 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 				name = strings.TrimSuffix(filepath.Base(c.String("model")), ".gguf")
 			}
 			s, err := serve.New(serve.Config{Model: p, ModelName: name, Adapters: adapters, APIKeys: keys, LogDir: c.String("log-dir"),
+				Deployment: c.String("deployment"), DeploymentName: c.String("deployment-name"),
 				MaxBatch: c.Int("max-batch"), MaxQueue: c.Int("max-queue"), MaxNewTokens: c.Int("max-new-tokens"), Timeout: c.Duration("timeout")})
 			if err != nil {
 				ln.Close()
@@ -97,6 +100,9 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
 			fmt.Fprintf(os.Stderr, "pioneer serve: %s on http://%s (models: base + %d adapters; keys: %d)\n", p.Dir, ln.Addr(), len(adapters), len(keys))
+			if v := s.Serving(); v != "" {
+				fmt.Fprintf(os.Stderr, "pioneer serve: deployment %s at %s, served as %q and followed\n", c.String("deployment"), v, c.String("deployment-name"))
+			}
 			select {
 			case err = <-errc:
 			case <-ctx.Done():

@@ -52,14 +52,14 @@ type Config struct {
 // Server is a running server: Handler serves it, Close stops its batcher and flushes its
 // logs.
 type Server struct {
-	cfg     Config
-	names   []string       // model ids: the base first, then adapters in sorted order
-	adapter map[string]int // id -> index into sets (-1: the base)
-	sets    []*lora.Set
-	mix     *lora.Mixture
-	jobs    chan *job
-	quit    chan struct{}
-	done    chan struct{}
+	cfg      Config
+	names    []string       // model ids: the base first, then adapters in sorted order
+	adapter  map[string]int // id -> index into sets (-1: the base)
+	sets     []*lora.Set
+	mix      *lora.Mixture
+	jobs     chan *job
+	quit     chan struct{}
+	done     chan struct{}
 	metrics  *metrics
 	traffic  *trafficLog
 	deploy   *deployment

@@ -13,6 +13,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/catalog"
 	"github.com/pioneer-ai/pioneer/agent/finetune"
+	"github.com/pioneer-ai/pioneer/agent/search"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/engine/torch"
@@ -29,9 +30,12 @@ type Config struct {
 	Base        string         // base model: a folder, GGUF file or bundled model
 	Out         string         // run folder
 	Device      torch.Device
-	// Iterations bounds the search's rounds (3); Target is the evaluation metric at which
-	// it stops (0.96, the paper's τ).
+	// Iterations bounds the search's rounds (3: with Search mcts, 2 x Iterations
+	// candidates); Target is the evaluation metric at which it stops (0.96, the paper's τ).
 	Iterations int
+	// Search is greedy (rounds of two candidates) or mcts (Monte-Carlo graph search over
+	// data size, epochs, learning rate and rank, one change from a pipeline tried before).
+	Search     string
 	Target     float64
 	EvalSize   int // frozen evaluation examples (200)
 	// Recipe is the first candidate's training (finetune defaults; LoRA); the search
@@ -50,6 +54,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Iterations == 0 {
 		c.Iterations = 3
+	}
+	if c.Search == "" {
+		c.Search = SearchGreedy
 	}
 	if c.Target == 0 {
 		c.Target = 0.96
@@ -114,6 +121,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if cfg.Out == "" || cfg.Base == "" {
 		return nil, errors.New("coldstart: a run folder and a base model are needed")
 	}
+	if cfg.Search != SearchGreedy && cfg.Search != SearchMCTS {
+		return nil, fmt.Errorf("coldstart: search %q is not greedy or mcts", cfg.Search)
+	}
 	if cfg.Target <= 0 || cfg.Target > 1 {
 		return nil, fmt.Errorf("coldstart: target %v is not in (0, 1]", cfg.Target)
 	}
@@ -132,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	defer run.Close()
 	set := agent.Settings{"description": cfg.Description, "base": cfg.Base, "catalogs": strings.Join(cfg.Catalogs, "\x00"),
 		"examples": strconv.Itoa(len(cfg.Examples)), "eval_size": strconv.Itoa(cfg.EvalSize), "seed": strconv.FormatUint(cfg.Seed, 10),
-		"recipe": fmt.Sprintf("%+v", cfg.Recipe), "target": strconv.FormatFloat(cfg.Target, 'g', -1, 64), "iterations": strconv.Itoa(cfg.Iterations)}
+		"recipe": fmt.Sprintf("%+v", cfg.Recipe), "target": strconv.FormatFloat(cfg.Target, 'g', -1, 64), "iterations": strconv.Itoa(cfg.Iterations), "search": cfg.Search}
 	if err := run.Start(set, nil); err != nil {
 		return nil, err
 	}
@@ -242,11 +252,32 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		hard[id] = true
 	}
 
-	// 5. The search: rounds of two candidates from the base model, scored on the frozen set.
+	// 5. The search: candidates from the base model, scored on the frozen set.
 	o := &Outcome{Task: t.Name, Metric: t.Metric, Baseline: bl.Metric, Target: cfg.Target}
 	budget := agent.NewBudget(cfg.WallTime, 0)
+	train1 := func(pl pipelinePlan) (Candidate, error) {
+		c, err := agent.Step(ctx, run, pl.Name, "candidate", func() (Candidate, error) {
+			return trainCandidate(ctx, run, base, t, train, dev, eval, hard, pl, eopts, cfg)
+		})
+		if err != nil {
+			return c, err
+		}
+		fmt.Fprintf(log, "  %s: %d training examples, %d epochs, lr %g, rank %d: %s %.4f on the frozen set\n",
+			c.Name, c.Curation.Out, c.Recipe.Epochs, c.Recipe.LR, c.Recipe.Rank, t.Metric, c.Metric)
+		o.Candidates = append(o.Candidates, c)
+		if o.Best == nil || c.Metric > o.Best.Metric {
+			best := c
+			o.Best = &best
+		}
+		return c, nil
+	}
+	if cfg.Search == SearchMCTS {
+		if err := o.mcts(ctx, cfg, len(t.Labels), len(train), budget, train1); err != nil {
+			return nil, err
+		}
+	}
 	plans := firstRound(cfg.Recipe, len(t.Labels), len(train))
-	for it := 1; it <= cfg.Iterations; it++ {
+	for it := 1; it <= cfg.Iterations && cfg.Search == SearchGreedy; it++ {
 		var round []Candidate
 		for _, pl := range plans {
 			if why := budget.Spent(); why != "" {
@@ -254,19 +285,11 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 				break
 			}
 			pl.Name = fmt.Sprintf("iter%d/%s", it, pl.Name)
-			c, err := agent.Step(ctx, run, pl.Name, "candidate", func() (Candidate, error) {
-				return trainCandidate(ctx, run, base, t, train, dev, eval, hard, pl, eopts, cfg)
-			})
+			c, err := train1(pl)
 			if err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(log, "  %s: %d training examples, %s %.4f on the frozen set\n", c.Name, c.Curation.Out, t.Metric, c.Metric)
 			round = append(round, c)
-			o.Candidates = append(o.Candidates, c)
-			if o.Best == nil || c.Metric > o.Best.Metric {
-				best := c
-				o.Best = &best
-			}
 		}
 		if o.Best != nil && o.Best.Metric >= cfg.Target {
 			o.Reached, o.Stopped = true, fmt.Sprintf("target %.2f reached", cfg.Target)
@@ -277,8 +300,14 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		}
 		plans = nextRound(*o.Best, len(train))
 	}
+	if o.Stopped == "" && o.Best != nil && o.Best.Metric >= cfg.Target {
+		o.Reached, o.Stopped = true, fmt.Sprintf("target %.2f reached", cfg.Target)
+	}
 	if o.Stopped == "" {
 		o.Stopped = fmt.Sprintf("%d iterations done", cfg.Iterations)
+		if cfg.Search == SearchMCTS {
+			o.Stopped = fmt.Sprintf("%d candidates done", len(o.Candidates))
+		}
 	}
 	if err := agent.Stopped(ctx); err != nil {
 		return nil, err
@@ -311,6 +340,33 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return nil, err
 	}
 	return o, run.Lineage.Append("outcome", "outcome", o)
+}
+
+// mcts runs the Monte-Carlo graph search: 2 x Iterations candidates at most, the first
+// the recipe on a balanced 32 per label, each next one change from one tried before;
+// it stops at the target or the wall time.
+func (o *Outcome) mcts(ctx context.Context, cfg Config, labels, pool int, budget *agent.Budget, train1 func(pipelinePlan) (Candidate, error)) error {
+	first := firstRound(cfg.Recipe, labels, pool)[0]
+	root := point{N: first.N, Epochs: cfg.Recipe.Epochs, LR: cfg.Recipe.LR, Rank: cfg.Recipe.Rank, pool: pool}
+	stop := func() bool {
+		if why := budget.Spent(); why != "" {
+			o.Stopped = why
+			return true
+		}
+		return ctx.Err() != nil || o.Best != nil && o.Best.Metric >= cfg.Target
+	}
+	_, err := search.MCTS(root, search.Options{Budget: 2 * cfg.Iterations, Seed: cfg.Seed, Stop: stop,
+		PreferWhenSound: []string{"twice the data", "one epoch more", "learning rate x0.5"}},
+		func(n *search.Node[point]) (float64, bool, error) {
+			r := cfg.Recipe
+			r.Epochs, r.LR, r.Rank = n.P.Epochs, n.P.LR, n.P.Rank
+			if r.Alpha > 0 {
+				r.Alpha = cfg.Recipe.Alpha * float64(n.P.Rank) / float64(cfg.Recipe.Rank)
+			}
+			c, err := train1(pipelinePlan{Name: "search/" + n.Name, Recipe: r, N: n.P.N})
+			return c.Metric, false, err
+		})
+	return err
 }
 
 // pipelinePlan is a candidate to train: its recipe and how many curated examples.

@@ -93,3 +93,41 @@ func TestColdStartRun(t *testing.T) {
 		t.Fatalf("a rerun with other settings: %v", err)
 	}
 }
+
+// TestColdStartMCTS: the Monte-Carlo search trains pipelines one change apart and stops
+// at the target.
+func TestColdStartMCTS(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	b.WriteString("label\ttext\n")
+	for i := range 70 {
+		fmt.Fprintf(&b, "ham\tsee you at %d tonight for dinner\nspam\tfree prize number %d, text WIN now to claim\n", i, i)
+	}
+	write(t, filepath.Join(root, "cat", "sms", "messages.tsv"), b.String())
+	cfg := coldstart.Config{Description: "classify text messages as spam or not", Catalogs: []string{filepath.Join(root, "cat")},
+		Base: data.NanoModel, Out: filepath.Join(root, "run"), Device: torch.CPU, Iterations: 2, EvalSize: 20, Search: coldstart.SearchMCTS,
+		Target: 0.99, Recipe: finetune.Recipe{Epochs: 1, Batch: 16, LR: 1e-5, Seed: 1}} // a rate too low to reach the target: the whole budget runs
+	o, err := coldstart.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Candidates) != 4 || !strings.HasPrefix(o.Candidates[0].Name, "search/n00") {
+		t.Fatalf("candidates %+v", o.Candidates)
+	}
+	if o.Reached || o.Stopped != "4 candidates done" {
+		t.Fatalf("outcome %+v", o)
+	}
+	seen := map[string]bool{}
+	for _, c := range o.Candidates {
+		key := fmt.Sprintf("%d %d %g %d", c.TrainN, c.Recipe.Epochs, c.Recipe.LR, c.Recipe.Rank)
+		if seen[key] {
+			t.Fatalf("candidate %s repeats a pipeline: %+v", c.Name, c)
+		}
+		seen[key] = true
+	}
+	t.Logf("%d candidates, best %s %.3f, %s", len(o.Candidates), o.Best.Name, o.Best.Metric, o.Stopped)
+	if _, err := coldstart.Run(context.Background(), coldstart.Config{Description: "x", Base: data.NanoModel, Out: t.TempDir(), Search: "beam"}); err == nil ||
+		!strings.Contains(err.Error(), "greedy or mcts") {
+		t.Fatalf("an unknown search: %v", err)
+	}
+}

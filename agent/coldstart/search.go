@@ -1,0 +1,68 @@
+package coldstart
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/pioneer-ai/pioneer/agent/search"
+)
+
+// The searches.
+const (
+	SearchGreedy = "greedy"
+	SearchMCTS   = "mcts"
+)
+
+// point is a cold-start pipeline in the Monte-Carlo search's space: the data's size
+// (0: all the curation leaves), epochs, learning rate and LoRA rank.
+type point struct {
+	N      int     `json:"train_examples"`
+	Epochs int     `json:"epochs"`
+	LR     float64 `json:"lr"`
+	Rank   int     `json:"rank"`
+	pool   int     // examples the curation can give (bounds N)
+}
+
+// Key identifies a pipeline (search.Point).
+func (p point) Key() string {
+	return fmt.Sprintf("n%d e%d lr%s r%d", p.N, p.Epochs, strconv.FormatFloat(p.LR, 'g', 4, 64), p.Rank)
+}
+
+// Bounds of the space, relative to the run's recipe.
+const (
+	coldMaxRank   = 64
+	coldMaxEpochs = 3 // more than the recipe's
+)
+
+// Moves are the changes from p inside the space (search.Point): twice or half the data,
+// an epoch more or less, twice or half the learning rate, twice the rank.
+func (p point) Moves(root point) []search.Move[point] {
+	var out []search.Move[point]
+	add := func(name string, ok bool, f func(*point)) {
+		if ok {
+			q := p
+			f(&q)
+			out = append(out, search.Move[point]{Name: name, To: q})
+		}
+	}
+	add("twice the data", p.N > 0, func(q *point) {
+		if q.N*2 >= q.pool {
+			q.N = 0
+		} else {
+			q.N *= 2
+		}
+	})
+	add("half the data", (p.N == 0 && p.pool > 64) || p.N >= 64, func(q *point) {
+		if q.N == 0 {
+			q.N = q.pool / 2
+		} else {
+			q.N /= 2
+		}
+	})
+	add("one epoch more", p.Epochs < root.Epochs+coldMaxEpochs, func(q *point) { q.Epochs++ })
+	add("one epoch less", p.Epochs > 1, func(q *point) { q.Epochs-- })
+	add("learning rate x2", p.LR < root.LR*4*0.999, func(q *point) { q.LR *= 2 })
+	add("learning rate x0.5", p.LR > root.LR/4*1.001, func(q *point) { q.LR /= 2 })
+	add("LoRA rank x2", p.Rank < coldMaxRank, func(q *point) { q.Rank *= 2 })
+	return out
+}

@@ -35,9 +35,9 @@ type Config struct {
 	Iterations int
 	// Search is greedy (rounds of two candidates) or mcts (Monte-Carlo graph search over
 	// data size, epochs, learning rate and rank, one change from a pipeline tried before).
-	Search     string
-	Target     float64
-	EvalSize   int // frozen evaluation examples (200)
+	Search   string
+	Target   float64
+	EvalSize int // frozen evaluation examples (200)
 	// Recipe is the first candidate's training (finetune defaults; LoRA); the search
 	// changes epochs, learning rate and the data's size from it.
 	Recipe   finetune.Recipe

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -410,5 +412,52 @@ func TestServerFollowsDeployment(t *testing.T) {
 	recs, err := os.ReadFile(filepath.Join(logs, "deployment.jsonl"))
 	if err != nil || strings.Count(string(recs), "\n") != 2 || !strings.Contains(string(recs), `"from":"v0","to":"v1"`) || strings.Contains(string(recs), "error") {
 		t.Fatalf("deployment.jsonl: %s %v", recs, err)
+	}
+}
+
+// TestOpenAIClient: OpenAI's own Python client against the server, where the reference
+// environment (scripts/reference-env.sh, which installs openai) exists; skipped with the
+// reason where it does not.
+func TestOpenAIClient(t *testing.T) {
+	python, err := filepath.Abs(filepath.Join("..", ".venv", "bin", "python"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(python, "-c", "import openai").CombinedOutput(); err != nil {
+		t.Skipf("no reference environment with the openai package (%s: %v %s): run scripts/reference-env.sh", python, err, bytes.TrimSpace(out))
+	}
+	p, adapter := fixture(t)
+	prompt := "Once upon a time"
+	base := greedy(t, p, prompt, 12)
+	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", Adapters: map[string]string{"zebra": adapter}, APIKeys: []string{"k1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	out, err := exec.Command(python, filepath.Join("..", "scripts", "openai_client_check.py"), hs.URL+"/v1", "k1", prompt).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("%v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	str := func(k string) string { v, _ := got[k].(string); return v }
+	models := fmt.Sprint(got["models"])
+	if models != "[nano zebra]" || str("nano") != base || got["nano_usage"] == float64(0) || str("zebra") == base || str("zebra_stream") != str("zebra") ||
+		str("chat_role") != "assistant" || str("chat_stream") != str("chat") {
+		t.Fatalf("the openai client got %s (base model's answer %q)", out, base)
+	}
+	errs, _ := got["errors"].(map[string]any)
+	for name, want := range map[string]string{"unknown_model": "NotFoundError 404", "bad_request": "BadRequestError 400", "wrong_key": "AuthenticationError 401"} {
+		if e, _ := errs[name].([]any); len(e) != 2 || fmt.Sprintf("%v %v", e[0], e[1]) != want {
+			t.Errorf("%s: the client raised %v, want %s", name, e, want)
+		}
 	}
 }

@@ -9,9 +9,9 @@ import (
 )
 
 // answers is what triage knows of one task type's answers: what in the labelled data
-// contradicts a logged answer, and how the type's inputs read. A type with none
-// (generation) gets the checks every type shares; giving a type one is a file of its own
-// here (classification.go, extraction.go) and a line in answerChecks.
+// contradicts a logged answer, and how the type's inputs read. A type with none gets the
+// checks every type shares; giving a type one is a file of its own here
+// (classification.go, extraction.go, generation.go) and a line in answerChecks.
 type answers interface {
 	// contradicted says why the labelled data contradicts f's expected answer, and
 	// what kind of poison that makes it ("" when nothing does). f.Input is normalised;
@@ -44,6 +44,7 @@ var plainInputs = inputStyle{minSimilarity: 0.12, foreignKnown: 0.25}
 var answerChecks = map[task.Type]func(t *task.Task, pool []task.Example) answers{
 	task.Classification: newClassificationAnswers,
 	task.Extraction:     newExtractionAnswers,
+	task.Generation:     newGenerationAnswers,
 }
 
 // noAnswers is a type's answers triage knows nothing of.

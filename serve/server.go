@@ -216,6 +216,12 @@ type job struct {
 	startedAt time.Time
 }
 
+// fail answers a job that will not be decoded.
+func (j *job) fail(err error) {
+	j.result <- result{err: err}
+	close(j.tokens)
+}
+
 type result struct {
 	tokens []int
 	reason string // "stop" or "length"
@@ -233,6 +239,21 @@ func compatible(a, b *job) bool {
 func (s *Server) batcher() {
 	defer close(s.done)
 	var held *job
+	// On the way out, what is still waiting is answered, never left hanging.
+	defer func() {
+		closing := errors.New("the server is shutting down")
+		if held != nil {
+			held.fail(closing)
+		}
+		for {
+			select {
+			case j := <-s.jobs:
+				j.fail(closing)
+			default:
+				return
+			}
+		}
+	}()
 	for {
 		first := held
 		held = nil
@@ -290,8 +311,7 @@ func (s *Server) run(batch []*job) {
 	var live []*job
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
-			j.result <- result{err: err}
-			close(j.tokens)
+			j.fail(err)
 			continue
 		}
 		live = append(live, j)
@@ -311,8 +331,7 @@ func (s *Server) run(batch []*job) {
 	if s.mix != nil {
 		if err := s.mix.SetRows(rows); err != nil {
 			for _, j := range live {
-				j.result <- result{err: err}
-				close(j.tokens)
+				j.fail(err)
 			}
 			return
 		}

@@ -341,7 +341,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chatMode bool)
 		}
 		var got []int
 		sent := 0
-		for t := range j.tokens {
+		for t := range s.stream(j) {
 			got = append(got, t)
 			full := tok.Decode(got, true)
 			upto, stopped := cut(full, j.stops)
@@ -353,7 +353,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chatMode bool)
 				sent = len(upto)
 			}
 		}
-		res = <-j.result
+		res = s.await(j)
 		if res.err != nil {
 			status = http.StatusInternalServerError
 			fmt.Fprintf(w, "data: %s\n\n", mustJSON(map[string]any{"error": map[string]any{"message": res.err.Error(), "type": "server_error"}}))
@@ -369,9 +369,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chatMode bool)
 			flusher.Flush()
 		}
 	} else {
-		for range j.tokens {
+		for range s.stream(j) {
 		}
-		res = <-j.result
+		res = s.await(j)
 		if res.err != nil {
 			if errors.Is(res.err, context.DeadlineExceeded) {
 				fail(http.StatusGatewayTimeout, "timeout", fmt.Errorf("the request took longer than %s", s.cfg.Timeout))
@@ -413,4 +413,35 @@ func mustJSON(v any) []byte {
 		return []byte(`{}`)
 	}
 	return b
+}
+
+// stream yields a job's tokens until its row ends, or the server's batcher has stopped.
+func (s *Server) stream(j *job) func(yield func(int) bool) {
+	return func(yield func(int) bool) {
+		for {
+			select {
+			case t, ok := <-j.tokens:
+				if !ok || !yield(t) {
+					return
+				}
+			case <-s.done:
+				return
+			}
+		}
+	}
+}
+
+// await is a job's result, or an error when the batcher stopped without answering it.
+func (s *Server) await(j *job) result {
+	select {
+	case r := <-j.result:
+		return r
+	case <-s.done:
+		select {
+		case r := <-j.result:
+			return r
+		default:
+			return result{err: errors.New("the server is shutting down")}
+		}
+	}
 }

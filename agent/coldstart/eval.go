@@ -14,6 +14,7 @@ import (
 // never trained on, with what it is made of.
 type EvalSet struct {
 	Examples []task.Example `json:"-"`
+	N        int            `json:"n"` // len(Examples), kept where Examples are not (the lineage)
 	// Make counts its examples by part: "positive:<label or type>", "boundary:<label>"
 	// (a classification example close to one of another label), "negative" (an
 	// extraction input with no entity).
@@ -150,6 +151,7 @@ func FreezeEval(t task.Type, labels []string, pool []task.Example, n int, seed u
 			es.Examples = append(es.Examples, pool[i])
 		}
 	}
+	es.N = len(es.Examples)
 	near := map[int]bool{}
 	for _, i := range idx {
 		for _, h := range ix.Nearest(pool[i].Text, 8, func(j int) bool { return picked[j] }) {

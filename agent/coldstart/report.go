@@ -43,7 +43,7 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\nFrozen evaluation set: %d examples, drawn before any training and never trained on (", len(rec.Eval.Examples))
+	fmt.Fprintf(&b, "\nFrozen evaluation set: %d examples, drawn before any training and never trained on (", rec.Eval.N)
 	parts := sortedKeys(rec.Eval.Make)
 	for i, k := range parts {
 		if i > 0 {

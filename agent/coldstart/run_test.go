@@ -79,7 +79,8 @@ func TestColdStartRun(t *testing.T) {
 		}
 	}
 	report, err := os.ReadFile(filepath.Join(cfg.Out, "report.md"))
-	if err != nil || !strings.Contains(string(report), "| sms (") || !strings.Contains(string(report), "iter1/A-small") || !strings.Contains(string(report), "kind of message:") {
+	if err != nil || !strings.Contains(string(report), "| sms (") || !strings.Contains(string(report), "iter1/A-small") || !strings.Contains(string(report), "kind of message:") ||
+		!strings.Contains(string(report), "Frozen evaluation set: 20 examples") {
 		t.Fatalf("report.md: %s %v", report, err)
 	}
 	t.Logf("baseline %.3f, candidates %.3f / %.3f, version %q", o.Baseline, o.Candidates[0].Metric, o.Candidates[1].Metric, o.Version)

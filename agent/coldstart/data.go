@@ -72,7 +72,7 @@ func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
 			}
 			pool.Dropped[dropEmpty] += skipped
 			for _, ex := range exs {
-				ex, ok := p.mapExample(ex, src)
+				ex, ok := p.MapExample(ex, src)
 				if !ok {
 					pool.Dropped[dropUnmapped]++
 					continue
@@ -123,10 +123,10 @@ func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
 	return pool, nil
 }
 
-// mapExample puts a source's example in the task's terms: its label mapped (ok false
+// MapExample puts a source's example in the task's terms: its label mapped (ok false
 // when the label has no task label), its entities of mapped types renamed and the others
 // left out (a sentence with none left is a negative example).
-func (p *Plan) mapExample(ex task.Example, src Source) (task.Example, bool) {
+func (p *Plan) MapExample(ex task.Example, src Source) (task.Example, bool) {
 	switch p.Task.Type {
 	case task.Classification:
 		l, ok := src.Map[ex.Label]

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pioneer-ai/pioneer/agent/catalog"
+	"github.com/pioneer-ai/pioneer/agent/coldstart"
+	"github.com/pioneer-ai/pioneer/agent/task"
+)
+
+// buildCatalog mirrors the benchmark's datasets from shared into catDir without their
+// test files (links to the others), with the shared SOURCES.md and the cards the tasks
+// name; SMS Spam's single file is split by a hash of each line into train.tsv (in the
+// catalog) and test.tsv (in heldout).
+func buildCatalog(shared, catDir, heldout string) error {
+	if err := os.RemoveAll(catDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(catDir, 0o755); err != nil {
+		return err
+	}
+	if err := link(filepath.Join(shared, "SOURCES.md"), filepath.Join(catDir, "SOURCES.md")); err != nil {
+		return err
+	}
+	for _, name := range taskNames() {
+		bt := tasks[name]
+		src, dst := filepath.Join(shared, bt.dir), filepath.Join(catDir, bt.dir)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if bt.test == nil && bt.skip == "" {
+			if len(entries) != 1 {
+				return fmt.Errorf("%s: a hash split needs one data file, %s has %d", name, src, len(entries))
+			}
+			if err := hashSplit(filepath.Join(src, entries[0].Name()), filepath.Join(dst, "train.tsv"), filepath.Join(heldout, bt.dir, "test.tsv")); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() || slices.Contains(bt.test, e.Name()) {
+				continue
+			}
+			if err := link(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+				return err
+			}
+		}
+		if bt.card != "" {
+			if err := os.WriteFile(filepath.Join(dst, "dataset.yaml"), []byte(bt.card), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func link(src, dst string) error {
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		return err
+	}
+	return os.Symlink(abs, dst)
+}
+
+// hashSplit writes a header-first TSV's lines to train or test by an FNV hash of the
+// line (a fifth to test): the same split every time, with no file to commit.
+func hashSplit(src, train, test string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) < 2 {
+		return fmt.Errorf("%s: no rows", src)
+	}
+	var tr, te strings.Builder
+	tr.WriteString(lines[0] + "\n")
+	te.WriteString(lines[0] + "\n")
+	for _, l := range lines[1:] {
+		h := fnv.New32a()
+		h.Write([]byte(l))
+		if h.Sum32()%5 == 0 {
+			te.WriteString(l + "\n")
+		} else {
+			tr.WriteString(l + "\n")
+		}
+	}
+	for path, s := range map[string]string{train: tr.String(), test: te.String()} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// testExamples reads a task's test split from the shared data (SMS Spam: from heldout)
+// and maps it onto the plan's task with the plan's map for that dataset.
+func testExamples(p *coldstart.Plan, bt benchTask, shared, heldout string) ([]task.Example, error) {
+	dir := filepath.Join(shared, bt.dir)
+	split := "test"
+	if bt.test == nil {
+		dir = filepath.Join(heldout, bt.dir)
+	}
+	c, err := catalog.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Datasets) != 1 {
+		return nil, fmt.Errorf("%s: %d datasets (skipped %v)", dir, len(c.Datasets), c.Skipped)
+	}
+	d := c.Datasets[0]
+	if bt.card != "" { // the card the agent's copy has names the labels the same way
+		var card catalog.Card
+		if err := yaml.Unmarshal([]byte(bt.card), &card); err != nil {
+			return nil, fmt.Errorf("%s's card: %w", bt.dataset, err)
+		}
+		d.LabelNames = card.LabelNames
+	}
+	var src *coldstart.Source
+	for i := range p.Sources {
+		if p.Sources[i].Dataset == bt.dataset {
+			src = &p.Sources[i]
+		}
+	}
+	if src == nil {
+		return nil, fmt.Errorf("the plan uses no %s data, so its labels have no map onto the task's", bt.dataset)
+	}
+	exs, _, err := d.Examples(split)
+	if err != nil {
+		return nil, err
+	}
+	var out []task.Example
+	for _, ex := range exs {
+		if m, ok := p.MapExample(ex, *src); ok {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no test example maps onto the task", bt.dataset)
+	}
+	return out, nil
+}

@@ -61,7 +61,7 @@ type setup struct {
 }
 
 var setups = map[string]setup{
-	"clinc150":  {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: finetune.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
+	"clinc150": {name: "intent", labels: 10, parentPer: 40, thinPer: 6, thinShare: 0.3, trafficPer: 50, poison: 0.15, heldout: 200, recipe: finetune.Recipe{Epochs: 4, Batch: 16, LR: 5e-3, Seed: 1}},
 	// Banking77 (fine-grained banking intents) is the intent deployment the thresholds were
 	// not chosen on; its smallest intents have 31 training examples, hence a thin parent
 	// (as in the SmolLM2 runs of clinc150 with -parent 10) and less traffic.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
@@ -119,10 +120,19 @@ func build(src *task.Task, su setup, work string) (*deployment, error) {
 	}
 	y := fmt.Sprintf("name: %s-bench\ntype: %s\nprompt: %q\noutput: %q\nmetric: %s\ndata: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}\n",
 		src.Name, src.Type, src.Prompt, src.Output, src.Metric)
+	// Names are written as quoted strings: a label may hold YAML's own characters
+	// (Banking77's "reverted_card_payment?").
+	quoted := func(ns []string) string {
+		qs := make([]string, len(ns))
+		for i, n := range ns {
+			qs[i] = strconv.Quote(n)
+		}
+		return "[" + strings.Join(qs, ", ") + "]"
+	}
 	if src.Type == task.Classification {
-		y += "labels: [" + strings.Join(labels, ", ") + "]\n"
+		y += "labels: " + quoted(labels) + "\n"
 	} else {
-		y += "entity_types: [" + strings.Join(src.EntityTypes, ", ") + "]\n"
+		y += "entity_types: " + quoted(src.EntityTypes) + "\n"
 	}
 	return d, os.WriteFile(filepath.Join(d.taskDir, "task.yaml"), []byte(y), 0o644)
 }

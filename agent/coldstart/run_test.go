@@ -16,10 +16,9 @@ import (
 	_ "github.com/pioneer-ai/pioneer/model/all"
 )
 
-// TestColdStartRun: a description and a catalog in, on pioneer-nano: the task folder,
-// the baseline, candidates scored on the frozen set, the best as v0 when it beats the
-// base model, an outcome; a rerun trains nothing and returns the same outcome.
-func TestColdStartRun(t *testing.T) {
+// spamCatalog is a folder holding a catalog (cat/) of one dataset, 140 text messages
+// labelled ham or spam.
+func spamCatalog(t *testing.T) string {
 	root := t.TempDir()
 	var b strings.Builder
 	b.WriteString("label\ttext\n")
@@ -27,6 +26,14 @@ func TestColdStartRun(t *testing.T) {
 		fmt.Fprintf(&b, "ham\tsee you at %d tonight for dinner\nspam\tfree prize number %d, text WIN now to claim\n", i, i)
 	}
 	write(t, filepath.Join(root, "cat", "sms", "messages.tsv"), b.String())
+	return root
+}
+
+// TestColdStartRun: a description and a catalog in, on pioneer-nano: the task folder,
+// the baseline, candidates scored on the frozen set, the best as v0 when it beats the
+// base model, an outcome; a rerun trains nothing and returns the same outcome.
+func TestColdStartRun(t *testing.T) {
+	root := spamCatalog(t)
 	steps := 0
 	cfg := coldstart.Config{Manual: true, Description: "classify text messages as spam or not", Catalogs: []string{filepath.Join(root, "cat")},
 		Base: data.NanoModel, Out: filepath.Join(root, "run"), Device: torch.CPU, Iterations: 1, EvalSize: 20,
@@ -98,13 +105,7 @@ func TestColdStartRun(t *testing.T) {
 // TestColdStartMCTS: the Monte-Carlo search trains pipelines one change apart and stops
 // at the target.
 func TestColdStartMCTS(t *testing.T) {
-	root := t.TempDir()
-	var b strings.Builder
-	b.WriteString("label\ttext\n")
-	for i := range 70 {
-		fmt.Fprintf(&b, "ham\tsee you at %d tonight for dinner\nspam\tfree prize number %d, text WIN now to claim\n", i, i)
-	}
-	write(t, filepath.Join(root, "cat", "sms", "messages.tsv"), b.String())
+	root := spamCatalog(t)
 	cfg := coldstart.Config{Description: "classify text messages as spam or not", Catalogs: []string{filepath.Join(root, "cat")},
 		Base: data.NanoModel, Out: filepath.Join(root, "run"), Device: torch.CPU, Iterations: 2, EvalSize: 20, Search: coldstart.SearchMCTS,
 		Target: 0.99, Recipe: finetune.Recipe{Epochs: 1, Batch: 16, LR: 1e-5, Seed: 1}} // a rate too low to reach the target: the whole budget runs

@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pioneer-ai/pioneer/internal/jsonl"
 	"github.com/pioneer-ai/pioneer/model/chat"
 )
 
@@ -207,23 +207,18 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"id": fb.ID, "recorded": true})
 }
 
-// readLines reads a JSONL file's whole lines (a torn last line is skipped).
+// readLines reads a JSONL file's whole lines (one that does not parse, such as a torn
+// last line, is skipped).
 func readLines[T any](path string) ([]T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
+	err := jsonl.ReadFile(path, jsonl.DefaultMaxLine, func(l jsonl.Line) error {
 		var v T
-		if json.Unmarshal(sc.Bytes(), &v) == nil {
+		if !l.TooLong && json.Unmarshal(l.Bytes, &v) == nil {
 			out = append(out, v)
 		}
-	}
-	return out, sc.Err()
+		return nil
+	})
+	return out, err
 }
 
 // Labelled is a logged answer a person judged.

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/internal/jsonl"
 )
 
 // read reads every split, infers the fields the card leaves out and counts labels or
@@ -184,31 +184,26 @@ func readJSONSplits(path string) (map[string][]Row, error) {
 // readJSONL reads objects, nested ones flattened ("question.stem"); arrays become their
 // JSON text.
 func readJSONL(path string) ([]Row, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	var out []Row
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	n := 0
-	for sc.Scan() && len(out) < maxRows {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+	errEnough := errors.New("enough rows")
+	err := jsonl.ReadFile(path, jsonl.DefaultMaxLine, func(l jsonl.Line) error {
+		if len(out) >= maxRows {
+			return errEnough
+		}
+		if l.TooLong {
+			return fmt.Errorf("%s line %d: %s", filepath.Base(path), l.N, l.TooLongReason(jsonl.DefaultMaxLine))
 		}
 		var obj map[string]any
-		if err := json.Unmarshal(line, &obj); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", filepath.Base(path), n, err)
+		if err := json.Unmarshal(l.Bytes, &obj); err != nil {
+			return fmt.Errorf("%s line %d: %w", filepath.Base(path), l.N, err)
 		}
 		r := Row{}
 		flatten("", obj, r)
 		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
 	}
 	return out, nil
 }

@@ -403,7 +403,7 @@ func preview(m map[string]int) string {
 	return strings.Join(ks, ", ")
 }
 
-func sortedKeys(m map[string]int) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

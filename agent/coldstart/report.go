@@ -31,7 +31,7 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 	b.WriteString("\n## The data\n\n| dataset | examples kept | licence | label map |\n|---|---|---|---|\n")
 	for _, s := range p.Sources {
 		var m []string
-		for _, k := range sortedKeys(countsOf(s.Map)) {
+		for _, k := range sortedKeys(s.Map) {
 			m = append(m, k+" → "+s.Map[k])
 		}
 		fmt.Fprintf(&b, "| %s (`%s`) | %d | %s | %s |\n", s.Dataset, s.Dir, rec.Pool.From[s.Dataset], orNone(s.License), strings.Join(m, ", "))
@@ -65,14 +65,6 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 		b.WriteString("Nothing deployed: no candidate beat the base model.\n")
 	}
 	return b.String()
-}
-
-func countsOf(m map[string]string) map[string]int {
-	out := map[string]int{}
-	for k := range m {
-		out[k] = 1
-	}
-	return out
 }
 
 func orNone(s string) string {

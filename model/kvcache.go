@@ -73,5 +73,60 @@ func (c *KVCache) Update(s *torch.Scope, layer int, k, v *torch.Tensor) (keys, v
 // Advance marks T more slots as filled; call it once per step, after every layer.
 func (c *KVCache) Advance(T int) { c.len += T }
 
+// CopyTo copies slots [from, to) of c's rows (in the order given) into d's rows
+// [row0, row0+len(rows)) at slots [at, at+to-from), every layer: how a decoder gathers the
+// sequences that go on, and joins new ones, into a fresh cache. d must have c's layers,
+// heads and head size.
+func (c *KVCache) CopyTo(d *KVCache, rows []int, from, to, row0, at int) error {
+	n := to - from
+	if len(c.k) != len(d.k) || n < 0 || from < 0 || to > c.cap || at < 0 || at+n > d.cap || row0 < 0 || row0+len(rows) > d.batch {
+		return fmt.Errorf("kv cache: copy of slots [%d, %d) of %d rows to row %d slot %d does not fit (%d rows of %d slots into %d of %d)",
+			from, to, len(rows), row0, at, c.batch, c.cap, d.batch, d.cap)
+	}
+	if n == 0 || len(rows) == 0 {
+		return nil
+	}
+	idx := make([]int64, len(rows))
+	consecutive := true
+	for i, r := range rows {
+		if r < 0 || r >= c.batch {
+			return fmt.Errorf("kv cache: row %d of %d", r, c.batch)
+		}
+		idx[i] = int64(r)
+		consecutive = consecutive && r == rows[0]+i
+	}
+	s := torch.NewScope()
+	defer s.Close()
+	dev := c.k[0].Device()
+	index := s.Int64s(idx, []int64{int64(len(idx))}, dev)
+	for l := range c.k {
+		for _, p := range []struct{ src, dst *torch.Tensor }{{c.k[l], d.k[l]}, {c.v[l], d.v[l]}} {
+			src := s.Slice(p.src, 2, int64(from), int64(to), 1)
+			if consecutive { // a view, copied once below
+				src = s.Slice(src, 0, int64(rows[0]), int64(rows[0]+len(rows)), 1)
+			} else {
+				src = s.IndexSelect(src, 0, index)
+			}
+			dst := s.Slice(s.Slice(p.dst, 0, int64(row0), int64(row0+len(rows)), 1), 2, int64(at), int64(at+n), 1)
+			if err := s.Err(); err != nil {
+				return fmt.Errorf("kv cache: %w", err)
+			}
+			if err := dst.CopyFrom(src); err != nil {
+				return fmt.Errorf("kv cache: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// SetLen marks the first n slots as filled (after CopyTo has filled them).
+func (c *KVCache) SetLen(n int) error {
+	if n < 0 || n > c.cap {
+		return fmt.Errorf("kv cache: length %d outside its capacity %d", n, c.cap)
+	}
+	c.len = n
+	return nil
+}
+
 // Close frees the storage.
 func (c *KVCache) Close() { c.scope.Close() }

@@ -52,151 +52,59 @@ func (o *GenerateOptions) validate(vocab int) error {
 	return nil
 }
 
-// Generate continues each prompt (token ids) with up to MaxNewTokens tokens, all rows in
-// one batch: prompts are left-padded, a bool mask keeps padding out of attention,
-// positions count from each row's first real token, and a key/value cache makes each new
-// token cost one position.
+// Generate continues each prompt (token ids) with up to MaxNewTokens tokens, all rows
+// decoded together by a Decoder (left-padded prompts, a mask that keeps padding out of
+// attention, positions counted from each row's first real token, a key/value cache so
+// that each new token costs one position). Sampled row i draws from a generator seeded
+// with Seed+i.
 func Generate(m model.CausalLM, prompts [][]int, o GenerateOptions) ([]Completion, error) {
 	info := m.Info()
 	if err := o.validate(info.VocabSize); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
-	B := len(prompts)
-	if B == 0 {
+	if len(prompts) == 0 {
 		return nil, nil
 	}
-	P := 0
+	d, err := NewDecoder(m, DecoderOptions{StopTokens: o.StopTokens, PadID: o.PadID})
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	defer d.Close()
 	for i, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("generate: prompt %d is empty", i)
+		if _, err := d.Add(Request{Prompt: p, MaxNewTokens: o.MaxNewTokens, Temperature: o.Temperature, TopK: o.TopK, TopP: o.TopP, Seed: o.Seed + uint64(i)}); err != nil {
+			return nil, fmt.Errorf("generate: prompt %d: %w", i, err)
 		}
-		for _, id := range p {
-			if id < 0 || id >= info.VocabSize {
-				return nil, fmt.Errorf("generate: prompt %d has token %d outside the vocabulary of %d", i, id, info.VocabSize)
+	}
+	out := make([]Completion, len(prompts))
+	for d.Len() > 0 {
+		toks, err := d.Step()
+		if err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+		for _, t := range toks {
+			c := &out[t.Seq]
+			if t.Token < 0 {
+				c.Reason = "stop_token"
+				continue
 			}
-		}
-		P = max(P, len(p))
-	}
-	capacity := P + o.MaxNewTokens
-	if capacity > info.MaxPositions {
-		return nil, fmt.Errorf("generate: prompt of %d tokens plus %d new exceeds the model's %d positions", P, o.MaxNewTokens, info.MaxPositions)
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	dev := m.Device()
-	cache, err := m.NewCache(B, capacity)
-	if err != nil {
-		return nil, err
-	}
-	defer cache.Close()
-	var gen *torch.Generator
-	if o.Temperature > 0 {
-		if gen, err = torch.NewGenerator(o.Seed, dev); err != nil {
-			return nil, err
-		}
-		defer gen.Close()
-	}
-
-	// valid[b][j]: key slot j of row b holds a real token.
-	valid := make([][]bool, B)
-	ids := make([]int64, B*P)
-	pos := make([]int64, B*P)
-	next := make([]int64, B) // each row's next position
-	for b, p := range prompts {
-		valid[b] = make([]bool, capacity)
-		pad := P - len(p)
-		for j := 0; j < P; j++ {
-			ids[b*P+j] = int64(o.PadID)
-			if j >= pad {
-				ids[b*P+j] = int64(p[j-pad])
-				pos[b*P+j] = int64(j - pad)
-				valid[b][j] = true
-			}
-		}
-		next[b] = int64(len(p))
-	}
-	// Prefill mask: causal over real tokens; a padding query sees itself so its row of the
-	// softmax is never empty (its output is never read).
-	mask := make([]bool, B*P*P)
-	for b := 0; b < B; b++ {
-		for i := 0; i < P; i++ {
-			for j := 0; j <= i; j++ {
-				mask[(b*P+i)*P+j] = valid[b][j] || i == j
-			}
-		}
-	}
-	out := make([]Completion, B)
-	done := make([]bool, B)
-	remaining := B
-	stop := map[int]bool{}
-	for _, t := range o.StopTokens {
-		stop[t] = true
-	}
-	T, S := P, P
-	err = torch.NoGrad(func() error {
-		for step := 0; step < o.MaxNewTokens && remaining > 0; step++ {
-			s := torch.NewScope()
-			shape := []int64{int64(B), int64(T)}
-			last := m.Step(s, s.Int64s(ids, shape, dev), s.Int64s(pos, shape, dev),
-				s.Bools(mask, []int64{int64(B), 1, int64(T), int64(S)}, dev), cache) // (B, V)
-			chosen, err := choose(s, last, o, gen)
-			s.Close()
-			if err != nil {
-				return fmt.Errorf("generate: step %d: %w", step, err)
-			}
-			for b := 0; b < B; b++ {
-				if done[b] {
-					continue
-				}
-				tok := int(chosen[b])
-				switch {
-				case stop[tok]:
-					out[b].Reason = "stop_token"
-				case len(o.StopStrings) > 0:
-					out[b].Tokens = append(out[b].Tokens, tok)
-					text := o.Decode(out[b].Tokens)
-					for _, ss := range o.StopStrings {
-						if ss != "" && strings.Contains(text, ss) {
-							out[b].Reason = "stop_string"
-						}
+			c.Tokens = append(c.Tokens, t.Token)
+			if len(o.StopStrings) > 0 {
+				text := o.Decode(c.Tokens)
+				for _, ss := range o.StopStrings {
+					if ss != "" && strings.Contains(text, ss) {
+						c.Reason = "stop_string"
 					}
-				default:
-					out[b].Tokens = append(out[b].Tokens, tok)
-				}
-				if o.OnToken != nil && out[b].Reason != "stop_token" && !o.OnToken(b, tok) && out[b].Reason == "" {
-					out[b].Reason = "cancelled"
-				}
-				if out[b].Reason != "" {
-					done[b] = true
-					remaining--
 				}
 			}
-			// The next step feeds one token per row at slot S.
-			T = 1
-			ids, pos = ids[:B], pos[:B]
-			for b := 0; b < B; b++ {
-				ids[b] = int64(o.PadID)
-				if !done[b] {
-					ids[b] = chosen[b]
-				}
-				pos[b] = next[b]
-				next[b]++
-				valid[b][S] = true
+			if o.OnToken != nil && !o.OnToken(t.Seq, t.Token) && c.Reason == "" {
+				c.Reason = "cancelled"
 			}
-			S++
-			mask = mask[:0]
-			for b := 0; b < B; b++ {
-				mask = append(mask, valid[b][:S]...)
+			if c.Reason == "" {
+				c.Reason = t.Reason
 			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for b := range out {
-		if out[b].Reason == "" {
-			out[b].Reason = "length"
+			if c.Reason != "" && t.Reason == "" {
+				d.Cancel(t.Seq)
+			}
 		}
 	}
 	return out, nil

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,6 +339,72 @@ func TestServer(t *testing.T) {
 	}
 }
 
+// TestContinuousBatching: a request that arrives while a long one decodes joins it at
+// the next step and is answered while the long one goes on; both answers are those of
+// direct generation.
+func TestContinuousBatching(t *testing.T) {
+	p, _ := fixture(t)
+	long, short := "Once upon a time", "The little dog"
+	wantLong, wantShort := greedy(t, p, long, 120), greedy(t, p, short, 4)
+	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", MaxNewTokens: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	resp, err := http.Post(hs.URL+"/v1/completions", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"prompt": %q, "max_tokens": 120, "stream": true}`, long)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	var streamed strings.Builder
+	var longDone atomic.Bool
+	started := make(chan struct{})
+	finished := make(chan error, 1)
+	go func() { // reads the long stream as it comes
+		defer close(finished)
+		for n := 0; ; n++ {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				finished <- err
+				return
+			}
+			data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: ")
+			if !ok {
+				continue
+			}
+			if data == "[DONE]" {
+				longDone.Store(true)
+				return
+			}
+			var cm completion
+			if err := json.Unmarshal([]byte(data), &cm); err != nil {
+				finished <- err
+				return
+			}
+			streamed.WriteString(cm.Choices[0].Text)
+			if n == 0 {
+				close(started)
+			}
+		}
+	}()
+	<-started
+	c := client{t, hs.URL, ""}
+	code, b := c.do("POST", "/v1/completions", map[string]any{"prompt": short, "max_tokens": 4})
+	if code != 200 || parse(t, b).Choices[0].Text != wantShort {
+		t.Fatalf("the short request: %d %s, want %q", code, b, wantShort)
+	}
+	if longDone.Load() {
+		t.Fatal("the short request was answered only after the long one ended")
+	}
+	if err := <-finished; err != nil || streamed.String() != wantLong {
+		t.Fatalf("the long stream: %v, text %q, want %q", err, streamed.String(), wantLong)
+	}
+}
+
 // TestServerFollowsDeployment: a production run folder's current version is served and
 // followed: a promotion and a rollback are swapped in without a restart, and recorded.
 func TestServerFollowsDeployment(t *testing.T) {
@@ -398,8 +465,29 @@ func TestServerFollowsDeployment(t *testing.T) {
 			t.Fatalf("after CURRENT became %s: serving %s, answer %q, want %q", v, s.Serving(), got, want)
 		}
 	}
-	if err := vs.SetCurrent("v1"); err != nil { // a promotion
+	// A promotion while a request of the deployment decodes: that request ends on the
+	// version it began with, then the new one is served.
+	longWant := greedy(t, p, prompt, 60)
+	resp, err := http.Post(hs.URL+"/v1/completions", "application/json", strings.NewReader(fmt.Sprintf(`{"model": "deployment", "prompt": %q, "max_tokens": 60, "stream": true}`, prompt)))
+	if err != nil {
 		t.Fatal(err)
+	}
+	rd := bufio.NewReader(resp.Body)
+	if _, err := rd.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if err := vs.SetCurrent("v1"); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(rd)
+	resp.Body.Close()
+	chunks, done := events(t, rest)
+	var longGot strings.Builder
+	for _, ch := range chunks {
+		longGot.WriteString(ch.Choices[0].Text)
+	}
+	if err != nil || !done || longGot.String() == "" || !strings.HasSuffix(longWant, longGot.String()) {
+		t.Fatalf("the request in flight during the promotion: %v, got %q, want the end of %q", err, longGot.String(), longWant)
 	}
 	until("v1", zebra)
 	if err := vs.SetCurrent("v0"); err != nil { // a rollback

@@ -1,7 +1,8 @@
 // Package serve is `pioneer serve`: an OpenAI-compatible HTTP server for a base model and
 // its LoRA adapters — /v1/completions and /v1/chat/completions (streamed as server-sent
 // events or not), /v1/models, /health, /metrics (Prometheus text) and /v1/feedback — with
-// requests decoded together in batches (rows of different adapters in one batch), a
+// requests decoded together by continuous batching (rows of different adapters in one
+// batch, each request joining and leaving between decoding steps), a
 // bounded queue answered with 429, API keys, request limits, and every request and answer
 // appended to a traffic log that production mode reads.
 package serve
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -76,6 +78,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("serve: %s names no end-of-sequence token", cfg.Model.Dir)
 	}
 	info := cfg.Model.LM.Info()
+	if cfg.Model.Pad < 0 || cfg.Model.Pad >= info.VocabSize {
+		return nil, fmt.Errorf("serve: %s: padding id %d outside the vocabulary of %d", cfg.Model.Dir, cfg.Model.Pad, info.VocabSize)
+	}
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -181,7 +186,8 @@ func (s *Server) closeSets() {
 	}
 }
 
-// Close stops taking requests, lets the batch in progress finish, and flushes the logs.
+// Close stops taking requests, lets the sequences being decoded finish, and flushes the
+// logs.
 func (s *Server) Close() error {
 	var err error
 	s.closeMu.Do(func() {
@@ -228,22 +234,44 @@ type result struct {
 	err    error
 }
 
-// compatible: rows that may share a batch decode with the same sampling (greedy, or one
-// seeded sample of one temperature and top-p).
-func compatible(a, b *job) bool {
-	return a.temp == b.temp && a.topP == b.topP && (a.temp == 0 || a.seed == b.seed)
+// running is a job the decoder is working on.
+type running struct {
+	job *job
+	got []int
 }
 
-// batcher runs the batches: it takes the first waiting job and every compatible job
-// already waiting (up to MaxBatch), decodes them together, and goes on.
+// batcher is continuous batching: between any two decoding steps, queued jobs join the
+// decoder (up to MaxBatch sequences at once) and finished ones leave, so that a request
+// never waits for a batch to end. A version switch of the deployment waits until no
+// sequence of the deployment decodes; meanwhile the deployment's new requests wait and
+// every other model's go on.
 func (s *Server) batcher() {
 	defer close(s.done)
-	var held *job
-	// On the way out, what is still waiting is answered, never left hanging.
+	active := map[int]*running{}
+	var waiting []*job
+	pendingSwap := ""
+	closing := errors.New("the server is shutting down")
+	newDecoder := func() *infer.Decoder {
+		d, err := infer.NewDecoder(s.cfg.Model.LM, infer.DecoderOptions{StopTokens: s.cfg.Model.EOS, PadID: s.cfg.Model.Pad,
+			SetRows: func(tags []int) error {
+				if s.mix == nil {
+					return nil
+				}
+				return s.mix.SetRows(tags)
+			}})
+		if err != nil { // New checked the pad id: this does not happen
+			panic(err)
+		}
+		return d
+	}
+	dec := newDecoder()
 	defer func() {
-		closing := errors.New("the server is shutting down")
-		if held != nil {
-			held.fail(closing)
+		dec.Close()
+		for _, r := range active {
+			r.job.fail(closing)
+		}
+		for _, j := range waiting {
+			j.fail(closing)
 		}
 		for {
 			select {
@@ -254,40 +282,131 @@ func (s *Server) batcher() {
 			}
 		}
 	}()
+	deploymentLive := func() bool {
+		for _, r := range active {
+			if r.job.row == s.deploy.index {
+				return true
+			}
+		}
+		return false
+	}
+	finish := func(id int, res result) {
+		r := active[id]
+		r.job.result <- res
+		close(r.job.tokens)
+		delete(active, id)
+	}
+	quitting := false
 	for {
-		first := held
-		held = nil
-		if first == nil {
+		if len(active) == 0 && len(waiting) == 0 {
+			if quitting {
+				return
+			}
 			select {
-			case first = <-s.jobs:
+			case j := <-s.jobs:
+				waiting = append(waiting, j)
 			case v := <-s.swapC():
-				s.swapLocked(v)
-				continue
+				pendingSwap = v
 			case <-s.quit:
 				return
 			}
 		}
-		select { // a version switch waiting goes before the next batch
-		case v := <-s.swapC():
-			s.swapLocked(v)
+		select {
+		case <-s.quit:
+			quitting = true // what decodes finishes; nothing new starts
 		default:
 		}
-		batch := []*job{first}
-	gather:
-		for len(batch) < s.cfg.MaxBatch {
+		if quitting {
+			for _, j := range waiting {
+				j.fail(closing)
+			}
+			waiting = nil
+		}
+	take: // as many queued jobs as there are free rows
+		for !quitting && len(waiting) < s.cfg.MaxBatch-len(active) {
 			select {
 			case j := <-s.jobs:
-				if !compatible(first, j) {
-					held = j
-					break gather
-				}
-				batch = append(batch, j)
+				waiting = append(waiting, j)
+			case v := <-s.swapC():
+				pendingSwap = v
 			default:
-				break gather
+				break take
 			}
 		}
-		s.metrics.queue(len(s.jobs))
-		s.run(batch)
+		if pendingSwap != "" && !deploymentLive() {
+			s.swapLocked(pendingSwap)
+			pendingSwap = ""
+		}
+		now := time.Now()
+		keep := waiting[:0]
+		for _, j := range waiting {
+			if err := j.ctx.Err(); err != nil {
+				j.fail(err)
+				continue
+			}
+			if len(active) >= s.cfg.MaxBatch || (pendingSwap != "" && j.row == s.deploy.index) {
+				keep = append(keep, j)
+				continue
+			}
+			id, err := dec.Add(infer.Request{Prompt: j.prompt, MaxNewTokens: j.maxNew, Temperature: j.temp, TopP: j.topP, Seed: j.seed, Tag: j.row})
+			if err != nil {
+				j.fail(err)
+				continue
+			}
+			j.startedAt = now
+			active[id] = &running{job: j}
+		}
+		waiting = keep
+		s.metrics.queue(len(s.jobs) + len(waiting))
+		if len(active) == 0 {
+			continue
+		}
+		s.metrics.batch(len(active))
+		toks, err := dec.Step()
+		if err != nil { // every sequence in the decoder fails; a fresh one goes on
+			for id := range active {
+				finish(id, result{err: err})
+			}
+			dec.Close()
+			dec = newDecoder()
+			continue
+		}
+		s.deliver(dec, active, toks, finish)
+		for id, r := range active { // requests whose clients left or whose time is up
+			if err := r.job.ctx.Err(); err != nil {
+				dec.Cancel(id)
+				finish(id, result{err: err})
+			}
+		}
+	}
+}
+
+// deliver hands a step's tokens to their jobs, and ends those that are done: a stop
+// token or a stop string ("stop"), or their token limit ("length").
+func (s *Server) deliver(dec *infer.Decoder, active map[int]*running, toks []infer.Token, finish func(int, result)) {
+	tok := s.cfg.Model.Tokenizer
+	for _, t := range toks {
+		r := active[t.Seq]
+		if r == nil {
+			continue
+		}
+		if t.Token < 0 {
+			finish(t.Seq, result{tokens: r.got, reason: "stop"})
+			continue
+		}
+		r.got = append(r.got, t.Token)
+		r.job.tokens <- t.Token
+		if len(r.job.stops) > 0 {
+			text := tok.Decode(r.got, true)
+			if slices.ContainsFunc(r.job.stops, func(st string) bool { return st != "" && strings.Contains(text, st) }) {
+				dec.Cancel(t.Seq) // the handler cuts the text at it
+				finish(t.Seq, result{tokens: r.got, reason: "stop"})
+				continue
+			}
+		}
+		if t.Reason == "length" {
+			finish(t.Seq, result{tokens: r.got, reason: "length"})
+		}
 	}
 }
 
@@ -303,84 +422,6 @@ func (s *Server) swapLocked(v string) {
 	s.deployMu.Lock()
 	defer s.deployMu.Unlock()
 	s.swap(v)
-}
-
-// run decodes one batch: each row stops at its own token limit, stop string or end of
-// sequence, or when its request's context ends.
-func (s *Server) run(batch []*job) {
-	var live []*job
-	for _, j := range batch {
-		if err := j.ctx.Err(); err != nil {
-			j.fail(err)
-			continue
-		}
-		live = append(live, j)
-	}
-	if len(live) == 0 {
-		return
-	}
-	prompts := make([][]int, len(live))
-	rows := make([]int, len(live))
-	maxNew := 0
-	now := time.Now()
-	for i, j := range live {
-		prompts[i], rows[i] = j.prompt, j.row
-		maxNew = max(maxNew, j.maxNew)
-		j.startedAt = now
-	}
-	if s.mix != nil {
-		if err := s.mix.SetRows(rows); err != nil {
-			for _, j := range live {
-				j.fail(err)
-			}
-			return
-		}
-	}
-	s.metrics.batch(len(live))
-	tok := s.cfg.Model.Tokenizer
-	got := make([][]int, len(live))
-	reason := make([]string, len(live))
-	out, err := infer.Generate(s.cfg.Model.LM, prompts, infer.GenerateOptions{
-		MaxNewTokens: maxNew, Temperature: live[0].temp, TopP: live[0].topP, Seed: live[0].seed,
-		StopTokens: s.cfg.Model.EOS, PadID: s.cfg.Model.Pad,
-		OnToken: func(r, t int) bool {
-			j := live[r]
-			if j.ctx.Err() != nil {
-				reason[r] = "cancelled"
-				return false
-			}
-			got[r] = append(got[r], t)
-			j.tokens <- t
-			if len(j.stops) > 0 {
-				text := tok.Decode(got[r], true)
-				for _, st := range j.stops {
-					if st != "" && strings.Contains(text, st) {
-						reason[r] = "stop" // the handler cuts the text at it
-						return false
-					}
-				}
-			}
-			if len(got[r]) >= j.maxNew {
-				reason[r] = "length"
-				return false
-			}
-			return true
-		}})
-	for i, j := range live {
-		switch {
-		case err != nil:
-			j.result <- result{err: err}
-		case reason[i] == "cancelled":
-			j.result <- result{err: j.ctx.Err()}
-		default:
-			rs := reason[i]
-			if rs == "" {
-				rs = map[string]string{"stop_token": "stop", "stop_string": "stop", "length": "length"}[out[i].Reason]
-			}
-			j.result <- result{tokens: got[i], reason: rs}
-		}
-		close(j.tokens)
-	}
 }
 
 // Handler is the server's HTTP routes.

@@ -68,8 +68,7 @@ func main() {
 	llamacpp := flag.String("llamacpp", "", "llama.cpp bin folder (default: scripts/build-llamacpp.sh's; absent: no llama.cpp rows)")
 	flag.Parse()
 	if *llamacpp == "" {
-		dir, _ := os.UserCacheDir()
-		*llamacpp = filepath.Join(dir, "pioneer", "llama.cpp-0.3.36", "bin")
+		*llamacpp = bench.LlamaCppBin()
 	}
 	if err := run(*device, *dtype, *python, *cache, *out, *commit, *only, *llamacpp, *reps, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/generate:", err)
@@ -327,7 +326,7 @@ func batchedBench(bin, file string, promptLen, newTokens int, parallel []int, ru
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("llama-batched-bench: %w: %s", err, tail(stderr.String()))
+			return nil, fmt.Errorf("llama-batched-bench: %w: %s", err, bench.Tail(stderr.String(), 1500))
 		}
 		found := 0
 		for _, line := range strings.Split(stdout.String(), "\n") {
@@ -346,15 +345,8 @@ func batchedBench(bin, file string, promptLen, newTokens int, parallel []int, ru
 			}
 		}
 		if found != len(parallel) {
-			return nil, fmt.Errorf("llama-batched-bench printed %d of %d results: %s", found, len(parallel), tail(stdout.String()))
+			return nil, fmt.Errorf("llama-batched-bench printed %d of %d results: %s", found, len(parallel), bench.Tail(stdout.String(), 1500))
 		}
 	}
 	return out, nil
-}
-
-func tail(s string) string {
-	if len(s) > 1500 {
-		return s[len(s)-1500:]
-	}
-	return s
 }

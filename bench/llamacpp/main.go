@@ -16,22 +16,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/bench"
@@ -72,8 +67,7 @@ func main() {
 	out := flag.String("out", "bench/results/gguf_llamacpp.json", "result file")
 	flag.Parse()
 	if *bin == "" {
-		cache, _ := os.UserCacheDir()
-		*bin = filepath.Join(cache, "pioneer", "llama.cpp-0.3.36", "bin")
+		*bin = bench.LlamaCppBin()
 	}
 	if err := run(*bin, *newTokens, *out, *classifier, *taskName, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/llamacpp:", err)
@@ -411,70 +405,22 @@ func commonPrefix(a, b []int) int {
 	return n
 }
 
-type server struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-}
+type server struct{ *bench.LlamaServer }
 
 func startServer(bin, model, lora string) (*server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	args := []string{"-m", model, "--host", "127.0.0.1", "--port", fmt.Sprint(port), "-t", "2", "-c", "2048", "-np", "1"}
+	args := []string{"-t", "2", "-c", "2048", "-np", "1"}
 	if lora != "" {
 		args = append(args, "--lora", lora)
 	}
-	s := &server{cmd: exec.Command(bin, args...), url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &bytes.Buffer{}}
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
+	s, err := bench.StartLlamaServer(bin, model, args...)
+	if err != nil {
 		return nil, err
 	}
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if r, err := http.Get(s.url + "/health"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return s, nil
-			}
-		}
-		if s.cmd.ProcessState != nil {
-			break
-		}
-	}
-	s.stop()
-	return nil, fmt.Errorf("llama-server did not become ready: %s", tail(s.logs.String()))
+	return &server{s}, nil
 }
 
-func tail(s string) string {
-	if len(s) > 2000 {
-		return s[len(s)-2000:]
-	}
-	return s
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Kill() // a killed verification server has nothing to save
-	_ = s.cmd.Wait()
-}
-
-func (s *server) post(path string, req, resp any) error {
-	b, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	r, err := http.Post(s.url+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	defer r.Body.Close()
-	if r.StatusCode != 200 {
-		return fmt.Errorf("llama-server %s: status %d", path, r.StatusCode)
-	}
-	return json.NewDecoder(r.Body).Decode(resp)
-}
+func (s *server) stop()                                 { s.Stop() }
+func (s *server) post(path string, req, resp any) error { return s.Post(path, req, resp) }
 
 func (s *server) complete(ids []int, n int) ([]int, error) {
 	var resp struct {

@@ -25,7 +25,7 @@ var floor = map[string]int{
 	"agent/tune": 11, "agent/production": 11, "internal/deployfixture": 11, "agent/coldstart": 11, "serve": 11,
 	"cmd/pioneer": 12, "bench": 12, "bench/engine": 13, "bench/generate": 13, "bench/train": 13, "bench/nano": 13,
 	"bench/production": 13, "bench/mix": 13, "bench/reliability": 13, "bench/load": 13, "bench/llamacpp": 13, "bench/classify": 13,
-	"bench/models": 13, "bench/coldstart": 13, "bench/adaptft": 13,
+	"bench/models": 13, "bench/coldstart": 13, "bench/adaptft": 13, "bench/serve": 13,
 }
 
 const module = "github.com/pioneer-ai/pioneer/"

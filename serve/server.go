@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -247,6 +248,9 @@ type running struct {
 // every other model's go on.
 func (s *Server) batcher() {
 	defer close(s.done)
+	// Every step on one OS thread: libtorch's CPU thread pool belongs to the thread that
+	// calls it (the thread ends with the goroutine).
+	runtime.LockOSThread()
 	active := map[int]*running{}
 	var waiting []*job
 	pendingSwap := ""

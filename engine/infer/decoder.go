@@ -57,7 +57,9 @@ type sequence struct {
 // so one decoding step feeds every row one token. When sequences join, a fresh cache
 // gathers those that go on and the new ones (prefilled together); a sequence that ends
 // stays as an idle row until the next such gathering, or until idle rows are a quarter of
-// the cache. A Decoder is not safe for concurrent use.
+// the cache. A Decoder is not safe for concurrent use; call Step from one OS thread
+// (runtime.LockOSThread) where speed matters: libtorch's CPU thread pool belongs to the
+// thread that calls it, and pools of several threads compete for the cores.
 type Decoder struct {
 	m       model.CausalLM
 	info    model.Info

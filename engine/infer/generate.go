@@ -65,6 +65,10 @@ func Generate(m model.CausalLM, prompts [][]int, o GenerateOptions) ([]Completio
 	if len(prompts) == 0 {
 		return nil, nil
 	}
+	// One OS thread for every step: libtorch's CPU thread pool belongs to the thread that
+	// calls it, and a pool per thread would compete for the cores.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	d, err := NewDecoder(m, DecoderOptions{StopTokens: o.StopTokens, PadID: o.PadID})
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)

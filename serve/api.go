@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pioneer-ai/pioneer/agent/trafficlog"
 	"github.com/pioneer-ai/pioneer/model/chat"
 )
 
@@ -395,12 +396,13 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chatMode bool)
 	}
 	s.metrics.tokens(len(j.prompt), len(res.tokens))
 	if s.traffic != nil {
-		rec := trafficRecord{ID: id, Time: time.Now().UTC(), Model: req.Model, Endpoint: r.URL.Path, Prompt: promptText,
+		rec := trafficlog.Record{ID: id, Version: s.versionOf(req.Model), Time: time.Now().UTC(), Model: req.Model, Endpoint: r.URL.Path, Prompt: promptText,
 			Output: text, Finish: res.reason, PromptTokens: len(j.prompt), CompletionTokens: len(res.tokens),
 			QueueMS: j.startedAt.Sub(j.queuedAt).Milliseconds(), TotalMS: time.Since(start).Milliseconds()}
 		if chatMode {
 			rec.Messages = req.Messages
 		}
+		s.redactRecord(&rec)
 		if err := s.traffic.Append(rec); err != nil {
 			s.metrics.logError()
 		}

@@ -147,3 +147,12 @@ func (s *Server) Serving() string {
 	defer s.deployMu.Unlock()
 	return s.deploy.version
 }
+
+// versionOf is the deployment's version served now when model is the deployment's id,
+// "" otherwise.
+func (s *Server) versionOf(model string) string {
+	if s.deploy == nil || model != s.cfg.DeploymentName {
+		return ""
+	}
+	return s.Serving()
+}

@@ -20,6 +20,7 @@ type metrics struct {
 	latencyN   int64
 	batches    int64
 	batchRows  int64
+	stepSecs   float64
 	queueDepth int
 	logErrors  int64
 	swaps      [2]int64 // failed, done
@@ -57,10 +58,11 @@ func (m *metrics) tokens(prompt, gen int) {
 	m.mu.Unlock()
 }
 
-func (m *metrics) batch(rows int) {
+func (m *metrics) batch(rows int, took time.Duration) {
 	m.mu.Lock()
 	m.batches++
 	m.batchRows += int64(rows)
+	m.stepSecs += took.Seconds()
 	m.mu.Unlock()
 }
 
@@ -116,11 +118,13 @@ func (m *metrics) serve(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprintf(w, "pioneer_request_duration_seconds_bucket{le=\"+Inf\"} %d\n", m.latencyN)
 	fmt.Fprintf(w, "pioneer_request_duration_seconds_sum %g\npioneer_request_duration_seconds_count %d\n", m.latencySum, m.latencyN)
-	fmt.Fprintln(w, "# HELP pioneer_batches_total Batches decoded; pioneer_batch_rows_total the rows they held (occupancy = rows / batches).")
+	fmt.Fprintln(w, "# HELP pioneer_batches_total Decoding steps (continuous batching: one batch per step); pioneer_batch_rows_total the requests they held (occupancy = rows / batches); pioneer_step_seconds_total the time they took (prefills of joining requests included).")
 	fmt.Fprintln(w, "# TYPE pioneer_batches_total counter")
 	fmt.Fprintf(w, "pioneer_batches_total %d\n", m.batches)
 	fmt.Fprintln(w, "# TYPE pioneer_batch_rows_total counter")
 	fmt.Fprintf(w, "pioneer_batch_rows_total %d\n", m.batchRows)
+	fmt.Fprintln(w, "# TYPE pioneer_step_seconds_total counter")
+	fmt.Fprintf(w, "pioneer_step_seconds_total %g\n", m.stepSecs)
 	fmt.Fprintln(w, "# TYPE pioneer_queue_depth gauge")
 	fmt.Fprintf(w, "pioneer_queue_depth %d\n", m.queueDepth)
 	fmt.Fprintln(w, "# HELP pioneer_version_swaps_total Deployment version switches, done and failed.")

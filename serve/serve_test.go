@@ -21,6 +21,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/trafficlog"
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/infer"
@@ -332,7 +333,7 @@ func TestServer(t *testing.T) {
 	if err != nil || !strings.Contains(string(traffic), ids[0]) {
 		t.Fatalf("traffic log: %v\n%s", err, traffic)
 	}
-	wrong, right, unknown, err := serve.Label(logs)
+	wrong, right, unknown, err := trafficlog.Label(logs, "")
 	if err != nil || len(wrong) != 1 || wrong[0].ID != ids[0] || wrong[0].Expected != "a better story" || wrong[0].Input != prompts[0] ||
 		len(right) != 1 || right[0].Expected != base[prompts[1]] || unknown != 0 {
 		t.Fatalf("labelled: %+v %+v %d %v", wrong, right, unknown, err)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/engine/infer"
+	"github.com/pioneer-ai/pioneer/internal/redact"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	LogDir string
 	// RotateBytes starts a new traffic file past this size (64 MiB).
 	RotateBytes int64
+	// Redact, when set, takes personal data out of everything the logs store (prompts,
+	// answers, expected answers); a traffic line says how many matches of each kind.
+	Redact *redact.Redactor
 	// Deployment is a production run folder (pioneer adapt's --out, or pioneer start's)
 	// whose current version is served as model DeploymentName ("deployment") and
 	// followed: a promotion, approval or rollback is swapped in between batches, checked
@@ -365,8 +369,9 @@ func (s *Server) batcher() {
 		if len(active) == 0 {
 			continue
 		}
-		s.metrics.batch(len(active))
+		rows, t0 := len(active), time.Now()
 		toks, err := dec.Step()
+		s.metrics.batch(rows, time.Since(t0))
 		if err != nil { // every sequence in the decoder fails; a fresh one goes on
 			for id := range active {
 				finish(id, result{err: err})

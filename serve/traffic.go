@@ -2,7 +2,6 @@ package serve
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,32 +9,34 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pioneer-ai/pioneer/internal/jsonl"
+	"github.com/pioneer-ai/pioneer/agent/trafficlog"
+	"github.com/pioneer-ai/pioneer/internal/redact"
 	"github.com/pioneer-ai/pioneer/model/chat"
 )
 
-// trafficRecord is one request and its answer in traffic.jsonl.
-type trafficRecord struct {
-	ID               string         `json:"id"`
-	Time             time.Time      `json:"time"`
-	Model            string         `json:"model"`
-	Endpoint         string         `json:"endpoint"`
-	Prompt           string         `json:"prompt"` // as the model saw it (chat: rendered)
-	Messages         []chat.Message `json:"messages,omitempty"`
-	Output           string         `json:"output"`
-	Finish           string         `json:"finish_reason"`
-	PromptTokens     int            `json:"prompt_tokens"`
-	CompletionTokens int            `json:"completion_tokens"`
-	QueueMS          int64          `json:"queue_ms"`
-	TotalMS          int64          `json:"total_ms"`
-}
-
-// feedbackRecord is a person's verdict on a logged answer, in feedback.jsonl.
-type feedbackRecord struct {
-	ID       string    `json:"id"`
-	Time     time.Time `json:"time"`
-	Verdict  string    `json:"verdict"` // wrong or right
-	Expected string    `json:"expected,omitempty"`
+// redactRecord takes personal data out of what a traffic record stores.
+func (s *Server) redactRecord(rec *trafficlog.Record) {
+	if s.cfg.Redact == nil {
+		return
+	}
+	n := redact.Counts{}
+	red := func(text string) string {
+		out, c := s.cfg.Redact.Redact(text)
+		n.Add(c)
+		return out
+	}
+	rec.Prompt, rec.Output = red(rec.Prompt), red(rec.Output)
+	msgs := make([]chat.Message, len(rec.Messages))
+	for i, m := range rec.Messages {
+		m.Content = red(m.Content)
+		msgs[i] = m
+	}
+	if len(msgs) > 0 {
+		rec.Messages = msgs
+	}
+	if len(n) > 0 {
+		rec.Redacted = n
+	}
 }
 
 // trafficLog appends whole lines (one write each) to traffic.jsonl, synced to disk at
@@ -59,7 +60,7 @@ func openTrafficLog(dir string, rotate int64) (*trafficLog, error) {
 	t := &trafficLog{dir: dir, rotate: rotate, stop: make(chan struct{}), stopped: make(chan struct{})}
 	// The numbered files a previous run left: the next one continues after them.
 	for {
-		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("traffic-%d.jsonl", t.n+1))); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, trafficlog.RotatedName(t.n+1))); err != nil {
 			break
 		}
 		t.n++
@@ -67,7 +68,7 @@ func openTrafficLog(dir string, rotate int64) (*trafficLog, error) {
 	if err := t.open(); err != nil {
 		return nil, err
 	}
-	fb, err := os.OpenFile(filepath.Join(dir, "feedback.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	fb, err := os.OpenFile(filepath.Join(dir, trafficlog.FeedbackFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.f.Close()
 		return nil, err
@@ -78,7 +79,7 @@ func openTrafficLog(dir string, rotate int64) (*trafficLog, error) {
 }
 
 func (t *trafficLog) open() error {
-	f, err := os.OpenFile(filepath.Join(t.dir, "traffic.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(t.dir, trafficlog.TrafficFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func (t *trafficLog) syncer() {
 }
 
 // Append writes one record as a line.
-func (t *trafficLog) Append(rec trafficRecord) error {
+func (t *trafficLog) Append(rec trafficlog.Record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -126,7 +127,7 @@ func (t *trafficLog) Append(rec trafficRecord) error {
 		}
 		t.f.Close()
 		t.n++
-		if err := os.Rename(filepath.Join(t.dir, "traffic.jsonl"), filepath.Join(t.dir, fmt.Sprintf("traffic-%d.jsonl", t.n))); err != nil {
+		if err := os.Rename(filepath.Join(t.dir, trafficlog.TrafficFile), filepath.Join(t.dir, trafficlog.RotatedName(t.n))); err != nil {
 			return err
 		}
 		if err := t.open(); err != nil {
@@ -139,7 +140,7 @@ func (t *trafficLog) Append(rec trafficRecord) error {
 	return err
 }
 
-func (t *trafficLog) appendFeedback(rec feedbackRecord) error {
+func (t *trafficLog) appendFeedback(rec trafficlog.Feedback) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -170,7 +171,7 @@ func (t *trafficLog) Close() error {
 
 // feedback takes {"id", "verdict": "wrong"|"right", "expected"} for a logged answer.
 func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
-	var fb feedbackRecord
+	var fb trafficlog.Feedback
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	status := http.StatusOK
@@ -198,6 +199,9 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fb.Time = time.Now().UTC()
+	if s.cfg.Redact != nil {
+		fb.Expected, _ = s.cfg.Redact.Redact(fb.Expected)
+	}
 	if err := s.traffic.appendFeedback(fb); err != nil {
 		status = http.StatusInternalServerError
 		apiError(w, status, "server_error", err.Error())
@@ -205,71 +209,4 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"id": fb.ID, "recorded": true})
-}
-
-// readLines reads a JSONL file's whole lines (one that does not parse, such as a torn
-// last line, is skipped).
-func readLines[T any](path string) ([]T, error) {
-	var out []T
-	err := jsonl.ReadFile(path, jsonl.DefaultMaxLine, func(l jsonl.Line) error {
-		var v T
-		if !l.TooLong && json.Unmarshal(l.Bytes, &v) == nil {
-			out = append(out, v)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Labelled is a logged answer a person judged.
-type Labelled struct {
-	ID       string `json:"id"`
-	Input    string `json:"input"` // the prompt as the model saw it
-	Output   string `json:"output"`
-	Expected string `json:"expected"`
-}
-
-// Label joins a log folder's traffic files with its feedback (the last verdict on an id
-// wins): the answers marked wrong, with the expected answer (a failure log's lines), and
-// those marked right (with their output as expected). Feedback on an id the traffic
-// does not hold is counted in unknown.
-func Label(dir string) (wrong, right []Labelled, unknown int, err error) {
-	fbs, err := readLines[feedbackRecord](filepath.Join(dir, "feedback.jsonl"))
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	verdict := map[string]feedbackRecord{}
-	for _, f := range fbs {
-		verdict[f.ID] = f
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "traffic-*.jsonl"))
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	files = append(files, filepath.Join(dir, "traffic.jsonl"))
-	seen := map[string]bool{}
-	for _, f := range files {
-		recs, err := readLines[trafficRecord](f)
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		for _, rec := range recs {
-			v, ok := verdict[rec.ID]
-			if !ok || seen[rec.ID] {
-				continue
-			}
-			seen[rec.ID] = true
-			if v.Verdict == "wrong" {
-				wrong = append(wrong, Labelled{ID: rec.ID, Input: rec.Prompt, Output: rec.Output, Expected: v.Expected})
-			} else {
-				right = append(right, Labelled{ID: rec.ID, Input: rec.Prompt, Output: rec.Output, Expected: rec.Output})
-			}
-		}
-	}
-	for id := range verdict {
-		if !seen[id] {
-			unknown++
-		}
-	}
-	return wrong, right, unknown, nil
 }

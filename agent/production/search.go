@@ -204,7 +204,11 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 		if err := writeJSONL(sp.run.Path(key, "curriculum.jsonl"), cur.Items); err != nil {
 			return nil, err
 		}
-		if err := sp.run.Lineage.Append(key+"/curriculum", "curriculum", map[string]any{"iteration": it, "policy": pol.name, "mix": cur.Mix, "items": len(cur.Items)}); err != nil {
+		rec := map[string]any{"iteration": it, "policy": pol.name, "mix": cur.Mix, "items": len(cur.Items)}
+		if cfg.Teacher != nil { // what was taken out of the teacher's prompts so far: kinds and numbers, never values
+			rec["teacher_redacted"] = cfg.Teacher.Redacted().String()
+		}
+		if err := sp.run.Lineage.Append(key+"/curriculum", "curriculum", rec); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(cfg.Log, "iter %d   policy %s; curriculum %d examples %v\n", it, pol.name, len(cur.Items), cur.Mix)

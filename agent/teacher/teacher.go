@@ -1,7 +1,9 @@
 // Package teacher is the client of a teacher model: any OpenAI-compatible
 // chat-completions endpoint (a hosted model, or a server speaking the same API, such as
 // `pioneer serve`) that writes extra training examples. What it writes is data like any
-// logged line: the caller triages it before use.
+// logged line: the caller triages it before use. Whatever it is sent is redacted first
+// (internal/redact: e-mail addresses, card and phone numbers, and the user's patterns):
+// production logs hold customers' words, and a teacher is often someone else's server.
 package teacher
 
 import (
@@ -12,7 +14,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/pioneer-ai/pioneer/internal/redact"
 )
 
 // Client talks to one endpoint and model.
@@ -21,13 +26,42 @@ type Client struct {
 	Model  string
 	APIKey string       // sent as a bearer token when set
 	HTTP   *http.Client // nil: a client with a 60 s timeout
+	// Redactor takes personal data out of every prompt before it is sent; nil: the
+	// built-in rules. It cannot be switched off.
+	Redactor *redact.Redactor
+
+	mu       sync.Mutex
+	redacted redact.Counts
 }
+
+// Redacted is how many matches of each kind were taken out of what was sent so far
+// (kinds and numbers only, never the values).
+func (c *Client) Redacted() redact.Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := redact.Counts{}
+	out.Add(c.redacted)
+	return out
+}
+
+var builtin, _ = redact.New(nil)
 
 // maxResponse bounds what is read of a response.
 const maxResponse = 1 << 20
 
 // Complete sends one user message and returns the first choice's reply.
 func (c *Client) Complete(ctx context.Context, prompt string, temperature float64) (string, error) {
+	r := c.Redactor
+	if r == nil {
+		r = builtin
+	}
+	prompt, n := r.Redact(prompt)
+	c.mu.Lock()
+	if c.redacted == nil {
+		c.redacted = redact.Counts{}
+	}
+	c.redacted.Add(n)
+	c.mu.Unlock()
 	body, err := json.Marshal(map[string]any{"model": c.Model, "temperature": temperature,
 		"messages": []map[string]string{{"role": "user", "content": prompt}}})
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/pioneer-ai/pioneer/internal/redact"
 )
 
 func TestParaphrases(t *testing.T) {
@@ -35,5 +37,42 @@ func TestParaphrases(t *testing.T) {
 	c.APIKey = "wrong"
 	if _, err := c.Paraphrases(context.Background(), "book a flight", "book_flight", 3); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("a refused request: %v", err)
+	}
+}
+
+// TestTeacherGetsRedactedPrompts: personal data never reaches the teacher, with the
+// built-in rules or a user's; the client counts what it took out by kind.
+func TestTeacherGetsRedactedPrompts(t *testing.T) {
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Messages []struct{ Content string } }
+		json.NewDecoder(r.Body).Decode(&req)
+		seen = append(seen, req.Messages[0].Content)
+		json.NewEncoder(w).Encode(map[string]any{"choices": []map[string]any{{"message": map[string]string{"content": "ok"}}}})
+	}))
+	defer srv.Close()
+	text := "refund card 4111 1111 1111 1111 to jane@example.com, account ACC-123456"
+	c := &Client{URL: srv.URL + "/v1"}
+	if _, err := c.Paraphrases(context.Background(), text, "refund", 2); err != nil {
+		t.Fatal(err)
+	}
+	pats, _ := redact.ParsePatterns([]string{"account=ACC-[0-9]{6}"})
+	r, err := redact.New(pats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := &Client{URL: srv.URL + "/v1", Redactor: r}
+	if _, err := c2.Complete(context.Background(), text, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || strings.Contains(seen[0], "4111") || strings.Contains(seen[0], "jane@") || !strings.Contains(seen[0], "[CARD] to [EMAIL]") ||
+		!strings.Contains(seen[0], "ACC-123456") || strings.Contains(seen[1], "ACC-123456") || !strings.Contains(seen[1], "[ACCOUNT]") {
+		t.Fatalf("the teacher saw %q", seen)
+	}
+	if got := c.Redacted().String(); got != "card 1, email 1" {
+		t.Fatalf("counted %s", got)
+	}
+	if got := c2.Redacted().String(); got != "account 1, card 1, email 1" {
+		t.Fatalf("counted %s", got)
 	}
 }

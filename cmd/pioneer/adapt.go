@@ -14,7 +14,9 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/teacher"
+	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/internal/redact"
 )
 
 func adaptCommand() *cli.Command {
@@ -33,12 +35,14 @@ gets lineage.jsonl (append-only; rerunning the same command resumes a killed run
 versions/ (CURRENT names the deployed one), report.md and report.html.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: modelUsage},
-			&cli.StringFlag{Name: "adapter", Required: true, Usage: "what is deployed: a PEFT adapter folder, or a model folder fine-tuned from --model in every weight (pioneer tune --full); candidates are trained the same way"},
-			&cli.StringFlag{Name: "task", Required: true, Usage: "bundled task name or task.yaml"},
-			&cli.StringFlag{Name: "failures", Required: true, Usage: "failure log (JSONL)"},
+			&cli.StringFlag{Name: "deployment", Usage: "a served deployment (a run folder pioneer serve --deployment follows): its current version is adapted to the feedback in --log-dir, in DIR/rounds/N, and a promotion becomes its new current version (instead of --adapter, --failures, --traffic and --out)"},
+			&cli.StringFlag{Name: "log-dir", Usage: "with --deployment: pioneer serve's log folder (default DIR/logs, where pioneer serve --deployment DIR logs)"},
+			&cli.StringFlag{Name: "adapter", Usage: "what is deployed: a PEFT adapter folder, or a model folder fine-tuned from --model in every weight (pioneer tune --full); candidates are trained the same way"},
+			&cli.StringFlag{Name: "task", Usage: "bundled task name or task.yaml (with --deployment, default: the cold-start folder's DIR/task)"},
+			&cli.StringFlag{Name: "failures", Usage: "failure log (JSONL)"},
 			&cli.StringFlag{Name: "traffic", Usage: "JSONL of task examples the deployed model gets right (defines R)"},
 			&cli.StringFlag{Name: "parent-data", Usage: "JSONL of the deployed model's training examples (replayed; part of every candidate's data)"},
-			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder"},
+			&cli.StringFlag{Name: "out", Usage: "run folder"},
 			&cli.IntFlag{Name: "epsilon", Value: production.DefaultEpsilon, Usage: "examples of R the new model may break (absolute count; 0: none)"},
 			&cli.IntFlag{Name: "iterations", Value: 3, Usage: "iterations at most (with --search mcts: 2 candidates per iteration)"},
 			&cli.StringFlag{Name: "search", Value: production.SearchGreedy, Usage: "how candidate pipelines are chosen: greedy (iterations of up to 2 candidates, the first that passes wins) or mcts (Monte-Carlo graph search over data x hyperparameters, the best passing candidate of the budget wins)"},
@@ -52,6 +56,7 @@ versions/ (CURRENT names the deployed one), report.md and report.html.`,
 			&cli.IntFlag{Name: "probes", Value: 20, Usage: "fresh examples the deployed model is run on to confirm each error pattern"},
 			&cli.StringFlag{Name: "teacher-url", Usage: "OpenAI-compatible endpoint (…/v1) that writes extra examples"},
 			&cli.StringFlag{Name: "teacher-model", Usage: "the teacher's model name"},
+			&cli.StringSliceFlag{Name: "redact-pattern", Usage: "NAME=REGEXP: personal data to take out of what is sent to the teacher, besides e-mail addresses, card and phone numbers (always); repeatable"},
 			&cli.Uint64Flag{Name: "seed", Value: 1},
 			deviceFlag(),
 			threadsFlag(),
@@ -84,7 +89,33 @@ func runAdapt(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := task.Load(c.String("task"))
+	deployDir := c.String("deployment")
+	taskName := c.String("task")
+	if deployDir != "" {
+		for _, f := range []string{"adapter", "failures", "traffic", "out"} {
+			if c.IsSet(f) {
+				return fmt.Errorf("--%s and --deployment: the deployment's current version, its logs and its rounds/ folder take their place", f)
+			}
+		}
+		if taskName == "" {
+			if _, err := os.Stat(filepath.Join(deployDir, "task", "task.yaml")); err == nil {
+				taskName = filepath.Join(deployDir, "task")
+			}
+		}
+	} else {
+		for _, f := range []string{"adapter", "failures", "out"} {
+			if c.String(f) == "" {
+				return fmt.Errorf("--%s is required (or --deployment)", f)
+			}
+		}
+		if c.IsSet("log-dir") {
+			return fmt.Errorf("--log-dir goes with --deployment")
+		}
+	}
+	if taskName == "" {
+		return fmt.Errorf("--task is required")
+	}
+	t, err := task.Load(taskName)
 	if err != nil {
 		return err
 	}
@@ -97,14 +128,31 @@ func runAdapt(c *cli.Context) error {
 		Log:    os.Stderr,
 	}
 	if u := c.String("teacher-url"); u != "" {
-		cfg.Teacher = &teacher.Client{URL: u, Model: c.String("teacher-model"), APIKey: os.Getenv("OPENAI_API_KEY")}
+		pats, err := redact.ParsePatterns(c.StringSlice("redact-pattern"))
+		if err != nil {
+			return err
+		}
+		red, err := redact.New(pats)
+		if err != nil {
+			return err
+		}
+		cfg.Teacher = &teacher.Client{URL: u, Model: c.String("teacher-model"), APIKey: os.Getenv("OPENAI_API_KEY"), Redactor: red}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	bar := newProgressBar(os.Stderr)
 	cfg.Progress = bar.update
 	start := time.Now()
-	o, err := production.Run(ctx, cfg)
+	var o *production.Outcome
+	if deployDir != "" {
+		logDir := c.String("log-dir")
+		if logDir == "" {
+			logDir = filepath.Join(deployDir, "logs")
+		}
+		o, cfg.Out, err = production.Round(ctx, deployDir, logDir, cfg)
+	} else {
+		o, err = production.Run(ctx, cfg)
+	}
 	bar.finish()
 	if err != nil {
 		if ctx.Err() != nil || production.IsStopped(err) {
@@ -123,6 +171,20 @@ func runAdapt(c *cli.Context) error {
 	fmt.Printf("  report     %s\n", filepath.Join(cfg.Out, "report.md"))
 	if o.Verdict == production.AwaitingApproval {
 		fmt.Printf("  approve    pioneer approve %s\n", cfg.Out)
+		if deployDir != "" {
+			fmt.Printf("             then rerun this command: the approved version becomes the deployment's\n")
+		}
+	}
+	if deployDir != "" && o.Verdict == production.Promoted {
+		vs, err := versions.Open(deployDir, false)
+		if err != nil {
+			return err
+		}
+		cur, err := vs.Current()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  deployment %s now at %s (a pioneer serve --deployment following it swaps it in)\n", deployDir, cur)
 	}
 	return nil
 }

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/trafficlog"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
-	"github.com/pioneer-ai/pioneer/serve"
 )
 
 // labelCommand turns a served deployment's logs and feedback into production mode's
@@ -28,57 +26,20 @@ input are counted and left out.`,
 			&cli.StringFlag{Name: "task", Required: true, Usage: "the deployment's task (bundled name or task.yaml)"},
 			&cli.StringFlag{Name: "failures", Required: true, Usage: "failure log to write (pioneer adapt --failures)"},
 			&cli.StringFlag{Name: "traffic", Required: true, Usage: "traffic to write (pioneer adapt --traffic)"},
+			&cli.StringFlag{Name: "version", Usage: "only the answers of this deployment version (pioneer serve --deployment records it)"},
 		},
 		Action: func(c *cli.Context) error {
 			t, err := task.Load(c.String("task"))
 			if err != nil {
 				return err
 			}
-			wrong, right, unknown, err := serve.Label(c.String("log-dir"))
+			wrong, right, unknown, err := trafficlog.Label(c.String("log-dir"), c.String("version"))
 			if err != nil {
 				return err
 			}
-			var failures, traffic []byte
-			nFail, nRight, other, unread := 0, 0, 0, 0
-			for _, l := range wrong {
-				text, ok := t.TextOf(l.Input)
-				if !ok {
-					other++
-					continue
-				}
-				line, err := json.Marshal(map[string]string{"id": l.ID, "input": text, "output": answerText(t, l.Output), "expected": l.Expected})
-				if err != nil {
-					return err
-				}
-				failures = append(append(failures, line...), '\n')
-				nFail++
-			}
-			for _, l := range right {
-				text, ok := t.TextOf(l.Input)
-				if !ok {
-					other++
-					continue
-				}
-				ex := task.Example{ID: l.ID, Text: text}
-				label, entities, ok := t.ParseOutput(l.Output)
-				if !ok {
-					unread++ // marked right, but not in the task's answer format
-					continue
-				}
-				switch t.Type {
-				case task.Classification:
-					ex.Label = label
-				case task.Extraction:
-					ex.Entities = entities
-				default:
-					ex.Output = answerText(t, l.Output)
-				}
-				line, err := json.Marshal(ex)
-				if err != nil {
-					return err
-				}
-				traffic = append(append(traffic, line...), '\n')
-				nRight++
+			failures, traffic, sp, err := trafficlog.ForTask(t, wrong, right)
+			if err != nil {
+				return err
 			}
 			if err := fsutil.WriteFileAtomic(c.String("failures"), failures); err != nil {
 				return err
@@ -87,22 +48,8 @@ input are counted and left out.`,
 				return err
 			}
 			fmt.Printf("%d failures -> %s, %d right answers -> %s; left out: %d not this task's prompt, %d right answers not in its format, %d verdicts on unknown ids\n",
-				nFail, c.String("failures"), nRight, c.String("traffic"), other, unread, unknown)
+				sp.Failures, c.String("failures"), sp.Traffic, c.String("traffic"), sp.NotTask, sp.NotFormat, unknown)
 			return nil
 		},
 	}
-}
-
-// answerField is the output template's field for a task type.
-var answerField = map[task.Type]string{task.Classification: "{label}", task.Extraction: "{entities}", task.Generation: "{output}"}
-
-// answerText is a completion with the task's output template taken off (" {label}":
-// the leading space).
-func answerText(t *task.Task, completion string) string {
-	prefix, suffix, _ := strings.Cut(t.Output, answerField[t.Type])
-	s := strings.TrimPrefix(completion, prefix)
-	if suffix != "" {
-		s, _, _ = strings.Cut(s, suffix)
-	}
-	return strings.TrimSpace(s)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pioneer-ai/pioneer/internal/redact"
 	"github.com/pioneer-ai/pioneer/serve"
 )
 
@@ -34,7 +35,9 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 			&cli.StringFlag{Name: "name", Usage: "the base model's id in requests (default: --model's last path element, without .gguf)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "api-key-file", Usage: "file of accepted API keys, one per line (requests then need Authorization: Bearer KEY)"},
-			&cli.StringFlag{Name: "log-dir", Usage: "folder for traffic.jsonl and feedback.jsonl (none: nothing is logged)"},
+			&cli.StringFlag{Name: "log-dir", Usage: "folder for traffic.jsonl and feedback.jsonl (default with --deployment: DIR/logs, what pioneer adapt --deployment reads; otherwise none: nothing is logged)"},
+			&cli.BoolFlag{Name: "redact", Usage: "take personal data (e-mail addresses, card and phone numbers, --redact-pattern's) out of what the logs store"},
+			&cli.StringSliceFlag{Name: "redact-pattern", Usage: "NAME=REGEXP: more personal data to redact (Go regular expression), stored as [NAME]; repeatable; implies --redact"},
 			&cli.IntFlag{Name: "max-batch", Value: 16, Usage: "requests decoded together at most"},
 			&cli.IntFlag{Name: "max-queue", Value: 64, Usage: "requests waiting at most; more are answered 429"},
 			&cli.IntFlag{Name: "max-new-tokens", Value: 512, Usage: "new tokens a request may ask for at most"},
@@ -73,6 +76,20 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 					return fmt.Errorf("--api-key-file %s holds no key", f)
 				}
 			}
+			logDir := c.String("log-dir")
+			if logDir == "" && c.String("deployment") != "" {
+				logDir = filepath.Join(c.String("deployment"), "logs") // where pioneer adapt --deployment reads
+			}
+			var red *redact.Redactor
+			if c.Bool("redact") || len(c.StringSlice("redact-pattern")) > 0 {
+				pats, err := redact.ParsePatterns(c.StringSlice("redact-pattern"))
+				if err != nil {
+					return err
+				}
+				if red, err = redact.New(pats); err != nil {
+					return err
+				}
+			}
 			ln, err := net.Listen("tcp", c.String("addr"))
 			if err != nil {
 				return err
@@ -87,7 +104,7 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 			if name == "" { // what --model named: pioneer-nano, a folder's or a GGUF file's name
 				name = strings.TrimSuffix(filepath.Base(c.String("model")), ".gguf")
 			}
-			s, err := serve.New(serve.Config{Model: p, ModelName: name, Adapters: adapters, APIKeys: keys, LogDir: c.String("log-dir"),
+			s, err := serve.New(serve.Config{Model: p, ModelName: name, Adapters: adapters, APIKeys: keys, LogDir: logDir, Redact: red,
 				Deployment: c.String("deployment"), DeploymentName: c.String("deployment-name"),
 				MaxBatch: c.Int("max-batch"), MaxQueue: c.Int("max-queue"), MaxNewTokens: c.Int("max-new-tokens"), Timeout: c.Duration("timeout")})
 			if err != nil {

@@ -20,7 +20,7 @@ var floor = map[string]int{
 	"lora":      6, "engine/training": 6, "engine/infer": 6,
 	"engine/sft": 7,
 	"agent/task": 8,
-	"agent/text": 9, "agent/lineage": 9, "agent/teacher": 9, "agent/search": 9,
+	"agent/text": 9, "agent/lineage": 9, "agent/trafficlog": 9, "agent/teacher": 9, "agent/search": 9,
 	"agent/triage": 10, "agent/versions": 10, "agent/finetune": 10, "agent": 10, "agent/catalog": 10,
 	"agent/tune": 11, "agent/production": 11, "internal/deployfixture": 11, "agent/coldstart": 11, "serve": 11,
 	"cmd/pioneer": 12, "bench": 12, "bench/engine": 13, "bench/generate": 13, "bench/train": 13, "bench/nano": 13,

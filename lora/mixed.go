@@ -15,6 +15,7 @@ type Mixture struct {
 	sets    []*Set
 	linears map[string]*model.Linear
 	rows    []int // per batch row: index into sets, -1 for the base model
+	all     *int  // set by SetAll: every row of any batch uses this set (-1: none)
 	dev     torch.Device
 	prev    map[string]model.Adapter // what each projection had before Mix
 	// groups are, per set, the rows that use it, found once per SetRows for every
@@ -79,6 +80,7 @@ func (mx *Mixture) SetRows(rows []int) error {
 		}
 	}
 	mx.rows = append(mx.rows[:0], rows...)
+	mx.all = nil
 	mx.freeGroups()
 	mx.scope = torch.NewScope()
 	mx.groups = make([]rowGroup, len(mx.sets))
@@ -98,6 +100,18 @@ func (mx *Mixture) SetRows(rows []int) error {
 		mx.freeGroups()
 		return fmt.Errorf("lora: rows of the mixed batch: %w", err)
 	}
+	return nil
+}
+
+// SetAll makes set k (-1: none) apply to every row of the next batches, whatever their
+// size: for work that runs its own batches, such as the label search of
+// infer.ClassifyBest, on one adapter. SetRows ends it.
+func (mx *Mixture) SetAll(k int) error {
+	if k < -1 || k >= len(mx.sets) {
+		return fmt.Errorf("lora: adapter %d of %d", k, len(mx.sets))
+	}
+	mx.freeGroups()
+	mx.rows, mx.all = nil, &k
 	return nil
 }
 
@@ -124,6 +138,12 @@ func (mx *Mixture) Close() {
 func (m *mixed) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	shape := x.Shape()
 	B := shape[0]
+	if all := m.mix.all; all != nil {
+		if *all >= 0 && m.members[*all] != nil {
+			return m.members[*all].Delta(s, x)
+		}
+		return s.Zeros(m.outShape(shape), x.DType(), m.mix.dev)
+	}
 	if int64(len(m.mix.rows)) != B || m.mix.groups == nil {
 		s.Fail(fmt.Errorf("lora: mixed batch of %d rows, but SetRows gave %d", B, len(m.mix.rows)))
 		return nil

@@ -91,6 +91,25 @@ func TestMixedBatch(t *testing.T) {
 	check([]int{1, -1, 0, 1}, [][]float32{wantB, base, wantA, wantB})
 	check([]int{0, 0, 0}, [][]float32{wantA, wantA, wantA}) // one adapter for the whole batch
 	check([]int{-1, -1}, [][]float32{base, base})           // none
+	// SetAll: one set for batches of any size, until SetRows
+	for k, want := range map[int][]float32{1: wantB, -1: base, 0: wantA} {
+		if err := mx.SetAll(k); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 3} {
+			for r, row := range batchLogits(t, m, ids, n) {
+				for i := range want {
+					if d := math.Abs(float64(row[i] - want[i])); d > 1e-5 {
+						t.Fatalf("SetAll(%d), batch of %d, row %d, logit %d: %v from the set alone", k, n, r, i, d)
+					}
+				}
+			}
+		}
+	}
+	if err := mx.SetAll(2); err == nil {
+		t.Fatal("SetAll of a missing adapter accepted")
+	}
+	check([]int{1, 0}, [][]float32{wantB, wantA}) // SetRows ends SetAll
 	mx.Close()
 	// the adapted logits match PEFT's for adapter a, and the two adapters differ
 	if d := maxDiff(wantA, ref.Logits[0]); d > 1e-4 {

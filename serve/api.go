@@ -78,6 +78,11 @@ type request struct {
 	Seed        *uint64         `json:"seed"`
 	N           *int            `json:"n"`
 	User        string          `json:"user"`
+	// Pioneer's: with a classification task served, a completion whose prompt is the
+	// task's prompt filled with an input answers with one of its labels unless
+	// constrained is false; label_probs adds each label's probability.
+	Constrained *bool `json:"constrained"`
+	LabelProbs  bool  `json:"label_probs"`
 }
 
 // badRequest is a client error with its message.
@@ -179,7 +184,20 @@ func (s *Server) prepare(ctx context.Context, req *request, chatMode bool) (*job
 	if err != nil {
 		return nil, "", err
 	}
-	j := &job{ctx: ctx, model: req.Model, row: row, prompt: ids, maxNew: maxNew, stops: stops,
+	classify := false
+	if s.labels != nil && !chatMode && (req.Constrained == nil || *req.Constrained) {
+		_, classify = s.cfg.Task.TextOf(text)
+	}
+	if req.LabelProbs && !classify {
+		return nil, "", bad("label_probs needs a classification task served (--task) and a prompt that is its template filled with an input")
+	}
+	if classify {
+		maxNew = s.labelDepth
+		if len(ids)+maxNew > s.cfg.Model.LM.Info().MaxPositions {
+			return nil, "", bad("the prompt has %d tokens: with the longest label it exceeds the model's %d positions", len(ids), s.cfg.Model.LM.Info().MaxPositions)
+		}
+	}
+	j := &job{ctx: ctx, model: req.Model, row: row, prompt: ids, maxNew: maxNew, stops: stops, classify: classify, probs: req.LabelProbs,
 		tokens: make(chan int, maxNew+1), result: make(chan result, 1), queuedAt: time.Now()}
 	if req.Temperature != nil {
 		j.temp = *req.Temperature
@@ -364,7 +382,11 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chatMode bool)
 		if len(text) > sent {
 			send(chunk(text[sent:], nil, false))
 		}
-		send(chunk("", res.reason, false))
+		last := chunk("", res.reason, false)
+		if res.probs != nil {
+			last["choices"].([]any)[0].(map[string]any)["label_probs"] = res.probs
+		}
+		send(last)
 		fmt.Fprint(w, "data: [DONE]\n\n")
 		if flusher != nil {
 			flusher.Flush()
@@ -383,6 +405,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chatMode bool)
 		}
 		text, _ = cut(tok.Decode(res.tokens, true), j.stops)
 		choice := map[string]any{"index": 0, "finish_reason": res.reason}
+		if res.probs != nil {
+			choice["label_probs"] = res.probs
+		}
 		if chatMode {
 			choice["message"] = map[string]any{"role": "assistant", "content": text}
 		} else {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/internal/redact"
 	"github.com/pioneer-ai/pioneer/lora"
@@ -47,6 +49,10 @@ type Config struct {
 	// Redact, when set, takes personal data out of everything the logs store (prompts,
 	// answers, expected answers); a traffic line says how many matches of each kind.
 	Redact *redact.Redactor
+	// Task, when a classification task, constrains completions whose prompt is its
+	// prompt filled with an input to its labels (infer.ClassifyBest, exact), with each
+	// label's probability on request; other tasks are ignored.
+	Task *task.Task
 	// Deployment is a production run folder (pioneer adapt's --out, or pioneer start's)
 	// whose current version is served as model DeploymentName ("deployment") and
 	// followed: a promotion, approval or rollback is swapped in between batches, checked
@@ -72,6 +78,10 @@ type Server struct {
 	deploy   *deployment
 	deployMu sync.Mutex // guards deploy.version for Serving
 	closeMu  sync.Once
+	// labels are the served classification task's label completions (nil: none), the
+	// longest labelDepth tokens.
+	labels     [][]int
+	labelDepth int
 }
 
 // New loads the adapters onto the model and starts the batcher.
@@ -126,6 +136,17 @@ func New(cfg Config) (*Server, error) {
 		s.adapter[id] = len(s.sets)
 		s.sets = append(s.sets, set)
 		s.names = append(s.names, id)
+	}
+	if cfg.Task != nil && cfg.Task.Type == task.Classification {
+		labels, err := cfg.Task.LabelTokens(cfg.Model.Tokenizer, cfg.Model.EOS)
+		if err != nil {
+			s.closeSets()
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		s.labels = labels
+		for _, l := range labels {
+			s.labelDepth = max(s.labelDepth, len(l))
+		}
 	}
 	if cfg.Deployment != "" {
 		if cfg.DeploymentName == "" {
@@ -221,6 +242,8 @@ type job struct {
 	topP      float64
 	seed      uint64
 	stops     []string
+	classify  bool        // answered with a label of the served task (ClassifyBest), not decoded
+	probs     bool        // and every label's probability (Classify)
 	tokens    chan int    // each new token (closed when the row ends)
 	result    chan result // one result
 	queuedAt  time.Time
@@ -235,7 +258,8 @@ func (j *job) fail(err error) {
 
 type result struct {
 	tokens []int
-	reason string // "stop" or "length"
+	reason string             // "stop" or "length"
+	probs  map[string]float64 // classification with label_probs: each label's probability
 	err    error
 }
 
@@ -347,9 +371,15 @@ func (s *Server) batcher() {
 		}
 		now := time.Now()
 		keep := waiting[:0]
+		var classify []*job
 		for _, j := range waiting {
 			if err := j.ctx.Err(); err != nil {
 				j.fail(err)
+				continue
+			}
+			if j.classify && !(pendingSwap != "" && j.row == s.deploy.index) {
+				j.startedAt = now
+				classify = append(classify, j)
 				continue
 			}
 			if len(active) >= s.cfg.MaxBatch || (pendingSwap != "" && j.row == s.deploy.index) {
@@ -365,6 +395,9 @@ func (s *Server) batcher() {
 			active[id] = &running{job: j}
 		}
 		waiting = keep
+		if len(classify) > 0 { // between two steps, as a prefill would be
+			s.classify(classify)
+		}
 		s.metrics.queue(len(s.jobs) + len(waiting))
 		if len(active) == 0 {
 			continue
@@ -388,6 +421,102 @@ func (s *Server) batcher() {
 			}
 		}
 	}
+}
+
+// classify answers classification jobs with a label each, one adapter at a time (the
+// label search runs batches of its own): the label's tokens (its end-of-sequence token
+// left out) as the answer, and with probs every label's probability, from scoring every
+// label (infer.Classify).
+func (s *Server) classify(jobs []*job) {
+	byRow := map[int][]*job{}
+	var rows []int
+	for _, j := range jobs {
+		if byRow[j.row] == nil {
+			rows = append(rows, j.row)
+		}
+		byRow[j.row] = append(byRow[j.row], j)
+	}
+	eos := map[int]bool{}
+	for _, e := range s.cfg.Model.EOS {
+		eos[e] = true
+	}
+	for _, row := range rows {
+		group := byRow[row]
+		err := func() error {
+			if s.mix != nil {
+				if err := s.mix.SetAll(row); err != nil {
+					return err
+				}
+			}
+			prompts := make([][]int, len(group))
+			probs := false
+			for i, j := range group {
+				prompts[i] = j.prompt
+				probs = probs || j.probs
+			}
+			m := s.cfg.Model.LM
+			chosen := make([]int, len(group))
+			var logps [][]float64
+			if probs || m.Info().SlidingWindow > 0 {
+				cls, err := infer.Classify(m, prompts, s.labels, len(group))
+				if err != nil {
+					return err
+				}
+				for i, c := range cls {
+					chosen[i] = c.Label
+					logps = append(logps, c.LogProbs)
+				}
+			} else {
+				best, err := infer.ClassifyBest(m, prompts, s.labels, len(group), 0)
+				if err != nil {
+					return err
+				}
+				for i, b := range best {
+					chosen[i] = b.Label
+				}
+			}
+			for i, j := range group {
+				var toks []int
+				for _, t := range s.labels[chosen[i]] {
+					if !eos[t] {
+						toks = append(toks, t)
+					}
+				}
+				for _, t := range toks {
+					j.tokens <- t
+				}
+				res := result{tokens: toks, reason: "stop"}
+				if j.probs {
+					res.probs = labelProbs(s.cfg.Task.Labels, logps[i])
+				}
+				j.result <- res
+				close(j.tokens)
+			}
+			return nil
+		}()
+		if err != nil {
+			for _, j := range group {
+				j.fail(err)
+			}
+		}
+	}
+}
+
+// labelProbs normalises label log-probabilities into probabilities over the labels.
+func labelProbs(labels []string, logps []float64) map[string]float64 {
+	top := math.Inf(-1)
+	for _, lp := range logps {
+		top = math.Max(top, lp)
+	}
+	sum := 0.0
+	for _, lp := range logps {
+		sum += math.Exp(lp - top)
+	}
+	out := make(map[string]float64, len(labels))
+	for i, l := range labels {
+		out[l] = math.Exp(logps[i]-top) / sum
+	}
+	return out
 }
 
 // deliver hands a step's tokens to their jobs, and ends those that are done: a stop

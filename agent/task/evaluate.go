@@ -296,6 +296,16 @@ func classify(m model.CausalLM, prompts, labels [][]int, batch int, all bool) ([
 	return out, nil
 }
 
+// LabelTokens are the completions a classification is chosen among, in t.Labels order:
+// each label's target, then eos[0] when given (what Evaluate scores).
+func (t *Task) LabelTokens(tok model.Tokenizer, eos []int) ([][]int, error) {
+	if !t.kind.constrained() {
+		return nil, fmt.Errorf("%s: a %s task has no label set", t.Name, t.Type)
+	}
+	labels, _, err := t.labelTokens(tok, eos)
+	return labels, err
+}
+
 // labelTokens are the completions Classify scores: each label's target, then the first
 // end-of-sequence token; depth is the longest, in tokens.
 func (t *Task) labelTokens(tok model.Tokenizer, eos []int) (labels [][]int, depth int, err error) {

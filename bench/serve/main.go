@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,6 +74,8 @@ type stats struct {
 	tokensPerS, p50, p99 float64 // tokens/s, latencies in ms
 	tokens, requests     int
 	failed               int
+	wall                 float64 // seconds
+	busy, rows           float64 // Pioneer: share of the phase spent in decoding steps, requests per step
 }
 
 type target struct {
@@ -145,7 +148,18 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 			for k := range targets {
 				t := targets[(k+r)%len(targets)]
 				fmt.Fprintf(os.Stderr, "round %d/%d, %2d clients, %d requests: %s ...\n", r+1, rounds, c, n, t.name)
+				var before map[string]float64
+				if !t.llama {
+					before = scrape(t.url)
+				}
 				st := load(t, c, n, maxTokens)
+				if !t.llama { // how busy the decoding loop was, and how full its batches
+					after := scrape(t.url)
+					steps := after["pioneer_batches_total"] - before["pioneer_batches_total"]
+					st.busy = (after["pioneer_step_seconds_total"] - before["pioneer_step_seconds_total"]) / st.wall
+					st.rows = (after["pioneer_batch_rows_total"] - before["pioneer_batch_rows_total"]) / max(steps, 1)
+					fmt.Fprintf(os.Stderr, "  decoding busy %.0f %% of the phase, %.1f requests per step on average\n", 100*st.busy, st.rows)
+				}
 				fmt.Fprintf(os.Stderr, "  %.1f tokens/s, p50 %.0f ms, p99 %.0f ms, %d tokens, %d failed\n", st.tokensPerS, st.p50, st.p99, st.tokens, st.failed)
 				all[t.name][c] = append(all[t.name][c], st)
 			}
@@ -178,6 +192,12 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 				ptr(float64(theirs.tokens)/float64(theirs.requests)), refName, true)
 		}
 	}
+	for _, c := range clients {
+		st := median(all["pioneer"][c])
+		res.Add(fmt.Sprintf("c%d_decoding_busy", c), "fraction", st.busy, nil, "", false)
+		res.Figures[len(res.Figures)-1].Note = "Pioneer's share of the phase in decoding steps (prefills included), from /metrics"
+		res.Add(fmt.Sprintf("c%d_requests_per_step", c), "requests", st.rows, nil, "", true)
+	}
 	refFailed := 0
 	for _, c := range clients {
 		for _, st := range all["llamacpp"][c] {
@@ -209,7 +229,8 @@ func median(sts []stats) stats {
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	out := stats{tokensPerS: pick(func(s stats) float64 { return s.tokensPerS }), p50: pick(func(s stats) float64 { return s.p50 }),
-		p99: pick(func(s stats) float64 { return s.p99 })}
+		p99: pick(func(s stats) float64 { return s.p99 }), busy: pick(func(s stats) float64 { return s.busy }),
+		rows: pick(func(s stats) float64 { return s.rows })}
 	for _, st := range sts {
 		out.tokens += st.tokens
 		out.requests += st.requests
@@ -254,7 +275,8 @@ func load(t target, c, n, maxTokens int) stats {
 		}()
 	}
 	wg.Wait()
-	st.tokensPerS = float64(st.tokens) / time.Since(start).Seconds()
+	st.wall = time.Since(start).Seconds()
+	st.tokensPerS = float64(st.tokens) / st.wall
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		st.p50 = percentile(lat, 0.5)
@@ -307,4 +329,26 @@ func complete(t target, prompt string, maxTokens int) (int, error) {
 		return 0, errors.New("an answer without completion tokens")
 	}
 	return cm.Usage.Completion, nil
+}
+
+// scrape reads a Prometheus text page's unlabelled samples.
+func scrape(url string) map[string]float64 {
+	out := map[string]float64{}
+	r, err := http.Get(url + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return out
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		var name string
+		var v float64
+		if n, _ := fmt.Sscanf(l, "%s %g", &name, &v); n == 2 && !strings.HasPrefix(name, "#") {
+			out[name] = v
+		}
+	}
+	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/internal/redact"
 	"github.com/pioneer-ai/pioneer/serve"
 )
@@ -36,6 +37,7 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "api-key-file", Usage: "file of accepted API keys, one per line (requests then need Authorization: Bearer KEY)"},
 			&cli.StringFlag{Name: "log-dir", Usage: "folder for traffic.jsonl and feedback.jsonl (default with --deployment: DIR/logs, what pioneer adapt --deployment reads; otherwise none: nothing is logged)"},
+			&cli.StringFlag{Name: "task", Usage: "a classification task (bundled name or task.yaml) whose prompts are answered with one of its labels, and with each label's probability when a request asks (label_probs); default with --deployment: DIR/task, a cold-start folder's"},
 			&cli.BoolFlag{Name: "redact", Usage: "take personal data (e-mail addresses, card and phone numbers, --redact-pattern's) out of what the logs store"},
 			&cli.StringSliceFlag{Name: "redact-pattern", Usage: "NAME=REGEXP: more personal data to redact (Go regular expression), stored as [NAME]; repeatable; implies --redact"},
 			&cli.IntFlag{Name: "max-batch", Value: 16, Usage: "requests decoded together at most"},
@@ -80,6 +82,19 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 			if logDir == "" && c.String("deployment") != "" {
 				logDir = filepath.Join(c.String("deployment"), "logs") // where pioneer adapt --deployment reads
 			}
+			taskName := c.String("task")
+			if taskName == "" && c.String("deployment") != "" {
+				if _, err := os.Stat(filepath.Join(c.String("deployment"), "task", "task.yaml")); err == nil {
+					taskName = filepath.Join(c.String("deployment"), "task")
+				}
+			}
+			var tk *task.Task
+			if taskName != "" {
+				var err error
+				if tk, err = task.Load(taskName); err != nil {
+					return err
+				}
+			}
 			var red *redact.Redactor
 			if c.Bool("redact") || len(c.StringSlice("redact-pattern")) > 0 {
 				pats, err := redact.ParsePatterns(c.StringSlice("redact-pattern"))
@@ -104,7 +119,7 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 			if name == "" { // what --model named: pioneer-nano, a folder's or a GGUF file's name
 				name = strings.TrimSuffix(filepath.Base(c.String("model")), ".gguf")
 			}
-			s, err := serve.New(serve.Config{Model: p, ModelName: name, Adapters: adapters, APIKeys: keys, LogDir: logDir, Redact: red,
+			s, err := serve.New(serve.Config{Model: p, ModelName: name, Adapters: adapters, APIKeys: keys, LogDir: logDir, Redact: red, Task: tk,
 				Deployment: c.String("deployment"), DeploymentName: c.String("deployment-name"),
 				MaxBatch: c.Int("max-batch"), MaxQueue: c.Int("max-queue"), MaxNewTokens: c.Int("max-new-tokens"), Timeout: c.Duration("timeout")})
 			if err != nil {

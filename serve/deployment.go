@@ -9,6 +9,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/lora"
+	"github.com/pioneer-ai/pioneer/model"
 )
 
 // deployment is a production run folder served under one model id: its current version
@@ -16,8 +17,9 @@ import (
 type deployment struct {
 	store   *versions.Store
 	dir     string
-	index   int    // the adapter's index in Server.sets
-	version string // the version served now
+	index   int            // its adapter's index in Server.sets (-1: none yet)
+	full    model.CausalLM // the version served now when it is a whole model (nil: an adapter)
+	version string         // the version served now
 	swaps   chan string
 	stop    chan struct{}
 	stopped chan struct{}
@@ -31,40 +33,52 @@ type swapRecord struct {
 	Error string    `json:"error,omitempty"`
 }
 
-// openDeployment reads the run folder's current version, verified against its sums.
-func openDeployment(dir string) (*deployment, string, error) {
+// openDeployment reads the run folder's current version, verified against its sums, and
+// returns its folder and kind (versions.Adapter or versions.Model).
+func openDeployment(dir string) (*deployment, string, string, error) {
 	vs, err := versions.Open(dir, false)
 	if err != nil {
-		return nil, "", fmt.Errorf("serve: deployment %s: %w", dir, err)
+		return nil, "", "", fmt.Errorf("serve: deployment %s: %w", dir, err)
 	}
 	cur, err := vs.Current()
 	if err != nil {
-		return nil, "", fmt.Errorf("serve: deployment %s: %w", dir, err)
+		return nil, "", "", fmt.Errorf("serve: deployment %s: %w", dir, err)
 	}
 	if cur == "" {
-		return nil, "", fmt.Errorf("serve: deployment %s holds no version", dir)
+		return nil, "", "", fmt.Errorf("serve: deployment %s holds no version", dir)
 	}
-	path, err := adapterOf(vs, cur)
+	path, kind, err := versionOf(vs, cur)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	return &deployment{store: vs, dir: dir, version: cur, swaps: make(chan string, 1), stop: make(chan struct{}), stopped: make(chan struct{})}, path, nil
+	return &deployment{store: vs, dir: dir, index: -1, version: cur, swaps: make(chan string, 1), stop: make(chan struct{}), stopped: make(chan struct{})}, path, kind, nil
 }
 
-// adapterOf verifies a version and returns its folder; a version that is a whole model
-// (fine-tuned in every weight) cannot be swapped in under a running base model.
-func adapterOf(vs *versions.Store, v string) (string, error) {
+// versionOf verifies a version and returns its folder and kind.
+func versionOf(vs *versions.Store, v string) (string, string, error) {
 	if err := vs.Verify(v); err != nil {
-		return "", fmt.Errorf("serve: version %s: %w", v, err)
+		return "", "", fmt.Errorf("serve: version %s: %w", v, err)
 	}
 	kind, _, err := versions.Inspect(vs.Dir(v))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	if kind != versions.Adapter {
-		return "", fmt.Errorf("serve: version %s is a %s, not an adapter: serve it with --model %s", v, kind, vs.Dir(v))
+	return vs.Dir(v), kind, nil
+}
+
+// loadFull loads a version fine-tuned in every weight beside the base model (same
+// device and precision); it must read the base model's tokens.
+func (s *Server) loadFull(path string) (model.CausalLM, error) {
+	b := s.cfg.Model.LM
+	lm, err := model.Load(path, b.Device(), b.DType())
+	if err != nil {
+		return nil, err
 	}
-	return vs.Dir(v), nil
+	if got, want := lm.Info().VocabSize, b.Info().VocabSize; got != want {
+		lm.Close()
+		return nil, fmt.Errorf("serve: %s has a vocabulary of %d, the base model %d: not fine-tuned from it", path, got, want)
+	}
+	return lm, nil
 }
 
 // watch polls CURRENT and hands a changed version to the batcher.
@@ -91,35 +105,65 @@ func (d *deployment) watch(every time.Duration) {
 	}
 }
 
-// swap puts version v in place of the deployment's adapter, between batches (the
-// batcher calls it): loaded and verified first, so that a bad version leaves the one
-// being served in place.
+// swap puts version v in place of the deployment's, between steps while none of its
+// sequences decodes (the batcher calls it): loaded and verified first, so that a bad
+// version leaves the one being served in place. An adapter takes the deployment's adapter
+// slot (made on first need); a whole model replaces the deployment's own model.
 func (s *Server) swap(v string) {
 	d := s.deploy
 	rec := swapRecord{Time: time.Now().UTC(), From: d.version, To: v}
 	err := func() error {
-		path, err := adapterOf(d.store, v)
+		path, kind, err := versionOf(d.store, v)
 		if err != nil {
 			return err
+		}
+		if kind == versions.Model {
+			lm, err := s.loadFull(path)
+			if err != nil {
+				return err
+			}
+			if d.full != nil {
+				d.full.Close()
+			}
+			d.full, d.version = lm, v
+			return nil
 		}
 		set, err := lora.LoadDetached(path, s.cfg.Model.LM)
 		if err != nil {
 			return err
 		}
-		old := s.sets[d.index]
-		s.mix.Close()
-		s.sets[d.index] = set
-		mix, err := lora.Mix(s.cfg.Model.LM, s.sets...)
-		if err != nil { // put the old one back
+		sets := append([]*lora.Set(nil), s.sets...)
+		index := d.index
+		if index < 0 {
+			index = len(sets)
+			sets = append(sets, set)
+		} else {
+			sets[index] = set
+		}
+		// the old mixture goes first: a mixture puts back, on Close, what the projections
+		// had when it was made
+		if s.mix != nil {
+			s.mix.Close()
+			s.mix = nil
+		}
+		mix, err := lora.Mix(s.cfg.Model.LM, sets...)
+		if err != nil { // the sets served until now, mixed again
 			set.Close()
-			s.sets[d.index] = old
-			if mix, err2 := lora.Mix(s.cfg.Model.LM, s.sets...); err2 == nil {
-				s.mix = mix
+			if len(s.sets) > 0 {
+				if old, err2 := lora.Mix(s.cfg.Model.LM, s.sets...); err2 == nil {
+					s.mix = old
+				}
 			}
 			return err
 		}
-		s.mix = mix
-		old.Close()
+		if d.index >= 0 {
+			s.sets[d.index].Close()
+		}
+		s.sets, s.mix, d.index = sets, mix, index
+		if d.full != nil {
+			d.full.Close()
+			d.full = nil
+		}
 		d.version = v
 		return nil
 	}()

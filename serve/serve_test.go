@@ -550,3 +550,101 @@ func TestOpenAIClient(t *testing.T) {
 		}
 	}
 }
+
+// TestServerFollowsFullDeployment: a deployment version fine-tuned in every weight is
+// served as a model of its own beside the base model, and a switch between it and an
+// adapter version goes either way without a restart.
+func TestServerFollowsFullDeployment(t *testing.T) {
+	p, zebraDir := fixture(t)
+	prompt := "Once upon a time"
+	base := greedy(t, p, prompt, 12)
+	// a whole model trained on a second copy of the base, so the served one is untouched
+	q, err := model.Open(data.NanoModel, model.OpenOptions{Device: torch.CPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := task.New("shout", task.Generation, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exs []task.Example
+	for i := range 16 {
+		exs = append(exs, task.Example{ID: fmt.Sprint(i), Text: fmt.Sprintf("Once upon a time %d", i), Output: " LION LION LION"})
+	}
+	fullDir := filepath.Join(t.TempDir(), "full")
+	if _, _, err := finetune.Train(context.Background(), q.LM, q.Tokenizer, tk, exs, exs[:4], finetune.Recipe{Epochs: 3, Batch: 8, LR: 2e-3, Full: true, Seed: 1},
+		finetune.TrainEnv{EOS: q.FirstEOS(), Pad: q.Pad, Base: q.Dir, Out: fullDir}); err != nil {
+		t.Fatal(err)
+	}
+	fullWant := greedy(t, q, prompt, 12)
+	q.Close()
+	if fullWant == base {
+		t.Fatal("the fully fine-tuned model answers as the base model does")
+	}
+	zset, err := lora.Load(zebraDir, p.LM) // the adapter version's answer, alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	zebraWant := greedy(t, p, prompt, 12)
+	zset.Close()
+	run := t.TempDir()
+	vs, err := versions.Open(run, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{fullDir, zebraDir} {
+		if _, err := vs.Add(src, versions.Meta{Source: src}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := vs.SetCurrent("v0"); err != nil { // the whole model first
+		t.Fatal(err)
+	}
+	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", Deployment: run, LogDir: t.TempDir(), Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	c := client{t, hs.URL, ""}
+	ask := func(m string) string {
+		code, b := c.do("POST", "/v1/completions", map[string]any{"model": m, "prompt": prompt, "max_tokens": 12})
+		if code != 200 {
+			t.Fatalf("%s: %d %s", m, code, b)
+		}
+		return parse(t, b).Choices[0].Text
+	}
+	// both models answer at once, each its own
+	var wg sync.WaitGroup
+	got := make([]string, 6)
+	for i := range got {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); got[i] = ask([]string{"deployment", "nano"}[i%2]) }(i)
+	}
+	wg.Wait()
+	for i, g := range got {
+		if want := []string{fullWant, base}[i%2]; g != want {
+			t.Fatalf("request %d: %q, want %q", i, g, want)
+		}
+	}
+	for _, step := range []struct{ v, want string }{{"v1", zebraWant}, {"v0", fullWant}} {
+		if err := vs.SetCurrent(step.v); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); s.Serving() != step.v && time.Now().Before(deadline); {
+			ask("nano")
+			time.Sleep(10 * time.Millisecond)
+		}
+		g := ask("deployment")
+		if s.Serving() != step.v || g != step.want {
+			t.Fatalf("after CURRENT became %s: serving %s, answer %q (whole model %q, base %q)", step.v, s.Serving(), g, fullWant, base)
+		}
+		if a := ask("nano"); a != base {
+			t.Fatalf("the base model after the switch to %s: %q, want %q", step.v, a, base)
+		}
+	}
+	if zebraWant == fullWant || zebraWant == base {
+		t.Fatal("the versions do not answer differently")
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/internal/redact"
 	"github.com/pioneer-ai/pioneer/lora"
@@ -160,19 +161,26 @@ func New(cfg Config) (*Server, error) {
 			s.closeSets()
 			return nil, fmt.Errorf("serve: the deployment's id %q is taken", cfg.DeploymentName)
 		}
-		d, path, err := openDeployment(cfg.Deployment)
+		d, path, kind, err := openDeployment(cfg.Deployment)
 		if err != nil {
 			s.closeSets()
 			return nil, err
 		}
-		set, err := lora.LoadDetached(path, cfg.Model.LM)
-		if err != nil {
-			s.closeSets()
-			return nil, fmt.Errorf("serve: deployment version %s: %w", d.version, err)
+		if kind == versions.Model { // a model of its own, decoded beside the base model
+			if d.full, err = s.loadFull(path); err != nil {
+				s.closeSets()
+				return nil, fmt.Errorf("serve: deployment version %s: %w", d.version, err)
+			}
+		} else {
+			set, err := lora.LoadDetached(path, cfg.Model.LM)
+			if err != nil {
+				s.closeSets()
+				return nil, fmt.Errorf("serve: deployment version %s: %w", d.version, err)
+			}
+			d.index = len(s.sets)
+			s.sets = append(s.sets, set)
 		}
-		d.index = len(s.sets)
 		s.adapter[cfg.DeploymentName] = d.index
-		s.sets = append(s.sets, set)
 		s.names = append(s.names, cfg.DeploymentName)
 		s.deploy = d
 	}
@@ -210,6 +218,9 @@ func (s *Server) closeSets() {
 	for _, set := range s.sets {
 		set.Close()
 	}
+	if s.deploy != nil && s.deploy.full != nil {
+		s.deploy.full.Close()
+	}
 }
 
 // Close stops taking requests, lets the sequences being decoded finish, and flushes the
@@ -242,10 +253,11 @@ type job struct {
 	topP      float64
 	seed      uint64
 	stops     []string
-	classify  bool        // answered with a label of the served task (ClassifyBest), not decoded
-	probs     bool        // and every label's probability (Classify)
-	tokens    chan int    // each new token (closed when the row ends)
-	result    chan result // one result
+	classify  bool           // answered with a label of the served task (ClassifyBest), not decoded
+	lm        model.CausalLM // the model a classification runs on (the batcher's choice)
+	probs     bool           // and every label's probability (Classify)
+	tokens    chan int       // each new token (closed when the row ends)
+	result    chan result    // one result
 	queuedAt  time.Time
 	startedAt time.Time
 }
@@ -269,38 +281,89 @@ type running struct {
 	got []int
 }
 
+// engine is one model's decoding: the base model with the adapters mixed in, or a
+// deployment version fine-tuned in every weight (a model of its own).
+type engine struct {
+	lm     model.CausalLM
+	dec    *infer.Decoder
+	active map[int]*running
+}
+
+func (s *Server) newEngine(lm model.CausalLM, mixed bool) (*engine, error) {
+	o := infer.DecoderOptions{StopTokens: s.cfg.Model.EOS, PadID: s.cfg.Model.Pad}
+	if mixed {
+		o.SetRows = func(tags []int) error {
+			if s.mix == nil {
+				return nil
+			}
+			return s.mix.SetRows(tags)
+		}
+	}
+	dec, err := infer.NewDecoder(lm, o)
+	if err != nil {
+		return nil, err
+	}
+	return &engine{lm: lm, dec: dec, active: map[int]*running{}}, nil
+}
+
+// finish answers a running job and takes it out of the engine.
+func (e *engine) finish(id int, res result) {
+	r := e.active[id]
+	r.job.result <- res
+	close(r.job.tokens)
+	delete(e.active, id)
+}
+
 // batcher is continuous batching: between any two decoding steps, queued jobs join the
 // decoder (up to MaxBatch sequences at once) and finished ones leave, so that a request
 // never waits for a batch to end. A version switch of the deployment waits until no
 // sequence of the deployment decodes; meanwhile the deployment's new requests wait and
-// every other model's go on.
+// every other model's go on. A deployment version fine-tuned in every weight decodes on
+// an engine of its own, stepped in turn with the base model's.
 func (s *Server) batcher() {
 	defer close(s.done)
 	// Every step on one OS thread: libtorch's CPU thread pool belongs to the thread that
 	// calls it (the thread ends with the goroutine).
 	runtime.LockOSThread()
-	active := map[int]*running{}
 	var waiting []*job
 	pendingSwap := ""
 	closing := errors.New("the server is shutting down")
-	newDecoder := func() *infer.Decoder {
-		d, err := infer.NewDecoder(s.cfg.Model.LM, infer.DecoderOptions{StopTokens: s.cfg.Model.EOS, PadID: s.cfg.Model.Pad,
-			SetRows: func(tags []int) error {
-				if s.mix == nil {
-					return nil
-				}
-				return s.mix.SetRows(tags)
-			}})
-		if err != nil { // New checked the pad id: this does not happen
-			panic(err)
-		}
-		return d
+	base, err := s.newEngine(s.cfg.Model.LM, true)
+	if err != nil { // New checked the padding id: this does not happen
+		panic(err)
 	}
-	dec := newDecoder()
+	var full *engine // the deployment's own model, when its version is one
+	engines := func() []*engine {
+		if full != nil {
+			return []*engine{base, full}
+		}
+		return []*engine{base}
+	}
+	// follow makes the full engine match the deployment's version (after New, a swap)
+	follow := func() {
+		var lm model.CausalLM
+		if s.deploy != nil {
+			lm = s.deploy.full
+		}
+		if full != nil && full.lm != lm { // no deployment sequence decodes on it now
+			full.dec.Close()
+			full = nil
+		}
+		if lm != nil && full == nil {
+			e, err := s.newEngine(lm, false)
+			if err != nil {
+				panic(err) // as above
+			}
+			full = e
+		}
+	}
+	follow()
 	defer func() {
-		dec.Close()
-		for _, r := range active {
-			r.job.fail(closing)
+		for _, e := range engines() {
+			e.dec.Close()
+			for _, r := range e.active {
+				r.job.fail(closing)
+			}
 		}
 		for _, j := range waiting {
 			j.fail(closing)
@@ -314,23 +377,29 @@ func (s *Server) batcher() {
 			}
 		}
 	}()
-	deploymentLive := func() bool {
-		for _, r := range active {
-			if r.job.row == s.deploy.index {
-				return true
+	isDeployment := func(j *job) bool { return s.deploy != nil && j.model == s.cfg.DeploymentName }
+	occupancy := func() (n int, deployment bool) {
+		for _, e := range engines() {
+			n += len(e.active)
+			for _, r := range e.active {
+				deployment = deployment || isDeployment(r.job)
 			}
 		}
-		return false
+		return n, deployment
 	}
-	finish := func(id int, res result) {
-		r := active[id]
-		r.job.result <- res
-		close(r.job.tokens)
-		delete(active, id)
+	// route is where a job decodes: its engine and adapter row.
+	route := func(j *job) (*engine, int) {
+		if isDeployment(j) {
+			if full != nil {
+				return full, -1
+			}
+			return base, s.deploy.index
+		}
+		return base, j.row
 	}
 	quitting := false
 	for {
-		if len(active) == 0 && len(waiting) == 0 {
+		if n, _ := occupancy(); n == 0 && len(waiting) == 0 {
 			if quitting {
 				return
 			}
@@ -355,7 +424,7 @@ func (s *Server) batcher() {
 			waiting = nil
 		}
 	take: // as many queued jobs as there are free rows
-		for !quitting && len(waiting) < s.cfg.MaxBatch-len(active) {
+		for n, _ := occupancy(); !quitting && len(waiting) < s.cfg.MaxBatch-n; {
 			select {
 			case j := <-s.jobs:
 				waiting = append(waiting, j)
@@ -365,9 +434,10 @@ func (s *Server) batcher() {
 				break take
 			}
 		}
-		if pendingSwap != "" && !deploymentLive() {
+		if _, live := occupancy(); pendingSwap != "" && !live {
 			s.swapLocked(pendingSwap)
 			pendingSwap = ""
+			follow()
 		}
 		now := time.Now()
 		keep := waiting[:0]
@@ -377,47 +447,56 @@ func (s *Server) batcher() {
 				j.fail(err)
 				continue
 			}
-			if j.classify && !(pendingSwap != "" && j.row == s.deploy.index) {
-				j.startedAt = now
-				classify = append(classify, j)
-				continue
-			}
-			if len(active) >= s.cfg.MaxBatch || (pendingSwap != "" && j.row == s.deploy.index) {
+			held := pendingSwap != "" && isDeployment(j)
+			n, _ := occupancy()
+			if held || (!j.classify && n >= s.cfg.MaxBatch) {
 				keep = append(keep, j)
 				continue
 			}
-			id, err := dec.Add(infer.Request{Prompt: j.prompt, MaxNewTokens: j.maxNew, Temperature: j.temp, TopP: j.topP, Seed: j.seed, Tag: j.row})
+			e, row := route(j)
+			j.row, j.startedAt = row, now
+			if j.classify {
+				j.lm = e.lm
+				classify = append(classify, j)
+				continue
+			}
+			id, err := e.dec.Add(infer.Request{Prompt: j.prompt, MaxNewTokens: j.maxNew, Temperature: j.temp, TopP: j.topP, Seed: j.seed, Tag: row})
 			if err != nil {
 				j.fail(err)
 				continue
 			}
-			j.startedAt = now
-			active[id] = &running{job: j}
+			e.active[id] = &running{job: j}
 		}
 		waiting = keep
 		if len(classify) > 0 { // between two steps, as a prefill would be
 			s.classify(classify)
 		}
 		s.metrics.queue(len(s.jobs) + len(waiting))
-		if len(active) == 0 {
-			continue
-		}
-		rows, t0 := len(active), time.Now()
-		toks, err := dec.Step()
-		s.metrics.batch(rows, time.Since(t0))
-		if err != nil { // every sequence in the decoder fails; a fresh one goes on
-			for id := range active {
-				finish(id, result{err: err})
+		for _, e := range engines() {
+			if len(e.active) == 0 {
+				continue
 			}
-			dec.Close()
-			dec = newDecoder()
-			continue
-		}
-		s.deliver(dec, active, toks, finish)
-		for id, r := range active { // requests whose clients left or whose time is up
-			if err := r.job.ctx.Err(); err != nil {
-				dec.Cancel(id)
-				finish(id, result{err: err})
+			rows, t0 := len(e.active), time.Now()
+			toks, err := e.dec.Step()
+			s.metrics.batch(rows, time.Since(t0))
+			if err != nil { // every sequence in the decoder fails; a fresh one goes on
+				for id := range e.active {
+					e.finish(id, result{err: err})
+				}
+				e.dec.Close()
+				fresh, nerr := s.newEngine(e.lm, e == base)
+				if nerr != nil {
+					panic(nerr) // as above
+				}
+				e.dec = fresh.dec
+				continue
+			}
+			s.deliver(e, toks)
+			for id, r := range e.active { // requests whose clients left or whose time is up
+				if err := r.job.ctx.Err(); err != nil {
+					e.dec.Cancel(id)
+					e.finish(id, result{err: err})
+				}
 			}
 		}
 	}
@@ -428,13 +507,18 @@ func (s *Server) batcher() {
 // left out) as the answer, and with probs every label's probability, from scoring every
 // label (infer.Classify).
 func (s *Server) classify(jobs []*job) {
-	byRow := map[int][]*job{}
-	var rows []int
+	type key struct {
+		lm  model.CausalLM
+		row int
+	}
+	byRow := map[key][]*job{}
+	var rows []key
 	for _, j := range jobs {
-		if byRow[j.row] == nil {
-			rows = append(rows, j.row)
+		k := key{j.lm, j.row}
+		if byRow[k] == nil {
+			rows = append(rows, k)
 		}
-		byRow[j.row] = append(byRow[j.row], j)
+		byRow[k] = append(byRow[k], j)
 	}
 	eos := map[int]bool{}
 	for _, e := range s.cfg.Model.EOS {
@@ -443,8 +527,8 @@ func (s *Server) classify(jobs []*job) {
 	for _, row := range rows {
 		group := byRow[row]
 		err := func() error {
-			if s.mix != nil {
-				if err := s.mix.SetAll(row); err != nil {
+			if s.mix != nil && row.lm == s.cfg.Model.LM {
+				if err := s.mix.SetAll(row.row); err != nil {
 					return err
 				}
 			}
@@ -454,7 +538,7 @@ func (s *Server) classify(jobs []*job) {
 				prompts[i] = j.prompt
 				probs = probs || j.probs
 			}
-			m := s.cfg.Model.LM
+			m := row.lm
 			chosen := make([]int, len(group))
 			var logps [][]float64
 			if probs || m.Info().SlidingWindow > 0 {
@@ -521,15 +605,15 @@ func labelProbs(labels []string, logps []float64) map[string]float64 {
 
 // deliver hands a step's tokens to their jobs, and ends those that are done: a stop
 // token or a stop string ("stop"), or their token limit ("length").
-func (s *Server) deliver(dec *infer.Decoder, active map[int]*running, toks []infer.Token, finish func(int, result)) {
+func (s *Server) deliver(e *engine, toks []infer.Token) {
 	tok := s.cfg.Model.Tokenizer
 	for _, t := range toks {
-		r := active[t.Seq]
+		r := e.active[t.Seq]
 		if r == nil {
 			continue
 		}
 		if t.Token < 0 {
-			finish(t.Seq, result{tokens: r.got, reason: "stop"})
+			e.finish(t.Seq, result{tokens: r.got, reason: "stop"})
 			continue
 		}
 		r.got = append(r.got, t.Token)
@@ -537,13 +621,13 @@ func (s *Server) deliver(dec *infer.Decoder, active map[int]*running, toks []inf
 		if len(r.job.stops) > 0 {
 			text := tok.Decode(r.got, true)
 			if slices.ContainsFunc(r.job.stops, func(st string) bool { return st != "" && strings.Contains(text, st) }) {
-				dec.Cancel(t.Seq) // the handler cuts the text at it
-				finish(t.Seq, result{tokens: r.got, reason: "stop"})
+				e.dec.Cancel(t.Seq) // the handler cuts the text at it
+				e.finish(t.Seq, result{tokens: r.got, reason: "stop"})
 				continue
 			}
 		}
 		if t.Reason == "length" {
-			finish(t.Seq, result{tokens: r.got, reason: "length"})
+			e.finish(t.Seq, result{tokens: r.got, reason: "length"})
 		}
 	}
 }

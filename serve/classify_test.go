@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
@@ -58,14 +57,7 @@ func TestServeClassifies(t *testing.T) {
 	}
 
 	free := greedy(t, p, tk.PromptText(test[0].Text), 6) // before the server mixes adapters in
-	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", Adapters: map[string]string{"topics": d.Deployed}, Task: tk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
-	c := client{t, hs.URL, ""}
+	_, c := start(t, serve.Config{Model: p, ModelName: "nano", Adapters: map[string]string{"topics": d.Deployed}, Task: tk})
 	for i, ex := range test[:12] {
 		code, b := c.do("POST", "/v1/completions", map[string]any{"model": "topics", "prompt": tk.PromptText(ex.Text), "label_probs": i%2 == 0})
 		var got struct {

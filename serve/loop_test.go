@@ -2,7 +2,6 @@ package serve_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,14 +60,7 @@ func TestClosedLoop(t *testing.T) {
 	}
 	defer p.Close()
 	logs := filepath.Join(dep, "logs")
-	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", Deployment: dep, LogDir: logs, Poll: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
-	c := client{t, hs.URL, ""}
+	s, c := start(t, serve.Config{Model: p, ModelName: "nano", Deployment: dep, LogDir: logs, Poll: 20 * time.Millisecond})
 
 	// Traffic: the task's pool through the server; a person marks each answer.
 	pool, err := tk.Split("train")

@@ -110,6 +110,29 @@ func (c client) do(method, path string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// start runs a server for cfg behind httptest; both close when the test ends.
+func start(t *testing.T, cfg serve.Config) (*serve.Server, client) {
+	t.Helper()
+	s, err := serve.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { hs.Close(); s.Close() })
+	return s, client{t, hs.URL, ""}
+}
+
+// text is the greedy completion of prompt by model, n tokens at most; any status but
+// 200 fails the test.
+func (c client) text(model, prompt string, n int) string {
+	c.t.Helper()
+	code, b := c.do("POST", "/v1/completions", map[string]any{"model": model, "prompt": prompt, "max_tokens": n})
+	if code != 200 {
+		c.t.Fatalf("%s: %d %s", model, code, b)
+	}
+	return parse(c.t, b).Choices[0].Text
+}
+
 type completion struct {
 	ID      string `json:"id"`
 	Object  string `json:"object"`
@@ -435,22 +458,9 @@ func TestServerFollowsDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := t.TempDir()
-	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", Adapters: map[string]string{"zebra": zebraDir}, Deployment: run,
+	s, c := start(t, serve.Config{Model: p, ModelName: "nano", Adapters: map[string]string{"zebra": zebraDir}, Deployment: run,
 		LogDir: logs, Poll: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
-	c := client{t, hs.URL, ""}
-	ask := func(m string) string {
-		code, b := c.do("POST", "/v1/completions", map[string]any{"model": m, "prompt": prompt, "max_tokens": 12})
-		if code != 200 {
-			t.Fatalf("%s: %d %s", m, code, b)
-		}
-		return parse(t, b).Choices[0].Text
-	}
+	ask := func(m string) string { return c.text(m, prompt, 12) }
 	zebra := ask("zebra")
 	if got := ask("deployment"); got != base || s.Serving() != "v0" {
 		t.Fatalf("v0 (an untrained adapter) answers %q, want the base model's %q", got, base)
@@ -469,7 +479,7 @@ func TestServerFollowsDeployment(t *testing.T) {
 	// A promotion while a request of the deployment decodes: that request ends on the
 	// version it began with, then the new one is served.
 	longWant := greedy(t, p, prompt, 60)
-	resp, err := http.Post(hs.URL+"/v1/completions", "application/json", strings.NewReader(fmt.Sprintf(`{"model": "deployment", "prompt": %q, "max_tokens": 60, "stream": true}`, prompt)))
+	resp, err := http.Post(c.url+"/v1/completions", "application/json", strings.NewReader(fmt.Sprintf(`{"model": "deployment", "prompt": %q, "max_tokens": 60, "stream": true}`, prompt)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,21 +610,8 @@ func TestServerFollowsFullDeployment(t *testing.T) {
 	if err := vs.SetCurrent("v0"); err != nil { // the whole model first
 		t.Fatal(err)
 	}
-	s, err := serve.New(serve.Config{Model: p, ModelName: "nano", Deployment: run, LogDir: t.TempDir(), Poll: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
-	c := client{t, hs.URL, ""}
-	ask := func(m string) string {
-		code, b := c.do("POST", "/v1/completions", map[string]any{"model": m, "prompt": prompt, "max_tokens": 12})
-		if code != 200 {
-			t.Fatalf("%s: %d %s", m, code, b)
-		}
-		return parse(t, b).Choices[0].Text
-	}
+	s, c := start(t, serve.Config{Model: p, ModelName: "nano", Deployment: run, LogDir: t.TempDir(), Poll: 20 * time.Millisecond})
+	ask := func(m string) string { return c.text(m, prompt, 12) }
 	// both models answer at once, each its own
 	var wg sync.WaitGroup
 	got := make([]string, 6)

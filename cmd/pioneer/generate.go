@@ -47,7 +47,7 @@ stopped. Generation stops at the model's end-of-sequence tokens
 			&cli.Float64Flag{Name: "temperature", Value: 0, Usage: "0: greedy; > 0: sample"},
 			&cli.IntFlag{Name: "top-k", Usage: "sample among the K most likely tokens (0: off)"},
 			&cli.Float64Flag{Name: "top-p", Usage: "sample within probability mass P (0: off)"},
-			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "sampling seed"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "sampling seed (request k of the input samples with seed+k, whatever --batch is)"},
 			&cli.StringSliceFlag{Name: "stop", Usage: "stop string (repeatable)"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "prompts per batch"},
 			&cli.BoolFlag{Name: "no-special-tokens", Usage: "do not add the tokenizer's special tokens (BOS) to plain prompts"},
@@ -192,6 +192,7 @@ func runGenerate(c *cli.Context) error {
 	start, total := time.Now(), 0
 	for i := 0; i < len(reqs); i += batch {
 		chunk := reqs[i:min(i+batch, len(reqs))]
+		opts.Seed = c.Uint64("seed") + uint64(i) // request k samples with seed+k, whatever the batch size
 		out, err := infer.Generate(p.LM, all[i:i+len(chunk)], opts)
 		if err != nil {
 			return err

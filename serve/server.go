@@ -285,11 +285,14 @@ type running struct {
 // deployment version fine-tuned in every weight (a model of its own).
 type engine struct {
 	lm     model.CausalLM
-	dec    *infer.Decoder
+	dec    *infer.Decoder // nil when it could not be made (err says why)
+	err    error
 	active map[int]*running
 }
 
-func (s *Server) newEngine(lm model.CausalLM, mixed bool) (*engine, error) {
+// newEngine makes lm's engine; one whose decoder cannot be made fails its requests with
+// the reason (New checked what the decoder checks, so this is not expected).
+func (s *Server) newEngine(lm model.CausalLM, mixed bool) *engine {
 	o := infer.DecoderOptions{StopTokens: s.cfg.Model.EOS, PadID: s.cfg.Model.Pad}
 	if mixed {
 		o.SetRows = func(tags []int) error {
@@ -301,9 +304,15 @@ func (s *Server) newEngine(lm model.CausalLM, mixed bool) (*engine, error) {
 	}
 	dec, err := infer.NewDecoder(lm, o)
 	if err != nil {
-		return nil, err
+		err = fmt.Errorf("serve: %w", err)
 	}
-	return &engine{lm: lm, dec: dec, active: map[int]*running{}}, nil
+	return &engine{lm: lm, dec: dec, err: err, active: map[int]*running{}}
+}
+
+func (e *engine) close() {
+	if e.dec != nil {
+		e.dec.Close()
+	}
 }
 
 // finish answers a running job and takes it out of the engine.
@@ -328,10 +337,7 @@ func (s *Server) batcher() {
 	var waiting []*job
 	pendingSwap := ""
 	closing := errors.New("the server is shutting down")
-	base, err := s.newEngine(s.cfg.Model.LM, true)
-	if err != nil { // New checked the padding id: this does not happen
-		panic(err)
-	}
+	base := s.newEngine(s.cfg.Model.LM, true)
 	var full *engine // the deployment's own model, when its version is one
 	engines := func() []*engine {
 		if full != nil {
@@ -346,21 +352,17 @@ func (s *Server) batcher() {
 			lm = s.deploy.full
 		}
 		if full != nil && full.lm != lm { // no deployment sequence decodes on it now
-			full.dec.Close()
+			full.close()
 			full = nil
 		}
 		if lm != nil && full == nil {
-			e, err := s.newEngine(lm, false)
-			if err != nil {
-				panic(err) // as above
-			}
-			full = e
+			full = s.newEngine(lm, false)
 		}
 	}
 	follow()
 	defer func() {
 		for _, e := range engines() {
-			e.dec.Close()
+			e.close()
 			for _, r := range e.active {
 				r.job.fail(closing)
 			}
@@ -454,6 +456,10 @@ func (s *Server) batcher() {
 				continue
 			}
 			e, row := route(j)
+			if e.err != nil {
+				j.fail(e.err)
+				continue
+			}
 			j.row, j.startedAt = row, now
 			if j.classify {
 				j.lm = e.lm
@@ -473,7 +479,7 @@ func (s *Server) batcher() {
 		}
 		s.metrics.queue(len(s.jobs) + len(waiting))
 		for _, e := range engines() {
-			if len(e.active) == 0 {
+			if len(e.active) == 0 || e.dec == nil {
 				continue
 			}
 			rows, t0 := len(e.active), time.Now()
@@ -483,12 +489,9 @@ func (s *Server) batcher() {
 				for id := range e.active {
 					e.finish(id, result{err: err})
 				}
-				e.dec.Close()
-				fresh, nerr := s.newEngine(e.lm, e == base)
-				if nerr != nil {
-					panic(nerr) // as above
-				}
-				e.dec = fresh.dec
+				e.close()
+				fresh := s.newEngine(e.lm, e == base)
+				e.dec, e.err = fresh.dec, fresh.err
 				continue
 			}
 			s.deliver(e, toks)

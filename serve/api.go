@@ -421,7 +421,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chatMode bool)
 	}
 	s.metrics.tokens(len(j.prompt), len(res.tokens))
 	if s.traffic != nil {
-		rec := trafficlog.Record{ID: id, Version: s.versionOf(req.Model), Time: time.Now().UTC(), Model: req.Model, Endpoint: r.URL.Path, Prompt: promptText,
+		rec := trafficlog.Record{ID: id, Version: s.servedVersion(req.Model), Time: time.Now().UTC(), Model: req.Model, Endpoint: r.URL.Path, Prompt: promptText,
 			Output: text, Finish: res.reason, PromptTokens: len(j.prompt), CompletionTokens: len(res.tokens),
 			QueueMS: j.startedAt.Sub(j.queuedAt).Milliseconds(), TotalMS: time.Since(start).Milliseconds()}
 		if chatMode {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
-	"github.com/pioneer-ai/pioneer/internal/deployfixture"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/serve"
@@ -21,15 +19,7 @@ import (
 // with every label's probability on request, streamed or not; other prompts, and
 // constrained false, are decoded freely.
 func TestServeClassifies(t *testing.T) {
-	work := t.TempDir()
-	tk, err := deployfixture.Task(filepath.Join(work, "task"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := deployfixture.Deploy(tk, filepath.Join(work, "deploy"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk, d := topics(t)
 	p, err := model.Open(data.NanoModel, model.OpenOptions{Device: torch.CPU})
 	if err != nil {
 		t.Fatal(err)

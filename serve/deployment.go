@@ -192,9 +192,9 @@ func (s *Server) Serving() string {
 	return s.deploy.version
 }
 
-// versionOf is the deployment's version served now when model is the deployment's id,
+// servedVersion is the deployment's version served now when model is the deployment's id,
 // "" otherwise.
-func (s *Server) versionOf(model string) string {
+func (s *Server) servedVersion(model string) string {
 	if s.deploy == nil || model != s.cfg.DeploymentName {
 		return ""
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
-	"github.com/pioneer-ai/pioneer/internal/deployfixture"
 	"github.com/pioneer-ai/pioneer/model"
 	"github.com/pioneer-ai/pioneer/serve"
 )
@@ -24,15 +23,8 @@ import (
 // one production round run on the server's own logs: the promoted version is swapped
 // into the running server, which then answers better; a rollback swaps the old one back.
 func TestClosedLoop(t *testing.T) {
+	tk, d := topics(t)
 	work := t.TempDir()
-	tk, err := deployfixture.Task(filepath.Join(work, "task"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := deployfixture.Deploy(tk, filepath.Join(work, "deploy"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The deployment folder: a run folder whose v0 is the deployed adapter.
 	dep := filepath.Join(work, "deployment")
 	run, err := agent.Create(dep)

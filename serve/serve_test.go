@@ -26,6 +26,7 @@ import (
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/deployfixture"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
@@ -57,6 +58,22 @@ func fixture(t *testing.T) (*model.Pretrained, string) {
 	}
 	set.Close()
 	return p, dir
+}
+
+// topics is deployfixture's four-topic task and its thin deployment, made in a temporary
+// folder.
+func topics(t *testing.T) (*task.Task, *deployfixture.Deployment) {
+	t.Helper()
+	work := t.TempDir()
+	tk, err := deployfixture.Task(filepath.Join(work, "task"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := deployfixture.Deploy(tk, filepath.Join(work, "deploy"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk, d
 }
 
 func greedy(t *testing.T, p *model.Pretrained, prompt string, n int) string {

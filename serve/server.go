@@ -444,13 +444,13 @@ func (s *Server) batcher() {
 		now := time.Now()
 		keep := waiting[:0]
 		var classify []*job
+		n, _ := occupancy()
 		for _, j := range waiting {
 			if err := j.ctx.Err(); err != nil {
 				j.fail(err)
 				continue
 			}
 			held := pendingSwap != "" && isDeployment(j)
-			n, _ := occupancy()
 			if held || (!j.classify && n >= s.cfg.MaxBatch) {
 				keep = append(keep, j)
 				continue
@@ -472,6 +472,7 @@ func (s *Server) batcher() {
 				continue
 			}
 			e.active[id] = &running{job: j}
+			n++
 		}
 		waiting = keep
 		if len(classify) > 0 { // between two steps, as a prefill would be

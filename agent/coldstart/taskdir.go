@@ -1,7 +1,6 @@
 package coldstart
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -72,15 +71,7 @@ func HoldDev(train []task.Example, n int, seed uint64) (dev, rest []task.Example
 
 // writeJSONLines writes examples as JSONL, atomically.
 func writeJSONLines(path string, exs []task.Example) error {
-	var buf []byte
-	for _, ex := range exs {
-		line, err := json.Marshal(ex)
-		if err != nil {
-			return fmt.Errorf("coldstart: %s: %w", path, err)
-		}
-		buf = append(append(buf, line...), '\n')
-	}
-	if err := fsutil.WriteFileAtomic(path, buf); err != nil {
+	if err := fsutil.WriteJSONL(path, exs); err != nil {
 		return fmt.Errorf("coldstart: %w", err)
 	}
 	return nil

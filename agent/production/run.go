@@ -2,7 +2,6 @@ package production
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -166,21 +165,6 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return fsutil.WriteJSON(path, v)
-}
-
-func writeJSONL[T any](path string, rows []T) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	var buf []byte
-	for _, r := range rows {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		buf = append(append(buf, b...), '\n')
-	}
-	return fsutil.WriteFileAtomic(path, buf)
 }
 
 // IsStopped reports whether err is a run's stop on request (resumable).

@@ -10,6 +10,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/search"
 	"github.com/pioneer-ai/pioneer/agent/text"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
 // pipeline is one point of the production search space: how the curriculum is built
@@ -201,7 +202,7 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 			pol.name += "; R (the traffic the deployed model gets right) replayed"
 		}
 		key := fmt.Sprintf("iter%d", it)
-		if err := writeJSONL(sp.run.Path(key, "curriculum.jsonl"), cur.Items); err != nil {
+		if err := fsutil.WriteJSONL(sp.run.Path(key, "curriculum.jsonl"), cur.Items); err != nil {
 			return nil, err
 		}
 		rec := map[string]any{"iteration": it, "policy": pol.name, "mix": cur.Mix, "items": len(cur.Items)}
@@ -264,7 +265,7 @@ func (sp *space) mcts(ctx context.Context) (*candidate, []string, error) {
 		// The data depends on the data knobs only, so equal data means equal curricula.
 		data := pipeline{Similar: n.P.Similar, ReplayR: n.P.ReplayR}
 		cur := sp.curriculum(ctx, n.P.Similar, pol.teacher, n.P.ReplayR, pipelineSeed(cfg.Seed, data))
-		if err := writeJSONL(sp.run.Path("search", n.Name, "curriculum.jsonl"), cur.Items); err != nil {
+		if err := fsutil.WriteJSONL(sp.run.Path("search", n.Name, "curriculum.jsonl"), cur.Items); err != nil {
 			return 0, false, err
 		}
 		r := cfg.Recipe

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 
 	"github.com/pioneer-ai/pioneer/internal/crash"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 
 	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/task"
@@ -34,7 +35,7 @@ type triaged struct {
 func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, error) {
 	cfg := in.cfg
 	failures, quarantined := in.failures, in.quarantined
-	if err := writeJSONL(run.Path("quarantine.jsonl"), quarantined); err != nil {
+	if err := fsutil.WriteJSONL(run.Path("quarantine.jsonl"), quarantined); err != nil {
 		return nil, err
 	}
 	// Triage compares the log with every labelled example at hand: the pool, the
@@ -84,7 +85,7 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 		}
 		out.admitted = append(out.admitted, f)
 	}
-	if err := writeJSONL(run.Path("triage.jsonl"), verdicts); err != nil {
+	if err := fsutil.WriteJSONL(run.Path("triage.jsonl"), verdicts); err != nil {
 		return nil, err
 	}
 	if err := run.Lineage.Append("triage", "triage", out.counts); err != nil {

@@ -13,7 +13,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -156,16 +155,5 @@ func writeLines[T any](path string, rows []T) error {
 	if len(rows) == 0 {
 		return errors.New(path + ": nothing to write")
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	var b []byte
-	for _, r := range rows {
-		j, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		b = append(append(b, j...), '\n')
-	}
-	return fsutil.WriteFileAtomic(path, b)
+	return fsutil.WriteJSONL(path, rows)
 }

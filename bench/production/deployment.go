@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
 // deployment is the data the benchmark builds.
@@ -110,12 +111,12 @@ func build(src *task.Task, su setup, work string) (*deployment, error) {
 		return nil, err
 	}
 	for name, exs := range map[string][]task.Example{"train.jsonl": pool, "validation.jsonl": vs, "test.jsonl": ts} {
-		if err := writeJSONL(filepath.Join(d.taskDir, name), exs); err != nil {
+		if err := fsutil.WriteJSONL(filepath.Join(d.taskDir, name), exs); err != nil {
 			return nil, err
 		}
 	}
 	d.parentPath = filepath.Join(work, "parent.jsonl")
-	if err := writeJSONL(d.parentPath, d.parent); err != nil {
+	if err := fsutil.WriteJSONL(d.parentPath, d.parent); err != nil {
 		return nil, err
 	}
 	y := fmt.Sprintf("name: %s-bench\ntype: %s\nprompt: %q\noutput: %q\nmetric: %s\ndata: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}\n",

@@ -43,6 +43,7 @@ import (
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
@@ -420,10 +421,10 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	log, planted, r := failureLog(t, d.traffic, tr, su.poison)
 	d.r = r
 	trafficMetric := tr.Value
-	if err := writeJSONL(filepath.Join(work, "failures.jsonl"), log); err != nil {
+	if err := fsutil.WriteJSONL(filepath.Join(work, "failures.jsonl"), log); err != nil {
 		return nil, err
 	}
-	if err := writeJSONL(filepath.Join(work, "traffic.jsonl"), r); err != nil {
+	if err := fsutil.WriteJSONL(filepath.Join(work, "traffic.jsonl"), r); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "deployed: %s %.4f on %d traffic examples; %d failures logged, %d poisoned\n", t.Metric, trafficMetric, len(d.traffic), len(log), len(planted))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/pioneer-ai/pioneer/agent/production"
@@ -99,19 +98,6 @@ func readLines[T any](path string) ([]T, error) {
 		return nil
 	})
 	return out, err
-}
-
-// writeJSONL writes one JSON object per line.
-func writeJSONL[T any](path string, rows []T) error {
-	var b []byte
-	for _, r := range rows {
-		j, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		b = append(append(b, j...), '\n')
-	}
-	return os.WriteFile(path, b, 0o644)
 }
 
 // evalWith scores a model on the test examples and counts the examples of r it gets wrong.

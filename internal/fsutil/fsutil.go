@@ -89,6 +89,23 @@ func ReadState(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
+// WriteJSONL writes rows as JSON lines, one object per line, atomically, making the
+// parent folder if need be.
+func WriteJSONL[T any](path string, rows []T) error {
+	var buf []byte
+	for _, r := range rows {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, buf)
+}
+
 // WriteJSON writes v as indented JSON, atomically.
 func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")

@@ -41,6 +41,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/bench/judge"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
@@ -315,14 +316,14 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	}
 	settings := fmt.Sprintf("commit=%s model=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d strategy=%s search=%s triage-only=%v",
 		code, baseModel, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, strategy, search, triageOnly)
-	prog, err := openProgress(work, settings, resuming)
+	prog, err := bench.OpenProgress(work, settings, resuming)
 	if err != nil {
 		return nil, err
 	}
 	if prog.Resumed > 0 {
-		fmt.Fprintf(os.Stderr, "== resuming the run in %s (finished: %v)\n", work, slices.Sorted(maps.Keys(prog.Done)))
+		fmt.Fprintf(os.Stderr, "== resuming the run in %s (finished: %v)\n", work, slices.Sorted(maps.Keys(prog.Finished)))
 	}
-	stopAll := prog.time("all")
+	stopAll := prog.Time("all")
 	defer stopAll()
 	d, err := build(src, su, work)
 	if err != nil {
@@ -390,7 +391,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	}
 	score := func(dir string) (v float64, broken int, err error) { // test metric, regressions on R
 		err = with(dir, func(m model.CausalLM) error {
-			v, broken, err = evalWith(t, m, tok, test, d.r, eopts)
+			v, broken, err = judge.Score(t, m, tok, test, d.r, eopts)
 			return err
 		})
 		return v, broken, err
@@ -399,15 +400,15 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	// The deployment.
 	fmt.Fprintf(os.Stderr, "== deploying: %d parent examples\n", len(d.parent))
 	deployed := filepath.Join(work, "deployed")
-	if _, ok := prog.done("deploy"); !ok {
-		stop := prog.time("deploy")
+	if _, ok := prog.Done("deploy"); !ok {
+		stop := prog.Time("deploy")
 		if err := train(d.parent, deployed); err != nil {
 			return nil, err
 		}
 		if err := stop(); err != nil {
 			return nil, err
 		}
-		if err := prog.finish("deploy", [2]float64{}); err != nil {
+		if err := prog.Finish("deploy", [2]float64{}); err != nil {
 			return nil, err
 		}
 	}
@@ -442,23 +443,23 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if triageOnly {
 		return nil, triageFigures(agentCfg, planted)
 	}
-	if _, ok := prog.done("deployed_score"); !ok {
+	if _, ok := prog.Done("deployed_score"); !ok {
 		v, _, err := score(deployed)
 		if err != nil {
 			return nil, err
 		}
-		if err := prog.finish("deployed_score", [2]float64{v, 0}); err != nil {
+		if err := prog.Finish("deployed_score", [2]float64{v, 0}); err != nil {
 			return nil, err
 		}
 	}
-	ds, _ := prog.done("deployed_score")
+	ds, _ := prog.Done("deployed_score")
 	deployedTest := ds[0]
 
 	// The naive baselines, each a phase of its own: the base model retrained on extra
 	// plus every logged failure as logged, then scored.
 	baseline := func(phase string, extra ...[]task.Example) (float64, int, error) {
-		if _, ok := prog.done(phase); !ok {
-			stop := prog.time(phase)
+		if _, ok := prog.Done(phase); !ok {
+			stop := prog.Time(phase)
 			var data []task.Example
 			for _, e := range extra {
 				data = append(data, e...)
@@ -477,11 +478,11 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			if err := stop(); err != nil {
 				return 0, 0, err
 			}
-			if err := prog.finish(phase, [2]float64{v, float64(broken)}); err != nil {
+			if err := prog.Finish(phase, [2]float64{v, float64(broken)}); err != nil {
 				return 0, 0, err
 			}
 		}
-		r, _ := prog.done(phase)
+		r, _ := prog.Done(phase)
 		fmt.Fprintf(os.Stderr, "%s: %s %.4f on test, %d of R broken\n", phase, t.Metric, r[0], int(r[1]))
 		return r[0], int(r[1]), nil
 	}
@@ -490,7 +491,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	naiveWall := prog.spent("naive")
+	naiveWall := prog.Spent("naive")
 	// naive_traffic: also the traffic R, all the data the agent is given, unfiltered
 	naiveTrafficTest, naiveTrafficBroken, err := baseline("naive_traffic", d.parent, d.r)
 	if err != nil {
@@ -498,7 +499,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	}
 
 	// The agent.
-	stopAgent := prog.time("agent")
+	stopAgent := prog.Time("agent")
 	o, err := production.Run(context.Background(), agentCfg)
 	if err != nil {
 		return nil, err
@@ -506,17 +507,17 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if err := stopAgent(); err != nil {
 		return nil, err
 	}
-	agentWall := prog.spent("agent")
+	agentWall := prog.Spent("agent")
 	final := filepath.Join(runDir, "versions", o.Version)
 	agentTest, agentBroken, err := score(final)
 	if err != nil {
 		return nil, err
 	}
-	a, err := admission(runDir, planted)
+	a, err := judge.Admitted(runDir, planted)
 	if err != nil {
 		return nil, err
 	}
-	passedTriage, falseAlarms, genuine, admitted := a.passedTriage, a.falseAlarms, a.genuine, a.admitted
+	passedTriage, falseAlarms, genuine, admitted := a.PassedTriage, a.FalseAlarms, a.Genuine, a.Admitted
 	fmt.Fprintf(os.Stderr, "agent: %s, version %s; %s %.4f on test, %d of R broken, %d of %d poisoned logs admitted\n",
 		o.Verdict, o.Version, t.Metric, agentTest, agentBroken, admitted, len(planted))
 
@@ -582,7 +583,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if err := stopAll(); err != nil {
 		return nil, err
 	}
-	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("whole benchmark %.0f s on %s", prog.spent("all"), dev)
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("whole benchmark %.0f s on %s", prog.Spent("all"), dev)
 	fmt.Fprintf(os.Stderr, "agent report: %s\n", filepath.Join(runDir, "report.md"))
 	return res, nil
 }

@@ -23,7 +23,7 @@ var floor = map[string]int{
 	"agent/text": 9, "agent/lineage": 9, "agent/trafficlog": 9, "agent/teacher": 9, "agent/search": 9,
 	"agent/triage": 10, "agent/versions": 10, "agent/finetune": 10, "agent": 10, "agent/catalog": 10,
 	"agent/tune": 11, "agent/production": 11, "internal/deployfixture": 11, "agent/coldstart": 11, "serve": 11,
-	"cmd/pioneer": 12, "bench": 12, "bench/engine": 13, "bench/generate": 13, "bench/train": 13, "bench/nano": 13,
+	"cmd/pioneer": 12, "bench": 12, "bench/judge": 12, "bench/engine": 13, "bench/generate": 13, "bench/train": 13, "bench/nano": 13,
 	"bench/production": 13, "bench/mix": 13, "bench/reliability": 13, "bench/load": 13, "bench/llamacpp": 13, "bench/classify": 13,
 	"bench/models": 13, "bench/coldstart": 13, "bench/adaptft": 13, "bench/serve": 13,
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -12,14 +12,14 @@ import (
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
-// progress is what an interrupted benchmark run leaves in its work folder
+// Progress is what an interrupted benchmark run leaves in its work folder
 // (progress.json) for -resume: the settings it ran with, the phases it finished with
 // their scores, and the seconds each phase has taken so far over all the processes that
 // worked on it.
-type progress struct {
+type Progress struct {
 	Settings string                `json:"settings"`
-	Done     map[string][2]float64 `json:"done"` // finished phase -> (test metric, regressions)
-	Spent    map[string]float64    `json:"spent_s"`
+	Finished map[string][2]float64 `json:"done"` // finished phase -> (test metric, regressions)
+	Seconds  map[string]float64    `json:"spent_s"`
 	Resumed  int                   `json:"resumed"` // how many times the run was resumed
 
 	path string
@@ -29,11 +29,11 @@ type progress struct {
 // flushEvery bounds the phase time an interruption loses.
 const flushEvery = 10 * time.Second
 
-// openProgress starts a run's progress in work. Fresh, it records settings; resuming, it
+// OpenProgress starts a run's progress in work. Fresh, it records settings; resuming, it
 // reads what the interrupted run left and refuses a run started with other settings.
-func openProgress(work, settings string, resume bool) (*progress, error) {
-	p := &progress{path: filepath.Join(work, "progress.json"), Settings: settings,
-		Done: map[string][2]float64{}, Spent: map[string]float64{}}
+func OpenProgress(work, settings string, resume bool) (*Progress, error) {
+	p := &Progress{path: filepath.Join(work, "progress.json"), Settings: settings,
+		Finished: map[string][2]float64{}, Seconds: map[string]float64{}}
 	if !resume {
 		return p, p.save()
 	}
@@ -54,7 +54,7 @@ func openProgress(work, settings string, resume bool) (*progress, error) {
 	return p, p.save()
 }
 
-func (p *progress) save() error {
+func (p *Progress) save() error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
@@ -62,16 +62,16 @@ func (p *progress) save() error {
 	return fsutil.WriteFileAtomic(p.path, b)
 }
 
-// time counts the time until the returned stop is called towards phase, saving it every
+// Time counts the time until the returned stop is called towards phase, saving it every
 // flushEvery so that an interruption loses little of it. Calling stop again does
 // nothing.
-func (p *progress) time(phase string) (stop func() error) {
+func (p *Progress) Time(phase string) (stop func() error) {
 	last := time.Now()
 	add := func() error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		now := time.Now()
-		p.Spent[phase] += now.Sub(last).Seconds()
+		p.Seconds[phase] += now.Sub(last).Seconds()
 		last = now
 		return p.save()
 	}
@@ -103,24 +103,25 @@ func (p *progress) time(phase string) (stop func() error) {
 	}
 }
 
-// finish records a phase as done with its scores.
-func (p *progress) finish(phase string, scores [2]float64) error {
+// Finish records a phase as done with its scores.
+func (p *Progress) Finish(phase string, scores [2]float64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.Done[phase] = scores
+	p.Finished[phase] = scores
 	return p.save()
 }
 
-func (p *progress) spent(phase string) float64 {
+// Spent is the seconds phase has taken so far, over every process that worked on it.
+func (p *Progress) Spent(phase string) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.Spent[phase]
+	return p.Seconds[phase]
 }
 
-// done says whether phase finished, and with which scores.
-func (p *progress) done(phase string) ([2]float64, bool) {
+// Done says whether phase finished, and with which scores.
+func (p *Progress) Done(phase string) ([2]float64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s, ok := p.Done[phase]
+	s, ok := p.Finished[phase]
 	return s, ok
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/crash"
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
@@ -95,6 +96,11 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 		if err := model.CopyCompanionFiles(in.base.Dir, out); err != nil {
 			return nil, err
 		}
+	}
+	// The training set goes with what it trained: a version promoted from it is the
+	// parent of the next round (Round), its data replayed there.
+	if err := fsutil.WriteJSONL(filepath.Join(out, versions.TrainingSetFile), train); err != nil {
+		return nil, fmt.Errorf("candidate %s: %w", key, err)
 	}
 	crash.Point("candidate:scoring")
 	sc, res, err := in.score(ctx, sp.base.HeldOut, sp.base.R, sp.base.Previous, len(sp.tg.hold))

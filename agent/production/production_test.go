@@ -16,6 +16,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/triage"
+	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
 	"github.com/pioneer-ai/pioneer/internal/deployfixture"
@@ -179,6 +180,27 @@ func TestProductionRun(t *testing.T) {
 		}
 	}
 	t.Logf("verdict %s, version %s, deployed %.3f, reasons %v", o.Verdict, o.Version, o.Deployed.HeldOut, o.Reasons)
+	// The promoted version carries its training set: the parent's data, then its
+	// curriculum (the next round's parent data).
+	trainedOn := readLines[task.Example](t, filepath.Join(out, "versions", o.Version, versions.TrainingSetFile))
+	parentEx := readLines[task.Example](t, parent)
+	var cur []production.Item
+	for _, c := range curricula {
+		if strings.HasPrefix(o.Candidate, filepath.Base(filepath.Dir(c))+"/") {
+			cur = readLines[production.Item](t, c)
+		}
+	}
+	if len(cur) == 0 || len(trainedOn) < len(parentEx)+len(cur) {
+		t.Fatalf("the promoted version's training set holds %d examples; parent %d, its curriculum %d", len(trainedOn), len(parentEx), len(cur))
+	}
+	for i, ex := range parentEx {
+		if trainedOn[i].ID != ex.ID || trainedOn[i].Text != ex.Text {
+			t.Fatalf("training set line %d is %+v, want the parent's %+v", i, trainedOn[i], ex)
+		}
+	}
+	if last := trainedOn[len(trainedOn)-1]; last.ID != cur[len(cur)-1].Example.ID {
+		t.Fatalf("the training set ends with %+v, not the curriculum's last item %+v", last, cur[len(cur)-1].Example)
+	}
 
 	// A finished run is not redone.
 	again, err := production.Run(context.Background(), cfg)

@@ -75,6 +75,14 @@ func Round(ctx context.Context, deployDir, logDir string, cfg Config) (*Outcome,
 		}
 	}
 	cfg.Deployed, cfg.Out = vs.Dir(start.Deployed), dir
+	// A version production mode promoted carries its training set: the parent's data of
+	// this round, replayed in every candidate (the first version's are cfg's).
+	ts := filepath.Join(cfg.Deployed, versions.TrainingSetFile)
+	if _, err := os.Stat(ts); err == nil {
+		cfg.ParentData = ts
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("production: %w", err)
+	}
 	cfg.Failures, cfg.Traffic = filepath.Join(dir, "failures.jsonl"), ""
 	if start.Split.Traffic > 0 {
 		cfg.Traffic = filepath.Join(dir, "traffic.jsonl")

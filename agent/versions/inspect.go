@@ -21,7 +21,7 @@ import (
 // adapter_model.safetensors is complete and holds lora_A/lora_B pairs of one rank per
 // module; a model folder's config.json names an architecture and each of its safetensors
 // files (one, or the shards its index lists) is complete. Files that are symbolic links
-// are refused.
+// are refused. The training set (TrainingSetFile) is listed too where the folder has one.
 func Inspect(dir string) (kind string, files []string, err error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -30,16 +30,31 @@ func Inspect(dir string) (kind string, files []string, err error) {
 	if !st.IsDir() {
 		return "", nil, fmt.Errorf("%s is not a folder", dir)
 	}
-	if exists(filepath.Join(dir, lora.ConfigFile)) {
-		files, err := inspectAdapter(dir)
-		return Adapter, files, err
+	switch {
+	case exists(filepath.Join(dir, lora.ConfigFile)):
+		kind = Adapter
+		files, err = inspectAdapter(dir)
+	case exists(filepath.Join(dir, "config.json")):
+		kind = Model
+		files, err = inspectModel(dir)
+	default:
+		return "", nil, fmt.Errorf("%s is neither a PEFT adapter (adapter_config.json) nor a model folder (config.json and safetensors weights)", dir)
 	}
-	if exists(filepath.Join(dir, "config.json")) {
-		files, err := inspectModel(dir)
-		return Model, files, err
+	if err != nil {
+		return "", nil, err
 	}
-	return "", nil, fmt.Errorf("%s is neither a PEFT adapter (adapter_config.json) nor a model folder (config.json and safetensors weights)", dir)
+	if ts := filepath.Join(dir, TrainingSetFile); exists(ts) {
+		if err := regular(ts); err != nil {
+			return "", nil, err
+		}
+		files = append(files, TrainingSetFile)
+	}
+	return kind, files, nil
 }
+
+// TrainingSetFile is the optional file of a deployable folder that holds the examples
+// it was trained on (task format, one JSON object per line); a version keeps it.
+const TrainingSetFile = "train.jsonl"
 
 func exists(path string) bool {
 	_, err := os.Lstat(path)

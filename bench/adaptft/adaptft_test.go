@@ -105,7 +105,7 @@ func check(t *testing.T, name string, orig, ex task.Example) {
 // stage's rate on seen lines only, fixable noise near 30 %, the same files for a seed.
 func TestGenerateStages(t *testing.T) {
 	sc := synthetic(kindAnswer, 2400)
-	stages := generate(sc, 1)
+	stages, reserve := generate(sc, 1)
 	if len(stages) != 4 {
 		t.Fatalf("%d stages", len(stages))
 	}
@@ -139,7 +139,16 @@ func TestGenerateStages(t *testing.T) {
 	if share := float64(fix) / float64(total); share < 0.25 || share > 0.35 {
 		t.Fatalf("fixable noise on %.2f of lines", share)
 	}
-	again := generate(sc, 1)
+	for _, ex := range reserve {
+		if used[ex.ID] {
+			t.Fatalf("pool example %s is both in a stage and in the reserve", ex.ID)
+		}
+		used[ex.ID] = true
+	}
+	if len(used) != len(sc.pool) {
+		t.Fatalf("stages and reserve hold %d of the pool's %d examples", len(used), len(sc.pool))
+	}
+	again, _ := generate(sc, 1)
 	for s := range stages {
 		for i := range stages[s] {
 			if stages[s][i].Example.Text != again[s][i].Example.Text || stages[s][i].Poison != again[s][i].Poison {
@@ -147,8 +156,11 @@ func TestGenerateStages(t *testing.T) {
 			}
 		}
 	}
-	// A pool too small for four stages of 500: a quarter each.
-	if st := generate(synthetic(kindLabel, 800), 2); len(st[0]) != 200 {
-		t.Fatalf("small pool: %d lines per stage", len(st[0]))
+	// A pool too small for four stages of 500 and the reserve: a quarter of what the
+	// reserve leaves each.
+	small := synthetic(kindLabel, 1100)
+	small.parent = 100
+	if st, res := generate(small, 2); len(st[0]) != 175 || len(res) != 400 {
+		t.Fatalf("small pool: %d lines per stage, reserve %d", len(st[0]), len(res))
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
+	"gopkg.in/yaml.v3"
 )
 
 func main() {
@@ -82,10 +83,14 @@ func run(name, dataDir, out string, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	stages := generate(sc, seed)
+	stages, reserve := generate(sc, seed)
+	if len(stages[0]) == 0 {
+		return fmt.Errorf("%s: a pool of %d examples leaves none for the stages after the %d parent and %d validation examples", name, len(sc.pool), sc.parent, validationN)
+	}
 	dir := filepath.Join(out, name, fmt.Sprintf("seed%d", seed))
 	var truth []truthRecord
 	var sums []stageSummary
+	var heldOut []task.Example // the stages' test parts
 	for s, st := range stages {
 		var logs []logRecord
 		var test []task.Example
@@ -98,6 +103,7 @@ func run(name, dataDir, out string, seed uint64) error {
 				sum.Seen++
 			} else {
 				test = append(test, l.Example)
+				heldOut = append(heldOut, l.Example)
 				sum.Test++
 			}
 			if l.Poison != "" {
@@ -128,7 +134,15 @@ func run(name, dataDir, out string, seed uint64) error {
 	if err := writeLines(filepath.Join(dir, "truth.jsonl"), truth); err != nil {
 		return err
 	}
-	info := map[string]any{"scenario": name, "kind": sc.kind, "source": sc.source, "pool": len(sc.pool), "labels": len(sc.labels), "seed": seed, "stages": sums}
+	parent, val, pool := reserve[:sc.parent], reserve[sc.parent:sc.parent+validationN], reserve[sc.parent+validationN:]
+	if err := writeLines(filepath.Join(dir, "parent.jsonl"), parent); err != nil {
+		return err
+	}
+	if err := writeTask(filepath.Join(dir, "task"), sc, pool, val, heldOut); err != nil {
+		return err
+	}
+	info := map[string]any{"scenario": name, "kind": sc.kind, "source": sc.source, "pool": len(sc.pool), "labels": len(sc.labels), "seed": seed,
+		"parent": len(parent), "validation": len(val), "agent_pool": len(pool), "held_out": len(heldOut), "stages": sums}
 	if err := fsutil.WriteJSON(filepath.Join(dir, "summary.json"), info); err != nil {
 		return err
 	}
@@ -149,6 +163,30 @@ func expected(sc *scenario, ex task.Example) string {
 		return task.FormatEntities(ex.Entities)
 	}
 	return ex.Output
+}
+
+// writeTask writes the scenario's task folder: task.yaml, its train split (the pool the
+// agent may draw examples from), validation (what the agent's gate scores) and test (the
+// held-out set: the stages' test parts, which score every model).
+func writeTask(dir string, sc *scenario, pool, val, test []task.Example) error {
+	spec := sc.spec
+	spec.Data = map[string]string{"train": "train.jsonl", "validation": "validation.jsonl", "test": "test.jsonl"}
+	b, err := yaml.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	for name, exs := range map[string][]task.Example{"train.jsonl": pool, "validation.jsonl": val, "test.jsonl": test} {
+		if err := writeLines(filepath.Join(dir, name), exs); err != nil {
+			return err
+		}
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "task.yaml"), b); err != nil {
+		return err
+	}
+	if _, err := task.Load(dir); err != nil {
+		return fmt.Errorf("the task written does not load: %w", err)
+	}
+	return nil
 }
 
 func writeLines[T any](path string, rows []T) error {

@@ -18,6 +18,9 @@ type scenario struct {
 	labels []string // labels, choice letters or entity types
 	pool   []task.Example
 	source string // where the examples come from, for the spec's table
+	parent int    // examples the deployment is trained on
+	// spec is the task's definition (task.yaml) without its data.
+	spec taskSpec
 }
 
 func (sc *scenario) otherLabels(l string) []string {
@@ -37,18 +40,27 @@ type scenarioSource struct {
 	dir     string // under the data folder
 	splits  []string
 	kind    string
+	// parent is how many examples the deployment is trained on (drawn from the pool
+	// examples no stage uses).
+	parent int
+	// prompt, output and metric make the task of a dataset that is not a bundled task.
+	prompt, output, metric string
 }
 
 // scenarios are AdaptFT's seven, one per kind of task the issue names.
 var scenarios = map[string]scenarioSource{
-	"clinc150":  {bundled: "clinc150", kind: kindLabel},
-	"banking77": {bundled: "banking77", kind: kindLabel},
-	"sms_spam":  {dir: "classification/sms_spam", splits: []string{"data"}, kind: kindLabel},
-	"conll2003": {bundled: "conll2003", kind: kindEntities},
-	"arc_easy":  {dir: "reasoning/arc_easy", splits: []string{"train", "validation"}, kind: kindChoice},
-	"gsm8k":     {dir: "math/gsm8k", splits: []string{"train"}, kind: kindAnswer},
+	"clinc150":  {bundled: "clinc150", kind: kindLabel, parent: 600},
+	"banking77": {bundled: "banking77", kind: kindLabel, parent: 600},
+	"sms_spam": {dir: "classification/sms_spam", splits: []string{"data"}, kind: kindLabel, parent: 100,
+		prompt: "{text}\nlabel:", output: " {label}", metric: "accuracy"},
+	"conll2003": {bundled: "conll2003", kind: kindEntities, parent: 500},
+	"arc_easy": {dir: "reasoning/arc_easy", splits: []string{"train", "validation"}, kind: kindChoice, parent: 200,
+		prompt: "{text}\nanswer:", output: " {label}", metric: "accuracy"},
+	"gsm8k": {dir: "math/gsm8k", splits: []string{"train"}, kind: kindAnswer, parent: 300,
+		prompt: "{text}\nanswer:", output: " {output}", metric: "exact_match"},
 	// SAMSum's training split is not in the shared data: validation and test make the pool.
-	"samsum": {dir: "summarization/samsum", splits: []string{"validation", "test"}, kind: kindAnswer},
+	"samsum": {dir: "summarization/samsum", splits: []string{"validation", "test"}, kind: kindAnswer, parent: 150,
+		prompt: "{text}\nsummary:", output: " {output}", metric: "rouge_l"},
 }
 
 func scenarioNames() []string {
@@ -67,7 +79,7 @@ func loadScenario(name, dataDir string) (*scenario, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown scenario %q (%v)", name, scenarioNames())
 	}
-	sc := &scenario{name: name, kind: src.kind}
+	sc := &scenario{name: name, kind: src.kind, parent: src.parent}
 	if src.bundled != "" {
 		t, err := task.Load(src.bundled)
 		if err != nil {
@@ -78,6 +90,8 @@ func loadScenario(name, dataDir string) (*scenario, error) {
 		}
 		sc.labels = append(append(sc.labels, t.Labels...), t.EntityTypes...)
 		sc.source = "bundled task " + src.bundled + ", train split"
+		sc.spec = taskSpec{Name: "adaptft-" + name, Type: t.Type, Prompt: t.Prompt, Output: t.Output, Metric: t.Metric,
+			Labels: t.Labels, EntityTypes: t.EntityTypes}
 		return sc, nil
 	}
 	dir := filepath.Join(dataDir, src.dir)
@@ -104,7 +118,23 @@ func loadScenario(name, dataDir string) (*scenario, error) {
 	}
 	slices.Sort(sc.labels)
 	sc.source = fmt.Sprintf("%s (%v)", src.dir, src.splits)
+	sc.spec = taskSpec{Name: "adaptft-" + name, Type: task.Generation, Prompt: src.prompt, Output: src.output, Metric: src.metric}
+	if src.kind != kindAnswer {
+		sc.spec.Type, sc.spec.Labels = task.Classification, sc.labels
+	}
 	return sc, nil
+}
+
+// taskSpec is a scenario's task.yaml (agent/task's format).
+type taskSpec struct {
+	Name        string            `yaml:"name"`
+	Type        task.Type         `yaml:"type"`
+	Prompt      string            `yaml:"prompt"`
+	Output      string            `yaml:"output"`
+	Metric      string            `yaml:"metric"`
+	Labels      []string          `yaml:"labels,omitempty"`
+	EntityTypes []string          `yaml:"entity_types,omitempty"`
+	Data        map[string]string `yaml:"data"`
 }
 
 // Stage settings (the issue's): poison rates per stage, logs per stage, the share seen
@@ -115,9 +145,13 @@ var (
 	seenShare   = 0.70
 )
 
-// logsPerStage is the issue's "about 500"; a pool too small for four stages of it gets
-// a quarter of the pool each.
+// logsPerStage is the issue's "about 500"; a pool too small for four stages of it and
+// the reserve gets a quarter of what the reserve leaves each.
 const logsPerStage = 500
+
+// validationN is how many of the pool examples no stage uses make the task's validation
+// split (what the agent's gate scores), after the parent's.
+const validationN = 300
 
 // line is one generated log line with the truth about it.
 type line struct {
@@ -131,12 +165,16 @@ type line struct {
 
 // generate draws the four stages: fresh pool examples each, 70 % seen and 30 % test per
 // stage; fixable noise on about 30 % of lines; poison on the stage's rate of the seen
-// lines only (the test part keeps true answers: it scores models).
-func generate(sc *scenario, seed uint64) [][]line {
+// lines only (the test part keeps true answers: it scores models). The pool examples no
+// stage uses come back as the reserve, in the draw's order: the parent's data and the
+// validation split are its first examples, the agent's pool the rest.
+func generate(sc *scenario, seed uint64) (stages [][]line, reserve []task.Example) {
 	r := rand.New(rand.NewPCG(seed, 0xada9f7))
-	n := min(logsPerStage, len(sc.pool)/len(poisonRates))
+	n := min(logsPerStage, max(0, len(sc.pool)-sc.parent-validationN)/len(poisonRates))
 	order := r.Perm(len(sc.pool))
-	var stages [][]line
+	for _, i := range order[len(poisonRates)*n:] {
+		reserve = append(reserve, sc.pool[i])
+	}
 	for s, rate := range poisonRates {
 		var st []line
 		idx := order[s*n : (s+1)*n]
@@ -162,7 +200,7 @@ func generate(sc *scenario, seed uint64) [][]line {
 		r.Shuffle(seen, func(a, b int) { st[a], st[b] = st[b], st[a] })
 		stages = append(stages, st)
 	}
-	return stages
+	return stages, reserve
 }
 
 // applyOne applies one perturbation of the list that fits the scenario, drawn at random

@@ -45,7 +45,6 @@ import (
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
-	"github.com/pioneer-ai/pioneer/lora"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
 )
@@ -338,11 +337,6 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		return nil, err
 	}
 	defer bm.Close()
-	base, tok := bm.Dir, bm.Tokenizer
-	eopts := task.EvalOptions{Batch: 32, EOS: bm.EOS, PadID: bm.Pad}
-	env := func(dir string) finetune.TrainEnv {
-		return finetune.TrainEnv{EOS: bm.FirstEOS(), Pad: bm.Pad, Base: baseModel, Out: dir, Log: os.Stderr, Resume: resume}
-	}
 	test, err := t.Split("test")
 	if err != nil {
 		return nil, err
@@ -351,51 +345,10 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		test = t.Sample(test, su.test, 5)
 	}
 	val, _ := t.Split("validation")
-	// train fine-tunes the base model into dir: an adapter, or (full) a model folder.
-	train := func(exs []task.Example, dir string) error {
-		if su.recipe.Full { // start from the base weights every time
-			fresh, err := model.Load(base, dev, torch.Float32)
-			if err != nil {
-				return err
-			}
-			bm.LM.Close()
-			bm.LM = fresh
-		}
-		set, _, err := finetune.Train(context.Background(), bm.LM, tok, t, exs, t.Sample(val, 100, 3), su.recipe, env(dir))
-		if err != nil {
-			return err
-		}
-		if set != nil {
-			set.Close()
-			return nil
-		}
-		return model.CopyCompanionFiles(base, dir)
-	}
-	// with runs f with the deployment in dir in place (its adapter attached, or its
-	// weights loaded).
-	with := func(dir string, f func(model.CausalLM) error) error {
-		if su.recipe.Full {
-			fm, err := model.Load(dir, dev, torch.Float32)
-			if err != nil {
-				return err
-			}
-			defer fm.Close()
-			return f(fm)
-		}
-		set, err := lora.Load(dir, bm.LM)
-		if err != nil {
-			return err
-		}
-		defer set.Close()
-		return f(bm.LM)
-	}
-	score := func(dir string) (v float64, broken int, err error) { // test metric, regressions on R
-		err = with(dir, func(m model.CausalLM) error {
-			v, broken, err = judge.Score(t, m, tok, test, d.r, eopts)
-			return err
-		})
-		return v, broken, err
-	}
+	ms := &judge.Models{Base: bm, BaseName: baseModel, Device: dev, Task: t, Recipe: su.recipe, Val: t.Sample(val, 100, 3),
+		Eval: task.EvalOptions{Batch: 32, EOS: bm.EOS, PadID: bm.Pad}, Resume: resume, Log: os.Stderr}
+	train := ms.Train
+	score := func(dir string) (float64, int, error) { return ms.Score(dir, test, d.r) } // test metric, regressions on R
 
 	// The deployment.
 	fmt.Fprintf(os.Stderr, "== deploying: %d parent examples\n", len(d.parent))
@@ -412,11 +365,8 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 			return nil, err
 		}
 	}
-	var tr *task.Result
-	if err := with(deployed, func(m model.CausalLM) (err error) {
-		tr, err = t.Evaluate(context.Background(), m, tok, d.traffic, eopts)
-		return err
-	}); err != nil {
+	tr, err := ms.Evaluate(deployed, d.traffic)
+	if err != nil {
 		return nil, err
 	}
 	log, planted, r := failureLog(t, d.traffic, tr, su.poison)

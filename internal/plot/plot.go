@@ -31,10 +31,37 @@ const (
 // Lines writes series as a PNG line chart with axes, ticks and a legend. Non-finite
 // points are skipped. The file is written atomically.
 func Lines(path, title, xLabel string, series []Series) error {
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	return Grid(path, 1, []Panel{{Title: title, XLabel: xLabel, Series: series}})
+}
+
+// Panel is one chart of a grid.
+type Panel struct {
+	Title, XLabel string
+	Series        []Series
+}
+
+// Grid writes panels as one PNG, cols charts to a row, each as Lines draws it. A panel
+// with no finite point is an error.
+func Grid(path string, cols int, panels []Panel) error {
+	if len(panels) == 0 || cols < 1 {
+		return fmt.Errorf("plot: no panels")
+	}
+	cols = min(cols, len(panels))
+	rows := (len(panels) + cols - 1) / cols
+	img := image.NewRGBA(image.Rect(0, 0, cols*width, rows*height))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	for i, p := range panels {
+		if err := chart(img, image.Pt(i%cols*width, i/cols*height), p); err != nil {
+			return fmt.Errorf("%w (panel %q)", err, p.Title)
+		}
+	}
+	return writePNG(path, img)
+}
+
+// chart draws a panel with its top left corner at o.
+func chart(img *image.RGBA, o image.Point, p Panel) error {
 	x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-	for _, s := range series {
+	for _, s := range p.Series {
 		for i := range s.X {
 			if finite(s.X[i]) && finite(s.Y[i]) {
 				x0, x1 = math.Min(x0, s.X[i]), math.Max(x1, s.X[i])
@@ -53,26 +80,27 @@ func Lines(path, title, xLabel string, series []Series) error {
 	}
 	pad := (y1 - y0) * 0.05
 	y0, y1 = y0-pad, y1+pad
-	px := func(x float64) int { return left + int((x-x0)/(x1-x0)*float64(width-left-right)) }
-	py := func(y float64) int { return height - down - int((y-y0)/(y1-y0)*float64(height-top-down)) }
+	px := func(x float64) int { return o.X + left + int((x-x0)/(x1-x0)*float64(width-left-right)) }
+	py := func(y float64) int { return o.Y + height - down - int((y-y0)/(y1-y0)*float64(height-top-down)) }
+	bottom, leftX := o.Y+height-down, o.X+left
 	grey := color.RGBA{120, 120, 120, 255}
-	line(img, left, height-down, width-right, height-down, grey)
-	line(img, left, top, left, height-down, grey)
+	line(img, leftX, bottom, o.X+width-right, bottom, grey)
+	line(img, leftX, o.Y+top, leftX, bottom, grey)
 	for i := 0; i <= 5; i++ {
 		xv := x0 + (x1-x0)*float64(i)/5
 		yv := y0 + (y1-y0)*float64(i)/5
-		line(img, px(xv), height-down, px(xv), height-down+4, grey)
+		line(img, px(xv), bottom, px(xv), bottom+4, grey)
 		xs := short(xv)
 		if x1-x0 >= 5 {
 			xs = fmt.Sprintf("%.0f", xv)
 		}
-		label(img, px(xv)-len(xs)*3, height-down+17, xs)
-		line(img, left-4, py(yv), left, py(yv), grey)
-		label(img, 4, py(yv)+4, short(yv))
+		label(img, px(xv)-len(xs)*3, bottom+17, xs)
+		line(img, leftX-4, py(yv), leftX, py(yv), grey)
+		label(img, o.X+4, py(yv)+4, short(yv))
 	}
-	label(img, width/2-len(xLabel)*3, height-6, xLabel)
-	label(img, left, 18, title)
-	for k, s := range series {
+	label(img, o.X+width/2-len(p.XLabel)*3, o.Y+height-6, p.XLabel)
+	label(img, leftX, o.Y+18, p.Title)
+	for k, s := range p.Series {
 		prevX, prevY, have := 0, 0, false
 		for i := range s.X {
 			if !finite(s.X[i]) || !finite(s.Y[i]) {
@@ -86,11 +114,16 @@ func Lines(path, title, xLabel string, series []Series) error {
 			}
 			prevX, prevY, have = x, y, true
 		}
-		lx := width - right - 160
-		ly := top + 14*k + 6
+		lx := o.X + width - right - 160
+		ly := o.Y + top + 14*k + 6
 		line(img, lx, ly, lx+20, ly, s.Color)
 		label(img, lx+26, ly+4, s.Name)
 	}
+	return nil
+}
+
+// writePNG writes img to path atomically.
+func writePNG(path string, img image.Image) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".plot-*.png")
 	if err != nil {
 		return err

@@ -43,6 +43,54 @@ func TestLinesWritesAPNG(t *testing.T) {
 	}
 }
 
+// TestGridPlacesPanels: three panels two to a row make a 2x2 grid; each panel's line is
+// drawn inside its own cell.
+func TestGridPlacesPanels(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "grid.png")
+	red := color.RGBA{200, 30, 30, 255}
+	diagonal := func(y float64) []Series {
+		return []Series{{Name: "a", X: []float64{0, 1}, Y: []float64{y, y + 2}, Color: red}}
+	}
+	if err := Grid(p, 2, []Panel{{Title: "one", Series: diagonal(1)}, {Title: "two", Series: diagonal(2)}, {Title: "three", Series: diagonal(3)}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 2*width || b.Dy() != 2*height {
+		t.Fatalf("size %v, want a 2x2 grid", b)
+	}
+	// Each panel's diagonal passes through the centre of its plot area.
+	cx, cy := left+(width-left-right)/2, height-down-(height-top-down)/2
+	red3 := func(x, y int) bool { // a red pixel within 3 of (x, y)
+		for dx := -3; dx <= 3; dx++ {
+			for dy := -3; dy <= 3; dy++ {
+				if r, g, _, _ := img.At(x+dx, y+dy).RGBA(); r>>8 > 150 && g>>8 < 100 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, cell := range [][2]int{{0, 0}, {width, 0}, {0, height}} {
+		if !red3(cell[0]+cx, cell[1]+cy) {
+			t.Fatalf("no line through the centre of the panel at %v", cell)
+		}
+	}
+	if red3(width+cx, height+cy) {
+		t.Fatal("the empty fourth cell has a line")
+	}
+	if err := Grid(p, 2, nil); err == nil {
+		t.Fatal("a grid of no panels was drawn")
+	}
+}
+
 func TestTrainingCurve(t *testing.T) {
 	dir := t.TempDir()
 	metrics := `{"step":1,"loss":4}` + "\n" + `{"step":10,"loss":2,"eval_loss":2.5}` + "\n" + `{"step":20,"loss":1}` + "\n"

@@ -538,3 +538,93 @@ func TestLabelModelManyLabels(t *testing.T) {
 		t.Errorf("true labels flagged %d/%d (at most 90), flips missed %d/%d (at most 2 %%)", alarms, trueLines, missed, flips)
 	}
 }
+
+// TestLabelModelJudgesOnlyWithSkill: labels that the words of an input do not predict
+// (CLINC150 requests under labels drawn at random, as an answer letter is to its
+// question's words) make a label model that abstains; the same inputs under their
+// intents make one that judges.
+func TestLabelModelJudgesOnlyWithSkill(t *testing.T) {
+	tk, pool, val := clincSample(t, func(i int) int {
+		if i < 10 {
+			return 40
+		}
+		return 0
+	})
+	labels := tk.Labels[:10]
+	if _, _, ok := newLabelModel(labels, pool).prob(val[0].Text, labels[0]); !ok {
+		t.Fatal("a label model of 10 intents with 40 examples each abstains")
+	}
+	letters := []string{"A", "B", "C", "D"}
+	r := rand.New(rand.NewPCG(3, 3))
+	random := make([]task.Example, len(pool))
+	for i, ex := range pool {
+		ex.Label = letters[r.IntN(len(letters))]
+		random[i] = ex
+	}
+	if _, _, ok := newLabelModel(letters, random).prob(val[0].Text, "A"); ok {
+		t.Fatal("a label model of labels the words do not predict judges")
+	}
+}
+
+// TestOffDomainLimitFollowsTheData: where the task's own inputs are unlike each other
+// (CoNLL-2003 news sentences as a classification task's inputs) the off-domain limit
+// falls below the plain-input one and the task's held-out inputs are not turned away as
+// off-domain, though many are less similar to the data than that fixed limit; CLINC150's
+// requests keep it.
+func TestOffDomainLimitFollowsTheData(t *testing.T) {
+	tk, pool, _ := clincSample(t, func(i int) int { // 20 intents, 40 requests each
+		if i < 20 {
+			return 40
+		}
+		return 0
+	})
+	if tr := New(tk, pool); tr.minSimilarity < 0.1 {
+		t.Fatalf("CLINC150's off-domain limit %.3f, want near the plain-input %.3f (at least 0.1)", tr.minSimilarity, plainInputs.minSimilarity)
+	}
+	ner, err := task.Load("conll2003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := ner.Split("train")
+	val, _ := ner.Split("validation")
+	news, err := task.New("news", task.Classification, []string{"people", "other"}, nil, "accuracy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := func(ex task.Example) task.Example {
+		l := "other"
+		for _, e := range ex.Entities {
+			if e.Type == "PER" {
+				l = "people"
+			}
+		}
+		ex.Label, ex.Entities = l, nil
+		return ex
+	}
+	var labelled []task.Example
+	for _, ex := range train[:2000] {
+		labelled = append(labelled, label(ex))
+	}
+	tr := New(news, labelled)
+	if tr.minSimilarity >= 0.05 {
+		t.Fatalf("news sentences' off-domain limit %.3f, want far below the plain-input %.3f (under 0.05)", tr.minSimilarity, plainInputs.minSimilarity)
+	}
+	below, offDomain, n := 0, 0, 0
+	for _, ex := range val[:300] {
+		if len(text.Words(ex.Text)) < 4 {
+			continue
+		}
+		ex = label(ex)
+		n++
+		if nn := tr.ix.Nearest(ex.Text, 1, nil); len(nn) > 0 && nn[0].Sim < plainInputs.minSimilarity {
+			below++
+		}
+		if v := tr.Triage(Failure{ID: ex.ID, Input: ex.Text, Label: ex.Label, Predicted: "other", PredFormatOK: true}); v.Kind == PoisonOffDomain {
+			offDomain++
+		}
+	}
+	t.Logf("limit %.3f: %d of %d held-out sentences below the plain-input limit, %d called off-domain", tr.minSimilarity, below, n, offDomain)
+	if below < n/10 || offDomain > n/50 {
+		t.Fatalf("%d of %d held-out sentences below the plain-input limit (want at least a tenth, or the test shows nothing), %d called off-domain (want at most 2 %%)", below, n, offDomain)
+	}
+}

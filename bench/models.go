@@ -19,3 +19,12 @@ func ModelTag(name string) string {
 	}
 	return strings.NewReplacer("-", "_", ".", "_").Replace(strings.TrimSuffix(filepath.Base(name), ".gguf"))
 }
+
+// ResultSuffix is how a result file's name ends for a base model: nothing for
+// pioneer-nano (the first results' names), _TAG otherwise.
+func ResultSuffix(model string) string {
+	if model == data.NanoModel {
+		return ""
+	}
+	return "_" + ModelTag(model)
+}

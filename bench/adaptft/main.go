@@ -1,17 +1,24 @@
-// Command adaptft is AdaptFT-Bench's generator: for each of seven scenarios (a task
-// kind each: intents twice, spam, entities, multiple choice, maths, summaries) it draws
-// four deployment stages of about 500 log lines with 0, 15, 25 and 40 % of the seen
-// lines poisoned and about 30 % carrying fixable noise, split 70/30 into the logs the
-// agent sees and a test part, and writes them in Pioneer's failure-log format with a
-// truth file the agent never reads (bench/adaptft/README.md is the format's spec).
-//
-//	go run ./bench/adaptft -scenario gsm8k -seed 1 -out runs/adaptft
-//	go run ./bench/adaptft -all -seed 1 -out runs/adaptft
-//
-// The harness that deploys, retrains naively and runs the agent stage after stage on
-// these files is not built yet (issue 22); this command only generates them.
 package main
 
+// Command adaptft is AdaptFT-Bench: a generator and a harness. For each of seven
+// scenarios (a task kind each: intents twice, spam, entities, multiple choice, maths,
+// summaries) the generator draws four deployment stages of about 500 log lines with 0,
+// 15, 25 and 40 % of the seen lines poisoned and about 30 % carrying fixable noise,
+// split 70/30 into the logs the agent sees and a test part, and writes them in Pioneer's
+// failure-log format with a truth file the agent never reads, the deployment's parent
+// data and the scenario's task folder (bench/adaptft/README.md is the format's spec).
+// The harness then deploys the base model on the parent data and, stage after stage,
+// compares naive retraining with the agent (production mode), the agent's version
+// becoming the next stage's deployment; it writes bench/results/adaptft[_MODEL].json
+// with the figures of every scenario run so far, and a plot beside it.
+//
+//	go run ./bench/adaptft -scenario clinc150 -seed 1            # generate and run
+//	go run ./bench/adaptft -all -seed 1                          # every scenario
+//	go run ./bench/adaptft -all -generate-only -out runs/adaptft # the files only
+//	go run ./bench/adaptft -scenario clinc150 -resume            # continue a killed run
+//
+// The harness runs the label, choice and entity scenarios; the generation ones (gsm8k,
+// samsum) wait for production mode on generation tasks (issue 22).
 import (
 	"errors"
 	"flag"
@@ -21,6 +28,9 @@ import (
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/data"
+	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"gopkg.in/yaml.v3"
 )
@@ -28,9 +38,20 @@ import (
 func main() {
 	name := flag.String("scenario", "", "scenario: "+strings.Join(scenarioNames(), ", "))
 	all := flag.Bool("all", false, "every scenario")
-	seed := flag.Uint64("seed", 1, "seed of the draw and the perturbations")
+	seed := flag.Uint64("seed", 1, "seed of the draw, the perturbations and the training runs")
 	out := flag.String("out", "runs/adaptft", "folder for <scenario>/seed<S>/...")
-	data := flag.String("data", filepath.Join("..", "shared", "data"), "the shared data folder (for the scenarios not bundled)")
+	dataDir := flag.String("data", filepath.Join("..", "shared", "data"), "the shared data folder (for the scenarios not bundled)")
+	generateOnly := flag.Bool("generate-only", false, "write the files only: no deployment, no training")
+	result := flag.String("result", "", "result file (default bench/results/adaptft[_MODEL].json; a PNG of the same name beside it)")
+	device := flag.String("device", "cpu", "cpu, cuda or auto")
+	h := harness{Log: os.Stderr}
+	flag.StringVar(&h.Model, "model", data.NanoModel, "base model: "+data.NanoModel+" or "+data.SmolLM2+" (or a model folder or GGUF file)")
+	flag.IntVar(&h.Override.Epochs, "epochs", 0, "override the scenarios' training epochs")
+	flag.Float64Var(&h.Override.LR, "lr", 0, "override the scenarios' learning rate")
+	flag.StringVar(&h.Strategy, "strategy", "", "override the scenarios' strategy: lora or full (every weight)")
+	flag.IntVar(&h.Iterations, "iterations", 0, "the agent's search budget per stage in rounds of 2 candidates (0: production mode's, 3)")
+	flag.DurationVar(&h.StageWall, "stage-wall", 0, "the agent's wall-time bound per stage (0: none; checked before each round)")
+	flag.BoolVar(&h.Resume, "resume", false, "continue an interrupted harness run (same flags): finished phases are kept, an interrupted training continues from its checkpoint")
 	flag.Parse()
 	names := []string{*name}
 	if *all {
@@ -39,12 +60,49 @@ func main() {
 		fmt.Fprintln(os.Stderr, "adaptft: give -scenario NAME or -all")
 		os.Exit(2)
 	}
+	if err := main1(names, *dataDir, *out, *seed, *generateOnly, *device, *result, &h); err != nil {
+		fmt.Fprintln(os.Stderr, "adaptft:", err)
+		os.Exit(1)
+	}
+}
+
+func main1(names []string, dataDir, out string, seed uint64, generateOnly bool, device, result string, h *harness) error {
+	var err error
+	if h.Device, err = torch.ParseDevice(device); err != nil {
+		return err
+	}
 	for _, n := range names {
-		if err := run(n, *data, *out, *seed); err != nil {
-			fmt.Fprintln(os.Stderr, "adaptft:", err)
-			os.Exit(1)
+		sc, dir, err := run(n, dataDir, out, seed)
+		if err != nil {
+			return err
+		}
+		if generateOnly {
+			continue
+		}
+		if sc.kind == kindAnswer {
+			fmt.Fprintf(os.Stderr, "adaptft: %s: generated; the harness does not run generation scenarios yet (production mode on generation tasks, issue 22)\n", n)
+			continue
+		}
+		files, err := filesSum(dir)
+		if err != nil {
+			return err
+		}
+		r, err := h.run(sc, dir, seed, files)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		r.Table(os.Stdout)
+		if err := r.Write(filepath.Join(dir, h.workName(), "result.json")); err != nil {
+			return err
 		}
 	}
+	if generateOnly {
+		return nil
+	}
+	if result == "" {
+		result = "bench/results/adaptft" + bench.ResultSuffix(h.Model) + ".json"
+	}
+	return combine(out, seed, h, result)
 }
 
 // logRecord is a seen line in the failure-log format (agent/triage): "output" is what the
@@ -78,16 +136,24 @@ type stageSummary struct {
 	Kinds      map[string]int `json:"kinds"`
 }
 
-func run(name, dataDir, out string, seed uint64) error {
+// run generates a scenario's files for a seed into out/<scenario>/seed<S> and returns
+// the scenario and that folder.
+func run(name, dataDir, out string, seed uint64) (*scenario, string, error) {
 	sc, err := loadScenario(name, dataDir)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
+	dir := filepath.Join(out, name, fmt.Sprintf("seed%d", seed))
+	return sc, dir, write(sc, dir, seed)
+}
+
+// write generates the scenario's files into dir.
+func write(sc *scenario, dir string, seed uint64) error {
+	name := sc.name
 	stages, reserve := generate(sc, seed)
 	if len(stages[0]) == 0 {
 		return fmt.Errorf("%s: a pool of %d examples leaves none for the stages after the %d parent and %d validation examples", name, len(sc.pool), sc.parent, validationN)
 	}
-	dir := filepath.Join(out, name, fmt.Sprintf("seed%d", seed))
 	var truth []truthRecord
 	var sums []stageSummary
 	var heldOut []task.Example // the stages' test parts

@@ -32,7 +32,7 @@ type Admission struct {
 // (their ids in planted).
 func Admitted(runDir string, planted map[string]bool) (Admission, error) {
 	var a Admission
-	verdicts, err := readLines[triage.Verdict](filepath.Join(runDir, "triage.jsonl"))
+	verdicts, err := ReadJSONL[triage.Verdict](filepath.Join(runDir, "triage.jsonl"))
 	if err != nil {
 		return a, err
 	}
@@ -57,7 +57,7 @@ func Admitted(runDir string, planted map[string]bool) (Admission, error) {
 		return a, err
 	}
 	for _, c := range append(curricula, searched...) {
-		items, err := readLines[production.Item](c)
+		items, err := ReadJSONL[production.Item](c)
 		if err != nil {
 			return a, err
 		}
@@ -75,8 +75,8 @@ func Admitted(runDir string, planted map[string]bool) (Admission, error) {
 	return a, nil
 }
 
-// readLines reads a JSONL file the agent wrote.
-func readLines[T any](path string) ([]T, error) {
+// ReadJSONL reads a JSONL file an agent or a generator wrote, one T per line.
+func ReadJSONL[T any](path string) ([]T, error) {
 	var out []T
 	err := jsonl.ReadFile(path, 0, func(l jsonl.Line) error {
 		var v T

@@ -231,15 +231,6 @@ func summarize(runs []*bench.Result, seeds []uint64, list string) *bench.Result 
 	return r
 }
 
-// modelSuffix ends the result's name with the base model: nothing for pioneer-nano (the
-// results before the -model flag), _<tag> for the others (_smollm2).
-func modelSuffix(m string) string {
-	if m == data.NanoModel {
-		return ""
-	}
-	return "_" + bench.ModelTag(m)
-}
-
 func sum(v []float64) float64 {
 	t := 0.0
 	for _, x := range v {
@@ -500,7 +491,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if prog.Resumed > 0 {
 		method += fmt.Sprintf(" The run was interrupted and resumed %d time(s) (-resume); wall times add up each phase's time over the processes that ran it.", prog.Resumed)
 	}
-	res := bench.NewResult("production_"+su.name+modelSuffix(baseModel), cmd, method)
+	res := bench.NewResult("production_"+su.name+bench.ResultSuffix(baseModel), cmd, method)
 	if commit != "" {
 		res.Commit = commit
 	}

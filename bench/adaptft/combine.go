@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/bench"
+	"github.com/pioneer-ai/pioneer/internal/plot"
+)
+
+// combine merges the results of every scenario the harness has finished for a seed and
+// base model into one result file with the count of scenarios the agent improved or
+// preserved, and draws its plot (one panel per scenario: deployed, naive and agent per
+// stage) beside it.
+func combine(out string, seed uint64, h *harness, path string) error {
+	files, err := filepath.Glob(filepath.Join(out, "*", fmt.Sprintf("seed%d", seed), h.workName(), "result.json"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no scenario of seed %d has a harness result under %s", seed, out)
+	}
+	slices.Sort(files)
+	var names []string
+	var runs []*bench.Result
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r bench.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		runs = append(runs, &r)
+		names = append(names, strings.TrimPrefix(r.Benchmark, "adaptft_"))
+	}
+	var missing []string
+	for _, n := range scenarioNames() {
+		if !slices.Contains(names, n) {
+			missing = append(missing, n)
+		}
+	}
+	cmd := fmt.Sprintf("go run ./bench/adaptft -all -seed %d", seed)
+	if suffix := bench.ResultSuffix(h.Model); suffix != "" {
+		cmd += " -model " + h.Model
+	}
+	method := fmt.Sprintf("AdaptFT-Bench, seed %d, base model %s: the scenarios %s, each run by `go run ./bench/adaptft -scenario NAME` (the per-scenario methods follow).", seed, h.Model, strings.Join(names, ", "))
+	if len(missing) > 0 {
+		method += " Not run: " + strings.Join(missing, ", ") + "."
+	}
+	res := bench.NewResult("adaptft"+bench.ResultSuffix(h.Model), cmd, method)
+	commits := map[string]bool{}
+	ok := 0.0
+	var panels []plot.Panel
+	for i, r := range runs {
+		res.Method += " " + names[i] + " (commit " + r.Commit + "): " + r.Method
+		commits[r.Commit] = true
+		res.Figures = append(res.Figures, r.Figures...)
+		p := plot.Panel{Title: names[i], XLabel: "stage (poison 0/15/25/40 %)"}
+		series := map[string]*plot.Series{}
+		for _, kind := range []struct {
+			name string
+			c    color.RGBA
+		}{{"deployed", color.RGBA{120, 120, 120, 255}}, {"naive", color.RGBA{200, 40, 40, 255}}, {"agent", color.RGBA{30, 90, 200, 255}}} {
+			series[kind.name] = &plot.Series{Name: kind.name, Color: kind.c}
+		}
+		for _, f := range r.Figures {
+			if f.Name == names[i]+"_improve_or_preserve" {
+				ok += f.Pioneer
+			}
+			rest, found := strings.CutPrefix(f.Name, names[i]+"_stage")
+			if !found {
+				continue
+			}
+			k, which, _ := strings.Cut(rest, "_")
+			stage, err := strconv.Atoi(k)
+			if s := series[strings.TrimSuffix(which, "_metric")]; err == nil && s != nil {
+				s.X, s.Y = append(s.X, float64(stage)), append(s.Y, f.Pioneer)
+			}
+		}
+		for _, k := range []string{"deployed", "naive", "agent"} {
+			p.Series = append(p.Series, *series[k])
+		}
+		panels = append(panels, p)
+	}
+	res.Add("improve_or_preserve_scenarios", "scenarios", ok, nil, "", true)
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("of the %d scenarios run (%s): the agent's last stage at or above the first deployment", len(runs), strings.Join(names, ", "))
+	if len(commits) == 1 {
+		res.Commit = runs[0].Commit
+	}
+	res.Table(os.Stdout)
+	if err := res.Write(path); err != nil {
+		return err
+	}
+	png := strings.TrimSuffix(path, ".json") + ".png"
+	if err := plot.Grid(png, 2, panels); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", path, png)
+	return nil
+}

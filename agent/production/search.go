@@ -173,6 +173,9 @@ func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, rep
 	}
 	if replayR {
 		for _, ex := range sp.base.R {
+			if tg.trafficPoison[ex.ID] {
+				continue
+			}
 			cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
 			cur.Mix[SrcTraffic]++
 		}

@@ -27,6 +27,9 @@ type triaged struct {
 	// usable says whether a pool example is fresh: neither the parent's training data
 	// nor a logged input.
 	usable func(i int) bool
+	// trafficPoison are the traffic lines triage calls poison: marked right, but not to
+	// be trained on (never replayed).
+	trafficPoison map[string]bool
 }
 
 // triageLog reads and triages the failure log: quarantine.jsonl gets the lines that
@@ -93,6 +96,9 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	}
 	fmt.Fprintf(cfg.Log, "triage   %d log lines: %d quarantined (quarantine.jsonl), %d clean, %d fixable, %d poison (triage.jsonl)\n",
 		out.counts.Read, out.counts.Quarantined, out.counts.Clean, out.counts.Fixable, out.counts.Poison)
+	if out.trafficPoison, err = in.triageTraffic(ctx, run); err != nil {
+		return nil, err
+	}
 	out.holdBack()
 	// Pool entries already seen (the parent's data, the logged inputs) are not fresh.
 	seen := map[string]bool{}
@@ -104,6 +110,36 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	}
 	out.usable = func(i int) bool { return !seen[in.pool[i].Text] }
 	return out, nil
+}
+
+// triageTraffic triages the traffic (answers marked right, which R replays) against the
+// labelled data other than the traffic itself (a line is never its own evidence): a
+// right answer may still be poison, an injection or an off-domain line the model happened
+// to answer as its user marked it. The poison verdicts go to traffic_triage.jsonl.
+func (in *inputs) triageTraffic(ctx context.Context, run *agent.Run) (map[string]bool, error) {
+	if len(in.traffic) == 0 {
+		return nil, nil
+	}
+	tr := triage.New(in.t, append(append([]task.Example(nil), in.pool...), in.parent...))
+	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
+	poison := map[string]bool{}
+	var verdicts []triage.Verdict
+	for i, ex := range in.traffic {
+		if i%64 == 0 {
+			if err := agent.Stopped(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if v := tr.Triage(triage.Answered(in.t, ex)); v.Class == triage.Poison {
+			poison[ex.ID] = true
+			verdicts = append(verdicts, v)
+		}
+	}
+	if err := fsutil.WriteJSONL(run.Path("traffic_triage.jsonl"), verdicts); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(in.cfg.Log, "triage   traffic: %d of %d lines marked right are poison, never replayed (traffic_triage.jsonl)\n", len(poison), len(in.traffic))
+	return poison, nil
 }
 
 // holdBack keeps 30 % of the admitted failures (chosen by id, stably) out of training for

@@ -166,3 +166,11 @@ func fit(t *task.Task, f *Failure) string {
 func (f Failure) Example() task.Example {
 	return task.Example{ID: f.ID, Text: f.Input, Label: f.Label, Entities: f.Entities, Output: f.Expected}
 }
+
+// Answered is a logged answer its user marked right (a line of the traffic), as triage
+// reads a line: the expected answer is the model's. Triage checks such a line's input
+// (empty, injection, gibberish, off-domain) and its label like a failure's.
+func Answered(t *task.Task, ex task.Example) Failure {
+	return Failure{ID: ex.ID, Input: ex.Text, Output: t.Target(ex), Expected: t.Target(ex), Label: ex.Label, Entities: ex.Entities,
+		Predicted: ex.Label, PredEntities: ex.Entities, PredFormatOK: true}
+}

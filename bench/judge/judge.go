@@ -18,9 +18,9 @@ import (
 )
 
 // Admission is what triage and the curricula of one agent run did with the poisoned
-// log lines. Admitted = trained on: a poisoned line used as a gold failure (or its
-// variant) in any curriculum. Triage is the first filter, confirmation on probes the
-// second.
+// log lines. Admitted = trained on: a poisoned line in any curriculum, as a gold failure,
+// its variant or replayed traffic (a poisoned line the deployed model happened to answer
+// as logged is traffic). Triage is the first filter, confirmation on probes the second.
 type Admission struct {
 	PassedTriage int // poisoned lines triage did not call poison
 	FalseAlarms  int // genuine failures triage called poison
@@ -62,9 +62,7 @@ func Admitted(runDir string, planted map[string]bool) (Admission, error) {
 			return a, err
 		}
 		for _, it := range items {
-			if it.Source == production.SrcGold || it.Source == production.SrcVariant {
-				trainedOn[it.Example.ID] = true
-			}
+			trainedOn[it.Example.ID] = true
 		}
 	}
 	for id := range planted {

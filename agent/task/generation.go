@@ -6,7 +6,7 @@ import "github.com/pioneer-ai/pioneer/engine/metrics"
 type generation struct{}
 
 func (generation) field() string                     { return "{output}" }
-func (generation) metrics() []string                 { return []string{"exact_match", "rouge_l"} }
+func (generation) metrics() []string                 { return []string{"exact_match", "rouge_l", "final_answer"} }
 func (generation) constrained() bool                 { return false }
 func (generation) balanced() bool                    { return false }
 func (generation) validate(*Task) error              { return nil }
@@ -26,15 +26,20 @@ func (generation) check(_ *Task, ex Example) string {
 
 func (generation) read(_ *Task, s string) (string, []Entity, bool) { return s, nil, true }
 
-// score is ROUGE-L or exact match; each prediction is Correct on an exact match either
-// way.
+// score is ROUGE-L, exact match, or final_answer (the worked solution's final answer,
+// metrics.FinalAnswer, matches); each prediction is Correct on an exact match, or with
+// final_answer on a matching final answer.
 func (generation) score(t *Task, outs []string, exs []Example, res *Result) error {
 	var sum float64
 	for i, ex := range exs {
 		got, _, _ := t.ParseOutput(outs[i])
 		exact := metrics.Normalize(got) == metrics.Normalize(ex.Output)
 		score := metrics.RougeL(got, ex.Output)
-		if t.Metric == "exact_match" {
+		if t.Metric == "final_answer" {
+			want := metrics.FinalAnswer(ex.Output)
+			exact = want != "" && metrics.FinalAnswer(got) == want
+		}
+		if t.Metric == "exact_match" || t.Metric == "final_answer" {
 			score = 0
 			if exact {
 				score = 1

@@ -11,7 +11,7 @@
 //	labels_file: labels.txt     # or labels: [a, b, ...]
 //	prompt: "{text}\nintent:"   # {text} is the example's input
 //	output: " {label}"          # the target; {label}, {entities} or {output}
-//	metric: accuracy            # accuracy | entity_f1 | exact_match | rouge_l
+//	metric: accuracy            # accuracy | entity_f1 | exact_match | rouge_l | final_answer
 //	data: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}
 //
 // Examples are JSONL lines with an "id" and "text", plus "label" (classification),

@@ -410,3 +410,21 @@ func TestTextOfUndoesPromptText(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreFinalAnswer: with final_answer a worked solution is right when its final
+// answer is the reference's, however the working differs.
+func TestScoreFinalAnswer(t *testing.T) {
+	tk, err := task.New("math", task.Generation, nil, nil, "final_answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := []task.Example{{Output: "48/2 = <<48/2=24>>24, 48+24 = <<48+24=72>>72\n#### 72"}, {Output: "#### 1,200"}, {Output: "#### 5"}}
+	got := []string{"She sold 24 in May, so 72 in all.\n#### 72", "The answer is $1200.", "#### 6"}
+	res, err := tk.Score(got, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Value < 2.0/3-1e-9 || res.Value > 2.0/3+1e-9 || !res.Predictions[0].Correct || !res.Predictions[1].Correct || res.Predictions[2].Correct {
+		t.Fatalf("final_answer %v, predictions %+v", res.Value, res.Predictions)
+	}
+}

@@ -57,7 +57,7 @@ var scenarios = map[string]scenarioSource{
 	"arc_easy": {dir: "reasoning/arc_easy", splits: []string{"train", "validation"}, kind: kindChoice, parent: 200,
 		prompt: "{text}\nanswer:", output: " {label}", metric: "accuracy"},
 	"gsm8k": {dir: "math/gsm8k", splits: []string{"train"}, kind: kindAnswer, parent: 300,
-		prompt: "{text}\nanswer:", output: " {output}", metric: "exact_match"},
+		prompt: "{text}\nanswer:", output: " {output}", metric: "final_answer"},
 	// SAMSum's training split is not in the shared data: validation and test make the pool.
 	"samsum": {dir: "summarization/samsum", splits: []string{"validation", "test"}, kind: kindAnswer, parent: 150,
 		prompt: "{text}\nsummary:", output: " {output}", metric: "rouge_l"},

@@ -1,5 +1,6 @@
 // Package metrics scores model outputs against references: exact match, accuracy over a
-// label set, entity-level precision/recall/F1 and ROUGE-L. Pure Go, no model needed.
+// label set, entity-level precision/recall/F1, ROUGE-L and the final answer of a worked
+// solution. Pure Go, no model needed.
 package metrics
 
 import (
@@ -187,4 +188,52 @@ func MeanRougeL(pred, ref []string) (float64, error) {
 		s += RougeL(pred[i], ref[i])
 	}
 	return s / float64(len(pred)), nil
+}
+
+// FinalAnswer is a worked solution's answer: what follows its last "####" (GSM8K's
+// convention), else its last number; a number is read without thousands separators, a
+// currency sign or a trailing ".0" ("$1,200.00" is "1200"). "" when it has neither.
+func FinalAnswer(s string) string {
+	if i := strings.LastIndex(s, "####"); i >= 0 {
+		a := strings.TrimSpace(s[i+4:])
+		if n := lastNumber(a); n != "" {
+			return n
+		}
+		return Normalize(a)
+	}
+	return lastNumber(s)
+}
+
+// lastNumber is the last number in s, normalised; "" when there is none.
+func lastNumber(s string) string {
+	end := -1
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] >= '0' && s[i] <= '9' {
+			end = i + 1
+			break
+		}
+	}
+	if end < 0 {
+		return ""
+	}
+	start := end
+	for start > 0 {
+		c := s[start-1]
+		if c >= '0' && c <= '9' || c == ',' || c == '.' {
+			start--
+			continue
+		}
+		break
+	}
+	n := strings.Trim(strings.ReplaceAll(s[start:end], ",", ""), ".")
+	if start > 0 && s[start-1] == '-' {
+		n = "-" + n
+	}
+	if strings.Contains(n, ".") {
+		n = strings.TrimRight(strings.TrimRight(n, "0"), ".")
+	}
+	if n == "" || n == "-" {
+		return ""
+	}
+	return n
 }

@@ -56,3 +56,21 @@ func TestRougeL(t *testing.T) {
 		t.Fatalf("mean %v", m)
 	}
 }
+
+func TestFinalAnswer(t *testing.T) {
+	for in, want := range map[string]string{
+		"Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72": "72",
+		"#### 1,200":                      "1200",
+		"The total is $1,200.00.":         "1200",
+		"so she has -3 apples left":       "-3",
+		"It costs 2.50 dollars, then 3.5": "3.5",
+		"#### 18.0":                       "18",
+		"no number here":                  "",
+		"#### seven":                      "seven",
+		"between 3 and 4.":                "4",
+	} {
+		if got := FinalAnswer(in); got != want {
+			t.Errorf("FinalAnswer(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

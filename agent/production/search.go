@@ -2,6 +2,8 @@ package production
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -198,6 +200,7 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 		}
 		return sp.in.budget.Spent()
 	}
+	tried := map[string]string{} // training fingerprint -> the candidate that trained it
 	best, _, why, err := search.Greedy(cfg.Iterations, stop, func(it int) ([]*candidate, error) {
 		pol := policy(sp.base.Deployed.HeldOut, it)
 		cur := sp.curriculum(ctx, pol.similar, pol.teacher, replayR, cfg.Seed+uint64(it)*101)
@@ -218,6 +221,15 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 		fmt.Fprintf(cfg.Log, "iter %d   policy %s; curriculum %d examples %v\n", it, pol.name, len(cur.Items), cur.Mix)
 		var cands []*candidate
 		for _, pl := range candidatePlans(cfg.Recipe, pol, it) {
+			// A round whose curriculum and recipe an earlier round already trained (the
+			// band's data did not grow) would differ from it by its seed alone.
+			fp := trainingFingerprint(cur, pl)
+			if earlier, ok := tried[fp]; ok {
+				reasons = append(reasons, fmt.Sprintf("iteration %d, %s: the training set and recipe of %s, not trained again", it, pl.recipe.Name, earlier))
+				fmt.Fprintf(cfg.Log, "  %s/%s: the training set and recipe of %s, not trained again\n", key, pl.recipe.Name, earlier)
+				continue
+			}
+			tried[fp] = key + "/" + pl.recipe.Name
 			c, err := sp.candidate(ctx, key, pl.recipe, pl.goldX, cur)
 			if err != nil {
 				return nil, err
@@ -235,6 +247,19 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 		reasons = append(reasons, why)
 	}
 	return best, reasons, err
+}
+
+// trainingFingerprint identifies what a plan trains on a curriculum: the items (their
+// source and example) and the recipe without its seed.
+func trainingFingerprint(cur *Curriculum, pl plan) string {
+	h := sha256.New()
+	r := pl.recipe
+	r.Name, r.Seed = "", 0
+	fmt.Fprintf(h, "%+v x%d\n", r, pl.goldX)
+	for _, it := range cur.Items {
+		fmt.Fprintf(h, "%+v\n", it)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // mcts runs the Monte-Carlo graph search: 2 x Iterations candidates at most (within the

@@ -4,7 +4,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/search"
+	"github.com/pioneer-ai/pioneer/agent/task"
 )
 
 // A smooth reward landscape over the production pipeline space with its optimum away
@@ -50,5 +52,28 @@ func TestPipelineSpaceIsBounded(t *testing.T) {
 	// or not; epochs 1-4; lr base/4..base*2 in powers of two: 6*3*2*4*4.
 	if want := 6 * 3 * 2 * 4 * 4; len(nodes) != want {
 		t.Fatalf("%d pipelines evaluated, want the whole space of %d", len(nodes), want)
+	}
+}
+
+// TestTrainingFingerprint: two plans train the same thing when their curricula and
+// recipes agree but for the seed and name; another item, gold weighting or rate differs.
+func TestTrainingFingerprint(t *testing.T) {
+	cur := &Curriculum{Items: []Item{{Example: task.Example{ID: "a", Text: "x", Label: "l"}, Source: SrcGold}}}
+	r := finetune.Recipe{Name: "A", Epochs: 4, LR: 5e-3, Seed: 2}
+	same := r
+	same.Name, same.Seed = "A", 3
+	fp := trainingFingerprint(cur, plan{r, 1})
+	if trainingFingerprint(cur, plan{same, 1}) != fp {
+		t.Fatal("a plan differing by its seed alone has another fingerprint")
+	}
+	faster := r
+	faster.LR = 3e-3
+	more := &Curriculum{Items: append(append([]Item(nil), cur.Items...), Item{Example: task.Example{ID: "b", Text: "y", Label: "l"}, Source: SrcSimilar})}
+	for name, other := range map[string]string{
+		"gold x2": trainingFingerprint(cur, plan{r, 2}), "lr": trainingFingerprint(cur, plan{faster, 1}), "an item more": trainingFingerprint(more, plan{r, 1}),
+	} {
+		if other == fp {
+			t.Errorf("%s: the same fingerprint", name)
+		}
 	}
 }

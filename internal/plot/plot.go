@@ -86,15 +86,22 @@ func chart(img *image.RGBA, o image.Point, p Panel) error {
 	grey := color.RGBA{120, 120, 120, 255}
 	line(img, leftX, bottom, o.X+width-right, bottom, grey)
 	line(img, leftX, o.Y+top, leftX, bottom, grey)
-	for i := 0; i <= 5; i++ {
-		xv := x0 + (x1-x0)*float64(i)/5
-		yv := y0 + (y1-y0)*float64(i)/5
+	// Whole-number x values over a short range (stages, epochs) get a tick each.
+	xTicks := 5
+	if whole(p.Series) && x1-x0 <= 10 {
+		xTicks = int(x1 - x0)
+	}
+	for i := 0; i <= xTicks; i++ {
+		xv := x0 + (x1-x0)*float64(i)/float64(xTicks)
 		line(img, px(xv), bottom, px(xv), bottom+4, grey)
 		xs := short(xv)
-		if x1-x0 >= 5 {
+		if x1-x0 >= 5 || xTicks != 5 {
 			xs = fmt.Sprintf("%.0f", xv)
 		}
 		label(img, px(xv)-len(xs)*3, bottom+17, xs)
+	}
+	for i := 0; i <= 5; i++ {
+		yv := y0 + (y1-y0)*float64(i)/5
 		line(img, leftX-4, py(yv), leftX, py(yv), grey)
 		label(img, o.X+4, py(yv)+4, short(yv))
 	}
@@ -142,6 +149,18 @@ func writePNG(path string, img image.Image) error {
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// whole says every finite x value of the series is a whole number.
+func whole(series []Series) bool {
+	for _, s := range series {
+		for _, x := range s.X {
+			if finite(x) && x != math.Trunc(x) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func short(v float64) string {
 	switch a := math.Abs(v); {

@@ -34,6 +34,7 @@ type harness struct {
 	Iterations int           // the agent's search budget (0: production mode's)
 	StageWall  time.Duration // the agent's wall-time bound per stage (0: none)
 	Resume     bool
+	Commit     string // the commit the results record ("": the checkout's at the time)
 	Log        io.Writer
 }
 
@@ -360,6 +361,9 @@ func (h *harness) result(sc *scenario, seed uint64, t *task.Task, recipe finetun
 		method += fmt.Sprintf(" The run was interrupted and resumed %d time(s).", prog.Resumed)
 	}
 	res := bench.NewResult("adaptft_"+sc.name, cmd, method)
+	if h.Commit != "" {
+		res.Commit = h.Commit
+	}
 	const ref = "naive retraining at the same stage"
 	worstDrop, maxBroken, planted, admitted := 0.0, 0, 0, 0
 	var notes []string

@@ -71,6 +71,9 @@ func main1(names []string, dataDir, out string, seed uint64, generateOnly bool, 
 	if h.Device, err = torch.ParseDevice(device); err != nil {
 		return err
 	}
+	// The code measured is the checkout's when the run starts (a commit made while it
+	// runs does not change what runs).
+	h.Commit = bench.Commit()
 	for _, n := range names {
 		sc, dir, err := run(n, dataDir, out, seed)
 		if err != nil {

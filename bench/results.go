@@ -188,3 +188,16 @@ func Machine() string {
 	}
 	return fmt.Sprintf("%d cores, %s, %s", runtime.NumCPU(), mem, gpu)
 }
+
+// ReadResult reads a result file that Result.Write wrote.
+func ReadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"image/color"
 	"os"
@@ -30,15 +29,11 @@ func combine(out string, seed uint64, h *harness, path string) error {
 	var names []string
 	var runs []*bench.Result
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		r, err := bench.ReadResult(f)
 		if err != nil {
 			return err
 		}
-		var r bench.Result
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		runs = append(runs, &r)
+		runs = append(runs, r)
 		names = append(names, strings.TrimPrefix(r.Benchmark, "adaptft_"))
 	}
 	var missing []string

@@ -162,10 +162,11 @@ func (h *harness) run(sc *scenario, dir string, seed uint64, files string) (*ben
 		failures := filepath.Join(sd, "failures.jsonl")
 		traffic := filepath.Join(sd, "traffic.jsonl")
 		if err := phase(prog, fmt.Sprintf("stage%d/logs", k), func() ([2]float64, error) {
-			fails, right, err := answer(ms, dep, t, exs)
+			res, err := ms.Evaluate(dep, exs)
 			if err != nil {
 				return [2]float64{}, err
 			}
+			fails, _, right := judge.Split(t, exs, res)
 			if err := os.MkdirAll(sd, 0o755); err != nil {
 				return [2]float64{}, err
 			}
@@ -310,34 +311,6 @@ func examples(t *task.Task, logs []logRecord) (exs []task.Example, unreadable in
 		exs = append(exs, ex)
 	}
 	return exs, unreadable
-}
-
-// failureLine is a line of the failure log the agent reads (agent/triage's format).
-type failureLine struct {
-	ID       string `json:"id"`
-	Input    string `json:"input"`
-	Output   string `json:"output"`
-	Expected string `json:"expected"`
-}
-
-// answer runs the deployment in dep on the logged examples: those it answers against
-// their expected answer become the failure log (with its output), the others R.
-func answer(ms *judge.Models, dep string, t *task.Task, exs []task.Example) ([]failureLine, []task.Example, error) {
-	res, err := ms.Evaluate(dep, exs)
-	if err != nil {
-		return nil, nil, err
-	}
-	var fails []failureLine
-	var right []task.Example
-	for i, ex := range exs {
-		p := res.Predictions[i]
-		if p.Correct {
-			right = append(right, ex)
-			continue
-		}
-		fails = append(fails, failureLine{ID: ex.ID, Input: ex.Text, Output: p.Output, Expected: strings.TrimSpace(t.Target(ex))})
-	}
-	return fails, right, nil
 }
 
 // result is a scenario's figures (bench/adaptft/README.md).

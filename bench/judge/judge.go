@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
@@ -108,4 +109,28 @@ func Score(t *task.Task, m model.CausalLM, tok model.Tokenizer, test, r []task.E
 		}
 	}
 	return res.Value, broken, nil
+}
+
+// FailureLine is a line of a failure log (agent/triage's format).
+type FailureLine struct {
+	ID       string `json:"id"`
+	Input    string `json:"input"`
+	Output   string `json:"output"`
+	Expected string `json:"expected"`
+}
+
+// Split splits examples by a model's results on them (res, in their order): those it
+// gets wrong as failure-log lines with its output (and as the examples they came from),
+// the others as R.
+func Split(t *task.Task, exs []task.Example, res *task.Result) (fails []FailureLine, wrong, right []task.Example) {
+	for i, ex := range exs {
+		p := res.Predictions[i]
+		if p.Correct {
+			right = append(right, ex)
+			continue
+		}
+		fails = append(fails, FailureLine{ID: ex.ID, Input: ex.Text, Output: p.Output, Expected: strings.TrimSpace(t.Target(ex))})
+		wrong = append(wrong, ex)
+	}
+	return fails, wrong, right
 }

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -193,16 +192,12 @@ func perplexity(nanoDir string, dev torch.Device) (float64, int64, error) {
 func mergeResults(out string, files []string) error {
 	var merged *bench.Result
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		r, err := bench.ReadResult(f)
 		if err != nil {
 			return err
 		}
-		var r bench.Result
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
 		if merged == nil {
-			merged = &r
+			merged = r
 			continue
 		}
 		for _, fig := range r.Figures {

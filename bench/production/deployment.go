@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/bench/judge"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
@@ -138,26 +139,20 @@ func build(src *task.Task, su setup, work string) (*deployment, error) {
 	return d, os.WriteFile(filepath.Join(d.taskDir, "task.yaml"), []byte(y), 0o644)
 }
 
+// logLine is a failure-log line with the example it logs (poisoned or not).
 type logLine struct {
-	ID       string `json:"id"`
-	Input    string `json:"input"`
-	Output   string `json:"output"`
-	Expected string `json:"expected"`
-	example  task.Example
+	judge.FailureLine
+	example task.Example
 }
 
 // failureLog turns the deployed model's mistakes on the traffic into a failure log and
 // poisons a fraction of it; it returns the log, the poisoned ids and R.
 func failureLog(t *task.Task, traffic []task.Example, res *task.Result, poison float64) ([]logLine, map[string]bool, []task.Example) {
-	var log []logLine
-	var r []task.Example
-	for i, ex := range traffic {
-		p := res.Predictions[i]
-		if p.Correct {
-			r = append(r, ex)
-			continue
-		}
-		log = append(log, logLine{ID: "log-" + ex.ID, Input: ex.Text, Output: p.Output, Expected: strings.TrimSpace(t.Target(ex)), example: ex})
+	fails, wrong, r := judge.Split(t, traffic, res)
+	log := make([]logLine, len(fails))
+	for i, f := range fails {
+		f.ID = "log-" + f.ID
+		log[i] = logLine{FailureLine: f, example: wrong[i]}
 	}
 	rng := rand.New(rand.NewPCG(seed+2, 4))
 	planted := map[string]bool{}

@@ -26,7 +26,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
@@ -139,7 +138,7 @@ func main1(taskName, device, out, work, commit, seeds string) error {
 		fmt.Fprintf(os.Stderr, "==== seed %d\n", v)
 		dir := filepath.Join(work, fmt.Sprintf("seed%d", v))
 		if resume {
-			if r, err := readResult(filepath.Join(dir, "result.json")); err == nil {
+			if r, err := bench.ReadResult(filepath.Join(dir, "result.json")); err == nil {
 				fmt.Fprintf(os.Stderr, "seed %d finished before: %s\n", v, filepath.Join(dir, "result.json"))
 				runs = append(runs, r)
 				continue
@@ -161,19 +160,6 @@ func main1(taskName, device, out, work, commit, seeds string) error {
 		out = "bench/results/" + r.Benchmark + ".json"
 	}
 	return write(r, out)
-}
-
-// readResult reads a result file that write (or Result.Write) wrote.
-func readResult(path string) (*bench.Result, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r bench.Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &r, nil
 }
 
 func write(r *bench.Result, out string) error {

@@ -15,6 +15,10 @@ const (
 	Boundary       ErrorKind = "boundary"        // an entity's span cut or overrun
 	FormatErrors   ErrorKind = "format"          // answers off the output format
 	WrongOutputs   ErrorKind = "wrong_outputs"   // a free-form answer other than the expected one
+	MissingAnswer  ErrorKind = "missing_answer"  // a worked answer without a final answer
+	WrongAnswer    ErrorKind = "wrong_answer"    // a worked answer's final answer not the expected one
+	TooShort       ErrorKind = "too_short"       // a free-form answer cut short: under half the expected length
+	TooLong        ErrorKind = "too_long"        // a free-form answer running on: over twice the expected length
 )
 
 // Error is one way an answer went wrong; its ID names the group of failures that share

@@ -41,6 +41,15 @@ func TestErrorsAreShownByTheirPrediction(t *testing.T) {
 		{typ: task.Generation,
 			want: task.Example{Text: "say hi", Output: "hello"}, got: task.Example{Output: "bye"}, formatOK: true,
 			ids: []string{"generation"}},
+		{typ: task.Generation,
+			want: task.Example{Text: "sum", Output: "2 and 3 make <<2+3=5>>5\n#### 5"}, got: task.Example{Output: "2 and 3 make 6\n#### 6"}, formatOK: true,
+			ids: []string{"wrong_answer"}},
+		{typ: task.Generation,
+			want: task.Example{Text: "sum", Output: "2 and 3 make <<2+3=5>>5\n#### 5"}, got: task.Example{Output: "two and three"}, formatOK: true,
+			ids: []string{"missing_answer", "too_short"}},
+		{typ: task.Generation,
+			want: task.Example{Text: "chat", Output: "Ann will bring the cake."}, got: task.Example{Output: "Ann and Bob talk about the party on Sunday, the cake, the guests and the music they will play."}, formatOK: true,
+			ids: []string{"too_long"}},
 	}
 	for _, c := range cases {
 		tk, err := task.New("t", c.typ, c.labels, c.types, "")

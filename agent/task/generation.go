@@ -1,6 +1,10 @@
 package task
 
-import "github.com/pioneer-ai/pioneer/engine/metrics"
+import (
+	"strings"
+
+	"github.com/pioneer-ai/pioneer/engine/metrics"
+)
 
 // generation: free text, judged by exact match or ROUGE-L; generated.
 type generation struct{}
@@ -52,11 +56,63 @@ func (generation) score(t *Task, outs []string, exs []Example, res *Result) erro
 	return nil
 }
 
-// errors: a free-form answer is wrong as a whole.
-func (generation) errors(Example, Example, bool) []Error {
-	return []Error{{ID: "generation", Kind: WrongOutputs}}
+// errors: where the expected answer is worked to a final answer (metrics.FinalAnswer),
+// one missing or wrong; an answer under half or over twice the expected length in words
+// (cut short, running on); otherwise wrong as a whole.
+func (generation) errors(want, got Example, _ bool) []Error {
+	var out []Error
+	if w := metrics.FinalAnswer(want.Output); w != "" {
+		switch g := metrics.FinalAnswer(got.Output); {
+		case g == "":
+			out = append(out, Error{ID: "missing_answer", Kind: MissingAnswer})
+		case g != w:
+			out = append(out, Error{ID: "wrong_answer", Kind: WrongAnswer})
+		}
+	}
+	switch length(got.Output, want.Output) {
+	case -1:
+		out = append(out, Error{ID: "too_short", Kind: TooShort})
+	case 1:
+		out = append(out, Error{ID: "too_long", Kind: TooLong})
+	}
+	if len(out) == 0 {
+		out = append(out, Error{ID: "generation", Kind: WrongOutputs})
+	}
+	return out
 }
 
-func (generation) exercises(Error, Example) bool { return true }
+// length compares an answer's length in words with the expected one's: -1 under half,
+// 1 over twice, 0 between.
+func length(got, want string) int {
+	g, w := len(strings.Fields(got)), len(strings.Fields(want))
+	switch {
+	case 2*g < w:
+		return -1
+	case g > 2*w:
+		return 1
+	}
+	return 0
+}
 
-func (generation) shows(_ Error, _ Example, p Prediction) bool { return !p.Correct }
+// exercises: a final answer can be missed or wrong only where one is expected.
+func (generation) exercises(e Error, ex Example) bool {
+	if e.Kind == MissingAnswer || e.Kind == WrongAnswer {
+		return metrics.FinalAnswer(ex.Output) != ""
+	}
+	return true
+}
+
+func (generation) shows(e Error, ex Example, p Prediction) bool {
+	switch e.Kind {
+	case MissingAnswer:
+		return metrics.FinalAnswer(p.Output) == "" && metrics.FinalAnswer(ex.Output) != ""
+	case WrongAnswer:
+		g, w := metrics.FinalAnswer(p.Output), metrics.FinalAnswer(ex.Output)
+		return g != "" && w != "" && g != w
+	case TooShort:
+		return length(p.Output, ex.Output) < 0
+	case TooLong:
+		return length(p.Output, ex.Output) > 0
+	}
+	return !p.Correct
+}

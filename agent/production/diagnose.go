@@ -8,6 +8,7 @@ import (
 	"github.com/pioneer-ai/pioneer/internal/crash"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/text"
 	"github.com/pioneer-ai/pioneer/agent/triage"
 )
 
@@ -75,19 +76,54 @@ func (p *Pattern) error() task.Error {
 	return task.Error{ID: p.ID, Kind: p.Kind, Gold: p.Gold, Predicted: p.Predicted, Summary: p.Summary}
 }
 
-// probeSet picks up to n pool examples that can show a pattern.
-func probeSet(t *task.Task, p *Pattern, pool []task.Example, usable func(int) bool, n int) []int {
+// probeSet picks up to n pool examples that can show a pattern: the first in the pool's
+// order, or for a free-form answer's error (which any example can show) those most like
+// the pattern's failures (near, given the pool's index and the failures' inputs).
+func probeSet(t *task.Task, p *Pattern, pool []task.Example, usable func(int) bool, n int, ix *text.Index, near []string) []int {
 	var out []int
 	e := p.error()
-	for i, ex := range pool {
+	fits := func(i int) bool { return usable(i) && t.Exercises(e, pool[i]) }
+	if freeForm(e.Kind) && ix != nil && len(near) > 0 {
+		// Round-robin over the failures, each one's nearest fitting examples in turn.
+		taken := map[int]bool{}
+		lists := make([][]text.Hit, len(near))
+		for k, in := range near {
+			lists[k] = ix.Nearest(in, n, func(i int) bool { return !fits(i) })
+		}
+		for rank := 0; len(out) < n; rank++ {
+			added := false
+			for _, l := range lists {
+				if rank < len(l) && len(out) < n && !taken[l[rank].I] {
+					taken[l[rank].I] = true
+					out = append(out, l[rank].I)
+					added = true
+				}
+			}
+			if !added && rank >= n {
+				break
+			}
+		}
+		return out
+	}
+	for i := range pool {
 		if len(out) >= n {
 			break
 		}
-		if usable(i) && t.Exercises(e, ex) {
+		if fits(i) {
 			out = append(out, i)
 		}
 	}
 	return out
+}
+
+// freeForm says an error kind is a free-form answer's (generation), which any example
+// can show.
+func freeForm(k task.ErrorKind) bool {
+	switch k {
+	case task.WrongOutputs, task.MissingAnswer, task.WrongAnswer, task.TooShort, task.TooLong:
+		return true
+	}
+	return false
 }
 
 // judge counts how many probe predictions show the pattern and decides whether it is
@@ -126,8 +162,26 @@ func (in *inputs) confirm(ctx context.Context, d *Diagnosis, tg *triaged) error 
 	var poolAt []int // all[j] is in.pool[poolAt[j]]
 	idx := map[*Pattern][]int{}
 	seen := map[int]int{}
+	inputs := map[string]string{} // failure id -> input
+	for _, f := range tg.admitted {
+		inputs[f.ID] = f.Input
+	}
+	var ix *text.Index // the pool's, for free-form errors' probes
 	for _, p := range d.Patterns {
-		for _, i := range probeSet(in.t, p, in.pool, tg.usable, in.cfg.Probes) {
+		var near []string
+		if freeForm(p.Kind) {
+			if ix == nil {
+				texts := make([]string, len(in.pool))
+				for i, ex := range in.pool {
+					texts[i] = ex.Text
+				}
+				ix = text.NewIndex(texts)
+			}
+			for _, id := range p.Failures {
+				near = append(near, inputs[id])
+			}
+		}
+		for _, i := range probeSet(in.t, p, in.pool, tg.usable, in.cfg.Probes, ix, near) {
 			if _, ok := seen[i]; !ok {
 				seen[i] = len(all)
 				all = append(all, in.pool[i])

@@ -586,3 +586,55 @@ func poisonTraffic(t *testing.T, tk *task.Task, adapter, traffic string, inputs 
 	}
 	return ids
 }
+
+// TestProductionRunGeneration: production mode runs end to end on a generation task
+// (the topic written as free text): poison turned away, the failures diagnosed by the
+// generation errors and confirmed on probes, candidates trained and gated on exact match.
+func TestProductionRunGeneration(t *testing.T) {
+	tk, err := deployfixture.GenerationTask(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := deployfixture.Deploy(tk, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := production.Config{Base: nano, Deployed: d.Deployed, Task: tk, Failures: d.Failures, ParentData: d.Parent, Traffic: d.Traffic,
+		Out: out, Epsilon: 2, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1,
+		Recipe: finetune.Recipe{Epochs: 4, Batch: 8, LR: 5e-3, Seed: 1}}
+	o, err := production.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string]triage.Verdict{}
+	for _, v := range readLines[triage.Verdict](t, filepath.Join(out, "triage.jsonl")) {
+		verdicts[v.ID] = v
+	}
+	for _, id := range []string{"p-inject", "p-gibberish", "p-empty", "p-offdomain"} {
+		if verdicts[id].Class != triage.Poison {
+			t.Errorf("%s: %+v, want poison", id, verdicts[id])
+		}
+	}
+	var diag production.Diagnosis
+	b, err := os.ReadFile(filepath.Join(out, "diagnosis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &diag); err != nil {
+		t.Fatal(err)
+	}
+	if o.Patterns == 0 || len(diag.Patterns) == 0 || diag.Patterns[0].Kind != task.WrongOutputs {
+		t.Fatalf("patterns %s (%d confirmed): want the wrong topics confirmed", b, o.Patterns)
+	}
+	gates := 0
+	for _, e := range readLines[lineage.Event](t, filepath.Join(out, "lineage.jsonl")) {
+		if e.Step == "gate" {
+			gates++
+		}
+	}
+	if gates == 0 || (o.Verdict != production.Promoted && o.Verdict != production.Rejected) {
+		t.Fatalf("%d candidates gated, verdict %s", gates, o.Verdict)
+	}
+	t.Logf("verdict %s, version %s, deployed %.3f, chosen %+v", o.Verdict, o.Version, o.Deployed.HeldOut, o.Chosen)
+}

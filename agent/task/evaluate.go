@@ -28,6 +28,13 @@ type EvalOptions struct {
 	ScoreAllLabels bool
 }
 
+// budget gives an evaluation that sets no answer budget the task's.
+func (t *Task) budget(o *EvalOptions) {
+	if o.MaxNewTokens <= 0 {
+		o.MaxNewTokens = t.MaxNewTokens
+	}
+}
+
 func (o *EvalOptions) defaults() {
 	if o.Batch <= 0 {
 		o.Batch = 16
@@ -147,6 +154,7 @@ func (t *Task) Evaluate(ctx context.Context, m model.CausalLM, tok model.Tokeniz
 	if len(exs) == 0 {
 		return nil, fmt.Errorf("evaluate %s: no examples", t.Name)
 	}
+	t.budget(&o)
 	o.defaults()
 	depth := 0
 	if t.kind.constrained() {
@@ -177,6 +185,7 @@ func (t *Task) Evaluate(ctx context.Context, m model.CausalLM, tok model.Tokeniz
 // generated greedily (its first line unless o.MultiLine). Prompts of about the same
 // length are batched together. It stops between batches when ctx is done.
 func (t *Task) Predict(ctx context.Context, m model.CausalLM, tok model.Tokenizer, prompts [][]int, o EvalOptions) ([]string, error) {
+	t.budget(&o)
 	o.defaults()
 	outs := make([]string, len(prompts))
 	order := byLength(prompts)
@@ -334,6 +343,7 @@ func (t *Task) EntityTypeScores(ctx context.Context, m model.CausalLM, tok model
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	t.budget(&o)
 	o.defaults()
 	prefix, _, _ := strings.Cut(t.Output, "{entities}")
 	// Each (entity, type)'s tokens after the prompt, in order; the longest bounds the

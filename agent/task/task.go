@@ -12,6 +12,7 @@
 //	prompt: "{text}\nintent:"   # {text} is the example's input
 //	output: " {label}"          # the target; {label}, {entities} or {output}
 //	metric: accuracy            # accuracy | entity_f1 | exact_match | rouge_l | final_answer
+//	max_new_tokens: 256         # optional: a generated answer's budget (default 64)
 //	data: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}
 //
 // Examples are JSONL lines with an "id" and "text", plus "label" (classification),
@@ -62,7 +63,10 @@ type Task struct {
 	Prompt      string   `yaml:"prompt"`
 	Output      string   `yaml:"output"`
 	Metric      string   `yaml:"metric"`
-	Data        struct {
+	// MaxNewTokens is the budget of a generated answer (extraction, generation) in tokens
+	// where an evaluation sets none; 0: EvalOptions' default (64).
+	MaxNewTokens int `yaml:"max_new_tokens"`
+	Data         struct {
 		Train      string `yaml:"train"`
 		Validation string `yaml:"validation"`
 		Test       string `yaml:"test"`
@@ -176,6 +180,9 @@ func (t *Task) validate() error {
 	if !strings.Contains(t.Prompt, "{text}") {
 		return errors.New(`prompt must contain {text}`)
 	}
+	if t.MaxNewTokens < 0 || t.MaxNewTokens > 4096 {
+		return fmt.Errorf("max_new_tokens must be between 1 and 4096 (0: 64), got %d", t.MaxNewTokens)
+	}
 	field := t.kind.field()
 	if t.Output == "" {
 		t.Output = " " + field
@@ -206,6 +213,9 @@ func New(name string, typ Type, labels, entityTypes []string, metric string) (*T
 func (t *Task) Fingerprint() (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q %q %q %q %q %q %q\n", t.Name, t.Type, t.Labels, t.EntityTypes, t.Prompt, t.Output, t.Metric)
+	if t.MaxNewTokens > 0 { // (absent, the fingerprints of tasks from before the setting stay)
+		fmt.Fprintf(h, "max_new_tokens %d\n", t.MaxNewTokens)
+	}
 	for _, f := range []string{t.Data.Train, t.Data.Validation, t.Data.Test} {
 		if f == "" {
 			h.Write([]byte("-\n"))

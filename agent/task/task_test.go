@@ -73,6 +73,7 @@ func TestLoadRejectsBadTasks(t *testing.T) {
 		{"name: x\ntype: extraction\nprompt: '{text}'\n", "entity_types"},
 		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\nlabelz: []\n", "labelz"},
 		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\noutput: ' {output}'\n", "{label}"},
+		{"name: x\ntype: generation\nprompt: '{text}'\nmax_new_tokens: -1\n", "max_new_tokens"},
 	} {
 		_, err := task.Load(writeTask(t, c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -426,5 +427,62 @@ func TestScoreFinalAnswer(t *testing.T) {
 	}
 	if res.Value < 2.0/3-1e-9 || res.Value > 2.0/3+1e-9 || !res.Predictions[0].Correct || !res.Predictions[1].Correct || res.Predictions[2].Correct {
 		t.Fatalf("final_answer %v, predictions %+v", res.Value, res.Predictions)
+	}
+}
+
+// TestTaskAnswerBudget: a task's max_new_tokens bounds its generated answers where the
+// evaluation sets no budget of its own, and is part of its fingerprint.
+func TestTaskAnswerBudget(t *testing.T) {
+	base := "name: x\ntype: generation\nprompt: '{text}'\n"
+	plain, err := task.Load(writeTask(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := task.Load(writeTask(t, base+"max_new_tokens: 256\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if long.MaxNewTokens != 256 || plain.MaxNewTokens != 0 {
+		t.Fatalf("budgets %d and %d", long.MaxNewTokens, plain.MaxNewTokens)
+	}
+	a, err := plain.Fingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := long.Fingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Fatal("the answer budget is not part of the fingerprint")
+	}
+	// On pioneer-nano: answers of at most 3 tokens with the task's budget of 3, longer
+	// ones without it, and an evaluation's own budget first.
+	m, tok := loadNano(t)
+	short, err := task.Load(writeTask(t, base+"max_new_tokens: 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := []task.Example{{ID: "1", Text: "First Citizen: Before we proceed any further, hear me", Output: "x"}}
+	longest := func(tk *task.Task, o task.EvalOptions) int {
+		o.MultiLine = true // (nano's lines are short; the budget is what is tested)
+		res, err := tk.Evaluate(context.Background(), m, tok, exs, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := tok.Encode(" "+res.Predictions[0].Output, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ids)
+	}
+	if n := longest(short, task.EvalOptions{}); n > 4 { // (the space before the answer may take a token of its own)
+		t.Errorf("an answer of %d tokens under a budget of 3", n)
+	}
+	if n := longest(plain, task.EvalOptions{}); n <= 4 {
+		t.Errorf("without a budget the answer has only %d tokens: the test shows nothing", n)
+	}
+	if n := longest(short, task.EvalOptions{MaxNewTokens: 10}); n <= 4 {
+		t.Errorf("the evaluation's own budget of 10 gave %d tokens", n)
 	}
 }

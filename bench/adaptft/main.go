@@ -16,9 +16,6 @@ package main
 //	go run ./bench/adaptft -all -seed 1                          # every scenario
 //	go run ./bench/adaptft -all -generate-only -out runs/adaptft # the files only
 //	go run ./bench/adaptft -scenario clinc150 -resume            # continue a killed run
-//
-// The harness runs the label, choice and entity scenarios; the generation ones (gsm8k,
-// samsum) wait for production mode on generation tasks (issue 22).
 import (
 	"errors"
 	"flag"
@@ -80,10 +77,6 @@ func main1(names []string, dataDir, out string, seed uint64, generateOnly bool, 
 			return err
 		}
 		if generateOnly {
-			continue
-		}
-		if sc.kind == kindAnswer {
-			fmt.Fprintf(os.Stderr, "adaptft: %s: generated; the harness does not run generation scenarios yet (production mode on generation tasks, issue 22)\n", n)
 			continue
 		}
 		files, err := filesSum(dir)

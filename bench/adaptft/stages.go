@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/catalog"
 	"github.com/pioneer-ai/pioneer/agent/task"
@@ -43,8 +44,10 @@ type scenarioSource struct {
 	// parent is how many examples the deployment is trained on (drawn from the pool
 	// examples no stage uses).
 	parent int
-	// prompt, output and metric make the task of a dataset that is not a bundled task.
+	// prompt, output and metric make the task of a dataset that is not a bundled task;
+	// maxNew is a generated answer's budget in tokens (0: the task format's default).
 	prompt, output, metric string
+	maxNew                 int
 }
 
 // scenarios are AdaptFT's seven, one per kind of task the issue names.
@@ -57,10 +60,10 @@ var scenarios = map[string]scenarioSource{
 	"arc_easy": {dir: "reasoning/arc_easy", splits: []string{"train", "validation"}, kind: kindChoice, parent: 200,
 		prompt: "{text}\nanswer:", output: " {label}", metric: "accuracy"},
 	"gsm8k": {dir: "math/gsm8k", splits: []string{"train"}, kind: kindAnswer, parent: 300,
-		prompt: "{text}\nanswer:", output: " {output}", metric: "final_answer"},
+		prompt: "{text}\nanswer:", output: " {output}", metric: "final_answer", maxNew: 256},
 	// SAMSum's training split is not in the shared data: validation and test make the pool.
 	"samsum": {dir: "summarization/samsum", splits: []string{"validation", "test"}, kind: kindAnswer, parent: 150,
-		prompt: "{text}\nsummary:", output: " {output}", metric: "rouge_l"},
+		prompt: "{text}\nsummary:", output: " {output}", metric: "rouge_l", maxNew: 96},
 }
 
 func scenarioNames() []string {
@@ -110,6 +113,9 @@ func loadScenario(name, dataDir string) (*scenario, error) {
 		}
 		for _, ex := range exs {
 			ex.ID = s + "/" + ex.ID
+			// A task's answer is one line (generation stops at the first newline): a
+			// worked answer's steps are joined by spaces.
+			ex.Output = strings.Join(strings.Fields(ex.Output), " ")
 			sc.pool = append(sc.pool, ex)
 		}
 	}
@@ -118,7 +124,7 @@ func loadScenario(name, dataDir string) (*scenario, error) {
 	}
 	slices.Sort(sc.labels)
 	sc.source = fmt.Sprintf("%s (%v)", src.dir, src.splits)
-	sc.spec = taskSpec{Name: "adaptft-" + name, Type: task.Generation, Prompt: src.prompt, Output: src.output, Metric: src.metric}
+	sc.spec = taskSpec{Name: "adaptft-" + name, Type: task.Generation, Prompt: src.prompt, Output: src.output, Metric: src.metric, MaxNewTokens: src.maxNew}
 	if src.kind != kindAnswer {
 		sc.spec.Type, sc.spec.Labels = task.Classification, sc.labels
 	}
@@ -127,14 +133,15 @@ func loadScenario(name, dataDir string) (*scenario, error) {
 
 // taskSpec is a scenario's task.yaml (agent/task's format).
 type taskSpec struct {
-	Name        string            `yaml:"name"`
-	Type        task.Type         `yaml:"type"`
-	Prompt      string            `yaml:"prompt"`
-	Output      string            `yaml:"output"`
-	Metric      string            `yaml:"metric"`
-	Labels      []string          `yaml:"labels,omitempty"`
-	EntityTypes []string          `yaml:"entity_types,omitempty"`
-	Data        map[string]string `yaml:"data"`
+	Name         string            `yaml:"name"`
+	Type         task.Type         `yaml:"type"`
+	Prompt       string            `yaml:"prompt"`
+	Output       string            `yaml:"output"`
+	Metric       string            `yaml:"metric"`
+	Labels       []string          `yaml:"labels,omitempty"`
+	EntityTypes  []string          `yaml:"entity_types,omitempty"`
+	MaxNewTokens int               `yaml:"max_new_tokens,omitempty"`
+	Data         map[string]string `yaml:"data"`
 }
 
 // Stage settings (the issue's): poison rates per stage, logs per stage, the share seen

@@ -31,7 +31,17 @@ var templates = []string{"what about the %s today", "tell me more about the %s",
 
 // Task writes a four-label task into dir: train (the pool) 32 examples per label,
 // validation and test 8 each.
-func Task(dir string) (*task.Task, error) {
+func Task(dir string) (*task.Task, error) { return write(dir, false) }
+
+// GenerationTask is Task as a generation task: the same requests, the topic written as
+// free text (exact match).
+func GenerationTask(dir string) (*task.Task, error) { return write(dir, true) }
+
+func write(dir string, generation bool) (*task.Task, error) {
+	field, spec := "label", "type: classification\nlabels: [weather, music, food, travel]\n"
+	if generation {
+		field, spec = "output", "type: generation\nmetric: exact_match\noutput: \" {output}\"\n"
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -40,7 +50,7 @@ func Task(dir string) (*task.Task, error) {
 		n := 0
 		for wi, w := range topics[label] {
 			for ti, tpl := range templates {
-				line := fmt.Sprintf(`{"id": "%s-%d", "text": %q, "label": %q}`, label, n, fmt.Sprintf(tpl, w), label)
+				line := fmt.Sprintf(`{"id": "%s-%d", "text": %q, %q: %q}`, label, n, fmt.Sprintf(tpl, w), field, label)
 				switch (wi*len(templates) + ti) % 6 {
 				case 4:
 					val = append(val, line)
@@ -58,10 +68,7 @@ func Task(dir string) (*task.Task, error) {
 			return nil, err
 		}
 	}
-	err := os.WriteFile(filepath.Join(dir, "task.yaml"), []byte(`name: topics
-type: classification
-labels: [weather, music, food, travel]
-prompt: "{text}\ntopic:"
+	err := os.WriteFile(filepath.Join(dir, "task.yaml"), []byte("name: topics\n"+spec+`prompt: "{text}\ntopic:"
 data: {train: train.jsonl, validation: validation.jsonl, test: test.jsonl}
 `), 0o644)
 	if err != nil {
@@ -89,14 +96,15 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 	}
 	var parent []task.Example
 	per := map[string]int{}
+	topic := func(ex task.Example) string { return ex.Label + ex.Output } // a label or a free-text answer
 	for _, ex := range pool {
 		limit := 6
-		if ex.Label == "travel" {
+		if topic(ex) == "travel" {
 			limit = 1
 		}
-		if per[ex.Label] < limit {
+		if per[topic(ex)] < limit {
 			parent = append(parent, ex)
-			per[ex.Label]++
+			per[topic(ex)]++
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -141,7 +149,7 @@ func Deploy(tk *task.Task, dir string, full bool) (*Deployment, error) {
 	var right []task.Example
 	for i, p := range res.Predictions {
 		if !p.Correct {
-			log = append(log, fmt.Sprintf(`{"id": "f%d", "input": %q, "output": %q, "expected": %q}`, i, traffic[i].Text, p.Label, traffic[i].Label))
+			log = append(log, fmt.Sprintf(`{"id": "f%d", "input": %q, "output": %q, "expected": %q}`, i, traffic[i].Text, p.Output, topic(traffic[i])))
 		} else {
 			right = append(right, traffic[i])
 		}

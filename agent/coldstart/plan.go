@@ -444,6 +444,10 @@ func (p *Plan) templates(words []string) {
 			name, p.Task.Metric = "summary", "rouge_l"
 		} else if slices.Contains(words, "translate") || slices.Contains(words, "translation") {
 			name, p.Task.Metric = "translation", "rouge_l"
+		} else if slices.ContainsFunc(words, func(w string) bool {
+			return w == "math" || w == "maths" || w == "arithmetic" || w == "number" || w == "numeric"
+		}) {
+			p.Task.Metric = "final_answer" // a worked answer is judged by its final answer
 		}
 		p.Task.Prompt = "{text}\n" + name + ":"
 		p.Task.Output = " {output}"

@@ -103,7 +103,7 @@ func TestPlannerReadsTheDescription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Task.Type != task.Generation || p.Task.Metric != "exact_match" || !slices.Equal(sources(p), []string{"maths"}) {
+	if p.Task.Type != task.Generation || p.Task.Metric != "final_answer" || !slices.Equal(sources(p), []string{"maths"}) {
 		t.Errorf("maths: %+v %v\n%s", p.Task, sources(p), strings.Join(p.Reasons, "\n"))
 	}
 

@@ -50,7 +50,7 @@ var injectionFamilies = []struct {
 		"hypothetical", "safety", "unfiltered", "uncensored", "unrestricted"}, regexp.MustCompile(`(?i)` +
 		`\byou are now (?:(?-i:DAN)\b|in \w+ mode\b|no longer\b|(?:an? )?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|free of|freed)\b)` +
 		`|\b(act|behave|respond|answer)\s+(as|like)\s+(an?\s+)?(unrestricted|unfiltered|uncensored|jailbroken|evil|rogue|amoral|unethical)\b` +
-		`|\bpretend (to be|you are|you're|that you)\b|\broleplay as\b|\brole-play as\b|\bstay in character\b|\bjailbr(eak|oken)\b` +
+		`|\bpretend (to be|you are|you're|that you|you (have|had) no)\b|\broleplay as\b|\brole-play as\b|\bstay in character\b|\bjailbr(eak|oken)\b` +
 		`|\b(?-i:DAN)\s+mode\b|\byou are (?-i:DAN)\b|\b(developer|god|sudo|unrestricted|opposite|evil)\s+mode\b|\bdo anything now\b` +
 		`|\bwithout\s+(any\s+)?(restrictions|filters|filtering|limitations|censorship|guidelines|rules|ethical)\b` +
 		`|\b(no|free of|freed from|break free of)\s+(content\s+)?(restrictions|filters|limitations|censorship)\b` +

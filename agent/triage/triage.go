@@ -170,6 +170,10 @@ func (tr *Triager) Triage(f Failure) Verdict {
 		fixes = append(fixes, FixUnicode)
 	}
 	cws := text.Words(cleaned)
+	if loc := preamble.FindStringIndex(in + " "); len(cws) == 0 || loc != nil && loc[1] > len(in) {
+		v.Kind, v.Reason = PoisonEmpty, "nothing but a greeting or politeness preamble"
+		return v
+	}
 	known := 0
 	for _, w := range cws {
 		if tr.ix.Known(w) {

@@ -113,15 +113,17 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 }
 
 // triageTraffic triages the traffic (answers marked right, which R replays) against the
-// labelled data other than the traffic itself (a line is never its own evidence): a
-// right answer may still be poison, an injection or an off-domain line the model happened
-// to answer as its user marked it. The poison verdicts go to traffic_triage.jsonl.
+// labelled data other than the traffic itself (a line is never its own evidence), with
+// the stricter off-domain limit (Triager.Strict): a right answer may still be poison, an
+// injection or an off-domain line the model happened to answer as its user marked it.
+// The poison verdicts go to traffic_triage.jsonl.
 func (in *inputs) triageTraffic(ctx context.Context, run *agent.Run) (map[string]bool, error) {
 	if len(in.traffic) == 0 {
 		return nil, nil
 	}
 	tr := triage.New(in.t, append(append([]task.Example(nil), in.pool...), in.parent...))
 	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
+	tr.Strict() // a genuine line turned away only goes unreplayed
 	poison := map[string]bool{}
 	var verdicts []triage.Verdict
 	for i, ex := range in.traffic {

@@ -167,4 +167,12 @@ func TestTrafficPoison(t *testing.T) {
 	if v := tr.Triage(Answered(tk, pool[2])); v.Class == Poison {
 		t.Errorf("a genuine request %q marked right: %+v", pool[2].Text, v)
 	}
+	// Strict never lowers the off-domain limit below the type's: on a task whose inputs
+	// are unlike each other it rises back to it.
+	news := New(tk, pool[:0])
+	news.minSimilarity = 0.01
+	news.Strict()
+	if news.minSimilarity != plainInputs.minSimilarity {
+		t.Errorf("strict off-domain limit %.3f, want the plain-input %.3f", news.minSimilarity, plainInputs.minSimilarity)
+	}
 }

@@ -117,6 +117,13 @@ func New(t *task.Task, pool []task.Example) *Triager {
 	return tr
 }
 
+// Strict makes the triager judge off-domain inputs by the task type's fixed limit, never
+// the lower one measured on the data: for lines that would only be replayed (traffic
+// marked right), where turning a genuine line away costs one replayed example and
+// admitting poison costs a trained-on poison line. On AdaptFT's SMS spam logs the
+// measured limit (0.068) let five of its six off-domain sentences through as traffic.
+func (tr *Triager) Strict() { tr.minSimilarity = max(tr.minSimilarity, tr.style.minSimilarity) }
+
 // offDomainLimit is the similarity to its nearest other labelled input that only 1 % of
 // the labelled inputs fall below (up to 400 of them read, spread over the data): the
 // task's own inputs are rarely taken for off-domain ones, however unlike each other

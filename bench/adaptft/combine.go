@@ -43,7 +43,13 @@ func combine(out string, seed uint64, h *harness, path string) error {
 		}
 	}
 	cmd := fmt.Sprintf("go run ./bench/adaptft -all -seed %d", seed)
-	if suffix := bench.ResultSuffix(h.Model); suffix != "" {
+	if len(missing) > 0 { // the scenarios run, each by its own command
+		var cmds []string
+		for _, r := range runs {
+			cmds = append(cmds, r.Command)
+		}
+		cmd = strings.Join(cmds, " && ")
+	} else if suffix := bench.ResultSuffix(h.Model); suffix != "" {
 		cmd += " -model " + h.Model
 	}
 	method := fmt.Sprintf("AdaptFT-Bench, seed %d, base model %s: the scenarios %s, each run by `go run ./bench/adaptft -scenario NAME` (the per-scenario methods follow).", seed, h.Model, strings.Join(names, ", "))

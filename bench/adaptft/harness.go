@@ -252,7 +252,25 @@ func (h *harness) run(sc *scenario, dir string, seed uint64, files string) (*ben
 	if err := stopAll(); err != nil {
 		return nil, err
 	}
-	return h.result(sc, seed, t, recipe, prog, scores, len(parent), len(heldOut))
+	// The poison that reached the deployment: the poisoned lines in the training set of
+	// the version deployed at the end (a version carries its parents' data).
+	deployedPoison := 0
+	if dep != deployed {
+		trained, _, err := t.ReadFile(filepath.Join(dep, versions.TrainingSetFile))
+		if err != nil {
+			return nil, err
+		}
+		in := map[string]bool{}
+		for _, ex := range trained {
+			in[ex.ID] = true
+		}
+		for _, tr := range truth {
+			if tr.Poison != "" && tr.Part == "seen" && in[tr.ID] {
+				deployedPoison++
+			}
+		}
+	}
+	return h.result(sc, seed, t, recipe, prog, scores, len(parent), len(heldOut), deployedPoison)
 }
 
 // workName is the harness's folder in a scenario's: one per base model.
@@ -311,7 +329,7 @@ func examples(t *task.Task, logs []logRecord) (exs []task.Example, unreadable in
 }
 
 // result is a scenario's figures (bench/adaptft/README.md).
-func (h *harness) result(sc *scenario, seed uint64, t *task.Task, recipe finetune.Recipe, prog *bench.Progress, ss []stageScores, parentN, heldOutN int) (*bench.Result, error) {
+func (h *harness) result(sc *scenario, seed uint64, t *task.Task, recipe finetune.Recipe, prog *bench.Progress, ss []stageScores, parentN, heldOutN, deployedPoison int) (*bench.Result, error) {
 	cmd := fmt.Sprintf("go run ./bench/adaptft -scenario %s -seed %d", sc.name, seed)
 	if h.Model != data.NanoModel {
 		cmd += " -model " + h.Model
@@ -354,6 +372,9 @@ func (h *harness) result(sc *scenario, seed uint64, t *task.Task, recipe finetun
 	}
 	pl := float64(planted)
 	res.Add(sc.name+"_poison_admitted", "log lines", float64(admitted), &pl, "poisoned seen lines (naive trains on all)", false)
+	res.Figures[len(res.Figures)-1].Note = "poisoned lines in any candidate's training set, promoted or not"
+	res.Add(sc.name+"_poison_deployed", "log lines", float64(deployedPoison), &pl, "poisoned seen lines (naive's deployment trains on all)", false)
+	res.Figures[len(res.Figures)-1].Note = "poisoned lines in the training set of the version deployed at the end"
 	res.Add(sc.name+"_regressions", "examples", float64(maxBroken), nil, "", false)
 	res.Figures[len(res.Figures)-1].Note = "the most examples of a stage's R the agent's version of that stage gets wrong"
 	res.Add(sc.name+"_naive_worst_drop", t.Metric, worstDrop, nil, "", false)

@@ -57,14 +57,14 @@ func TestResultFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := &scenario{name: "syn", kind: kindLabel}
-	r, err := h.result(sc, 1, labelTask(t), finetune.Recipe{Epochs: 4, Batch: 16, LR: 5e-3}, prog, stages, 100, 600)
+	r, err := h.result(sc, 1, labelTask(t), finetune.Recipe{Epochs: 4, Batch: 16, LR: 5e-3}, prog, stages, 100, 600, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := figures(r)
 	for name, want := range map[string]float64{
 		"syn_stage0_deployed_metric": 0.90, "syn_stage2_naive_metric": 0.70, "syn_stage3_agent_metric": 0.92,
-		"syn_poison_admitted": 3, "syn_regressions": 2, "syn_naive_worst_drop": 0.20, "syn_improve_or_preserve": 1,
+		"syn_poison_admitted": 3, "syn_poison_deployed": 4, "syn_regressions": 2, "syn_naive_worst_drop": 0.20, "syn_improve_or_preserve": 1,
 	} {
 		if g, ok := f[name]; !ok || g.Pioneer < want-1e-9 || g.Pioneer > want+1e-9 {
 			t.Errorf("%s = %+v, want %g", name, g, want)
@@ -76,7 +76,7 @@ func TestResultFigures(t *testing.T) {
 	// An agent that ends below the first deployment did not improve or preserve it.
 	worse := append([]stageScores(nil), stages...)
 	worse[3].Agent = 0.89
-	r, err = h.result(sc, 1, labelTask(t), finetune.Recipe{}, prog, worse, 100, 600)
+	r, err = h.result(sc, 1, labelTask(t), finetune.Recipe{}, prog, worse, 100, 600, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestCombine(t *testing.T) {
 	worse := append([]stageScores(nil), stages...)
 	worse[3].Agent = 0.5
 	for name, ss := range map[string][]stageScores{"clinc150": stages, "sms_spam": worse} {
-		r, err := h.result(&scenario{name: name, kind: kindLabel}, 1, labelTask(t), finetune.Recipe{}, prog, ss, 100, 600)
+		r, err := h.result(&scenario{name: name, kind: kindLabel}, 1, labelTask(t), finetune.Recipe{}, prog, ss, 100, 600, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,8 +125,8 @@ func TestCombine(t *testing.T) {
 	if g := f["improve_or_preserve_scenarios"]; g.Pioneer != 1 {
 		t.Errorf("improve_or_preserve_scenarios %g, want 1 (clinc150 yes, sms_spam no)", g.Pioneer)
 	}
-	if _, ok := f["sms_spam_stage3_agent_metric"]; !ok || len(r.Figures) != 2*(4*3+5)+1 {
-		t.Errorf("%d figures, want both scenarios' 17 and the count", len(r.Figures))
+	if _, ok := f["sms_spam_stage3_agent_metric"]; !ok || len(r.Figures) != 2*(4*3+6)+1 {
+		t.Errorf("%d figures, want both scenarios' 18 and the count", len(r.Figures))
 	}
 	pf, err := os.Open(filepath.Join(filepath.Dir(path), "adaptft.png"))
 	if err != nil {

@@ -49,6 +49,7 @@ func main() {
 	flag.IntVar(&h.Iterations, "iterations", 0, "the agent's search budget per stage in rounds of 2 candidates (0: production mode's, 3)")
 	flag.DurationVar(&h.StageWall, "stage-wall", 0, "the agent's wall-time bound per stage (0: none; checked before each round)")
 	flag.BoolVar(&h.Resume, "resume", false, "continue an interrupted harness run (same flags): finished phases are kept, an interrupted training continues from its checkpoint")
+	commit := flag.String("commit", "", "the commit to record (default: the checkout's at the start; with -resume of a run an earlier commit measured, that one)")
 	flag.Parse()
 	names := []string{*name}
 	if *all {
@@ -57,6 +58,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "adaptft: give -scenario NAME or -all")
 		os.Exit(2)
 	}
+	h.Commit = *commit
 	if err := main1(names, *dataDir, *out, *seed, *generateOnly, *device, *result, &h); err != nil {
 		fmt.Fprintln(os.Stderr, "adaptft:", err)
 		os.Exit(1)
@@ -70,7 +72,9 @@ func main1(names []string, dataDir, out string, seed uint64, generateOnly bool, 
 	}
 	// The code measured is the checkout's when the run starts (a commit made while it
 	// runs does not change what runs).
-	h.Commit = bench.Commit()
+	if h.Commit == "" {
+		h.Commit = bench.Commit()
+	}
 	for _, n := range names {
 		sc, dir, err := run(n, dataDir, out, seed)
 		if err != nil {

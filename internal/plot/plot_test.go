@@ -1,6 +1,7 @@
 package plot
 
 import (
+	"image"
 	"image/color"
 	"image/png"
 	"math"
@@ -19,15 +20,7 @@ func TestLinesWritesAPNG(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readPNG(t, p)
 	if b := img.Bounds(); b.Dx() != width || b.Dy() != height {
 		t.Fatalf("size %v", b)
 	}
@@ -54,15 +47,7 @@ func TestGridPlacesPanels(t *testing.T) {
 	if err := Grid(p, 2, []Panel{{Title: "one", Series: diagonal(1)}, {Title: "two", Series: diagonal(2)}, {Title: "three", Series: diagonal(3)}}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readPNG(t, p)
 	if b := img.Bounds(); b.Dx() != 2*width || b.Dy() != 2*height {
 		t.Fatalf("size %v, want a 2x2 grid", b)
 	}
@@ -109,4 +94,18 @@ func TestTrainingCurve(t *testing.T) {
 	if err := TrainingCurve(dir); err == nil {
 		t.Fatal("a broken metrics.jsonl was drawn")
 	}
+}
+
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

@@ -28,7 +28,12 @@ var injectionFamilies = []struct {
 	{"instruction override", []string{"ignor", "disregard", "forget", "skip", "bypass", "overrid", "overlook", "neglect", "abandon",
 		"drop", "discard", "erase", "delete", "clear", "oubli", "tien", "tenez", "olvid", "omite", "descarta", "desobedece", "vergiss",
 		"vergess", "missacht", "dimentic", "trascura", "esque", "desconsider", "negeer", "vergeet", "игнор", "забуд", "проигнор",
-		"忽略", "无视", "忽视", "忘记", "忘掉", "不要理会", "無視", "忘れ"}, regexp.MustCompile(`(?i)` +
+		"忽略", "无视", "忽视", "忘记", "忘掉", "不要理会", "無視", "忘れ", "previous", "prior", "anterior", "previas", "précédentes",
+		"vorherig", "precedent"}, regexp.MustCompile(`(?i)` +
+		// the instructions named alone, whatever the verb before them (a misspelt one too)
+		`\b(previous|prior|preceding)\s+(instructions|directives|prompts)\b|\b(las|tus|sus)\s+instrucciones\s+(anteriores|previas)\b` +
+		`|\b(les|vos|tes)\s+(instructions|consignes)\s+(précédentes|antérieures)\b|\b(vorherigen|bisherigen)\s+(anweisungen|instruktionen)\b` +
+		`|\ble\s+istruzioni\s+precedenti\b|` +
 		`\b(ignore|disregard|forget|skip|bypass|override|overlook|neglect|abandon|drop|discard|erase|delete|clear)\s+` +
 		`((all|any|every|each|the|your|my|these|those|of|everything|anything|that|what|you|were|was|told|said|given|been)\s+){0,5}` +
 		`(previous|prior|above|earlier|preceding|foregoing|original|initial|old|former|system|safety|existing|default)\s+` +

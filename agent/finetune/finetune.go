@@ -179,10 +179,21 @@ func Train(ctx context.Context, m model.CausalLM, tok model.Tokenizer, t *task.T
 }
 
 // Sequences tokenizes task examples for training: prompt, then the target completion and
-// the end-of-sequence token, with the loss on the completion only.
+// the end-of-sequence token, with the loss on the completion only. An example longer
+// than maxLen has its input cut (its end dropped, as evaluation cuts it) so that the
+// target fits whole, or at least half the context is left to it.
 func Sequences(t *task.Task, tok model.Tokenizer, exs []task.Example, eos, maxLen int) ([]training.Sequence, error) {
 	out := make([]training.Sequence, 0, len(exs))
 	for i, ex := range exs {
+		if maxLen > 0 {
+			target, err := tok.Encode(t.Target(ex), false)
+			if err != nil {
+				return nil, fmt.Errorf("example %s: %w", ex.ID, err)
+			}
+			if ex.Text, err = t.FitText(tok, ex.Text, max(maxLen-len(target)-1, maxLen/2)); err != nil {
+				return nil, fmt.Errorf("example %s: %w", ex.ID, err)
+			}
+		}
 		seq, err := sft.Tokenize(Record(t, ex, i+1),
 			tok, sft.TokenizeOptions{EOS: eos, MaxLen: maxLen, Truncate: true})
 		if err != nil {

@@ -66,35 +66,53 @@ func (t *Task) fitPrompts(tok model.Tokenizer, exs []Example, limit int) ([][]in
 			return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
 		}
 		if len(ids) > limit {
-			words := strings.Fields(ex.Text)
-			fits := func(n int) (bool, error) {
-				ids, err := tok.Encode(t.PromptText(strings.Join(words[:n], " ")), true)
-				return len(ids) <= limit, err
-			}
-			lo, hi := 0, len(words) // the longest fitting prefix has lo words
-			for lo < hi {
-				mid := (lo + hi + 1) / 2
-				ok, err := fits(mid)
-				if err != nil {
-					return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
-				}
-				if ok {
-					lo = mid
-				} else {
-					hi = mid - 1
-				}
-			}
-			if ids, err = tok.Encode(t.PromptText(strings.Join(words[:lo], " ")), true); err != nil {
+			text, err := t.FitText(tok, ex.Text, limit)
+			if err != nil {
 				return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
 			}
-			if len(ids) > limit {
-				return nil, 0, fmt.Errorf("example %s: the prompt template alone has %d tokens, more than the %d that fit in the model's context", ex.ID, len(ids), limit)
+			if ids, err = tok.Encode(t.PromptText(text), true); err != nil {
+				return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
 			}
 			cut++
 		}
 		prompts[i] = ids
 	}
 	return prompts, cut, nil
+}
+
+// FitText cuts an input at a word boundary (its end dropped) until its prompt has at most
+// limit tokens, keeping the prompt template's own text; an input that fits comes back
+// whole. It is an error when the template alone does not fit.
+func (t *Task) FitText(tok model.Tokenizer, text string, limit int) (string, error) {
+	words := strings.Fields(text)
+	fits := func(n int) (bool, int, error) {
+		ids, err := tok.Encode(t.PromptText(strings.Join(words[:n], " ")), true)
+		return len(ids) <= limit, len(ids), err
+	}
+	if ok, _, err := fits(len(words)); err != nil || ok {
+		return text, err
+	}
+	lo, hi := 0, len(words) // the longest fitting prefix has lo words
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		ok, _, err := fits(mid)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	ok, n, err := fits(lo)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("the prompt template alone has %d tokens, more than the %d that fit in the model's context", n, limit)
+	}
+	return strings.Join(words[:lo], " "), nil
 }
 
 // byLength orders example indices by prompt length (stable), so that a batch holds

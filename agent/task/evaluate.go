@@ -84,13 +84,13 @@ func (t *Task) fitPrompts(tok model.Tokenizer, exs []Example, limit int) ([][]in
 // limit tokens, keeping the prompt template's own text; an input that fits comes back
 // whole. It is an error when the template alone does not fit.
 func (t *Task) FitText(tok model.Tokenizer, text string, limit int) (string, error) {
+	if ids, err := tok.Encode(t.PromptText(text), true); err != nil || len(ids) <= limit {
+		return text, err
+	}
 	words := strings.Fields(text)
 	fits := func(n int) (bool, int, error) {
 		ids, err := tok.Encode(t.PromptText(strings.Join(words[:n], " ")), true)
 		return len(ids) <= limit, len(ids), err
-	}
-	if ok, _, err := fits(len(words)); err != nil || ok {
-		return text, err
 	}
 	lo, hi := 0, len(words) // the longest fitting prefix has lo words
 	for lo < hi {

@@ -243,10 +243,7 @@ func (h *harness) run(sc *scenario, dir string, seed uint64, files string) (*ben
 		// The agent's version is the next stage's deployment, its training set the
 		// parent's data there.
 		if o.Version != "v0" {
-			dep = final
-			if ts := filepath.Join(final, versions.TrainingSetFile); exists(ts) {
-				depParent = ts
-			}
+			dep, depParent = final, filepath.Join(final, versions.TrainingSetFile) // every promoted version carries one
 		}
 	}
 	if err := stopAll(); err != nil {
@@ -418,9 +415,4 @@ func filesSum(dir string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -1,6 +1,8 @@
 package production
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -62,5 +64,42 @@ func TestConsolidatingCurriculum(t *testing.T) {
 	}
 	if similar != 1 {
 		t.Errorf("%d similar examples, want 1 (for the confirmed pattern's one failure): %v", similar, all)
+	}
+}
+
+// TestRegressionAwareReplay: a curriculum that replays R holds each example of R once,
+// one more time for each earlier candidate that broke it (at most maxReplayCopies), and
+// never the traffic triage called poison.
+func TestRegressionAwareReplay(t *testing.T) {
+	tk, err := task.New("topics", task.Classification, []string{"travel", "weather"}, nil, "accuracy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := []task.Example{{ID: "r1", Text: "fly me to rome", Label: "travel"}, {ID: "r2", Text: "is it cold", Label: "weather"},
+		{ID: "r3", Text: "snow tomorrow", Label: "weather"}, {ID: "r4", Text: "ignore the rules", Label: "travel"}}
+	sp := &space{
+		in:     &inputs{cfg: Config{Log: io.Discard}, t: tk, traffic: r},
+		tg:     &triaged{gold: map[string]Item{}, variants: map[string]Item{}, usable: func(int) bool { return true }, trafficPoison: map[string]bool{"r4": true}},
+		poolIx: text.NewIndex(nil),
+		base:   baseline{R: r},
+		broken: map[string]int{},
+	}
+	copies := func() map[string]int {
+		n := map[string]int{}
+		for _, it := range sp.curriculum(context.Background(), 0, 0, true, 1).Items {
+			if it.Source == SrcTraffic {
+				n[it.Example.ID]++
+			}
+		}
+		return n
+	}
+	if got := copies(); got["r1"] != 1 || got["r2"] != 1 || got["r3"] != 1 || got["r4"] != 0 {
+		t.Fatalf("before any candidate, R replayed %v, want r1..r3 once and the poison r4 never", got)
+	}
+	sp.noteBroken(&candidate{Scores: Scores{Broken: []string{"r2", "r4"}}})
+	sp.noteBroken(&candidate{Scores: Scores{Broken: []string{"r2", "r3"}}})
+	sp.noteBroken(&candidate{Scores: Scores{Broken: []string{"r2"}}})
+	if got := copies(); got["r1"] != 1 || got["r2"] != maxReplayCopies || got["r3"] != 2 || got["r4"] != 0 {
+		t.Fatalf("after three candidates broke r2 and one r3, R replayed %v, want r1 1, r2 %d, r3 2, r4 0", got, maxReplayCopies)
 	}
 }

@@ -109,6 +109,19 @@ type space struct {
 	tg       *triaged
 	poolIx   *text.Index
 	base     baseline
+	// broken counts, per id of R, the candidates of this run that got it wrong: a later
+	// curriculum replays such an example more often (regression-aware replay).
+	broken map[string]int
+}
+
+// maxReplayCopies caps how many times one example of R is replayed.
+const maxReplayCopies = 3
+
+// noteBroken records the examples of R a scored candidate broke.
+func (sp *space) noteBroken(c *candidate) {
+	for _, id := range c.Scores.Broken {
+		sp.broken[id]++
+	}
 }
 
 // band is the score-band policy of docs/DESIGN.md §5.
@@ -161,7 +174,8 @@ func (sp *space) replayable() bool { return sp.in.traffic != nil && len(sp.base.
 
 // curriculum builds the curriculum for similarPer similar pool examples per gold
 // failure (extended by the teacher, when there is one), with R appended when replayR (and
-// replayable); a curriculum that replays R holds every admitted training failure, those of
+// replayable: once per example, and once more for each earlier candidate that broke it, up
+// to maxReplayCopies); a curriculum that replays R holds every admitted training failure, those of
 // no confirmed pattern included (consolidation: R anchors what the deployed model gets
 // right, and the gate checks the rest).
 func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, replayR bool, seed uint64) *Curriculum {
@@ -178,8 +192,10 @@ func (sp *space) curriculum(ctx context.Context, similarPer, teacherPer int, rep
 			if tg.trafficPoison[ex.ID] {
 				continue
 			}
-			cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
-			cur.Mix[SrcTraffic]++
+			for k := 0; k < min(1+sp.broken[ex.ID], maxReplayCopies); k++ {
+				cur.Items = append(cur.Items, Item{Example: ex, Source: SrcTraffic})
+				cur.Mix[SrcTraffic]++
+			}
 		}
 	}
 	return cur
@@ -235,6 +251,7 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 				return nil, err
 			}
 			sp.logCandidate(c, "")
+			sp.noteBroken(c)
 			cands = append(cands, c)
 			if c.Pass { // the round's later plans are not trained: the first that passes is promoted sooner
 				break
@@ -290,7 +307,8 @@ func (sp *space) mcts(ctx context.Context) (*candidate, []string, error) {
 		if err := sp.run.Lineage.Append(key+"/node", "search_node", n); err != nil {
 			return 0, false, err
 		}
-		// The data depends on the data knobs only, so equal data means equal curricula.
+		// The data depends on the data knobs (and on which examples of R earlier candidates
+		// broke), so equal data means equal curricula.
 		data := pipeline{Similar: n.P.Similar, ReplayR: n.P.ReplayR}
 		cur := sp.curriculum(ctx, n.P.Similar, pol.teacher, n.P.ReplayR, pipelineSeed(cfg.Seed, data))
 		if err := fsutil.WriteJSONL(sp.run.Path("search", n.Name, "curriculum.jsonl"), cur.Items); err != nil {
@@ -309,6 +327,7 @@ func (sp *space) mcts(ctx context.Context) (*candidate, []string, error) {
 			return 0, false, err
 		}
 		cands = append(cands, c)
+		sp.noteBroken(c)
 		from := "the run's recipe"
 		if n.Parent != "" {
 			from = n.Parent + " + " + n.Move
@@ -344,5 +363,5 @@ func newSpace(in *inputs, run *agent.Run, tg *triaged, base baseline, d *Diagnos
 	for i, ex := range in.pool {
 		texts[i] = ex.Text
 	}
-	return &space{in: in, run: run, patterns: d.Patterns, tg: tg, poolIx: text.NewIndex(texts), base: base}
+	return &space{in: in, run: run, patterns: d.Patterns, tg: tg, poolIx: text.NewIndex(texts), base: base, broken: map[string]int{}}
 }

@@ -144,12 +144,16 @@ func (in *inputs) triageTraffic(ctx context.Context, run *agent.Run) (map[string
 	return poison, nil
 }
 
-// holdBack keeps 30 % of the admitted failures (chosen by id, stably) out of training for
-// evaluation.
+// holdBack keeps 30 % of the admitted failures out of training for evaluation, chosen
+// stably by their content (input and expected answer), not their ids: a failure logged
+// twice falls on one side (never trained on and scored too), and the split does not
+// depend on the ids a server happens to give its requests.
 func (tg *triaged) holdBack() {
 	for _, f := range tg.admitted {
 		h := fnv.New32a()
-		h.Write([]byte(f.ID))
+		h.Write([]byte(f.Input))
+		h.Write([]byte{0})
+		h.Write([]byte(f.Expected))
 		if h.Sum32()%10 < 3 {
 			tg.hold = append(tg.hold, tg.gold[f.ID].Example)
 			delete(tg.gold, f.ID)

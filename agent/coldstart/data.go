@@ -39,18 +39,9 @@ func norm(s string) string { return strings.Join(text.Words(s), " ") }
 // (contamination).
 func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
 	pool := &Pool{From: map[string]int{}, Dropped: map[string]int{}}
-	tested := map[string]bool{}
-	for _, d := range cat.Datasets {
-		if _, ok := d.Splits["test"]; !ok {
-			continue
-		}
-		exs, _, err := d.Examples("test")
-		if err != nil {
-			return nil, fmt.Errorf("coldstart: contamination check, %s test split: %w", d.Name, err)
-		}
-		for _, ex := range exs {
-			tested[norm(ex.Text)] = true
-		}
+	tested, err := TestInputs(cat)
+	if err != nil {
+		return nil, err
 	}
 	byDir := map[string]*catalog.Dataset{}
 	for _, d := range cat.Datasets {
@@ -121,6 +112,25 @@ func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
 		return nil, fmt.Errorf("coldstart: the sources (%d) give no usable example for the task", len(p.Sources))
 	}
 	return pool, nil
+}
+
+// TestInputs are the normalised inputs of every test split in the catalog: what no
+// training or evaluation example may be (contamination).
+func TestInputs(cat *catalog.Catalog) (map[string]bool, error) {
+	tested := map[string]bool{}
+	for _, d := range cat.Datasets {
+		if _, ok := d.Splits["test"]; !ok {
+			continue
+		}
+		exs, _, err := d.Examples("test")
+		if err != nil {
+			return nil, fmt.Errorf("coldstart: contamination check, %s test split: %w", d.Name, err)
+		}
+		for _, ex := range exs {
+			tested[norm(ex.Text)] = true
+		}
+	}
+	return tested, nil
 }
 
 // MapExample puts a source's example in the task's terms: its label mapped (ok false

@@ -36,6 +36,9 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 		}
 		fmt.Fprintf(&b, "| %s (`%s`) | %d | %s | %s |\n", s.Dataset, s.Dir, rec.Pool.From[s.Dataset], orNone(s.License), strings.Join(m, ", "))
 	}
+	if rec.Seeds != nil {
+		fmt.Fprintf(&b, "| the teacher's seed examples | %d | the teacher's terms | – |\n\nTeacher: %s.\n", rec.Pool.From["teacher"], rec.Seeds)
+	}
 	if len(rec.Pool.Dropped) > 0 {
 		b.WriteString("\nLeft out:")
 		for _, k := range sortedKeys(rec.Pool.Dropped) {

@@ -15,6 +15,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/search"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/teacher"
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
@@ -46,9 +47,14 @@ type Config struct {
 	// Manual stops the run after the task folder is written, for a person to read and
 	// edit task/task.yaml; the same command without it goes on from there (the task as
 	// edited).
-	Manual   bool
-	Log      io.Writer
-	Progress func(training.Progress)
+	Manual bool
+	// Planner, when set, proposes the task (agent/coldstart's planner.go); a planner that
+	// fails or proposes an invalid task is recorded and the built-in planner plans.
+	// Teacher, when set, writes seed examples where the catalog's data are thin (or
+	// missing): seeds.go.
+	Planner, Teacher *teacher.Client
+	Log              io.Writer
+	Progress         func(training.Progress)
 }
 
 func (c *Config) defaults() {
@@ -105,6 +111,7 @@ const AwaitingApproval = "awaiting approval of the task"
 // data is the data stage's record.
 type dataRecord struct {
 	Pool  *Pool    `json:"pool"`
+	Seeds *Seeds   `json:"seeds,omitempty"` // the teacher's, when there is one
 	Eval  *EvalSet `json:"eval"`
 	Train int      `json:"train"`
 	Dev   int      `json:"dev"`
@@ -143,6 +150,11 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	set := agent.Settings{"description": cfg.Description, "base": cfg.Base, "catalogs": strings.Join(cfg.Catalogs, "\x00"),
 		"examples": strconv.Itoa(len(cfg.Examples)), "eval_size": strconv.Itoa(cfg.EvalSize), "seed": strconv.FormatUint(cfg.Seed, 10),
 		"recipe": fmt.Sprintf("%+v", cfg.Recipe), "target": strconv.FormatFloat(cfg.Target, 'g', -1, 64), "iterations": strconv.Itoa(cfg.Iterations), "search": cfg.Search}
+	for k, c := range map[string]*teacher.Client{"planner": cfg.Planner, "teacher": cfg.Teacher} {
+		if c != nil { // (absent without, so that the settings of runs from before stay)
+			set[k] = c.URL + " " + c.Model
+		}
+	}
 	if err := run.Start(set, nil); err != nil {
 		return nil, err
 	}
@@ -153,21 +165,43 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	log := cfg.Log
 
 	// 1. The task.
-	plan, err := agent.Step(ctx, run, "plan", "plan", func() (*Plan, error) { return PlanTask(cfg.Description, cfg.Examples, cat) })
+	plan, err := agent.Step(ctx, run, "plan", "plan", func() (*Plan, error) { return PlanWith(ctx, cfg.Planner, cfg.Description, cfg.Examples, cat) })
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Planner != nil && len(plan.Reasons) > 0 && strings.HasPrefix(plan.Reasons[0], "planner at ") {
+		fmt.Fprintf(log, "planner  %s\n", plan.Reasons[0])
+	}
 	fmt.Fprintf(log, "task     %s: %s, metric %s\n", plan.Task.Name, plan.Task.Type, plan.Task.Metric)
 	if len(plan.Sources) == 0 {
-		return nil, fmt.Errorf("coldstart: no dataset in the catalogs supplies the task (%s)", strings.Join(plan.Reasons, "; "))
+		if cfg.Teacher == nil {
+			return nil, fmt.Errorf("coldstart: no dataset in the catalogs supplies the task (%s); add a folder of examples with --catalog, or a teacher to write them", strings.Join(plan.Reasons, "; "))
+		}
+		fmt.Fprintf(log, "data     no dataset in the catalogs supplies the task: the teacher at %s writes it\n", cfg.Teacher.URL)
 	}
 
 	// 2-3. The data and the frozen evaluation set, written as a task folder.
 	taskDir := run.Path("task")
 	rec, err := agent.Step(ctx, run, "data", "data", func() (dataRecord, error) {
-		pool, err := Gather(plan, cat)
-		if err != nil {
-			return dataRecord{}, err
+		pool := &Pool{From: map[string]int{}, Dropped: map[string]int{}}
+		if len(plan.Sources) > 0 {
+			if pool, err = Gather(plan, cat); err != nil {
+				return dataRecord{}, err
+			}
+		}
+		var seeds *Seeds
+		if cfg.Teacher != nil {
+			tested, err := TestInputs(cat)
+			if err != nil {
+				return dataRecord{}, err
+			}
+			if seeds, err = Seed(ctx, cfg.Teacher, plan, cfg.Examples, pool, tested); err != nil {
+				return dataRecord{}, err
+			}
+			fmt.Fprintf(log, "teacher  %s\n", seeds)
+		}
+		if len(pool.Examples) == 0 {
+			return dataRecord{}, fmt.Errorf("coldstart: no usable example for the task from the catalogs or the teacher (%s)", seeds)
 		}
 		es, train, err := FreezeEval(plan.Task.Type, plan.Task.Labels, pool.Examples, cfg.EvalSize, cfg.Seed)
 		if err != nil {
@@ -177,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		if _, err := WriteTask(taskDir, plan, train, dev, es); err != nil {
 			return dataRecord{}, err
 		}
-		return dataRecord{Pool: pool, Eval: es, Train: len(train), Dev: len(dev)}, nil
+		return dataRecord{Pool: pool, Seeds: seeds, Eval: es, Train: len(train), Dev: len(dev)}, nil
 	})
 	if err != nil {
 		return nil, err

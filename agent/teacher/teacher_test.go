@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pioneer-ai/pioneer/internal/redact"
 )
@@ -74,5 +75,44 @@ func TestTeacherGetsRedactedPrompts(t *testing.T) {
 	}
 	if got := c2.Redacted().String(); got != "account 1, card 1, email 1" {
 		t.Fatalf("counted %s", got)
+	}
+}
+
+// TestRetries: a 503 or 429 is tried again after a wait (and the reply that finally
+// comes is returned); a refusal (400) is not; an endpoint that stays down fails after
+// Retries more tries, saying how many.
+func TestRetries(t *testing.T) {
+	var calls int
+	fail := 2
+	status := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls <= fail {
+			http.Error(w, "busy", status)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []map[string]any{{"message": map[string]string{"content": "fine"}}}})
+	}))
+	defer srv.Close()
+	c := &Client{URL: srv.URL + "/v1", Backoff: time.Millisecond}
+	if got, err := c.Complete(context.Background(), "hi", 0); err != nil || got != "fine" || calls != 3 {
+		t.Fatalf("after two 503s: %q %v, %d calls", got, err, calls)
+	}
+	calls, status = 0, http.StatusTooManyRequests
+	if got, err := c.Complete(context.Background(), "hi", 0); err != nil || got != "fine" || calls != 3 {
+		t.Fatalf("after two 429s: %q %v, %d calls", got, err, calls)
+	}
+	calls, status = 0, http.StatusBadRequest
+	if _, err := c.Complete(context.Background(), "hi", 0); err == nil || calls != 1 {
+		t.Fatalf("a 400 is tried again: %v, %d calls", err, calls)
+	}
+	calls, fail, status = 0, 100, http.StatusBadGateway
+	c.Retries = 2
+	if _, err := c.Complete(context.Background(), "hi", 0); err == nil || calls != 3 || !strings.Contains(err.Error(), "after 3 tries") {
+		t.Fatalf("an endpoint that stays down: %v, %d calls", err, calls)
+	}
+	calls, c.Retries = 0, -1
+	if _, err := c.Complete(context.Background(), "hi", 0); err == nil || calls != 1 {
+		t.Fatalf("Retries -1 tries again: %v, %d calls", err, calls)
 	}
 }

@@ -13,10 +13,8 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/production"
 	"github.com/pioneer-ai/pioneer/agent/task"
-	"github.com/pioneer-ai/pioneer/agent/teacher"
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/data"
-	"github.com/pioneer-ai/pioneer/internal/redact"
 )
 
 func adaptCommand() *cli.Command {
@@ -54,9 +52,7 @@ versions/ (CURRENT names the deployed one), report.md and report.html.`,
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
 			&cli.IntFlag{Name: "heldout", Value: 500, Usage: "validation examples in the held-out set"},
 			&cli.IntFlag{Name: "probes", Value: 20, Usage: "fresh examples the deployed model is run on to confirm each error pattern"},
-			&cli.StringFlag{Name: "teacher-url", Usage: "OpenAI-compatible endpoint (…/v1) that writes extra examples"},
-			&cli.StringFlag{Name: "teacher-model", Usage: "the teacher's model name"},
-			&cli.StringSliceFlag{Name: "redact-pattern", Usage: "NAME=REGEXP: personal data to take out of what is sent to the teacher, besides e-mail addresses, card and phone numbers (always); repeatable"},
+			urlFlag("teacher", "writes extra examples"), modelFlag("teacher"), redactFlag,
 			&cli.Uint64Flag{Name: "seed", Value: 1},
 			deviceFlag(),
 			threadsFlag(),
@@ -127,16 +123,8 @@ func runAdapt(c *cli.Context) error {
 		Recipe: finetune.Recipe{Epochs: c.Int("epochs"), LR: c.Float64("lr"), Batch: c.Int("batch"), Seed: c.Uint64("seed")},
 		Log:    os.Stderr,
 	}
-	if u := c.String("teacher-url"); u != "" {
-		pats, err := redact.ParsePatterns(c.StringSlice("redact-pattern"))
-		if err != nil {
-			return err
-		}
-		red, err := redact.New(pats)
-		if err != nil {
-			return err
-		}
-		cfg.Teacher = &teacher.Client{URL: u, Model: c.String("teacher-model"), APIKey: os.Getenv("OPENAI_API_KEY"), Redactor: red}
+	if cfg.Teacher, err = endpointClient(c, "teacher"); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

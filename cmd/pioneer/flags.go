@@ -3,12 +3,16 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pioneer-ai/pioneer/agent/teacher"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/internal/redact"
 	"github.com/pioneer-ai/pioneer/model"
 )
 
@@ -137,3 +141,36 @@ func openModel(c *cli.Context) (*model.Pretrained, error) {
 // modelUsage says what --model takes, for every command that opens a model.
 const modelUsage = "model: a Hugging Face folder (config.json, *.safetensors, tokenizer.json), a GGUF file, " +
 	"pioneer-nano (bundled) or smollm2-135m-instruct (installed by scripts/fetch-smollm2.sh)"
+
+// urlFlag and modelFlag name an OpenAI-compatible endpoint for a role (teacher,
+// planner): --ROLE-url and --ROLE-model.
+func urlFlag(role, what string) cli.Flag {
+	return &cli.StringFlag{Name: role + "-url", Usage: "OpenAI-compatible endpoint (…/v1) that " + what + " (OPENAI_API_KEY, when set, is sent as its key)"}
+}
+
+func modelFlag(role string) cli.Flag {
+	return &cli.StringFlag{Name: role + "-model", Usage: "the " + role + "'s model name"}
+}
+
+// redactFlag adds the user's own patterns of personal data to take out of prompts.
+var redactFlag = &cli.StringSliceFlag{Name: "redact-pattern", Usage: "NAME=REGEXP: personal data to take out of what is sent to an endpoint, besides e-mail addresses, card and phone numbers (always); repeatable"}
+
+// endpointClient is the client of role's endpoint, nil when --ROLE-url is not given.
+func endpointClient(c *cli.Context, role string) (*teacher.Client, error) {
+	u := c.String(role + "-url")
+	if u == "" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return nil, fmt.Errorf("--%s-url must be an http:// or https:// URL, got %q", role, u)
+	}
+	pats, err := redact.ParsePatterns(c.StringSlice("redact-pattern"))
+	if err != nil {
+		return nil, err
+	}
+	red, err := redact.New(pats)
+	if err != nil {
+		return nil, err
+	}
+	return &teacher.Client{URL: u, Model: c.String(role + "-model"), APIKey: os.Getenv("OPENAI_API_KEY"), Redactor: red}, nil
+}

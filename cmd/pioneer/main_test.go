@@ -417,6 +417,9 @@ func TestStartRefusesBadInput(t *testing.T) {
 		{[]string{"--eval-size", "-1"}, "--eval-size"},
 		{[]string{"--wall-time", "-1s"}, "--wall-time"},
 		{[]string{"--catalog", filepath.Join(dir, "absent")}, "no such file"},
+		{[]string{"--teacher-url", "localhost:8080/v1"}, "--teacher-url must be an http"},
+		{[]string{"--planner-url", "ftp://x/v1"}, "--planner-url must be an http"},
+		{[]string{"--teacher-url", "http://localhost:1/v1", "--redact-pattern", "nameonly"}, "redact"},
 	} {
 		args := append(append([]string(nil), base...), c.args...)
 		if err := newApp().Run(descriptionLast(args)); err == nil || !strings.Contains(err.Error(), c.want) {

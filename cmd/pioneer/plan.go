@@ -32,6 +32,9 @@ func planCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "write the task folder here (task.yaml, train.jsonl, validation.jsonl, eval.jsonl as the test split, plan.json); without it the plan is only printed"},
 			&cli.IntFlag{Name: "eval-size", Value: 200, Usage: "examples in the frozen evaluation set (at most a third of a small pool)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the evaluation set's draw"},
+			urlFlag("planner", "proposes the task (type, labels or entity types, metric) as JSON; what fails or is invalid falls back to the built-in planner"),
+			modelFlag("planner"),
+			redactFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if err := checkInts(c, intRange{"eval-size", 1, 100_000}); err != nil {
@@ -57,7 +60,11 @@ func planCommand() *cli.Command {
 			for dir, why := range cat.Skipped {
 				fmt.Fprintf(os.Stderr, "catalog  skipped %s: %s\n", dir, why)
 			}
-			p, err := coldstart.PlanTask(c.Args().First(), examples, cat)
+			planner, err := endpointClient(c, "planner")
+			if err != nil {
+				return err
+			}
+			p, err := coldstart.PlanWith(c.Context, planner, c.Args().First(), examples, cat)
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,11 @@ model. Rerunning the same command resumes a killed run.`,
 			&cli.DurationFlag{Name: "wall-time", Usage: "stop starting candidates after this long (0: no bound)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the evaluation set's draw and the training"},
 			&cli.StringFlag{Name: "approve", Value: "auto", Usage: "auto: go on from the task to the search; manual: stop after writing the task folder, for a person to read and edit task/task.yaml, then rerun with auto"},
+			urlFlag("planner", "proposes the task (type, labels or entity types, metric) as JSON; what fails or is invalid falls back to the built-in planner"),
+			modelFlag("planner"),
+			urlFlag("teacher", "writes seed examples where the catalogs have too few (or none) for a label"),
+			modelFlag("teacher"),
+			redactFlag,
 			deviceFlag(),
 			threadsFlag(),
 		},
@@ -72,10 +77,18 @@ model. Rerunning the same command resumes a killed run.`,
 					return err
 				}
 			}
+			planner, err := endpointClient(c, "planner")
+			if err != nil {
+				return err
+			}
+			tc, err := endpointClient(c, "teacher")
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			bar := newProgressBar(os.Stderr)
-			o, err := coldstart.Run(ctx, coldstart.Config{Description: c.Args().First(), Examples: examples, Catalogs: c.StringSlice("catalog"),
+			o, err := coldstart.Run(ctx, coldstart.Config{Planner: planner, Teacher: tc, Description: c.Args().First(), Examples: examples, Catalogs: c.StringSlice("catalog"),
 				Base: c.String("model"), Out: c.String("out"), Device: dev, Iterations: c.Int("iterations"), Search: c.String("search"), Target: c.Float64("target"),
 				EvalSize: c.Int("eval-size"), WallTime: c.Duration("wall-time"), Seed: c.Uint64("seed"), Log: os.Stderr, Progress: bar.update,
 				Manual: c.String("approve") == "manual",

@@ -153,8 +153,33 @@ func (p *Plan) MapExample(ex task.Example, src Source) (task.Example, bool) {
 			}
 		}
 		ex.Entities = keep
+	case task.Generation:
+		// A task's answer is one line (generation stops at the first newline): a worked
+		// answer's lines (GSM8K's steps) are joined by spaces.
+		ex.Output = strings.Join(strings.Fields(ex.Output), " ")
 	}
 	return ex, true
+}
+
+// Bounds of a generated answer's budget in tokens.
+const (
+	minAnswerTokens = 64 // the task format's default
+	maxAnswerTokens = 512
+)
+
+// answerBudget is the token budget of a generation task's answers: twice the 95th
+// percentile of the training answers' words (a word is a token or two), within
+// [minAnswerTokens, maxAnswerTokens].
+func answerBudget(exs []task.Example) int {
+	var n []int
+	for _, ex := range exs {
+		n = append(n, len(strings.Fields(ex.Output)))
+	}
+	if len(n) == 0 {
+		return minAnswerTokens
+	}
+	slices.Sort(n)
+	return min(max(2*n[(len(n)-1)*95/100], minAnswerTokens), maxAnswerTokens)
 }
 
 func sameAnswer(a, b task.Example) bool {

@@ -159,3 +159,45 @@ func TestPlanToTaskFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkedAnswersOnOneLine: a generation task's multi-line worked answers become one
+// line each (a task's answer is one line), and the task folder's answer budget is set
+// from the training answers (the format's 64 at least).
+func TestWorkedAnswersOnOneLine(t *testing.T) {
+	c := smallCatalog(t)
+	p, err := coldstart.PlanTask("answer grade-school math word problems with a number", nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := coldstart.Gather(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range pool.Examples {
+		if strings.Contains(ex.Output, "\n") || !strings.Contains(ex.Output, " #### ") {
+			t.Fatalf("answer %q: want the worked answer on one line", ex.Output)
+		}
+	}
+	dir := t.TempDir()
+	if _, _, _, err := coldstart.Freeze(dir, p, pool.Examples, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := task.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.MaxNewTokens != 64 || tk.Metric != "final_answer" {
+		t.Fatalf("task %s: max_new_tokens %d, metric %s; want 64 (short answers) and final_answer", tk.Name, tk.MaxNewTokens, tk.Metric)
+	}
+	long := make([]task.Example, len(pool.Examples))
+	for i, ex := range pool.Examples {
+		ex.Output = strings.Repeat("step ", 100) + ex.Output
+		long[i] = ex
+	}
+	if _, _, _, err := coldstart.Freeze(dir, p, long, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	if tk, err = task.Load(dir); err != nil || tk.MaxNewTokens < 200 || tk.MaxNewTokens > 512 {
+		t.Fatalf("answers of about 105 words: max_new_tokens %d (%v), want about twice that", tk.MaxNewTokens, err)
+	}
+}

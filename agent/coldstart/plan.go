@@ -41,6 +41,8 @@ type TaskSpec struct {
 	Prompt      string    `json:"prompt" yaml:"prompt"`
 	Output      string    `json:"output" yaml:"output"`
 	Metric      string    `json:"metric" yaml:"metric"`
+	// MaxNewTokens is a generated answer's budget (generation; set from the data).
+	MaxNewTokens int `json:"max_new_tokens,omitempty" yaml:"max_new_tokens,omitempty"`
 }
 
 // Source is a catalog dataset the task's data comes from, with the map from its labels

@@ -24,6 +24,9 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 	if len(p.Task.EntityTypes) > 0 {
 		fmt.Fprintf(&b, " Entity types: %s.", strings.Join(p.Task.EntityTypes, ", "))
 	}
+	if p.Task.MaxNewTokens > 0 {
+		fmt.Fprintf(&b, " Answers generated up to %d tokens (twice the 95th percentile of the training answers' words, %d at least).", p.Task.MaxNewTokens, minAnswerTokens)
+	}
 	b.WriteString("\n\nHow it was decided:\n\n")
 	for _, r := range p.Reasons {
 		fmt.Fprintf(&b, "- %s\n", r)

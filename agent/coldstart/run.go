@@ -203,12 +203,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		if len(pool.Examples) == 0 {
 			return dataRecord{}, fmt.Errorf("coldstart: no usable example for the task from the catalogs or the teacher (%s)", seeds)
 		}
-		es, train, err := FreezeEval(plan.Task.Type, plan.Task.Labels, pool.Examples, cfg.EvalSize, cfg.Seed)
+		es, train, dev, err := Freeze(taskDir, plan, pool.Examples, cfg.EvalSize, cfg.Seed)
 		if err != nil {
-			return dataRecord{}, err
-		}
-		dev, train := HoldDev(train, 200, cfg.Seed)
-		if _, err := WriteTask(taskDir, plan, train, dev, es); err != nil {
 			return dataRecord{}, err
 		}
 		return dataRecord{Pool: pool, Seeds: seeds, Eval: es, Train: len(train), Dev: len(dev)}, nil
@@ -237,6 +233,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	// The task as it is now (a person may have edited it) is what the report shows.
 	plan.Task.Prompt, plan.Task.Output, plan.Task.Metric, plan.Task.Labels, plan.Task.EntityTypes = t.Prompt, t.Output, t.Metric, t.Labels, t.EntityTypes
+	plan.Task.MaxNewTokens = t.MaxNewTokens
 	train, dev, eval, err := t.Splits()
 	if err != nil {
 		return nil, err

@@ -12,6 +12,25 @@ import (
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
+// Freeze makes the task folder dir from the pool: the frozen evaluation set drawn first
+// (FreezeEval), a dev split of the rest (HoldDev, 200 at most), a generation task's
+// answer budget from its training answers, and the folder written (WriteTask). It
+// returns the evaluation set, the training and the dev examples.
+func Freeze(dir string, p *Plan, pool []task.Example, evalSize int, seed uint64) (*EvalSet, []task.Example, []task.Example, error) {
+	es, train, err := FreezeEval(p.Task.Type, p.Task.Labels, pool, evalSize, seed)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dev, train := HoldDev(train, 200, seed)
+	if p.Task.Type == task.Generation {
+		p.Task.MaxNewTokens = answerBudget(train)
+	}
+	if _, err := WriteTask(dir, p, train, dev, es); err != nil {
+		return nil, nil, nil, err
+	}
+	return es, train, dev, nil
+}
+
 // WriteTask writes the planned task into dir as a Pioneer task folder (agent/task):
 // task.yaml, train.jsonl (the pool's training part), validation.jsonl (dev: held out of
 // training for its loss, and what production mode's gate scores) and eval.jsonl, the

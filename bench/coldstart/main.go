@@ -115,7 +115,18 @@ func run(names []string, dry bool, shared, work, base string, iterations, evalSi
 		res.Add(name+"_base_metric", p.Task.Metric, baseTest, nil, "", true)
 		bt0 := baseTest
 		res.Add(name+"_agent_metric", p.Task.Metric, agentTest, &bt0, "the base model zero-shot on the same test examples", true)
-		res.Add(name+"_wall_s", "s", wallS, nil, "", false)
+		var tokens int64
+		for _, c := range o.Candidates {
+			tokens += c.Tokens
+		}
+		iters := len(o.Candidates) / 2 // greedy rounds are of two candidates (a round cut short by the budget counts half)
+		if len(o.Candidates)%2 == 1 {
+			iters++
+		}
+		res.Add(name+"_iterations", "rounds", float64(iters), nil, "", false)
+		res.Add(name+"_candidates", "candidates", float64(len(o.Candidates)), nil, "", false)
+		res.Add(name+"_train_tokens", "tokens", float64(tokens), nil, "", false)
+		res.Add(name+"_wall_time_s", "s", wallS, nil, "", false)
 	}
 	if dry {
 		return nil

@@ -25,8 +25,10 @@ var tasks = map[string]benchTask{
 	"arc_easy": {description: "answer grade-school science questions by choosing one of the multiple choice options", dir: "reasoning/arc_easy", dataset: "arc_easy",
 		test: []string{"test.jsonl"}},
 	"samsum": {description: "summarise a chat conversation in one sentence", dir: "summarization/samsum", dataset: "samsum", test: []string{"test.jsonl"}},
-	"gsm8k": {description: "answer grade-school math word problems with a number", dir: "math/gsm8k", dataset: "gsm8k", test: []string{"test.jsonl"},
-		skip: "not run yet: the task format's final-answer metric (final_answer) is new and no cold-start run has used it; its answers are multi-line worked solutions, which a one-line task answer cannot hold unflattened"},
+	// GSM8K's worked answers are put on one line (coldstart.Plan.MapExample) and scored by
+	// their final answer (final_answer): chain-of-thought supervision by the data's own
+	// rationales.
+	"gsm8k": {description: "answer grade-school math word problems with a number", dir: "math/gsm8k", dataset: "gsm8k", test: []string{"test.jsonl"}},
 	"mbpp": {description: "write a Python function that solves a short programming problem", dir: "code/mbpp", dataset: "mbpp",
 		skip: "needs a metric that runs the code against its tests"},
 }

@@ -94,15 +94,11 @@ func planCommand() *cli.Command {
 				return err
 			}
 			fmt.Printf("data     %d examples from %v; left out: %v\n", len(pool.Examples), pool.From, pool.Dropped)
-			es, train, err := coldstart.FreezeEval(p.Task.Type, p.Task.Labels, pool.Examples, c.Int("eval-size"), c.Uint64("seed"))
+			es, train, dev, err := coldstart.Freeze(out, p, pool.Examples, c.Int("eval-size"), c.Uint64("seed"))
 			if err != nil {
 				return err
 			}
 			fmt.Printf("eval     %d examples, frozen (%v); %d near-duplicates of them taken out of training\n", len(es.Examples), es.Make, es.NearDuplicates)
-			dev, train := coldstart.HoldDev(train, 200, c.Uint64("seed"))
-			if _, err := coldstart.WriteTask(out, p, train, dev, es); err != nil {
-				return err
-			}
 			if err := fsutil.WriteJSON(filepath.Join(out, "plan.json"), map[string]any{"plan": p, "pool": pool, "eval": es}); err != nil {
 				return err
 			}

@@ -58,15 +58,19 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 		fmt.Fprintf(&b, "%s %d", k, rec.Eval.Make[k])
 	}
 	fmt.Fprintf(&b, "); %d near-duplicates of its inputs taken out of training. Training %d, dev %d.\n\n", rec.Eval.NearDuplicates, rec.Train, rec.Dev)
-	b.WriteString("## Candidates\n\nEach trained from the base model (LoRA) and scored on the frozen set.\n\n| candidate | examples | hard (+negatives) | epochs | lr | rank | " + o.Metric + " |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("## Candidates\n\nEach trained from the base model and scored on the frozen set.\n\n| candidate | examples | hard (+negatives) | epochs | lr | trains | " + o.Metric + " |\n|---|---|---|---|---|---|---|\n")
 	cs := append([]Candidate(nil), o.Candidates...)
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Metric > cs[j].Metric })
 	for _, c := range cs {
-		fmt.Fprintf(&b, "| %s | %d | %d (+%d) | %d | %g | %d | %.4f |\n", c.Name, c.Curation.Out, c.Curation.Hard, c.Curation.Negatives, c.Recipe.Epochs, c.Recipe.LR, c.Recipe.Rank, c.Metric)
+		fmt.Fprintf(&b, "| %s | %d | %d (+%d) | %d | %g | %s | %.4f |\n", c.Name, c.Curation.Out, c.Curation.Hard, c.Curation.Negatives, c.Recipe.Epochs, c.Recipe.LR, strategyOf(c.Recipe), c.Metric)
 	}
 	fmt.Fprintf(&b, "\nThe search ended: %s.\n\n", o.Stopped)
 	if o.Version != "" {
-		fmt.Fprintf(&b, "Deployed: %s (`versions/%s`), the adapter of %s.\n", o.Version, o.Version, o.Best.Name)
+		what := "the adapter"
+		if o.Best.Recipe.Full {
+			what = "the model"
+		}
+		fmt.Fprintf(&b, "Deployed: %s (`versions/%s`), %s of %s.\n", o.Version, o.Version, what, o.Best.Name)
 	} else {
 		b.WriteString("Nothing deployed: no candidate beat the base model.\n")
 	}

@@ -36,7 +36,11 @@ type Config struct {
 	Iterations int
 	// Search is greedy (rounds of two candidates) or mcts (Monte-Carlo graph search over
 	// data size, epochs, learning rate and rank, one change from a pipeline tried before).
-	Search   string
+	Search string
+	// Strategy is search (LoRA first, every weight tried in the greedy search's second
+	// round; the default), lora or full (every candidate in every weight). The
+	// Monte-Carlo search trains LoRA unless it is full.
+	Strategy string
 	Target   float64
 	EvalSize int // frozen evaluation examples (200)
 	// Recipe is the first candidate's training (finetune defaults; LoRA); the search
@@ -76,8 +80,11 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
+	if c.Strategy == "" {
+		c.Strategy = StrategySearch
+	}
 	c.Recipe.Defaults()
-	c.Recipe.Full = false
+	c.Recipe.Full = c.Strategy == StrategyFull
 }
 
 // Candidate is one trained pipeline scored on the frozen evaluation set.
@@ -131,6 +138,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if cfg.Search != SearchGreedy && cfg.Search != SearchMCTS {
 		return nil, fmt.Errorf("coldstart: search %q is not greedy or mcts", cfg.Search)
 	}
+	if cfg.Strategy != StrategySearch && cfg.Strategy != StrategyLoRA && cfg.Strategy != StrategyFull {
+		return nil, fmt.Errorf("coldstart: strategy %q is not search, lora or full", cfg.Strategy)
+	}
 	if cfg.Target <= 0 || cfg.Target > 1 {
 		return nil, fmt.Errorf("coldstart: target %v is not in (0, 1]", cfg.Target)
 	}
@@ -150,6 +160,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	set := agent.Settings{"description": cfg.Description, "base": cfg.Base, "catalogs": strings.Join(cfg.Catalogs, "\x00"),
 		"examples": strconv.Itoa(len(cfg.Examples)), "eval_size": strconv.Itoa(cfg.EvalSize), "seed": strconv.FormatUint(cfg.Seed, 10),
 		"recipe": fmt.Sprintf("%+v", cfg.Recipe), "target": strconv.FormatFloat(cfg.Target, 'g', -1, 64), "iterations": strconv.Itoa(cfg.Iterations), "search": cfg.Search}
+	if cfg.Strategy != StrategySearch {
+		set["strategy"] = cfg.Strategy
+	}
 	for k, c := range map[string]*teacher.Client{"planner": cfg.Planner, "teacher": cfg.Teacher} {
 		if c != nil { // (absent without, so that the settings of runs from before stay)
 			set[k] = c.URL + " " + c.Model
@@ -293,8 +306,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		if err != nil {
 			return c, err
 		}
-		fmt.Fprintf(log, "  %s: %d training examples, %d epochs, lr %g, rank %d: %s %.4f on the frozen set\n",
-			c.Name, c.Curation.Out, c.Recipe.Epochs, c.Recipe.LR, c.Recipe.Rank, t.Metric, c.Metric)
+		fmt.Fprintf(log, "  %s: %d training examples, %d epochs, lr %g, %s: %s %.4f on the frozen set\n",
+			c.Name, c.Curation.Out, c.Recipe.Epochs, c.Recipe.LR, strategyOf(c.Recipe), t.Metric, c.Metric)
 		o.Candidates = append(o.Candidates, c)
 		if o.Best == nil || c.Metric > o.Best.Metric {
 			best := c
@@ -329,7 +342,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		if o.Stopped != "" || len(round) == 0 {
 			break
 		}
-		plans = nextRound(*o.Best, len(train))
+		plans = nextRound(*o.Best, cfg.Strategy == StrategySearch && !triedFull(o.Candidates))
 	}
 	if o.Stopped == "" && o.Best != nil && o.Best.Metric >= cfg.Target {
 		o.Reached, o.Stopped = true, fmt.Sprintf("target %.2f reached", cfg.Target)
@@ -421,27 +434,67 @@ func firstRound(r finetune.Recipe, labels, pool int) []pipelinePlan {
 	return out
 }
 
-// nextRound: from the best so far, one epoch more, and the learning rate halved.
-func nextRound(best Candidate, pool int) []pipelinePlan {
+// nextRound: from the best so far, one epoch more, and the learning rate halved; or,
+// when every weight is to be tried and has not been, the best's data and epochs in every
+// weight (at fullLRShare of its rate), and one epoch more.
+func nextRound(best Candidate, tryFull bool) []pipelinePlan {
 	a, b := best.Recipe, best.Recipe
 	a.Epochs++
+	if tryFull && !best.Recipe.Full {
+		b.Full, b.LR = true, best.Recipe.LR*fullLRShare
+		return []pipelinePlan{{Name: "full", Recipe: b, N: best.TrainN}, {Name: "epochs+1", Recipe: a, N: best.TrainN}}
+	}
 	b.LR /= 2
 	return []pipelinePlan{{Name: "epochs+1", Recipe: a, N: best.TrainN}, {Name: "lr/2", Recipe: b, N: best.TrainN}}
 }
 
-// trainCandidate curates, trains from the base model (LoRA) and scores a pipeline on the
-// frozen set.
+func triedFull(cs []Candidate) bool {
+	for _, c := range cs {
+		if c.Recipe.Full {
+			return true
+		}
+	}
+	return false
+}
+
+// strategyOf says how a recipe trains, for people.
+func strategyOf(r finetune.Recipe) string {
+	if r.Full {
+		return "every weight"
+	}
+	return fmt.Sprintf("LoRA rank %d", r.Rank)
+}
+
+// trainCandidate curates, trains from the base model (LoRA, or every weight) and scores a
+// pipeline on the frozen set. Dir/adapter holds what it trained: an adapter, or a model
+// folder. A candidate trained in every weight changes the base model's: they are loaded
+// back before it returns, on every way out.
 func trainCandidate(ctx context.Context, run *agent.Run, base *model.Pretrained, t *task.Task, train, dev, eval []task.Example,
-	hard map[string]bool, pl pipelinePlan, eopts task.EvalOptions, cfg Config) (Candidate, error) {
+	hard map[string]bool, pl pipelinePlan, eopts task.EvalOptions, cfg Config) (_ Candidate, err error) {
 	data, cu := Curate(t.Type, train, eval, hard, pl.N, cfg.Seed)
 	c := Candidate{Name: pl.Name, Recipe: pl.Recipe, TrainN: pl.N, Curation: cu, Dir: pl.Name}
 	out := filepath.Join(run.Dir, c.Dir, "adapter")
+	if pl.Recipe.Full {
+		defer func() {
+			m, lerr := model.Load(base.Dir, cfg.Device, base.LM.DType())
+			if lerr != nil {
+				err = errors.Join(err, fmt.Errorf("candidate %s: the base weights back: %w", pl.Name, lerr))
+				return
+			}
+			base.LM.Close()
+			base.LM = m
+		}()
+	}
 	set, tr, err := finetune.Train(ctx, base.LM, base.Tokenizer, t, data, t.Sample(dev, 100, 3), pl.Recipe, finetune.TrainEnv{
 		EOS: base.FirstEOS(), Pad: base.Pad, Base: base.Dir, Out: out, Log: cfg.Log, Progress: cfg.Progress, Resume: true})
 	if err != nil {
 		return c, fmt.Errorf("candidate %s: %w", pl.Name, err)
 	}
-	defer set.Close()
+	if set != nil {
+		defer set.Close()
+	} else if err := model.CopyCompanionFiles(base.Dir, out); err != nil {
+		return c, fmt.Errorf("candidate %s: %w", pl.Name, err)
+	}
 	c.Tokens = tr.Tokens
 	res, err := t.Evaluate(ctx, base.LM, base.Tokenizer, eval, eopts)
 	if err != nil {

@@ -2,7 +2,9 @@ package coldstart_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
 )
 
@@ -132,4 +135,82 @@ func TestColdStartMCTS(t *testing.T) {
 		!strings.Contains(err.Error(), "greedy or mcts") {
 		t.Fatalf("an unknown search: %v", err)
 	}
+}
+
+// TestColdStartSearchesTheStrategy: the second greedy round tries every weight beside
+// LoRA; a candidate trained in every weight is a model folder that loads, and the base
+// weights are back after it: the LoRA candidate trained next starts from the same loss
+// as the first round's candidate on the same data (the loss of the base model on the
+// same first batch).
+func TestColdStartSearchesTheStrategy(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	b.WriteString("label\ttext\n")
+	for i := range 70 { // one message in five labelled the other way: no candidate is perfect
+		ham, spam := "ham", "spam"
+		if i%5 == 0 {
+			ham, spam = spam, ham
+		}
+		fmt.Fprintf(&b, "%s\tsee you at %d tonight for dinner\n%s\tfree prize number %d, text WIN now to claim\n", ham, i, spam, i)
+	}
+	write(t, filepath.Join(root, "cat", "sms", "messages.tsv"), b.String())
+	cfg := coldstart.Config{Description: "classify text messages as spam or not", Catalogs: []string{filepath.Join(root, "cat")},
+		Base: data.NanoModel, Out: filepath.Join(root, "run"), Device: torch.CPU, Iterations: 2, EvalSize: 20, Target: 1,
+		Recipe: finetune.Recipe{Epochs: 1, Batch: 16, LR: 5e-3, Seed: 1}}
+	o, err := coldstart.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstLoss := func(c coldstart.Candidate) float64 {
+		t.Helper()
+		lines := strings.SplitN(string(must(os.ReadFile(filepath.Join(cfg.Out, c.Dir, "adapter", "metrics.jsonl")))), "\n", 2)
+		var m struct {
+			Step int     `json:"step"`
+			Loss float64 `json:"loss"`
+		}
+		if err := json.Unmarshal([]byte(lines[0]), &m); err != nil || m.Step != 1 {
+			t.Fatalf("%s's first metrics line %q: %v", c.Name, lines[0], err)
+		}
+		return m.Loss
+	}
+	var full, after, same *coldstart.Candidate
+	for i, c := range o.Candidates {
+		t.Logf("%s full=%v lr %g n %d: %.3f, first loss %.6f", c.Name, c.Recipe.Full, c.Recipe.LR, c.TrainN, c.Metric, firstLoss(c))
+		switch {
+		case c.Recipe.Full:
+			full = &o.Candidates[i]
+		case full != nil && after == nil:
+			after = &o.Candidates[i]
+		}
+	}
+	if len(o.Candidates) != 4 || full == nil || full.Name != "iter2/full" || math.Abs(full.Recipe.LR-5e-4) > 1e-12 || after == nil {
+		t.Fatalf("want 4 candidates, the second round's first in every weight at a tenth of the rate, then one with LoRA: %+v", o.Candidates)
+	}
+	m, err := model.Load(filepath.Join(cfg.Out, full.Dir, "adapter"), torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatalf("the candidate trained in every weight is not a model folder that loads: %v", err)
+	}
+	m.Close()
+	for i, c := range o.Candidates[:2] {
+		if c.TrainN == after.TrainN {
+			same = &o.Candidates[i]
+		}
+	}
+	if same == nil {
+		t.Fatalf("no first-round candidate on %s's data", after.Name)
+	}
+	if a, b := firstLoss(*after), firstLoss(*same); math.Abs(a-b) > 1e-5 {
+		t.Fatalf("%s starts from loss %.6f, %s on the same data from %.6f: it was not trained from the base weights", after.Name, a, same.Name, b)
+	}
+	if _, err := coldstart.Run(context.Background(), coldstart.Config{Description: "x", Base: data.NanoModel, Out: t.TempDir(), Strategy: "qlora"}); err == nil ||
+		!strings.Contains(err.Error(), "search, lora or full") {
+		t.Fatalf("an unknown strategy: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -13,6 +13,18 @@ const (
 	SearchMCTS   = "mcts"
 )
 
+// The strategies (S of the search's π = (D, H, S)): LoRA adapters, every weight, or
+// both searched (the greedy search's second round tries every weight beside LoRA).
+const (
+	StrategySearch = "search"
+	StrategyLoRA   = "lora"
+	StrategyFull   = "full"
+)
+
+// fullLRShare is the learning rate of a candidate trained in every weight against the
+// LoRA candidate it varies: a tenth (every weight moves, not a low-rank update).
+const fullLRShare = 0.1
+
 // point is a cold-start pipeline in the Monte-Carlo search's space: the data's size
 // (0: all the curation leaves), epochs, learning rate and LoRA rank.
 type point struct {

@@ -26,6 +26,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/coldstart"
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/bench"
 	"github.com/pioneer-ai/pioneer/data"
 	"github.com/pioneer-ai/pioneer/engine/torch"
@@ -160,12 +161,25 @@ func score(p *coldstart.Plan, bt benchTask, shared, heldout, runDir, base, versi
 	if version == "" {
 		return before.Value, before.Value, len(exs), nil // nothing deployed: the base model answers
 	}
-	set, err := lora.Load(filepath.Join(runDir, "versions", version), m.LM)
+	vdir := filepath.Join(runDir, "versions", version)
+	kind, _, err := versions.Inspect(vdir)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer set.Close()
-	after, err := t.Evaluate(context.Background(), m.LM, m.Tokenizer, exs, o)
+	lm := m.LM
+	if kind == versions.Model { // trained in every weight
+		if lm, err = model.Load(vdir, torch.CPU, m.LM.DType()); err != nil {
+			return 0, 0, 0, err
+		}
+		defer lm.Close()
+	} else {
+		set, err := lora.Load(vdir, m.LM)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		defer set.Close()
+	}
+	after, err := t.Evaluate(context.Background(), lm, m.Tokenizer, exs, o)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -32,6 +32,7 @@ model. Rerunning the same command resumes a killed run.`,
 			&cli.StringFlag{Name: "model", Value: data.NanoModel, Usage: modelUsage},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder"},
 			&cli.IntFlag{Name: "iterations", Value: 3, Usage: "rounds of two candidates at most (with --search mcts: 2 x iterations candidates)"},
+			&cli.StringFlag{Name: "strategy", Value: coldstart.StrategySearch, Usage: "search (LoRA first; every weight tried in the second round), lora or full (every weight)"},
 			&cli.StringFlag{Name: "search", Value: coldstart.SearchGreedy, Usage: "greedy (rounds of two candidates) or mcts (Monte-Carlo graph search over data size, epochs, learning rate and LoRA rank)"},
 			&cli.Float64Flag{Name: "target", Value: 0.96, Usage: "the frozen set's metric at which the search stops"},
 			&cli.IntFlag{Name: "eval-size", Value: 200, Usage: "examples in the frozen evaluation set"},
@@ -89,7 +90,7 @@ model. Rerunning the same command resumes a killed run.`,
 			defer stop()
 			bar := newProgressBar(os.Stderr)
 			o, err := coldstart.Run(ctx, coldstart.Config{Planner: planner, Teacher: tc, Description: c.Args().First(), Examples: examples, Catalogs: c.StringSlice("catalog"),
-				Base: c.String("model"), Out: c.String("out"), Device: dev, Iterations: c.Int("iterations"), Search: c.String("search"), Target: c.Float64("target"),
+				Base: c.String("model"), Out: c.String("out"), Device: dev, Iterations: c.Int("iterations"), Search: c.String("search"), Strategy: c.String("strategy"), Target: c.Float64("target"),
 				EvalSize: c.Int("eval-size"), WallTime: c.Duration("wall-time"), Seed: c.Uint64("seed"), Log: os.Stderr, Progress: bar.update,
 				Manual: c.String("approve") == "manual",
 				Recipe: finetune.Recipe{Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Rank: c.Int("lora-r"), Seed: c.Uint64("seed")}})

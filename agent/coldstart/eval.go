@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/text"
@@ -177,4 +178,19 @@ func FreezeEval(t task.Type, labels []string, pool []task.Example, n int, seed u
 // count is how many evaluation examples a label has so far.
 func (es *EvalSet) count(label string) int {
 	return es.Make["positive:"+label] + es.Make["boundary:"+label]
+}
+
+// Parts says in a line what the set is made of: its examples counted by part (positive,
+// boundary, negative), over every label.
+func (es *EvalSet) Parts() string {
+	by := map[string]int{}
+	for k, n := range es.Make {
+		part, _, _ := strings.Cut(k, ":")
+		by[part] += n
+	}
+	var out []string
+	for _, k := range sortedKeys(by) {
+		out = append(out, fmt.Sprintf("%s %d", k, by[k]))
+	}
+	return strings.Join(out, ", ")
 }

@@ -251,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "data     %d training, %d dev, %d frozen evaluation examples (%v)\n", len(train), len(dev), len(eval), rec.Eval.Make)
+	fmt.Fprintf(log, "data     %d training, %d dev, %d frozen evaluation examples (%s)\n", len(train), len(dev), len(eval), rec.Eval.Parts())
 
 	base, err := model.Open(cfg.Base, model.OpenOptions{Device: cfg.Device})
 	if err != nil {

@@ -106,12 +106,19 @@ model. Rerunning the same command resumes a killed run.`,
 				fmt.Printf("%s: no candidate was trained (%s)\n", o.Task, o.Stopped)
 				return nil
 			}
-			fmt.Printf("%s: %s %.4f (base model) -> %.4f (best of %d candidates, %s) on the frozen evaluation set; %s\n",
-				o.Task, o.Metric, o.Baseline, o.Best.Metric, len(o.Candidates), o.Best.Name, o.Stopped)
+			of := fmt.Sprintf("best of %d candidates", len(o.Candidates))
+			if len(o.Candidates) == 1 {
+				of = "the one candidate"
+			}
+			fmt.Printf("%s: %s %.4f (base model) -> %.4f (%s, %s) on the frozen evaluation set; %s\n",
+				o.Task, o.Metric, o.Baseline, o.Best.Metric, of, o.Best.Name, o.Stopped)
 			if o.Version != "" {
 				out := c.String("out")
 				fmt.Printf("deployed as %s (%s); report %s\n", o.Version, filepath.Join(out, "versions", o.Version), filepath.Join(out, "report.md"))
-				fmt.Printf("improve it from its labelled failures:\n  pioneer adapt --model %s --adapter %s --task %s --parent-data %s --failures FAILURES.jsonl --out %s-adapt\n",
+				fmt.Printf("serve it (OpenAI-compatible; requests and feedback logged in %s):\n  pioneer serve --model %s --deployment %s\n",
+					filepath.Join(out, "logs"), c.String("model"), out)
+				fmt.Printf("then improve it from the feedback the server logged (a better version is swapped in):\n  pioneer adapt --model %s --deployment %s\n", c.String("model"), out)
+				fmt.Printf("or from a file of labelled failures:\n  pioneer adapt --model %s --adapter %s --task %s --parent-data %s --failures FAILURES.jsonl --out %s-adapt\n",
 					c.String("model"), filepath.Join(out, "versions", o.Version), filepath.Join(out, "task"), filepath.Join(out, o.Best.Dir, "train.jsonl"), out)
 			} else {
 				fmt.Println("no candidate beat the base model: nothing deployed")

@@ -10,7 +10,7 @@ import (
 // import must go to a lower floor.
 var floor = map[string]int{
 	"internal/mmap":   -1,
-	"internal/fsutil": 0, "internal/jsonl": 0, "internal/redact": 0, "internal/format": 0, "internal/crash": 0, "internal/settings": 0, "engine/metrics": 0, "data": 0,
+	"internal/fsutil": 0, "internal/jsonl": 0, "internal/redact": 0, "internal/format": 0, "internal/crash": 0, "internal/settings": 0, "internal/sandbox": 0, "engine/metrics": 0, "data": 0,
 	"engine/torch/safetensors": 0,
 	"internal/plot":            1, "engine/torch": 1, "internal/layers": 1,
 	"model/tokenizer": 2, "model/chat": 2, "model/gguf": 2,

@@ -97,8 +97,8 @@ func Python(ctx context.Context, program string, lim Limits) (Result, error) {
 	stderr.max = lim.Output
 	cmd.Stdout, cmd.Stderr = &tail{max: lim.Output}, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:    true, // its children die with it
-		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
+		Setpgid:     true, // its children die with it
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}},
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}},
 	}

@@ -28,10 +28,14 @@ type EvalOptions struct {
 	ScoreAllLabels bool
 }
 
-// budget gives an evaluation that sets no answer budget the task's.
+// budget gives an evaluation that sets no answer budget the task's, and lets the answers
+// of a multi-line task run past a newline.
 func (t *Task) budget(o *EvalOptions) {
 	if o.MaxNewTokens <= 0 {
 		o.MaxNewTokens = t.MaxNewTokens
+	}
+	if t.MultiLine {
+		o.MultiLine = true
 	}
 }
 

@@ -1,16 +1,21 @@
 package task
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/pioneer-ai/pioneer/engine/metrics"
+	"github.com/pioneer-ai/pioneer/internal/sandbox"
 )
 
 // generation: free text, judged by exact match or ROUGE-L; generated.
 type generation struct{}
 
-func (generation) field() string                     { return "{output}" }
-func (generation) metrics() []string                 { return []string{"exact_match", "rouge_l", "final_answer"} }
+func (generation) field() string { return "{output}" }
+func (generation) metrics() []string {
+	return []string{"exact_match", "rouge_l", "final_answer", "pass_at_1"}
+}
 func (generation) constrained() bool                 { return false }
 func (generation) balanced() bool                    { return false }
 func (generation) validate(*Task) error              { return nil }
@@ -21,18 +26,22 @@ func (generation) same(a, b Example) bool {
 	return metrics.Normalize(a.Output) == metrics.Normalize(b.Output)
 }
 
-func (generation) check(_ *Task, ex Example) string {
+func (generation) check(t *Task, ex Example) string {
 	if ex.Output == "" {
 		return `no "output"`
+	}
+	if t.Metric == "pass_at_1" && len(ex.Tests) == 0 {
+		return `no "tests" (pass_at_1 runs the answer against them)`
 	}
 	return ""
 }
 
 func (generation) read(_ *Task, s string) (string, []Entity, bool) { return s, nil, true }
 
-// score is ROUGE-L, exact match, or final_answer (the worked solution's final answer,
-// metrics.FinalAnswer, matches); each prediction is Correct on an exact match, or with
-// final_answer on a matching final answer.
+// score is ROUGE-L, exact match, final_answer (the worked solution's final answer,
+// metrics.FinalAnswer, matches) or pass_at_1 (the answer, a program, passes the
+// example's tests in internal/sandbox); each prediction is Correct on an exact match, with
+// final_answer on a matching final answer, with pass_at_1 when its tests pass.
 func (generation) score(t *Task, outs []string, exs []Example, res *Result) error {
 	var sum float64
 	for i, ex := range exs {
@@ -43,7 +52,14 @@ func (generation) score(t *Task, outs []string, exs []Example, res *Result) erro
 			want := metrics.FinalAnswer(ex.Output)
 			exact = want != "" && metrics.FinalAnswer(got) == want
 		}
-		if t.Metric == "exact_match" || t.Metric == "final_answer" {
+		if t.Metric == "pass_at_1" {
+			r, err := sandbox.Python(context.Background(), got+"\n\n"+strings.Join(ex.Tests, "\n")+"\n", sandbox.Limits{})
+			if err != nil {
+				return fmt.Errorf("pass_at_1, example %s: %w", ex.ID, err)
+			}
+			exact = r.Passed
+		}
+		if t.Metric == "exact_match" || t.Metric == "final_answer" || t.Metric == "pass_at_1" {
 			score = 0
 			if exact {
 				score = 1

@@ -66,7 +66,10 @@ type Task struct {
 	// MaxNewTokens is the budget of a generated answer (extraction, generation) in tokens
 	// where an evaluation sets none; 0: EvalOptions' default (64).
 	MaxNewTokens int `yaml:"max_new_tokens"`
-	Data         struct {
+	// MultiLine: a generated answer runs to the end-of-sequence token, not the first
+	// newline (code); generation tasks only.
+	MultiLine bool `yaml:"multiline"`
+	Data      struct {
 		Train      string `yaml:"train"`
 		Validation string `yaml:"validation"`
 		Test       string `yaml:"test"`
@@ -88,7 +91,10 @@ type Example struct {
 	Label    string   `json:"label,omitempty"`
 	Entities []Entity `json:"entities,omitempty"`
 	Output   string   `json:"output,omitempty"`
-	Line     int      `json:"-"` // 1-based line in its file
+	// Tests are what a generated program must pass (metric pass_at_1): Python
+	// statements, MBPP's asserts, run after it in internal/sandbox.
+	Tests []string `json:"tests,omitempty"`
+	Line  int      `json:"-"` // 1-based line in its file
 }
 
 // Bundled lists the tasks embedded in the binary.
@@ -183,6 +189,9 @@ func (t *Task) validate() error {
 	if t.MaxNewTokens < 0 || t.MaxNewTokens > 4096 {
 		return fmt.Errorf("max_new_tokens must be between 1 and 4096 (0: 64), got %d", t.MaxNewTokens)
 	}
+	if t.MultiLine && t.Type != Generation {
+		return fmt.Errorf("multiline is for generation tasks, not %s", t.Type)
+	}
 	field := t.kind.field()
 	if t.Output == "" {
 		t.Output = " " + field
@@ -215,6 +224,9 @@ func (t *Task) Fingerprint() (string, error) {
 	fmt.Fprintf(h, "%q %q %q %q %q %q %q\n", t.Name, t.Type, t.Labels, t.EntityTypes, t.Prompt, t.Output, t.Metric)
 	if t.MaxNewTokens > 0 { // (absent, the fingerprints of tasks from before the setting stay)
 		fmt.Fprintf(h, "max_new_tokens %d\n", t.MaxNewTokens)
+	}
+	if t.MultiLine {
+		h.Write([]byte("multiline\n"))
 	}
 	for _, f := range []string{t.Data.Train, t.Data.Validation, t.Data.Test} {
 		if f == "" {

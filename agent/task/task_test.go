@@ -2,6 +2,7 @@ package task_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/engine/infer"
 	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/sandbox"
 	"github.com/pioneer-ai/pioneer/model"
 	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
@@ -74,6 +76,7 @@ func TestLoadRejectsBadTasks(t *testing.T) {
 		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\nlabelz: []\n", "labelz"},
 		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\noutput: ' {output}'\n", "{label}"},
 		{"name: x\ntype: generation\nprompt: '{text}'\nmax_new_tokens: -1\n", "max_new_tokens"},
+		{"name: x\ntype: classification\nlabels: [a, b]\nprompt: '{text}'\nmultiline: true\n", "multiline is for generation"},
 	} {
 		_, err := task.Load(writeTask(t, c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -484,5 +487,46 @@ func TestTaskAnswerBudget(t *testing.T) {
 	}
 	if n := longest(short, task.EvalOptions{MaxNewTokens: 10}); n <= 4 {
 		t.Errorf("the evaluation's own budget of 10 gave %d tokens", n)
+	}
+}
+
+// TestScorePassAtOne: with pass_at_1 an answer is a program, right when the example's
+// tests pass on it in the sandbox (a wrong one, a broken one and one that never ends
+// are wrong); an example without tests is refused; a multi-line task's answers run
+// past the first newline, and multiline is part of the fingerprint.
+func TestScorePassAtOne(t *testing.T) {
+	base := "name: code\ntype: generation\nprompt: '{text}\\ncode:'\nmetric: pass_at_1\n"
+	tk, err := task.Load(writeTask(t, base+"multiline: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []string{"assert add(1, 2) == 3", "assert add(0, 0) == 0"}
+	refs := []task.Example{{ID: "a", Output: "def add(a, b):\n    return a + b", Tests: tests}, {ID: "b", Output: "x", Tests: tests},
+		{ID: "c", Output: "x", Tests: tests}, {ID: "d", Output: "x", Tests: tests}}
+	got := []string{" def add(a, b):\n    return b + a\n", " def add(a, b):\n    return a * b", " def add(a, b) return a", " def add(a, b):\n    while True: pass"}
+	res, err := tk.Score(got, refs)
+	if errors.Is(err, sandbox.ErrUnavailable) {
+		t.Skipf("no sandbox on this machine: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Value != 0.25 || !res.Predictions[0].Correct || res.Predictions[1].Correct || res.Predictions[2].Correct || res.Predictions[3].Correct {
+		t.Fatalf("pass_at_1 %v, predictions %+v", res.Value, res.Predictions)
+	}
+	if exs, bad, err := tk.Parse([]byte(`{"id": "n", "text": "add two numbers", "output": "def add(a, b): return a + b"}` + "\n")); err == nil || len(exs) != 0 || len(bad) != 1 || !strings.Contains(bad[0].Error(), "tests") {
+		t.Fatalf("an example without tests: %v %v %v", exs, bad, err)
+	}
+	plain, err := task.Load(writeTask(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := plain.Fingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tk.Fingerprint()
+	if err != nil || a == b || plain.MultiLine || !tk.MultiLine {
+		t.Fatalf("multiline %v/%v, fingerprints %s %s %v", plain.MultiLine, tk.MultiLine, a, b, err)
 	}
 }

@@ -53,6 +53,9 @@ type Card struct {
 	Text   string `yaml:"text"`
 	Label  string `yaml:"label"`
 	Output string `yaml:"output"`
+	// Tests is a generation dataset's field of tests for its answers, programs: a list of
+	// Python asserts (MBPP's test_list); inferred from a test-named field of such lists.
+	Tests string `yaml:"tests"`
 	// Choices is the field of a multiple-choice question's choices: a list of {text,
 	// label} objects (ARC), or the prefix of parallel "label" and "text" lists
 	// (CommonsenseQA's choices.label, choices.text).
@@ -274,6 +277,9 @@ func (d *Dataset) Describe() string {
 		what = fmt.Sprintf("extraction, entity types %s", strings.Join(sortedKeys(d.Types), ", "))
 	case Generation:
 		what = fmt.Sprintf("generation (input %q, answer %q)", d.Text, d.Output)
+		if d.Tests != "" {
+			what = fmt.Sprintf("generation (input %q, answer %q, tests %q)", d.Text, d.Output, d.Tests)
+		}
 	case MultipleChoice:
 		what = fmt.Sprintf("multiple choice (question %q, choices %q, key %q; keys %s)", d.Text, d.Choices, d.Label, strings.Join(sortedKeys(d.Labels), ", "))
 	}

@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -180,4 +182,46 @@ func (d *Dataset) infer(rows []Row) {
 		}
 		d.Inferred = append(d.Inferred, "kind")
 	}
+	// A generation dataset's tests: a field named for them whose values are lists of
+	// Python asserts (MBPP's test_list).
+	if d.Kind == Generation && d.Tests == "" {
+		for _, c := range cols {
+			if c.json && strings.Contains(strings.ToLower(c.name), "test") && assertLists(rows, c.name) {
+				d.Tests = c.name
+				d.Inferred = append(d.Inferred, "tests")
+				break
+			}
+		}
+	}
+}
+
+// assertLists reports whether most of the rows' field holds a JSON list of strings, each
+// a Python assert.
+func assertLists(rows []Row, field string) bool {
+	n, ok := 0, 0
+	for _, r := range rows {
+		v := strings.TrimSpace(r[field])
+		if v == "" {
+			continue
+		}
+		n++
+		if ts, err := testsOf(v); err == nil && len(ts) > 0 {
+			ok++
+		}
+	}
+	return n > 0 && 2*ok > n
+}
+
+// testsOf reads a field of tests: a JSON list of Python statements, every one an assert.
+func testsOf(v string) ([]string, error) {
+	var ts []string
+	if err := json.Unmarshal([]byte(v), &ts); err != nil {
+		return nil, fmt.Errorf("tests %.60q: not a JSON list of strings", v)
+	}
+	for _, t := range ts {
+		if !strings.HasPrefix(strings.TrimSpace(t), "assert") {
+			return nil, fmt.Errorf("test %.60q is not an assert", t)
+		}
+	}
+	return ts, nil
 }

@@ -474,6 +474,14 @@ func (d *Dataset) Examples(split string) (exs []task.Example, skipped int, err e
 				skipped++
 				continue
 			}
+			if d.Tests != "" {
+				ts, err := testsOf(r[d.Tests])
+				if err != nil || len(ts) == 0 {
+					skipped++ // an answer that cannot be checked
+					continue
+				}
+				ex.Tests = ts
+			}
 		}
 		if ex.Text == "" {
 			skipped++

@@ -154,9 +154,11 @@ func (p *Plan) MapExample(ex task.Example, src Source) (task.Example, bool) {
 		}
 		ex.Entities = keep
 	case task.Generation:
-		// A task's answer is one line (generation stops at the first newline): a worked
-		// answer's lines (GSM8K's steps) are joined by spaces.
-		ex.Output = strings.Join(strings.Fields(ex.Output), " ")
+		// A task's answer is one line (generation stops at the first newline) unless it
+		// is a program: a worked answer's lines (GSM8K's steps) are joined by spaces.
+		if !p.Task.MultiLine {
+			ex.Output = strings.Join(strings.Fields(ex.Output), " ")
+		}
 	}
 	return ex, true
 }
@@ -168,9 +170,14 @@ const (
 )
 
 // answerBudget is the token budget of a generation task's answers: twice the 95th
-// percentile of the training answers' words (a word is a token or two), within
-// [minAnswerTokens, maxAnswerTokens].
-func answerBudget(exs []task.Example) int {
+// percentile of the training answers' words (a word is a token or two; four times for
+// programs, whose words are runs of names and symbols), within [minAnswerTokens,
+// maxAnswerTokens].
+func answerBudget(exs []task.Example, program bool) int {
+	per := 2
+	if program {
+		per = 4
+	}
 	var n []int
 	for _, ex := range exs {
 		n = append(n, len(strings.Fields(ex.Output)))
@@ -179,7 +186,7 @@ func answerBudget(exs []task.Example) int {
 		return minAnswerTokens
 	}
 	slices.Sort(n)
-	return min(max(2*n[(len(n)-1)*95/100], minAnswerTokens), maxAnswerTokens)
+	return min(max(per*n[(len(n)-1)*95/100], minAnswerTokens), maxAnswerTokens)
 }
 
 func sameAnswer(a, b task.Example) bool {

@@ -201,3 +201,54 @@ func TestWorkedAnswersOnOneLine(t *testing.T) {
 		t.Fatalf("answers of about 105 words: max_new_tokens %d (%v), want about twice that", tk.MaxNewTokens, err)
 	}
 }
+
+// TestCodeWithTests: a description asking for code, on a dataset whose answers are
+// programs with tests, plans a multi-line task scored by pass_at_1; its programs keep
+// their lines and their tests.
+func TestCodeWithTests(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&b, `{"text": "Write a function that adds %d to a number.", "code": "def add_%d(x):\r\n    return x + %d", "task_id": %d, "test_list": ["assert add_%d(1) == %d", "assert add_%d(0) == %d"]}`+"\n",
+			i, i, i, i, i, i+1, i, i)
+	}
+	write(t, filepath.Join(root, "code", "train.jsonl"), b.String())
+	c, err := catalog.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := coldstart.PlanTask("write a python function for a short programming problem", nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Task.Type != task.Generation || p.Task.Metric != "pass_at_1" || !p.Task.MultiLine || len(p.Sources) != 1 || !p.Sources[0].Tests {
+		t.Fatalf("plan %+v, sources %+v\n%s", p.Task, p.Sources, strings.Join(p.Reasons, "\n"))
+	}
+	pool, err := coldstart.Gather(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := pool.Examples[0]
+	if !strings.Contains(ex.Output, "\n    return x") || len(ex.Tests) != 2 || !strings.HasPrefix(ex.Tests[0], "assert add_") {
+		t.Fatalf("example %+v: want the program on its lines, with its two tests", ex)
+	}
+	dir := t.TempDir()
+	if _, _, _, err := coldstart.Freeze(dir, p, pool.Examples, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := task.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tk.MultiLine || tk.Metric != "pass_at_1" || tk.MaxNewTokens != 64 {
+		t.Fatalf("task: multiline %v, metric %s, budget %d", tk.MultiLine, tk.Metric, tk.MaxNewTokens)
+	}
+	// The same description on data without tests is not scored by running code.
+	write(t, filepath.Join(root, "code", "train.jsonl"), strings.ReplaceAll(b.String(), `"test_list"`, `"notes"`))
+	if c, err = catalog.Open(root); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = coldstart.PlanTask("write a python function for a short programming problem", nil, c); err != nil || p.Task.Metric == "pass_at_1" || p.Task.MultiLine {
+		t.Fatalf("code without tests: %+v %v", p.Task, err)
+	}
+}

@@ -43,6 +43,8 @@ type TaskSpec struct {
 	Metric      string    `json:"metric" yaml:"metric"`
 	// MaxNewTokens is a generated answer's budget (generation; set from the data).
 	MaxNewTokens int `json:"max_new_tokens,omitempty" yaml:"max_new_tokens,omitempty"`
+	// MultiLine: answers are programs, generated to the end of the sequence (pass_at_1).
+	MultiLine bool `json:"multiline,omitempty" yaml:"multiline,omitempty"`
 }
 
 // Source is a catalog dataset the task's data comes from, with the map from its labels
@@ -55,6 +57,8 @@ type Source struct {
 	Map     map[string]string `json:"map,omitempty"`
 	// Unmapped are the dataset's labels (or types) with no task label, with their counts.
 	Unmapped map[string]int `json:"unmapped,omitempty"`
+	// Tests: the dataset's answers come with tests (catalog.Card.Tests).
+	Tests bool `json:"tests,omitempty"`
 }
 
 // cue words of each task type (stems as agent/catalog's ranking makes them, matched on
@@ -277,7 +281,7 @@ func (p *Plan) pickSources(cat *catalog.Catalog, labels, types []string) {
 			p.reason(fmt.Sprintf("dataset %s left out: relevance %.2f, under %.0f %% of the best's %.2f", d.Name, m.Score, 100*relevanceShare, best))
 			continue
 		}
-		src := Source{Dataset: d.Name, Dir: d.Dir, License: d.License, Score: m.Score}
+		src := Source{Dataset: d.Name, Dir: d.Dir, License: d.License, Score: m.Score, Tests: d.Tests != ""}
 		switch want {
 		case catalog.MultipleChoice:
 			// The letters of every chosen dataset are the task's labels.
@@ -446,6 +450,9 @@ func (p *Plan) templates(words []string) {
 			name, p.Task.Metric = "summary", "rouge_l"
 		} else if slices.Contains(words, "translate") || slices.Contains(words, "translation") {
 			name, p.Task.Metric = "translation", "rouge_l"
+		} else if p.codeWithTests(words) {
+			// Programs with tests: run against them (pass_at_1), written over many lines.
+			name, p.Task.Metric, p.Task.MultiLine = "code", "pass_at_1", true
 		} else if slices.ContainsFunc(words, func(w string) bool {
 			return w == "math" || w == "maths" || w == "arithmetic" || w == "number" || w == "numeric"
 		}) {
@@ -455,6 +462,22 @@ func (p *Plan) templates(words []string) {
 		p.Task.Output = " {output}"
 	}
 	p.reason(fmt.Sprintf("prompt %q, output %q, metric %s", p.Task.Prompt, p.Task.Output, p.Task.Metric))
+}
+
+// codeWithTests reports whether the description asks for code and every source's
+// answers come with tests to run them against.
+func (p *Plan) codeWithTests(words []string) bool {
+	if !slices.ContainsFunc(words, func(w string) bool {
+		return w == "code" || w == "python" || w == "program" || w == "function" || w == "functions"
+	}) || len(p.Sources) == 0 {
+		return false
+	}
+	for _, s := range p.Sources {
+		if !s.Tests {
+			return false
+		}
+	}
+	return true
 }
 
 // slug names the task from the description's first content words.

@@ -81,8 +81,8 @@ func plannerPrompt(desc string, examples []task.Example, cat *catalog.Catalog) s
 	b.WriteString("You plan a machine-learning task for a small language model. Answer with one JSON object and nothing else:\n" +
 		`{"type": "classification" | "extraction" | "generation" | "multiple_choice", "labels": [...], "entity_types": [...], "metric": "...", "reason": "..."}` + "\n" +
 		"labels: the classes of a classification (at least two); entity_types: the kinds of spans an extraction pulls out (e.g. PER, ORG, LOC); " +
-		"metric: accuracy (classification, multiple choice), entity_f1 (extraction), exact_match, rouge_l or final_answer (generation: " +
-		"final_answer judges a worked answer by its final number).\n\nTask description: ")
+		"metric: accuracy (classification, multiple choice), entity_f1 (extraction), exact_match, rouge_l, final_answer or pass_at_1 (generation: " +
+		"final_answer judges a worked answer by its final number, pass_at_1 a program by its tests).\n\nTask description: ")
 	b.WriteString(desc)
 	b.WriteString("\n")
 	for i, ex := range examples {
@@ -221,6 +221,9 @@ func (prop *Proposal) plan(desc string, cat *catalog.Catalog) (*Plan, error) {
 	if prop.Metric != "" && prop.Metric != p.Task.Metric {
 		p.Task.Metric = prop.Metric
 		p.reason("planner: metric " + prop.Metric)
+	}
+	if p.Task.Metric == "pass_at_1" { // programs: many lines each
+		p.Task.MultiLine = true
 	}
 	// The task's own rules (labels, types, the metric of its type) judge the proposal.
 	if _, err := task.New(p.Task.Name, p.Task.Type, p.Task.Labels, p.Task.EntityTypes, p.Task.Metric); err != nil {

@@ -25,7 +25,11 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 		fmt.Fprintf(&b, " Entity types: %s.", strings.Join(p.Task.EntityTypes, ", "))
 	}
 	if p.Task.MaxNewTokens > 0 {
-		fmt.Fprintf(&b, " Answers generated up to %d tokens (twice the 95th percentile of the training answers' words, %d at least).", p.Task.MaxNewTokens, minAnswerTokens)
+		per := "twice"
+		if p.Task.MultiLine {
+			per = "four times" // programs
+		}
+		fmt.Fprintf(&b, " Answers generated up to %d tokens (%s the 95th percentile of the training answers' words, %d at least).", p.Task.MaxNewTokens, per, minAnswerTokens)
 	}
 	b.WriteString("\n\nHow it was decided:\n\n")
 	for _, r := range p.Reasons {

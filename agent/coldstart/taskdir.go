@@ -23,7 +23,7 @@ func Freeze(dir string, p *Plan, pool []task.Example, evalSize int, seed uint64)
 	}
 	dev, train := HoldDev(train, 200, seed)
 	if p.Task.Type == task.Generation {
-		p.Task.MaxNewTokens = answerBudget(train)
+		p.Task.MaxNewTokens = answerBudget(train, p.Task.MultiLine)
 	}
 	if _, err := WriteTask(dir, p, train, dev, es); err != nil {
 		return nil, nil, nil, err

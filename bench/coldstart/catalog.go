@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -38,6 +39,15 @@ func buildCatalog(shared, catDir, heldout string) error {
 		entries, err := os.ReadDir(src)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if bt.idField != "" {
+			if len(entries) != 1 {
+				return fmt.Errorf("%s: an id split needs one data file, %s has %d", name, src, len(entries))
+			}
+			if err := idSplit(filepath.Join(src, entries[0].Name()), bt.idField, bt.testIDs, filepath.Join(dst, "train.jsonl"), filepath.Join(heldout, bt.dir, "test.jsonl")); err != nil {
+				return err
+			}
+			continue
 		}
 		if bt.test == nil && bt.skip == "" {
 			if len(entries) != 1 {
@@ -107,12 +117,49 @@ func hashSplit(src, train, test string) error {
 	return nil
 }
 
+// idSplit writes a JSONL file's rows to test when their id field is within ids, else to
+// train.
+func idSplit(src, field string, ids [2]int, train, test string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	var tr, te strings.Builder
+	for i, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		var row map[string]any
+		if err := json.Unmarshal([]byte(l), &row); err != nil {
+			return fmt.Errorf("%s line %d: %w", src, i+1, err)
+		}
+		id, ok := row[field].(float64)
+		if !ok {
+			return fmt.Errorf("%s line %d: no number %q", src, i+1, field)
+		}
+		if int(id) >= ids[0] && int(id) <= ids[1] {
+			te.WriteString(l + "\n")
+		} else {
+			tr.WriteString(l + "\n")
+		}
+	}
+	if te.Len() == 0 || tr.Len() == 0 {
+		return fmt.Errorf("%s: %s %v leaves a split empty", src, field, ids)
+	}
+	for path, s := range map[string]string{train: tr.String(), test: te.String()} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // testExamples reads a task's test split from the shared data (SMS Spam: from heldout)
 // and maps it onto the plan's task with the plan's map for that dataset.
 func testExamples(p *coldstart.Plan, bt benchTask, shared, heldout string) ([]task.Example, error) {
 	dir := filepath.Join(shared, bt.dir)
 	split := "test"
-	if bt.test == nil {
+	if bt.test == nil { // split here: the test part is in heldout
 		dir = filepath.Join(heldout, bt.dir)
 	}
 	c, err := catalog.Open(dir)

@@ -46,6 +46,12 @@ func TestCatalogHoldsNoTestSplit(t *testing.T) {
 		if nTrain+nTest != 5574 || nTest < 1000 || nTest > 1250 {
 			t.Fatalf("SMS Spam split %d / %d of 5574", nTrain, nTest)
 		}
+		// MBPP's official split: task_id 11-510 held out, the rest (1-10, 511-974) in.
+		mtrain := files[filepath.Join("code", "mbpp", "train.jsonl")]
+		mtest := count(filepath.Join(work, "heldout"))[filepath.Join("code", "mbpp", "test.jsonl")]
+		if n, m := strings.Count(mtrain, "\n"), strings.Count(mtest, "\n"); n != 474 || m != 500 || strings.Contains(mtrain, `"task_id": 11,`) || !strings.Contains(mtest, `"task_id": 11,`) {
+			t.Fatalf("MBPP split %d / %d of 974", n, m)
+		}
 		runs = append(runs, map[string]string{"train": train, "test": test})
 	}
 	if runs[0]["test"] != runs[1]["test"] {

@@ -11,9 +11,13 @@ type benchTask struct {
 	description string
 	dir         string   // under the shared data
 	dataset     string   // the catalog dataset's name (the folder's)
-	test        []string // test files; nil: split by hash (SMS Spam)
-	card        string   // dataset.yaml written beside the agent's copy, when the files need one
-	skip        string   // why the task is not run yet
+	test        []string // test files; nil: split by hash (SMS Spam) or by testIDs
+	// testIDs is an official split by an id field of a single JSONL file: the rows whose
+	// idField is within [testIDs[0], testIDs[1]] are the test split (MBPP: task_id 11-510).
+	idField string
+	testIDs [2]int
+	card    string // dataset.yaml written beside the agent's copy, when the files need one
+	skip    string // why the task is not run yet
 }
 
 var tasks = map[string]benchTask{
@@ -29,8 +33,10 @@ var tasks = map[string]benchTask{
 	// their final answer (final_answer): chain-of-thought supervision by the data's own
 	// rationales.
 	"gsm8k": {description: "answer grade-school math word problems with a number", dir: "math/gsm8k", dataset: "gsm8k", test: []string{"test.jsonl"}},
+	// MBPP's code is scored by pass@1: its test_list asserts run on the generated
+	// function in internal/sandbox (no network, time and memory limits).
 	"mbpp": {description: "write a Python function that solves a short programming problem", dir: "code/mbpp", dataset: "mbpp",
-		skip: "needs a metric that runs the code against its tests"},
+		idField: "task_id", testIDs: [2]int{11, 510}}, // SOURCES.md: test 11-510, prompt 1-10, train/validation 511-974
 }
 
 func taskNames() []string {

@@ -113,6 +113,14 @@ func NewBudget(wall time.Duration, tokens int64) *Budget {
 // Use counts training tokens spent.
 func (b *Budget) Use(tokens int64) { b.used += tokens }
 
+// WallLeft is the wall time left, and whether there is a wall-time bound at all.
+func (b *Budget) WallLeft() (time.Duration, bool) {
+	if b.Wall <= 0 {
+		return 0, false
+	}
+	return b.Wall - time.Since(b.start), true
+}
+
 // Spent says which budget is used up ("" if none).
 func (b *Budget) Spent() string {
 	switch {

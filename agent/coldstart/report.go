@@ -68,6 +68,11 @@ func (o *Outcome) Report(p *Plan, rec dataRecord) string {
 	for _, c := range cs {
 		fmt.Fprintf(&b, "| %s | %d | %d (+%d) | %d | %g | %s | %.4f |\n", c.Name, c.Curation.Out, c.Curation.Hard, c.Curation.Negatives, c.Recipe.Epochs, c.Recipe.LR, strategyOf(c.Recipe), c.Metric)
 	}
+	for _, c := range cs {
+		if c.Sized != "" {
+			fmt.Fprintf(&b, "\n%s's data were cut to the wall time left: %s.\n", c.Name, c.Sized)
+		}
+	}
 	fmt.Fprintf(&b, "\nThe search ended: %s.\n\n", o.Stopped)
 	if o.Version != "" {
 		what := "the adapter"

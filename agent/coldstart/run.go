@@ -96,6 +96,10 @@ type Candidate struct {
 	Metric   float64         `json:"metric"`
 	Tokens   int64           `json:"train_tokens"`
 	Dir      string          `json:"dir"` // relative to the run folder: Dir/adapter
+	// WallS is the candidate's training and scoring time; Sized says how its data were cut
+	// to the wall time left ("" if they were not).
+	WallS float64 `json:"wall_s"`
+	Sized string  `json:"sized,omitempty"`
 }
 
 // Outcome is what a cold-start run decided.
@@ -329,6 +333,13 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 				break
 			}
 			pl.Name = fmt.Sprintf("iter%d/%s", it, pl.Name)
+			if !run.Lineage.Has(pl.Name) { // (a candidate trained before is kept as it was)
+				var ok bool
+				if pl, ok = sizeToBudget(pl, o.Candidates, budget, len(train)); !ok {
+					o.Stopped = fmt.Sprintf("the wall time left (%s) trains no candidate at the pace of those before", budget.Wall)
+					break
+				}
+			}
 			c, err := train1(pl)
 			if err != nil {
 				return nil, err
@@ -418,6 +429,42 @@ type pipelinePlan struct {
 	Name   string
 	Recipe finetune.Recipe
 	N      int
+	Sized  string // how N was cut to the wall time left
+}
+
+// minSizedExamples is the fewest examples a plan is cut to: a few batches.
+const minSizedExamples = 64
+
+// sizeToBudget cuts a plan's data so that it ends within the wall time left, at the pace
+// of the slowest candidate trained so far (seconds per curated example and epoch, its
+// scoring counted in: an overestimate, so that the cut is on the safe side). A plan
+// without a wall-time bound, or with no candidate to pace it by, is kept; ok is false when
+// the time left would train fewer than minSizedExamples.
+func sizeToBudget(pl pipelinePlan, done []Candidate, budget *agent.Budget, pool int) (_ pipelinePlan, ok bool) {
+	left, bounded := budget.WallLeft()
+	pace := 0.0
+	for _, c := range done {
+		if n := c.Curation.Out * c.Recipe.Epochs; n > 0 && c.WallS > 0 {
+			pace = max(pace, c.WallS/float64(n))
+		}
+	}
+	if !bounded || pace == 0 {
+		return pl, true
+	}
+	n := pl.N
+	if n == 0 {
+		n = pool
+	}
+	fit := int(left.Seconds() / (pace * float64(pl.Recipe.Epochs)))
+	if fit >= n {
+		return pl, true
+	}
+	if fit < minSizedExamples {
+		return pl, false
+	}
+	pl.N = fit
+	pl.Sized = fmt.Sprintf("%d of %d examples: what %s left trains at %.1f ms per example and epoch", fit, n, left.Round(time.Second), 1000*pace)
+	return pl, true
 }
 
 // firstRound: the recipe on a balanced sample (32 per label, or 256), and on all the
@@ -471,8 +518,12 @@ func strategyOf(r finetune.Recipe) string {
 // back before it returns, on every way out.
 func trainCandidate(ctx context.Context, run *agent.Run, base *model.Pretrained, t *task.Task, train, dev, eval []task.Example,
 	hard map[string]bool, pl pipelinePlan, eopts task.EvalOptions, cfg Config) (_ Candidate, err error) {
+	start := time.Now()
 	data, cu := Curate(t.Type, train, eval, hard, pl.N, cfg.Seed)
-	c := Candidate{Name: pl.Name, Recipe: pl.Recipe, TrainN: pl.N, Curation: cu, Dir: pl.Name}
+	c := Candidate{Name: pl.Name, Recipe: pl.Recipe, TrainN: pl.N, Curation: cu, Dir: pl.Name, Sized: pl.Sized}
+	if pl.Sized != "" {
+		fmt.Fprintf(cfg.Log, "  %s: data cut to the wall time left: %s\n", pl.Name, pl.Sized)
+	}
 	out := filepath.Join(run.Dir, c.Dir, "adapter")
 	if pl.Recipe.Full {
 		defer func() {
@@ -507,5 +558,6 @@ func trainCandidate(ctx context.Context, run *agent.Run, base *model.Pretrained,
 	if err := writeJSONLines(filepath.Join(run.Dir, c.Dir, "train.jsonl"), data); err != nil {
 		return c, err
 	}
+	c.WallS = time.Since(start).Seconds()
 	return c, nil
 }

@@ -157,10 +157,23 @@ func idSplit(src, field string, ids [2]int, train, test string) error {
 // testExamples reads a task's test split from the shared data (SMS Spam: from heldout)
 // and maps it onto the plan's task with the plan's map for that dataset.
 func testExamples(p *coldstart.Plan, bt benchTask, shared, heldout string) ([]task.Example, error) {
-	dir := filepath.Join(shared, bt.dir)
+	dir := filepath.Join(heldout, bt.dir) // split here: the test part is in heldout
 	split := "test"
-	if bt.test == nil { // split here: the test part is in heldout
-		dir = filepath.Join(heldout, bt.dir)
+	if bt.test != nil {
+		// The test files alone, so that their own header names the fields (SST-2's test
+		// file says "content" where its training file says "sentence").
+		dir = filepath.Join(heldout, "official", bt.dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		for _, f := range bt.test {
+			if err := link(filepath.Join(shared, bt.dir, f), filepath.Join(dir, f)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	c, err := catalog.Open(dir)
 	if err != nil {

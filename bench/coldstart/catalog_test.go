@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pioneer-ai/pioneer/agent/catalog"
+	"github.com/pioneer-ai/pioneer/agent/coldstart"
 )
 
 // TestCatalogHoldsNoTestSplit: the agent's catalog has no test file of any task, SMS
@@ -56,5 +59,37 @@ func TestCatalogHoldsNoTestSplit(t *testing.T) {
 	}
 	if runs[0]["test"] != runs[1]["test"] {
 		t.Fatal("the hash split differs between two builds")
+	}
+}
+
+// TestTestSplitsRead: every runnable task's official test split is read in the task's
+// terms (SST-2's test file names its text column otherwise than its training file).
+func TestTestSplitsRead(t *testing.T) {
+	shared := filepath.Join("..", "..", "..", "shared", "data")
+	if _, err := os.Stat(filepath.Join(shared, "SOURCES.md")); err != nil {
+		t.Skipf("no shared data at %s", shared)
+	}
+	work := t.TempDir()
+	catDir, heldout := filepath.Join(work, "catalog"), filepath.Join(work, "heldout")
+	if err := buildCatalog(shared, catDir, heldout); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(catDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sst2", "sms_spam", "banking77", "mbpp"} {
+		bt := tasks[name]
+		p, err := coldstart.PlanTask(bt.description, nil, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exs, err := testExamples(p, bt, shared, heldout)
+		if err != nil || len(exs) < 500 {
+			t.Fatalf("%s: %d test examples, %v", name, len(exs), err)
+		}
+		if name == "sst2" && len(exs) != 1821 {
+			t.Fatalf("sst2: %d test examples, want 1821", len(exs))
+		}
 	}
 }

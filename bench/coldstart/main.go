@@ -100,14 +100,16 @@ func run(names []string, dry bool, shared, work, base string, iterations, evalSi
 			fmt.Printf("  the plan's first source is %s, not %s: scored on %s's test split all the same\n", first, bt.dataset, bt.dataset)
 		}
 		runDir := filepath.Join(work, "runs", name)
-		start := time.Now()
 		o, err := coldstart.Run(context.Background(), coldstart.Config{Description: bt.description, Catalogs: []string{catDir}, Base: base, Out: runDir,
 			Device: torch.CPU, Iterations: iterations, EvalSize: evalSize, WallTime: wall, Log: os.Stderr,
 			Recipe: finetune.Recipe{Epochs: 3, Batch: 16, LR: 5e-3, Seed: 1}})
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		wallS := time.Since(start).Seconds()
+		// The run's own wall time, from its outcome: a run finished before (the command
+		// rerun to score it) is not timed again; a run resumed after a kill counts its last
+		// part only.
+		wallS := o.Wall
 		baseTest, agentTest, n, err := score(p, bt, shared, heldout, runDir, base, o.Version, testN)
 		if err != nil {
 			return fmt.Errorf("%s: scoring: %w", name, err)

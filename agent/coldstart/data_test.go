@@ -178,14 +178,7 @@ func TestWorkedAnswersOnOneLine(t *testing.T) {
 			t.Fatalf("answer %q: want the worked answer on one line", ex.Output)
 		}
 	}
-	dir := t.TempDir()
-	if _, _, _, err := coldstart.Freeze(dir, p, pool.Examples, 3, 1); err != nil {
-		t.Fatal(err)
-	}
-	tk, err := task.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := freezeAndLoad(t, p, pool.Examples)
 	if tk.MaxNewTokens != 64 || tk.Metric != "final_answer" {
 		t.Fatalf("task %s: max_new_tokens %d, metric %s; want 64 (short answers) and final_answer", tk.Name, tk.MaxNewTokens, tk.Metric)
 	}
@@ -194,11 +187,8 @@ func TestWorkedAnswersOnOneLine(t *testing.T) {
 		ex.Output = strings.Repeat("step ", 100) + ex.Output
 		long[i] = ex
 	}
-	if _, _, _, err := coldstart.Freeze(dir, p, long, 3, 1); err != nil {
-		t.Fatal(err)
-	}
-	if tk, err = task.Load(dir); err != nil || tk.MaxNewTokens < 200 || tk.MaxNewTokens > 512 {
-		t.Fatalf("answers of about 105 words: max_new_tokens %d (%v), want about twice that", tk.MaxNewTokens, err)
+	if tk = freezeAndLoad(t, p, long); tk.MaxNewTokens < 200 || tk.MaxNewTokens > 512 {
+		t.Fatalf("answers of about 105 words: max_new_tokens %d, want about twice that", tk.MaxNewTokens)
 	}
 }
 
@@ -232,14 +222,7 @@ func TestCodeWithTests(t *testing.T) {
 	if !strings.Contains(ex.Output, "\n    return x") || len(ex.Tests) != 2 || !strings.HasPrefix(ex.Tests[0], "assert add_") {
 		t.Fatalf("example %+v: want the program on its lines, with its two tests", ex)
 	}
-	dir := t.TempDir()
-	if _, _, _, err := coldstart.Freeze(dir, p, pool.Examples, 3, 1); err != nil {
-		t.Fatal(err)
-	}
-	tk, err := task.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := freezeAndLoad(t, p, pool.Examples)
 	if !tk.MultiLine || tk.Metric != "pass_at_1" || tk.MaxNewTokens != 64 {
 		t.Fatalf("task: multiline %v, metric %s, budget %d", tk.MultiLine, tk.Metric, tk.MaxNewTokens)
 	}
@@ -251,4 +234,18 @@ func TestCodeWithTests(t *testing.T) {
 	if p, err = coldstart.PlanTask("write a python function for a short programming problem", nil, c); err != nil || p.Task.Metric == "pass_at_1" || p.Task.MultiLine {
 		t.Fatalf("code without tests: %+v %v", p.Task, err)
 	}
+}
+
+// freezeAndLoad writes the plan's task folder from exs (a frozen set of 3) and loads it.
+func freezeAndLoad(t *testing.T, p *coldstart.Plan, exs []task.Example) *task.Task {
+	t.Helper()
+	dir := t.TempDir()
+	if _, _, _, err := coldstart.Freeze(dir, p, exs, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := task.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
 }

@@ -271,9 +271,10 @@ func TestProductionRunFullModel(t *testing.T) {
 	tk := topicTask(t)
 	deployed, parent, failures := deploy(t, tk, true)
 	out := filepath.Join(t.TempDir(), "run")
-	// What is checked here is the model folders a promotion writes, not the gate (tested
-	// above): a wider ε keeps one round of this small fixture from hinging on which 3 or 4
-	// lucky answers of a 0.5-accurate deployment a retrained model loses.
+	// What is checked here is the model folders a promotion writes, not the gate
+	// (TestGate, TestProductionRun): a wider ε keeps one round of this small fixture from
+	// hinging on which 3 or 4 lucky answers of a 0.53-accurate deployment a retrained
+	// model loses.
 	cfg := production.Config{Base: nano, Deployed: deployed, Task: tk, Failures: failures, ParentData: parent,
 		Out: out, Epsilon: 6, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8, Seed: 1, Recipe: finetune.Recipe{Epochs: 4, Batch: 8, Seed: 1}}
 	o, err := production.Run(context.Background(), cfg)

@@ -106,7 +106,12 @@ func hashSplit(src, train, test string) error {
 			tr.WriteString(l + "\n")
 		}
 	}
-	for path, s := range map[string]string{train: tr.String(), test: te.String()} {
+	return writeSplits(map[string]string{train: tr.String(), test: te.String()})
+}
+
+// writeSplits writes each file's content, its folder made first.
+func writeSplits(files map[string]string) error {
+	for path, s := range files {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
@@ -143,15 +148,7 @@ func idSplit(src, field string, ids [2]int, train, test string) error {
 	if te.Len() == 0 || tr.Len() == 0 {
 		return fmt.Errorf("%s: %s %v leaves a split empty", src, field, ids)
 	}
-	for path, s := range map[string]string{train: tr.String(), test: te.String()} {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeSplits(map[string]string{train: tr.String(), test: te.String()})
 }
 
 // testExamples reads a task's test split from the shared data (SMS Spam: from heldout)

@@ -137,6 +137,19 @@ func (p *Pretrained) ChatTemplate() (*chat.Template, error) {
 	return p.tpl, p.tplErr
 }
 
+// LoadWeights puts the weights of dir (p's own folder, to undo a fine-tune of every
+// weight, or a model fine-tuned from it) in place of p.LM's, on dev in p.LM's type; the
+// old ones are freed.
+func (p *Pretrained) LoadWeights(dir string, dev torch.Device) error {
+	m, err := Load(dir, dev, p.LM.DType())
+	if err != nil {
+		return err
+	}
+	p.LM.Close()
+	p.LM = m
+	return nil
+}
+
 // Close frees the weights and the tokenizer.
 func (p *Pretrained) Close() {
 	if p.LM != nil {

@@ -29,6 +29,9 @@ type Plan struct {
 	Sources        []Source `json:"sources"`
 	// Reasons say how each decision was made, in order, for the report.
 	Reasons []string `json:"reasons"`
+	// PlannerFallback says why a planner endpoint's plan was not used (PlanWith), "" when
+	// it was or there was none.
+	PlannerFallback string `json:"planner_fallback,omitempty"`
 }
 
 // TaskSpec is the task as task.yaml writes it (agent/task), without its data files.

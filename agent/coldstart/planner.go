@@ -53,7 +53,8 @@ func PlanWith(ctx context.Context, planner *teacher.Client, desc string, example
 	if berr != nil {
 		return nil, fmt.Errorf("%w (the planner at %s failed too: %v)", berr, planner.URL, err)
 	}
-	p.Reasons = append([]string{fmt.Sprintf("planner at %s not used: %v; the built-in planner planned the task", planner.URL, err)}, p.Reasons...)
+	p.PlannerFallback = fmt.Sprintf("planner at %s not used: %v; the built-in planner planned the task", planner.URL, err)
+	p.Reasons = append([]string{p.PlannerFallback}, p.Reasons...)
 	return p, nil
 }
 

@@ -186,8 +186,8 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Planner != nil && len(plan.Reasons) > 0 && strings.HasPrefix(plan.Reasons[0], "planner at ") {
-		fmt.Fprintf(log, "planner  %s\n", plan.Reasons[0])
+	if plan.PlannerFallback != "" {
+		fmt.Fprintf(log, "planner  %s\n", plan.PlannerFallback)
 	}
 	fmt.Fprintf(log, "task     %s: %s, metric %s\n", plan.Task.Name, plan.Task.Type, plan.Task.Metric)
 	if len(plan.Sources) == 0 {
@@ -527,13 +527,9 @@ func trainCandidate(ctx context.Context, run *agent.Run, base *model.Pretrained,
 	out := filepath.Join(run.Dir, c.Dir, "adapter")
 	if pl.Recipe.Full {
 		defer func() {
-			m, lerr := model.Load(base.Dir, cfg.Device, base.LM.DType())
-			if lerr != nil {
+			if lerr := base.LoadWeights(base.Dir, cfg.Device); lerr != nil {
 				err = errors.Join(err, fmt.Errorf("candidate %s: the base weights back: %w", pl.Name, lerr))
-				return
 			}
-			base.LM.Close()
-			base.LM = m
 		}()
 	}
 	set, tr, err := finetune.Train(ctx, base.LM, base.Tokenizer, t, data, t.Sample(dev, 100, 3), pl.Recipe, finetune.TrainEnv{

@@ -120,13 +120,7 @@ func (in *inputs) swap(dir string) error {
 			return err
 		}
 	}
-	m, err := model.Load(dir, in.cfg.Device, in.base.LM.DType())
-	if err != nil {
-		return err
-	}
-	in.base.LM.Close()
-	in.base.LM = m
-	return nil
+	return in.base.LoadWeights(dir, in.cfg.Device)
 }
 
 // readData reads the failure log, the pool, the held-out validation examples and the

@@ -93,9 +93,8 @@ func Python(ctx context.Context, program string, lim Limits) (Result, error) {
 	cmd := exec.CommandContext(wctx, py, "-I", "-S", "-B", "-c", fmt.Sprintf(guard, cpu, lim.Memory))
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "TMPDIR=" + dir, "LANG=C.UTF-8"}
-	var stderr tail
-	stderr.max = lim.Output
-	cmd.Stdout, cmd.Stderr = &tail{max: lim.Output}, &stderr
+	stderr := &tail{max: lim.Output}
+	cmd.Stdout, cmd.Stderr = &tail{max: lim.Output}, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:     true, // its children die with it
 		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,

@@ -55,6 +55,9 @@ func (w *Weights) Parameters() []*torch.Tensor {
 	return out
 }
 
+// WeightScope is the scope that owns the weights.
+func (w *Weights) WeightScope() *torch.Scope { return w.Scope }
+
 // Tensors returns the name -> weight map (shared; do not modify).
 func (w *Weights) Tensors() map[string]*torch.Tensor { return w.named }
 

@@ -12,6 +12,9 @@ import (
 )
 
 func main() {
+	if err := torch.SpinWorkers(); err != nil {
+		fmt.Fprintln(os.Stderr, "pioneer: warning:", err)
+	}
 	if err := newApp().Run(descriptionLast(os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "pioneer:", err)
 		os.Exit(1)
@@ -22,6 +25,8 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:  "pioneer",
 		Usage: "adapt small language models to real tasks, on libtorch, from Go",
+		// A --prompt or --stop value keeps its commas.
+		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			tuneCommand(),
 			planCommand(),

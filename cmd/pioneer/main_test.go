@@ -76,7 +76,7 @@ func TestGenerateAndInfoCommands(t *testing.T) {
 	in := filepath.Join(dir, "in.jsonl")
 	_ = os.WriteFile(in, []byte("{\"prompt\": \"Hello world\"}\n\n{\"prompt\": \"A longer prompt here\"}\n"), 0o644)
 	err := newApp().Run([]string{"pioneer", "generate", "--model", tinyGPT2, "--device", "cpu", "--input", in,
-		"--prompt", "Hi", "--max-new-tokens", "5", "--output", out})
+		"--prompt", "Hi, there", "--max-new-tokens", "5", "--output", out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +90,18 @@ func TestGenerateAndInfoCommands(t *testing.T) {
 		Tokens     []int  `json:"tokens"`
 		StopReason string `json:"stop_reason"`
 	}
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Prompt != "Hi" || rec.StopReason == "" {
+	// a prompt keeps its comma (no splitting of repeatable flags)
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Prompt != "Hi, there" || rec.StopReason == "" {
 		t.Fatalf("first line %s (%v)", lines[0], err)
+	}
+	// the same with int8 weights
+	out8 := filepath.Join(dir, "out8.jsonl")
+	if err := newApp().Run([]string{"pioneer", "generate", "--model", tinyGPT2, "--device", "cpu", "--int8", "--prompt", "Hi, there",
+		"--max-new-tokens", "5", "--output", out8}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(out8); err != nil || strings.Count(string(b), "\n") != 1 {
+		t.Fatalf("--int8: output %q (%v), want one line", b, err)
 	}
 	if err := newApp().Run([]string{"pioneer", "info", "--model", tinyGPT2}); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,9 @@
 #include <dlfcn.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -845,6 +847,242 @@ pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b, pt_tensor* out) {
     shape.back() = W.size(0);
     *out = wrap(yt.t().contiguous().view(shape));
   }
+  PT_CATCH
+}
+
+
+// ---- 8-bit weights ------------------------------------------------------------------------
+
+// Decoding one sequence reads every weight once per token, so on the CPU it runs at the
+// memory's speed, and float32 weights cost 4 bytes each. Int8 weights store each run of
+// kInt8Block values along a row of w as that many signed bytes q with a float scale s and
+// offset o of their own: w = s·q + o, 1.25 bytes a weight. Per block the quantizer keeps
+// the better (lower largest error) of two encodings: symmetric (s = max|w| / 127, o = 0),
+// which holds GGUF Q8_0 blocks exactly, and asymmetric (s = (max - min) / 255, q from
+// -128), which holds Q4_1 and Q4_K blocks (16 evenly spaced levels from a minimum) exactly:
+// their level step is 17 of s. Either way a weight is off by at most half a step.
+// pt_int8_linear multiplies float32 rows by such weights (below).
+constexpr int64_t kInt8Block = 32;
+
+pt_err pt_quantize_int8(pt_tensor w, pt_tensor* q, pt_tensor* scale, pt_tensor* offset) {
+  PT_TRY
+  const at::Tensor& W0 = T(w);
+  if (W0.dim() != 2 || W0.size(1) % kInt8Block != 0 || W0.size(1) == 0) {
+    throw std::invalid_argument("int8 weights need a matrix whose rows are a multiple of 32 long, got shape " +
+                                c10::str(W0.sizes()));
+  }
+  at::Tensor W = W0.detach().to(at::kCPU, at::kFloat).contiguous();
+  const int64_t N = W.size(0), K = W.size(1), nb = K / kInt8Block;
+  at::Tensor Q = at::empty({N, K}, at::TensorOptions().dtype(at::kChar));
+  at::Tensor S = at::empty({N, nb}, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor O = at::empty({N, nb}, at::TensorOptions().dtype(at::kFloat));
+  const float* wp = W.data_ptr<float>();
+  int8_t* qp = Q.data_ptr<int8_t>();
+  float *sp = S.data_ptr<float>(), *op = O.data_ptr<float>();
+  at::parallel_for(0, N * nb, 256, [&](int64_t b0, int64_t b1) {
+    int8_t sym[kInt8Block], asym[kInt8Block];
+    for (int64_t b = b0; b < b1; b++) {
+      const float* v = wp + b * kInt8Block;
+      float lo = v[0], hi = v[0];
+      for (int64_t i = 1; i < kInt8Block; i++) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
+      const float amax = std::max(-lo, hi);
+      // symmetric
+      const float s1 = amax / 127.0f;
+      float e1 = 0;
+      for (int64_t i = 0; i < kInt8Block; i++) {
+        float r = s1 > 0 ? std::nearbyint(v[i] / s1) : 0.0f;
+        r = std::min(127.0f, std::max(-127.0f, r));
+        sym[i] = static_cast<int8_t>(r);
+        e1 = std::max(e1, std::fabs(v[i] - s1 * r));
+      }
+      // asymmetric
+      const float s2 = (hi - lo) / 255.0f, o2 = lo + 128.0f * s2;
+      float e2 = 0;
+      for (int64_t i = 0; i < kInt8Block; i++) {
+        float r = s2 > 0 ? std::nearbyint((v[i] - o2) / s2) : 0.0f;
+        r = std::min(127.0f, std::max(-128.0f, r));
+        asym[i] = static_cast<int8_t>(r);
+        e2 = std::max(e2, std::fabs(v[i] - (s2 * r + o2)));
+      }
+      const bool use_sym = e1 <= e2;
+      std::memcpy(qp + b * kInt8Block, use_sym ? sym : asym, kInt8Block);
+      sp[b] = use_sym ? s1 : s2;
+      op[b] = use_sym ? 0.0f : o2;
+    }
+  });
+  *q = wrap(Q.to(W0.device()));
+  *scale = wrap(S.to(W0.device()));
+  *offset = wrap(O.to(W0.device()));
+  PT_CATCH
+}
+
+// The product quantizes x the same way, block by block (symmetric: a scale max|x|/127
+// and integers up to ±127), so that each block's 32 products are integer products summed
+// exactly: y[m][n] = Σ_b s[n][b]·dx[m][b]·Σ_i q[n][i]·qx[m][i] + o[n][b]·X[m][b], X being
+// the sum of x's own values in the block (the offsets see x unquantized). This is how
+// llama.cpp multiplies its Q8_0 and Q4 weights.
+struct Int8Rows {
+  const int8_t* qx;  // (M, K) x quantized
+  const float* dx;   // (M, K/32) their scales
+  const float* xs;   // (M, K/32) sums of x's values by block
+};
+
+// int8_linear_range_generic writes y[m][n] for n in [n0, n1), all m.
+static void int8_linear_range_generic(const Int8Rows& x, const int8_t* q, const float* sc, const float* of, float* y,
+                                      int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
+  const int64_t nb = K / kInt8Block;
+  for (int64_t n = n0; n < n1; n++) {
+    for (int64_t m = 0; m < M; m++) {
+      float acc = 0;
+      for (int64_t b = 0; b < nb; b++) {
+        const int8_t* qb = q + n * K + b * kInt8Block;
+        const int8_t* xb = x.qx + m * K + b * kInt8Block;
+        int32_t t = 0;
+        for (int64_t i = 0; i < kInt8Block; i++) t += int32_t(qb[i]) * int32_t(xb[i]);
+        acc += sc[n * nb + b] * x.dx[m * nb + b] * static_cast<float>(t) + of[n * nb + b] * x.xs[m * nb + b];
+      }
+      y[m * N + n] = acc;
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// int8_block_dot returns the eight int32 partial sums of Σ_i w[i]·v[i] over a block,
+// |w| and v·sign(w) multiplied as unsigned by signed bytes (w is never below -128 and v
+// never below -127, so the pairs' sums fit 16 bits).
+__attribute__((target("avx2,fma"))) static inline __m256i int8_block_dot(__m256i aw, __m256i w, const int8_t* v) {
+  const __m256i x = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v)), w);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, x), _mm256_set1_epi16(1));
+}
+
+extern "C++" {
+// int8_rows_avx2 is int8_linear_range_generic for R (1 to 4) rows of x starting at row m:
+// each block of a row of w is loaded once and multiplied with every one of them, each
+// row's sum in a register of its own.
+template <int R>
+__attribute__((target("avx2,fma"))) static void int8_rows_avx2(const Int8Rows& x, const int8_t* q, const float* sc,
+                                                               const float* of, float* y, int64_t m, int64_t N,
+                                                               int64_t K, int64_t n0, int64_t n1) {
+  const int64_t nb = K / kInt8Block;
+  const int8_t* x0 = x.qx + m * K;
+  const float* d0 = x.dx + m * nb;
+  for (int64_t n = n0; n < n1; n++) {
+    const int8_t* qr = q + n * K;
+    const float* sr = sc + n * nb;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t b = 0; b < nb; b++) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + b * kInt8Block));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      const int64_t k = b * kInt8Block;
+      const float s = sr[b];
+      a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_block_dot(aw, w, x0 + k)), _mm256_set1_ps(s * d0[b]), a0);
+      if (R > 1) a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_block_dot(aw, w, x0 + K + k)), _mm256_set1_ps(s * d0[nb + b]), a1);
+      if (R > 2) a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_block_dot(aw, w, x0 + 2 * K + k)), _mm256_set1_ps(s * d0[2 * nb + b]), a2);
+      if (R > 3) a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_block_dot(aw, w, x0 + 3 * K + k)), _mm256_set1_ps(s * d0[3 * nb + b]), a3);
+    }
+    const __m256 acc[4] = {a0, a1, a2, a3};
+    for (int r = 0; r < R; r++) {
+      float t = hsum8(acc[r]);
+      for (int64_t b = 0; b < nb; b++) t += of[n * nb + b] * x.xs[(m + r) * nb + b];  // the offsets
+      y[(m + r) * N + n] = t;
+    }
+  }
+}
+}  // extern "C++"
+
+// int8_linear_range_avx2 is int8_linear_range_generic 32 products at a time, four rows of
+// x at a time.
+__attribute__((target("avx2,fma"))) static void int8_linear_range_avx2(const Int8Rows& x, const int8_t* q,
+                                                                      const float* sc, const float* of, float* y,
+                                                                      int64_t M, int64_t N, int64_t K, int64_t n0,
+                                                                      int64_t n1) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) int8_rows_avx2<4>(x, q, sc, of, y, m, N, K, n0, n1);
+  switch (M - m) {
+    case 3:
+      int8_rows_avx2<3>(x, q, sc, of, y, m, N, K, n0, n1);
+      break;
+    case 2:
+      int8_rows_avx2<2>(x, q, sc, of, y, m, N, K, n0, n1);
+      break;
+    case 1:
+      int8_rows_avx2<1>(x, q, sc, of, y, m, N, K, n0, n1);
+      break;
+  }
+}
+#endif
+
+// quantize_rows quantizes x (M, K) by blocks of 32 for the product.
+static void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* qx, float* dx, float* xs) {
+  for (int64_t b = 0; b < M * K / kInt8Block; b++) {
+    const float* v = x + b * kInt8Block;
+    float amax = 0, sum = 0;
+    for (int64_t i = 0; i < kInt8Block; i++) amax = std::max(amax, std::fabs(v[i])), sum += v[i];
+    const float d = amax / 127.0f;
+    for (int64_t i = 0; i < kInt8Block; i++) {
+      qx[b * kInt8Block + i] = d > 0 ? static_cast<int8_t>(std::nearbyint(v[i] / d)) : 0;
+    }
+    dx[b] = d;
+    xs[b] = sum;
+  }
+}
+
+pt_err pt_int8_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor offset, pt_tensor b, pt_tensor* out) {
+  PT_TRY
+  const at::Tensor& X = T(x);
+  const at::Tensor& Q = T(q);
+  const at::Tensor& S = T(scale);
+  const at::Tensor& O = T(offset);
+  if (Q.dim() != 2 || Q.scalar_type() != at::kChar || Q.size(1) % kInt8Block != 0) {
+    throw std::invalid_argument("int8 linear: q must be an int8 matrix with rows a multiple of 32 long, got " +
+                                c10::str(Q.scalar_type(), " ", Q.sizes()));
+  }
+  const int64_t N = Q.size(0), K = Q.size(1), nb = K / kInt8Block;
+  if (S.sizes() != at::IntArrayRef({N, nb}) || O.sizes() != at::IntArrayRef({N, nb}) ||
+      S.scalar_type() != at::kFloat || O.scalar_type() != at::kFloat) {
+    throw std::invalid_argument("int8 linear: scale and offset must be float32 (" + std::to_string(N) + ", " +
+                                std::to_string(nb) + ")");
+  }
+  if (X.dim() < 1 || X.size(-1) != K || X.scalar_type() != at::kFloat) {
+    throw std::invalid_argument("int8 linear: x must be float32 (..., " + std::to_string(K) + "), got " +
+                                c10::str(X.scalar_type(), " ", X.sizes()));
+  }
+  if (!X.device().is_cpu() || !Q.device().is_cpu() || !S.device().is_cpu() || !O.device().is_cpu()) {
+    throw std::invalid_argument("int8 linear runs on the CPU only");
+  }
+  if (at::GradMode::is_enabled() && X.requires_grad()) {
+    throw std::invalid_argument("int8 linear records no gradient: call it without grad");
+  }
+  const int64_t M = X.numel() / K;
+  at::Tensor xm = X.reshape({M, K}).contiguous();
+  std::vector<int8_t> qx(static_cast<size_t>(M * K));
+  std::vector<float> dx(static_cast<size_t>(M * nb)), xs(static_cast<size_t>(M * nb));
+  quantize_rows(xm.data_ptr<float>(), M, K, qx.data(), dx.data(), xs.data());
+  const Int8Rows rows{qx.data(), dx.data(), xs.data()};
+  at::Tensor qc = Q.contiguous(), sc = S.contiguous(), oc = O.contiguous();
+  at::Tensor y = at::empty({M, N}, X.options());
+  const float *sp = sc.data_ptr<float>(), *op = oc.data_ptr<float>();
+  const int8_t* qp = qc.data_ptr<int8_t>();
+  float* yp = y.data_ptr<float>();
+  // Threads take runs of rows of w of at least 32K weights each.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / K);
+  bool wide = false;
+#if defined(__x86_64__)
+  wide = cpu_has_avx2_fma();
+#endif
+  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
+#if defined(__x86_64__)
+    if (wide) {
+      int8_linear_range_avx2(rows, qp, sp, op, yp, M, N, K, n0, n1);
+      return;
+    }
+#endif
+    int8_linear_range_generic(rows, qp, sp, op, yp, M, N, K, n0, n1);
+  });
+  if (b != nullptr) y.add_(T(b));
+  std::vector<int64_t> shape(X.sizes().begin(), X.sizes().end());
+  shape.back() = N;
+  *out = wrap(y.view(shape));
   PT_CATCH
 }
 

@@ -119,9 +119,10 @@ type Model struct {
 	Config         Config
 	*model.Weights // by Hugging Face name
 
-	wte, wpe, lnfW, lnfB, head *torch.Tensor
-	blocks                     []block
-	linears                    map[string]*model.Linear // by module path, e.g. "transformer.h.0.attn.c_attn"
+	wte, wpe, lnfW, lnfB *torch.Tensor
+	head                 *model.Linear // W (V, C); wte when tied
+	blocks               []block
+	linears              map[string]*model.Linear // by module path, e.g. "transformer.h.0.attn.c_attn"
 }
 
 var _ model.CausalLM = (*Model)(nil)
@@ -151,9 +152,9 @@ func (m *Model) bind() {
 	get := m.Named
 	m.wte, m.wpe = get("transformer.wte.weight"), get("transformer.wpe.weight")
 	m.lnfW, m.lnfB = get("transformer.ln_f.weight"), get("transformer.ln_f.bias")
-	m.head = get("lm_head.weight")
+	m.head = &model.Linear{W: get("lm_head.weight")}
 	if m.Config.tied() {
-		m.head = m.wte
+		m.head = &model.Linear{W: m.wte}
 	}
 	m.blocks = make([]block, m.Config.NLayer)
 	m.linears = map[string]*model.Linear{}
@@ -188,6 +189,9 @@ func (c Config) info() model.Info {
 		Heads: c.NHead, KVHeads: c.NHead, HeadDim: c.NEmbd / c.NHead, VocabSize: c.VocabSize, MaxPositions: c.NPositions,
 	}
 }
+
+// OutputProjection is the projection from hidden states to logits.
+func (m *Model) OutputProjection() *model.Linear { return m.head }
 
 // Linears returns the model's projections by Hugging Face module path.
 func (m *Model) Linears() map[string]*model.Linear { return m.linears }
@@ -278,7 +282,7 @@ func (m *Model) run(s *torch.Scope, ids, positions *torch.Tensor, opts torch.Att
 		sh := x.Shape()
 		x = s.Gather(x, 1, s.Expand(s.Unsqueeze(at, 2), at.Shape()[0], at.Shape()[1], sh[2]))
 	}
-	return s.Linear(s.LayerNorm(x, m.lnfW, m.lnfB, eps), m.head, nil)
+	return m.head.Forward(s, s.LayerNorm(x, m.lnfW, m.lnfB, eps))
 }
 
 // block is layer i: x (B, T, C) -> x + attention, then + MLP.

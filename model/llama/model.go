@@ -54,7 +54,7 @@ type Model struct {
 	// ("model.layers.0.self_attn.q_proj"), for adapters.
 	linears map[string]*model.Linear
 	norm    *torch.Tensor // (C)
-	head    *torch.Tensor // (V, C); the embedding when tied
+	head    *model.Linear // W (V, C); the embedding when tied
 }
 
 // shapes lists every parameter the configuration implies, by Hugging Face name.
@@ -130,9 +130,9 @@ func (m *Model) bind() error {
 	get := m.Named
 	m.embed = get("model.embed_tokens.weight")
 	m.norm = get("model.norm.weight")
-	m.head = get("lm_head.weight")
+	m.head = &model.Linear{W: get("lm_head.weight")}
 	if m.Config.TieWordEmbeddings {
-		m.head = m.embed
+		m.head = &model.Linear{W: m.embed}
 	}
 	m.layers = make([]layer, m.Config.NumHiddenLayers)
 	m.linears = map[string]*model.Linear{}
@@ -413,7 +413,7 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 		x = s.Select(x, 1, T-1) // (B, C)
 	}
 	x = selectPositions(s, x, at)
-	return s.Linear(s.RMSNorm(x, m.norm, m.Config.RMSNormEps), m.head, nil)
+	return m.head.Forward(s, s.RMSNorm(x, m.norm, m.Config.RMSNormEps))
 }
 
 // selectPositions picks x[b, at[b, k], :] -> (B, K, C); at nil leaves x as it is.
@@ -456,6 +456,9 @@ func (m *Model) block(s *torch.Scope, i int, x, cos, sin *torch.Tensor, opts tor
 	u.Free()
 	return s.Add(x, l.down.Forward(s, f))
 }
+
+// OutputProjection is the projection from hidden states to logits.
+func (m *Model) OutputProjection() *model.Linear { return m.head }
 
 // Linears returns the model's projections by Hugging Face module path.
 func (m *Model) Linears() map[string]*model.Linear { return m.linears }

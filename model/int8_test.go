@@ -1,0 +1,108 @@
+package model_test
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/model/gpt2"
+	"github.com/pioneer-ai/pioneer/model/llama"
+)
+
+// TestUseInt8 gives a small Llama and a small GPT-2 (Conv1D projections) int8 weights and
+// checks where they are used. Under NoGrad, 8 rows of input (within model.Int8MaxRows)
+// run on them: the logits move, but by no more than 5 % of their range (both
+// the weights and the activations are quantized to 8 bits); 20 rows, and anything that
+// records gradients, run on the float32 weights and give the float32 logits exactly.
+// Every projection and the output projection take int8 weights (the rows are multiples
+// of 32 long); a bfloat16 model is refused.
+func TestUseInt8(t *testing.T) {
+	inner := 128
+	models := map[string]func() (model.CausalLM, error){
+		"llama": func() (model.CausalLM, error) {
+			return llama.New(llama.Config{ModelType: "llama", VocabSize: 96, HiddenSize: 64, IntermediateSize: 128, NumHiddenLayers: 2,
+				NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000,
+				TieWordEmbeddings: true, HiddenAct: "silu", InitializerRange: 0.2}, torch.CPU, torch.Float32, 1)
+		},
+		"gpt2": func() (model.CausalLM, error) {
+			return gpt2.New(gpt2.Config{ModelType: "gpt2", VocabSize: 96, NEmbd: 64, NLayer: 2, NHead: 4, NInner: &inner, NPositions: 64,
+				ActivationFunction: "gelu_new", InitializerRange: 0.2}, torch.CPU, torch.Float32, 2)
+		},
+	}
+	for name, build := range models {
+		t.Run(name, func(t *testing.T) {
+			m, err := build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			s := torch.NewScope()
+			defer s.Close()
+			ids := func(n int) *torch.Tensor {
+				v := make([]int64, n)
+				for i := range v {
+					v[i] = int64((7*i + 3) % 96)
+				}
+				return s.Int64s(v, []int64{1, int64(n)}, torch.CPU)
+			}
+			logits := func(n int, grad bool) []float32 {
+				t.Helper()
+				var out []float32
+				run := func() error {
+					var err error
+					out, err = m.Forward(s, ids(n)).Float32s()
+					return err
+				}
+				var err error
+				if grad {
+					err = run()
+				} else {
+					err = torch.NoGrad(run)
+				}
+				if err == nil {
+					err = s.Err()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			short, long, trained := logits(8, false), logits(20, false), logits(8, true)
+			sum, err := model.UseInt8(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := len(m.Linears()) + 1; sum.Projections != want || sum.Skipped != 0 {
+				t.Fatalf("UseInt8 = %+v, want all %d projections in 8 bits", sum, want)
+			}
+			got := logits(8, false)
+			var lo, hi, diff float64
+			for i, v := range short {
+				lo, hi = min(lo, float64(v)), max(hi, float64(v))
+				diff = max(diff, math.Abs(float64(got[i]-v)))
+			}
+			t.Logf("int8 logits off by up to %.4g over a range of %.4g", diff, hi-lo)
+			if diff == 0 || diff > 0.05*(hi-lo) {
+				t.Fatalf("8 rows on int8 weights: logits off by up to %v over a range of %v; want above 0 (int8 used) and within 5 %%", diff, hi-lo)
+			}
+			for what, pair := range map[string][2][]float32{"20 rows": {long, logits(20, false)}, "with gradients": {trained, logits(8, true)}} {
+				for i := range pair[0] {
+					if pair[0][i] != pair[1][i] {
+						t.Fatalf("%s: logit %d = %v, want the float32 weights' %v exactly", what, i, pair[1][i], pair[0][i])
+					}
+				}
+			}
+		})
+	}
+	m, err := llama.New(llama.Config{ModelType: "llama", VocabSize: 96, HiddenSize: 64, IntermediateSize: 128, NumHiddenLayers: 1,
+		NumAttentionHeads: 4, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu"}, torch.CPU, torch.BFloat16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := model.UseInt8(m); err == nil || !strings.Contains(err.Error(), "float32") {
+		t.Fatalf("bfloat16 model: got error %v, want one saying int8 weights are made from float32", err)
+	}
+}

@@ -6,21 +6,21 @@ import (
 
 // Linear is one projection of a model: y = x·Wᵀ + b for nn.Linear (W is (out, in)), or
 // y = x·W + b for GPT-2's Conv1D (W is (in, out)). An Adapter, when set, adds its own
-// term to the output; the lora package attaches them. Int8, when set (UseInt8), holds W
-// in 8 bits for decoding: a few rows of float32 input on the CPU, under torch.NoGrad, are
+// term to the output; the lora package attaches them. Quantized, when set (Quantize),
+// holds W in 8 or 4 bits for decoding: a few rows of float32 input on the CPU, under torch.NoGrad, are
 // multiplied by it instead of W (training and anything else that records gradients uses W).
 type Linear struct {
-	W, B    *torch.Tensor // B may be nil
-	Conv1D  bool
-	Adapter Adapter
-	Int8    *torch.Int8Weight // (out, in) whatever Conv1D says
+	W, B      *torch.Tensor // B may be nil
+	Conv1D    bool
+	Adapter   Adapter
+	Quantized *torch.QuantizedWeight // (out, in) whatever Conv1D says
 }
 
-// Int8MaxRows is the most rows of input (the product of x's leading sizes) a Linear with
-// Int8 weights multiplies by them: decoding up to this many sequences at a time. Longer
+// QuantizedMaxRows is the most rows of input (the product of x's leading sizes) a Linear
+// with Quantized weights multiplies by them: decoding up to this many sequences at a time. Longer
 // inputs (a prompt's prefill, scoring) use W, where the product is bound by arithmetic and
 // the float32 GEMM is faster.
-const Int8MaxRows = 16
+const QuantizedMaxRows = 16
 
 // Adapter is an extra term added to a Linear's output.
 type Adapter interface {
@@ -31,8 +31,8 @@ type Adapter interface {
 // Forward applies the projection and its adapter.
 func (l *Linear) Forward(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	var y *torch.Tensor
-	if l.Int8 != nil && int8Input(x) {
-		y = s.Int8Linear(x, l.Int8, l.B)
+	if l.Quantized != nil && quantizedInput(x) {
+		y = s.QuantizedLinear(x, l.Quantized, l.B)
 	} else if l.Conv1D {
 		y = s.Matmul(x, l.W)
 		if l.B != nil {
@@ -69,9 +69,9 @@ func (l *Linear) Dims() (in, out int64) {
 	return sh[1], sh[0]
 }
 
-// int8Input reports whether x is input that int8 weights take: float32 on the CPU, at most
-// Int8MaxRows rows, under torch.NoGrad.
-func int8Input(x *torch.Tensor) bool {
+// quantizedInput reports whether x is input that quantized weights take: float32 on the
+// CPU, at most QuantizedMaxRows rows, under torch.NoGrad.
+func quantizedInput(x *torch.Tensor) bool {
 	if torch.GradEnabled() {
 		return false
 	}
@@ -83,5 +83,5 @@ func int8Input(x *torch.Tensor) bool {
 	for _, d := range in.Shape[:len(in.Shape)-1] {
 		rows *= d
 	}
-	return rows <= Int8MaxRows
+	return rows <= QuantizedMaxRows
 }

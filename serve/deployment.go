@@ -78,8 +78,8 @@ func (s *Server) loadFull(path string) (model.CausalLM, error) {
 		lm.Close()
 		return nil, fmt.Errorf("serve: %s has a vocabulary of %d, the base model %d: not fine-tuned from it", path, got, want)
 	}
-	if s.cfg.Int8 {
-		if _, err := model.UseInt8(lm); err != nil {
+	if s.cfg.Quantized {
+		if _, err := model.Quantize(lm); err != nil {
 			lm.Close()
 			return nil, fmt.Errorf("serve: %s: %w", path, err)
 		}

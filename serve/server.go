@@ -42,9 +42,9 @@ type Config struct {
 	MaxBatch, MaxQueue, MaxNewTokens, MaxPromptTokens int
 	MaxBody                                           int64
 	Timeout                                           time.Duration
-	// Int8 decodes with 8-bit copies of the weights (model.UseInt8), the base model's and
-	// every fully fine-tuned version's swapped in; the caller makes the base model's.
-	Int8 bool
+	// Quantized decodes with quantized copies of the weights (model.Quantize): the base
+	// model's, which the caller makes, and every fully fine-tuned version's swapped in.
+	Quantized bool
 	// LogDir receives traffic.jsonl (every request and answer) and feedback.jsonl; ""
 	// logs nothing.
 	LogDir string

@@ -4,9 +4,9 @@
 // model as it loads it (the Q4_1 GGUF dequantized to float32); llama.cpp serves Pioneer's
 // float32 GGUF export of the same weights (the same precision: the figures' reference)
 // and the Q4_1 file itself (its own quantized kernels: second rows, _q4_1); a second
-// Pioneer server decodes from int8 copies of the weights (pioneer serve --int8, which hold
-// the Q4_1 file's weights exactly), compared with llama.cpp on the Q4_1 file (rows
-// _int8_vs_q4_1): each side's own quantized kernels on the same file's weights. Each server
+// Pioneer server decodes from quantized copies of the weights (pioneer serve --quantized:
+// the Q4_1 file's projections exactly in 4 bits, its Q8_0 embedding in 8), compared with
+// llama.cpp on the Q4_1 file (rows _quantized_vs_q4_1): each side's own quantized kernels on the same file's weights. Each server
 // runs 16 slots (Pioneer: --max-batch 16; llama-server: -np 16 with continuous batching,
 // 2 threads, no prompt cache, since the benchmark's prompts repeat). For 1, 4 and 16
 // concurrent clients, each client sends /v1/completions requests back to back (greedy,
@@ -113,24 +113,24 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 		return err
 	}
 
-	// The int8 server decodes from 8-bit copies of the same weights (which hold the Q4_1
-	// file's weights exactly): a model of its own, since the copies attach to its
+	// The quantized server decodes from quantized copies of the same weights (which hold
+	// the Q4_1 file's exactly): a model of its own, since the copies attach to its
 	// projections.
-	p8, err := model.Open(data.SmolLM2, model.OpenOptions{Device: torch.CPU})
+	pq, err := model.Open(data.SmolLM2, model.OpenOptions{Device: torch.CPU})
 	if err != nil {
 		return err
 	}
-	defer p8.Close()
-	if _, err := model.UseInt8(p8.LM); err != nil {
+	defer pq.Close()
+	if _, err := model.Quantize(pq.LM); err != nil {
 		return err
 	}
 	var targets []target
 	for _, side := range []struct {
-		name string
-		p    *model.Pretrained
-		int8 bool
-	}{{"pioneer", p, false}, {"pioneer_int8", p8, true}} {
-		s, err := serve.New(serve.Config{Model: side.p, ModelName: "smollm2", MaxBatch: 16, MaxQueue: 64, MaxNewTokens: maxTokens, Int8: side.int8})
+		name      string
+		p         *model.Pretrained
+		quantized bool
+	}{{"pioneer", p, false}, {"pioneer_quantized", pq, true}} {
+		s, err := serve.New(serve.Config{Model: side.p, ModelName: "smollm2", MaxBatch: 16, MaxQueue: 64, MaxNewTokens: maxTokens, Quantized: side.quantized})
 		if err != nil {
 			return err
 		}
@@ -192,15 +192,15 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 
 	res := bench.NewResult("serve_cpu", "go run ./bench/serve", fmt.Sprintf(
 		"SmolLM2-135M-Instruct served over HTTP on loopback by pioneer serve (float32, the Q4_1 GGUF dequantized; --max-batch 16, continuous batching), "+
-			"and by pioneer serve --int8 (rows ending _int8_vs_q4_1: decoding from 8-bit copies of the weights that hold the Q4_1 file's exactly, float32 activations, prompts read in float32) "+
+			"and by pioneer serve --quantized (rows ending _quantized_vs_q4_1: decoding from copies of the weights that hold the Q4_1 file's exactly, 4-bit projections and an 8-bit output projection, activations quantized by blocks of 32 as llama.cpp does; prompts read in float32) "+
 			"and by llama.cpp 0.3.36's llama-server (2 threads, -np 16, -cb, cache_prompt false) on Pioneer's float32 GGUF export of the same weights "+
-			"(the reference of each figure) and on the Q4_1 file (rows ending _q4_1 and _int8_vs_q4_1). POST /v1/completions, greedy, max_tokens %d, %d prompts cycled; "+
+			"(the reference of each figure) and on the Q4_1 file (rows ending _q4_1 and _quantized_vs_q4_1). POST /v1/completions, greedy, max_tokens %d, %d prompts cycled; "+
 			"c clients send requests back to back: 4 requests at 1 client, %d per client at 4 and 16. tokens_per_s = completion tokens (usage) over the phase's wall time; "+
 			"latency per request, p99 over a phase's few requests is its slowest. Medians over %d rounds, the servers' order rotating each round; one warm-up request each first.",
 		maxTokens, len(prompts), perClient, rounds))
 	failed, requests := 0, 0
 	for _, c := range clients {
-		for _, side := range []string{"pioneer", "pioneer_int8"} {
+		for _, side := range []string{"pioneer", "pioneer_quantized"} {
 			for _, st := range all[side][c] {
 				failed += st.failed
 				requests += st.requests
@@ -219,15 +219,15 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 				ptr(float64(theirs.tokens)/float64(theirs.requests)), refName, true)
 		}
 	}
-	// Each side's quantized weights of the same file: Pioneer's int8 copies (the Q4_1
-	// weights exactly, float32 activations) against llama.cpp's Q4_1 kernels.
+	// Each side's quantized weights of the same file: Pioneer's quantized copies (the Q4_1
+	// file's weights exactly; activations quantized by block) against llama.cpp's Q4_1 kernels.
 	for _, c := range clients {
-		mine, theirs := median(all["pioneer_int8"][c]), median(all["llamacpp_q4_1"][c])
+		mine, theirs := median(all["pioneer_quantized"][c]), median(all["llamacpp_q4_1"][c])
 		ref := "llama.cpp llama-server, Q4_1 GGUF"
-		res.Add(fmt.Sprintf("c%d_tokens_per_s_int8_vs_q4_1", c), "tokens/s", mine.tokensPerS, &theirs.tokensPerS, ref, true)
-		res.Add(fmt.Sprintf("c%d_p50_latency_ms_int8_vs_q4_1", c), "ms", mine.p50, &theirs.p50, ref, false)
-		res.Add(fmt.Sprintf("c%d_p99_latency_ms_int8_vs_q4_1", c), "ms", mine.p99, &theirs.p99, ref, false)
-		res.Add(fmt.Sprintf("c%d_tokens_per_request_int8_vs_q4_1", c), "tokens", float64(mine.tokens)/float64(mine.requests),
+		res.Add(fmt.Sprintf("c%d_tokens_per_s_quantized_vs_q4_1", c), "tokens/s", mine.tokensPerS, &theirs.tokensPerS, ref, true)
+		res.Add(fmt.Sprintf("c%d_p50_latency_ms_quantized_vs_q4_1", c), "ms", mine.p50, &theirs.p50, ref, false)
+		res.Add(fmt.Sprintf("c%d_p99_latency_ms_quantized_vs_q4_1", c), "ms", mine.p99, &theirs.p99, ref, false)
+		res.Add(fmt.Sprintf("c%d_tokens_per_request_quantized_vs_q4_1", c), "tokens", float64(mine.tokens)/float64(mine.requests),
 			ptr(float64(theirs.tokens)/float64(theirs.requests)), ref, true)
 	}
 	for _, c := range clients {
@@ -243,7 +243,7 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 		}
 	}
 	res.Add("failed_requests", "requests", float64(failed), ptr(float64(refFailed)), "llama.cpp llama-server, f32 GGUF", false)
-	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("Pioneer's over all %d measured requests of its float32 and int8 servers; llama.cpp's of its f32 server", requests)
+	res.Figures[len(res.Figures)-1].Note = fmt.Sprintf("Pioneer's over all %d measured requests of its float32 and quantized servers; llama.cpp's of its f32 server", requests)
 	if err := res.Write(out); err != nil {
 		return err
 	}

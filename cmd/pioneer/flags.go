@@ -138,19 +138,20 @@ func openModel(c *cli.Context) (*model.Pretrained, error) {
 	return model.Open(c.String("model"), o)
 }
 
-// int8Flag switches decoding to 8-bit weights (generate, serve).
-var int8Flag = &cli.BoolFlag{Name: "int8", Usage: "decode from 8-bit copies of the weights (blocks of 32 with a scale and offset each; a GGUF file's Q8_0, Q4_1 and Q4_K weights held exactly): on the CPU about 3x less memory read per token; prompts are read with the float32 weights; float32 on the CPU only"}
+// quantizedFlag switches decoding to quantized weights (generate, serve).
+var quantizedFlag = &cli.BoolFlag{Name: "quantized", Usage: "decode from quantized copies of the weights, blocks of 32 with a scale and offset each: 4 bits where that holds a weight exactly (a Q4_1 GGUF file's projections), 8 bits otherwise (a Q8_0 file's weights exactly); activations are quantized by block too, as llama.cpp does; prompts are read with the float32 weights; float32 models on the CPU only"}
 
-// useInt8 gives p's model int8 weights when --int8 is set, and says so on standard error.
-func useInt8(c *cli.Context, p *model.Pretrained) error {
-	if !c.Bool("int8") {
+// useQuantized gives p's model quantized weights when --quantized is set, and says so on
+// standard error.
+func useQuantized(c *cli.Context, p *model.Pretrained) error {
+	if !c.Bool("quantized") {
 		return nil
 	}
-	sum, err := model.UseInt8(p.LM)
+	sum, err := model.Quantize(p.LM)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "int8: %d projections in 8 bits (%.0f MB)", sum.Projections, float64(sum.Bytes)/1e6)
+	fmt.Fprintf(os.Stderr, "quantized: %d projections in 4 bits, %d in 8 (%.0f MB)", sum.Bits4, sum.Bits8, float64(sum.Bytes)/1e6)
 	if sum.Skipped > 0 {
 		fmt.Fprintf(os.Stderr, ", %d left in float32 (rows not a multiple of 32 long)", sum.Skipped)
 	}

@@ -38,7 +38,7 @@ and plain prompts under --chat, are rendered with the model's chat template
 standard output (or --output): the prompt, the completion text, its tokens and why it
 stopped. Generation stops at the model's end-of-sequence tokens
 (generation_config.json), a --stop string or --max-new-tokens.`,
-		Flags: append(modelFlags(), int8Flag,
+		Flags: append(modelFlags(), quantizedFlag,
 			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter folder to apply (a pioneer train or tune result)"},
 			&cli.StringSliceFlag{Name: "prompt", Usage: "a prompt (repeatable)"},
 			&cli.StringFlag{Name: "input", Usage: `JSONL file with one {"prompt": "..."} per line`},
@@ -162,7 +162,7 @@ func runGenerate(c *cli.Context) error {
 		return err
 	}
 	defer p.Close()
-	if err := useInt8(c, p); err != nil {
+	if err := useQuantized(c, p); err != nil {
 		return err
 	}
 	if a := c.String("adapter"); a != "" {

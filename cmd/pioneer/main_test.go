@@ -94,14 +94,14 @@ func TestGenerateAndInfoCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Prompt != "Hi, there" || rec.StopReason == "" {
 		t.Fatalf("first line %s (%v)", lines[0], err)
 	}
-	// the same with int8 weights
+	// the same with quantized weights
 	out8 := filepath.Join(dir, "out8.jsonl")
-	if err := newApp().Run([]string{"pioneer", "generate", "--model", tinyGPT2, "--device", "cpu", "--int8", "--prompt", "Hi, there",
+	if err := newApp().Run([]string{"pioneer", "generate", "--model", tinyGPT2, "--device", "cpu", "--quantized", "--prompt", "Hi, there",
 		"--max-new-tokens", "5", "--output", out8}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(out8); err != nil || strings.Count(string(b), "\n") != 1 {
-		t.Fatalf("--int8: output %q (%v), want one line", b, err)
+		t.Fatalf("--quantized: output %q (%v), want one line", b, err)
 	}
 	if err := newApp().Run([]string{"pioneer", "info", "--model", tinyGPT2}); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ events), GET /v1/models, GET /health, GET /metrics (Prometheus), POST /v1/feedba
 {"id", "verdict": "wrong"|"right", "expected"}. A request's "model" is the base model's id
 (--name) or an adapter's. With --log-dir every request and answer goes to traffic.jsonl
 and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise.`,
-		Flags: append(modelFlags(), int8Flag,
+		Flags: append(modelFlags(), quantizedFlag,
 			&cli.StringSliceFlag{Name: "adapter", Usage: "NAME=DIR: a PEFT adapter served as model NAME; repeatable"},
 			&cli.StringFlag{Name: "deployment", Usage: "a production run folder (pioneer adapt's or pioneer start's --out): its current version is served as model --deployment-name and followed, a promotion, approval or rollback swapped in without a restart"},
 			&cli.StringFlag{Name: "deployment-name", Value: "deployment", Usage: "the deployment's model id in requests"},
@@ -115,7 +115,7 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 				return err
 			}
 			defer p.Close()
-			if err := useInt8(c, p); err != nil {
+			if err := useQuantized(c, p); err != nil {
 				ln.Close()
 				return err
 			}
@@ -124,7 +124,7 @@ and feedback to feedback.jsonl. Listens on loopback unless --addr says otherwise
 				name = strings.TrimSuffix(filepath.Base(c.String("model")), ".gguf")
 			}
 			s, err := serve.New(serve.Config{Model: p, ModelName: name, Adapters: adapters, APIKeys: keys, LogDir: logDir, Redact: red, Task: tk,
-				Int8: c.Bool("int8"), Deployment: c.String("deployment"), DeploymentName: c.String("deployment-name"),
+				Quantized: c.Bool("quantized"), Deployment: c.String("deployment"), DeploymentName: c.String("deployment-name"),
 				MaxBatch: c.Int("max-batch"), MaxQueue: c.Int("max-queue"), MaxNewTokens: c.Int("max-new-tokens"), Timeout: c.Duration("timeout")})
 			if err != nil {
 				ln.Close()

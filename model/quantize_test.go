@@ -11,14 +11,14 @@ import (
 	"github.com/pioneer-ai/pioneer/model/llama"
 )
 
-// TestUseInt8 gives a small Llama and a small GPT-2 (Conv1D projections) int8 weights and
-// checks where they are used. Under NoGrad, 8 rows of input (within model.Int8MaxRows)
+// TestQuantize gives a small Llama and a small GPT-2 (Conv1D projections) quantized weights and
+// checks where they are used. Under NoGrad, 8 rows of input (within model.QuantizedMaxRows)
 // run on them: the logits move, but by no more than 5 % of their range (both
 // the weights and the activations are quantized to 8 bits); 20 rows, and anything that
 // records gradients, run on the float32 weights and give the float32 logits exactly.
-// Every projection and the output projection take int8 weights (the rows are multiples
+// Every projection and the output projection take quantized weights (the rows are multiples
 // of 32 long); a bfloat16 model is refused.
-func TestUseInt8(t *testing.T) {
+func TestQuantize(t *testing.T) {
 	inner := 128
 	models := map[string]func() (model.CausalLM, error){
 		"llama": func() (model.CausalLM, error) {
@@ -70,12 +70,12 @@ func TestUseInt8(t *testing.T) {
 				return out
 			}
 			short, long, trained := logits(8, false), logits(20, false), logits(8, true)
-			sum, err := model.UseInt8(m)
+			sum, err := model.Quantize(m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := len(m.Linears()) + 1; sum.Projections != want || sum.Skipped != 0 {
-				t.Fatalf("UseInt8 = %+v, want all %d projections in 8 bits", sum, want)
+			if want := len(m.Linears()) + 1; sum.Bits8 != want || sum.Bits4 != 0 || sum.Skipped != 0 {
+				t.Fatalf("Quantize = %+v, want all %d projections in 8 bits (random weights)", sum, want)
 			}
 			got := logits(8, false)
 			var lo, hi, diff float64
@@ -83,9 +83,9 @@ func TestUseInt8(t *testing.T) {
 				lo, hi = min(lo, float64(v)), max(hi, float64(v))
 				diff = max(diff, math.Abs(float64(got[i]-v)))
 			}
-			t.Logf("int8 logits off by up to %.4g over a range of %.4g", diff, hi-lo)
+			t.Logf("quantized logits off by up to %.4g over a range of %.4g", diff, hi-lo)
 			if diff == 0 || diff > 0.05*(hi-lo) {
-				t.Fatalf("8 rows on int8 weights: logits off by up to %v over a range of %v; want above 0 (int8 used) and within 5 %%", diff, hi-lo)
+				t.Fatalf("8 rows on quantized weights: logits off by up to %v over a range of %v; want above 0 (quantized weights used) and within 5 %%", diff, hi-lo)
 			}
 			for what, pair := range map[string][2][]float32{"20 rows": {long, logits(20, false)}, "with gradients": {trained, logits(8, true)}} {
 				for i := range pair[0] {
@@ -102,7 +102,7 @@ func TestUseInt8(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := model.UseInt8(m); err == nil || !strings.Contains(err.Error(), "float32") {
-		t.Fatalf("bfloat16 model: got error %v, want one saying int8 weights are made from float32", err)
+	if _, err := model.Quantize(m); err == nil || !strings.Contains(err.Error(), "float32") {
+		t.Fatalf("bfloat16 model: got error %v, want one saying quantized weights are made from float32", err)
 	}
 }

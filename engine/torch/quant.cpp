@@ -1,0 +1,352 @@
+// quant.cpp — quantized weights for decoding on the CPU, and the product of float32 rows
+// by them (shim.h, "quantized weights").
+//
+// Decoding one sequence reads every weight once per token, so on the CPU it runs at the
+// memory's speed, and float32 weights cost 4 bytes each. Quantized weights store each
+// run of kBlock values along a row of w with a float scale s and offset o of their own,
+// w = s·q + o, q in 8 bits (1.25 bytes a weight) or, where that holds the block exactly,
+// 4 bits (0.75 bytes).
+//
+// 8 bits: per block the better (lower largest error) of a symmetric encoding (s =
+// max|w| / 127, o = 0, q from -127 to 127), which holds GGUF Q8_0 blocks exactly, and an
+// asymmetric one (s = (max - min) / 255, q from -128), which holds 16 evenly spaced
+// levels from a minimum (GGUF Q4_1) exactly: their step is 17 of s. A weight is off by at
+// most half a step.
+// 4 bits: s = (max - min) / 15, o = min, q from 0 to 15, two to a byte (element i of a
+// block in the low half of its byte i, element i + 16 in the high half: llama.cpp's
+// layout). Chosen for a whole matrix when every block of it comes back within float
+// rounding (a Q4_1 file's weights, and Q4_K's where each block reaches both end levels).
+//
+// The product quantizes x the same way, block by block (symmetric: a scale max|x|/127 and
+// integers up to ±127), so that each block's 32 products are integer products summed
+// exactly: y[m][n] = Σ_b s[n][b]·dx[m][b]·Σ_i q[n][i]·qx[m][i] + o[n][b]·X[m][b], X being
+// the sum of x's own values in the block (the offsets see x unquantized). This is how
+// llama.cpp multiplies its Q8_0 and Q4 weights.
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "shim_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+using pt_internal::tensor_of;
+using pt_internal::wrap_tensor;
+
+namespace {
+
+constexpr int64_t kBlock = 32;
+
+// encode8 writes block v's 8-bit encoding.
+void encode8(const float* v, int8_t* q, float* scale, float* offset) {
+  float lo = v[0], hi = v[0];
+  for (int64_t i = 1; i < kBlock; i++) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
+  int8_t sym[kBlock], asym[kBlock];
+  const float s1 = std::max(-lo, hi) / 127.0f;
+  float e1 = 0;
+  for (int64_t i = 0; i < kBlock; i++) {
+    const float r = s1 > 0 ? std::min(127.0f, std::max(-127.0f, std::nearbyint(v[i] / s1))) : 0.0f;
+    sym[i] = static_cast<int8_t>(r);
+    e1 = std::max(e1, std::fabs(v[i] - s1 * r));
+  }
+  const float s2 = (hi - lo) / 255.0f, o2 = lo + 128.0f * s2;
+  float e2 = 0;
+  for (int64_t i = 0; i < kBlock; i++) {
+    const float r = s2 > 0 ? std::min(127.0f, std::max(-128.0f, std::nearbyint((v[i] - o2) / s2))) : 0.0f;
+    asym[i] = static_cast<int8_t>(r);
+    e2 = std::max(e2, std::fabs(v[i] - (s2 * r + o2)));
+  }
+  const bool use_sym = e1 <= e2;
+  std::memcpy(q, use_sym ? sym : asym, kBlock);
+  *scale = use_sym ? s1 : s2;
+  *offset = use_sym ? 0.0f : o2;
+}
+
+// encode4 writes block v's 4-bit encoding (16 bytes) and reports whether it holds the
+// block within float rounding: every value within 8 float32 steps of the block's
+// largest magnitude.
+bool encode4(const float* v, uint8_t* q, float* scale, float* offset) {
+  float lo = v[0], hi = v[0];
+  for (int64_t i = 1; i < kBlock; i++) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
+  const float s = (hi - lo) / 15.0f;
+  const float tol = 8 * std::max(std::fabs(lo), std::fabs(hi)) * 1.1920929e-7f;
+  bool exact = true;
+  uint8_t l[kBlock];
+  for (int64_t i = 0; i < kBlock; i++) {
+    const float r = s > 0 ? std::min(15.0f, std::max(0.0f, std::nearbyint((v[i] - lo) / s))) : 0.0f;
+    l[i] = static_cast<uint8_t>(r);
+    exact = exact && std::fabs(v[i] - (s * r + lo)) <= tol;
+  }
+  for (int64_t i = 0; i < kBlock / 2; i++) q[i] = static_cast<uint8_t>(l[i] | (l[i + kBlock / 2] << 4));
+  *scale = s;
+  *offset = lo;
+  return exact;
+}
+
+// Rows is x quantized for the product.
+struct Rows {
+  const int8_t* qx;  // (M, K)
+  const float* dx;   // (M, K/32) their scales
+  const float* xs;   // (M, K/32) sums of x's own values by block
+};
+
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* qx, float* dx, float* xs) {
+  for (int64_t b = 0; b < M * K / kBlock; b++) {
+    const float* v = x + b * kBlock;
+    float amax = 0, sum = 0;
+    for (int64_t i = 0; i < kBlock; i++) amax = std::max(amax, std::fabs(v[i])), sum += v[i];
+    const float d = amax / 127.0f;
+    for (int64_t i = 0; i < kBlock; i++) qx[b * kBlock + i] = d > 0 ? static_cast<int8_t>(std::nearbyint(v[i] / d)) : 0;
+    dx[b] = d;
+    xs[b] = sum;
+  }
+}
+
+// level returns value i (0 to 31) of a block of bits-bit weights starting at qb.
+inline int32_t level(const uint8_t* qb, int bits, int64_t i) {
+  if (bits == 8) return static_cast<int8_t>(qb[i]);
+  return i < kBlock / 2 ? (qb[i] & 15) : (qb[i - kBlock / 2] >> 4);
+}
+
+// range_generic writes y[m][n] for n in [n0, n1), all m.
+void range_generic(const Rows& x, const uint8_t* q, int bits, const float* sc, const float* of, float* y, int64_t M,
+                   int64_t N, int64_t K, int64_t n0, int64_t n1) {
+  const int64_t nb = K / kBlock, bb = kBlock * bits / 8;  // bytes per block
+  for (int64_t n = n0; n < n1; n++) {
+    for (int64_t m = 0; m < M; m++) {
+      float acc = 0;
+      for (int64_t b = 0; b < nb; b++) {
+        const uint8_t* qb = q + (n * nb + b) * bb;
+        const int8_t* xb = x.qx + m * K + b * kBlock;
+        int32_t t = 0;
+        for (int64_t i = 0; i < kBlock; i++) t += level(qb, bits, i) * int32_t(xb[i]);
+        acc += sc[n * nb + b] * x.dx[m * nb + b] * static_cast<float>(t) + of[n * nb + b] * x.xs[m * nb + b];
+      }
+      y[m * N + n] = acc;
+    }
+  }
+}
+
+#if defined(__x86_64__)
+bool cpu_avx2() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  return _mm_cvtss_f32(s);
+}
+
+// BITS = 8: signed levels, multiplied as |w| by v·sign(w) (unsigned by signed bytes; w is
+// never below -128 and v never below -127, so the pairs' sums fit 16 bits). BITS = 4:
+// levels 0 to 15, unsigned already.
+template <int BITS>
+__attribute__((target("avx2,fma"))) inline __m256i block_levels(const uint8_t* qb) {
+  if (BITS == 8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb));
+  // the 16 bytes in both halves, the high half shifted down a nibble
+  const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)));
+  return _mm256_and_si256(_mm256_blend_epi32(raw, _mm256_srli_epi16(raw, 4), 0xF0), _mm256_set1_epi8(15));
+}
+
+// block_dot returns the eight int32 partial sums of Σ_i w[i]·v[i] over a block; u is w
+// as the unsigned operand (|w| for 8 bits, w itself for 4).
+template <int BITS>
+__attribute__((target("avx2,fma"))) inline __m256i block_dot(__m256i u, __m256i w, const int8_t* v) {
+  __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v));
+  if (BITS == 8) x = _mm256_sign_epi8(x, w);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+}
+
+// rows_avx2 is range_generic for R (1 to 4) rows of x starting at row m: each block of a
+// row of w is loaded once and multiplied with every one of them, each row's sum in a
+// register of its own.
+template <int BITS, int R>
+__attribute__((target("avx2,fma"))) void rows_avx2(const Rows& x, const uint8_t* q, const float* sc, const float* of,
+                                                   float* y, int64_t m, int64_t N, int64_t K, int64_t n0, int64_t n1) {
+  const int64_t nb = K / kBlock, bb = kBlock * BITS / 8;
+  const int8_t* x0 = x.qx + m * K;
+  const float* d0 = x.dx + m * nb;
+  for (int64_t n = n0; n < n1; n++) {
+    const uint8_t* qr = q + n * nb * bb;
+    const float* sr = sc + n * nb;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t b = 0; b < nb; b++) {
+      const __m256i w = block_levels<BITS>(qr + b * bb);
+      const __m256i u = BITS == 8 ? _mm256_sign_epi8(w, w) : w;
+      const int64_t k = b * kBlock;
+      const float s = sr[b];
+      if (R == 1 && (b & 1)) {  // one row: odd blocks sum apart, so consecutive blocks do not wait on each other
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<BITS>(u, w, x0 + k)), _mm256_set1_ps(s * d0[b]), a1);
+        continue;
+      }
+      a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<BITS>(u, w, x0 + k)), _mm256_set1_ps(s * d0[b]), a0);
+      if (R > 1) a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<BITS>(u, w, x0 + K + k)), _mm256_set1_ps(s * d0[nb + b]), a1);
+      if (R > 2) a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<BITS>(u, w, x0 + 2 * K + k)), _mm256_set1_ps(s * d0[2 * nb + b]), a2);
+      if (R > 3) a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot<BITS>(u, w, x0 + 3 * K + k)), _mm256_set1_ps(s * d0[3 * nb + b]), a3);
+    }
+    if (R == 1) a0 = _mm256_add_ps(a0, a1);
+    const __m256 acc[4] = {a0, a1, a2, a3};
+    for (int r = 0; r < R; r++) {
+      float t = hsum8(acc[r]);
+      for (int64_t b = 0; b < nb; b++) t += of[n * nb + b] * x.xs[(m + r) * nb + b];  // the offsets
+      y[(m + r) * N + n] = t;
+    }
+  }
+}
+
+// range_avx2 is range_generic 32 products at a time, four rows of x at a time.
+template <int BITS>
+__attribute__((target("avx2,fma"))) void range_avx2(const Rows& x, const uint8_t* q, const float* sc, const float* of,
+                                                    float* y, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) rows_avx2<BITS, 4>(x, q, sc, of, y, m, N, K, n0, n1);
+  switch (M - m) {
+    case 3:
+      rows_avx2<BITS, 3>(x, q, sc, of, y, m, N, K, n0, n1);
+      break;
+    case 2:
+      rows_avx2<BITS, 2>(x, q, sc, of, y, m, N, K, n0, n1);
+      break;
+    case 1:
+      rows_avx2<BITS, 1>(x, q, sc, of, y, m, N, K, n0, n1);
+      break;
+  }
+}
+#endif
+
+// check_quantized validates a quantized weight and returns its (N, K).
+std::pair<int64_t, int64_t> check_quantized(const at::Tensor& Q, const at::Tensor& S, const at::Tensor& O, int bits) {
+  if (bits != 8 && bits != 4) throw std::invalid_argument("quantized weights have 8 or 4 bits, not " + std::to_string(bits));
+  if (S.dim() != 2 || S.scalar_type() != at::kFloat || O.sizes() != S.sizes() || O.scalar_type() != at::kFloat) {
+    throw std::invalid_argument("quantized weights: scale and offset must be float32 matrices of one shape, got " +
+                                c10::str(S.sizes(), " and ", O.sizes()));
+  }
+  const int64_t N = S.size(0), K = S.size(1) * kBlock;
+  const auto want = bits == 8 ? at::kChar : at::kByte;
+  if (Q.dim() != 2 || Q.scalar_type() != want || Q.size(0) != N || Q.size(1) != K * bits / 8) {
+    throw std::invalid_argument("quantized weights: " + std::to_string(bits) + "-bit values of (" + std::to_string(N) + ", " +
+                                std::to_string(K) + ") weights must be " + c10::str(want) + " (" + std::to_string(N) + ", " +
+                                std::to_string(K * bits / 8) + "), got " + c10::str(Q.scalar_type(), " ", Q.sizes()));
+  }
+  if (!Q.device().is_cpu() || !S.device().is_cpu() || !O.device().is_cpu()) {
+    throw std::invalid_argument("quantized weights live on the CPU");
+  }
+  return {N, K};
+}
+
+}  // namespace
+
+extern "C" {
+
+pt_err pt_quantize_blocks(pt_tensor w, pt_tensor* q, pt_tensor* scale, pt_tensor* offset, int* bits) {
+  PT_INTERNAL_TRY
+  const at::Tensor& W0 = tensor_of(w);
+  if (W0.dim() != 2 || W0.size(1) % kBlock != 0 || W0.size(1) == 0) {
+    throw std::invalid_argument("quantized weights need a matrix whose rows are a multiple of 32 long, got shape " +
+                                c10::str(W0.sizes()));
+  }
+  const at::Tensor W = W0.detach().to(at::kCPU, at::kFloat).contiguous();
+  const int64_t N = W.size(0), K = W.size(1), blocks = N * K / kBlock;
+  const float* wp = W.data_ptr<float>();
+  at::Tensor S = at::empty({N, K / kBlock}, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor O = at::empty({N, K / kBlock}, at::TensorOptions().dtype(at::kFloat));
+  float *sp = S.data_ptr<float>(), *op = O.data_ptr<float>();
+  at::Tensor Q = at::empty({N, K / 2}, at::TensorOptions().dtype(at::kByte));
+  std::atomic<bool> exact{true};
+  at::parallel_for(0, blocks, 256, [&](int64_t b0, int64_t b1) {
+    uint8_t* qp = Q.data_ptr<uint8_t>();
+    bool all = true;
+    for (int64_t b = b0; b < b1 && all; b++) all = encode4(wp + b * kBlock, qp + b * kBlock / 2, sp + b, op + b);
+    if (!all) exact.store(false);
+  });
+  *bits = 4;
+  if (!exact.load()) {
+    *bits = 8;
+    Q = at::empty({N, K}, at::TensorOptions().dtype(at::kChar));
+    at::parallel_for(0, blocks, 256, [&](int64_t b0, int64_t b1) {
+      int8_t* qp = Q.data_ptr<int8_t>();
+      for (int64_t b = b0; b < b1; b++) encode8(wp + b * kBlock, qp + b * kBlock, sp + b, op + b);
+    });
+  }
+  *q = wrap_tensor(Q);
+  *scale = wrap_tensor(S);
+  *offset = wrap_tensor(O);
+  PT_INTERNAL_CATCH
+}
+
+pt_err pt_dequantize_blocks(pt_tensor q, pt_tensor scale, pt_tensor offset, int bits, pt_tensor* out) {
+  PT_INTERNAL_TRY
+  const at::Tensor Q = tensor_of(q).contiguous(), S = tensor_of(scale).contiguous(), O = tensor_of(offset).contiguous();
+  const auto [N, K] = check_quantized(Q, S, O, bits);
+  at::Tensor W = at::empty({N, K}, at::TensorOptions().dtype(at::kFloat));
+  const uint8_t* qp = static_cast<const uint8_t*>(Q.data_ptr());
+  const float *sp = S.data_ptr<float>(), *op = O.data_ptr<float>();
+  float* wp = W.data_ptr<float>();
+  const int64_t bb = kBlock * bits / 8;
+  at::parallel_for(0, N * K / kBlock, 256, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) {
+      for (int64_t i = 0; i < kBlock; i++) wp[b * kBlock + i] = sp[b] * static_cast<float>(level(qp + b * bb, bits, i)) + op[b];
+    }
+  });
+  *out = wrap_tensor(W);
+  PT_INTERNAL_CATCH
+}
+
+pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor offset, int bits, pt_tensor b,
+                           pt_tensor* out) {
+  PT_INTERNAL_TRY
+  const at::Tensor& X = tensor_of(x);
+  const at::Tensor Q = tensor_of(q).contiguous(), S = tensor_of(scale).contiguous(), O = tensor_of(offset).contiguous();
+  const auto [N, K] = check_quantized(Q, S, O, bits);
+  const int64_t nb = K / kBlock;
+  if (X.dim() < 1 || X.size(-1) != K || X.scalar_type() != at::kFloat || !X.device().is_cpu()) {
+    throw std::invalid_argument("quantized linear: x must be float32 (..., " + std::to_string(K) + ") on the CPU, got " +
+                                c10::str(X.scalar_type(), " ", X.sizes(), " on ", X.device()));
+  }
+  if (at::GradMode::is_enabled() && X.requires_grad()) {
+    throw std::invalid_argument("quantized linear records no gradient: call it without grad");
+  }
+  const int64_t M = X.numel() / K;
+  const at::Tensor xm = X.reshape({M, K}).contiguous();
+  std::vector<int8_t> qx(static_cast<size_t>(M * K));
+  std::vector<float> dx(static_cast<size_t>(M * nb)), xs(static_cast<size_t>(M * nb));
+  quantize_rows(xm.data_ptr<float>(), M, K, qx.data(), dx.data(), xs.data());
+  const Rows rows{qx.data(), dx.data(), xs.data()};
+  at::Tensor y = at::empty({M, N}, X.options());
+  const uint8_t* qp = static_cast<const uint8_t*>(Q.data_ptr());
+  const float *sp = S.data_ptr<float>(), *op = O.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  // Threads take runs of rows of w of at least 32K weights each.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / K);
+  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
+#if defined(__x86_64__)
+    if (cpu_avx2()) {
+      if (bits == 8) {
+        range_avx2<8>(rows, qp, sp, op, yp, M, N, K, n0, n1);
+      } else {
+        range_avx2<4>(rows, qp, sp, op, yp, M, N, K, n0, n1);
+      }
+      return;
+    }
+#endif
+    range_generic(rows, qp, bits, sp, op, yp, M, N, K, n0, n1);
+  });
+  if (b != nullptr) y.add_(tensor_of(b));
+  std::vector<int64_t> shape(X.sizes().begin(), X.sizes().end());
+  shape.back() = N;
+  *out = wrap_tensor(y.view(shape));
+  PT_INTERNAL_CATCH
+}
+
+}  // extern "C"

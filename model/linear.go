@@ -41,6 +41,11 @@ func (l *Linear) Forward(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	} else {
 		y = s.Linear(x, l.W, l.B)
 	}
+	return l.addAdapter(s, x, y)
+}
+
+// addAdapter adds the adapter's term for input x to the projection's output y.
+func (l *Linear) addAdapter(s *torch.Scope, x, y *torch.Tensor) *torch.Tensor {
 	switch a := l.Adapter.(type) {
 	case nil:
 	case fusedAdapter:

@@ -16,6 +16,12 @@ type quantizable interface {
 	WeightScope() *torch.Scope
 }
 
+// grouped architectures run some projections as groups (Group): their quantized weights
+// are the group's.
+type grouped interface {
+	ProjectionGroups() []*Group
+}
+
 // QuantizeSummary says what Quantize did.
 type QuantizeSummary struct {
 	Bits8, Bits4 int   // projections given 8-bit and 4-bit weights, the output projection included
@@ -24,7 +30,8 @@ type QuantizeSummary struct {
 }
 
 // Quantize gives every projection of m whose rows are a multiple of 32 long, and its
-// output projection, a quantized copy of its weight (torch.Quantize: blocks of 32 with a
+// output projection, a quantized copy of its weight (one for each Group of projections
+// the architecture runs together) (torch.Quantize: blocks of 32 with a
 // scale and offset each, in 4 bits where that holds the weight exactly, as it does a Q4_1
 // GGUF file's, otherwise 8), which decoding on the CPU then multiplies by
 // (Linear.Forward). The float32 weights stay: prefill, scoring and training use them.
@@ -44,9 +51,33 @@ func Quantize(m CausalLM) (QuantizeSummary, error) {
 		return sum, fmt.Errorf("quantized weights are made from float32 weights; the model is %v", m.DType())
 	}
 	owner := qm.WeightScope()
+	inGroup := map[*Linear]bool{}
+	if gm, ok := m.(grouped); ok {
+		for _, g := range gm.ProjectionGroups() {
+			bits, ok := g.quantize(owner)
+			if err := owner.Err(); err != nil {
+				return sum, fmt.Errorf("quantized weights: %w", err)
+			}
+			if !ok {
+				continue
+			}
+			for _, p := range g.Parts {
+				inGroup[p] = true
+				p.dropQuantized()
+				if bits == 4 {
+					sum.Bits4++
+				} else {
+					sum.Bits8++
+				}
+			}
+			sum.Bytes += g.quantized.Bytes()
+		}
+	}
 	linears := []*Linear{qm.OutputProjection()}
 	for _, name := range slices.Sorted(maps.Keys(m.Linears())) {
-		linears = append(linears, m.Linears()[name])
+		if l := m.Linears()[name]; !inGroup[l] {
+			linears = append(linears, l)
+		}
 	}
 	for _, l := range linears {
 		w := l.W
@@ -65,11 +96,7 @@ func Quantize(m CausalLM) (QuantizeSummary, error) {
 		if err := owner.Err(); err != nil {
 			return sum, fmt.Errorf("quantized weights: %w", err)
 		}
-		if l.Quantized != nil { // a second call: the old copy goes
-			l.Quantized.Q.Free()
-			l.Quantized.Scale.Free()
-			l.Quantized.Offset.Free()
-		}
+		l.dropQuantized() // a second call: the old copy goes
 		l.Quantized = q
 		if q.Bits == 4 {
 			sum.Bits4++
@@ -79,4 +106,12 @@ func Quantize(m CausalLM) (QuantizeSummary, error) {
 		sum.Bytes += q.Bytes()
 	}
 	return sum, nil
+}
+
+// dropQuantized frees l's quantized copy, if any.
+func (l *Linear) dropQuantized() {
+	if l.Quantized != nil {
+		l.Quantized.Free()
+		l.Quantized = nil
+	}
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/pioneer-ai/pioneer/model/llama"
 )
 
-// TestQuantize gives a small Llama and a small GPT-2 (Conv1D projections) quantized weights and
+// TestQuantize gives a small Llama, a small Qwen2 (biases on q, k and v) and a small GPT-2
+// (Conv1D projections) quantized weights and
 // checks where they are used. Under NoGrad, 8 rows of input (within model.QuantizedMaxRows)
 // run on them: the logits move, but by no more than 5 % of their range (both
 // the weights and the activations are quantized to 8 bits); 20 rows, and anything that
@@ -25,6 +26,22 @@ func TestQuantize(t *testing.T) {
 			return llama.New(llama.Config{ModelType: "llama", VocabSize: 96, HiddenSize: 64, IntermediateSize: 128, NumHiddenLayers: 2,
 				NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000,
 				TieWordEmbeddings: true, HiddenAct: "silu", InitializerRange: 0.2}, torch.CPU, torch.Float32, 1)
+		},
+		"qwen2": func() (model.CausalLM, error) { // biases on q, k and v: the stacked bias of a group
+			m, err := llama.New(llama.Config{Architectures: []string{"Qwen2ForCausalLM"}, ModelType: "qwen2", VocabSize: 96, HiddenSize: 64, IntermediateSize: 128, NumHiddenLayers: 2,
+				NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000,
+				HiddenAct: "silu", InitializerRange: 0.2}, torch.CPU, torch.Float32, 3)
+			if err != nil {
+				return nil, err
+			}
+			for i, name := range m.Names() {
+				if strings.HasSuffix(name, ".bias") {
+					if err := m.Named(name).Fill(0.1 * float64(i%7-3)); err != nil {
+						return nil, err
+					}
+				}
+			}
+			return m, nil
 		},
 		"gpt2": func() (model.CausalLM, error) {
 			return gpt2.New(gpt2.Config{ModelType: "gpt2", VocabSize: 96, NEmbd: 64, NLayer: 2, NHead: 4, NInner: &inner, NPositions: 64,

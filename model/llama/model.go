@@ -35,6 +35,7 @@ type layer struct {
 	qNorm, kNorm        *torch.Tensor // (D), Qwen3 only
 	q, k, v, o          *model.Linear // q (Hq*D, C), k/v (Hkv*D, C), o (C, Hq*D)
 	gate, up, down      *model.Linear // gate/up (F, C), down (C, F)
+	qkv, gateUp         *model.Group  // q, k and v; gate and up: each reads one input
 }
 
 // Model is a Llama-style causal language model whose parameters live on one device.
@@ -151,6 +152,8 @@ func (m *Model) bind() error {
 			q:         lin("self_attn.q_proj"), k: lin("self_attn.k_proj"), v: lin("self_attn.v_proj"),
 			o: lin("self_attn.o_proj"), gate: lin("mlp.gate_proj"), up: lin("mlp.up_proj"), down: lin("mlp.down_proj"),
 		}
+		l := &m.layers[i]
+		l.qkv, l.gateUp = model.NewGroup(l.q, l.k, l.v), model.NewGroup(l.gate, l.up)
 	}
 	if missing := m.Missing(m.Config.shapes()); len(missing) > 0 {
 		return fmt.Errorf("llama: %d parameters missing, e.g. %s", len(missing), missing[0])
@@ -432,13 +435,14 @@ func (m *Model) block(s *torch.Scope, i int, x, cos, sin *torch.Tensor, opts tor
 	l := &m.layers[i]
 	Hq, Hkv, D := int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
 	h := s.RMSNorm(x, l.inputNorm, c.RMSNormEps)
-	q := s.Reshape(l.q.Forward(s, h), B, T, Hq, D)
-	k := s.Reshape(l.k.Forward(s, h), B, T, Hkv, D)
+	qkv := l.qkv.Forward(s, h)
+	q := s.Reshape(qkv[0], B, T, Hq, D)
+	k := s.Reshape(qkv[1], B, T, Hkv, D)
 	if l.qNorm != nil { // Qwen3: RMSNorm over each head's queries and keys, before RoPE
 		q, k = s.RMSNorm(q, l.qNorm, c.RMSNormEps), s.RMSNorm(k, l.kNorm, c.RMSNormEps)
 	}
-	q, k = s.Transpose(q, 1, 2), s.Transpose(k, 1, 2)                  // (B, H, T, D)
-	v := s.Transpose(s.Reshape(l.v.Forward(s, h), B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
+	q, k = s.Transpose(q, 1, 2), s.Transpose(k, 1, 2)       // (B, H, T, D)
+	v := s.Transpose(s.Reshape(qkv[2], B, T, Hkv, D), 1, 2) // (B, Hkv, T, D)
 	q, k = s.Rope(q, cos, sin), s.Rope(k, cos, sin)
 	if cache != nil {
 		k, v = cache.Update(s, i, k, v) // (B, Hkv, S, D)
@@ -448,13 +452,24 @@ func (m *Model) block(s *torch.Scope, i int, x, cos, sin *torch.Tensor, opts tor
 	x = s.Add(x, l.o.Forward(s, a))
 	h = s.RMSNorm(x, l.postNorm, c.RMSNormEps)
 	// The MLP's (B, T, F) activations are the largest; free each as soon as it is used.
-	g, u := l.gate.Forward(s, h), l.up.Forward(s, h)
+	gu := l.gateUp.Forward(s, h)
+	g, u := gu[0], gu[1]
 	act := s.Silu(g)
 	g.Free()
 	f := s.Mul(act, u)
 	act.Free()
 	u.Free()
 	return s.Add(x, l.down.Forward(s, f))
+}
+
+// ProjectionGroups lists each layer's projections that read one input (q, k, v; gate,
+// up), for model.Quantize.
+func (m *Model) ProjectionGroups() []*model.Group {
+	var gs []*model.Group
+	for i := range m.layers {
+		gs = append(gs, m.layers[i].qkv, m.layers[i].gateUp)
+	}
+	return gs
 }
 
 // OutputProjection is the projection from hidden states to logits.

@@ -4,7 +4,8 @@
 // and the real SmolLM2-135M-Instruct (its GGUF dequantized to a float32 folder both sides
 // read). For SmolLM2 it also measures llama.cpp's llama-batched-bench (scripts/
 // build-llamacpp.sh) on the same prompts' shape, on Pioneer's f32 GGUF export of the same
-// weights and on the Q4_1 file an edge user has. It writes
+// weights and on the Q4_1 file an edge user has, and Pioneer decoding from quantized
+// copies of the weights (model.Quantize; rows _quantized_vs_*) against the latter. It writes
 // bench/results/generate_<cpu|gpu>.json and prints a table.
 //
 //	go run ./bench/generate                    # CPU, float32
@@ -56,6 +57,9 @@ type refOut struct {
 }
 
 func main() {
+	if err := torch.SpinWorkers(); err != nil { // as pioneer does
+		fmt.Fprintln(os.Stderr, "bench/generate: warning:", err)
+	}
 	device := flag.String("device", "cpu", "cpu or cuda")
 	dtype := flag.String("dtype", "float32", "float32, bfloat16 or float16 (both sides)")
 	python := flag.String("python", "", "Python with torch 2.11.0 and transformers (default: scripts/reference-env.sh's)")
@@ -183,37 +187,63 @@ func run(device, dtypeName, python, cache, out, commit, only, llamacpp string, r
 		if err != nil {
 			return err
 		}
-		// Rounds alternate the two sides so that a slow spell of a shared machine hits both.
-		goTimes := make([][]float64, len(batches))
-		refTimes := make([][]float64, len(batches))
-		var goTokens [][][]int
-		var ref *refOut
-		for round := 0; round < rounds; round++ {
-			fmt.Fprintf(os.Stderr, "%s: round %d/%d: Pioneer ...\n", name, round+1, rounds)
-			goTokens = goTokens[:0]
+		// The real model on the CPU is also decoded from quantized weights (model.Quantize:
+		// the Q4_1 file's projections in 4 bits, exactly), against llama.cpp's Q4_1 kernels.
+		var mq model.CausalLM
+		if name == smollm2 && dev.Type == torch.DeviceCPU && dtype == torch.Float32 {
+			if mq, err = model.Load(dir, dev, dtype); err != nil {
+				return err
+			}
+			if _, err := model.Quantize(mq); err != nil {
+				return err
+			}
+		}
+		// timed runs lm's generate calls: 1 warm-up and reps timed runs per batch, their
+		// times appended to times; it returns the tokens of the last run of each batch.
+		timed := func(lm model.CausalLM, times [][]float64) ([][][]int, error) {
+			var out [][][]int
 			for i, prompts := range batches {
 				var toks [][]int
 				for rep := 0; rep < 1+reps; rep++ {
 					if err := torch.Synchronize(dev); err != nil {
-						return err
+						return nil, err
 					}
 					t0 := time.Now()
-					c, err := infer.Generate(m, prompts, infer.GenerateOptions{MaxNewTokens: newTokens})
+					c, err := infer.Generate(lm, prompts, infer.GenerateOptions{MaxNewTokens: newTokens})
 					if err != nil {
-						return err
+						return nil, err
 					}
 					if err := torch.Synchronize(dev); err != nil {
-						return err
+						return nil, err
 					}
 					if rep > 0 {
-						goTimes[i] = append(goTimes[i], time.Since(t0).Seconds())
+						times[i] = append(times[i], time.Since(t0).Seconds())
 					}
 					toks = toks[:0]
 					for _, cc := range c {
 						toks = append(toks, cc.Tokens)
 					}
 				}
-				goTokens = append(goTokens, toks)
+				out = append(out, toks)
+			}
+			return out, nil
+		}
+		// Rounds alternate the two sides so that a slow spell of a shared machine hits both.
+		goTimes := make([][]float64, len(batches))
+		quantTimes := make([][]float64, len(batches))
+		refTimes := make([][]float64, len(batches))
+		var goTokens, quantTokens [][][]int
+		var ref *refOut
+		for round := 0; round < rounds; round++ {
+			fmt.Fprintf(os.Stderr, "%s: round %d/%d: Pioneer ...\n", name, round+1, rounds)
+			if goTokens, err = timed(m, goTimes); err != nil {
+				return err
+			}
+			if mq != nil {
+				fmt.Fprintf(os.Stderr, "%s: round %d/%d: Pioneer, quantized weights ...\n", name, round+1, rounds)
+				if quantTokens, err = timed(mq, quantTimes); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(os.Stderr, "%s: round %d/%d: transformers ...\n", name, round+1, rounds)
 			ref = &refOut{}
@@ -238,6 +268,9 @@ func run(device, dtypeName, python, cache, out, commit, only, llamacpp string, r
 			}
 		}
 		m.Close()
+		if mq != nil {
+			mq.Close()
+		}
 		refName := fmt.Sprintf("transformers %s generate on PyTorch %s", ref.Transformers, ref.Torch)
 		figure := strings.ReplaceAll(name, ".", "_")
 		if name == smollm2 {
@@ -252,21 +285,39 @@ func run(device, dtypeName, python, cache, out, commit, only, llamacpp string, r
 				r.Add(fmt.Sprintf("%s_vs_%s_tokens_per_s_b%d", figure, f.key, B), "tokens/s", gt, &ct,
 					fmt.Sprintf("llama.cpp 0.3.36 llama-batched-bench, %s GGUF weights (Pioneer: %s)", f.precision, dtypeName), true)
 			}
+			if mq != nil {
+				qt := float64(B*newTokens) / bench.Median(quantTimes[i])
+				for _, f := range cppFiles {
+					if f.key != "llamacpp_q4_1" {
+						continue
+					}
+					ct := float64(B*newTokens) / bench.Median(cppTimes[f.key][i])
+					r.Add(fmt.Sprintf("%s_quantized_vs_%s_tokens_per_s_b%d", figure, f.key, B), "tokens/s", qt, &ct,
+						"llama.cpp 0.3.36 llama-batched-bench, Q4_1 GGUF weights (Pioneer: model.Quantize's copies of the same weights, 4-bit projections, 8-bit output projection)", true)
+				}
+				r.Add(fmt.Sprintf("%s_quantized_vs_float32_tokens_per_s_b%d", figure, B), "tokens/s", qt, &gt, "Pioneer, float32 weights", true)
+			}
 			// Greedy paths agree token for token until numerics make one logit overtake another;
 			// after a first difference the two continuations are unrelated.
-			identical, prefix := 0, 0
-			for b := range goTokens[i] {
-				n := 0
-				for n < len(goTokens[i][b]) && n < len(ref.Runs[i].Tokens[b]) && goTokens[i][b][n] == ref.Runs[i].Tokens[b][n] {
-					n++
+			agreement := func(side string, toks [][]int) {
+				identical, prefix := 0, 0
+				for b := range toks {
+					n := 0
+					for n < len(toks[b]) && n < len(ref.Runs[i].Tokens[b]) && toks[b][n] == ref.Runs[i].Tokens[b][n] {
+						n++
+					}
+					prefix += n
+					if n == newTokens {
+						identical++
+					}
 				}
-				prefix += n
-				if n == newTokens {
-					identical++
-				}
+				notes = append(notes, fmt.Sprintf("%s%s b%d: %d/%d rows identical to transformers' greedy tokens, mean common prefix %.1f of %d tokens",
+					name, side, B, identical, B, float64(prefix)/float64(B), newTokens))
 			}
-			notes = append(notes, fmt.Sprintf("%s b%d: %d/%d rows identical to transformers' greedy tokens, mean common prefix %.1f of %d tokens",
-				name, B, identical, B, float64(prefix)/float64(B), newTokens))
+			agreement("", goTokens[i])
+			if mq != nil {
+				agreement(" quantized", quantTokens[i])
+			}
 		}
 	}
 	r.Method += "; " + strings.Join(notes, "; ")

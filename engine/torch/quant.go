@@ -49,6 +49,13 @@ func (w *QuantizedWeight) Dequantize(s *Scope) *Tensor {
 	return s.result("dequantize", C.pt_dequantize_blocks(w.Q.h, w.Scale.h, w.Offset.h, C.int(w.Bits), &h), h)
 }
 
+// Free releases w's tensors now instead of when their scope closes.
+func (w *QuantizedWeight) Free() {
+	w.Q.Free()
+	w.Scale.Free()
+	w.Offset.Free()
+}
+
 // Bytes is the size of w's levels, scales and offsets.
 func (w *QuantizedWeight) Bytes() int64 {
 	sh := w.Scale.Shape()

@@ -12,10 +12,12 @@
 // asymmetric one (s = (max - min) / 255, q from -128), which holds 16 evenly spaced
 // levels from a minimum (GGUF Q4_1) exactly: their step is 17 of s. A weight is off by at
 // most half a step.
-// 4 bits: s = (max - min) / 15, o = min, q from 0 to 15, two to a byte (element i of a
-// block in the low half of its byte i, element i + 16 in the high half: llama.cpp's
-// layout). Chosen for a whole matrix when every block of it comes back within float
-// rounding (a Q4_1 file's weights, and Q4_K's where each block reaches both end levels).
+// 4 bits: s = (max - min) / 15, o = min + 8·s, q from -8 to 7, stored plus 8 two to a
+// byte (element i of a block in the low half of its byte i, element i + 16 in the high
+// half: llama.cpp's layout). Chosen for a whole matrix when every block of it comes back
+// within float rounding (a Q4_1 file's weights, and Q4_K's where each block reaches both
+// end levels). Centred levels keep the error that x's quantization brings (below) as
+// small as at 8 bits: it scales with the level term, s·q, not with w.
 //
 // The product quantizes x the same way, block by block (symmetric: a scale max|x|/127 and
 // integers up to ±127), so that each block's 32 products are integer products summed
@@ -76,18 +78,18 @@ void encode8(const float* v, int8_t* q, float* scale, float* offset) {
 bool encode4(const float* v, uint8_t* q, float* scale, float* offset) {
   float lo = v[0], hi = v[0];
   for (int64_t i = 1; i < kBlock; i++) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
-  const float s = (hi - lo) / 15.0f;
+  const float s = (hi - lo) / 15.0f, o = lo + 8.0f * s;
   const float tol = 8 * std::max(std::fabs(lo), std::fabs(hi)) * 1.1920929e-7f;
   bool exact = true;
   uint8_t l[kBlock];
   for (int64_t i = 0; i < kBlock; i++) {
-    const float r = s > 0 ? std::min(15.0f, std::max(0.0f, std::nearbyint((v[i] - lo) / s))) : 0.0f;
+    const float r = s > 0 ? std::min(15.0f, std::max(0.0f, std::nearbyint((v[i] - lo) / s))) : 8.0f;
     l[i] = static_cast<uint8_t>(r);
-    exact = exact && std::fabs(v[i] - (s * r + lo)) <= tol;
+    exact = exact && std::fabs(v[i] - (s * (r - 8.0f) + o)) <= tol;
   }
   for (int64_t i = 0; i < kBlock / 2; i++) q[i] = static_cast<uint8_t>(l[i] | (l[i + kBlock / 2] << 4));
   *scale = s;
-  *offset = lo;
+  *offset = o;
   return exact;
 }
 
@@ -96,24 +98,30 @@ struct Rows {
   const int8_t* qx;  // (M, K)
   const float* dx;   // (M, K/32) their scales
   const float* xs;   // (M, K/32) sums of x's own values by block
+  const float* xq;   // (M, K/32) sums of the quantized values by block, times dx
 };
 
-void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* qx, float* dx, float* xs) {
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* qx, float* dx, float* xs, float* xq) {
   for (int64_t b = 0; b < M * K / kBlock; b++) {
     const float* v = x + b * kBlock;
     float amax = 0, sum = 0;
     for (int64_t i = 0; i < kBlock; i++) amax = std::max(amax, std::fabs(v[i])), sum += v[i];
     const float d = amax / 127.0f;
-    for (int64_t i = 0; i < kBlock; i++) qx[b * kBlock + i] = d > 0 ? static_cast<int8_t>(std::nearbyint(v[i] / d)) : 0;
+    int32_t isum = 0;
+    for (int64_t i = 0; i < kBlock; i++) {
+      qx[b * kBlock + i] = d > 0 ? static_cast<int8_t>(std::nearbyint(v[i] / d)) : 0;
+      isum += qx[b * kBlock + i];
+    }
     dx[b] = d;
     xs[b] = sum;
+    xq[b] = d * static_cast<float>(isum);
   }
 }
 
 // level returns value i (0 to 31) of a block of bits-bit weights starting at qb.
 inline int32_t level(const uint8_t* qb, int bits, int64_t i) {
   if (bits == 8) return static_cast<int8_t>(qb[i]);
-  return i < kBlock / 2 ? (qb[i] & 15) : (qb[i - kBlock / 2] >> 4);
+  return (i < kBlock / 2 ? (qb[i] & 15) : (qb[i - kBlock / 2] >> 4)) - 8;
 }
 
 // range_generic writes y[m][n] for n in [n0, n1), all m.
@@ -149,8 +157,9 @@ __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
 }
 
 // BITS = 8: signed levels, multiplied as |w| by v·sign(w) (unsigned by signed bytes; w is
-// never below -128 and v never below -127, so the pairs' sums fit 16 bits). BITS = 4:
-// levels 0 to 15, unsigned already.
+// never below -128 and v never below -127, so the pairs' sums fit 16 bits). BITS = 4: the
+// stored levels 0 to 15, unsigned; the 8 they are above the true ones is taken back per
+// block (8·s·Σ qx, from Rows::xq).
 template <int BITS>
 __attribute__((target("avx2,fma"))) inline __m256i block_levels(const uint8_t* qb) {
   if (BITS == 8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb));
@@ -166,6 +175,24 @@ __attribute__((target("avx2,fma"))) inline __m256i block_dot(__m256i u, __m256i 
   __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v));
   if (BITS == 8) x = _mm256_sign_epi8(x, w);
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+}
+
+// offset_terms returns Σ_b o[b]·xs[b] (the offsets' term) and, at 4 bits, minus
+// Σ_b 8·s[b]·xq[b] (the 8 the stored levels are above the true ones), eight blocks at a
+// time: one chain of scalar sums would cost a few cycles a block.
+template <int BITS>
+__attribute__((target("avx2,fma"))) inline float offset_terms(const float* o, const float* s, const float* xs,
+                                                            const float* xq, int64_t nb) {
+  __m256 a = _mm256_setzero_ps();
+  const __m256 eight = _mm256_set1_ps(8.0f);
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    a = _mm256_fmadd_ps(_mm256_loadu_ps(o + b), _mm256_loadu_ps(xs + b), a);
+    if (BITS == 4) a = _mm256_fnmadd_ps(_mm256_mul_ps(eight, _mm256_loadu_ps(s + b)), _mm256_loadu_ps(xq + b), a);
+  }
+  float t = hsum8(a);
+  for (; b < nb; b++) t += o[b] * xs[b] - (BITS == 4 ? 8.0f * s[b] * xq[b] : 0.0f);
+  return t;
 }
 
 // rows_avx2 is range_generic for R (1 to 4) rows of x starting at row m: each block of a
@@ -199,8 +226,7 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const Rows& x, const uint8_t*
     const __m256 acc[4] = {a0, a1, a2, a3};
     for (int r = 0; r < R; r++) {
       float t = hsum8(acc[r]);
-      for (int64_t b = 0; b < nb; b++) t += of[n * nb + b] * x.xs[(m + r) * nb + b];  // the offsets
-      y[(m + r) * N + n] = t;
+      y[(m + r) * N + n] = t + offset_terms<BITS>(of + n * nb, sr, x.xs + (m + r) * nb, x.xq + (m + r) * nb, nb);
     }
   }
 }
@@ -320,9 +346,9 @@ pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor 
   const int64_t M = X.numel() / K;
   const at::Tensor xm = X.reshape({M, K}).contiguous();
   std::vector<int8_t> qx(static_cast<size_t>(M * K));
-  std::vector<float> dx(static_cast<size_t>(M * nb)), xs(static_cast<size_t>(M * nb));
-  quantize_rows(xm.data_ptr<float>(), M, K, qx.data(), dx.data(), xs.data());
-  const Rows rows{qx.data(), dx.data(), xs.data()};
+  std::vector<float> dx(static_cast<size_t>(M * nb)), xs(static_cast<size_t>(M * nb)), xq(static_cast<size_t>(M * nb));
+  quantize_rows(xm.data_ptr<float>(), M, K, qx.data(), dx.data(), xs.data(), xq.data());
+  const Rows rows{qx.data(), dx.data(), xs.data(), xq.data()};
   at::Tensor y = at::empty({M, N}, X.options());
   const uint8_t* qp = static_cast<const uint8_t*>(Q.data_ptr());
   const float *sp = S.data_ptr<float>(), *op = O.data_ptr<float>();

@@ -11,15 +11,15 @@ import "C"
 // at 4, instead of float32's 4. Quantize makes one; QuantizedLinear multiplies by it.
 type QuantizedWeight struct {
 	// Q holds the levels: int8 (out, in) at 8 bits; at 4 bits uint8 (out, in/2), two
-	// levels (0 to 15) to a byte, element i of a block in the low half of its byte i and
-	// element i+16 in the high half.
+	// levels (-8 to 7, stored plus 8) to a byte, element i of a block in the low half of
+	// its byte i and element i+16 in the high half.
 	Q             *Tensor
 	Scale, Offset *Tensor // (out, in/32) float32
 	Bits          int     // 8 or 4
 }
 
 // Quantize encodes w (out, in), in a multiple of 32, on the CPU. It uses 4 bits (scale
-// (max-min)/15 from the block's minimum) where that holds every block of w within float
+// (max-min)/15, offset the block's middle) where that holds every block of w within float
 // rounding, as it does a GGUF Q4_1 file's weights; otherwise 8 bits, each block with the
 // encoding of lower largest error of a symmetric one (scale max|w|/127: GGUF Q8_0 blocks
 // come back exactly) and an asymmetric one (scale (max-min)/255: Q4_1 blocks come back

@@ -31,10 +31,10 @@ type QuantizeSummary struct {
 
 // Quantize gives every projection of m whose rows are a multiple of 32 long, and its
 // output projection, a quantized copy of its weight (one for each Group of projections
-// the architecture runs together) (torch.Quantize: blocks of 32 with a
-// scale and offset each, in 4 bits where that holds the weight exactly, as it does a Q4_1
-// GGUF file's, otherwise 8), which decoding on the CPU then multiplies by
-// (Linear.Forward). The float32 weights stay: prefill, scoring and training use them.
+// the architecture runs together): torch.Quantize's blocks of 32 with a scale and offset
+// each, in 4 bits where that holds the weight exactly, as it does a Q4_1 GGUF file's,
+// otherwise 8. Decoding on the CPU then multiplies by the copies (Linear.Forward,
+// Group.Forward). The float32 weights stay: prefill, scoring and training use them.
 // The copies are made from the weights as they are now; a model whose weights change
 // afterwards (training, a swap) must be given new ones, which Quantize called again
 // makes. Only float32 models on the CPU take quantized weights.

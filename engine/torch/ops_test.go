@@ -665,3 +665,68 @@ func TestDeviceParsing(t *testing.T) {
 	}
 	t.Logf("libtorch %s, %s, %d threads", torch.Version(), torch.CUDAStatus(), torch.NumThreads())
 }
+
+// TestAttentionOneQuery covers Attention as a decoding step calls it (one query per row,
+// float32 on the CPU, no gradient): grouped heads, keys and values read from a narrowed
+// cache-like buffer, a boolean mask that hides some keys of each row, head sizes that are
+// and are not a multiple of eight; against a float64 softmax computed here. A row whose
+// keys are all hidden comes back as zeros (libtorch's CPU flash attention; the decoder
+// never asks for one).
+func TestAttentionOneQuery(t *testing.T) {
+	s := scope(t)
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, D := range []int{64, 44} {
+		const B, Hq, Hkv, S, capacity = 3, 6, 2, 37, 50
+		qv, kv, vv := normals(r, B*Hq*D), normals(r, B*Hkv*capacity*D), normals(r, B*Hkv*capacity*D)
+		mv := make([]bool, B*S)
+		for i := range mv {
+			mv[i] = r.IntN(4) != 0
+		}
+		for j := 0; j < S; j++ { // row 2 sees nothing
+			mv[2*S+j] = false
+		}
+		q := s.Float32s(qv, []int64{B, Hq, 1, int64(D)}, torch.CPU)
+		k := s.Slice(s.Float32s(kv, []int64{B, Hkv, capacity, int64(D)}, torch.CPU), 2, 0, S, 1)
+		v := s.Slice(s.Float32s(vv, []int64{B, Hkv, capacity, int64(D)}, torch.CPU), 2, 0, S, 1)
+		mask := s.Bools(mv, []int64{B, 1, 1, S}, torch.CPU)
+		got := f32(t, s.Attention(q, k, v, torch.AttentionOptions{Mask: mask}))
+		for b := 0; b < B; b++ {
+			for h := 0; h < Hq; h++ {
+				g := h / (Hq / Hkv)
+				at := func(buf []float32, j, d int) float64 { return float64(buf[((b*Hkv+g)*capacity+j)*D+d]) }
+				scores := make([]float64, S)
+				hi := math.Inf(-1)
+				for j := range scores {
+					scores[j] = math.Inf(-1)
+					if !mv[b*S+j] {
+						continue
+					}
+					var dot float64
+					for d := 0; d < D; d++ {
+						dot += float64(qv[(b*Hq+h)*D+d]) * at(kv, j, d)
+					}
+					scores[j] = dot / math.Sqrt(float64(D))
+					hi = max(hi, scores[j])
+				}
+				for d := 0; d < D; d++ {
+					y := float64(got[(b*Hq+h)*D+d])
+					if math.IsInf(hi, -1) {
+						if y != 0 {
+							t.Fatalf("D %d: row %d head %d sees no key: got %v, want 0", D, b, h, y)
+						}
+						continue
+					}
+					var num, z float64
+					for j, sc := range scores {
+						e := math.Exp(sc - hi)
+						z += e
+						num += e * at(vv, j, d)
+					}
+					if want := num / z; math.Abs(y-want) > 1e-5 {
+						t.Fatalf("D %d: row %d head %d value %d = %v, want %v", D, b, h, d, y, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -10,6 +10,7 @@ type Group struct {
 	Parts     []*Linear
 	quantized *torch.QuantizedWeight // the parts' weights stacked by rows
 	bias      *torch.Tensor          // their biases stacked, when every part has one
+	outs      []int64                // each part's output size, its columns of the stacked product
 }
 
 // NewGroup groups parts (nn.Linear projections of one input size).
@@ -27,7 +28,7 @@ func (g *Group) Forward(s *torch.Scope, x *torch.Tensor) []*torch.Tensor {
 	y := s.QuantizedLinear(x, g.quantized, g.bias)
 	var at int64
 	for i, p := range g.Parts {
-		_, n := p.Dims()
+		n := g.outs[i]
 		yi := s.Slice(y, -1, at, at+n, 1)
 		at += n
 		if g.bias == nil && p.B != nil {
@@ -44,8 +45,10 @@ func (g *Group) Forward(s *torch.Scope, x *torch.Tensor) []*torch.Tensor {
 func (g *Group) quantize(owner *torch.Scope) (int, bool) {
 	var in0 int64
 	ws, bs := make([]*torch.Tensor, len(g.Parts)), make([]*torch.Tensor, 0, len(g.Parts))
+	outs := make([]int64, len(g.Parts))
 	for i, p := range g.Parts {
-		in, _ := p.Dims()
+		in, out := p.Dims()
+		outs[i] = out
 		if p.Conv1D || in%32 != 0 || (i > 0 && in != in0) || in == 0 {
 			return 0, false
 		}
@@ -62,7 +65,7 @@ func (g *Group) quantize(owner *torch.Scope) (int, bool) {
 		return 0, false
 	}
 	g.free()
-	g.quantized = q
+	g.quantized, g.outs = q, outs
 	if len(bs) == len(g.Parts) {
 		g.bias = owner.Cat(bs, 0)
 	}

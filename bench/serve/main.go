@@ -6,7 +6,8 @@
 // and the Q4_1 file itself (its own quantized kernels: second rows, _q4_1); a second
 // Pioneer server decodes from quantized copies of the weights (pioneer serve --quantized:
 // the Q4_1 file's projections exactly in 4 bits, its Q8_0 embedding in 8), compared with
-// llama.cpp on the Q4_1 file (rows _quantized_vs_q4_1): each side's own quantized kernels on the same file's weights. Each server
+// llama.cpp on the Q4_1 file (rows _quantized_vs_q4_1): each side's own quantized kernels
+// on the same file's weights. Each server
 // runs 16 slots (Pioneer: --max-batch 16; llama-server: -np 16 with continuous batching,
 // 2 threads, no prompt cache, since the benchmark's prompts repeat). For 1, 4 and 16
 // concurrent clients, each client sends /v1/completions requests back to back (greedy,
@@ -207,28 +208,22 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 			}
 		}
 	}
-	for _, ref := range []string{"llamacpp", "llamacpp_q4_1"} {
-		suffix := map[string]string{"llamacpp": "", "llamacpp_q4_1": "_q4_1"}[ref]
-		refName := map[string]string{"llamacpp": "llama.cpp llama-server, f32 GGUF", "llamacpp_q4_1": "llama.cpp llama-server, Q4_1 GGUF"}[ref]
+	// Figures compare one Pioneer server with one llama.cpp server: float32 with f32 (no
+	// suffix) and with the Q4_1 file, and each side's quantized weights of the same file
+	// (Pioneer's copies hold the Q4_1 weights exactly; activations quantized by block).
+	for _, cmp := range []struct{ mine, ref, refName, suffix string }{
+		{"pioneer", "llamacpp", "llama.cpp llama-server, f32 GGUF", ""},
+		{"pioneer", "llamacpp_q4_1", "llama.cpp llama-server, Q4_1 GGUF", "_q4_1"},
+		{"pioneer_quantized", "llamacpp_q4_1", "llama.cpp llama-server, Q4_1 GGUF", "_quantized_vs_q4_1"},
+	} {
 		for _, c := range clients {
-			mine, theirs := median(all["pioneer"][c]), median(all[ref][c])
-			res.Add(fmt.Sprintf("c%d_tokens_per_s%s", c, suffix), "tokens/s", mine.tokensPerS, &theirs.tokensPerS, refName, true)
-			res.Add(fmt.Sprintf("c%d_p50_latency_ms%s", c, suffix), "ms", mine.p50, &theirs.p50, refName, false)
-			res.Add(fmt.Sprintf("c%d_p99_latency_ms%s", c, suffix), "ms", mine.p99, &theirs.p99, refName, false)
-			res.Add(fmt.Sprintf("c%d_tokens_per_request%s", c, suffix), "tokens", float64(mine.tokens)/float64(mine.requests),
-				ptr(float64(theirs.tokens)/float64(theirs.requests)), refName, true)
+			mine, theirs := median(all[cmp.mine][c]), median(all[cmp.ref][c])
+			res.Add(fmt.Sprintf("c%d_tokens_per_s%s", c, cmp.suffix), "tokens/s", mine.tokensPerS, &theirs.tokensPerS, cmp.refName, true)
+			res.Add(fmt.Sprintf("c%d_p50_latency_ms%s", c, cmp.suffix), "ms", mine.p50, &theirs.p50, cmp.refName, false)
+			res.Add(fmt.Sprintf("c%d_p99_latency_ms%s", c, cmp.suffix), "ms", mine.p99, &theirs.p99, cmp.refName, false)
+			res.Add(fmt.Sprintf("c%d_tokens_per_request%s", c, cmp.suffix), "tokens", float64(mine.tokens)/float64(mine.requests),
+				ptr(float64(theirs.tokens)/float64(theirs.requests)), cmp.refName, true)
 		}
-	}
-	// Each side's quantized weights of the same file: Pioneer's quantized copies (the Q4_1
-	// file's weights exactly; activations quantized by block) against llama.cpp's Q4_1 kernels.
-	for _, c := range clients {
-		mine, theirs := median(all["pioneer_quantized"][c]), median(all["llamacpp_q4_1"][c])
-		ref := "llama.cpp llama-server, Q4_1 GGUF"
-		res.Add(fmt.Sprintf("c%d_tokens_per_s_quantized_vs_q4_1", c), "tokens/s", mine.tokensPerS, &theirs.tokensPerS, ref, true)
-		res.Add(fmt.Sprintf("c%d_p50_latency_ms_quantized_vs_q4_1", c), "ms", mine.p50, &theirs.p50, ref, false)
-		res.Add(fmt.Sprintf("c%d_p99_latency_ms_quantized_vs_q4_1", c), "ms", mine.p99, &theirs.p99, ref, false)
-		res.Add(fmt.Sprintf("c%d_tokens_per_request_quantized_vs_q4_1", c), "tokens", float64(mine.tokens)/float64(mine.requests),
-			ptr(float64(theirs.tokens)/float64(theirs.requests)), ref, true)
 	}
 	for _, c := range clients {
 		st := median(all["pioneer"][c])

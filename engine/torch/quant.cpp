@@ -36,10 +36,6 @@
 
 #include "shim_internal.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 using pt_internal::tensor_of;
 using pt_internal::wrap_tensor;
 
@@ -144,17 +140,8 @@ void range_generic(const Rows& x, const uint8_t* q, int bits, const float* sc, c
 }
 
 #if defined(__x86_64__)
-bool cpu_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  return _mm_cvtss_f32(s);
-}
+using pt_internal::cpu_has_avx2_fma;
+using pt_internal::hsum8;
 
 // BITS = 8: signed levels, multiplied as |w| by v·sign(w) (unsigned by signed bytes; w is
 // never below -128 and v never below -127, so the pairs' sums fit 16 bits). BITS = 4: the
@@ -276,7 +263,7 @@ std::pair<int64_t, int64_t> check_quantized(const at::Tensor& Q, const at::Tenso
 extern "C" {
 
 pt_err pt_quantize_blocks(pt_tensor w, pt_tensor* q, pt_tensor* scale, pt_tensor* offset, int* bits) {
-  PT_INTERNAL_TRY
+  PT_TRY
   const at::Tensor& W0 = tensor_of(w);
   if (W0.dim() != 2 || W0.size(1) % kBlock != 0 || W0.size(1) == 0) {
     throw std::invalid_argument("quantized weights need a matrix whose rows are a multiple of 32 long, got shape " +
@@ -308,11 +295,11 @@ pt_err pt_quantize_blocks(pt_tensor w, pt_tensor* q, pt_tensor* scale, pt_tensor
   *q = wrap_tensor(Q);
   *scale = wrap_tensor(S);
   *offset = wrap_tensor(O);
-  PT_INTERNAL_CATCH
+  PT_CATCH
 }
 
 pt_err pt_dequantize_blocks(pt_tensor q, pt_tensor scale, pt_tensor offset, int bits, pt_tensor* out) {
-  PT_INTERNAL_TRY
+  PT_TRY
   const at::Tensor Q = tensor_of(q).contiguous(), S = tensor_of(scale).contiguous(), O = tensor_of(offset).contiguous();
   const auto [N, K] = check_quantized(Q, S, O, bits);
   at::Tensor W = at::empty({N, K}, at::TensorOptions().dtype(at::kFloat));
@@ -326,12 +313,12 @@ pt_err pt_dequantize_blocks(pt_tensor q, pt_tensor scale, pt_tensor offset, int 
     }
   });
   *out = wrap_tensor(W);
-  PT_INTERNAL_CATCH
+  PT_CATCH
 }
 
 pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor offset, int bits, pt_tensor b,
                            pt_tensor* out) {
-  PT_INTERNAL_TRY
+  PT_TRY
   const at::Tensor& X = tensor_of(x);
   const at::Tensor Q = tensor_of(q).contiguous(), S = tensor_of(scale).contiguous(), O = tensor_of(offset).contiguous();
   const auto [N, K] = check_quantized(Q, S, O, bits);
@@ -357,7 +344,7 @@ pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor 
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / K);
   at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
 #if defined(__x86_64__)
-    if (cpu_avx2()) {
+    if (cpu_has_avx2_fma()) {
       if (bits == 8) {
         range_avx2<8>(rows, qp, sp, op, yp, M, N, K, n0, n1);
       } else {
@@ -372,7 +359,7 @@ pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor 
   std::vector<int64_t> shape(X.sizes().begin(), X.sizes().end());
   shape.back() = N;
   *out = wrap_tensor(y.view(shape));
-  PT_INTERNAL_CATCH
+  PT_CATCH
 }
 
 }  // extern "C"

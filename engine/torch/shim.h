@@ -129,15 +129,6 @@ pt_err pt_tril(pt_tensor a, int64_t diagonal, pt_tensor* out);
 
 // ---- neural network ---------------------------------------------------------------------
 pt_err pt_linear(pt_tensor x, pt_tensor w, pt_tensor b /* may be NULL */, pt_tensor* out);
-// ---- quantized weights (quant.cpp) -------------------------------------------------------
-// w (N, K), K a multiple of 32, as blocks of 32 along each row: w = scale·level + offset,
-// scale and offset (N, K/32) float32; levels q are int8 (N, K) for *bits = 8, or two
-// 4-bit levels to a byte, uint8 (N, K/2), for *bits = 4 (chosen where exact).
-pt_err pt_quantize_blocks(pt_tensor w, pt_tensor* q, pt_tensor* scale, pt_tensor* offset, int* bits);
-pt_err pt_dequantize_blocks(pt_tensor q, pt_tensor scale, pt_tensor offset, int bits, pt_tensor* out);
-// x·wᵀ (+ b) for float32 x (…, K) on the CPU with quantized weights, without a gradient.
-pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor offset, int bits,
-                           pt_tensor b /* may be NULL */, pt_tensor* out);
 // beta*c + alpha*(a·b) for 2-D a (n, k), b (k, m), c broadcastable to (n, m): one GEMM.
 pt_err pt_addmm(pt_tensor c, pt_tensor a, pt_tensor b, double beta, double alpha, pt_tensor* out);
 pt_err pt_embedding(pt_tensor weight, pt_tensor ids, pt_tensor* out);
@@ -158,6 +149,16 @@ pt_err pt_cross_entropy(pt_tensor logits, pt_tensor targets, int64_t ignore_inde
 // Inverted dropout with a generator (NULL: the default generator).
 pt_err pt_dropout(pt_tensor x, double p, pt_generator g, pt_tensor* out);
 pt_err pt_multinomial(pt_tensor probs, int64_t n, pt_generator g, pt_tensor* out);
+
+// ---- quantized weights (quant.cpp) -------------------------------------------------------
+// w (N, K), K a multiple of 32, as blocks of 32 along each row: w = scale·level + offset,
+// scale and offset (N, K/32) float32; levels q are int8 (N, K) for *bits = 8, or two
+// 4-bit levels to a byte, uint8 (N, K/2), for *bits = 4 (chosen where exact).
+pt_err pt_quantize_blocks(pt_tensor w, pt_tensor* q, pt_tensor* scale, pt_tensor* offset, int* bits);
+pt_err pt_dequantize_blocks(pt_tensor q, pt_tensor scale, pt_tensor offset, int bits, pt_tensor* out);
+// x·wᵀ (+ b) for float32 x (…, K) on the CPU with quantized weights, without a gradient.
+pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor offset, int bits,
+                           pt_tensor b /* may be NULL */, pt_tensor* out);
 
 // ---- in place -------------------------------------------------------------------------
 pt_err pt_copy_(pt_tensor dst, pt_tensor src);

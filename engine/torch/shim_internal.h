@@ -1,6 +1,6 @@
-// shim_internal.h — what the binding's C++ files other than shim.cpp share with it: the
-// tensor behind a handle, a new handle, and the exception-to-message convention of every
-// entry point (see shim.cpp).
+// shim_internal.h — what the binding's C++ files (shim.cpp, quant.cpp) share: the tensor
+// behind a handle, a new handle, the exception-to-message convention of every entry
+// point, and the x86 helpers of their kernels.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -15,8 +15,10 @@ pt_tensor wrap_tensor(at::Tensor t);  // a new handle, counted as live
 pt_err error_of(const char* msg);     // a malloc'ed copy of msg
 }  // namespace pt_internal
 
-#define PT_INTERNAL_TRY try {
-#define PT_INTERNAL_CATCH                                        \
+// Every entry point catches every exception and returns it as a message; c10::Error
+// messages carry a C++ backtrace in what(): only the message is kept.
+#define PT_TRY try {
+#define PT_CATCH                                                 \
   }                                                              \
   catch (const c10::Error& e) {                                  \
     return pt_internal::error_of(e.what_without_backtrace());    \
@@ -28,3 +30,23 @@ pt_err error_of(const char* msg);     // a malloc'ed copy of msg
     return pt_internal::error_of("unknown C++ exception");       \
   }                                                              \
   return nullptr;
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+namespace pt_internal {
+// cpu_has_avx2_fma reports whether the kernels' AVX2 routes may run here.
+inline bool cpu_has_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+// hsum8 is the sum of v's eight lanes.
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  return _mm_cvtss_f32(s);
+}
+}  // namespace pt_internal
+#endif

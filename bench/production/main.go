@@ -72,6 +72,7 @@ var setups = map[string]setup{
 var (
 	override finetune.Recipe
 	parentN  int
+	testN    int
 	strategy string
 	search   string
 	// triageOnly stops after the agent's first curriculum: the deployment, its log, and
@@ -95,6 +96,7 @@ func main() {
 	flag.IntVar(&override.Epochs, "epochs", 0, "override the setup's training epochs")
 	flag.Float64Var(&override.LR, "lr", 0, "override the setup's learning rate")
 	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
+	flag.IntVar(&testN, "test", 0, "override the setup's number of test examples scored (a seeded sample of the test split)")
 	flag.IntVar(&parentN, "parent", 0, "override the parent's data: examples per intent (thin intents get the same share of it as by default, at least 2), or extraction sentences")
 	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
 	flag.Uint64Var(&seed, "seed", 1, "seed of the deployment's draw, the poison and the training runs")
@@ -244,6 +246,9 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if override.Rank > 0 {
 		su.recipe.Rank = override.Rank
 	}
+	if testN > 0 {
+		su.test = testN
+	}
 	if parentN > 0 {
 		if su.labels > 0 { // classification: per intent; thin intents keep their share of it
 			su.thinPer = max(2, parentN*su.thinPer/su.parentPer)
@@ -290,8 +295,8 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if code == "" {
 		code = bench.Commit()
 	}
-	settings := fmt.Sprintf("commit=%s model=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d strategy=%s search=%s triage-only=%v",
-		code, baseModel, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, strategy, search, triageOnly)
+	settings := fmt.Sprintf("commit=%s model=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d test=%d strategy=%s search=%s triage-only=%v",
+		code, baseModel, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, testN, strategy, search, triageOnly)
 	prog, err := bench.OpenProgress(work, settings, resuming)
 	if err != nil {
 		return nil, err
@@ -321,7 +326,10 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if su.test > 0 {
 		test = t.Sample(test, su.test, 5)
 	}
-	val, _ := t.Split("validation")
+	val, err := t.Split("validation")
+	if err != nil {
+		return nil, err
+	}
 	ms := &judge.Models{Base: bm, BaseName: baseModel, Device: dev, Task: t, Recipe: su.recipe, Val: t.Sample(val, 100, 3),
 		Eval: task.EvalOptions{Batch: 32, EOS: bm.EOS, PadID: bm.Pad}, Resume: resume, Log: os.Stderr}
 	train := ms.Train

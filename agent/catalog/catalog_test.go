@@ -67,6 +67,8 @@ func fixture(t *testing.T) string {
 		fmt.Fprintf(&rv, "0\ta dull and lifeless film %d\n1\ta warm , funny delight %d\n0\ttoo long by an hour %d\n1\tthe best film this year %d\n", i, i, i, i)
 	}
 	write(t, filepath.Join(root, "reviews/train.tsv"), rv.String())
+	// A split whose header names the text otherwise, as SST-2's dev.tsv does.
+	write(t, filepath.Join(root, "reviews/dev.tsv"), "label\tcontent\n1\tone of the great ones\n0\ta mess from start to end\n1\tsweet and sharp\n0\tnothing happens here\n")
 	// Files that make no dataset: a text corpus.
 	write(t, filepath.Join(root, "corpus/input.txt"), "First Citizen:\nBefore we proceed any further, hear me speak.\n")
 	return root
@@ -160,11 +162,14 @@ func TestCatalogReadsEachFormat(t *testing.T) {
 	}
 
 	rv := byName(t, c, "movie-reviews")
-	if rv.Description != "Film reviews and their sentiment." || rv.License != "research use" || rv.Labels["positive"] != 6 || rv.Labels["0"] != 0 {
+	if rv.Description != "Film reviews and their sentiment." || rv.License != "research use" || rv.Labels["positive"] != 8 || rv.Labels["0"] != 0 {
 		t.Errorf("reviews: %s %v", rv.Describe(), rv.Labels)
 	}
 	if exs, _, _ := rv.Examples("train"); exs[0].Label != "negative" {
 		t.Errorf("reviews: the card's label_names name the codes: %+v", exs[0])
+	}
+	if exs, skipped, err := rv.Examples("validation"); err != nil || skipped != 0 || len(exs) != 4 || exs[1].Text != "a mess from start to end" || exs[1].Label != "negative" {
+		t.Errorf("reviews: a split with its own name for the text: %+v, %d skipped, %v", exs, skipped, err)
 	}
 	if _, _, err := rv.Examples("test"); err == nil || !strings.Contains(err.Error(), "no split") {
 		t.Errorf("a split that is not there: %v", err)

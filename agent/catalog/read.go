@@ -102,19 +102,75 @@ func (d *Dataset) read() error {
 func (d *Dataset) rows(split string) ([]Row, error) {
 	f, key, _ := strings.Cut(d.Splits[split], "#")
 	path := filepath.Join(d.Dir, f)
+	var rows []Row
+	var err error
 	switch d.Format {
 	case "jsonl":
-		return readJSONL(path)
+		rows, err = readJSONL(path)
 	case "csv", "tsv":
-		return readTable(path, d.Format == "tsv")
+		rows, err = readTable(path, d.Format == "tsv")
 	case "json-splits":
-		all, err := readJSONSplits(path)
-		if err != nil {
-			return nil, err
-		}
-		return all[key], nil
+		var all map[string][]Row
+		all, err = readJSONSplits(path)
+		rows = all[key]
+	default:
+		return nil, fmt.Errorf("%s: format %q", path, d.Format)
 	}
-	return nil, fmt.Errorf("%s: format %q", path, d.Format)
+	if err != nil {
+		return nil, err
+	}
+	return d.alignFields(rows), nil
+}
+
+// alignFields renames a split's fields to the dataset's names where the split calls them
+// otherwise (SST-2's train.tsv has "sentence", its dev.tsv and test.tsv "content"): the
+// split's own fields are inferred as the first split's were, and each role both name is
+// renamed. Before the dataset's fields are known, or where the split has them all, the
+// rows are returned as read.
+func (d *Dataset) alignFields(rows []Row) []Row {
+	roles := []string{d.Text, d.Label, d.Output, d.Choices, d.Tests}
+	if len(rows) == 0 || d.Text == "" {
+		return rows
+	}
+	has := func(name string) bool {
+		if _, ok := rows[0][name]; ok {
+			return true
+		}
+		_, ok := rows[0][name+".text"] // a flattened list of choices
+		return ok
+	}
+	missing := false
+	for _, f := range roles {
+		missing = missing || f != "" && !has(f)
+	}
+	if !missing {
+		return rows
+	}
+	own := &Dataset{Card: Card{Kind: d.Kind}}
+	own.infer(rows)
+	rename := map[string]string{}
+	for i, f := range []string{own.Text, own.Label, own.Output, own.Choices, own.Tests} {
+		if f != "" && roles[i] != "" && f != roles[i] && !has(roles[i]) {
+			rename[f] = roles[i]
+		}
+	}
+	if len(rename) == 0 {
+		return rows
+	}
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		out[i] = make(Row, len(r))
+		for k, v := range r {
+			name, rest, _ := strings.Cut(k, ".")
+			if to, ok := rename[k]; ok {
+				k = to
+			} else if to, ok := rename[name]; ok && rest != "" && name == own.Choices {
+				k = to + "." + rest
+			}
+			out[i][k] = v
+		}
+	}
+	return out
 }
 
 // expandJSONSplits turns a JSON file of splits ({"train": [[text, label], ...], ...}) into

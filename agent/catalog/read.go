@@ -124,8 +124,8 @@ func (d *Dataset) rows(split string) ([]Row, error) {
 
 // alignFields renames a split's fields to the dataset's names where the split calls them
 // otherwise (SST-2's train.tsv has "sentence", its dev.tsv and test.tsv "content"): the
-// split's own fields are inferred as the first split's were, and each role both name is
-// renamed. Before the dataset's fields are known, or where the split has them all, the
+// split's own fields are inferred as the first split's were, and each role the two name
+// differently is renamed. Before the dataset's fields are known, or where the split has them all, the
 // rows are returned as read.
 func (d *Dataset) alignFields(rows []Row) []Row {
 	roles := []string{d.Text, d.Label, d.Output, d.Choices, d.Tests}
@@ -161,11 +161,8 @@ func (d *Dataset) alignFields(rows []Row) []Row {
 	for i, r := range rows {
 		out[i] = make(Row, len(r))
 		for k, v := range r {
-			name, rest, _ := strings.Cut(k, ".")
 			if to, ok := rename[k]; ok {
 				k = to
-			} else if to, ok := rename[name]; ok && rest != "" && name == own.Choices {
-				k = to + "." + rest
 			}
 			out[i][k] = v
 		}

@@ -96,10 +96,12 @@ type Candidate struct {
 	Metric   float64         `json:"metric"`
 	Tokens   int64           `json:"train_tokens"`
 	Dir      string          `json:"dir"` // relative to the run folder: Dir/adapter
-	// WallS is the candidate's training and scoring time; Sized says how its data were cut
-	// to the wall time left ("" if they were not).
-	WallS float64 `json:"wall_s"`
-	Sized string  `json:"sized,omitempty"`
+	// WallS is the candidate's training and scoring time, TrainS the training's part of it
+	// (its validation included); Sized says how its data were cut to the wall time left
+	// ("" if they were not).
+	WallS  float64 `json:"wall_s"`
+	TrainS float64 `json:"train_s"`
+	Sized  string  `json:"sized,omitempty"`
 }
 
 // Outcome is what a cold-start run decided.
@@ -435,17 +437,29 @@ type pipelinePlan struct {
 // minSizedExamples is the fewest examples a plan is cut to: a few batches.
 const minSizedExamples = 64
 
-// sizeToBudget cuts a plan's data so that it ends within the wall time left, at the pace
-// of the slowest candidate trained so far (seconds per curated example and epoch, its
-// scoring counted in: an overestimate, so that the cut is on the safe side). A plan
-// without a wall-time bound, or with no candidate to pace it by, is kept; ok is false when
-// the time left would train fewer than minSizedExamples.
+// sizeToBudget cuts a plan's data so that it ends within the wall time left: the time
+// left, less the longest scoring so far (a fixed cost, whatever the data's size), at the
+// training pace of the slowest candidate so far of the plan's strategy (every weight or
+// LoRA; of any strategy where none of its own was trained) in seconds per curated
+// example and epoch. The slowest, so that the cut is on the safe side; the scoring apart,
+// so that a small first candidate's pace is not inflated by it. A plan without a
+// wall-time bound, or with no candidate to pace it by, is kept; ok is false when the time
+// left would train fewer than minSizedExamples.
 func sizeToBudget(pl pipelinePlan, done []Candidate, budget *agent.Budget, pool int) (_ pipelinePlan, ok bool) {
 	left, bounded := budget.WallLeft()
-	pace := 0.0
+	pace, own, scoring := 0.0, false, 0.0
 	for _, c := range done {
-		if n := c.Curation.Out * c.Recipe.Epochs; n > 0 && c.WallS > 0 {
-			pace = max(pace, c.WallS/float64(n))
+		n := c.Curation.Out * c.Recipe.Epochs
+		if n == 0 || c.TrainS <= 0 {
+			continue
+		}
+		scoring = max(scoring, c.WallS-c.TrainS)
+		p, same := c.TrainS/float64(n), c.Recipe.Full == pl.Recipe.Full
+		switch {
+		case same && !own:
+			pace, own = p, true
+		case same == own:
+			pace = max(pace, p)
 		}
 	}
 	if !bounded || pace == 0 {
@@ -455,7 +469,7 @@ func sizeToBudget(pl pipelinePlan, done []Candidate, budget *agent.Budget, pool 
 	if n == 0 {
 		n = pool
 	}
-	fit := int(left.Seconds() / (pace * float64(pl.Recipe.Epochs)))
+	fit := int((left.Seconds() - scoring) / (pace * float64(pl.Recipe.Epochs)))
 	if fit >= n {
 		return pl, true
 	}
@@ -463,7 +477,7 @@ func sizeToBudget(pl pipelinePlan, done []Candidate, budget *agent.Budget, pool 
 		return pl, false
 	}
 	pl.N = fit
-	pl.Sized = fmt.Sprintf("%d of %d examples: what %s left trains at %.1f ms per example and epoch", fit, n, left.Round(time.Second), 1000*pace)
+	pl.Sized = fmt.Sprintf("%d of %d examples: what %s left, less %.0f s of scoring, trains at %.1f ms per example and epoch", fit, n, left.Round(time.Second), scoring, 1000*pace)
 	return pl, true
 }
 
@@ -543,6 +557,7 @@ func trainCandidate(ctx context.Context, run *agent.Run, base *model.Pretrained,
 		return c, fmt.Errorf("candidate %s: %w", pl.Name, err)
 	}
 	c.Tokens = tr.Tokens
+	c.TrainS = time.Since(start).Seconds()
 	res, err := t.Evaluate(ctx, base.LM, base.Tokenizer, eval, eopts)
 	if err != nil {
 		return c, err

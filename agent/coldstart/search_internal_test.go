@@ -1,6 +1,7 @@
 package coldstart
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,20 +10,34 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 )
 
-// TestSizeToBudget: a plan that would not end in the wall time left, at the pace of the
-// slowest candidate so far, has its data cut to what fits; one that fits, a run without
-// a wall-time bound and a first candidate (no pace yet) are kept; a budget that trains
-// fewer than minSizedExamples refuses the plan.
+// TestSizeToBudget: a plan that would not end in the wall time left, less the longest
+// scoring so far, at the training pace of the slowest candidate so far of its strategy,
+// has its data cut to what fits; one that fits, a run without a wall-time bound and a
+// first candidate (no pace yet) are kept; a budget that trains fewer than
+// minSizedExamples refuses the plan.
 func TestSizeToBudget(t *testing.T) {
 	r := finetune.Recipe{Epochs: 2}
 	done := []Candidate{
-		{Curation: Curation{Out: 100}, Recipe: finetune.Recipe{Epochs: 2}, WallS: 20},  // 0.1 s per example and epoch
-		{Curation: Curation{Out: 1000}, Recipe: finetune.Recipe{Epochs: 1}, WallS: 50}, // 0.05
+		{Curation: Curation{Out: 100}, Recipe: finetune.Recipe{Epochs: 2}, TrainS: 20, WallS: 30},  // 0.1 s per example and epoch, 10 s of scoring
+		{Curation: Curation{Out: 1000}, Recipe: finetune.Recipe{Epochs: 1}, TrainS: 50, WallS: 55}, // 0.05
 	}
-	b := agent.NewBudget(100*time.Second, 0) // about 100 s left: 500 examples of 2 epochs at 0.1 s
+	b := agent.NewBudget(110*time.Second, 0) // about 110 s left, 100 s after scoring: 500 examples of 2 epochs at 0.1 s
 	pl, ok := sizeToBudget(pipelinePlan{Recipe: r, N: 0}, done, b, 10_000)
 	if !ok || pl.N < 490 || pl.N > 500 || !strings.Contains(pl.Sized, "of 10000 examples") {
 		t.Fatalf("all 10,000 examples in 100 s: %+v %v", pl, ok)
+	}
+	// A candidate in every weight paces plans in every weight only; before there is one,
+	// they go at the LoRA candidates' pace.
+	fullDone := append(slices.Clone(done), Candidate{Curation: Curation{Out: 100}, Recipe: finetune.Recipe{Epochs: 1, Full: true}, TrainS: 40, WallS: 45}) // 0.4
+	if pl, ok := sizeToBudget(pipelinePlan{Recipe: r, N: 0}, fullDone, b, 10_000); !ok || pl.N < 490 || pl.N > 500 {
+		t.Fatalf("a LoRA plan paced by a candidate in every weight: %+v %v", pl, ok)
+	}
+	rf := finetune.Recipe{Epochs: 2, Full: true}
+	if pl, ok := sizeToBudget(pipelinePlan{Recipe: rf, N: 0}, fullDone, b, 10_000); !ok || pl.N < 120 || pl.N > 125 {
+		t.Fatalf("a plan in every weight at 0.4 s per example and epoch: %+v %v", pl, ok)
+	}
+	if pl, ok := sizeToBudget(pipelinePlan{Recipe: rf, N: 0}, done, b, 10_000); !ok || pl.N < 490 || pl.N > 500 {
+		t.Fatalf("a plan in every weight before any such candidate: %+v %v", pl, ok)
 	}
 	if pl, ok := sizeToBudget(pipelinePlan{Recipe: r, N: 300}, done, b, 10_000); !ok || pl.N != 300 || pl.Sized != "" {
 		t.Fatalf("300 examples fit: %+v %v", pl, ok)
@@ -34,6 +49,6 @@ func TestSizeToBudget(t *testing.T) {
 		t.Fatalf("no wall-time bound: %+v %v", pl, ok)
 	}
 	if _, ok := sizeToBudget(pipelinePlan{Recipe: r, N: 0}, done, agent.NewBudget(5*time.Second, 0), 10_000); ok {
-		t.Fatal("5 s left (25 examples at this pace) trains a candidate")
+		t.Fatal("5 s left, less than the 10 s of scoring, trains a candidate")
 	}
 }

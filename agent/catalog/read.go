@@ -125,10 +125,10 @@ func (d *Dataset) rows(split string) ([]Row, error) {
 // alignFields renames a split's fields to the dataset's names where the split calls them
 // otherwise (SST-2's train.tsv has "sentence", its dev.tsv and test.tsv "content"): the
 // split's own fields are inferred as the first split's were, and each role the two name
-// differently is renamed. Before the dataset's fields are known, or where the split has them all, the
-// rows are returned as read.
+// differently is renamed. Before the dataset's fields are known, or where the split has
+// them all, the rows are returned as read.
 func (d *Dataset) alignFields(rows []Row) []Row {
-	roles := []string{d.Text, d.Label, d.Output, d.Choices, d.Tests}
+	roles := d.roles()
 	if len(rows) == 0 || d.Text == "" {
 		return rows
 	}
@@ -149,7 +149,7 @@ func (d *Dataset) alignFields(rows []Row) []Row {
 	own := &Dataset{Card: Card{Kind: d.Kind}}
 	own.infer(rows)
 	rename := map[string]string{}
-	for i, f := range []string{own.Text, own.Label, own.Output, own.Choices, own.Tests} {
+	for i, f := range own.roles() {
 		if f != "" && roles[i] != "" && f != roles[i] && !has(roles[i]) {
 			rename[f] = roles[i]
 		}
@@ -169,6 +169,10 @@ func (d *Dataset) alignFields(rows []Row) []Row {
 	}
 	return out
 }
+
+// roles are the fields the dataset reads, in one order: text, label, output, choices,
+// tests ("" where it has none).
+func (d *Dataset) roles() []string { return []string{d.Text, d.Label, d.Output, d.Choices, d.Tests} }
 
 // expandJSONSplits turns a JSON file of splits ({"train": [[text, label], ...], ...}) into
 // one split per key, named as usual (val, dev: validation).

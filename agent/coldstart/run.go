@@ -322,7 +322,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return c, nil
 	}
 	if cfg.Search == SearchMCTS {
-		if err := o.mcts(ctx, cfg, len(t.Labels), len(train), budget, train1); err != nil {
+		if err := o.mcts(ctx, cfg, run, len(t.Labels), len(train), budget, train1); err != nil {
 			return nil, err
 		}
 	}
@@ -400,27 +400,41 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 }
 
 // mcts runs the Monte-Carlo graph search: 2 x Iterations candidates at most, the first
-// the recipe on a balanced 32 per label, each next one change from one tried before;
-// it stops at the target or the wall time.
-func (o *Outcome) mcts(ctx context.Context, cfg Config, labels, pool int, budget *agent.Budget, train1 func(pipelinePlan) (Candidate, error)) error {
+// the recipe on a balanced 32 per label, each next one change from one tried before (with
+// strategy search, LoRA or every weight among the changes), its data cut to the wall time
+// left as in the greedy search; it stops at the target or the wall time.
+func (o *Outcome) mcts(ctx context.Context, cfg Config, run *agent.Run, labels, pool int, budget *agent.Budget, train1 func(pipelinePlan) (Candidate, error)) error {
 	first := firstRound(cfg.Recipe, labels, pool)[0]
-	root := point{N: first.N, Epochs: cfg.Recipe.Epochs, LR: cfg.Recipe.LR, Rank: cfg.Recipe.Rank, pool: pool}
+	root := point{N: first.N, Epochs: cfg.Recipe.Epochs, LR: cfg.Recipe.LR, Full: cfg.Recipe.Full, Rank: cfg.Recipe.Rank,
+		pool: pool, either: cfg.Strategy == StrategySearch}
 	stop := func() bool {
 		if why := budget.Spent(); why != "" {
 			o.Stopped = why
 			return true
 		}
-		return ctx.Err() != nil || o.Best != nil && o.Best.Metric >= cfg.Target
+		return o.Stopped != "" || ctx.Err() != nil || o.Best != nil && o.Best.Metric >= cfg.Target
 	}
 	_, err := search.MCTS(root, search.Options{Budget: 2 * cfg.Iterations, Seed: cfg.Seed, Stop: stop,
-		PreferWhenSound: []string{"twice the data", "one epoch more", "learning rate x0.5"}},
+		PreferWhenSound: []string{"twice the data", "one epoch more", "every weight", "learning rate x0.5"}},
 		func(n *search.Node[point]) (float64, bool, error) {
 			r := cfg.Recipe
-			r.Epochs, r.LR, r.Rank = n.P.Epochs, n.P.LR, n.P.Rank
-			if r.Alpha > 0 {
-				r.Alpha = cfg.Recipe.Alpha * float64(n.P.Rank) / float64(cfg.Recipe.Rank)
+			r.Epochs, r.LR, r.Full = n.P.Epochs, n.P.LR, n.P.Full
+			if !r.Full {
+				r.Rank = n.P.Rank
+				if r.Alpha > 0 {
+					r.Alpha = cfg.Recipe.Alpha * float64(n.P.Rank) / float64(cfg.Recipe.Rank)
+				}
 			}
-			c, err := train1(pipelinePlan{Name: "search/" + n.Name, Recipe: r, N: n.P.N})
+			pl := pipelinePlan{Name: "search/" + n.Name, Recipe: r, N: n.P.N}
+			if !run.Lineage.Has(pl.Name) { // (a candidate trained before is kept as it was)
+				var ok bool
+				if pl, ok = sizeToBudget(pl, o.Candidates, budget, pool); !ok {
+					// the search ends here (stop says so before the next round); this node scores nothing
+					o.Stopped = fmt.Sprintf("the wall time left (%s) trains no candidate at the pace of those before", budget.Wall)
+					return 0, false, nil
+				}
+			}
+			c, err := train1(pl)
 			return c.Metric, false, err
 		})
 	return err

@@ -124,7 +124,7 @@ func TestColdStartMCTS(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, c := range o.Candidates {
-		key := fmt.Sprintf("%d %d %g %d", c.TrainN, c.Recipe.Epochs, c.Recipe.LR, c.Recipe.Rank)
+		key := fmt.Sprintf("%d %d %g %d %t", c.TrainN, c.Recipe.Epochs, c.Recipe.LR, c.Recipe.Rank, c.Recipe.Full)
 		if seen[key] {
 			t.Fatalf("candidate %s repeats a pipeline: %+v", c.Name, c)
 		}

@@ -26,17 +26,23 @@ const (
 const fullLRShare = 0.1
 
 // point is a cold-start pipeline in the Monte-Carlo search's space: the data's size
-// (0: all the curation leaves), epochs, learning rate and LoRA rank.
+// (0: all the curation leaves), epochs, learning rate, the strategy (LoRA of a rank, or
+// every weight) and LoRA rank.
 type point struct {
 	N      int     `json:"train_examples"`
 	Epochs int     `json:"epochs"`
 	LR     float64 `json:"lr"`
+	Full   bool    `json:"full,omitempty"` // every weight trains (Rank is then unused)
 	Rank   int     `json:"rank"`
 	pool   int     // examples the curation can give (bounds N)
+	either bool    // the strategy is searched: the moves between LoRA and every weight exist
 }
 
 // Key identifies a pipeline (search.Point).
 func (p point) Key() string {
+	if p.Full {
+		return fmt.Sprintf("n%d e%d lr%s full", p.N, p.Epochs, strconv.FormatFloat(p.LR, 'g', 4, 64))
+	}
 	return fmt.Sprintf("n%d e%d lr%s r%d", p.N, p.Epochs, strconv.FormatFloat(p.LR, 'g', 4, 64), p.Rank)
 }
 
@@ -47,8 +53,18 @@ const (
 )
 
 // Moves are the changes from p inside the space (search.Point): twice or half the data,
-// an epoch more or less, twice or half the learning rate, twice the rank.
+// an epoch more or less, twice or half the learning rate (within four times the root's
+// either way, the root's rate taken at fullLRShare for every weight when the root is
+// LoRA), twice the rank, and, when the strategy is searched, every weight instead of
+// LoRA (at fullLRShare of the rate) and back.
 func (p point) Moves(root point) []search.Move[point] {
+	lr := root.LR // the rate the learning-rate bounds are relative to
+	switch {
+	case p.Full && !root.Full:
+		lr *= fullLRShare
+	case !p.Full && root.Full:
+		lr /= fullLRShare
+	}
 	var out []search.Move[point]
 	add := func(name string, ok bool, f func(*point)) {
 		if ok {
@@ -73,8 +89,10 @@ func (p point) Moves(root point) []search.Move[point] {
 	})
 	add("one epoch more", p.Epochs < root.Epochs+coldMaxEpochs, func(q *point) { q.Epochs++ })
 	add("one epoch less", p.Epochs > 1, func(q *point) { q.Epochs-- })
-	add("learning rate x2", p.LR < root.LR*4*0.999, func(q *point) { q.LR *= 2 })
-	add("learning rate x0.5", p.LR > root.LR/4*1.001, func(q *point) { q.LR /= 2 })
-	add("LoRA rank x2", p.Rank < coldMaxRank, func(q *point) { q.Rank *= 2 })
+	add("learning rate x2", p.LR < lr*4*0.999, func(q *point) { q.LR *= 2 })
+	add("learning rate x0.5", p.LR > lr/4*1.001, func(q *point) { q.LR /= 2 })
+	add("LoRA rank x2", !p.Full && p.Rank < coldMaxRank, func(q *point) { q.Rank *= 2 })
+	add("every weight", p.either && !p.Full, func(q *point) { q.Full, q.LR = true, q.LR*fullLRShare })
+	add("LoRA", p.either && p.Full, func(q *point) { q.Full, q.LR = false, q.LR/fullLRShare })
 	return out
 }

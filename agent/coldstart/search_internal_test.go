@@ -1,6 +1,7 @@
 package coldstart
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -50,5 +51,46 @@ func TestSizeToBudget(t *testing.T) {
 	}
 	if _, ok := sizeToBudget(pipelinePlan{Recipe: r, N: 0}, done, agent.NewBudget(5*time.Second, 0), 10_000); ok {
 		t.Fatal("5 s left, less than the 10 s of scoring, trains a candidate")
+	}
+}
+
+// TestMovesSearchTheStrategy: with the strategy searched, a LoRA pipeline can move to
+// every weight at fullLRShare of its rate and back, a pipeline in every weight has no
+// rank move, and its rate stays within four times the root's rate taken at
+// fullLRShare; with the strategy fixed, neither move exists.
+func TestMovesSearchTheStrategy(t *testing.T) {
+	root := point{N: 64, Epochs: 2, LR: 1e-3, Rank: 16, pool: 1000, either: true}
+	moves := func(p point) map[string]point {
+		out := map[string]point{}
+		for _, m := range p.Moves(root) {
+			out[m.Name] = m.To
+		}
+		return out
+	}
+	full, ok := moves(root)["every weight"]
+	if !ok || !full.Full || math.Abs(full.LR-1e-4) > 1e-12 || full.Key() == root.Key() {
+		t.Fatalf("every weight from the LoRA root: %+v %v", full, ok)
+	}
+	fm := moves(full)
+	if _, ok := fm["LoRA rank x2"]; ok {
+		t.Fatal("a rank move for a pipeline in every weight")
+	}
+	if back, ok := fm["LoRA"]; !ok || back.Full || math.Abs(back.LR-1e-3) > 1e-12 || back.Key() != root.Key() {
+		t.Fatalf("back to LoRA: %+v %v", back, ok)
+	}
+	low := full
+	low.LR = 1e-4 / 4
+	if _, ok := moves(low)["learning rate x0.5"]; ok {
+		t.Fatal("a rate below a quarter of every weight's share of the root's")
+	}
+	if _, ok := moves(low)["learning rate x2"]; !ok {
+		t.Fatal("no rate x2 from a quarter of every weight's share of the root's")
+	}
+	fixed := root
+	fixed.either = false
+	for _, m := range fixed.Moves(root) {
+		if m.Name == "every weight" || m.Name == "LoRA" {
+			t.Fatalf("move %q with the strategy fixed", m.Name)
+		}
 	}
 }

@@ -72,6 +72,7 @@ var setups = map[string]setup{
 var (
 	override finetune.Recipe
 	parentN  int
+	trafficN int
 	testN    int
 	strategy string
 	search   string
@@ -96,6 +97,7 @@ func main() {
 	flag.IntVar(&override.Epochs, "epochs", 0, "override the setup's training epochs")
 	flag.Float64Var(&override.LR, "lr", 0, "override the setup's learning rate")
 	flag.IntVar(&override.Rank, "lora-r", 0, "override the setup's LoRA rank (default 16)")
+	flag.IntVar(&trafficN, "traffic", 0, "override the traffic's size: examples per intent, or extraction sentences")
 	flag.IntVar(&testN, "test", 0, "override the setup's number of test examples scored (a seeded sample of the test split)")
 	flag.IntVar(&parentN, "parent", 0, "override the parent's data: examples per intent (thin intents get the same share of it as by default, at least 2), or extraction sentences")
 	flag.StringVar(&strategy, "strategy", "", "override the setup's strategy: lora or full (every weight)")
@@ -249,6 +251,13 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if testN > 0 {
 		su.test = testN
 	}
+	if trafficN > 0 {
+		if su.labels > 0 {
+			su.trafficPer = trafficN
+		} else {
+			su.trafficN = trafficN
+		}
+	}
 	if parentN > 0 {
 		if su.labels > 0 { // classification: per intent; thin intents keep their share of it
 			su.thinPer = max(2, parentN*su.thinPer/su.parentPer)
@@ -295,8 +304,8 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if code == "" {
 		code = bench.Commit()
 	}
-	settings := fmt.Sprintf("commit=%s model=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d test=%d strategy=%s search=%s triage-only=%v",
-		code, baseModel, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, testN, strategy, search, triageOnly)
+	settings := fmt.Sprintf("commit=%s model=%s task=%s device=%s seed=%d epochs=%d lr=%g lora-r=%d parent=%d traffic=%d test=%d strategy=%s search=%s triage-only=%v",
+		code, baseModel, taskName, device, seed, override.Epochs, override.LR, override.Rank, parentN, trafficN, testN, strategy, search, triageOnly)
 	prog, err := bench.OpenProgress(work, settings, resuming)
 	if err != nil {
 		return nil, err
@@ -460,7 +469,7 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 	if device != "cpu" {
 		cmd += " -device " + device
 	}
-	for _, f := range []string{"model", "epochs", "lr", "lora-r", "parent", "strategy", "search", "seed"} {
+	for _, f := range []string{"model", "epochs", "lr", "lora-r", "parent", "traffic", "test", "strategy", "search", "seed"} {
 		if fl := flag.Lookup(f); fl.Value.String() != fl.DefValue {
 			cmd += " -" + f + " " + fl.Value.String()
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/model"
+	"github.com/pioneer-ai/pioneer/model/gguf"
 	"github.com/pioneer-ai/pioneer/model/gpt2"
 	"github.com/pioneer-ai/pioneer/model/llama"
 )
@@ -121,5 +122,50 @@ func TestQuantize(t *testing.T) {
 	defer m.Close()
 	if _, err := model.Quantize(m); err == nil || !strings.Contains(err.Error(), "float32") {
 		t.Fatalf("bfloat16 model: got error %v, want one saying quantized weights are made from float32", err)
+	}
+}
+
+// TestQuantizeHoldsQ4KAndQ4_0 gives a small Llama weights as a Q4_K, Q4_0 or Q4_1 file
+// holds them (each projection quantized to that type and back, by model/gguf): every
+// projection then takes 4-bit quantized weights (16 evenly spaced levels per block of
+// 32, however many of them a block uses); the output projection, random, takes 8.
+func TestQuantizeHoldsQ4KAndQ4_0(t *testing.T) {
+	for _, typ := range []gguf.Type{gguf.Q4_K, gguf.Q4_0, gguf.Q4_1} {
+		t.Run(typ.String(), func(t *testing.T) {
+			m, err := llama.New(llama.Config{ModelType: "llama", VocabSize: 96, HiddenSize: 256, IntermediateSize: 512, NumHiddenLayers: 1,
+				NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000,
+				HiddenAct: "silu", InitializerRange: 0.2}, torch.CPU, torch.Float32, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			s := torch.NewScope()
+			defer s.Close()
+			for name, l := range m.Linears() {
+				w := l.W
+				v, err := w.Float32s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, err := gguf.Quantize(typ, v)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				back, err := gguf.Dequantize(typ, raw, len(v))
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if err := w.CopyFrom(s.Float32s(back, w.Shape(), torch.CPU)); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			sum, err := model.Quantize(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := len(m.Linears()); sum.Bits4 != want || sum.Bits8 != 1 {
+				t.Fatalf("Quantize = %+v, want the %d projections in 4 bits and the random output projection in 8", sum, want)
+			}
+		})
 	}
 }

@@ -139,7 +139,7 @@ func openModel(c *cli.Context) (*model.Pretrained, error) {
 }
 
 // quantizedFlag switches decoding to quantized weights (generate, serve).
-var quantizedFlag = &cli.BoolFlag{Name: "quantized", Usage: "decode from quantized copies of the weights, blocks of 32 with a scale and offset each: 4 bits where that holds a weight exactly (a Q4_1 GGUF file's projections), 8 bits otherwise (a Q8_0 file's weights exactly); activations are quantized by block too, as llama.cpp does; prompts are read with the float32 weights; float32 models on the CPU only"}
+var quantizedFlag = &cli.BoolFlag{Name: "quantized", Usage: "decode from quantized copies of the weights, blocks of 32 with a scale and offset each: 4 bits where that holds a weight exactly (a Q4_1, Q4_0 or Q4_K GGUF file's projections), 8 bits otherwise (a Q8_0 file's weights exactly); activations are quantized by block too, as llama.cpp does; prompts are read with the float32 weights; float32 models on the CPU only"}
 
 // useQuantized gives p's model quantized weights when --quantized is set, and says so on
 // standard error.

@@ -12,11 +12,12 @@
 // asymmetric one (s = (max - min) / 255, q from -128), which holds 16 evenly spaced
 // levels from a minimum (GGUF Q4_1) exactly: their step is 17 of s. A weight is off by at
 // most half a step.
-// 4 bits: s = (max - min) / 15, o = min + 8·s, q from -8 to 7, stored plus 8 two to a
+// 4 bits: s = (max - min) / span, o = min + 8·s, q from -8 to 7, stored plus 8 two to a
 // byte (element i of a block in the low half of its byte i, element i + 16 in the high
-// half: llama.cpp's layout). Chosen for a whole matrix when every block of it comes back
-// within float rounding (a Q4_1 file's weights, and Q4_K's where each block reaches both
-// end levels). Centred levels keep the error that x's quantization brings (below) as
+// half: llama.cpp's layout); span is 15, or fewer levels where the block uses fewer
+// (encode4). Chosen for a whole matrix when every block of it comes back within float
+// rounding (a Q4_1 file's weights, and Q4_K's and Q4_0's: 16 evenly spaced levels per
+// block of 32, however many of them a block uses). Centred levels keep the error that x's quantization brings (below) as
 // small as at 8 bits: it scales with the level term, s·q, not with w.
 //
 // The product quantizes x the same way, block by block (symmetric: a scale max|x|/127 and
@@ -70,18 +71,45 @@ void encode8(const float* v, int8_t* q, float* scale, float* offset) {
 
 // encode4 writes block v's 4-bit encoding (16 bytes) and reports whether it holds the
 // block within float rounding: every value within 8 float32 steps of the block's
-// largest magnitude.
+// largest magnitude. The step is (max - min) / span, span the number of levels between
+// the block's ends: 15 where the block reaches both end levels (every Q4_1 block);
+// otherwise (Q4_K and Q4_0 blocks often use fewer) the smallest gap between its values,
+// or a half, a third... of it, gives the span, the first that puts every value on a
+// level. The levels are then 0 to span from the minimum, stored as they are.
 bool encode4(const float* v, uint8_t* q, float* scale, float* offset) {
   float lo = v[0], hi = v[0];
   for (int64_t i = 1; i < kBlock; i++) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
-  const float s = (hi - lo) / 15.0f, o = lo + 8.0f * s;
   const float tol = 8 * std::max(std::fabs(lo), std::fabs(hi)) * 1.1920929e-7f;
-  bool exact = true;
   uint8_t l[kBlock];
-  for (int64_t i = 0; i < kBlock; i++) {
-    const float r = s > 0 ? std::min(15.0f, std::max(0.0f, std::nearbyint((v[i] - lo) / s))) : 8.0f;
-    l[i] = static_cast<uint8_t>(r);
-    exact = exact && std::fabs(v[i] - (s * (r - 8.0f) + o)) <= tol;
+  // fits encodes the block with span levels between its ends and reports whether every
+  // value is on one.
+  auto fits = [&](int span, float* s_out, float* o_out) {
+    const float s = span > 0 ? (hi - lo) / static_cast<float>(span) : 0.0f, o = lo + 8.0f * s;
+    bool exact = true;
+    for (int64_t i = 0; i < kBlock; i++) {
+      const float r = s > 0 ? std::min(15.0f, std::max(0.0f, std::nearbyint((v[i] - lo) / s))) : 8.0f;
+      l[i] = static_cast<uint8_t>(r);
+      exact = exact && std::fabs(v[i] - (s * (r - 8.0f) + o)) <= tol;
+    }
+    *s_out = s;
+    *o_out = o;
+    return exact;
+  };
+  float s, o;
+  bool exact = fits(15, &s, &o);
+  if (!exact && hi - lo > tol) {
+    float gap = hi - lo;  // the smallest gap between distinct values
+    float sorted[kBlock];
+    std::memcpy(sorted, v, sizeof sorted);
+    std::sort(sorted, sorted + kBlock);
+    for (int64_t i = 1; i < kBlock; i++)
+      if (sorted[i] - sorted[i - 1] > tol) gap = std::min(gap, sorted[i] - sorted[i - 1]);
+    for (int div = 1; !exact && div <= 15; div++) {
+      const int span = static_cast<int>(std::nearbyint((hi - lo) / gap * static_cast<float>(div)));
+      if (span > 15) break;
+      if (span >= 1 && span < 15) exact = fits(span, &s, &o);
+    }
+    if (!exact) fits(15, &s, &o);  // the caller falls back to 8 bits
   }
   for (int64_t i = 0; i < kBlock / 2; i++) q[i] = static_cast<uint8_t>(l[i] | (l[i + kBlock / 2] << 4));
   *scale = s;

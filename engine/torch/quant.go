@@ -18,9 +18,10 @@ type QuantizedWeight struct {
 	Bits          int     // 8 or 4
 }
 
-// Quantize encodes w (out, in), in a multiple of 32, on the CPU. It uses 4 bits (scale
-// (max-min)/15, offset the block's middle) where that holds every block of w within float
-// rounding, as it does a GGUF Q4_1 file's weights; otherwise 8 bits, each block with the
+// Quantize encodes w (out, in), in a multiple of 32, on the CPU. It uses 4 bits (16
+// evenly spaced levels from the block's minimum, of which the block may use only some)
+// where that holds every block of w within float rounding, as it does a GGUF Q4_1, Q4_0
+// or Q4_K file's weights; otherwise 8 bits, each block with the
 // encoding of lower largest error of a symmetric one (scale max|w|/127: GGUF Q8_0 blocks
 // come back exactly) and an asymmetric one (scale (max-min)/255: Q4_1 blocks come back
 // exactly). No weight is off by more than half its block's scale.

@@ -12,7 +12,8 @@ import (
 
 // TestQuantize checks the encodings: random rows take 8 bits and no weight is off by more
 // than half its block's scale; blocks built as GGUF's Q4_1 (16 levels from a minimum) take
-// 4 bits and come back within float rounding, as do Q8_0 blocks (a scale times integers
+// 4 bits and come back within float rounding, as do blocks built as Q4_K's (16 levels
+// of a step, of which a block uses only some), and Q8_0 blocks (a scale times integers
 // up to ±127) in 8 bits; blocks of zeros and constant blocks take 4 bits, exactly; rows
 // whose length is not a multiple of 32 are refused.
 func TestQuantize(t *testing.T) {
@@ -61,6 +62,23 @@ func TestQuantize(t *testing.T) {
 		}
 	}
 	check("q4_1 blocks", q41, 4, func(b int, _ float32) float64 { return 1e-5 * steps[b] })
+
+	// Q4_K's sub-blocks as its dequantization computes them (float32(d·q) - m): 16
+	// levels, of which a block may use any subset; and some using only levels two apart.
+	q4k := make([]float32, out*in)
+	for b := range steps {
+		d, m := float32(0.001+0.02*r.Float64()), float32(r.Float64()*0.05)
+		steps[b] = float64(d)
+		lo, hi := r.IntN(8), 8+r.IntN(8)
+		for i := 0; i < 32; i++ {
+			lvl := lo + r.IntN(hi-lo+1)
+			if b%5 == 0 {
+				lvl = 2 * r.IntN(8)
+			}
+			q4k[b*32+i] = float32(d*float32(lvl)) - m
+		}
+	}
+	check("q4_k blocks", q4k, 4, func(b int, _ float32) float64 { return 1e-5 * steps[b] })
 
 	q80 := make([]float32, out*in)
 	for b := range steps {

@@ -41,21 +41,23 @@ func (in *inputs) measureBaseline(ctx context.Context, runDir string, tg *triage
 	b.Previous = prev
 	err = in.withDeployed(func() error {
 		crash.Point("baseline:scoring")
-		sc, res, err := in.score(ctx, b.HeldOut, nil, prev, len(tg.hold))
+		if len(b.HeldOut) == 0 || len(prev) == 0 {
+			return fmt.Errorf("baseline: %d held-out examples and %d of the deployed version's evaluation set; both are needed", len(b.HeldOut), len(prev))
+		}
+		// One evaluation for the held-out set, the ratchet's set and the traffic: an
+		// input in several (v0's evaluation set is the held-out set's core) is run once.
+		sets, err := in.t.EvaluateSets(ctx, in.base.LM, in.base.Tokenizer, [][]task.Example{b.HeldOut, prev, in.traffic}, in.eopts)
 		if err != nil {
 			return err
 		}
+		res := sets[0]
 		if err := writeJSON(filepath.Join(runDir, "deployed_heldout.json"), res); err != nil {
 			return err
 		}
-		b.Deployed = sc
+		b.Deployed = scoresOf(res, nil, sets[1], nil, len(tg.hold))
 		if in.traffic != nil {
-			r, err := in.t.Evaluate(ctx, in.base.LM, in.base.Tokenizer, in.traffic, in.eopts)
-			if err != nil {
-				return err
-			}
 			for i, ex := range in.traffic {
-				if r.Predictions[i].Correct {
+				if sets[2].Predictions[i].Correct {
 					b.R = append(b.R, ex)
 				}
 			}
@@ -74,36 +76,35 @@ func (in *inputs) measureBaseline(ctx context.Context, runDir string, tg *triage
 }
 
 // score evaluates the model as it stands on the held-out set (whose last nHold examples
-// are held-back failures), R and the previous version's evaluation set.
+// are held-back failures), R and the previous version's evaluation set, in one
+// evaluation (an input in several sets is run once).
 func (in *inputs) score(ctx context.Context, heldout, r, prev []task.Example, nHold int) (Scores, *task.Result, error) {
-	var sc Scores
-	m, tok := in.base.LM, in.base.Tokenizer
-	res, err := in.t.Evaluate(ctx, m, tok, heldout, in.eopts)
+	if len(heldout) == 0 || len(prev) == 0 {
+		return Scores{}, nil, fmt.Errorf("score: %d held-out examples and %d of the previous version's evaluation set; both are needed", len(heldout), len(prev))
+	}
+	sets, err := in.t.EvaluateSets(ctx, in.base.LM, in.base.Tokenizer, [][]task.Example{heldout, r, prev}, in.eopts)
 	if err != nil {
-		return sc, nil, err
+		return Scores{}, nil, err
 	}
-	sc.HeldOut = res.Value
+	return scoresOf(sets[0], sets[1], sets[2], r, nHold), sets[0], nil
+}
+
+// scoresOf makes Scores of the results on the held-out set (its last nHold examples the
+// held-back failures), on R (nil: not scored) and on the previous version's evaluation set.
+func scoresOf(heldout, onR, prev *task.Result, r []task.Example, nHold int) Scores {
+	sc := Scores{HeldOut: heldout.Value, Previous: prev.Value}
 	if nHold > 0 {
-		sc.Failures = meanScore(res.Predictions[len(heldout)-nHold:])
+		sc.Failures = meanScore(heldout.Predictions[len(heldout.Predictions)-nHold:])
 	}
-	if len(r) > 0 {
-		rr, err := in.t.Evaluate(ctx, m, tok, r, in.eopts)
-		if err != nil {
-			return sc, nil, err
-		}
-		for i, p := range rr.Predictions {
+	if onR != nil {
+		for i, p := range onR.Predictions {
 			if !p.Correct {
 				sc.Regressions++
 				sc.Broken = append(sc.Broken, r[i].ID)
 			}
 		}
 	}
-	pr, err := in.t.Evaluate(ctx, m, tok, prev, in.eopts)
-	if err != nil {
-		return sc, nil, err
-	}
-	sc.Previous = pr.Value
-	return sc, res, nil
+	return sc
 }
 
 func meanScore(ps []task.Prediction) float64 {

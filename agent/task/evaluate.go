@@ -60,24 +60,23 @@ func (t *Task) promptLimit(maxPositions, labelDepth, maxNew int) int {
 
 // fitPrompts tokenizes each example's prompt; an input whose prompt has more than limit
 // tokens is cut at a word boundary (its end dropped) until it fits, keeping the prompt
-// template's own text. It returns the prompts and how many were cut.
-func (t *Task) fitPrompts(tok model.Tokenizer, exs []Example, limit int) ([][]int, int, error) {
-	prompts := make([][]int, len(exs))
-	cut := 0
+// template's own text. It returns the prompts and which were cut.
+func (t *Task) fitPrompts(tok model.Tokenizer, exs []Example, limit int) ([][]int, []bool, error) {
+	prompts, cut := make([][]int, len(exs)), make([]bool, len(exs))
 	for i, ex := range exs {
 		ids, err := tok.Encode(t.PromptText(ex.Text), true)
 		if err != nil {
-			return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
+			return nil, nil, fmt.Errorf("example %s: %w", ex.ID, err)
 		}
 		if len(ids) > limit {
 			text, err := t.FitText(tok, ex.Text, limit)
 			if err != nil {
-				return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
+				return nil, nil, fmt.Errorf("example %s: %w", ex.ID, err)
 			}
 			if ids, err = tok.Encode(t.PromptText(text), true); err != nil {
-				return nil, 0, fmt.Errorf("example %s: %w", ex.ID, err)
+				return nil, nil, fmt.Errorf("example %s: %w", ex.ID, err)
 			}
-			cut++
+			cut[i] = true
 		}
 		prompts[i] = ids
 	}
@@ -176,6 +175,31 @@ func (t *Task) Evaluate(ctx context.Context, m model.CausalLM, tok model.Tokeniz
 	if len(exs) == 0 {
 		return nil, fmt.Errorf("evaluate %s: no examples", t.Name)
 	}
+	rs, err := t.EvaluateSets(ctx, m, tok, [][]Example{exs}, o)
+	if err != nil {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+// EvaluateSets evaluates the model on several sets of examples at once, each scored on
+// its own as Evaluate scores it; a model's answer depends on the input alone, so an input
+// in several sets, or several times in one, is run once. An empty set's result is nil.
+func (t *Task) EvaluateSets(ctx context.Context, m model.CausalLM, tok model.Tokenizer, sets [][]Example, o EvalOptions) ([]*Result, error) {
+	var distinct []Example
+	at := map[string]int{} // input -> its index in distinct
+	for _, set := range sets {
+		for _, ex := range set {
+			if _, ok := at[ex.Text]; !ok {
+				at[ex.Text] = len(distinct)
+				distinct = append(distinct, ex)
+			}
+		}
+	}
+	out := make([]*Result, len(sets))
+	if len(distinct) == 0 {
+		return out, nil
+	}
 	t.budget(&o)
 	o.defaults()
 	depth := 0
@@ -186,20 +210,32 @@ func (t *Task) Evaluate(ctx context.Context, m model.CausalLM, tok model.Tokeniz
 		}
 		depth = d
 	}
-	prompts, cut, err := t.fitPrompts(tok, exs, t.promptLimit(m.Info().MaxPositions, depth, o.MaxNewTokens))
+	prompts, cut, err := t.fitPrompts(tok, distinct, t.promptLimit(m.Info().MaxPositions, depth, o.MaxNewTokens))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", t.Name, err)
 	}
-	outs, err := t.Predict(ctx, m, tok, prompts, o)
+	answers, err := t.Predict(ctx, m, tok, prompts, o)
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.Score(outs, exs)
-	if err != nil {
-		return nil, err
+	for k, set := range sets {
+		if len(set) == 0 {
+			continue
+		}
+		outs, truncated := make([]string, len(set)), 0
+		for i, ex := range set {
+			j := at[ex.Text]
+			outs[i] = answers[j]
+			if cut[j] {
+				truncated++
+			}
+		}
+		if out[k], err = t.Score(outs, set); err != nil {
+			return nil, err
+		}
+		out[k].Truncated = truncated
 	}
-	res.Truncated = cut
-	return res, nil
+	return out, nil
 }
 
 // Predict answers tokenized prompts: the label chosen for each (classification,

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -238,6 +239,56 @@ func TestEvaluateFitsLongInputs(t *testing.T) {
 		}
 		if alone.Predictions[0].Output != res.Predictions[1].Output {
 			t.Fatalf("%s: the short input's answer changed with its batch: %q alone, %q batched", tk.Name, alone.Predictions[0].Output, res.Predictions[1].Output)
+		}
+	}
+}
+
+// TestEvaluateSets: sets evaluated together get what Evaluate gives each alone (value,
+// answers, truncation), the model runs once per distinct input however many sets hold
+// it (the progress count), an example in two sets is scored against each set's own
+// label, and an empty set's result is nil.
+func TestEvaluateSets(t *testing.T) {
+	m, tok := loadNano(t)
+	long := strings.Repeat("the quick brown fox jumps over the lazy dog near Paris ", 40)
+	for _, src := range []string{
+		"name: x\ntype: extraction\nentity_types: [LOC]\nprompt: '{text}\\nentities:'\noutput: ' {entities}'\n",
+		"name: y\ntype: classification\nlabels: [yes, no]\nprompt: '{text}\\nanswer:'\n",
+	} {
+		tk, err := task.Load(writeTask(t, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := []task.Example{{ID: "a1", Text: "We flew to Paris.", Label: "yes", Entities: []task.Entity{{Text: "Paris", Type: "LOC"}}},
+			{ID: "a2", Text: long, Label: "no"}, {ID: "a3", Text: "Is fire cold?", Label: "no"}}
+		b := []task.Example{{ID: "b1", Text: "Is fire cold?", Label: "yes"}, {ID: "b2", Text: "Rome is old.", Label: "yes", Entities: []task.Entity{{Text: "Rome", Type: "LOC"}}},
+			{ID: "b3", Text: "We flew to Paris.", Label: "no"}}
+		ran := 0
+		o := task.EvalOptions{Batch: 2, MaxNewTokens: 16, EOS: []int{0}, Progress: func(done, total int) { ran = total }}
+		rs, err := tk.EvaluateSets(context.Background(), m, tok, [][]task.Example{a, nil, b}, o)
+		if err != nil {
+			t.Fatalf("%s: %v", tk.Name, err)
+		}
+		if len(rs) != 3 || rs[1] != nil || ran != 4 {
+			t.Fatalf("%s: %d results (the empty set's %v), %d inputs run, want 3, nil and 4", tk.Name, len(rs), rs[1], ran)
+		}
+		o.Progress = nil
+		for k, set := range [][]task.Example{a, b} {
+			alone, err := tk.Evaluate(context.Background(), m, tok, set, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rs[2*k]
+			if got.Value != alone.Value || got.Truncated != alone.Truncated || len(got.Predictions) != len(set) {
+				t.Fatalf("%s, set %d: value %v truncated %d, alone %v and %d", tk.Name, k, got.Value, got.Truncated, alone.Value, alone.Truncated)
+			}
+			for i := range set {
+				if !reflect.DeepEqual(got.Predictions[i], alone.Predictions[i]) {
+					t.Fatalf("%s, set %d, example %d: %+v together, %+v alone", tk.Name, k, i, got.Predictions[i], alone.Predictions[i])
+				}
+			}
+		}
+		if tk.Type == "classification" && rs[0].Predictions[2].Correct == rs[2].Predictions[0].Correct {
+			t.Fatalf("one answer to %q scored the same against labels no and yes", a[2].Text)
 		}
 	}
 }

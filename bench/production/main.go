@@ -495,9 +495,8 @@ func run(taskName, device, work, commit string) (*bench.Result, error) {
 		method += fmt.Sprintf(" The run was interrupted and resumed %d time(s) (-resume); wall times add up each phase's time over the processes that ran it.", prog.Resumed)
 	}
 	res := bench.NewResult("production_"+su.name+bench.ResultSuffix(baseModel), cmd, method)
-	if commit != "" {
-		res.Commit = commit
-	}
+	res.Commit = code // the commit the run started at (-commit, or the checkout's then), not the checkout's now
+
 	const ref = "naive retraining (every logged failure added, retrained from the base model)"
 	res.Add("deployed_metric", t.Metric, deployedTest, nil, "", true)
 	res.Add("naive_metric", t.Metric, naiveTest, nil, "", true)

@@ -114,6 +114,58 @@ func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
 	return pool, nil
 }
 
+// userSource names the user's own examples (--examples) in a pool.
+const userSource = "examples"
+
+// AddUser puts the user's examples into the pool: they are the task's own, labelled by
+// the person who describes it, so one whose input a catalog example has too replaces
+// that example (the user's answer wins). Left out, and counted: an empty one, one
+// whose input is in a catalog test split (tested), and a classification example whose
+// label is not the task's.
+func (pool *Pool) AddUser(p *Plan, user []task.Example, tested map[string]bool) {
+	at := map[string]int{}
+	for i, ex := range pool.Examples {
+		at[norm(ex.Text)] = i
+	}
+	labels := map[string]bool{}
+	for _, l := range p.Task.Labels {
+		labels[l] = true
+	}
+	for i, ex := range user {
+		key := norm(ex.Text)
+		switch {
+		case key == "" || ex.Text == "":
+			pool.Dropped[dropEmpty]++
+			continue
+		case tested[key]:
+			pool.Dropped[dropContaminated]++
+			continue
+		case p.Task.Type == task.Classification && !p.MultipleChoice && !labels[ex.Label]:
+			pool.Dropped[dropUnmapped]++
+			continue
+		}
+		ex.ID = fmt.Sprintf("%s/%d", userSource, i+1)
+		if j, ok := at[key]; ok {
+			if src := strings.SplitN(pool.Examples[j].ID, "/", 2)[0]; src != userSource {
+				pool.From[src]--
+				pool.From[userSource]++
+			} else {
+				pool.Dropped[dropDuplicate]++
+			}
+			pool.Examples[j] = ex
+			continue
+		}
+		at[key] = len(pool.Examples)
+		pool.Examples = append(pool.Examples, ex)
+		pool.From[userSource]++
+	}
+	for k, v := range pool.From {
+		if v == 0 {
+			delete(pool.From, k)
+		}
+	}
+}
+
 // TestInputs are the normalised inputs of every test split in the catalog: what no
 // training or evaluation example may be (contamination).
 func TestInputs(cat *catalog.Catalog) (map[string]bool, error) {

@@ -249,3 +249,22 @@ func freezeAndLoad(t *testing.T, p *coldstart.Plan, exs []task.Example) *task.Ta
 	}
 	return tk
 }
+
+// TestAddUser: the user's examples join the pool under their own source; one whose
+// input a catalog example has replaces it (the user's answer wins); an empty one, one in
+// a catalog test split and one with a label the task lacks are left out, counted.
+func TestAddUser(t *testing.T) {
+	p := &coldstart.Plan{Task: coldstart.TaskSpec{Name: "spam", Type: task.Classification, Labels: []string{"spam", "ham"}}}
+	pool := &coldstart.Pool{From: map[string]int{"sms": 2}, Dropped: map[string]int{},
+		Examples: []task.Example{{ID: "sms/1", Text: "Win a prize now!", Label: "ham"}, {ID: "sms/2", Text: "see you at 6", Label: "ham"}}}
+	user := []task.Example{{Text: "win a PRIZE now", Label: "spam"}, {Text: "claim your free gift", Label: "spam"}, {Text: " "},
+		{Text: "the held out one", Label: "spam"}, {Text: "what is this", Label: "maybe"}}
+	pool.AddUser(p, user, map[string]bool{"the held out one": true})
+	if len(pool.Examples) != 3 || pool.Examples[0].ID != "examples/1" || pool.Examples[0].Label != "spam" || pool.Examples[2].ID != "examples/2" {
+		t.Fatalf("pool %+v", pool.Examples)
+	}
+	if pool.From["sms"] != 1 || pool.From["examples"] != 2 || pool.Dropped["no text or answer"] != 1 ||
+		pool.Dropped["input in a catalog test split"] != 1 || pool.Dropped["label not mapped onto the task's"] != 1 {
+		t.Fatalf("from %v, dropped %v", pool.From, pool.Dropped)
+	}
+}

@@ -208,12 +208,13 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 				return dataRecord{}, err
 			}
 		}
+		tested, err := TestInputs(cat)
+		if err != nil {
+			return dataRecord{}, err
+		}
+		pool.AddUser(plan, cfg.Examples, tested)
 		var seeds *Seeds
 		if cfg.Teacher != nil {
-			tested, err := TestInputs(cat)
-			if err != nil {
-				return dataRecord{}, err
-			}
 			if seeds, err = Seed(ctx, cfg.Teacher, plan, cfg.Examples, pool, tested); err != nil {
 				return dataRecord{}, err
 			}
@@ -223,6 +224,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 			return dataRecord{}, fmt.Errorf("coldstart: no usable example for the task from the catalogs or the teacher (%s)", seeds)
 		}
 		es, train, dev, err := Freeze(taskDir, plan, pool.Examples, cfg.EvalSize, cfg.Seed)
+		if err != nil && seeds != nil {
+			return dataRecord{}, fmt.Errorf("%w (teacher: %s)", err, seeds)
+		}
 		if err != nil {
 			return dataRecord{}, err
 		}
@@ -274,6 +278,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	type baseline struct {
 		Metric float64  `json:"metric"`
 		Hard   []string `json:"hard"`
+		Probed int      `json:"probed"` // training examples the base model answered
 	}
 	bl, err := agent.Step(ctx, run, "baseline", "baseline", func() (baseline, error) {
 		res, err := t.Evaluate(ctx, base.LM, base.Tokenizer, eval, eopts)
@@ -285,7 +290,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		if err != nil {
 			return baseline{}, err
 		}
-		b := baseline{Metric: res.Value}
+		b := baseline{Metric: res.Value, Probed: len(probe)}
 		for i, p := range pr.Predictions {
 			if !p.Correct {
 				b.Hard = append(b.Hard, probe[i].ID)
@@ -296,7 +301,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "baseline %s %.4f on the frozen set (target %.2f); the base model gets %d of 200 training examples wrong\n", t.Metric, bl.Metric, cfg.Target, len(bl.Hard))
+	fmt.Fprintf(log, "baseline %s %.4f on the frozen set (target %.2f); the base model gets %d of %d training examples wrong\n", t.Metric, bl.Metric, cfg.Target, len(bl.Hard), bl.Probed)
 	hard := map[string]bool{}
 	for _, id := range bl.Hard {
 		hard[id] = true

@@ -24,6 +24,7 @@ const (
 	seedShown      = 3   // examples shown per request
 	seedPairSep    = "|||"
 	dropSeedPoison = "poison (triage)"
+	dropNotInput   = "not an input (a heading, or an answer's name alone)"
 )
 
 // Seeds records what the teacher was asked for and what of it was kept.
@@ -78,11 +79,21 @@ func Seed(ctx context.Context, tc *teacher.Client, p *Plan, user []task.Example,
 	if err != nil {
 		return nil, err
 	}
+	// The user's examples (shown first) and the pool's, each input once: the pool may
+	// hold the user's examples already (Pool.AddUser).
+	var all []task.Example
+	have := map[string]bool{}
+	for _, ex := range append(append([]task.Example(nil), user...), pool.Examples...) {
+		if k := norm(ex.Text); !have[k] {
+			have[k] = true
+			all = append(all, ex)
+		}
+	}
 	var goals []seedGoal
 	switch {
 	case p.Task.Type == task.Classification && !p.MultipleChoice:
 		by := map[string][]task.Example{}
-		for _, ex := range append(append([]task.Example(nil), user...), pool.Examples...) {
+		for _, ex := range all {
 			by[ex.Label] = append(by[ex.Label], ex)
 		}
 		for _, l := range p.Task.Labels {
@@ -91,7 +102,6 @@ func Seed(ctx context.Context, tc *teacher.Client, p *Plan, user []task.Example,
 			}
 		}
 	case p.Task.Type == task.Generation:
-		all := append(append([]task.Example(nil), user...), pool.Examples...)
 		if len(all) < seedPairs {
 			goals = append(goals, seedGoal{need: seedPairs - len(all), shown: all[:min(seedShown, len(all))]})
 		}
@@ -122,6 +132,11 @@ func Seed(ctx context.Context, tc *teacher.Client, p *Plan, user []task.Example,
 			}
 			for _, line := range teacher.Lines(reply, n) {
 				rec.Written++
+				line, ok := seedInput(line, p.Task.Labels)
+				if !ok {
+					rec.Dropped[dropNotInput]++
+					continue
+				}
 				ex := task.Example{ID: fmt.Sprintf("teacher/%d", rec.Written), Text: line, Label: g.label}
 				if p.Task.Type == task.Generation {
 					in, out, ok := strings.Cut(line, seedPairSep)
@@ -151,7 +166,7 @@ func Seed(ctx context.Context, tc *teacher.Client, p *Plan, user []task.Example,
 	// gibberish, so that a phrase of the teacher's own lines is never "ordinary" for
 	// them. Then against everything that is left, the teacher's lines too (a pool of the
 	// teacher's alone still has its off-domain lines and contradicted labels judged).
-	own := append(append([]task.Example(nil), pool.Examples...), user...)
+	own := all
 	first := triage.New(t, own)
 	var rest []task.Example
 	for _, ex := range written {
@@ -174,6 +189,32 @@ func Seed(ctx context.Context, tc *teacher.Client, p *Plan, user []task.Example,
 		rec.KeptPerLabel[ex.Label]++ // generation: under the empty label
 	}
 	return rec, nil
+}
+
+// seedInput is a teacher's line as an input: without a field name copied from the
+// prompt's layout ("Example: ", "Input: ") or quotes around it. A heading (a few words
+// ending in a colon: "Output:", "Correct answer:") or an answer's name alone (a label,
+// quoted or not) is no input: ok is false.
+func seedInput(line string, labels []string) (_ string, ok bool) {
+	for _, field := range []string{"example", "input", "text", "question", "message"} {
+		if len(line) > len(field)+1 && strings.EqualFold(line[:len(field)], field) && line[len(field)] == ':' {
+			line = strings.TrimSpace(line[len(field)+1:])
+			break
+		}
+	}
+	if len(line) >= 2 && strings.ContainsRune(`"'`+"`", rune(line[0])) && line[len(line)-1] == line[0] {
+		line = strings.TrimSpace(line[1 : len(line)-1])
+	}
+	words := strings.Fields(line)
+	if len(words) == 0 || len(words) <= 4 && strings.HasSuffix(line, ":") {
+		return "", false
+	}
+	for _, l := range labels {
+		if norm(line) == norm(l) {
+			return "", false
+		}
+	}
+	return line, true
 }
 
 // seedPrompt asks for n examples of a goal.

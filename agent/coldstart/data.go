@@ -69,12 +69,7 @@ func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
 					continue
 				}
 				key := norm(ex.Text)
-				switch {
-				case key == "" || ex.Text == "":
-					pool.Dropped[dropEmpty]++
-					continue
-				case tested[key]:
-					pool.Dropped[dropContaminated]++
+				if pool.dropped(key, ex, tested) {
 					continue
 				}
 				if i, dup := seen[key]; dup {
@@ -114,6 +109,20 @@ func Gather(p *Plan, cat *catalog.Catalog) (*Pool, error) {
 	return pool, nil
 }
 
+// dropped reports whether an example (key its normalised input) cannot be in the pool,
+// counting why: no input, or an input of a catalog test split (tested).
+func (pool *Pool) dropped(key string, ex task.Example, tested map[string]bool) bool {
+	switch {
+	case key == "" || ex.Text == "":
+		pool.Dropped[dropEmpty]++
+	case tested[key]:
+		pool.Dropped[dropContaminated]++
+	default:
+		return false
+	}
+	return true
+}
+
 // userSource names the user's own examples (--examples) in a pool.
 const userSource = "examples"
 
@@ -133,14 +142,10 @@ func (pool *Pool) AddUser(p *Plan, user []task.Example, tested map[string]bool) 
 	}
 	for i, ex := range user {
 		key := norm(ex.Text)
-		switch {
-		case key == "" || ex.Text == "":
-			pool.Dropped[dropEmpty]++
+		if pool.dropped(key, ex, tested) {
 			continue
-		case tested[key]:
-			pool.Dropped[dropContaminated]++
-			continue
-		case p.Task.Type == task.Classification && !p.MultipleChoice && !labels[ex.Label]:
+		}
+		if p.Task.Type == task.Classification && !p.MultipleChoice && !labels[ex.Label] {
 			pool.Dropped[dropUnmapped]++
 			continue
 		}

@@ -210,16 +210,19 @@ func TestEvaluateClassification(t *testing.T) {
 	}
 }
 
+// twoKindsOfTask are an extraction and a classification task, for the evaluation tests.
+var twoKindsOfTask = []string{
+	"name: x\ntype: extraction\nentity_types: [LOC]\nprompt: '{text}\\nentities:'\noutput: ' {entities}'\n",
+	"name: y\ntype: classification\nlabels: [yes, no]\nprompt: '{text}\\nanswer:'\n",
+}
+
 // Inputs longer than the model's context are cut to fit rather than failing the whole
 // evaluation, and batches are formed by length, so a short prompt keeps its answer (and
 // its full generation budget) whatever it is batched with.
 func TestEvaluateFitsLongInputs(t *testing.T) {
 	m, tok := loadNano(t)
 	long := strings.Repeat("the quick brown fox jumps over the lazy dog near Paris ", 40)
-	for _, src := range []string{
-		"name: x\ntype: extraction\nentity_types: [LOC]\nprompt: '{text}\\nentities:'\noutput: ' {entities}'\n",
-		"name: y\ntype: classification\nlabels: [yes, no]\nprompt: '{text}\\nanswer:'\n",
-	} {
+	for _, src := range twoKindsOfTask {
 		tk, err := task.Load(writeTask(t, src))
 		if err != nil {
 			t.Fatal(err)
@@ -250,10 +253,7 @@ func TestEvaluateFitsLongInputs(t *testing.T) {
 func TestEvaluateSets(t *testing.T) {
 	m, tok := loadNano(t)
 	long := strings.Repeat("the quick brown fox jumps over the lazy dog near Paris ", 40)
-	for _, src := range []string{
-		"name: x\ntype: extraction\nentity_types: [LOC]\nprompt: '{text}\\nentities:'\noutput: ' {entities}'\n",
-		"name: y\ntype: classification\nlabels: [yes, no]\nprompt: '{text}\\nanswer:'\n",
-	} {
+	for _, src := range twoKindsOfTask {
 		tk, err := task.Load(writeTask(t, src))
 		if err != nil {
 			t.Fatal(err)

@@ -83,3 +83,18 @@ func (g *Group) free() {
 		g.bias = nil
 	}
 }
+
+// Decodable returns the group's quantized weight and stacked bias (nil: none) for a fused
+// decoding step (torch.Scope.DecodeLayers); ok is false when the group has no quantized
+// weight, a part carries an adapter, or some parts have biases and others not.
+func (g *Group) Decodable() (w *torch.QuantizedWeight, bias *torch.Tensor, ok bool) {
+	if g.quantized == nil {
+		return nil, nil, false
+	}
+	for _, p := range g.Parts {
+		if p.Adapter != nil || (g.bias == nil && p.B != nil) {
+			return nil, nil, false
+		}
+	}
+	return g.quantized, g.bias, true
+}

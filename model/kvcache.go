@@ -70,6 +70,10 @@ func (c *KVCache) Update(s *torch.Scope, layer int, k, v *torch.Tensor) (keys, v
 	return s.Slice(c.k[layer], 2, 0, end, 1), s.Slice(c.v[layer], 2, 0, end, 1)
 }
 
+// Layer returns layer i's key and value storage, (B, Hkv, Cap, D), every slot: what a
+// fused decoding step (torch.Scope.DecodeLayers) writes slot Len of.
+func (c *KVCache) Layer(i int) (keys, values *torch.Tensor) { return c.k[i], c.v[i] }
+
 // Advance marks T more slots as filled; call it once per step, after every layer.
 func (c *KVCache) Advance(T int) { c.len += T }
 

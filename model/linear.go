@@ -91,3 +91,18 @@ func quantizedInput(x *torch.Tensor) bool {
 	}
 	return rows <= QuantizedMaxRows
 }
+
+// Decodable returns the projection's quantized weight and bias (nil: none) for a fused
+// decoding step (torch.Scope.DecodeLayers); ok is false when it has no quantized weight
+// or carries an adapter.
+func (l *Linear) Decodable() (w *torch.QuantizedWeight, bias *torch.Tensor, ok bool) {
+	if l.Quantized == nil || l.Adapter != nil || l.Conv1D {
+		return nil, nil, false
+	}
+	return l.Quantized, l.B, true
+}
+
+// Decoding reports whether x, the hidden states of a decoding step, would take
+// quantized products: no gradient recorded, float32 on the CPU, at most
+// QuantizedMaxRows rows.
+func Decoding(x *torch.Tensor) bool { return quantizedInput(x) }

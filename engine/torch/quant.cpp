@@ -286,6 +286,109 @@ std::pair<int64_t, int64_t> check_quantized(const at::Tensor& Q, const at::Tenso
   return {N, K};
 }
 
+// QW is a quantized weight (N, K) as raw pointers; b a bias (N) or null.
+struct QW {
+  const uint8_t* q;
+  const float *s, *o, *b;
+  int bits;
+  int64_t N, K;
+};
+
+// Scratch is x's quantized rows, kept across products of one call.
+struct Scratch {
+  std::vector<int8_t> qx;
+  std::vector<float> dx, xs, xq;
+};
+
+// qmatmul writes y (M, N) = x (M, K) · wᵀ (+ b): x quantized by blocks (quantize_rows),
+// the threads taking runs of rows of w of at least 32K weights each.
+void qmatmul(const float* x, int64_t M, const QW& w, float* y, Scratch& t) {
+  const int64_t K = w.K, N = w.N, nb = K / kBlock;
+  t.qx.resize(static_cast<size_t>(M * K));
+  t.dx.resize(static_cast<size_t>(M * nb));
+  t.xs.resize(static_cast<size_t>(M * nb));
+  t.xq.resize(static_cast<size_t>(M * nb));
+  quantize_rows(x, M, K, t.qx.data(), t.dx.data(), t.xs.data(), t.xq.data());
+  const Rows rows{t.qx.data(), t.dx.data(), t.xs.data(), t.xq.data()};
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / K);
+  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
+#if defined(__x86_64__)
+    if (cpu_has_avx2_fma()) {
+      if (w.bits == 8) {
+        range_avx2<8>(rows, w.q, w.s, w.o, y, M, N, K, n0, n1);
+      } else {
+        range_avx2<4>(rows, w.q, w.s, w.o, y, M, N, K, n0, n1);
+      }
+    } else {
+      range_generic(rows, w.q, w.bits, w.s, w.o, y, M, N, K, n0, n1);
+    }
+#else
+    range_generic(rows, w.q, w.bits, w.s, w.o, y, M, N, K, n0, n1);
+#endif
+    if (w.b != nullptr) {
+      for (int64_t m = 0; m < M; m++)
+        for (int64_t n = n0; n < n1; n++) y[m * N + n] += w.b[n];
+    }
+  });
+}
+
+// A layer's tensors, checked and made contiguous (the originals where they are), kept
+// alive for the call.
+struct LayerTensors {
+  at::Tensor in_norm, post_norm, keys, values;
+  at::Tensor held[16];  // levels, scales, offsets and biases of the four projections
+  QW qkv, o, gate_up, down;
+};
+
+QW qweight_of(const pt_qweight& w, int64_t wantN, int64_t wantK, const char* what, at::Tensor* held) {
+  held[0] = tensor_of(w.q).contiguous();
+  held[1] = tensor_of(w.scale).contiguous();
+  held[2] = tensor_of(w.offset).contiguous();
+  const auto [N, K] = check_quantized(held[0], held[1], held[2], w.bits);
+  if (N != wantN || K != wantK) {
+    throw std::invalid_argument(std::string("decode layers: ") + what + " weight is (" + std::to_string(N) + ", " +
+                                std::to_string(K) + "), want (" + std::to_string(wantN) + ", " + std::to_string(wantK) + ")");
+  }
+  const float* b = nullptr;
+  if (w.bias != nullptr) {
+    held[3] = tensor_of(w.bias).contiguous();
+    if (held[3].scalar_type() != at::kFloat || held[3].numel() != N || !held[3].device().is_cpu()) {
+      throw std::invalid_argument(std::string("decode layers: ") + what + " bias must be float32 (" + std::to_string(N) + ") on the CPU");
+    }
+    b = held[3].data_ptr<float>();
+  }
+  return QW{static_cast<const uint8_t*>(held[0].data_ptr()), held[1].data_ptr<float>(), held[2].data_ptr<float>(), b, w.bits, N, K};
+}
+
+at::Tensor float_vector(pt_tensor t, int64_t n, const char* what) {
+  at::Tensor v = tensor_of(t).contiguous();
+  if (v.scalar_type() != at::kFloat || v.numel() != n || !v.device().is_cpu()) {
+    throw std::invalid_argument(std::string("decode layers: ") + what + " must be float32 (" + std::to_string(n) + ") on the CPU, got " +
+                                c10::str(v.scalar_type(), " ", v.sizes()));
+  }
+  return v;
+}
+
+// rms_norm_rows writes y = x / sqrt(mean(x²) + eps) · w for each of M rows of C.
+void rms_norm_rows(const float* x, const float* w, int64_t M, int64_t C, double eps, float* y) {
+  for (int64_t m = 0; m < M; m++) {
+    double ss = 0;
+    for (int64_t c = 0; c < C; c++) ss += double(x[m * C + c]) * double(x[m * C + c]);
+    const float r = static_cast<float>(1.0 / std::sqrt(ss / double(C) + eps));
+    for (int64_t c = 0; c < C; c++) y[m * C + c] = x[m * C + c] * r * w[c];
+  }
+}
+
+// rope_head rotates one head's D values in the rotate-half convention (pt_rope).
+void rope_head(float* v, const float* cos, const float* sin, int64_t D) {
+  const int64_t h = D / 2;
+  for (int64_t i = 0; i < h; i++) {
+    const float a = v[i], b = v[i + h];
+    v[i] = a * cos[i] - b * sin[i];
+    v[i + h] = b * cos[i + h] + a * sin[i + h];
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -350,7 +453,6 @@ pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor 
   const at::Tensor& X = tensor_of(x);
   const at::Tensor Q = tensor_of(q).contiguous(), S = tensor_of(scale).contiguous(), O = tensor_of(offset).contiguous();
   const auto [N, K] = check_quantized(Q, S, O, bits);
-  const int64_t nb = K / kBlock;
   if (X.dim() < 1 || X.size(-1) != K || X.scalar_type() != at::kFloat || !X.device().is_cpu()) {
     throw std::invalid_argument("quantized linear: x must be float32 (..., " + std::to_string(K) + ") on the CPU, got " +
                                 c10::str(X.scalar_type(), " ", X.sizes(), " on ", X.device()));
@@ -360,33 +462,126 @@ pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor 
   }
   const int64_t M = X.numel() / K;
   const at::Tensor xm = X.reshape({M, K}).contiguous();
-  std::vector<int8_t> qx(static_cast<size_t>(M * K));
-  std::vector<float> dx(static_cast<size_t>(M * nb)), xs(static_cast<size_t>(M * nb)), xq(static_cast<size_t>(M * nb));
-  quantize_rows(xm.data_ptr<float>(), M, K, qx.data(), dx.data(), xs.data(), xq.data());
-  const Rows rows{qx.data(), dx.data(), xs.data(), xq.data()};
   at::Tensor y = at::empty({M, N}, X.options());
-  const uint8_t* qp = static_cast<const uint8_t*>(Q.data_ptr());
-  const float *sp = S.data_ptr<float>(), *op = O.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  // Threads take runs of rows of w of at least 32K weights each.
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / K);
-  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
-#if defined(__x86_64__)
-    if (cpu_has_avx2_fma()) {
-      if (bits == 8) {
-        range_avx2<8>(rows, qp, sp, op, yp, M, N, K, n0, n1);
-      } else {
-        range_avx2<4>(rows, qp, sp, op, yp, M, N, K, n0, n1);
-      }
-      return;
-    }
-#endif
-    range_generic(rows, qp, bits, sp, op, yp, M, N, K, n0, n1);
-  });
+  Scratch scratch;
+  qmatmul(xm.data_ptr<float>(), M, QW{static_cast<const uint8_t*>(Q.data_ptr()), S.data_ptr<float>(), O.data_ptr<float>(), nullptr, bits, N, K},
+          y.data_ptr<float>(), scratch);
   if (b != nullptr) y.add_(tensor_of(b));
   std::vector<int64_t> shape(X.sizes().begin(), X.sizes().end());
   shape.back() = N;
   *out = wrap_tensor(y.view(shape));
+  PT_CATCH
+}
+
+pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_tensor cos, pt_tensor sin, pt_tensor mask,
+                        int64_t slot, int heads, int kv_heads, int head_dim, double eps, pt_tensor* out) {
+  PT_TRY
+  if (at::GradMode::is_enabled()) throw std::invalid_argument("decode layers record no gradient: call them without grad");
+  const at::Tensor& X0 = tensor_of(x);
+  if (X0.dim() != 2 || X0.scalar_type() != at::kFloat || !X0.device().is_cpu()) {
+    throw std::invalid_argument("decode layers: x must be float32 (B, C) on the CPU, got " + c10::str(X0.scalar_type(), " ", X0.sizes()));
+  }
+  const int64_t B = X0.size(0), C = X0.size(1), Hq = heads, Hkv = kv_heads, D = head_dim, S = slot + 1;
+  if (n < 1 || Hq < 1 || Hkv < 1 || Hq % Hkv != 0 || D < 2 || D % 2 != 0 || slot < 0) {
+    throw std::invalid_argument("decode layers: need layers, heads a multiple of kv heads and an even head size, got " +
+                                std::to_string(n) + " layers, " + std::to_string(Hq) + "/" + std::to_string(Hkv) + " heads of " +
+                                std::to_string(D));
+  }
+  const at::Tensor Cos = tensor_of(cos).reshape({-1}).contiguous(), Sin = tensor_of(sin).reshape({-1}).contiguous();
+  if (Cos.numel() != B * D || Sin.numel() != B * D || Cos.scalar_type() != at::kFloat || Sin.scalar_type() != at::kFloat) {
+    throw std::invalid_argument("decode layers: cos and sin must be float32 (B, D) = (" + std::to_string(B) + ", " + std::to_string(D) + ")");
+  }
+  at::Tensor Mask;
+  if (mask != nullptr) Mask = tensor_of(mask).to(at::kBool).expand({B, 1, 1, S}).reshape({B, S}).contiguous();
+  const bool* mp = mask != nullptr ? Mask.data_ptr<bool>() : nullptr;
+  const int64_t Nqkv = (Hq + 2 * Hkv) * D;
+  std::vector<LayerTensors> ls(static_cast<size_t>(n));
+  int64_t F = 0;
+  for (int i = 0; i < n; i++) {
+    const pt_decode_layer& L = layers[i];
+    LayerTensors& t = ls[static_cast<size_t>(i)];
+    t.in_norm = float_vector(L.input_norm, C, "input norm");
+    t.post_norm = float_vector(L.post_norm, C, "post-attention norm");
+    t.qkv = qweight_of(L.qkv, Nqkv, C, "q/k/v", t.held);
+    t.o = qweight_of(L.o, C, Hq * D, "output", t.held + 4);
+    const int64_t N2 = tensor_of(L.gate_up.scale).size(0);
+    if (N2 % 2 != 0) throw std::invalid_argument("decode layers: the gate/up weight has an odd number of rows");
+    t.gate_up = qweight_of(L.gate_up, N2, C, "gate/up", t.held + 8);
+    t.down = qweight_of(L.down, C, N2 / 2, "down", t.held + 12);
+    F = N2 / 2;
+    t.keys = tensor_of(L.keys);
+    t.values = tensor_of(L.values);
+    for (const at::Tensor* c : {&t.keys, &t.values}) {
+      if (c->dim() != 4 || c->size(0) != B || c->size(1) != Hkv || c->size(3) != D || c->size(2) <= slot ||
+          c->scalar_type() != at::kFloat || !c->is_contiguous() || !c->device().is_cpu()) {
+        throw std::invalid_argument("decode layers: a cache must be contiguous float32 (B, Hkv, Cap > slot, D) = (" + std::to_string(B) +
+                                    ", " + std::to_string(Hkv) + ", > " + std::to_string(slot) + ", " + std::to_string(D) + "), got " +
+                                    c10::str(c->sizes()));
+      }
+    }
+  }
+  at::Tensor Y = X0.contiguous().clone();
+  float* xp = Y.data_ptr<float>();
+  std::vector<float> h(static_cast<size_t>(B * C)), qkv(static_cast<size_t>(B * Nqkv)), att(static_cast<size_t>(B * Hq * D)),
+      proj(static_cast<size_t>(B * C)), gu(static_cast<size_t>(B * 2 * F)), act(static_cast<size_t>(B * F)), p(static_cast<size_t>(S));
+  Scratch scratch;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float *cp = Cos.data_ptr<float>(), *sp = Sin.data_ptr<float>();
+  for (int i = 0; i < n; i++) {
+    LayerTensors& t = ls[static_cast<size_t>(i)];
+    rms_norm_rows(xp, t.in_norm.data_ptr<float>(), B, C, eps, h.data());
+    qmatmul(h.data(), B, t.qkv, qkv.data(), scratch);
+    const int64_t cap = t.keys.size(2);
+    float *kc = t.keys.data_ptr<float>(), *vc = t.values.data_ptr<float>();
+    for (int64_t b = 0; b < B; b++) {
+      float* row = qkv.data() + b * Nqkv;
+      for (int64_t hh = 0; hh < Hq + Hkv; hh++) rope_head(row + hh * D, cp + b * D, sp + b * D, D);  // q heads, then k heads
+      for (int64_t g = 0; g < Hkv; g++) {
+        std::memcpy(kc + ((b * Hkv + g) * cap + slot) * D, row + (Hq + g) * D, sizeof(float) * D);
+        std::memcpy(vc + ((b * Hkv + g) * cap + slot) * D, row + (Hq + Hkv + g) * D, sizeof(float) * D);
+      }
+      for (int64_t hq = 0; hq < Hq; hq++) {
+        const float* q = row + hq * D;
+        const int64_t g = hq / (Hq / Hkv);
+        const float* kb = kc + (b * Hkv + g) * cap * D;
+        const float* vb = vc + (b * Hkv + g) * cap * D;
+        float top = -INFINITY;
+        for (int64_t j = 0; j < S; j++) {
+          if (mp != nullptr && !mp[b * S + j]) {
+            p[j] = -INFINITY;
+            continue;
+          }
+          float dot = 0;
+          for (int64_t d = 0; d < D; d++) dot += q[d] * kb[j * D + d];
+          p[j] = dot * scale;
+          top = std::max(top, p[j]);
+        }
+        float* o = att.data() + (b * Hq + hq) * D;
+        std::fill(o, o + D, 0.0f);
+        if (top == -INFINITY) continue;  // nothing to attend to
+        float sum = 0;
+        for (int64_t j = 0; j < S; j++) sum += (p[j] = p[j] == -INFINITY ? 0.0f : std::exp(p[j] - top));
+        for (int64_t j = 0; j < S; j++) {
+          if (p[j] == 0.0f) continue;
+          const float w = p[j] / sum;
+          for (int64_t d = 0; d < D; d++) o[d] += w * vb[j * D + d];
+        }
+      }
+    }
+    qmatmul(att.data(), B, t.o, proj.data(), scratch);
+    for (int64_t k = 0; k < B * C; k++) xp[k] += proj[k];
+    rms_norm_rows(xp, t.post_norm.data_ptr<float>(), B, C, eps, h.data());
+    qmatmul(h.data(), B, t.gate_up, gu.data(), scratch);
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t f = 0; f < F; f++) {
+        const float g = gu[b * 2 * F + f], u = gu[b * 2 * F + F + f];
+        act[b * F + f] = g / (1.0f + std::exp(-g)) * u;
+      }
+    }
+    qmatmul(act.data(), B, t.down, proj.data(), scratch);
+    for (int64_t k = 0; k < B * C; k++) xp[k] += proj[k];
+  }
+  *out = wrap_tensor(Y);
   PT_CATCH
 }
 

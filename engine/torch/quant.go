@@ -90,3 +90,74 @@ func (s *Scope) QuantizedLinear(x *Tensor, w *QuantizedWeight, b *Tensor) *Tenso
 	var h C.pt_tensor
 	return s.result("quantized_linear", C.pt_quantized_linear(x.h, w.Q.h, w.Scale.h, w.Offset.h, C.int(w.Bits), bh, &h), h)
 }
+
+// DecodeLayer is one Llama-family decoder layer's weights for DecodeLayers: the two
+// RMSNorm weights, the quantized projections (QKV: the q, k and v rows stacked in that
+// order; GateUp: gate rows, then up) with their biases (nil: none), and the layer's
+// key/value cache, contiguous float32 (B, Hkv, Cap, D).
+type DecodeLayer struct {
+	InputNorm, PostNorm                  *Tensor
+	QKV, O, GateUp, Down                 *QuantizedWeight
+	QKVBias, OBias, GateUpBias, DownBias *Tensor
+	Keys, Values                         *Tensor
+}
+
+// DecodeShape is the attention's shape and the norms' epsilon.
+type DecodeShape struct {
+	Heads, KVHeads, HeadDim int
+	Eps                     float64
+}
+
+// DecodeLayers runs one decoding step of the layers in one call, for x (B, C) float32 on
+// the CPU: one new token per row, whose keys and values go to cache slot `slot`; cos and
+// sin (B, D) are each row's rotary tables at its position, mask (bool, broadcastable to
+// (B, 1, 1, slot+1); nil: every slot) the slots each row attends to. Each layer is
+// h = RMSNorm(x); q, k, v = QKV·h with rotary embedding; attention over the cache;
+// x += O·attention; x += Down·(silu(gate)·up) of GateUp·RMSNorm(x) — what the layers
+// compute op by op, with QuantizedLinear's products, but without a call per op: decoding
+// a few rows is bound by the calls, not the arithmetic. It records no gradient (call it
+// under NoGrad).
+func (s *Scope) DecodeLayers(x *Tensor, layers []DecodeLayer, cos, sin, mask *Tensor, slot int, sh DecodeShape) *Tensor {
+	in := []*Tensor{x, cos, sin}
+	if mask != nil {
+		in = append(in, mask)
+	}
+	if len(layers) == 0 {
+		return s.failf("decode_layers", "no layers")
+	}
+	qw := func(w *QuantizedWeight, b *Tensor) (C.pt_qweight, bool) {
+		if w == nil {
+			return C.pt_qweight{}, false
+		}
+		in = append(in, w.Q, w.Scale, w.Offset)
+		q := C.pt_qweight{q: w.Q.h, scale: w.Scale.h, offset: w.Offset.h, bits: C.int(w.Bits)}
+		if b != nil {
+			in = append(in, b)
+			q.bias = b.h
+		}
+		return q, true
+	}
+	cl := make([]C.pt_decode_layer, len(layers))
+	for i, l := range layers {
+		var ok [4]bool
+		cl[i].qkv, ok[0] = qw(l.QKV, l.QKVBias)
+		cl[i].o, ok[1] = qw(l.O, l.OBias)
+		cl[i].gate_up, ok[2] = qw(l.GateUp, l.GateUpBias)
+		cl[i].down, ok[3] = qw(l.Down, l.DownBias)
+		if ok != [4]bool{true, true, true, true} || l.InputNorm == nil || l.PostNorm == nil || l.Keys == nil || l.Values == nil {
+			return s.failf("decode_layers", "layer %d lacks a weight, a norm or its cache", i)
+		}
+		in = append(in, l.InputNorm, l.PostNorm, l.Keys, l.Values)
+		cl[i].input_norm, cl[i].post_norm, cl[i].keys, cl[i].values = l.InputNorm.h, l.PostNorm.h, l.Keys.h, l.Values.h
+	}
+	if !s.ok("decode_layers", in...) {
+		return nil
+	}
+	var mh C.pt_tensor
+	if mask != nil {
+		mh = mask.h
+	}
+	var h C.pt_tensor
+	return s.result("decode_layers", C.pt_decode_layers(x.h, &cl[0], C.int(len(cl)), cos.h, sin.h, mh, C.int64_t(slot),
+		C.int(sh.Heads), C.int(sh.KVHeads), C.int(sh.HeadDim), C.double(sh.Eps), &h), h)
+}

@@ -160,6 +160,32 @@ pt_err pt_dequantize_blocks(pt_tensor q, pt_tensor scale, pt_tensor offset, int 
 pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor offset, int bits,
                            pt_tensor b /* may be NULL */, pt_tensor* out);
 
+// One quantized weight of a decoder layer: levels, scales, offsets, bits, and a bias or NULL.
+typedef struct {
+  pt_tensor q, scale, offset, bias;
+  int bits;
+} pt_qweight;
+
+// One Llama-family decoder layer for pt_decode_layers: RMSNorm weights, the stacked
+// q/k/v projection (q rows first, then k, then v), the output projection, the stacked
+// gate/up projection (gate rows first) and the down projection, and the layer's
+// key/value cache (B, Hkv, Cap, D) float32.
+typedef struct {
+  pt_tensor input_norm, post_norm;
+  pt_qweight qkv, o, gate_up, down;
+  pt_tensor keys, values;
+} pt_decode_layer;
+
+// One decoding step of n layers for x (B, C) float32 on the CPU, one new token per row at
+// cache slot `slot`: per layer h = RMSNorm(x), q/k/v from h, rotary embedding (cos, sin
+// (B, D): each row's position), k and v written to the cache at slot, attention of each
+// query head over slots [0, slot] where mask (bool, broadcastable to (B, 1, 1, slot + 1);
+// NULL: all) allows, x += o(attention), x += down(silu(gate) * up) of RMSNorm(x). The
+// projections' products are pt_quantized_linear's. *out is the new x (B, C).
+pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_tensor cos, pt_tensor sin,
+                        pt_tensor mask /* may be NULL */, int64_t slot, int heads, int kv_heads, int head_dim,
+                        double eps, pt_tensor* out);
+
 // ---- in place -------------------------------------------------------------------------
 pt_err pt_copy_(pt_tensor dst, pt_tensor src);
 pt_err pt_fill_(pt_tensor t, double value);

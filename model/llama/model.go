@@ -400,7 +400,13 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 	}
 	B, T := shape[0], shape[1]
 	x := s.Embedding(m.embed, ids) // (B, T, C)
-	for i := range m.layers {
+	fused, ok := m.fusedDecoding(x, cache, T)
+	if ok {
+		c := m.Config
+		x = s.Reshape(s.DecodeLayers(s.Reshape(x, B, -1), fused, cos, sin, opts.Mask, cache.Len(),
+			torch.DecodeShape{Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim, Eps: c.RMSNormEps}), B, 1, -1)
+	}
+	for i := 0; i < len(m.layers) && !ok; i++ {
 		// Each layer's intermediates live in a scope of their own, freed as soon as the
 		// layer is done (autograd keeps its own references to what backward needs), so
 		// memory is reused instead of growing with depth.
@@ -417,6 +423,35 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 	}
 	x = selectPositions(s, x, at)
 	return m.head.Forward(s, s.RMSNorm(x, m.norm, m.Config.RMSNormEps))
+}
+
+// fusedDecoding returns the layers' weights for one fused call (torch.Scope.DecodeLayers)
+// when the step may take it: one new token per row with a cache, x taking quantized
+// products (model.Decoding), every projection quantized and without an adapter, and no
+// per-head norms (Qwen3's). Otherwise ok is false and the layers run op by op.
+func (m *Model) fusedDecoding(x *torch.Tensor, cache *model.KVCache, T int64) ([]torch.DecodeLayer, bool) {
+	if cache == nil || T != 1 || !model.Decoding(x) {
+		return nil, false
+	}
+	out := make([]torch.DecodeLayer, len(m.layers))
+	for i := range m.layers {
+		l := &m.layers[i]
+		if l.qNorm != nil {
+			return nil, false
+		}
+		d := &out[i]
+		var ok [4]bool
+		d.QKV, d.QKVBias, ok[0] = l.qkv.Decodable()
+		d.O, d.OBias, ok[1] = l.o.Decodable()
+		d.GateUp, d.GateUpBias, ok[2] = l.gateUp.Decodable()
+		d.Down, d.DownBias, ok[3] = l.down.Decodable()
+		if ok != [4]bool{true, true, true, true} {
+			return nil, false
+		}
+		d.InputNorm, d.PostNorm = l.inputNorm, l.postNorm
+		d.Keys, d.Values = cache.Layer(i)
+	}
+	return out, true
 }
 
 // selectPositions picks x[b, at[b, k], :] -> (B, K, C); at nil leaves x as it is.

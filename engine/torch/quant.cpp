@@ -335,7 +335,7 @@ void qmatmul(const float* x, int64_t M, const QW& w, float* y, Scratch& t) {
 // A layer's tensors, checked and made contiguous (the originals where they are), kept
 // alive for the call.
 struct LayerTensors {
-  at::Tensor in_norm, post_norm, keys, values;
+  at::Tensor in_norm, post_norm, q_norm, k_norm, keys, values;
   at::Tensor held[16];  // levels, scales, offsets and biases of the four projections
   QW qkv, o, gate_up, down;
 };
@@ -502,6 +502,11 @@ pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_te
     LayerTensors& t = ls[static_cast<size_t>(i)];
     t.in_norm = float_vector(L.input_norm, C, "input norm");
     t.post_norm = float_vector(L.post_norm, C, "post-attention norm");
+    if ((L.q_norm == nullptr) != (L.k_norm == nullptr)) throw std::invalid_argument("decode layers: a query norm needs a key norm");
+    if (L.q_norm != nullptr) {
+      t.q_norm = float_vector(L.q_norm, D, "query norm");
+      t.k_norm = float_vector(L.k_norm, D, "key norm");
+    }
     t.qkv = qweight_of(L.qkv, Nqkv, C, "q/k/v", t.held);
     t.o = qweight_of(L.o, C, Hq * D, "output", t.held + 4);
     const int64_t N2 = tensor_of(L.gate_up.scale).size(0);
@@ -535,6 +540,10 @@ pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_te
     float *kc = t.keys.data_ptr<float>(), *vc = t.values.data_ptr<float>();
     for (int64_t b = 0; b < B; b++) {
       float* row = qkv.data() + b * Nqkv;
+      if (t.q_norm.defined()) {  // each head's queries and keys normalised, in place
+        for (int64_t hh = 0; hh < Hq + Hkv; hh++)
+          rms_norm_rows(row + hh * D, (hh < Hq ? t.q_norm : t.k_norm).data_ptr<float>(), 1, D, eps, row + hh * D);
+      }
       for (int64_t hh = 0; hh < Hq + Hkv; hh++) rope_head(row + hh * D, cp + b * D, sp + b * D, D);  // q heads, then k heads
       for (int64_t g = 0; g < Hkv; g++) {
         std::memcpy(kc + ((b * Hkv + g) * cap + slot) * D, row + (Hq + g) * D, sizeof(float) * D);

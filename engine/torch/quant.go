@@ -92,11 +92,12 @@ func (s *Scope) QuantizedLinear(x *Tensor, w *QuantizedWeight, b *Tensor) *Tenso
 }
 
 // DecodeLayer is one Llama-family decoder layer's weights for DecodeLayers: the two
-// RMSNorm weights, the quantized projections (QKV: the q, k and v rows stacked in that
+// RMSNorm weights (and Qwen3's per-head query and key norms, or nil), the quantized projections (QKV: the q, k and v rows stacked in that
 // order; GateUp: gate rows, then up) with their biases (nil: none), and the layer's
 // key/value cache, contiguous float32 (B, Hkv, Cap, D).
 type DecodeLayer struct {
 	InputNorm, PostNorm                  *Tensor
+	QNorm, KNorm                         *Tensor
 	QKV, O, GateUp, Down                 *QuantizedWeight
 	QKVBias, OBias, GateUpBias, DownBias *Tensor
 	Keys, Values                         *Tensor
@@ -112,7 +113,8 @@ type DecodeShape struct {
 // the CPU: one new token per row, whose keys and values go to cache slot `slot`; cos and
 // sin (B, D) are each row's rotary tables at its position, mask (bool, broadcastable to
 // (B, 1, 1, slot+1); nil: every slot) the slots each row attends to. Each layer is
-// h = RMSNorm(x); q, k, v = QKV·h with rotary embedding; attention over the cache;
+// h = RMSNorm(x); q, k, v = QKV·h (each q and k head RMSNormed with QNorm, KNorm when
+// set) with rotary embedding; attention over the cache;
 // x += O·attention; x += Down·(silu(gate)·up) of GateUp·RMSNorm(x) — what the layers
 // compute op by op, with QuantizedLinear's products, but without a call per op: decoding
 // a few rows is bound by the calls, not the arithmetic. It records no gradient (call it
@@ -149,6 +151,13 @@ func (s *Scope) DecodeLayers(x *Tensor, layers []DecodeLayer, cos, sin, mask *Te
 		}
 		in = append(in, l.InputNorm, l.PostNorm, l.Keys, l.Values)
 		cl[i].input_norm, cl[i].post_norm, cl[i].keys, cl[i].values = l.InputNorm.h, l.PostNorm.h, l.Keys.h, l.Values.h
+		if (l.QNorm == nil) != (l.KNorm == nil) {
+			return s.failf("decode_layers", "layer %d has a query norm without a key norm, or the reverse", i)
+		}
+		if l.QNorm != nil {
+			in = append(in, l.QNorm, l.KNorm)
+			cl[i].q_norm, cl[i].k_norm = l.QNorm.h, l.KNorm.h
+		}
 	}
 	if !s.ok("decode_layers", in...) {
 		return nil

@@ -172,13 +172,14 @@ typedef struct {
 // key/value cache (B, Hkv, Cap, D) float32.
 typedef struct {
   pt_tensor input_norm, post_norm;
+  pt_tensor q_norm, k_norm;  // (D): RMSNorm of each query and key head before the rotary embedding (Qwen3), or NULL
   pt_qweight qkv, o, gate_up, down;
   pt_tensor keys, values;
 } pt_decode_layer;
 
 // One decoding step of n layers for x (B, C) float32 on the CPU, one new token per row at
 // cache slot `slot`: per layer h = RMSNorm(x), q/k/v from h, rotary embedding (cos, sin
-// (B, D): each row's position), k and v written to the cache at slot, attention of each
+// (B, D): each row's position; before it, with q_norm and k_norm, RMSNorm of each head), k and v written to the cache at slot, attention of each
 // query head over slots [0, slot] where mask (bool, broadcastable to (B, 1, 1, slot + 1);
 // NULL: all) allows, x += o(attention), x += down(silu(gate) * up) of RMSNorm(x). The
 // projections' products are pt_quantized_linear's. *out is the new x (B, C).

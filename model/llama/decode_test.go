@@ -15,20 +15,24 @@ type zeroAdapter struct{}
 func (zeroAdapter) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor { return s.MulScalar(x, 0) }
 
 // TestFusedDecodingMatchesLayers decodes two rows (the second with a padded first slot
-// and its positions one behind) for six steps on a small Llama and a small Qwen2 (biases
-// on q, k and v) with quantized weights, once by Step (which takes the fused call,
+// and its positions one behind) for six steps on a small Llama, a small Qwen2 (biases
+// on q, k and v) and a small Qwen3 (per-head query and key norms, a head size of its
+// own) with quantized weights, once by Step (which takes the fused call,
 // torch.Scope.DecodeLayers) and once op by op (the layers' block), each with a cache of
 // its own: the logits agree to within 0.001 % of their range, and the greedy tokens are
 // the same. The fused call is not taken with gradients on, for two tokens a row, with
 // an adapter on a projection, or without quantized weights.
 func TestFusedDecodingMatchesLayers(t *testing.T) {
-	for _, arch := range []string{"llama", "qwen2"} {
+	for _, arch := range []string{"llama", "qwen2", "qwen3"} {
 		t.Run(arch, func(t *testing.T) {
 			cfg := Config{ModelType: arch, VocabSize: 96, HiddenSize: 64, IntermediateSize: 128, NumHiddenLayers: 2,
 				NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000,
 				HiddenAct: "silu", InitializerRange: 0.2}
-			if arch == "qwen2" {
+			switch arch {
+			case "qwen2":
 				cfg.Architectures = []string{"Qwen2ForCausalLM"}
+			case "qwen3": // per-head query and key norms
+				cfg.Architectures, cfg.HeadDim = []string{"Qwen3ForCausalLM"}, 32
 			}
 			m := mustModel(t, cfg, torch.Float32, 7)
 			s := torch.NewScope()

@@ -427,8 +427,8 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 
 // fusedDecoding returns the layers' weights for one fused call (torch.Scope.DecodeLayers)
 // when the step may take it: one new token per row with a cache, x taking quantized
-// products (model.Decoding), every projection quantized and without an adapter, and no
-// per-head norms (Qwen3's). Otherwise ok is false and the layers run op by op.
+// products (model.Decoding), and every projection quantized and without an adapter.
+// Otherwise ok is false and the layers run op by op.
 func (m *Model) fusedDecoding(x *torch.Tensor, cache *model.KVCache, T int64) ([]torch.DecodeLayer, bool) {
 	if cache == nil || T != 1 || !model.Decoding(x) {
 		return nil, false
@@ -436,9 +436,6 @@ func (m *Model) fusedDecoding(x *torch.Tensor, cache *model.KVCache, T int64) ([
 	out := make([]torch.DecodeLayer, len(m.layers))
 	for i := range m.layers {
 		l := &m.layers[i]
-		if l.qNorm != nil {
-			return nil, false
-		}
 		d := &out[i]
 		var ok [4]bool
 		d.QKV, d.QKVBias, ok[0] = l.qkv.Decodable()
@@ -448,7 +445,7 @@ func (m *Model) fusedDecoding(x *torch.Tensor, cache *model.KVCache, T int64) ([
 		if ok != [4]bool{true, true, true, true} {
 			return nil, false
 		}
-		d.InputNorm, d.PostNorm = l.inputNorm, l.postNorm
+		d.InputNorm, d.PostNorm, d.QNorm, d.KNorm = l.inputNorm, l.postNorm, l.qNorm, l.kNorm
 		d.Keys, d.Values = cache.Layer(i)
 	}
 	return out, true

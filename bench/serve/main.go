@@ -193,7 +193,7 @@ func run(bin, out string, rounds, maxTokens, perClient int) error {
 
 	res := bench.NewResult("serve_cpu", "go run ./bench/serve", fmt.Sprintf(
 		"SmolLM2-135M-Instruct served over HTTP on loopback by pioneer serve (float32, the Q4_1 GGUF dequantized; --max-batch 16, continuous batching), "+
-			"and by pioneer serve --quantized (rows ending _quantized_vs_q4_1: decoding from copies of the weights that hold the Q4_1 file's exactly, 4-bit projections and an 8-bit output projection, activations quantized by blocks of 32 as llama.cpp does; prompts read in float32) "+
+			"and by pioneer serve --quantized (rows ending _quantized_vs_q4_1: decoding from copies of the weights that hold the Q4_1 file's exactly, 4-bit projections and an 8-bit output projection, activations quantized by blocks of 32 as llama.cpp does, each decoding step's layers in one call; prompts read in float32) "+
 			"and by llama.cpp 0.3.36's llama-server (2 threads, -np 16, -cb, cache_prompt false) on Pioneer's float32 GGUF export of the same weights "+
 			"(the reference of each figure) and on the Q4_1 file (rows ending _q4_1 and _quantized_vs_q4_1). POST /v1/completions, greedy, max_tokens %d, %d prompts cycled; "+
 			"c clients send requests back to back: 4 requests at 1 client, %d per client at 4 and 16. tokens_per_s = completion tokens (usage) over the phase's wall time; "+

@@ -17,14 +17,20 @@
 // half: llama.cpp's layout); span is 15, or fewer levels where the block uses fewer
 // (encode4). Chosen for a whole matrix when every block of it comes back within float
 // rounding (a Q4_1 file's weights, and Q4_K's and Q4_0's: 16 evenly spaced levels per
-// block of 32, however many of them a block uses). Centred levels keep the error that x's quantization brings (below) as
-// small as at 8 bits: it scales with the level term, s·q, not with w.
+// block of 32, however many of them a block uses). Centred levels keep the error that
+// x's quantization brings (below) as small as at 8 bits: it scales with the level term,
+// s·q, not with w.
 //
 // The product quantizes x the same way, block by block (symmetric: a scale max|x|/127 and
 // integers up to ±127), so that each block's 32 products are integer products summed
 // exactly: y[m][n] = Σ_b s[n][b]·dx[m][b]·Σ_i q[n][i]·qx[m][i] + o[n][b]·X[m][b], X being
 // the sum of x's own values in the block (the offsets see x unquantized). This is how
 // llama.cpp multiplies its Q8_0 and Q4 weights.
+//
+// pt_decode_layers runs a whole Llama-family decoding step (every layer, a few rows) in
+// one call: at one row, some twenty libtorch calls a layer cost more than its
+// arithmetic, so the norms, rotary embedding, cache write, attention and MLP are plain
+// loops here around the same products.
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 

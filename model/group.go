@@ -19,7 +19,7 @@ func NewGroup(parts ...*Linear) *Group { return &Group{Parts: parts} }
 // Forward returns each part's output for x, in order.
 func (g *Group) Forward(s *torch.Scope, x *torch.Tensor) []*torch.Tensor {
 	out := make([]*torch.Tensor, len(g.Parts))
-	if g.quantized == nil || !quantizedInput(x) {
+	if g.quantized == nil || !Decoding(x) {
 		for i, p := range g.Parts {
 			out[i] = p.Forward(s, x)
 		}

@@ -32,7 +32,7 @@ type Adapter interface {
 // Forward applies the projection and its adapter.
 func (l *Linear) Forward(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	var y *torch.Tensor
-	if l.Quantized != nil && quantizedInput(x) {
+	if l.Quantized != nil && Decoding(x) {
 		y = s.QuantizedLinear(x, l.Quantized, l.B)
 	} else if l.Conv1D {
 		y = s.Matmul(x, l.W)
@@ -75,9 +75,10 @@ func (l *Linear) Dims() (in, out int64) {
 	return sh[1], sh[0]
 }
 
-// quantizedInput reports whether x is input that quantized weights take: float32 on the
-// CPU, at most QuantizedMaxRows rows, under torch.NoGrad.
-func quantizedInput(x *torch.Tensor) bool {
+// Decoding reports whether x is input that quantized weights take, the hidden states of
+// a decoding step: no gradient recorded, float32 on the CPU, at most QuantizedMaxRows
+// rows.
+func Decoding(x *torch.Tensor) bool {
 	if torch.GradEnabled() {
 		return false
 	}
@@ -101,8 +102,3 @@ func (l *Linear) Decodable() (w *torch.QuantizedWeight, bias *torch.Tensor, ok b
 	}
 	return l.Quantized, l.B, true
 }
-
-// Decoding reports whether x, the hidden states of a decoding step, would take
-// quantized products: no gradient recorded, float32 on the CPU, at most
-// QuantizedMaxRows rows.
-func Decoding(x *torch.Tensor) bool { return quantizedInput(x) }

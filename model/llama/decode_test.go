@@ -20,8 +20,8 @@ func (zeroAdapter) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor { return
 // own) with quantized weights, once by Step (which takes the fused call,
 // torch.Scope.DecodeLayers) and once op by op (the layers' block), each with a cache of
 // its own: the logits agree to within 0.001 % of their range, and the greedy tokens are
-// the same. The fused call is not taken with gradients on, for two tokens a row, with
-// an adapter on a projection, or without quantized weights.
+// the same. The fused call is not taken without quantized weights (gradients on), for
+// two tokens a row, or with an adapter on a projection.
 func TestFusedDecodingMatchesLayers(t *testing.T) {
 	for _, arch := range []string{"llama", "qwen2", "qwen3"} {
 		t.Run(arch, func(t *testing.T) {

@@ -46,7 +46,7 @@ func (in *inputs) measureBaseline(ctx context.Context, runDir string, tg *triage
 		}
 		// One evaluation for the held-out set, the ratchet's set and the traffic: an
 		// input in several (v0's evaluation set is the held-out set's core) is run once.
-		sets, err := in.t.EvaluateSets(ctx, in.base.LM, in.base.Tokenizer, [][]task.Example{b.HeldOut, in.val, prev, in.traffic}, in.eopts)
+		sets, err := in.t.EvaluateSets(ctx, in.base.LM, in.base.Tokenizer, [][]task.Example{b.HeldOut, prev, in.traffic}, in.eopts)
 		if err != nil {
 			return err
 		}
@@ -54,10 +54,10 @@ func (in *inputs) measureBaseline(ctx context.Context, runDir string, tg *triage
 		if err := writeJSON(filepath.Join(runDir, "deployed_heldout.json"), res); err != nil {
 			return err
 		}
-		b.Deployed = scoresOf(res, sets[1], nil, sets[2], nil, len(tg.hold))
+		b.Deployed = scoresOf(res, nil, sets[1], nil, len(tg.hold))
 		if in.traffic != nil {
 			for i, ex := range in.traffic {
-				if sets[3].Predictions[i].Correct {
+				if sets[2].Predictions[i].Correct {
 					b.R = append(b.R, ex)
 				}
 			}
@@ -76,27 +76,23 @@ func (in *inputs) measureBaseline(ctx context.Context, runDir string, tg *triage
 }
 
 // score evaluates the model as it stands on the held-out set (whose last nHold examples
-// are held-back failures, the rest the validation examples), R and the previous version's
-// evaluation set, in one evaluation (an input in several sets is run once).
+// are held-back failures), R and the previous version's evaluation set, in one
+// evaluation (an input in several sets is run once).
 func (in *inputs) score(ctx context.Context, heldout, r, prev []task.Example, nHold int) (Scores, *task.Result, error) {
 	if len(heldout) == 0 || len(prev) == 0 {
 		return Scores{}, nil, fmt.Errorf("score: %d held-out examples and %d of the previous version's evaluation set; both are needed", len(heldout), len(prev))
 	}
-	sets, err := in.t.EvaluateSets(ctx, in.base.LM, in.base.Tokenizer, [][]task.Example{heldout, heldout[:len(heldout)-nHold], r, prev}, in.eopts)
+	sets, err := in.t.EvaluateSets(ctx, in.base.LM, in.base.Tokenizer, [][]task.Example{heldout, r, prev}, in.eopts)
 	if err != nil {
 		return Scores{}, nil, err
 	}
-	return scoresOf(sets[0], sets[1], sets[2], sets[3], r, nHold), sets[0], nil
+	return scoresOf(sets[0], sets[1], sets[2], r, nHold), sets[0], nil
 }
 
 // scoresOf makes Scores of the results on the held-out set (its last nHold examples the
-// held-back failures), on its validation examples alone (nil: none), on R (nil: not
-// scored) and on the previous version's evaluation set.
-func scoresOf(heldout, val, onR, prev *task.Result, r []task.Example, nHold int) Scores {
+// held-back failures), on R (nil: not scored) and on the previous version's evaluation set.
+func scoresOf(heldout, onR, prev *task.Result, r []task.Example, nHold int) Scores {
 	sc := Scores{HeldOut: heldout.Value, Previous: prev.Value}
-	if val != nil {
-		sc.Validation = val.Value
-	}
 	if nHold > 0 {
 		sc.Failures = meanScore(heldout.Predictions[len(heldout.Predictions)-nHold:])
 	}

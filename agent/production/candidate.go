@@ -24,7 +24,6 @@ type candidate struct {
 	// it trained (an adapter, or a model folder).
 	Dir     string          `json:"dir"`
 	Recipe  finetune.Recipe `json:"recipe"`
-	GoldX   int             `json:"gold_x,omitempty"` // copies of each gold failure it trained on
 	Train   int             `json:"train_examples"`
 	Tokens  int64           `json:"train_tokens"`
 	Scores  Scores          `json:"scores"`
@@ -41,35 +40,25 @@ func (c *candidate) trained(runDir string) string { return filepath.Join(runDir,
 // candidate trains recipe r from the base model on the parent's data and the curriculum
 // (its gold failures goldX times) and gates it; a candidate the lineage already holds is
 // not trained again (an interrupted one continues from its checkpoint).
-func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe, goldX int, cur *Curriculum) (*candidate, error) {
-	train := append([]task.Example(nil), sp.in.parent...)
+func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe, goldX int, cur *Curriculum) (_ *candidate, err error) {
+	in, lin := sp.in, sp.run.Lineage
+	key := round + "/" + r.Name
+	var c candidate
+	if ok, err := lin.Get(key+"/gate", &c); err != nil || ok {
+		in.budget.Use(c.Tokens)
+		return &c, err
+	}
+	c = candidate{Name: key, Dir: filepath.Join(round, r.Name), Recipe: r}
+	train := append([]task.Example(nil), in.parent...)
 	for _, it := range cur.Items {
 		train = append(train, it.Example)
 		for k := 1; k < goldX && it.Source == SrcGold; k++ {
 			train = append(train, it.Example)
 		}
 	}
-	return sp.trainAndJudge(ctx, round, r, goldX, train, cur.Mix, "gate", func(sc Scores) (bool, string) {
-		return gate(sc, sp.base.Deployed, sp.in.cfg.Epsilon)
-	})
-}
-
-// trainAndJudge trains recipe r from the base model on train, scores what it trained and
-// judges the scores, recording the candidate in the lineage as step (what the candidate
-// is made of, mix, goes into its recipe record); a candidate the lineage already holds is
-// not trained again (an interrupted one continues from its checkpoint).
-func (sp *space) trainAndJudge(ctx context.Context, round string, r finetune.Recipe, goldX int, train []task.Example, mix map[Source]int,
-	step string, judge func(Scores) (bool, string)) (_ *candidate, err error) {
-	in, lin := sp.in, sp.run.Lineage
-	key := round + "/" + r.Name
-	var c candidate
-	if ok, err := lin.Get(key+"/"+step, &c); err != nil || ok {
-		in.budget.Use(c.Tokens)
-		return &c, err
-	}
-	c = candidate{Name: key, Dir: filepath.Join(round, r.Name), Recipe: r, GoldX: goldX, Train: len(train)}
+	c.Train = len(train)
 	if err := lin.Append(key+"/recipe", "candidate_recipe", map[string]any{"candidate": key, "recipe": r, "train_examples": len(train),
-		"parent_examples": len(in.parent), "curriculum": mix}); err != nil {
+		"parent_examples": len(in.parent), "curriculum": cur.Mix}); err != nil {
 		return nil, err
 	}
 	out := c.trained(sp.run.Dir)
@@ -131,8 +120,8 @@ func (sp *space) trainAndJudge(ctx context.Context, round string, r finetune.Rec
 		return nil, fmt.Errorf("candidate %s: %w", key, err)
 	}
 	c.Scores = sc
-	c.Pass, c.Verdict = judge(sc)
-	if err := lin.Append(key+"/"+step, step, c); err != nil {
+	c.Pass, c.Verdict = gate(sc, sp.base.Deployed, in.cfg.Epsilon)
+	if err := lin.Append(key+"/gate", "gate", c); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -8,8 +8,7 @@
 // and each recorded in the run folder's lineage (agent.Step), so a killed run resumes
 // where it stopped: open (models and data) → triage → baseline (the deployed model's
 // scores and R) → diagnose (patterns confirmed on fresh probes) → search (curricula and
-// candidates, each gated) → refit (the winner's pipeline with the held-back failures
-// added, under its own gate) → promote (a new version, made current in one transaction) or
+// candidates, each gated) → promote (a new version, made current in one transaction) or
 // reject. The files are run.go (the sequence) and one file per stage.
 package production
 
@@ -172,10 +171,7 @@ type Outcome struct {
 
 // Scores are a model's measurements in the gate.
 type Scores struct {
-	HeldOut float64 `json:"heldout_metric"` // on V ∪ held-back failures
-	// Validation is the metric on V alone, the held-out set's validation examples: the
-	// part no candidate trains on (the refit trains on the held-back failures).
-	Validation  float64  `json:"validation_metric"`
+	HeldOut     float64  `json:"heldout_metric"` // on V ∪ held-back failures
 	Failures    float64  `json:"heldback_failures_metric"`
 	Previous    float64  `json:"previous_eval_metric"` // on the previous version's evaluation set
 	Regressions int      `json:"regressions"`          // examples of R now wrong

@@ -182,96 +182,25 @@ func TestProductionRun(t *testing.T) {
 	}
 	t.Logf("verdict %s, version %s, deployed %.3f, reasons %v", o.Verdict, o.Version, o.Deployed.HeldOut, o.Reasons)
 	// The promoted version carries its training set: the parent's data, then its
-	// curriculum (the next round's parent data), then, when the refit of the winner was
-	// promoted, the held-back failures (the held-out set's failure-log examples), as many
-	// copies of each as the winner gave a training failure.
+	// curriculum (the next round's parent data).
 	trainedOn := readLines[task.Example](t, filepath.Join(out, "versions", o.Version, versions.TrainingSetFile))
 	parentEx := readLines[task.Example](t, parent)
-	winner, goldX := o.Candidate, 0
-	var refits int
-	for _, e := range events {
-		if e.Step == "gate" {
-			var g struct {
-				Name  string
-				Pass  bool
-				GoldX int `json:"gold_x"`
-			}
-			if err := json.Unmarshal(e.Data, &g); err != nil {
-				t.Fatal(err)
-			}
-			if g.Pass {
-				winner, goldX = g.Name, g.GoldX
-			}
-		}
-		if e.Step == "refit" {
-			refits++
-		}
-	}
-	if refits != 1 {
-		t.Fatalf("%d refits recorded, want 1 (the winner %s passed and the run holds back failures)", refits, winner)
-	}
-	refitted := strings.HasPrefix(o.Candidate, "refit/")
-	if refitted && o.Candidate != "refit/"+strings.SplitN(winner, "/", 2)[1] {
-		t.Fatalf("promoted %s, which is not the refit of the winner %s", o.Candidate, winner)
-	}
-	if !refitted && o.Candidate != winner {
-		t.Fatalf("promoted %s, neither the winner %s nor its refit", o.Candidate, winner)
-	}
 	var cur []production.Item
 	for _, c := range curricula {
-		if strings.HasPrefix(winner, filepath.Base(filepath.Dir(c))+"/") {
+		if strings.HasPrefix(o.Candidate, filepath.Base(filepath.Dir(c))+"/") {
 			cur = readLines[production.Item](t, c)
 		}
 	}
-	held := map[string]bool{} // ids of the held-back failures
-	if refitted {
-		var base struct {
-			HeldOut []task.Example `json:"heldout"`
-		}
-		for _, e := range events {
-			if e.Step == "deployed_scored" {
-				if err := json.Unmarshal(e.Data, &base); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		logged := map[string]bool{}
-		raw, err := os.ReadFile(failures)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(raw), "\n") {
-			var f struct{ ID string } // the log's lines that do not parse are quarantined
-			if json.Unmarshal([]byte(line), &f) == nil && f.ID != "" {
-				logged[f.ID] = true
-			}
-		}
-		for _, ex := range base.HeldOut {
-			if logged[ex.ID] {
-				held[ex.ID] = true
-			}
-		}
-		if len(held) == 0 {
-			t.Fatal("the refit was promoted, but the held-out set holds no failure of the log")
-		}
-	}
-	extra := len(held) * max(1, goldX)
-	if len(cur) == 0 || len(trainedOn) < len(parentEx)+len(cur)+extra {
-		t.Fatalf("the promoted version's training set holds %d examples; parent %d, its curriculum %d, held-back failures %d", len(trainedOn), len(parentEx), len(cur), extra)
+	if len(cur) == 0 || len(trainedOn) < len(parentEx)+len(cur) {
+		t.Fatalf("the promoted version's training set holds %d examples; parent %d, its curriculum %d", len(trainedOn), len(parentEx), len(cur))
 	}
 	for i, ex := range parentEx {
 		if trainedOn[i].ID != ex.ID || trainedOn[i].Text != ex.Text {
 			t.Fatalf("training set line %d is %+v, want the parent's %+v", i, trainedOn[i], ex)
 		}
 	}
-	tail := trainedOn[len(trainedOn)-extra:]
-	if last := trainedOn[len(trainedOn)-extra-1]; last.ID != cur[len(cur)-1].Example.ID {
-		t.Fatalf("the training set's curriculum ends with %+v, not the curriculum's last item %+v", last, cur[len(cur)-1].Example)
-	}
-	for _, ex := range tail {
-		if !held[ex.ID] {
-			t.Fatalf("the refit's training set ends with %+v, which is not a held-back failure", ex)
-		}
+	if last := trainedOn[len(trainedOn)-1]; last.ID != cur[len(cur)-1].Example.ID {
+		t.Fatalf("the training set ends with %+v, not the curriculum's last item %+v", last, cur[len(cur)-1].Example)
 	}
 
 	// A finished run is not redone.
@@ -475,11 +404,6 @@ func TestProductionRunMCTS(t *testing.T) {
 			Pipeline           map[string]any `json:"pipeline"`
 		} `json:"nodes"`
 	}
-	var refit struct {
-		Name   string            `json:"name"`
-		Pass   bool              `json:"pass"`
-		Scores production.Scores `json:"scores"`
-	}
 	for _, e := range events {
 		switch {
 		case e.Step == "gate":
@@ -491,10 +415,6 @@ func TestProductionRunMCTS(t *testing.T) {
 				t.Fatalf("candidate %s gated twice: the resumed run retrained it", e.Key)
 			}
 			gates[e.Key] = g
-		case e.Step == "refit":
-			if err := json.Unmarshal(e.Data, &refit); err != nil {
-				t.Fatal(err)
-			}
 		case e.Key == "search":
 			if err := json.Unmarshal(e.Data, &search); err != nil {
 				t.Fatal(err)
@@ -557,8 +477,8 @@ func TestProductionRunMCTS(t *testing.T) {
 			restarts++
 		}
 	}
-	if restarts != 2 {
-		t.Fatalf("the resumed run trained %d candidates from scratch, want 2 (the fourth, then the winner's refit)", restarts)
+	if restarts != 1 {
+		t.Fatalf("the resumed run trained %d candidates from scratch, want 1 (the fourth)", restarts)
 	}
 	best, bestV := "", -1.0
 	for k, g := range gates {
@@ -569,17 +489,8 @@ func TestProductionRunMCTS(t *testing.T) {
 	if best == "" {
 		t.Fatalf("no candidate passed the gate (%s: %v): which one the search promotes went unchecked", o.Verdict, o.Reasons)
 	}
-	// The best passing candidate is refitted with the held-back failures: the refit is
-	// promoted if it passed its gate, the winner if not.
-	if refit.Name != "refit/"+strings.TrimPrefix(best, "search/") {
-		t.Fatalf("the refit is %q, want the winner %s's", refit.Name, best)
-	}
-	want, wantHeldOut := best, bestV
-	if refit.Pass {
-		want, wantHeldOut = refit.Name, refit.Scores.HeldOut
-	}
-	if o.Verdict != production.Promoted || o.Candidate != want || o.Chosen.HeldOut != wantHeldOut {
-		t.Fatalf("outcome %s %s (%v), want %s promoted (held-out %.4f)", o.Verdict, o.Candidate, o.Chosen, want, wantHeldOut)
+	if o.Verdict != production.Promoted || o.Chosen.HeldOut != bestV {
+		t.Fatalf("outcome %s %s (%v), want %s promoted (held-out %.4f)", o.Verdict, o.Candidate, o.Chosen, best, bestV)
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
 	if !strings.Contains(string(md), "Monte-Carlo graph search") || !strings.Contains(string(md), "search/n03") {

@@ -53,18 +53,15 @@ func writeReport(run *agent.Run) error {
 		return err
 	}
 
-	var cands, searched []candidate // every candidate; the search's (the refit is not one)
+	var cands []candidate
 	var iterations []string
 	for _, e := range lin.Events() {
-		if e.Step == "gate" || e.Step == refitStep {
+		if e.Step == "gate" {
 			var c candidate
 			if err := json.Unmarshal(e.Data, &c); err != nil {
 				return fmt.Errorf("%s: line %d: %w", lin.Path(), e.Seq, err)
 			}
 			cands = append(cands, c)
-			if e.Step == "gate" {
-				searched = append(searched, c)
-			}
 		}
 		if e.Step == "curriculum" {
 			iterations = append(iterations, string(e.Data))
@@ -110,13 +107,10 @@ func writeReport(run *agent.Run) error {
 	fmt.Fprintf(&md, "Deployed: held-out %s %.4f on %d examples; R = %d examples (%s); previous-version set %.4f.\n\n",
 		metricName(lin), base.Deployed.HeldOut, len(base.HeldOut), len(base.R), base.RNote, base.Deployed.Previous)
 	if len(cands) > 0 {
-		md.WriteString("| candidate | training examples | held-out | validation part | held-back failures | R broken | previous set | verdict |\n|---|---|---|---|---|---|---|---|\n")
+		md.WriteString("| candidate | training examples | held-out | held-back failures | R broken | previous set | verdict |\n|---|---|---|---|---|---|---|\n")
 		for _, c := range cands {
-			fmt.Fprintf(&md, "| %s | %d | %.4f | %.4f | %.4f | %d | %.4f | %s |\n", c.Name, c.Train, c.Scores.HeldOut, c.Scores.Validation, c.Scores.Failures,
+			fmt.Fprintf(&md, "| %s | %d | %.4f | %.4f | %d | %.4f | %s |\n", c.Name, c.Train, c.Scores.HeldOut, c.Scores.Failures,
 				c.Scores.Regressions, c.Scores.Previous, c.Verdict)
-		}
-		if len(cands) > len(searched) {
-			md.WriteString("\n(A refit trains on the held-back failures: its held-out and held-back figures are on data it was trained on; its gate is the validation part, R and the previous set.)\n")
 		}
 		var graph struct {
 			Nodes []search.Node[pipeline] `json:"nodes"`
@@ -136,7 +130,7 @@ func writeReport(run *agent.Run) error {
 			}
 		}
 		md.WriteString("\n![metric per candidate](metric.png)\n\n")
-		if err := metricPlot(filepath.Join(runDir, "metric.png"), base.Deployed.HeldOut, searched); err != nil {
+		if err := metricPlot(filepath.Join(runDir, "metric.png"), base.Deployed.HeldOut, cands); err != nil {
 			return err
 		}
 	}

@@ -129,17 +129,6 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return finish(run, start, o)
 	}
 	o.Reasons = nil
-	// Refit: the winner's pipeline trained with the held-back failures too (refit.go).
-	best, why, err := sp.refit(ctx, best)
-	if err != nil {
-		return nil, err
-	}
-	if why != "" {
-		o.Reasons = []string{why}
-	}
-	if err := agent.Stopped(ctx); err != nil {
-		return nil, err
-	}
 	if err := in.decide(ctx, run, best, o, base.HeldOut); err != nil {
 		return nil, err
 	}

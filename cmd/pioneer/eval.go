@@ -21,7 +21,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "data", Required: true, Usage: "JSONL examples in the training shapes"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per batch"},
 			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate for exact match and ROUGE-L"},
-			&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable): adds accuracy of answers constrained to the labels, written as the completions write them"},
+			&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable): adds accuracy of answers constrained to the labels, each written as the completions write labels (with or without their leading space)"},
 			&cli.StringSliceFlag{Name: "entity-type", Usage: "an entity type of an extraction task (repeatable): adds entity-level precision, recall and F1; completions list entities as \"TYPE: span; TYPE: span\" or \"none\""},
 		),
 		Action: runEval,
@@ -56,7 +56,7 @@ func runEval(c *cli.Context) error {
 	}
 	fmt.Printf("examples       %d\n", len(seqs))
 	fmt.Printf("loss           %.4f per target token\n", loss)
-	prompts, refs := promptsAndTargets(seqs, p)
+	prompts, targets, refs := promptsAndTargets(seqs, p)
 	if len(prompts) == 0 {
 		return nil // {"text"} records only: no completions to score
 	}
@@ -85,7 +85,7 @@ func runEval(c *cli.Context) error {
 	}
 	fmt.Printf("ROUGE-L        %.4f\n", res.Value)
 	if labels := c.StringSlice("label"); len(labels) > 0 {
-		t, err := metricTask(c, "accuracy")
+		t, err := metricTask(c, "accuracy", targets)
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func runEval(c *cli.Context) error {
 		fmt.Printf("accuracy       %.4f (answers constrained to %d labels)\n", res.Value, len(labels))
 	}
 	if len(c.StringSlice("entity-type")) > 0 {
-		t, err := metricTask(c, "entity_f1")
+		t, err := metricTask(c, "entity_f1", targets)
 		if err != nil {
 			return err
 		}

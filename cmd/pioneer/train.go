@@ -57,7 +57,7 @@ func trainFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "eval-every", Value: 50, Usage: "steps between evaluations"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "patience", Usage: "stop after this many evaluations without improvement (0: never)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "metric", Usage: "task metric computed on --eval at every evaluation and used for the best model and early stopping: exact_match, rouge_l, accuracy (needs --label) or entity_f1 (needs --entity-type); empty: the evaluation loss"}),
-		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable), written as the completions write them"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "label", Usage: "a label of a classification task (repeatable); answers write it as the --eval completions write labels (with or without their leading space)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "entity-type", Usage: "an entity type of an extraction task (repeatable); completions list entities as \"TYPE: span; TYPE: span\" or \"none\""}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "checkpoint-every", Value: 100, Usage: "steps between checkpoints"}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for adapter initialisation and data order"}),
@@ -187,14 +187,14 @@ func runTrain(c *cli.Context) error {
 		Identity: map[string]string{"model": p.Dir, "strategy": strategy, "max_len": fmt.Sprint(maxLen), "metric": c.String("metric")},
 	}}
 	if metric := c.String("metric"); metric != "" {
-		t, err := metricTask(c, metric)
-		if err != nil {
-			return err
-		}
 		if len(eval) == 0 {
 			return fmt.Errorf("--metric needs --eval examples")
 		}
-		prompts, refs := promptsAndTargets(eval, p)
+		prompts, targets, refs := promptsAndTargets(eval, p)
+		t, err := metricTask(c, metric, targets)
+		if err != nil {
+			return err
+		}
 		cfg.StopOn = metric
 		cfg.Metrics = func() (map[string]float64, error) {
 			outs, err := t.Predict(context.Background(), p.LM, p.Tokenizer, prompts, task.EvalOptions{Batch: c.Int("batch"), MaxNewTokens: 64, EOS: p.EOS, PadID: p.Pad, MultiLine: true})
@@ -252,15 +252,21 @@ func runTrain(c *cli.Context) error {
 }
 
 // metricTask is the task whose metric --metric names, over the completions of training
-// records: accuracy over the --label set (answers constrained to it), entity F1 over the
-// --entity-type set, or exact match / ROUGE-L of free completions.
-func metricTask(c *cli.Context, metric string) (*task.Task, error) {
+// records: accuracy over the --label set (answers constrained to it, each label written
+// as the target completions write labels), entity F1 over the --entity-type set, or
+// exact match / ROUGE-L of free completions.
+func metricTask(c *cli.Context, metric string, targets []string) (*task.Task, error) {
 	switch metric {
 	case "accuracy":
 		if len(c.StringSlice("label")) == 0 {
 			return nil, fmt.Errorf("--metric accuracy needs the label set (--label, repeated)")
 		}
-		return task.New("--label", task.Classification, c.StringSlice("label"), nil, metric)
+		t, err := task.New("--label", task.Classification, c.StringSlice("label"), nil, metric)
+		if err != nil {
+			return nil, err
+		}
+		t.Output = labelOutput(targets, t.Labels)
+		return t, nil
 	case "entity_f1":
 		if len(c.StringSlice("entity-type")) == 0 {
 			return nil, fmt.Errorf("--metric entity_f1 needs the entity types (--entity-type, repeated)")
@@ -276,7 +282,7 @@ func metricTask(c *cli.Context, metric string) (*task.Task, error) {
 // references its Score reads: the target completion (without the end token) as the
 // output, the label it names, or the entities it lists. Records without a prompt ({"text"}
 // ones) are left out.
-func promptsAndTargets(seqs []training.Sequence, p *model.Pretrained) ([][]int, func(*task.Task) []task.Example) {
+func promptsAndTargets(seqs []training.Sequence, p *model.Pretrained) ([][]int, []string, func(*task.Task) []task.Example) {
 	var prompts [][]int
 	var targets []string
 	for _, s := range seqs {
@@ -294,7 +300,7 @@ func promptsAndTargets(seqs []training.Sequence, p *model.Pretrained) ([][]int, 
 		prompts = append(prompts, s.IDs[:k])
 		targets = append(targets, p.Tokenizer.Decode(target, true))
 	}
-	return prompts, func(t *task.Task) []task.Example {
+	return prompts, targets, func(t *task.Task) []task.Example {
 		refs := make([]task.Example, len(targets))
 		for i, target := range targets {
 			ref, why := t.ReadAnswer(target)
@@ -308,6 +314,46 @@ func promptsAndTargets(seqs []training.Sequence, p *model.Pretrained) ([][]int, 
 		}
 		return refs
 	}
+}
+
+// labelOutput is how the target completions write a label, as a task's output template:
+// the text around the label that every completion naming one shares (" {label}" for the
+// completions " time" and " timezone", whichever way --label spells the labels), so that
+// the constrained answers score each label as training taught it. Completions that name
+// no label are passed over; "{label}", the label alone, when nothing is shared.
+func labelOutput(targets, labels []string) string {
+	type around struct{ before, after string }
+	common := map[around]bool(nil) // the framings every completion so far allows
+	for _, target := range targets {
+		here := map[around]bool{}
+		for _, l := range labels {
+			for _, spelled := range []string{l, strings.TrimSpace(l)} {
+				if i := strings.Index(target, spelled); spelled != "" && i >= 0 {
+					here[around{target[:i], target[i+len(spelled):]}] = true
+				}
+			}
+		}
+		if len(here) == 0 {
+			continue
+		}
+		if common == nil {
+			common = here
+			continue
+		}
+		for a := range common {
+			if !here[a] {
+				delete(common, a)
+			}
+		}
+	}
+	best, found := around{}, false
+	for a := range common { // the tightest framing: "time" in " timezone" frames as " {label}zone"
+		if !found || len(a.before)+len(a.after) < len(best.before)+len(best.after) ||
+			len(a.before)+len(a.after) == len(best.before)+len(best.after) && a.before+"|"+a.after < best.before+"|"+best.after {
+			best, found = a, true
+		}
+	}
+	return best.before + "{label}" + best.after
 }
 
 // writeResolvedConfig records every setting of this run as YAML in the run folder.

@@ -201,3 +201,48 @@ func ReadResult(path string) (*Result, error) {
 	}
 	return &r, nil
 }
+
+// Merge keeps the figures of an earlier result of the same benchmark (read from file) that
+// r does not measure, for a run that measured only what the earlier one lacked or redid
+// some of it: r's figures replace the earlier ones of the same name where they stood, the
+// others are kept as they were measured, r's new ones follow the figure they followed in
+// r. The method says which figures came from where.
+func (r *Result) Merge(old *Result, file string) error {
+	if old.Benchmark != r.Benchmark {
+		return fmt.Errorf("merge %s: benchmark %q, not %q", file, old.Benchmark, r.Benchmark)
+	}
+	fresh := map[string]int{}
+	for i, f := range r.Figures {
+		fresh[f.Name] = i
+	}
+	used := make([]bool, len(r.Figures))
+	merged := make([]Figure, 0, len(old.Figures)+len(r.Figures))
+	kept := 0
+	for _, f := range old.Figures {
+		if i, ok := fresh[f.Name]; ok {
+			merged, used[i] = append(merged, r.Figures[i]), true
+			continue
+		}
+		merged = append(merged, f)
+		kept++
+	}
+	for i, f := range r.Figures {
+		if used[i] {
+			continue
+		}
+		at := len(merged)
+		if i > 0 {
+			for j, g := range merged {
+				if g.Name == r.Figures[i-1].Name {
+					at = j + 1
+				}
+			}
+		}
+		merged = append(merged[:at], append([]Figure{f}, merged[at:]...)...)
+	}
+	r.Figures = merged
+	r.Method += fmt.Sprintf(" Merged with the earlier result %s (command `%s`, commit %s, %s): %d of its figures, the ones this run did not measure, "+
+		"are kept as that run measured them; %d figures are this run's. The earlier run's method: %s",
+		file, old.Command, old.Commit, old.Date, kept, len(r.Figures)-kept, old.Method)
+	return nil
+}

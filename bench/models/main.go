@@ -65,6 +65,7 @@ func main() {
 	runs := flag.String("runs", "runs/bench-models", "folder for the fine-tuning runs")
 	fresh := flag.Bool("fresh", false, "rerun every run even where a finished one with the same settings exists")
 	out := flag.String("out", "bench/results/models.json", "result file")
+	merge := flag.String("merge", "", "an earlier result of this benchmark (e.g. bench/results/models.json) whose figures this run does not measure are kept in the result, named in its method")
 	flag.Parse()
 	c := config{models: split(*models), tasks: split(*tasks), methods: split(*methods), skip: split(*skip),
 		evalN: *evalN, epochs: *epochs, loraLR: *loraLR, threads: *threads, runs: *runs, fresh: *fresh}
@@ -73,7 +74,7 @@ func main() {
 		c.fullLR, err = rates(*fullLR)
 	}
 	if err == nil {
-		err = c.run(os.Args[1:], *out)
+		err = c.run(os.Args[1:], *out, *merge)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/models:", err)
@@ -91,7 +92,7 @@ type config struct {
 	fresh                        bool
 }
 
-func (c config) run(args []string, out string) error {
+func (c config) run(args []string, out, merge string) error {
 	for _, m := range c.methods {
 		if m != "lora" && m != "full" {
 			return fmt.Errorf("-methods: %q is neither lora nor full", m)
@@ -159,6 +160,15 @@ func (c config) run(args []string, out string) error {
 	}
 	if len(skipped) > 0 {
 		res.Method += " Not measured (-skip): " + strings.Join(skipped, ", ") + "."
+	}
+	if merge != "" {
+		old, err := bench.ReadResult(merge)
+		if err != nil {
+			return fmt.Errorf("-merge: %w", err)
+		}
+		if err := res.Merge(old, merge); err != nil {
+			return err
+		}
 	}
 	res.Table(os.Stdout)
 	if err := res.Write(out); err != nil {

@@ -268,3 +268,31 @@ func keyPos(r rune) (row, col int) {
 	}
 	return -1, -1
 }
+
+// OneEdit reports whether a and b differ by one edit at most: a letter deleted,
+// inserted, replaced by any other, or swapped with its neighbour. Unlike Correction it
+// takes any substitution: it is for comparing a text with a spelling known to be
+// meant (an expected answer's), not for guessing one.
+func OneEdit(a, b string) bool {
+	r, s := []rune(a), []rune(b)
+	if len(r) > len(s) {
+		r, s = s, r
+	}
+	if len(s)-len(r) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(r) && r[i] == s[i] {
+		i++
+	}
+	if i == len(r) {
+		return true // equal, or one letter added at the end
+	}
+	if len(r) == len(s) {
+		if string(r[i+1:]) == string(s[i+1:]) {
+			return true // one replaced
+		}
+		return i+1 < len(r) && r[i] == s[i+1] && r[i+1] == s[i] && string(r[i+2:]) == string(s[i+2:]) // one swap
+	}
+	return string(r[i:]) == string(s[i+1:]) // one inserted
+}

@@ -23,6 +23,13 @@ type answers interface {
 	style() inputStyle
 }
 
+// respeller is the answers of a type whose expected answer quotes the input (extraction's
+// entity spans): respell repairs the input where a quoted span occurs in it only
+// misspelt, and says whether it did.
+type respeller interface {
+	respell(f Failure, in string) (string, bool)
+}
+
 // inputStyle is how a task type's inputs read, as the checks every type shares need to
 // know.
 type inputStyle struct {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/text"
@@ -217,3 +218,30 @@ func softmax(x []float64) []float64 {
 	}
 	return out
 }
+
+// respell repairs the input where an expected entity occurs in it only misspelt: the
+// words of the input as many as the entity's that are one edit from it (entities of at
+// least minRespell letters) are replaced by the entity's spelling. A typing slip in a
+// name leaves the line's labels right; the label says how the name is spelt.
+func (*extractionAnswers) respell(f Failure, in string) (string, bool) {
+	changed := false
+	for _, e := range f.Entities {
+		want := strings.ToLower(e.Text)
+		if utf8.RuneCountInString(want) < minRespell || strings.Contains(strings.ToLower(in), want) {
+			continue
+		}
+		fields, n := strings.Fields(in), len(strings.Fields(e.Text))
+		for i := 0; i+n <= len(fields); i++ {
+			if got := strings.ToLower(strings.Join(fields[i:i+n], " ")); text.OneEdit(got, want) {
+				in = strings.Join(slices.Concat(fields[:i], strings.Fields(e.Text), fields[i+n:]), " ")
+				changed = true
+				break
+			}
+		}
+	}
+	return in, changed
+}
+
+// minRespell: an entity shorter than this is not looked for misspelt (one edit from a
+// short name is too many other words).
+const minRespell = 4

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,13 +20,86 @@ const (
 	PoisonUnworked   Kind = "answer_not_worked_out" // the final answer is no number the working reached
 )
 
-// generationAnswers checks what a free-form answer can be checked against without the
-// truth: a worked answer's own arithmetic. GSM8K's answers annotate each step as
-// <<48/2=24>> and end in "#### N"; in its 7,473 training answers every annotated step is
-// right and the final number appears in the working in all but 16 (0.2 %).
-type generationAnswers struct{ noAnswers }
+// Poison kind of a free-form answer about something else.
+const PoisonUnrelated Kind = "answer_unrelated_to_input"
 
-func newGenerationAnswers(*task.Task, []task.Example) answers { return generationAnswers{} }
+// generationAnswers checks what a free-form answer can be checked against without the
+// truth: how much of it the input grounds, and a worked answer's own arithmetic.
+// GSM8K's answers annotate each step as <<48/2=24>> and end in "#### N"; in its 7,473
+// training answers every annotated step is right and the final number appears in the
+// working in all but 16 (0.2 %).
+type generationAnswers struct {
+	noAnswers
+	// minGrounding: an expected answer less grounded in its input than this (grounding)
+	// is about another input; the grounding that only 1 % of the labelled answers fall
+	// below, 0 (no check) with fewer than minCalibration of them.
+	minGrounding float64
+}
+
+func newGenerationAnswers(_ *task.Task, pool []task.Example) answers {
+	var gs []float64
+	for _, ex := range pool {
+		if strings.TrimSpace(ex.Output) != "" && strings.TrimSpace(ex.Text) != "" {
+			gs = append(gs, grounding(ex.Output, ex.Text))
+		}
+	}
+	if len(gs) < minCalibration {
+		return generationAnswers{}
+	}
+	slices.Sort(gs)
+	return generationAnswers{minGrounding: gs[int(ownInputsQuantile*float64(len(gs)-1))]}
+}
+
+// grounding is the share of an answer's content tokens (numbers, and words of three
+// letters or more other than function words) that its input holds. A worked answer
+// reuses its question's names, things and numbers, a summary its dialogue's names and
+// topics; another input's answer shares almost none. Measured on AdaptFT-Bench seed 1
+// (labelled answers: the pool and the parent data): GSM8K answers median 0.56, 1 %
+// below 0.25, the lines given another problem's answer 0 (all 32 below 0.25); SAMSum
+// summaries median 0.78, 1 % below 0.33, another dialogue's summary 0 (all 21).
+func grounding(answer, input string) float64 {
+	in := map[string]bool{}
+	for _, w := range contentTokens(input) {
+		in[w] = true
+	}
+	seen, held := map[string]bool{}, 0
+	for _, w := range contentTokens(answer) {
+		if seen[w] {
+			continue
+		}
+		seen[w] = true
+		if in[w] {
+			held++
+		}
+	}
+	if len(seen) == 0 {
+		return 1
+	}
+	return float64(held) / float64(len(seen))
+}
+
+var contentRe = regexp.MustCompile(`[a-z]+|\d+(\.\d+)?`)
+
+// functionWords say nothing of what an answer is about.
+var functionWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields("the and for that with this was are were from have has had his her hers she him they them their there " +
+		"what which who whom when where how why will would can could should into than then also just about each more most other some such " +
+		"only over very your you our out not but all any its one two per") {
+		functionWords[w] = true
+	}
+}
+
+func contentTokens(s string) []string {
+	var out []string
+	for _, w := range contentRe.FindAllString(strings.ToLower(s), -1) {
+		if w[0] >= '0' && w[0] <= '9' || len(w) >= 3 && !functionWords[w] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
 var (
 	stepRe   = regexp.MustCompile(`<<([^=<>]+)=([^<>]+)>>`)
@@ -33,7 +107,11 @@ var (
 	numberRe = regexp.MustCompile(`-?\d[\d,]*(\.\d+)?`)
 )
 
-func (generationAnswers) contradicted(f Failure, _ string, _ []text.Hit) (Kind, string) {
+func (g generationAnswers) contradicted(f Failure, in string, _ []text.Hit) (Kind, string) {
+	if gr := grounding(f.Expected, in); g.minGrounding > 0 && gr < g.minGrounding {
+		return PoisonUnrelated, fmt.Sprintf("the input holds %s of the expected answer's words and numbers; the task's own answers hold at least %s (all but 1 %%): an answer to another input",
+			ftoa(gr), ftoa(g.minGrounding))
+	}
 	steps := stepRe.FindAllStringSubmatch(f.Expected, -1)
 	for _, st := range steps {
 		want, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimSpace(st[2]), ",", ""), 64)

@@ -3,6 +3,7 @@ package triage
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,4 +76,73 @@ func TestWorkedAnswersOnGSM8K(t *testing.T) {
 		t.Fatalf("%d of %d genuine answers called poison", flagged, n)
 	}
 	t.Logf("%d of %d genuine answers called poison", flagged, n)
+
+	// Grounding, its limit set by the first 2,000 answers, on the others: their own
+	// answers, and each given the next problem's answer.
+	if _, err := f.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var rows []task.Example
+	sc = bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var row struct{ Question, Answer string }
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, task.Example{Text: row.Question, Output: row.Answer})
+	}
+	g = newGenerationAnswers(tk, rows[:2000])
+	rest := rows[2000:]
+	alarms, caught := 0, 0
+	for i, ex := range rest {
+		if k, _ := g.contradicted(Failure{Input: ex.Text, Expected: ex.Output}, ex.Text, nil); k != "" {
+			alarms++
+		}
+		if k, _ := g.contradicted(Failure{Input: ex.Text, Expected: rest[(i+1)%len(rest)].Output}, ex.Text, nil); k != "" {
+			caught++
+		}
+	}
+	if float64(alarms) > 0.02*float64(len(rest)) || float64(caught) < 0.95*float64(len(rest)) {
+		t.Fatalf("grounding: %d of %d genuine answers called poison, %d of %d swapped answers caught", alarms, len(rest), caught, len(rest))
+	}
+	t.Logf("grounding: %d of %d genuine answers called poison, %d of %d swapped answers caught", alarms, len(rest), caught, len(rest))
+}
+
+// TestGroundingCalibration: an expected answer that shares almost nothing with its input
+// (another input's answer) is poison once enough labelled answers set the limit; with
+// too few, nothing is judged.
+func TestGroundingCalibration(t *testing.T) {
+	tk, err := task.New("sums", task.Generation, nil, nil, "exact_match")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"Tom", "Ana", "Liu", "Omar", "Greta", "Ravi", "Noor", "Kofi"}
+	things := []string{"apples", "marbles", "stamps", "pencils", "shells", "cards", "coins", "books"}
+	problem := func(i int) task.Example {
+		n, th, a, b := names[i%len(names)], things[(i/len(names))%len(things)], 3+i, 5+2*i
+		return task.Example{
+			Text:   fmt.Sprintf("%s has %d %s and gets %d more. How many %s does %s have now?", n, a, th, b, th, n),
+			Output: fmt.Sprintf("%s has %d+%d=<<%d+%d=%d>>%d %s.\n#### %d", n, a, b, a, b, a+b, a+b, th, a+b),
+		}
+	}
+	var pool []task.Example
+	for i := range 64 {
+		pool = append(pool, problem(i))
+	}
+	g := newGenerationAnswers(tk, pool).(generationAnswers)
+	if g.minGrounding <= 0 {
+		t.Fatalf("no grounding limit from %d labelled answers", len(pool))
+	}
+	own, other := problem(70), problem(77+8) // another name, thing and numbers
+	if k, why := g.contradicted(Failure{Input: own.Text, Expected: own.Output}, own.Text, nil); k != "" {
+		t.Errorf("its own answer: %s (%s)", k, why)
+	}
+	if k, why := g.contradicted(Failure{Input: own.Text, Expected: other.Output}, own.Text, nil); k != PoisonUnrelated {
+		t.Errorf("another problem's answer: %q (%s), want %s", k, why, PoisonUnrelated)
+	}
+	few := newGenerationAnswers(tk, pool[:minCalibration-1]).(generationAnswers)
+	if k, _ := few.contradicted(Failure{Input: own.Text, Expected: other.Output}, own.Text, nil); k != "" || few.minGrounding != 0 {
+		t.Errorf("with %d labelled answers: %q, limit %g; want no judgement", minCalibration-1, k, few.minGrounding)
+	}
 }

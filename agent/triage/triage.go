@@ -67,6 +67,29 @@ type Verdict struct {
 var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
 	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
 
+// filler are the words that say nothing of a request by themselves: greetings,
+// politeness, discourse markers ("hey, so", "please help:", "ok um").
+var filler = map[string]bool{"hi": true, "hello": true, "hey": true, "greetings": true, "so": true, "well": true, "um": true, "uh": true,
+	"erm": true, "ok": true, "okay": true, "please": true, "pls": true, "plz": true, "help": true, "me": true, "thanks": true, "thank": true,
+	"you": true, "thx": true, "quick": true, "question": true, "sorry": true}
+
+// fillerOnly says whether every word is filler.
+func fillerOnly(ws []string) bool {
+	for _, w := range ws {
+		if !filler[strings.ToLower(w)] {
+			return false
+		}
+	}
+	return len(ws) > 0
+}
+
+// saysNothing says whether an input of filler words alone is empty for this task: unless
+// the labelled data holds the same words as an input of its own (CLINC150 labels "thank
+// you" and "hello", SMS spam holds "Ok..." as a message).
+func (tr *Triager) saysNothing(ws []string) bool {
+	return fillerOnly(ws) && !tr.fillerInputs[strings.ToLower(strings.Join(ws, " "))]
+}
+
 // Triager holds what triage compares failures with: the labelled examples at hand (the
 // task's data pool, the parent's training data, traffic).
 type Triager struct {
@@ -84,9 +107,12 @@ type Triager struct {
 	Likelier   func(before, after string) bool
 	labelWords map[string]bool // the task's labels, lower-cased, spaces as underscores
 	phrases    map[string]bool // injection-family phrases the pool's own inputs hold
-	steered    map[string]bool // "meta label" pairs the pool's inputs hold in the steering form
-	answers    answers         // what the task's type knows of its answers
-	style      inputStyle      // how the type's inputs read
+	// fillerInputs are the labelled inputs of filler words alone (saysNothing), their
+	// words lower-cased and joined by spaces.
+	fillerInputs map[string]bool
+	steered      map[string]bool // "meta label" pairs the pool's inputs hold in the steering form
+	answers      answers         // what the task's type knows of its answers
+	style        inputStyle      // how the type's inputs read
 	// minSimilarity: an input no labelled example is this similar to is off-domain; the
 	// type's limit, or lower where the task's own inputs are less alike (offDomainLimit).
 	minSimilarity float64
@@ -108,7 +134,12 @@ func New(t *task.Task, pool []task.Example) *Triager {
 	for i, ex := range pool {
 		texts[i] = ex.Text
 	}
-	tr := &Triager{t: t, pool: pool, ix: text.NewIndex(texts), answers: noAnswers{}, style: plainInputs}
+	tr := &Triager{t: t, pool: pool, ix: text.NewIndex(texts), answers: noAnswers{}, style: plainInputs, fillerInputs: map[string]bool{}}
+	for _, s := range texts {
+		if ws := text.Words(s); fillerOnly(ws) {
+			tr.fillerInputs[strings.ToLower(strings.Join(ws, " "))] = true
+		}
+	}
 	if newAnswers := answerChecks[t.Type]; newAnswers != nil {
 		tr.answers = newAnswers(t, pool)
 		tr.style = tr.answers.style()
@@ -177,8 +208,8 @@ func (tr *Triager) Triage(f Failure) Verdict {
 		fixes = append(fixes, FixUnicode)
 	}
 	cws := text.Words(cleaned)
-	if loc := preamble.FindStringIndex(in + " "); len(cws) == 0 || loc != nil && loc[1] > len(in) {
-		v.Kind, v.Reason = PoisonEmpty, "nothing but a greeting or politeness preamble"
+	if loc := preamble.FindStringIndex(in + " "); len(cws) == 0 || loc != nil && loc[1] > len(in) || tr.saysNothing(ws) {
+		v.Kind, v.Reason = PoisonEmpty, "nothing but a greeting, politeness or filler words"
 		return v
 	}
 	known := 0
@@ -211,6 +242,16 @@ func (tr *Triager) Triage(f Failure) Verdict {
 		}
 		v.Kind, v.Reason = PoisonOffDomain, "nothing in the task's data resembles it (best similarity "+ftoa(best)+")"
 		return v
+	}
+	if rs, ok := tr.answers.(respeller); ok {
+		// A name misspelt in the input: the label says how it is spelt.
+		if fixed, ok := rs.respell(f, cleaned); ok {
+			cleaned = fixed
+			f.Input, _ = rs.respell(f, f.Input)
+			if !slices.Contains(fixes, FixTypo) {
+				fixes = append(fixes, FixTypo)
+			}
+		}
 	}
 	if kind, reason := tr.answers.contradicted(f, cleaned, nn); reason != "" {
 		v.Kind, v.Reason = kind, reason

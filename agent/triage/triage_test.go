@@ -628,3 +628,69 @@ func TestOffDomainLimitFollowsTheData(t *testing.T) {
 		t.Fatalf("%d of %d held-out sentences below the plain-input limit (want at least a tenth, or the test shows nothing), %d called off-domain (want at most 2 %%)", below, n, offDomain)
 	}
 }
+
+// TestEntityMisspeltInInput: a name misspelt in the input (one edit) with its label
+// spelt right is a typing slip, repaired to the label's spelling; a labelled entity the
+// input does not hold even misspelt is poison.
+func TestEntityMisspeltInInput(t *testing.T) {
+	tk, tr := conllTriager(t)
+	val, _ := tk.Split("validation")
+	var ex task.Example
+	for _, x := range val {
+		if len(x.Entities) == 1 && len(x.Entities[0].Text) >= 6 && !strings.Contains(x.Entities[0].Text, " ") && tr.Triage(Failure{ID: "x", Input: x.Text, Entities: x.Entities}).Class == Clean {
+			ex = x
+			break
+		}
+	}
+	if ex.ID == "" {
+		t.Fatal("no clean one-entity validation sentence to test with")
+	}
+	name := ex.Entities[0].Text
+	slip := name[:2] + name[3:] // a letter dropped
+	in := strings.Replace(ex.Text, name, slip, 1)
+	v := tr.Triage(Failure{ID: "slip", Input: in, Entities: ex.Entities})
+	if v.Class != Fixable || !strings.Contains(v.Cleaned, name) || strings.Contains(v.Cleaned, slip+" ") {
+		t.Fatalf("%q with %s labelled %q: %+v, want fixable with the name respelt", in, ex.Entities[0].Type, name, v)
+	}
+	other := "Lisbon"
+	if strings.EqualFold(name, other) {
+		other = "Geneva"
+	}
+	absent := strings.Replace(ex.Text, name, other, 1)
+	if v := tr.Triage(Failure{ID: "absent", Input: absent, Entities: ex.Entities}); v.Kind != PoisonNotInText {
+		t.Fatalf("%q labelled %q: %+v, want poison (%s)", absent, name, v, PoisonNotInText)
+	}
+}
+
+// TestFillerOnlyIsEmpty: an input of greetings, politeness and filler words alone says
+// nothing and is poison, unless the task's labelled data holds those words as an input
+// of its own (CLINC150 labels "thank you").
+func TestFillerOnlyIsEmpty(t *testing.T) {
+	tk, err := task.Load("clinc150")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := tk.Split("train")
+	var train []task.Example // a few intents, thank_you among them
+	for _, ex := range all {
+		if slices.Contains([]string{"thank_you", "weather", "greeting", "goodbye", "timer", "alarm"}, ex.Label) {
+			train = append(train, ex)
+		}
+	}
+	tr := New(tk, train)
+	held := false
+	for _, ex := range train {
+		held = held || strings.EqualFold(strings.Join(text.Words(ex.Text), " "), "thank you")
+	}
+	if !held {
+		t.Fatal(`CLINC150's training split holds no "thank you" to test with`)
+	}
+	for _, in := range []string{"hey, so ", "please help: ", "ok um, quick question"} {
+		if v := tr.Triage(Failure{ID: "f", Input: in, Label: "weather"}); v.Kind != PoisonEmpty {
+			t.Errorf("%q: %+v, want %s", in, v, PoisonEmpty)
+		}
+	}
+	if v := tr.Triage(Failure{ID: "t", Input: "thank you", Label: "thank_you"}); v.Class == Poison {
+		t.Errorf(`"thank you" labelled thank_you: %+v, want it kept (the data holds it)`, v)
+	}
+}

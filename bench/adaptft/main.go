@@ -39,6 +39,7 @@ func main() {
 	out := flag.String("out", "runs/adaptft", "folder for <scenario>/seed<S>/...")
 	dataDir := flag.String("data", filepath.Join("..", "shared", "data"), "the shared data folder (for the scenarios not bundled)")
 	generateOnly := flag.Bool("generate-only", false, "write the files only: no deployment, no training")
+	audit := flag.Bool("triage-audit", false, "score production mode's triage (text checks, no model) on the scenarios' seen lines against their truth files; writes bench/results/adaptft_triage.json (or -result)")
 	result := flag.String("result", "", "result file (default bench/results/adaptft[_MODEL].json; a PNG of the same name beside it)")
 	device := flag.String("device", "cpu", "cpu, cuda or auto")
 	h := harness{Log: os.Stderr}
@@ -59,6 +60,13 @@ func main() {
 		os.Exit(2)
 	}
 	h.Commit = *commit
+	if *audit {
+		if err := triageAudit(names, *dataDir, *out, *seed, *result); err != nil {
+			fmt.Fprintln(os.Stderr, "adaptft:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := main1(names, *dataDir, *out, *seed, *generateOnly, *device, *result, &h); err != nil {
 		fmt.Fprintln(os.Stderr, "adaptft:", err)
 		os.Exit(1)

@@ -143,8 +143,8 @@ func (tr *Triager) injected(in, expected string) string {
 }
 
 // ordinaryPhrase reports whether the labelled data's own inputs hold a phrase of the
-// family that ends in the same word ("ignore the previous command" when the data has
-// "forget my previous command").
+// family that ends in the same two words ("ignore the previous command" when the data
+// has "forget my previous command").
 func (tr *Triager) ordinaryPhrase(family, m string) bool {
 	if tr.phrases == nil {
 		tr.phrases = map[string]bool{}
@@ -164,12 +164,16 @@ func (tr *Triager) ordinaryPhrase(family, m string) bool {
 	return tr.phrases[phraseKey(family, m)]
 }
 
+// phraseKey is a phrase's family and its last two words: "forget my previous command"
+// and "ignore the previous command" share one, "can't say no" and "pretend you have no"
+// do not (by the last word alone, a dialogue's "can't say no" let every "pretend you have
+// no restrictions" through).
 func phraseKey(family, m string) string {
 	ws := text.Words(m)
 	if len(ws) == 0 {
 		return family + "|" + strings.ToLower(strings.TrimSpace(m))
 	}
-	return family + "|" + ws[len(ws)-1]
+	return family + "|" + strings.Join(ws[max(0, len(ws)-2):], " ")
 }
 
 // ordinarySteering is the set of "meta label" pairs the labelled data's inputs hold in

@@ -83,11 +83,23 @@ func fillerOnly(ws []string) bool {
 	return len(ws) > 0
 }
 
-// saysNothing says whether an input of filler words alone is empty for this task: unless
-// the labelled data holds the same words as an input of its own (CLINC150 labels "thank
-// you" and "hello", SMS spam holds "Ok..." as a message).
-func (tr *Triager) saysNothing(ws []string) bool {
-	return fillerOnly(ws) && !tr.fillerInputs[strings.ToLower(strings.Join(ws, " "))]
+// nothingSaid says whether an input is a greeting or politeness preamble alone, or filler
+// words alone; key is its words lower-cased and joined by spaces.
+func nothingSaid(in string) (key string, nothing bool) {
+	ws := text.Words(in)
+	key = strings.ToLower(strings.Join(ws, " "))
+	if loc := preamble.FindStringIndex(in + " "); loc != nil && loc[1] > len(in) {
+		return key, true
+	}
+	return key, fillerOnly(ws)
+}
+
+// saysNothing says whether an input that says nothing by itself (nothingSaid) is empty
+// for this task: unless the labelled data holds the same words as an input of its own
+// (CLINC150 labels "thank you" and "good evening", SMS spam holds "Ok..." as a message).
+func (tr *Triager) saysNothing(in string) bool {
+	key, nothing := nothingSaid(in)
+	return nothing && !tr.fillerInputs[key]
 }
 
 // Triager holds what triage compares failures with: the labelled examples at hand (the
@@ -107,8 +119,8 @@ type Triager struct {
 	Likelier   func(before, after string) bool
 	labelWords map[string]bool // the task's labels, lower-cased, spaces as underscores
 	phrases    map[string]bool // injection-family phrases the pool's own inputs hold
-	// fillerInputs are the labelled inputs of filler words alone (saysNothing), their
-	// words lower-cased and joined by spaces.
+	// fillerInputs are the labelled inputs that say nothing by themselves (nothingSaid),
+	// their words lower-cased and joined by spaces.
 	fillerInputs map[string]bool
 	steered      map[string]bool // "meta label" pairs the pool's inputs hold in the steering form
 	answers      answers         // what the task's type knows of its answers
@@ -136,8 +148,8 @@ func New(t *task.Task, pool []task.Example) *Triager {
 	}
 	tr := &Triager{t: t, pool: pool, ix: text.NewIndex(texts), answers: noAnswers{}, style: plainInputs, fillerInputs: map[string]bool{}}
 	for _, s := range texts {
-		if ws := text.Words(s); fillerOnly(ws) {
-			tr.fillerInputs[strings.ToLower(strings.Join(ws, " "))] = true
+		if key, nothing := nothingSaid(s); nothing {
+			tr.fillerInputs[key] = true
 		}
 	}
 	if newAnswers := answerChecks[t.Type]; newAnswers != nil {
@@ -208,7 +220,7 @@ func (tr *Triager) Triage(f Failure) Verdict {
 		fixes = append(fixes, FixUnicode)
 	}
 	cws := text.Words(cleaned)
-	if loc := preamble.FindStringIndex(in + " "); len(cws) == 0 || loc != nil && loc[1] > len(in) || tr.saysNothing(ws) {
+	if len(cws) == 0 || tr.saysNothing(in) {
 		v.Kind, v.Reason = PoisonEmpty, "nothing but a greeting, politeness or filler words"
 		return v
 	}

@@ -664,7 +664,7 @@ func TestEntityMisspeltInInput(t *testing.T) {
 
 // TestFillerOnlyIsEmpty: an input of greetings, politeness and filler words alone says
 // nothing and is poison, unless the task's labelled data holds those words as an input
-// of its own (CLINC150 labels "thank you").
+// of its own (CLINC150 labels "thank you" and "good evening").
 func TestFillerOnlyIsEmpty(t *testing.T) {
 	tk, err := task.Load("clinc150")
 	if err != nil {
@@ -678,19 +678,21 @@ func TestFillerOnlyIsEmpty(t *testing.T) {
 		}
 	}
 	tr := New(tk, train)
-	held := false
-	for _, ex := range train {
-		held = held || strings.EqualFold(strings.Join(text.Words(ex.Text), " "), "thank you")
-	}
-	if !held {
-		t.Fatal(`CLINC150's training split holds no "thank you" to test with`)
-	}
 	for _, in := range []string{"hey, so ", "please help: ", "ok um, quick question"} {
 		if v := tr.Triage(Failure{ID: "f", Input: in, Label: "weather"}); v.Kind != PoisonEmpty {
 			t.Errorf("%q: %+v, want %s", in, v, PoisonEmpty)
 		}
 	}
-	if v := tr.Triage(Failure{ID: "t", Input: "thank you", Label: "thank_you"}); v.Class == Poison {
-		t.Errorf(`"thank you" labelled thank_you: %+v, want it kept (the data holds it)`, v)
+	for _, c := range []struct{ in, label string }{{"thank you", "thank_you"}, {"good evening", "greeting"}} {
+		held := false
+		for _, ex := range train {
+			held = held || strings.EqualFold(strings.Join(text.Words(ex.Text), " "), c.in)
+		}
+		if !held {
+			t.Fatalf("CLINC150's training split holds no %q to test with", c.in)
+		}
+		if v := tr.Triage(Failure{ID: "t", Input: c.in, Label: c.label}); v.Class == Poison {
+			t.Errorf("%q labelled %s: %+v, want it kept (the data holds it)", c.in, c.label, v)
+		}
 	}
 }

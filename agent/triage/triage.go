@@ -41,6 +41,7 @@ const (
 	PoisonOffDomain Kind = "off_domain"
 	PoisonLabelFlip Kind = "label_flip"
 	PoisonNotInText Kind = "entity_not_in_input"
+	PoisonNegated   Kind = "negated_unlike_label" // a negated input, a label whose inputs almost never are
 )
 
 // Fixable kinds are repaired and used (with the original as a robustness variant).

@@ -2,6 +2,7 @@ package triage
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -694,5 +695,42 @@ func TestFillerOnlyIsEmpty(t *testing.T) {
 		if v := tr.Triage(Failure{ID: "t", Input: c.in, Label: c.label}); v.Class == Poison {
 			t.Errorf("%q labelled %s: %+v, want it kept (the data holds it)", c.in, c.label, v)
 		}
+	}
+}
+
+// TestNegatedUnlikeLabel: a negated input is doubted under a label whose labelled inputs
+// are almost never negated, not under one whose inputs often are, and not with too few
+// labelled inputs to tell.
+func TestNegatedUnlikeLabel(t *testing.T) {
+	tk, err := task.New("music", task.Classification, []string{"play_music", "stop_music"}, nil, "accuracy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pool []task.Example
+	songs := []string{"jazz", "rock", "the beatles", "some blues", "my playlist", "that song", "radio one", "piano music", "folk", "opera"}
+	for i := range 60 {
+		s := songs[i%len(songs)]
+		pool = append(pool, task.Example{Text: fmt.Sprintf("play %s for me %d", s, i), Label: "play_music"})
+		stop := fmt.Sprintf("stop playing %s now %d", s, i)
+		if i%3 == 0 {
+			stop = fmt.Sprintf("i do not want %s anymore %d", s, i)
+		}
+		pool = append(pool, task.Example{Text: stop, Label: "stop_music"})
+	}
+	c := newClassificationAnswers(tk, pool).(*classificationAnswers)
+	if why, ok := c.negatedUnlike("please do not play jazz for me", "play_music"); !ok {
+		t.Error("a negated input labelled play_music (never negated in the data): not doubted")
+	} else if !strings.Contains(why, "0 of the 60") {
+		t.Errorf("reason %q does not give the counts", why)
+	}
+	if _, ok := c.negatedUnlike("i don't want rock anymore", "stop_music"); ok {
+		t.Error("a negated input labelled stop_music (a third of its inputs negated): doubted")
+	}
+	if _, ok := c.negatedUnlike("play jazz for me", "play_music"); ok {
+		t.Error("an input without negation: doubted")
+	}
+	few := newClassificationAnswers(tk, pool[:2*(minCalibration-1)]).(*classificationAnswers)
+	if _, ok := few.negatedUnlike("please do not play jazz for me", "play_music"); ok {
+		t.Errorf("with %d labelled inputs of the label: doubted", minCalibration-1)
 	}
 }

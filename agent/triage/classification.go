@@ -41,9 +41,10 @@ var negation = regexp.MustCompile(`(?i)\b(not|never|cannot|nothing|nobody|neithe
 // the label's smoothed negation rate, (negated + 1/2) / (inputs + 1), below maxNegated,
 // over at least minCalibration labelled inputs. Where negation is common in a label
 // ("my card is not working") or in the task (Banking77: 26 % of its inputs, SMS spam
-// 23 %), nothing is judged. Measured on AdaptFT-Bench's CLINC150 logs (seed 1, 3 % of its
-// labelled inputs negated): 28 of the 40 negation flips caught, 4 of 1,119 lines without
-// poison called so; on Banking77's and SMS spam's, 2 of 81 and 1 of 2,238.
+// 23 %), nothing is judged. Measured on AdaptFT-Bench's logs (seed 1, go run
+// ./bench/adaptft -all -triage-audit): CLINC150 (3 % of its labelled inputs negated) 29 of
+// its 40 negation flips caught, 4 of its 1,119 lines without poison called so; Banking77
+// 2 more of 43 caught (4 in all), 1 such false alarm; SMS spam none of either.
 const maxNegated = 0.02
 
 func (c *classificationAnswers) negatedUnlike(in, label string) (string, bool) {

@@ -81,15 +81,9 @@ func grounding(answer, input string) float64 {
 var contentRe = regexp.MustCompile(`[a-z]+|\d+(\.\d+)?`)
 
 // functionWords say nothing of what an answer is about.
-var functionWords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields("the and for that with this was are were from have has had his her hers she him they them their there " +
-		"what which who whom when where how why will would can could should into than then also just about each more most other some such " +
-		"only over very your you our out not but all any its one two per") {
-		functionWords[w] = true
-	}
-}
+var functionWords = set(strings.Fields("the and for that with this was are were from have has had his her hers she him they them their there " +
+	"what which who whom when where how why will would can could should into than then also just about each more most other some such " +
+	"only over very your you our out not but all any its one two per")...)
 
 func contentTokens(s string) []string {
 	var out []string

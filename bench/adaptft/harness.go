@@ -331,6 +331,15 @@ func (h *harness) result(sc *scenario, seed uint64, t *task.Task, recipe finetun
 	if h.Model != data.NanoModel {
 		cmd += " -model " + h.Model
 	}
+	budget := "production mode's search budget"
+	if h.Iterations > 0 {
+		cmd += fmt.Sprintf(" -iterations %d", h.Iterations)
+		budget = fmt.Sprintf("%d rounds a stage", h.Iterations)
+	}
+	if h.StageWall > 0 {
+		cmd += " -stage-wall " + h.StageWall.String()
+		budget += fmt.Sprintf(", no round started after %s of a stage's search", h.StageWall)
+	}
 	how := fmt.Sprintf("LoRA rank 16, %d epochs, lr %g, batch %d", recipe.Epochs, recipe.LR, recipe.Batch)
 	if recipe.Full {
 		how = fmt.Sprintf("every weight, %d epochs, lr %g, batch %d", recipe.Epochs, recipe.LR, recipe.Batch)
@@ -338,7 +347,7 @@ func (h *harness) result(sc *scenario, seed uint64, t *task.Task, recipe finetun
 	method := fmt.Sprintf("AdaptFT-Bench scenario %s (%s), seed %d, base model %s. Deployment: the base model fine-tuned (%s) on %d parent examples; "+
 		"four stages of logs (%.0f/%.0f/%.0f/%.0f %% of the seen lines poisoned, about 30 %% with fixable noise); at each stage the deployment answers the stage's seen lines: "+
 		"its mistakes are the failure log, its right answers R. Naive = the base model retrained with the same recipe on the parent data plus every log line seen so far, as logged; "+
-		"agent = production mode (epsilon 2) on the stage's failure log and R with the current deployment, its version the next stage's deployment. "+
+		"agent = production mode (epsilon 2; "+budget+") on the stage's failure log and R with the current deployment, its version the next stage's deployment. "+
 		"Metrics on the held-out set (the stages' test parts, %d examples); regressions = examples of the stage's R the agent's version gets wrong; "+
 		"poison admitted = poisoned lines the agent trained on.",
 		sc.name, sc.kind, seed, h.Model, how, parentN, 100*poisonRates[0], 100*poisonRates[1], 100*poisonRates[2], 100*poisonRates[3], heldOutN)

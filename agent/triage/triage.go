@@ -68,16 +68,16 @@ type Verdict struct {
 var preamble = regexp.MustCompile(`(?i)^\s*((hi|hello|hey|greetings|good (morning|afternoon|evening))( there)?[,!.]*\s+|` +
 	`(please|pls|plz|excuse me|sorry)[,!.]*\s+|(can|could) you (please )?help( me)?[,!.?]*\s+|quick question[:,!.]*\s+)+`)
 
-// filler are the words that say nothing of a request by themselves: greetings,
-// politeness, discourse markers ("hey, so", "please help:", "ok um").
-var filler = map[string]bool{"hi": true, "hello": true, "hey": true, "greetings": true, "so": true, "well": true, "um": true, "uh": true,
-	"erm": true, "ok": true, "okay": true, "please": true, "pls": true, "plz": true, "help": true, "me": true, "thanks": true, "thank": true,
-	"you": true, "thx": true, "quick": true, "question": true, "sorry": true}
+// contentless are the words that say nothing of a request by themselves: greetings,
+// politeness, discourse markers ("hey, so", "please help:", "ok um"). (Not
+// injection.go's fillerWords, the words steering puts between a label and its cue.)
+var contentless = set("hi", "hello", "hey", "greetings", "so", "well", "um", "uh", "erm", "ok", "okay", "please", "pls", "plz",
+	"help", "me", "thanks", "thank", "you", "thx", "quick", "question", "sorry")
 
-// fillerOnly says whether every word is filler.
+// fillerOnly says whether every word is contentless.
 func fillerOnly(ws []string) bool {
 	for _, w := range ws {
-		if !filler[strings.ToLower(w)] {
+		if !contentless[strings.ToLower(w)] {
 			return false
 		}
 	}

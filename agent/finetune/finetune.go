@@ -92,6 +92,10 @@ type TrainEnv struct {
 	Log      io.Writer
 	Progress func(training.Progress)
 	Resume   bool // continue from Out's latest checkpoint when there is one
+	// From is a folder an earlier Train saved (an adapter of the recipe's rank, or a model
+	// folder for Full) whose weights training starts from instead of fresh adapters or
+	// the model's current weights ("": start fresh). A checkpoint Resume finds wins.
+	From string
 	// EvalMetric computes the task's metric on val at every evaluation (logged to
 	// metrics.jsonl with the loss); it, not the loss, then picks Out/best.
 	EvalMetric bool
@@ -136,6 +140,15 @@ func Train(ctx context.Context, m model.CausalLM, tok model.Tokenizer, t *task.T
 		}
 		lm = lora.Trainer{Model: m, Set: set}
 		what, strategy = set.Summary(), fmt.Sprintf("lora r=%d alpha=%g", r.Rank, r.Alpha)
+	}
+	if env.From != "" {
+		if err := lm.Restore(env.From); err != nil {
+			if set != nil {
+				set.Close()
+			}
+			return nil, nil, fmt.Errorf("train: starting from %s: %w", env.From, err)
+		}
+		what += " from " + env.From
 	}
 	steps := (r.Epochs*len(trainSeqs) + r.Batch - 1) / r.Batch
 	cfg := training.FineTuneConfig{BatchSize: r.Batch, PadID: env.Pad, TrainConfig: training.TrainConfig{

@@ -1,20 +1,28 @@
 package finetune_test
 
 import (
+	"context"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/internal/deployfixture"
+	"github.com/pioneer-ai/pioneer/model"
+	_ "github.com/pioneer-ai/pioneer/model/all"
 	"github.com/pioneer-ai/pioneer/model/tokenizer"
 )
+
+const nano = "../../data/models/pioneer-nano"
 
 // TestSequencesFitLongInputs: an input longer than the context is cut (its end dropped)
 // so that the whole target is trained on; short examples are untouched.
 func TestSequencesFitLongInputs(t *testing.T) {
-	tok, err := tokenizer.Load(filepath.Join("..", "..", "data", "models", "pioneer-nano", "tokenizer.json"))
+	tok, err := tokenizer.Load(filepath.Join(nano, "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,5 +89,70 @@ func TestSequencesFitLongInputs(t *testing.T) {
 	}
 	if len(seqs[1].IDs) != len(full[0].IDs) {
 		t.Fatal("a short example was changed")
+	}
+}
+
+// TestTrainFrom: training From a saved adapter starts from its weights (a step at a
+// vanishing learning rate leaves them where they were), where a fresh start has B = 0;
+// a From folder that does not fit the recipe is an error naming it.
+func TestTrainFrom(t *testing.T) {
+	tk, err := deployfixture.Task(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(nano, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.Load(filepath.Join(nano, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	all, err := tk.Split("train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := all[:8]
+	train := func(out, from string, lr float64, rank int) map[string][]float32 {
+		t.Helper()
+		set, _, err := finetune.Train(context.Background(), m, tok, tk, exs, exs[:2], finetune.Recipe{Epochs: 1, Batch: 8, LR: lr, Rank: rank, Seed: 3},
+			finetune.TrainEnv{EOS: 0, Pad: 0, Base: nano, Out: out, From: from})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer set.Close()
+		w := map[string][]float32{}
+		for i, name := range set.Names() {
+			v, err := set.Parameters()[i].Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w[name] = v
+		}
+		return w
+	}
+	dir := t.TempDir()
+	first := train(filepath.Join(dir, "first"), "", 5e-2, 4)
+	cont := train(filepath.Join(dir, "cont"), filepath.Join(dir, "first"), 1e-12, 4)
+	fresh := train(filepath.Join(dir, "fresh"), "", 1e-12, 4)
+	var moved, sourceB, freshB float64
+	for name, w := range first {
+		for i := range w {
+			moved = max(moved, math.Abs(float64(cont[name][i]-w[i])))
+			if strings.Contains(name, "lora_B") {
+				sourceB = max(sourceB, math.Abs(float64(w[i])))
+				freshB = max(freshB, math.Abs(float64(fresh[name][i])))
+			}
+		}
+	}
+	if sourceB == 0 || moved > 1e-6 || freshB > 1e-6 {
+		t.Fatalf("source |B| %g, continued weights moved by %g from it (want ≤ 1e-6), fresh |B| %g (want ≈ 0)", sourceB, moved, freshB)
+	}
+	_, _, err = finetune.Train(context.Background(), m, tok, tk, exs, exs[:2], finetune.Recipe{Epochs: 1, Batch: 8, LR: 1e-3, Rank: 8, Seed: 3},
+		finetune.TrainEnv{Base: nano, Out: filepath.Join(dir, "bad"), From: filepath.Join(dir, "first")})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "first")) {
+		t.Fatalf("a rank-4 adapter continued at rank 8: %v, want an error naming the folder", err)
 	}
 }

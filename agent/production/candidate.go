@@ -40,7 +40,22 @@ func (c *candidate) trained(runDir string) string { return filepath.Join(runDir,
 // candidate trains recipe r from the base model on the parent's data and the curriculum
 // (its gold failures goldX times) and gates it; a candidate the lineage already holds is
 // not trained again (an interrupted one continues from its checkpoint).
-func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe, goldX int, cur *Curriculum) (_ *candidate, err error) {
+func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe, goldX int, cur *Curriculum) (*candidate, error) {
+	train := append([]task.Example(nil), sp.in.parent...)
+	for _, it := range cur.Items {
+		train = append(train, it.Example)
+		for k := 1; k < goldX && it.Source == SrcGold; k++ {
+			train = append(train, it.Example)
+		}
+	}
+	return sp.trainCandidate(ctx, round, r, train, map[string]any{"parent_examples": len(sp.in.parent), "curriculum": cur.Mix}, nil)
+}
+
+// trainCandidate trains recipe r on train, from the base model or, with from, from what
+// that candidate trained, and gates it; about (the training set's parts) goes into the
+// lineage's record of the recipe. A candidate the lineage already holds is not trained
+// again (an interrupted one continues from its checkpoint).
+func (sp *space) trainCandidate(ctx context.Context, round string, r finetune.Recipe, train []task.Example, about map[string]any, from *candidate) (_ *candidate, err error) {
 	in, lin := sp.in, sp.run.Lineage
 	key := round + "/" + r.Name
 	var c candidate
@@ -48,17 +63,27 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 		in.budget.Use(c.Tokens)
 		return &c, err
 	}
-	c = candidate{Name: key, Dir: filepath.Join(round, r.Name), Recipe: r}
-	train := append([]task.Example(nil), in.parent...)
-	for _, it := range cur.Items {
-		train = append(train, it.Example)
-		for k := 1; k < goldX && it.Source == SrcGold; k++ {
-			train = append(train, it.Example)
-		}
+	c = candidate{Name: key, Dir: filepath.Join(round, r.Name), Recipe: r, Train: len(train)}
+	rec := map[string]any{"candidate": key, "recipe": r, "train_examples": len(train)}
+	for k, v := range about {
+		rec[k] = v
 	}
-	c.Train = len(train)
-	if err := lin.Append(key+"/recipe", "candidate_recipe", map[string]any{"candidate": key, "recipe": r, "train_examples": len(train),
-		"parent_examples": len(in.parent), "curriculum": cur.Mix}); err != nil {
+	fromDir := ""
+	if from != nil {
+		// What it starts from must be the bytes that were scored.
+		fromDir = from.trained(sp.run.Dir)
+		sums, err := versions.FileSums(fromDir)
+		if err != nil {
+			return nil, fmt.Errorf("candidate %s: %w", key, err)
+		}
+		for name, sum := range from.Files {
+			if sums[name] != sum {
+				return nil, fmt.Errorf("candidate %s: %s of %s changed since it was scored", key, name, from.Name)
+			}
+		}
+		rec["from"] = from.Name
+	}
+	if err := lin.Append(key+"/recipe", "candidate_recipe", rec); err != nil {
 		return nil, err
 	}
 	out := c.trained(sp.run.Dir)
@@ -86,7 +111,7 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 		}
 	}()
 	set, tr, err := finetune.Train(ctx, in.base.LM, in.base.Tokenizer, in.t, train, in.t.Sample(in.val, 100, 7), r, finetune.TrainEnv{
-		EOS: in.base.EOS[0], Pad: in.base.Pad, Base: in.cfg.Base, Out: out, Log: in.cfg.Log, Progress: progress, Resume: true})
+		EOS: in.base.EOS[0], Pad: in.base.Pad, Base: in.cfg.Base, Out: out, Log: in.cfg.Log, Progress: progress, Resume: true, From: fromDir})
 	if err != nil {
 		return nil, fmt.Errorf("candidate %s: %w", key, err)
 	}

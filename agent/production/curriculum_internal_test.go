@@ -96,9 +96,9 @@ func TestRegressionAwareReplay(t *testing.T) {
 	if got := copies(); got["r1"] != 1 || got["r2"] != 1 || got["r3"] != 1 || got["r4"] != 0 {
 		t.Fatalf("before any candidate, R replayed %v, want r1..r3 once and the poison r4 never", got)
 	}
-	sp.noteBroken(&candidate{Scores: Scores{Broken: []string{"r2", "r4"}}})
-	sp.noteBroken(&candidate{Scores: Scores{Broken: []string{"r2", "r3"}}})
-	sp.noteBroken(&candidate{Scores: Scores{Broken: []string{"r2"}}})
+	sp.noteScored(&candidate{Scores: Scores{Broken: []string{"r2", "r4"}}})
+	sp.noteScored(&candidate{Scores: Scores{Broken: []string{"r2", "r3"}}})
+	sp.noteScored(&candidate{Scores: Scores{Broken: []string{"r2"}}})
 	if got := copies(); got["r1"] != 1 || got["r2"] != maxReplayCopies || got["r3"] != 2 || got["r4"] != 0 {
 		t.Fatalf("after three candidates broke r2 and one r3, R replayed %v, want r1 1, r2 %d, r3 2, r4 0", got, maxReplayCopies)
 	}

@@ -119,6 +119,17 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	if best == nil { // a candidate better everywhere but on a few of R: repaired once
+		rep, err := sp.repair(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if rep != nil && rep.Pass {
+			best = rep
+		} else if rep != nil {
+			o.Reasons = append(o.Reasons, fmt.Sprintf("%s (one epoch more for what it broke of R): %s", rep.Name, rep.Verdict))
+		}
+	}
 	if err := agent.Stopped(ctx); err != nil {
 		return nil, err
 	}

@@ -112,13 +112,15 @@ type space struct {
 	// broken counts, per id of R, the candidates of this run that got it wrong: a later
 	// curriculum replays such an example more often (regression-aware replay).
 	broken map[string]int
+	scored []*candidate // every candidate the search gated, in order
 }
 
 // maxReplayCopies caps how many times one example of R is replayed.
 const maxReplayCopies = 3
 
-// noteBroken records the examples of R a scored candidate broke.
-func (sp *space) noteBroken(c *candidate) {
+// noteScored records a gated candidate and the examples of R it broke.
+func (sp *space) noteScored(c *candidate) {
+	sp.scored = append(sp.scored, c)
 	for _, id := range c.Scores.Broken {
 		sp.broken[id]++
 	}
@@ -251,7 +253,7 @@ func (sp *space) greedy(ctx context.Context) (*candidate, []string, error) {
 				return nil, err
 			}
 			sp.logCandidate(c, "")
-			sp.noteBroken(c)
+			sp.noteScored(c)
 			cands = append(cands, c)
 			if c.Pass { // the round's later plans are not trained: the first that passes is promoted sooner
 				break
@@ -327,7 +329,7 @@ func (sp *space) mcts(ctx context.Context) (*candidate, []string, error) {
 			return 0, false, err
 		}
 		cands = append(cands, c)
-		sp.noteBroken(c)
+		sp.noteScored(c)
 		from := "the run's recipe"
 		if n.Parent != "" {
 			from = n.Parent + " + " + n.Move

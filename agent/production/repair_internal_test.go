@@ -1,0 +1,146 @@
+package production
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pioneer-ai/pioneer/agent"
+	"github.com/pioneer-ai/pioneer/agent/finetune"
+	"github.com/pioneer-ai/pioneer/agent/task"
+	"github.com/pioneer-ai/pioneer/agent/versions"
+	"github.com/pioneer-ai/pioneer/engine/torch"
+	"github.com/pioneer-ai/pioneer/internal/deployfixture"
+)
+
+// TestRepairSource: the repair continues the best candidate by held-out metric among
+// those rejected for breaking R alone; one that passed, broke no more than epsilon, did
+// not improve, or failed the ratchet is not a source.
+func TestRepairSource(t *testing.T) {
+	deployed := Scores{HeldOut: 0.2, Previous: 0.5}
+	cands := []*candidate{
+		{Name: "passed", Pass: true, Scores: Scores{HeldOut: 0.9, Previous: 0.6}},
+		{Name: "within-eps", Scores: Scores{HeldOut: 0.8, Previous: 0.6, Regressions: 2}},
+		{Name: "no-gain", Scores: Scores{HeldOut: 0.2, Previous: 0.6, Regressions: 5}},
+		{Name: "ratchet", Scores: Scores{HeldOut: 0.7, Previous: 0.4, Regressions: 5}},
+		{Name: "good", Scores: Scores{HeldOut: 0.5, Previous: 0.5, Regressions: 9}},
+		{Name: "tie-fewer", Scores: Scores{HeldOut: 0.5, Previous: 0.5, Regressions: 4}},
+		{Name: "worse", Scores: Scores{HeldOut: 0.4, Previous: 0.6, Regressions: 3}},
+	}
+	if got := repairSource(cands, deployed, 2); got == nil || got.Name != "tie-fewer" {
+		t.Fatalf("source %+v, want tie-fewer", got)
+	}
+	if got := repairSource(cands[:4], deployed, 2); got != nil {
+		t.Fatalf("source %+v, want none", got)
+	}
+}
+
+// TestRepairSet: the source's training set, then each broken example of R repairCopies
+// times more; an id not in R or a poisoned line is not added.
+func TestRepairSet(t *testing.T) {
+	trained := []task.Example{{ID: "p1"}, {ID: "r1"}, {ID: "r2"}}
+	r := []task.Example{{ID: "r1", Text: "one"}, {ID: "r2", Text: "two"}, {ID: "r3", Text: "three"}}
+	got := repairSet(trained, r, []string{"r2", "r3", "gone"}, map[string]bool{"r3": true})
+	if len(got) != len(trained)+repairCopies {
+		t.Fatalf("%d examples, want %d", len(got), len(trained)+repairCopies)
+	}
+	for i, ex := range got[len(trained):] {
+		if ex.ID != "r2" || ex.Text != "two" {
+			t.Fatalf("added example %d: %+v, want r2", i, ex)
+		}
+	}
+}
+
+// TestRepairTrainsFromTheSource runs the repair on a real search space (pioneer-nano,
+// deployfixture's deployment and traffic): a candidate said to have broken three of R
+// is trained one more epoch from its own weights on its training set with those three
+// four times more, recorded as coming from it, and gated; a source whose files changed
+// since they were scored is refused.
+func TestRepairTrainsFromTheSource(t *testing.T) {
+	tk, err := deployfixture.Task(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := deployfixture.Deploy(tk, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Base: "../../data/models/pioneer-nano", Deployed: d.Deployed, Task: tk, Failures: d.Failures, ParentData: d.Parent,
+		Traffic: d.Traffic, Out: filepath.Join(t.TempDir(), "run"), Epsilon: 2, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8,
+		Seed: 1, Recipe: finetune.Recipe{Epochs: 2, Batch: 8, LR: 5e-3, Seed: 1}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.defaults()
+	in, err := open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.close()
+	run, err := agent.Create(cfg.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	if err := run.Start(agent.Settings{"test": "repair"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if in.vs, err = versions.Open(cfg.Out, true); err != nil {
+		t.Fatal(err)
+	}
+	in.vs.Check = in.deployable
+	if err := registerDeployed(run, in); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tg, err := in.triageLog(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := in.measureBaseline(ctx, run.Dir, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(base.R) < 3 {
+		t.Fatalf("R holds %d examples: the test needs 3", len(base.R))
+	}
+	sp := newSpace(in, run, tg, base, groupFailures(in.t, tg.admitted))
+	src, err := sp.candidate(ctx, "iter1", cfg.Recipe, 1, sp.curriculum(ctx, 2, 0, true, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Said to be better everywhere but on three of R.
+	broken := []string{base.R[0].ID, base.R[1].ID, base.R[2].ID}
+	src.Pass, src.Scores = false, Scores{HeldOut: base.Deployed.HeldOut + 0.1, Previous: base.Deployed.Previous, Regressions: 3, Broken: broken}
+	sp.noteScored(src)
+	rep, err := sp.repair(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep == nil || rep.Recipe.Epochs != 1 || rep.Recipe.LR != cfg.Recipe.LR/2 || rep.Verdict == "" {
+		t.Fatalf("repair %+v: want one epoch at half the rate, gated", rep)
+	}
+	trained, _, err := in.t.ReadFile(filepath.Join(src.trained(run.Dir), versions.TrainingSetFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := in.t.ReadFile(filepath.Join(rep.trained(run.Dir), versions.TrainingSetFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(trained)+3*repairCopies || got[len(trained)].ID != broken[0] || got[len(got)-1].ID != broken[2] {
+		t.Fatalf("repair trained on %d examples, want the source's %d and the 3 broken %d times more", len(got), len(trained), repairCopies)
+	}
+	var rec map[string]any
+	if ok, err := run.Lineage.Get(rep.Name+"/recipe", &rec); err != nil || !ok || rec["from"] != src.Name {
+		t.Fatalf("the repair's recipe record %v (%v, %v): want from %s", rec, ok, err, src.Name)
+	}
+	// The source's files changed after scoring: not trained from.
+	src.Scores.HeldOut += 0.1 // now the best source, under another name
+	src.Name = "iter1/A-changed"
+	src.Files = map[string]string{"adapter_model.safetensors": "0000"}
+	if _, err := sp.repair(ctx); err == nil || !strings.Contains(err.Error(), "changed since it was scored") {
+		t.Fatalf("a source whose files changed: %v", err)
+	}
+}

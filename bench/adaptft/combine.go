@@ -36,6 +36,36 @@ func combine(out string, seed uint64, h *harness, path string) error {
 		runs = append(runs, r)
 		names = append(names, strings.TrimPrefix(r.Benchmark, "adaptft_"))
 	}
+	// The scenarios run on another machine (their run folders are not here) are kept
+	// from the result file this one replaces.
+	if _, err := os.Stat(path); err == nil {
+		old, err := bench.ReadResult(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range scenarioNames() {
+			if slices.Contains(names, n) {
+				continue
+			}
+			if r := restoreScenario(old, n); r != nil {
+				if !strings.Contains(r.Method, "rerun") {
+					r.Method += fmt.Sprintf(" (Kept from the earlier %s: not rerun in this combination.)", filepath.Base(path))
+				}
+				runs, names = append(runs, r), append(names, n)
+			}
+		}
+	}
+	order := scenarioNames()
+	idx := make([]int, len(runs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return slices.Index(order, names[a]) - slices.Index(order, names[b]) })
+	sortedRuns, sortedNames := make([]*bench.Result, len(runs)), make([]string, len(runs))
+	for i, j := range idx {
+		sortedRuns[i], sortedNames[i] = runs[j], names[j]
+	}
+	runs, names = sortedRuns, sortedNames
 	var missing []string
 	for _, n := range scenarioNames() {
 		if !slices.Contains(names, n) {
@@ -106,4 +136,38 @@ func combine(out string, seed uint64, h *harness, path string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", path, png)
 	return nil
+}
+
+// restoreScenario takes one scenario's result back out of a combined result: its
+// figures (named "<name>_..."), the part of the method combine wrote for it
+// (" <name> (commit C): ...", up to the next scenario's part) and its command; nil when
+// the combined result holds none of its figures.
+func restoreScenario(combined *bench.Result, name string) *bench.Result {
+	r := &bench.Result{Benchmark: "adaptft_" + name, Date: combined.Date, Machine: combined.Machine}
+	for _, f := range combined.Figures {
+		if strings.HasPrefix(f.Name, name+"_") {
+			r.Figures = append(r.Figures, f)
+		}
+	}
+	if len(r.Figures) == 0 {
+		return nil
+	}
+	marker := " " + name + " (commit "
+	if i := strings.Index(combined.Method, marker); i >= 0 {
+		rest := combined.Method[i+len(marker):]
+		commit, text, _ := strings.Cut(rest, "): ")
+		end := len(text)
+		for _, other := range scenarioNames() {
+			if j := strings.Index(text, " "+other+" (commit "); j >= 0 && j < end {
+				end = j
+			}
+		}
+		r.Commit, r.Method = commit, text[:end]
+	}
+	for _, c := range strings.Split(combined.Command, " && ") {
+		if strings.Contains(c+" ", "-scenario "+name+" ") {
+			r.Command = c
+		}
+	}
+	return r
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pioneer-ai/pioneer/agent/finetune"
@@ -142,5 +143,26 @@ func TestCombine(t *testing.T) {
 	}
 	if err := combine(t.TempDir(), 1, h, path); err == nil {
 		t.Error("combined a folder with no results")
+	}
+	// sms_spam's run folder gone (run on another machine): its figures, method and
+	// command are kept from the combined file that the new one replaces.
+	if err := os.RemoveAll(filepath.Join(out, "sms_spam")); err != nil {
+		t.Fatal(err)
+	}
+	if err := combine(out, 1, h, path); err != nil {
+		t.Fatal(err)
+	}
+	again, err := bench.ReadResult(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := figures(again)
+	if len(again.Figures) != len(r.Figures) || g["sms_spam_stage3_agent_metric"].Pioneer != 0.5 || g["improve_or_preserve_scenarios"].Pioneer != 1 {
+		t.Errorf("after sms_spam's folder went: %d figures (want %d), sms_spam stage 3 agent %g (want 0.5), count %g",
+			len(again.Figures), len(r.Figures), g["sms_spam_stage3_agent_metric"].Pioneer, g["improve_or_preserve_scenarios"].Pioneer)
+	}
+	if !strings.Contains(again.Method, " sms_spam (commit ") || !strings.Contains(again.Method, "not rerun") ||
+		!strings.Contains(again.Command, "-scenario sms_spam") || strings.Index(again.Method, " clinc150 (commit ") > strings.Index(again.Method, " sms_spam (commit ") {
+		t.Errorf("after sms_spam's folder went: command %q, method %q: want sms_spam's part kept, after clinc150's", again.Command, again.Method)
 	}
 }

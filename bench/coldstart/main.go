@@ -46,14 +46,15 @@ func main() {
 	wall := flag.Duration("wall-time", 20*time.Minute, "each task's search budget")
 	testN := flag.Int("test", 500, "test examples scored per task (0: the whole test split)")
 	out := flag.String("out", "bench/results/coldstart.json", "result file")
+	merge := flag.String("merge", "", "an earlier result of this benchmark (e.g. bench/results/coldstart.json) whose figures this run does not measure are kept in the result, named in its method")
 	flag.Parse()
-	if err := run(strings.Split(*names, ","), *dry, *shared, *work, *base, *iterations, *evalSize, *wall, *testN, *out); err != nil {
+	if err := run(strings.Split(*names, ","), *dry, *shared, *work, *base, *iterations, *evalSize, *wall, *testN, *out, *merge); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/coldstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(names []string, dry bool, shared, work, base string, iterations, evalSize int, wall time.Duration, testN int, out string) error {
+func run(names []string, dry bool, shared, work, base string, iterations, evalSize int, wall time.Duration, testN int, out, merge string) error {
 	catDir := filepath.Join(work, "catalog")
 	heldout := filepath.Join(work, "heldout")
 	if err := buildCatalog(shared, catDir, heldout); err != nil {
@@ -133,6 +134,16 @@ func run(names []string, dry bool, shared, work, base string, iterations, evalSi
 	}
 	if dry {
 		return nil
+	}
+	if merge != "" {
+		old, err := bench.ReadResult(merge)
+		if err != nil {
+			return fmt.Errorf("-merge: %w", err)
+		}
+		if err := res.Merge(old, merge); err != nil {
+			return err
+		}
+		res.Command += " -merge " + merge
 	}
 	res.Table(os.Stdout)
 	return res.Write(out)

@@ -6,6 +6,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pioneer-ai/pioneer/internal/fsutil"
 )
 
 // Figure is one measured quantity.
@@ -72,11 +75,14 @@ func (r *Result) Add(name, unit string, pioneer float64, reference *float64, ref
 
 // Write saves the result as indented JSON.
 func (r *Result) Write(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // methods and notes say "->" and "<task>": kept readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return fsutil.WriteFileAtomic(path, b.Bytes())
 }
 
 // Table writes the figures as an aligned text table.

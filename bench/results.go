@@ -208,6 +208,15 @@ func ReadResult(path string) (*Result, error) {
 	return &r, nil
 }
 
+// MergeFile is Merge with the earlier result read from file (a -merge flag's value).
+func (r *Result) MergeFile(file string) error {
+	old, err := ReadResult(file)
+	if err != nil {
+		return fmt.Errorf("-merge: %w", err)
+	}
+	return r.Merge(old, file)
+}
+
 // Merge keeps the figures of an earlier result of the same benchmark (read from file) that
 // r does not measure, for a run that measured only what the earlier one lacked or redid
 // some of it: r's figures replace the earlier ones of the same name where they stood, the

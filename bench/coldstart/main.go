@@ -136,11 +136,7 @@ func run(names []string, dry bool, shared, work, base string, iterations, evalSi
 		return nil
 	}
 	if merge != "" {
-		old, err := bench.ReadResult(merge)
-		if err != nil {
-			return fmt.Errorf("-merge: %w", err)
-		}
-		if err := res.Merge(old, merge); err != nil {
+		if err := res.MergeFile(merge); err != nil {
 			return err
 		}
 		res.Command += " -merge " + merge

@@ -162,11 +162,7 @@ func (c config) run(args []string, out, merge string) error {
 		res.Method += " Not measured (-skip): " + strings.Join(skipped, ", ") + "."
 	}
 	if merge != "" {
-		old, err := bench.ReadResult(merge)
-		if err != nil {
-			return fmt.Errorf("-merge: %w", err)
-		}
-		if err := res.Merge(old, merge); err != nil {
+		if err := res.MergeFile(merge); err != nil {
 			return err
 		}
 	}

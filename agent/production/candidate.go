@@ -48,14 +48,15 @@ func (sp *space) candidate(ctx context.Context, round string, r finetune.Recipe,
 			train = append(train, it.Example)
 		}
 	}
-	return sp.trainCandidate(ctx, round, r, train, map[string]any{"parent_examples": len(sp.in.parent), "curriculum": cur.Mix}, nil)
+	return sp.trainCandidate(ctx, round, r, train, nil, map[string]any{"parent_examples": len(sp.in.parent), "curriculum": cur.Mix}, nil)
 }
 
 // trainCandidate trains recipe r on train, from the base model or, with from, from what
-// that candidate trained, and gates it; about (the training set's parts) goes into the
+// that candidate trained, and gates it; carry (nil: train) is the training set it keeps
+// for a version promoted from it, and about (the training set's parts) goes into the
 // lineage's record of the recipe. A candidate the lineage already holds is not trained
 // again (an interrupted one continues from its checkpoint).
-func (sp *space) trainCandidate(ctx context.Context, round string, r finetune.Recipe, train []task.Example, about map[string]any, from *candidate) (_ *candidate, err error) {
+func (sp *space) trainCandidate(ctx context.Context, round string, r finetune.Recipe, train, carry []task.Example, about map[string]any, from *candidate) (_ *candidate, err error) {
 	in, lin := sp.in, sp.run.Lineage
 	key := round + "/" + r.Name
 	var c candidate
@@ -124,7 +125,10 @@ func (sp *space) trainCandidate(ctx context.Context, round string, r finetune.Re
 	}
 	// The training set goes with what it trained: a version promoted from it is the
 	// parent of the next round (Round), its data replayed there.
-	if err := fsutil.WriteJSONL(filepath.Join(out, versions.TrainingSetFile), train); err != nil {
+	if carry == nil {
+		carry = train
+	}
+	if err := fsutil.WriteJSONL(filepath.Join(out, versions.TrainingSetFile), carry); err != nil {
 		return nil, fmt.Errorf("candidate %s: %w", key, err)
 	}
 	crash.Point("candidate:scoring")

@@ -2,6 +2,7 @@ package production
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,19 +37,30 @@ func TestRepairSource(t *testing.T) {
 	}
 }
 
-// TestRepairSet: the source's training set, then each broken example of R repairCopies
-// times more; an id not in R or a poisoned line is not added.
+// TestRepairSet: R (poison left out), each broken example of R repairCopies times
+// more, and an anchor of anchorPerR training examples per example of R; an id not in R or
+// poisoned is not added.
 func TestRepairSet(t *testing.T) {
-	trained := []task.Example{{ID: "p1"}, {ID: "r1"}, {ID: "r2"}}
-	r := []task.Example{{ID: "r1", Text: "one"}, {ID: "r2", Text: "two"}, {ID: "r3", Text: "three"}}
-	got := repairSet(trained, r, []string{"r2", "r3", "gone"}, map[string]bool{"r3": true})
-	if len(got) != len(trained)+repairCopies {
-		t.Fatalf("%d examples, want %d", len(got), len(trained)+repairCopies)
+	tk, err := task.New("topics", task.Classification, []string{"a", "b"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, ex := range got[len(trained):] {
-		if ex.ID != "r2" || ex.Text != "two" {
-			t.Fatalf("added example %d: %+v, want r2", i, ex)
-		}
+	var trained []task.Example
+	for i := range 40 {
+		trained = append(trained, task.Example{ID: fmt.Sprintf("p%d", i), Text: "x", Label: []string{"a", "b"}[i%2]})
+	}
+	r := []task.Example{{ID: "r1", Text: "one", Label: "a"}, {ID: "r2", Text: "two", Label: "b"}, {ID: "r3", Text: "three", Label: "a"}}
+	tg := &triaged{trafficPoison: map[string]bool{"r3": true}}
+	got := tg.repairSet(tk, trained, r, []string{"r2", "r3", "gone"}, 1)
+	count := map[string]int{}
+	for _, ex := range got {
+		count[ex.ID]++
+	}
+	if count["r1"] != 1 || count["r2"] != 1+repairCopies || count["r3"] != 0 || count["gone"] != 0 || len(got) != 2+repairCopies+anchorPerR*len(r) {
+		t.Fatalf("repair set %v (%d examples): want r1 once, r2 %d times, no r3, and %d anchors", count, len(got), 1+repairCopies, anchorPerR*len(r))
+	}
+	if again := tg.repairSet(tk, trained, r, []string{"r2"}, 1); fmt.Sprint(again) != fmt.Sprint(got) {
+		t.Fatal("the same seed drew another repair set")
 	}
 }
 
@@ -118,8 +130,8 @@ func TestRepairTrainsFromTheSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep == nil || rep.Recipe.Epochs != 1 || rep.Recipe.LR != cfg.Recipe.LR/2 || rep.Verdict == "" {
-		t.Fatalf("repair %+v: want one epoch at half the rate, gated", rep)
+	if rep == nil || rep.Recipe.Epochs != repairEpochs || rep.Recipe.LR != cfg.Recipe.LR*repairRate || rep.Verdict == "" {
+		t.Fatalf("repair %+v: want %d epochs at %g of the rate, gated", rep, repairEpochs, repairRate)
 	}
 	trained, _, err := in.t.ReadFile(filepath.Join(src.trained(run.Dir), versions.TrainingSetFile))
 	if err != nil {
@@ -129,16 +141,24 @@ func TestRepairTrainsFromTheSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(trained)+3*repairCopies || got[len(trained)].ID != broken[0] || got[len(got)-1].ID != broken[2] {
-		t.Fatalf("repair trained on %d examples, want the source's %d and the 3 broken %d times more", len(got), len(trained), repairCopies)
+	if len(got) != len(trained) {
+		t.Fatalf("the repair keeps %d training examples, want its source's %d", len(got), len(trained))
 	}
+	// The first repair continues the source; a later one (while R alone still fails)
+	// continues the repair before it.
 	var rec map[string]any
-	if ok, err := run.Lineage.Get(rep.Name+"/recipe", &rec); err != nil || !ok || rec["from"] != src.Name {
-		t.Fatalf("the repair's recipe record %v (%v, %v): want from %s", rec, ok, err, src.Name)
+	first := "repair/" + strings.ReplaceAll(src.Name, "/", "-") + "-1"
+	if ok, err := run.Lineage.Get(first+"/recipe", &rec); err != nil || !ok || rec["from"] != src.Name || rec["train_examples"] != float64(len(sp.tg.repairSet(in.t, trained, base.R, broken, 2))) {
+		t.Fatalf("the first repair's recipe record %v (%v, %v): want from %s, on its repair set", rec, ok, err, src.Name)
+	}
+	if rep.Name != first {
+		if ok, err := run.Lineage.Get(rep.Name+"/recipe", &rec); err != nil || !ok || !strings.HasPrefix(rec["from"].(string), "repair/") {
+			t.Fatalf("a later repair's record %v: want it from the repair before", rec)
+		}
 	}
 	// The source's files changed after scoring: not trained from.
 	src.Scores.HeldOut += 0.1 // now the best source, under another name
-	src.Name = "iter1/A-changed"
+	src.Name = "iter1/changed"
 	src.Files = map[string]string{"adapter_model.safetensors": "0000"}
 	if _, err := sp.repair(ctx); err == nil || !strings.Contains(err.Error(), "changed since it was scored") {
 		t.Fatalf("a source whose files changed: %v", err)

@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		if rep != nil && rep.Pass {
 			best = rep
 		} else if rep != nil {
-			o.Reasons = append(o.Reasons, fmt.Sprintf("%s (one epoch more for what it broke of R): %s", rep.Name, rep.Verdict))
+			o.Reasons = append(o.Reasons, fmt.Sprintf("%s (the last repair of what a candidate broke of R): %s", rep.Name, rep.Verdict))
 		}
 	}
 	if err := agent.Stopped(ctx); err != nil {

@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	if best == nil { // a candidate better everywhere but on a few of R: repaired once
+	if best == nil { // a candidate better everywhere but on a few of R: repaired (repair.go)
 		rep, err := sp.repair(ctx)
 		if err != nil {
 			return nil, err

@@ -84,17 +84,32 @@ func (g *Group) free() {
 	}
 }
 
-// Decodable returns the group's quantized weight and stacked bias (nil: none) for a fused
-// decoding step (torch.Scope.DecodeLayers); ok is false when the group has no quantized
-// weight, a part carries an adapter, or some parts have biases and others not.
-func (g *Group) Decodable() (w *torch.QuantizedWeight, bias *torch.Tensor, ok bool) {
-	if g.quantized == nil {
-		return nil, nil, false
-	}
+// Decodable returns the group's weight for a fused decoding step
+// (torch.Scope.DecodeLayers): its quantized weight and stacked bias where it has one,
+// and otherwise the parts' own float weights and biases. ok is false where a part
+// carries an adapter or is a Conv1D, or some parts have biases and others not.
+func (g *Group) Decodable() (w torch.DecodeWeight, ok bool) {
+	biased := 0
 	for _, p := range g.Parts {
-		if p.Adapter != nil || (g.bias == nil && p.B != nil) {
-			return nil, nil, false
+		if p.Adapter != nil || p.Conv1D {
+			return w, false
+		}
+		if p.B != nil {
+			biased++
 		}
 	}
-	return g.quantized, g.bias, true
+	if biased != 0 && biased != len(g.Parts) {
+		return w, false
+	}
+	if g.quantized != nil {
+		return torch.DecodeWeight{Quantized: g.quantized, Bias: g.bias}, true
+	}
+	w.Float = make([]*torch.Tensor, len(g.Parts))
+	for i, p := range g.Parts {
+		w.Float[i] = p.W
+		if biased != 0 {
+			w.FloatBias = append(w.FloatBias, p.B)
+		}
+	}
+	return w, true
 }

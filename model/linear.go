@@ -93,12 +93,19 @@ func Decoding(x *torch.Tensor) bool {
 	return rows <= QuantizedMaxRows
 }
 
-// Decodable returns the projection's quantized weight and bias (nil: none) for a fused
-// decoding step (torch.Scope.DecodeLayers); ok is false when it has no quantized weight
-// or carries an adapter.
-func (l *Linear) Decodable() (w *torch.QuantizedWeight, bias *torch.Tensor, ok bool) {
-	if l.Quantized == nil || l.Adapter != nil || l.Conv1D {
-		return nil, nil, false
+// Decodable returns the projection's weight for a fused decoding step
+// (torch.Scope.DecodeLayers): its quantized weight and bias where it has one, and
+// otherwise W and B; ok is false where it carries an adapter or is a Conv1D.
+func (l *Linear) Decodable() (w torch.DecodeWeight, ok bool) {
+	if l.Adapter != nil || l.Conv1D {
+		return w, false
 	}
-	return l.Quantized, l.B, true
+	if l.Quantized != nil {
+		return torch.DecodeWeight{Quantized: l.Quantized, Bias: l.B}, true
+	}
+	w.Float = []*torch.Tensor{l.W}
+	if l.B != nil {
+		w.FloatBias = []*torch.Tensor{l.B}
+	}
+	return w, true
 }

@@ -30,7 +30,8 @@
 // pt_decode_layers runs a whole Llama-family decoding step (every layer, a few rows) in
 // one call: at one row, some twenty libtorch calls a layer cost more than its
 // arithmetic, so the norms, rotary embedding, cache write, attention and MLP are plain
-// loops here around the same products.
+// loops here around the same products, for quantized weights or float32 ones (whose
+// products sum in float32, fmatmul).
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
@@ -49,6 +50,10 @@ using pt_internal::wrap_tensor;
 namespace {
 
 constexpr int64_t kBlock = 32;
+
+// kRowBlock is how many rows of a weight a product takes at a time with every row of x:
+// 16 float32 rows of 1,024 are 64 KiB, within a core's L2 cache.
+constexpr int64_t kRowBlock = 16;
 
 // encode8 writes block v's 8-bit encoding.
 void encode8(const float* v, int8_t* q, float* scale, float* offset) {
@@ -252,22 +257,26 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const Rows& x, const uint8_t*
   }
 }
 
-// range_avx2 is range_generic 32 products at a time, four rows of x at a time.
+// range_avx2 is range_generic 32 products at a time, four rows of x at a time, the rows
+// of w by blocks of kRowBlock (as frange_avx2).
 template <int BITS>
 __attribute__((target("avx2,fma"))) void range_avx2(const Rows& x, const uint8_t* q, const float* sc, const float* of,
                                                     float* y, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
-  int64_t m = 0;
-  for (; m + 4 <= M; m += 4) rows_avx2<BITS, 4>(x, q, sc, of, y, m, N, K, n0, n1);
-  switch (M - m) {
-    case 3:
-      rows_avx2<BITS, 3>(x, q, sc, of, y, m, N, K, n0, n1);
-      break;
-    case 2:
-      rows_avx2<BITS, 2>(x, q, sc, of, y, m, N, K, n0, n1);
-      break;
-    case 1:
-      rows_avx2<BITS, 1>(x, q, sc, of, y, m, N, K, n0, n1);
-      break;
+  for (int64_t nb = n0; nb < n1; nb += kRowBlock) {
+    const int64_t ne = std::min(n1, nb + kRowBlock);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) rows_avx2<BITS, 4>(x, q, sc, of, y, m, N, K, nb, ne);
+    switch (M - m) {
+      case 3:
+        rows_avx2<BITS, 3>(x, q, sc, of, y, m, N, K, nb, ne);
+        break;
+      case 2:
+        rows_avx2<BITS, 2>(x, q, sc, of, y, m, N, K, nb, ne);
+        break;
+      case 1:
+        rows_avx2<BITS, 1>(x, q, sc, of, y, m, N, K, nb, ne);
+        break;
+    }
   }
 }
 #endif
@@ -292,13 +301,120 @@ std::pair<int64_t, int64_t> check_quantized(const at::Tensor& Q, const at::Tenso
   return {N, K};
 }
 
-// QW is a quantized weight (N, K) as raw pointers; b a bias (N) or null.
+// QW is a projection's weight (N, K) as raw pointers: quantized (bits 8 or 4: levels q,
+// scales s, offsets o; b a bias (N) or null) or float32 (bits 32: nf matrices f[i] whose
+// rows, in order, are the weight's, rows [end[i-1], end[i]) in f[i], each with a bias
+// fb[i] or null).
 struct QW {
   const uint8_t* q;
   const float *s, *o, *b;
   int bits;
   int64_t N, K;
+  const float* f[3] = {nullptr, nullptr, nullptr};
+  const float* fb[3] = {nullptr, nullptr, nullptr};
+  int64_t end[3] = {0, 0, 0};
+  int nf = 0;
 };
+
+// float_row returns row n of a float32 QW, and its bias (0 where it has none) in *bias.
+inline const float* float_row(const QW& w, int64_t n, float* bias) {
+  int i = 0;
+  while (n >= w.end[i]) i++;
+  const int64_t r = n - (i > 0 ? w.end[i - 1] : 0);
+  *bias = w.fb[i] != nullptr ? w.fb[i][r] : 0.0f;
+  return w.f[i] + r * w.K;
+}
+
+// frange_generic writes y[m][n] = x[m]·w[n] + b[n] for n in [n0, n1), all m, of a float32 QW.
+void frange_generic(const float* x, const QW& w, float* y, int64_t M, int64_t n0, int64_t n1) {
+  const int64_t K = w.K, N = w.N;
+  for (int64_t n = n0; n < n1; n++) {
+    float bias;
+    const float* wr = float_row(w, n, &bias);
+    for (int64_t m = 0; m < M; m++) {
+      float acc = 0;
+      for (int64_t k = 0; k < K; k++) acc += x[m * K + k] * wr[k];
+      y[m * N + n] = acc + bias;
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// frows_avx2 is frange_generic for R (1 to 4) rows of x starting at row m, two rows of
+// w at a time: each 8 weights of the two are loaded once and multiplied with every row
+// of x, the 2R sums in registers of their own (2R chains, so that consecutive products
+// do not wait on each other).
+template <int R>
+__attribute__((target("avx2,fma"))) void frows_avx2(const float* x, const QW& w, float* y, int64_t m, int64_t n0, int64_t n1) {
+  const int64_t K = w.K, N = w.N;
+  const float* x0 = x + m * K;
+  for (int64_t n = n0; n < n1; n += 2) {
+    const int cols = n + 1 < n1 ? 2 : 1;
+    float bias[2] = {0, 0};
+    const float* wr[2];
+    wr[0] = float_row(w, n, &bias[0]);
+    wr[1] = cols == 2 ? float_row(w, n + 1, &bias[1]) : wr[0];
+    __m256 a[R][2];  // registers: the loops over r unrolled (GCC keeps an array it indexes in a loop in memory)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+      const __m256 w0 = _mm256_loadu_ps(wr[0] + k), w1 = _mm256_loadu_ps(wr[1] + k);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; r++) {
+        const __m256 xv = _mm256_loadu_ps(x0 + r * K + k);
+        a[r][0] = _mm256_fmadd_ps(w0, xv, a[r][0]);
+        a[r][1] = _mm256_fmadd_ps(w1, xv, a[r][1]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+      for (int c = 0; c < cols; c++) {
+        float t = hsum8(a[r][c]);
+        for (int64_t j = k; j < K; j++) t += x0[r * K + j] * wr[c][j];
+        y[(m + r) * N + n + c] = t + bias[c];
+      }
+    }
+  }
+}
+
+// frange_avx2 is frange_generic four rows of x at a time.
+// The rows of w go by blocks of kRowBlock, each taken by every row of x while it is in
+// the cache rather than read again from memory for each four rows.
+__attribute__((target("avx2,fma"))) void frange_avx2(const float* x, const QW& w, float* y, int64_t M, int64_t n0, int64_t n1) {
+  for (int64_t nb = n0; nb < n1; nb += kRowBlock) {
+    const int64_t ne = std::min(n1, nb + kRowBlock);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) frows_avx2<4>(x, w, y, m, nb, ne);
+    switch (M - m) {
+      case 3:
+        frows_avx2<3>(x, w, y, m, nb, ne);
+        break;
+      case 2:
+        frows_avx2<2>(x, w, y, m, nb, ne);
+        break;
+      case 1:
+        frows_avx2<1>(x, w, y, m, nb, ne);
+        break;
+    }
+  }
+}
+#endif
+
+// fmatmul writes y (M, N) = x (M, K) · wᵀ (+ b) for a float32 QW, the threads taking runs
+// of rows of w of at least 32K weights each.
+void fmatmul(const float* x, int64_t M, const QW& w, float* y) {
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / w.K);
+  at::parallel_for(0, w.N, grain, [&](int64_t n0, int64_t n1) {
+#if defined(__x86_64__)
+    if (cpu_has_avx2_fma()) {
+      frange_avx2(x, w, y, M, n0, n1);
+      return;
+    }
+#endif
+    frange_generic(x, w, y, M, n0, n1);
+  });
+}
 
 // Scratch is x's quantized rows, kept across products of one call.
 struct Scratch {
@@ -306,9 +422,14 @@ struct Scratch {
   std::vector<float> dx, xs, xq;
 };
 
-// qmatmul writes y (M, N) = x (M, K) · wᵀ (+ b): x quantized by blocks (quantize_rows),
-// the threads taking runs of rows of w of at least 32K weights each.
+// qmatmul writes y (M, N) = x (M, K) · wᵀ (+ b): for quantized weights x quantized by
+// blocks (quantize_rows), the threads taking runs of rows of w of at least 32K weights
+// each; float32 weights go to fmatmul.
 void qmatmul(const float* x, int64_t M, const QW& w, float* y, Scratch& t) {
+  if (w.bits == 32) {
+    fmatmul(x, M, w, y);
+    return;
+  }
   const int64_t K = w.K, N = w.N, nb = K / kBlock;
   t.qx.resize(static_cast<size_t>(M * K));
   t.dx.resize(static_cast<size_t>(M * nb));
@@ -342,28 +463,69 @@ void qmatmul(const float* x, int64_t M, const QW& w, float* y, Scratch& t) {
 // alive for the call.
 struct LayerTensors {
   at::Tensor in_norm, post_norm, q_norm, k_norm, keys, values;
-  at::Tensor held[16];  // levels, scales, offsets and biases of the four projections
+  at::Tensor held[24];  // the four projections' tensors, six each (decode_weight_of)
   QW qkv, o, gate_up, down;
 };
 
-QW qweight_of(const pt_qweight& w, int64_t wantN, int64_t wantK, const char* what, at::Tensor* held) {
-  held[0] = tensor_of(w.q).contiguous();
-  held[1] = tensor_of(w.scale).contiguous();
-  held[2] = tensor_of(w.offset).contiguous();
-  const auto [N, K] = check_quantized(held[0], held[1], held[2], w.bits);
-  if (N != wantN || K != wantK) {
-    throw std::invalid_argument(std::string("decode layers: ") + what + " weight is (" + std::to_string(N) + ", " +
-                                std::to_string(K) + "), want (" + std::to_string(wantN) + ", " + std::to_string(wantK) + ")");
-  }
-  const float* b = nullptr;
-  if (w.bias != nullptr) {
-    held[3] = tensor_of(w.bias).contiguous();
-    if (held[3].scalar_type() != at::kFloat || held[3].numel() != N || !held[3].device().is_cpu()) {
-      throw std::invalid_argument(std::string("decode layers: ") + what + " bias must be float32 (" + std::to_string(N) + ") on the CPU");
+// float_weight_of checks a float32 projection (pt_decode_weight, bits 32) and returns it
+// as a QW, holding its parts and biases in held[0..2] and held[3..5].
+QW float_weight_of(const pt_decode_weight& w, int64_t wantK, const char* what, at::Tensor* held) {
+  const std::string name = std::string("decode layers: ") + what;
+  if (w.nparts < 1 || w.nparts > 3) throw std::invalid_argument(name + " weight needs 1 to 3 float32 parts, got " + std::to_string(w.nparts));
+  QW q{nullptr, nullptr, nullptr, nullptr, 32, 0, wantK};
+  q.nf = w.nparts;
+  const bool biased = w.part_biases[0] != nullptr;
+  for (int i = 0; i < w.nparts; i++) {
+    if (w.parts[i] == nullptr) throw std::invalid_argument(name + " weight lacks part " + std::to_string(i));
+    held[i] = tensor_of(w.parts[i]).contiguous();
+    const at::Tensor& P = held[i];
+    if (P.dim() != 2 || P.size(1) != wantK || P.scalar_type() != at::kFloat || !P.device().is_cpu()) {
+      throw std::invalid_argument(name + " weight part " + std::to_string(i) + " must be float32 (N, " + std::to_string(wantK) +
+                                  ") on the CPU, got " + c10::str(P.scalar_type(), " ", P.sizes(), " on ", P.device()));
     }
-    b = held[3].data_ptr<float>();
+    q.f[i] = P.data_ptr<float>();
+    q.N += P.size(0);
+    q.end[i] = q.N;
+    if ((w.part_biases[i] != nullptr) != biased) throw std::invalid_argument(name + " weight has biases on some parts only");
+    if (biased) {
+      held[3 + i] = tensor_of(w.part_biases[i]).contiguous();
+      const at::Tensor& b = held[3 + i];
+      if (b.scalar_type() != at::kFloat || b.numel() != P.size(0) || !b.device().is_cpu()) {
+        throw std::invalid_argument(name + " bias " + std::to_string(i) + " must be float32 (" + std::to_string(P.size(0)) + ") on the CPU");
+      }
+      q.fb[i] = b.data_ptr<float>();
+    }
   }
-  return QW{static_cast<const uint8_t*>(held[0].data_ptr()), held[1].data_ptr<float>(), held[2].data_ptr<float>(), b, w.bits, N, K};
+  return q;
+}
+
+// decode_weight_of checks one projection of a layer, (wantN, wantK), or (any even N,
+// wantK) where wantN is 0, and returns it as a QW, holding its tensors in held[0..5].
+QW decode_weight_of(const pt_decode_weight& w, int64_t wantN, int64_t wantK, const char* what, at::Tensor* held) {
+  QW q{};
+  if (w.bits == 32) {
+    q = float_weight_of(w, wantK, what, held);
+  } else {
+    held[0] = tensor_of(w.q).contiguous();
+    held[1] = tensor_of(w.scale).contiguous();
+    held[2] = tensor_of(w.offset).contiguous();
+    const auto [N, K] = check_quantized(held[0], held[1], held[2], w.bits);
+    const float* b = nullptr;
+    if (w.bias != nullptr) {
+      held[3] = tensor_of(w.bias).contiguous();
+      if (held[3].scalar_type() != at::kFloat || held[3].numel() != N || !held[3].device().is_cpu()) {
+        throw std::invalid_argument(std::string("decode layers: ") + what + " bias must be float32 (" + std::to_string(N) + ") on the CPU");
+      }
+      b = held[3].data_ptr<float>();
+    }
+    q = QW{static_cast<const uint8_t*>(held[0].data_ptr()), held[1].data_ptr<float>(), held[2].data_ptr<float>(), b, w.bits, N, K};
+  }
+  if ((wantN > 0 && q.N != wantN) || (wantN == 0 && q.N % 2 != 0) || q.K != wantK) {
+    throw std::invalid_argument(std::string("decode layers: ") + what + " weight is (" + std::to_string(q.N) + ", " +
+                                std::to_string(q.K) + "), want (" + (wantN > 0 ? std::to_string(wantN) : std::string("an even number")) +
+                                ", " + std::to_string(wantK) + ")");
+  }
+  return q;
 }
 
 at::Tensor float_vector(pt_tensor t, int64_t n, const char* what) {
@@ -392,6 +554,71 @@ void rope_head(float* v, const float* cos, const float* sin, int64_t D) {
     const float a = v[i], b = v[i + h];
     v[i] = a * cos[i] - b * sin[i];
     v[i + h] = b * cos[i + h] + a * sin[i + h];
+  }
+}
+
+
+// dot_generic is Σ_d a[d]·b[d] over n values.
+inline float dot_generic(const float* a, const float* b, int64_t n) {
+  float t = 0;
+  for (int64_t d = 0; d < n; d++) t += a[d] * b[d];
+  return t;
+}
+
+// axpy_generic adds w·v to o over n values.
+inline void axpy_generic(float* o, float w, const float* v, int64_t n) {
+  for (int64_t d = 0; d < n; d++) o[d] += w * v[d];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) inline float dot_avx2(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), acc);
+  float t = pt_internal::hsum8(acc);
+  for (; d < n; d++) t += a[d] * b[d];
+  return t;
+}
+
+__attribute__((target("avx2,fma"))) inline void axpy_avx2(float* o, float w, const float* v, int64_t n) {
+  const __m256 ww = _mm256_set1_ps(w);
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8) _mm256_storeu_ps(o + d, _mm256_fmadd_ps(ww, _mm256_loadu_ps(v + d), _mm256_loadu_ps(o + d)));
+  for (; d < n; d++) o[d] += w * v[d];
+}
+#endif
+
+// attend writes o (D) = softmax(q·kᵀ·scale over the slots keep allows (null: all)) · v
+// for one query head q (D) over S cached keys k and values v (S, D), p (S) scratch; o is
+// zero where no slot is allowed.
+void attend(const float* q, const float* k, const float* v, const bool* keep, int64_t S, int64_t D, float scale, float* p, float* o,
+            bool avx2) {
+  float top = -INFINITY;
+  for (int64_t j = 0; j < S; j++) {
+    if (keep != nullptr && !keep[j]) {
+      p[j] = -INFINITY;
+      continue;
+    }
+#if defined(__x86_64__)
+    p[j] = (avx2 ? dot_avx2(q, k + j * D, D) : dot_generic(q, k + j * D, D)) * scale;
+#else
+    p[j] = dot_generic(q, k + j * D, D) * scale;
+#endif
+    top = std::max(top, p[j]);
+  }
+  std::fill(o, o + D, 0.0f);
+  if (top == -INFINITY) return;  // nothing to attend to
+  float sum = 0;
+  for (int64_t j = 0; j < S; j++) sum += (p[j] = p[j] == -INFINITY ? 0.0f : std::exp(p[j] - top));
+  for (int64_t j = 0; j < S; j++) {
+    if (p[j] == 0.0f) continue;
+#if defined(__x86_64__)
+    if (avx2) {
+      axpy_avx2(o, p[j] / sum, v + j * D, D);
+      continue;
+    }
+#endif
+    axpy_generic(o, p[j] / sum, v + j * D, D);
   }
 }
 
@@ -513,12 +740,11 @@ pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_te
       t.q_norm = float_vector(L.q_norm, D, "query norm");
       t.k_norm = float_vector(L.k_norm, D, "key norm");
     }
-    t.qkv = qweight_of(L.qkv, Nqkv, C, "q/k/v", t.held);
-    t.o = qweight_of(L.o, C, Hq * D, "output", t.held + 4);
-    const int64_t N2 = tensor_of(L.gate_up.scale).size(0);
-    if (N2 % 2 != 0) throw std::invalid_argument("decode layers: the gate/up weight has an odd number of rows");
-    t.gate_up = qweight_of(L.gate_up, N2, C, "gate/up", t.held + 8);
-    t.down = qweight_of(L.down, C, N2 / 2, "down", t.held + 12);
+    t.qkv = decode_weight_of(L.qkv, Nqkv, C, "q/k/v", t.held);
+    t.o = decode_weight_of(L.o, C, Hq * D, "output", t.held + 6);
+    t.gate_up = decode_weight_of(L.gate_up, 0, C, "gate/up", t.held + 12);
+    const int64_t N2 = t.gate_up.N;
+    t.down = decode_weight_of(L.down, C, N2 / 2, "down", t.held + 18);
     F = N2 / 2;
     t.keys = tensor_of(L.keys);
     t.values = tensor_of(L.values);
@@ -534,7 +760,12 @@ pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_te
   at::Tensor Y = X0.contiguous().clone();
   float* xp = Y.data_ptr<float>();
   std::vector<float> h(static_cast<size_t>(B * C)), qkv(static_cast<size_t>(B * Nqkv)), att(static_cast<size_t>(B * Hq * D)),
-      proj(static_cast<size_t>(B * C)), gu(static_cast<size_t>(B * 2 * F)), act(static_cast<size_t>(B * F)), p(static_cast<size_t>(S));
+      proj(static_cast<size_t>(B * C)), gu(static_cast<size_t>(B * 2 * F)), act(static_cast<size_t>(B * F));
+#if defined(__x86_64__)
+  const bool avx2 = cpu_has_avx2_fma();
+#else
+  const bool avx2 = false;
+#endif
   Scratch scratch;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const float *cp = Cos.data_ptr<float>(), *sp = Sin.data_ptr<float>();
@@ -555,44 +786,28 @@ pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_te
         std::memcpy(kc + ((b * Hkv + g) * cap + slot) * D, row + (Hq + g) * D, sizeof(float) * D);
         std::memcpy(vc + ((b * Hkv + g) * cap + slot) * D, row + (Hq + Hkv + g) * D, sizeof(float) * D);
       }
-      for (int64_t hq = 0; hq < Hq; hq++) {
-        const float* q = row + hq * D;
-        const int64_t g = hq / (Hq / Hkv);
-        const float* kb = kc + (b * Hkv + g) * cap * D;
-        const float* vb = vc + (b * Hkv + g) * cap * D;
-        float top = -INFINITY;
-        for (int64_t j = 0; j < S; j++) {
-          if (mp != nullptr && !mp[b * S + j]) {
-            p[j] = -INFINITY;
-            continue;
-          }
-          float dot = 0;
-          for (int64_t d = 0; d < D; d++) dot += q[d] * kb[j * D + d];
-          p[j] = dot * scale;
-          top = std::max(top, p[j]);
-        }
-        float* o = att.data() + (b * Hq + hq) * D;
-        std::fill(o, o + D, 0.0f);
-        if (top == -INFINITY) continue;  // nothing to attend to
-        float sum = 0;
-        for (int64_t j = 0; j < S; j++) sum += (p[j] = p[j] == -INFINITY ? 0.0f : std::exp(p[j] - top));
-        for (int64_t j = 0; j < S; j++) {
-          if (p[j] == 0.0f) continue;
-          const float w = p[j] / sum;
-          for (int64_t d = 0; d < D; d++) o[d] += w * vb[j * D + d];
-        }
-      }
     }
+    // each query head of each row attends on its own: the heads split among the threads
+    const float* qp = qkv.data();
+    at::parallel_for(0, B * Hq, std::max<int64_t>(1, (int64_t(1) << 14) / (S * D)), [&](int64_t i0, int64_t i1) {
+      std::vector<float> p(static_cast<size_t>(S));
+      for (int64_t i = i0; i < i1; i++) {
+        const int64_t b = i / Hq, hq = i % Hq, g = hq / (Hq / Hkv);
+        attend(qp + b * Nqkv + hq * D, kc + (b * Hkv + g) * cap * D, vc + (b * Hkv + g) * cap * D, mp != nullptr ? mp + b * S : nullptr,
+               S, D, scale, p.data(), att.data() + (b * Hq + hq) * D, avx2);
+      }
+    });
     qmatmul(att.data(), B, t.o, proj.data(), scratch);
     for (int64_t k = 0; k < B * C; k++) xp[k] += proj[k];
     rms_norm_rows(xp, t.post_norm.data_ptr<float>(), B, C, eps, h.data());
     qmatmul(h.data(), B, t.gate_up, gu.data(), scratch);
-    for (int64_t b = 0; b < B; b++) {
-      for (int64_t f = 0; f < F; f++) {
+    at::parallel_for(0, B * F, 4096, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        const int64_t b = i / F, f = i % F;
         const float g = gu[b * 2 * F + f], u = gu[b * 2 * F + F + f];
-        act[b * F + f] = g / (1.0f + std::exp(-g)) * u;
+        act[i] = g / (1.0f + std::exp(-g)) * u;
       }
-    }
+    });
     qmatmul(act.data(), B, t.down, proj.data(), scratch);
     for (int64_t k = 0; k < B * C; k++) xp[k] += proj[k];
   }

@@ -91,16 +91,27 @@ func (s *Scope) QuantizedLinear(x *Tensor, w *QuantizedWeight, b *Tensor) *Tenso
 	return s.result("quantized_linear", C.pt_quantized_linear(x.h, w.Q.h, w.Scale.h, w.Offset.h, C.int(w.Bits), bh, &h), h)
 }
 
+// DecodeWeight is one projection of a decoder layer for DecodeLayers: Quantized with its
+// Bias (nil: none), or, where Quantized is nil, float32 weights on the CPU: Float, one to
+// three (out_i, in) matrices whose rows, in order, are the projection's (a layer's query,
+// key and value weights, used where they are rather than copied into one), with FloatBias
+// nil or one bias per matrix.
+type DecodeWeight struct {
+	Quantized *QuantizedWeight
+	Bias      *Tensor
+	Float     []*Tensor
+	FloatBias []*Tensor
+}
+
 // DecodeLayer is one Llama-family decoder layer's weights for DecodeLayers: the two
-// RMSNorm weights (and Qwen3's per-head query and key norms, or nil), the quantized projections (QKV: the q, k and v rows stacked in that
-// order; GateUp: gate rows, then up) with their biases (nil: none), and the layer's
+// RMSNorm weights (and Qwen3's per-head query and key norms, or nil), the projections
+// (QKV: the q, k and v rows in that order; GateUp: gate rows, then up), and the layer's
 // key/value cache, contiguous float32 (B, Hkv, Cap, D).
 type DecodeLayer struct {
-	InputNorm, PostNorm                  *Tensor
-	QNorm, KNorm                         *Tensor
-	QKV, O, GateUp, Down                 *QuantizedWeight
-	QKVBias, OBias, GateUpBias, DownBias *Tensor
-	Keys, Values                         *Tensor
+	InputNorm, PostNorm  *Tensor
+	QNorm, KNorm         *Tensor
+	QKV, O, GateUp, Down DecodeWeight
+	Keys, Values         *Tensor
 }
 
 // DecodeShape is the attention's shape and the norms' epsilon.
@@ -116,7 +127,8 @@ type DecodeShape struct {
 // h = RMSNorm(x); q, k, v = QKV·h (each q and k head RMSNormed with QNorm, KNorm when
 // set) with rotary embedding; attention over the cache;
 // x += O·attention; x += Down·(silu(gate)·up) of GateUp·RMSNorm(x) — what the layers
-// compute op by op, with QuantizedLinear's products, but without a call per op: decoding
+// compute op by op, with QuantizedLinear's products for quantized weights and float32
+// sums for the others, but without a call per op: decoding
 // a few rows is bound by the calls, not the arithmetic. It records no gradient (call it
 // under NoGrad).
 func (s *Scope) DecodeLayers(x *Tensor, layers []DecodeLayer, cos, sin, mask *Tensor, slot int, sh DecodeShape) *Tensor {
@@ -127,25 +139,38 @@ func (s *Scope) DecodeLayers(x *Tensor, layers []DecodeLayer, cos, sin, mask *Te
 	if len(layers) == 0 {
 		return s.failf("decode_layers", "no layers")
 	}
-	qw := func(w *QuantizedWeight, b *Tensor) (C.pt_qweight, bool) {
-		if w == nil {
-			return C.pt_qweight{}, false
+	dw := func(w DecodeWeight) (C.pt_decode_weight, bool) {
+		var d C.pt_decode_weight
+		if w.Quantized != nil {
+			in = append(in, w.Quantized.Q, w.Quantized.Scale, w.Quantized.Offset)
+			d.q, d.scale, d.offset, d.bits = w.Quantized.Q.h, w.Quantized.Scale.h, w.Quantized.Offset.h, C.int(w.Quantized.Bits)
+			if w.Bias != nil {
+				in = append(in, w.Bias)
+				d.bias = w.Bias.h
+			}
+			return d, true
 		}
-		in = append(in, w.Q, w.Scale, w.Offset)
-		q := C.pt_qweight{q: w.Q.h, scale: w.Scale.h, offset: w.Offset.h, bits: C.int(w.Bits)}
-		if b != nil {
-			in = append(in, b)
-			q.bias = b.h
+		if len(w.Float) == 0 || len(w.Float) > len(d.parts) || (w.FloatBias != nil && len(w.FloatBias) != len(w.Float)) {
+			return d, false
 		}
-		return q, true
+		d.bits, d.nparts = 32, C.int(len(w.Float))
+		for i, p := range w.Float {
+			in = append(in, p)
+			d.parts[i] = p.h
+			if w.FloatBias != nil {
+				in = append(in, w.FloatBias[i])
+				d.part_biases[i] = w.FloatBias[i].h
+			}
+		}
+		return d, true
 	}
 	cl := make([]C.pt_decode_layer, len(layers))
 	for i, l := range layers {
 		var ok [4]bool
-		cl[i].qkv, ok[0] = qw(l.QKV, l.QKVBias)
-		cl[i].o, ok[1] = qw(l.O, l.OBias)
-		cl[i].gate_up, ok[2] = qw(l.GateUp, l.GateUpBias)
-		cl[i].down, ok[3] = qw(l.Down, l.DownBias)
+		cl[i].qkv, ok[0] = dw(l.QKV)
+		cl[i].o, ok[1] = dw(l.O)
+		cl[i].gate_up, ok[2] = dw(l.GateUp)
+		cl[i].down, ok[3] = dw(l.Down)
 		if ok != [4]bool{true, true, true, true} || l.InputNorm == nil || l.PostNorm == nil || l.Keys == nil || l.Values == nil {
 			return s.failf("decode_layers", "layer %d lacks a weight, a norm or its cache", i)
 		}

@@ -160,11 +160,17 @@ pt_err pt_dequantize_blocks(pt_tensor q, pt_tensor scale, pt_tensor offset, int 
 pt_err pt_quantized_linear(pt_tensor x, pt_tensor q, pt_tensor scale, pt_tensor offset, int bits,
                            pt_tensor b /* may be NULL */, pt_tensor* out);
 
-// One quantized weight of a decoder layer: levels, scales, offsets, bits, and a bias or NULL.
+// One projection of a decoder layer for pt_decode_layers. bits 8 or 4: a quantized weight
+// (q, scale, offset as pt_quantize_blocks makes them) and its bias (N) or NULL. bits 32:
+// float32 weights, nparts (1 to 3) matrices parts[i] (N_i, K) on the CPU whose rows, in
+// order, are the weight's (a layer's query, key and value weights, not copied into one),
+// each with a bias part_biases[i] (N_i), or all of them NULL; q, scale, offset unused.
 typedef struct {
   pt_tensor q, scale, offset, bias;
   int bits;
-} pt_qweight;
+  pt_tensor parts[3], part_biases[3];
+  int nparts;
+} pt_decode_weight;
 
 // One Llama-family decoder layer for pt_decode_layers: RMSNorm weights, the stacked
 // q/k/v projection (q rows first, then k, then v), the output projection, the stacked
@@ -173,7 +179,7 @@ typedef struct {
 typedef struct {
   pt_tensor input_norm, post_norm;
   pt_tensor q_norm, k_norm;  // (D): RMSNorm of each query and key head before the rotary embedding (Qwen3), or NULL
-  pt_qweight qkv, o, gate_up, down;
+  pt_decode_weight qkv, o, gate_up, down;
   pt_tensor keys, values;
 } pt_decode_layer;
 
@@ -182,7 +188,8 @@ typedef struct {
 // (B, D): each row's position; before it, with q_norm and k_norm, RMSNorm of each head), k and v written to the cache at slot, attention of each
 // query head over slots [0, slot] where mask (bool, broadcastable to (B, 1, 1, slot + 1);
 // NULL: all) allows, x += o(attention), x += down(silu(gate) * up) of RMSNorm(x). The
-// projections' products are pt_quantized_linear's. *out is the new x (B, C).
+// quantized projections' products are pt_quantized_linear's; the float32 ones sum in
+// float32. *out is the new x (B, C).
 pt_err pt_decode_layers(pt_tensor x, const pt_decode_layer* layers, int n, pt_tensor cos, pt_tensor sin,
                         pt_tensor mask /* may be NULL */, int64_t slot, int heads, int kv_heads, int head_dim,
                         double eps, pt_tensor* out);

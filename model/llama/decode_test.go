@@ -17,18 +17,25 @@ func (zeroAdapter) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor { return
 // TestFusedDecodingMatchesLayers decodes two rows (the second with a padded first slot
 // and its positions one behind) for six steps on a small Llama, a small Qwen2 (biases
 // on q, k and v) and a small Qwen3 (per-head query and key norms, a head size of its
-// own) with quantized weights, once by Step (which takes the fused call,
-// torch.Scope.DecodeLayers) and once op by op (the layers' block), each with a cache of
-// its own: the logits agree to within 0.001 % of their range, and the greedy tokens are
-// the same. The fused call is not taken without quantized weights (gradients on), for
-// two tokens a row, or with an adapter on a projection.
+// own), with float32 and with quantized weights (and Llamas of sizes that are no
+// multiple of 16, and whose down projection stays float32 beside quantized ones), once by Step (which takes the fused
+// call, torch.Scope.DecodeLayers) and once op by op (the layers' block), each with a
+// cache of its own: the logits agree to within 0.001 % of their range, and the greedy
+// tokens are the same. The fused call is not taken while gradients are recorded, for two
+// tokens a row, or with an adapter on a projection.
 func TestFusedDecodingMatchesLayers(t *testing.T) {
-	for _, arch := range []string{"llama", "qwen2", "qwen3"} {
-		t.Run(arch, func(t *testing.T) {
+	for _, tc := range []struct{ arch, weights string }{{"llama", "float32"}, {"qwen2", "float32"}, {"qwen3", "float32"},
+		{"llama", "quantized"}, {"qwen2", "quantized"}, {"qwen3", "quantized"}, {"llama-odd", "float32"}, {"llama-mixed", "quantized"}} {
+		arch := tc.arch
+		t.Run(arch+"/"+tc.weights, func(t *testing.T) {
 			cfg := Config{ModelType: arch, VocabSize: 96, HiddenSize: 64, IntermediateSize: 128, NumHiddenLayers: 2,
 				NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5, RopeTheta: 10000,
 				HiddenAct: "silu", InitializerRange: 0.2}
 			switch arch {
+			case "llama-odd": // sizes no multiple of 16: the float sums' tails
+				cfg.ModelType, cfg.HiddenSize, cfg.IntermediateSize = "llama", 72, 136
+			case "llama-mixed": // the down projection's input, no multiple of 32, stays float32
+				cfg.ModelType, cfg.IntermediateSize = "llama", 136
 			case "qwen2":
 				cfg.Architectures = []string{"Qwen2ForCausalLM"}
 			case "qwen3": // per-head query and key norms
@@ -51,14 +58,19 @@ func TestFusedDecodingMatchesLayers(t *testing.T) {
 			}
 			defer cache0.Close()
 			if _, ok := m.fusedDecoding(probe, cache0, 1); ok {
-				t.Fatal("the fused call taken without quantized weights")
+				t.Fatal("the fused call taken while gradients are recorded")
 			}
-			if _, err := model.Quantize(m); err != nil {
-				t.Fatal(err)
+			if tc.weights == "quantized" {
+				if _, err := model.Quantize(m); err != nil {
+					t.Fatal(err)
+				}
+				if arch == "llama-mixed" && (m.layers[0].down.Quantized != nil || m.layers[0].o.Quantized == nil) {
+					t.Fatal("want a quantized output projection and a float32 down projection")
+				}
 			}
 			err = torch.NoGrad(func() error {
 				if _, ok := m.fusedDecoding(probe, cache0, 1); !ok {
-					t.Fatal("the fused call not taken for one token a row with quantized weights")
+					t.Fatalf("the fused call not taken for one token a row with %s weights", tc.weights)
 				}
 				if _, ok := m.fusedDecoding(probe, cache0, 2); ok {
 					t.Fatal("the fused call taken for two tokens a row")

@@ -426,9 +426,10 @@ func (m *Model) run(s *torch.Scope, ids, cos, sin *torch.Tensor, opts torch.Atte
 }
 
 // fusedDecoding returns the layers' weights for one fused call (torch.Scope.DecodeLayers)
-// when the step may take it: one new token per row with a cache, x taking quantized
-// products (model.Decoding), and every projection quantized and without an adapter.
-// Otherwise ok is false and the layers run op by op.
+// when the step may take it: one new token per row with a cache, x the hidden states of
+// a decoding step (model.Decoding: no gradient, float32 on the CPU, a few rows), and
+// no projection with an adapter. Quantized projections take their quantized weights,
+// the others their float32 ones. Otherwise ok is false and the layers run op by op.
 func (m *Model) fusedDecoding(x *torch.Tensor, cache *model.KVCache, T int64) ([]torch.DecodeLayer, bool) {
 	if cache == nil || T != 1 || !model.Decoding(x) {
 		return nil, false
@@ -438,10 +439,10 @@ func (m *Model) fusedDecoding(x *torch.Tensor, cache *model.KVCache, T int64) ([
 		l := &m.layers[i]
 		d := &out[i]
 		var ok [4]bool
-		d.QKV, d.QKVBias, ok[0] = l.qkv.Decodable()
-		d.O, d.OBias, ok[1] = l.o.Decodable()
-		d.GateUp, d.GateUpBias, ok[2] = l.gateUp.Decodable()
-		d.Down, d.DownBias, ok[3] = l.down.Decodable()
+		d.QKV, ok[0] = l.qkv.Decodable()
+		d.O, ok[1] = l.o.Decodable()
+		d.GateUp, ok[2] = l.gateUp.Decodable()
+		d.Down, ok[3] = l.down.Decodable()
 		if ok != [4]bool{true, true, true, true} {
 			return nil, false
 		}

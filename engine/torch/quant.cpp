@@ -340,7 +340,7 @@ void frange_generic(const float* x, const QW& w, float* y, int64_t M, int64_t n0
 }
 
 #if defined(__x86_64__)
-// frows_avx2 is frange_generic for R (1 to 4) rows of x starting at row m, two rows of
+// frows_avx2 is frange_generic for R (2 to 4) rows of x starting at row m, two rows of
 // w at a time: each 8 weights of the two are loaded once and multiplied with every row
 // of x, the 2R sums in registers of their own (2R chains, so that consecutive products
 // do not wait on each other).
@@ -378,7 +378,34 @@ __attribute__((target("avx2,fma"))) void frows_avx2(const float* x, const QW& w,
   }
 }
 
-// frange_avx2 is frange_generic four rows of x at a time.
+// frow_avx2 is frange_generic for the one row m of x, four rows of w at a time: four
+// chains of sums, so that the loads from memory, not the sums, set the pace.
+__attribute__((target("avx2,fma"))) void frow_avx2(const float* x, const QW& w, float* y, int64_t m, int64_t n0, int64_t n1) {
+  const int64_t K = w.K, N = w.N;
+  const float* x0 = x + m * K;
+  for (int64_t n = n0; n < n1; n += 4) {
+    const int cols = static_cast<int>(std::min<int64_t>(4, n1 - n));
+    float bias[4];
+    const float* wr[4];
+    for (int c = 0; c < 4; c++) wr[c] = float_row(w, n + std::min(c, cols - 1), &bias[c]);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+      const __m256 xv = _mm256_loadu_ps(x0 + k);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[0] + k), xv, a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[1] + k), xv, a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[2] + k), xv, a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[3] + k), xv, a3);
+    }
+    const __m256 acc[4] = {a0, a1, a2, a3};
+    for (int c = 0; c < cols; c++) {
+      float t = hsum8(acc[c]);
+      for (int64_t j = k; j < K; j++) t += x0[j] * wr[c][j];
+      y[m * N + n + c] = t + bias[c];
+    }
+  }
+}
+
 // The rows of w go by blocks of kRowBlock, each taken by every row of x while it is in
 // the cache rather than read again from memory for each four rows.
 __attribute__((target("avx2,fma"))) void frange_avx2(const float* x, const QW& w, float* y, int64_t M, int64_t n0, int64_t n1) {
@@ -394,7 +421,7 @@ __attribute__((target("avx2,fma"))) void frange_avx2(const float* x, const QW& w
         frows_avx2<2>(x, w, y, m, nb, ne);
         break;
       case 1:
-        frows_avx2<1>(x, w, y, m, nb, ne);
+        frow_avx2(x, w, y, m, nb, ne);
         break;
     }
   }

@@ -99,7 +99,7 @@ func (sp *space) repair(ctx context.Context) (*candidate, error) {
 		r.Name = fmt.Sprintf("%s-%d", name, k)
 		r.Epochs, r.LR, r.Seed = repairEpochs, first.LR*repairRate, first.Seed+uint64(k)
 		fmt.Fprintf(cfg.Log, "repair   %s (%s %.4f) broke %d of R: %d epochs from its weights at lr %g on those %d times, R and %d of its training examples\n",
-			src.Name, sp.in.t.Metric, src.Scores.HeldOut, src.Scores.Regressions, r.Epochs, r.LR, repairCopies, anchorPerR*len(sp.base.R))
+			src.Name, sp.in.t.Metric, src.Scores.HeldOut, src.Scores.Regressions, r.Epochs, r.LR, repairCopies, min(anchorPerR*len(sp.base.R), len(trained)))
 		c, err := sp.trainCandidate(ctx, "repair", r, train, trained, map[string]any{"repair_of": src.Name, "broken": len(src.Scores.Broken)}, src)
 		if err != nil {
 			return nil, err

@@ -26,15 +26,20 @@ func combine(out string, seed uint64, h *harness, path string) error {
 		return fmt.Errorf("no scenario of seed %d has a harness result under %s", seed, out)
 	}
 	slices.Sort(files)
-	var names []string
-	var runs []*bench.Result
+	type scenarioRun struct {
+		name string
+		r    *bench.Result
+	}
+	var found []scenarioRun
 	for _, f := range files {
 		r, err := bench.ReadResult(f)
 		if err != nil {
 			return err
 		}
-		runs = append(runs, r)
-		names = append(names, strings.TrimPrefix(r.Benchmark, "adaptft_"))
+		found = append(found, scenarioRun{strings.TrimPrefix(r.Benchmark, "adaptft_"), r})
+	}
+	has := func(n string) bool {
+		return slices.ContainsFunc(found, func(s scenarioRun) bool { return s.name == n })
 	}
 	// The scenarios run on another machine (their run folders are not here) are kept
 	// from the result file this one replaces.
@@ -44,28 +49,23 @@ func combine(out string, seed uint64, h *harness, path string) error {
 			return err
 		}
 		for _, n := range scenarioNames() {
-			if slices.Contains(names, n) {
+			if has(n) {
 				continue
 			}
 			if r := restoreScenario(old, n); r != nil {
 				if !strings.Contains(r.Method, "rerun") {
 					r.Method += fmt.Sprintf(" (Kept from the earlier %s: not rerun in this combination.)", filepath.Base(path))
 				}
-				runs, names = append(runs, r), append(names, n)
+				found = append(found, scenarioRun{n, r})
 			}
 		}
 	}
 	order := scenarioNames()
-	idx := make([]int, len(runs))
-	for i := range idx {
-		idx[i] = i
+	slices.SortStableFunc(found, func(a, b scenarioRun) int { return slices.Index(order, a.name) - slices.Index(order, b.name) })
+	names, runs := make([]string, len(found)), make([]*bench.Result, len(found))
+	for i, f := range found {
+		names[i], runs[i] = f.name, f.r
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return slices.Index(order, names[a]) - slices.Index(order, names[b]) })
-	sortedRuns, sortedNames := make([]*bench.Result, len(runs)), make([]string, len(runs))
-	for i, j := range idx {
-		sortedRuns[i], sortedNames[i] = runs[j], names[j]
-	}
-	runs, names = sortedRuns, sortedNames
 	var missing []string
 	for _, n := range scenarioNames() {
 		if !slices.Contains(names, n) {

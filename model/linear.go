@@ -75,9 +75,9 @@ func (l *Linear) Dims() (in, out int64) {
 	return sh[1], sh[0]
 }
 
-// Decoding reports whether x is input that quantized weights take, the hidden states of
-// a decoding step: no gradient recorded, float32 on the CPU, at most QuantizedMaxRows
-// rows.
+// Decoding reports whether x is the hidden states of a decoding step, which quantized
+// weights and the fused decoding step (torch.Scope.DecodeLayers) take: no gradient
+// recorded, float32 on the CPU, at most QuantizedMaxRows rows.
 func Decoding(x *torch.Tensor) bool {
 	if torch.GradEnabled() {
 		return false

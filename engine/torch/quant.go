@@ -128,9 +128,8 @@ type DecodeShape struct {
 // set) with rotary embedding; attention over the cache;
 // x += O·attention; x += Down·(silu(gate)·up) of GateUp·RMSNorm(x) — what the layers
 // compute op by op, with QuantizedLinear's products for quantized weights and float32
-// sums for the others, but without a call per op: decoding
-// a few rows is bound by the calls, not the arithmetic. It records no gradient (call it
-// under NoGrad).
+// sums for the others, but without a call per op: decoding a few rows is bound by the
+// calls, not the arithmetic. It records no gradient (call it under NoGrad).
 func (s *Scope) DecodeLayers(x *Tensor, layers []DecodeLayer, cos, sin, mask *Tensor, slot int, sh DecodeShape) *Tensor {
 	in := []*Tensor{x, cos, sin}
 	if mask != nil {

@@ -18,10 +18,10 @@ func (zeroAdapter) Delta(s *torch.Scope, x *torch.Tensor) *torch.Tensor { return
 // and its positions one behind) for six steps on a small Llama, a small Qwen2 (biases
 // on q, k and v) and a small Qwen3 (per-head query and key norms, a head size of its
 // own), with float32 and with quantized weights (and Llamas of sizes that are no
-// multiple of 16, and whose down projection stays float32 beside quantized ones), once by Step (which takes the fused
-// call, torch.Scope.DecodeLayers) and once op by op (the layers' block), each with a
-// cache of its own: the logits agree to within 0.001 % of their range, and the greedy
-// tokens are the same. The fused call is not taken while gradients are recorded, for two
+// multiple of 16, and whose down projection stays float32 beside quantized ones), once
+// by Step (which takes the fused call, torch.Scope.DecodeLayers) and once op by op (the
+// layers' block), each with a cache of its own: the logits agree to within 0.001 % of
+// their range, and the greedy tokens are the same. The fused call is not taken while gradients are recorded, for two
 // tokens a row, or with an adapter on a projection.
 func TestFusedDecodingMatchesLayers(t *testing.T) {
 	for _, tc := range []struct{ arch, weights string }{{"llama", "float32"}, {"qwen2", "float32"}, {"qwen3", "float32"},

@@ -325,17 +325,62 @@ inline const float* float_row(const QW& w, int64_t n, float* bias) {
   return w.f[i] + r * w.K;
 }
 
+// dot_generic is Σ_d a[d]·b[d] over n values.
+inline float dot_generic(const float* a, const float* b, int64_t n) {
+  float t = 0;
+  for (int64_t d = 0; d < n; d++) t += a[d] * b[d];
+  return t;
+}
+
+// axpy_generic adds w·v to o over n values.
+inline void axpy_generic(float* o, float w, const float* v, int64_t n) {
+  for (int64_t d = 0; d < n; d++) o[d] += w * v[d];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) inline float dot_avx2(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), acc);
+  float t = hsum8(acc);
+  for (; d < n; d++) t += a[d] * b[d];
+  return t;
+}
+
+__attribute__((target("avx2,fma"))) inline void axpy_avx2(float* o, float w, const float* v, int64_t n) {
+  const __m256 ww = _mm256_set1_ps(w);
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8) _mm256_storeu_ps(o + d, _mm256_fmadd_ps(ww, _mm256_loadu_ps(v + d), _mm256_loadu_ps(o + d)));
+  for (; d < n; d++) o[d] += w * v[d];
+}
+#endif
+
+// dot is dot_avx2 where avx2 holds, dot_generic otherwise.
+inline float dot(const float* a, const float* b, int64_t n, bool avx2) {
+#if defined(__x86_64__)
+  if (avx2) return dot_avx2(a, b, n);
+#endif
+  return dot_generic(a, b, n);
+}
+
+// axpy is axpy_avx2 where avx2 holds, axpy_generic otherwise.
+inline void axpy(float* o, float w, const float* v, int64_t n, bool avx2) {
+#if defined(__x86_64__)
+  if (avx2) {
+    axpy_avx2(o, w, v, n);
+    return;
+  }
+#endif
+  axpy_generic(o, w, v, n);
+}
+
 // frange_generic writes y[m][n] = x[m]·w[n] + b[n] for n in [n0, n1), all m, of a float32 QW.
 void frange_generic(const float* x, const QW& w, float* y, int64_t M, int64_t n0, int64_t n1) {
   const int64_t K = w.K, N = w.N;
   for (int64_t n = n0; n < n1; n++) {
     float bias;
     const float* wr = float_row(w, n, &bias);
-    for (int64_t m = 0; m < M; m++) {
-      float acc = 0;
-      for (int64_t k = 0; k < K; k++) acc += x[m * K + k] * wr[k];
-      y[m * N + n] = acc + bias;
-    }
+    for (int64_t m = 0; m < M; m++) y[m * N + n] = dot_generic(x + m * K, wr, K) + bias;
   }
 }
 
@@ -584,37 +629,6 @@ void rope_head(float* v, const float* cos, const float* sin, int64_t D) {
   }
 }
 
-
-// dot_generic is Σ_d a[d]·b[d] over n values.
-inline float dot_generic(const float* a, const float* b, int64_t n) {
-  float t = 0;
-  for (int64_t d = 0; d < n; d++) t += a[d] * b[d];
-  return t;
-}
-
-// axpy_generic adds w·v to o over n values.
-inline void axpy_generic(float* o, float w, const float* v, int64_t n) {
-  for (int64_t d = 0; d < n; d++) o[d] += w * v[d];
-}
-
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) inline float dot_avx2(const float* a, const float* b, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t d = 0;
-  for (; d + 8 <= n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), acc);
-  float t = pt_internal::hsum8(acc);
-  for (; d < n; d++) t += a[d] * b[d];
-  return t;
-}
-
-__attribute__((target("avx2,fma"))) inline void axpy_avx2(float* o, float w, const float* v, int64_t n) {
-  const __m256 ww = _mm256_set1_ps(w);
-  int64_t d = 0;
-  for (; d + 8 <= n; d += 8) _mm256_storeu_ps(o + d, _mm256_fmadd_ps(ww, _mm256_loadu_ps(v + d), _mm256_loadu_ps(o + d)));
-  for (; d < n; d++) o[d] += w * v[d];
-}
-#endif
-
 // attend writes o (D) = softmax(q·kᵀ·scale over the slots keep allows (null: all)) · v
 // for one query head q (D) over S cached keys k and values v (S, D), p (S) scratch; o is
 // zero where no slot is allowed.
@@ -626,11 +640,7 @@ void attend(const float* q, const float* k, const float* v, const bool* keep, in
       p[j] = -INFINITY;
       continue;
     }
-#if defined(__x86_64__)
-    p[j] = (avx2 ? dot_avx2(q, k + j * D, D) : dot_generic(q, k + j * D, D)) * scale;
-#else
-    p[j] = dot_generic(q, k + j * D, D) * scale;
-#endif
+    p[j] = dot(q, k + j * D, D, avx2) * scale;
     top = std::max(top, p[j]);
   }
   std::fill(o, o + D, 0.0f);
@@ -638,14 +648,7 @@ void attend(const float* q, const float* k, const float* v, const bool* keep, in
   float sum = 0;
   for (int64_t j = 0; j < S; j++) sum += (p[j] = p[j] == -INFINITY ? 0.0f : std::exp(p[j] - top));
   for (int64_t j = 0; j < S; j++) {
-    if (p[j] == 0.0f) continue;
-#if defined(__x86_64__)
-    if (avx2) {
-      axpy_avx2(o, p[j] / sum, v + j * D, D);
-      continue;
-    }
-#endif
-    axpy_generic(o, p[j] / sum, v + j * D, D);
+    if (p[j] != 0.0f) axpy(o, p[j] / sum, v + j * D, D, avx2);
   }
 }
 

@@ -17,6 +17,16 @@
 // kept stays under a limit. Smaller blocks go to malloc and free as before. Every block
 // carries a header with its class, so freeing needs no lookup. A failed allocation
 // releases everything kept and tries once more.
+//
+// Huge pages. Blocks of at least kHugeMin bytes (most of a model's weights, the larger
+// activations) start on a 2 MiB boundary and are marked MADV_HUGEPAGE, so that where
+// transparent huge pages are "madvise" (the default of most distributions) the kernel
+// backs them with 2 MiB pages. Decoding a token reads every weight once, which on 4 KiB
+// pages is a TLB miss every 4 KiB (135,000 a token for a 135M-parameter float32 model);
+// on a 2-core machine of ours two threads summing 540 MB read 31.5 GB/s on 4 KiB pages
+// and 34.3 GB/s on 2 MiB ones (best of 15 passes; a second machine: 21 against 23). End to
+// end the gain is within the noise of bench/generate. Where huge pages are off the advice
+// is ignored; the alignment costs address space, not memory.
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
@@ -25,6 +35,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <sys/mman.h>
 #include <unordered_map>
 #include <vector>
 
@@ -35,6 +46,8 @@ namespace {
 constexpr size_t kAlign = 64;          // what libtorch's own CPU allocator guarantees
 constexpr size_t kHeader = kAlign;     // the block's class, kept in front of its data
 constexpr size_t kReuseMin = 256 << 10;  // smaller blocks: malloc's own free lists do well
+constexpr size_t kHugeMin = 2 << 20;     // blocks this large get 2 MiB alignment and huge-page advice
+constexpr size_t kHugePage = 2 << 20;
 
 // size_class rounds n (at least kReuseMin) up to one of eight steps per power of two.
 size_t size_class(size_t n) {
@@ -93,11 +106,16 @@ class ReuseAllocator final : public c10::Allocator {
       }
       fresh_++;
     }
+    const size_t align = size >= kHugeMin ? kHugePage : kAlign;
     void* base = nullptr;
-    if (posix_memalign(&base, kAlign, kHeader + size) != 0) {
+    if (posix_memalign(&base, align, kHeader + size) != 0) {
       release_all();
-      if (posix_memalign(&base, kAlign, kHeader + size) != 0) throw std::bad_alloc();
+      if (posix_memalign(&base, align, kHeader + size) != 0) throw std::bad_alloc();
     }
+#ifdef MADV_HUGEPAGE
+    // Advice only: an error (huge pages not built into the kernel) changes nothing.
+    if (align == kHugePage) madvise(base, kHeader + size, MADV_HUGEPAGE);
+#endif
     *static_cast<size_t*>(base) = size;
     return static_cast<char*>(base) + kHeader;
   }

@@ -214,15 +214,15 @@ func TestMatmulLinearEmbedding(t *testing.T) {
 // x·wᵀ through the GEMM: the dot-product kernel for 1 to 64 rows of input without a
 // gradient (on x86 with AVX2 and FMA), (w·xᵀ)ᵀ for 2 to 32 rows that record one, and the
 // shapes either side (65 rows; a weight under 64K values; rows whose length is not a
-// multiple of the kernel's eight, and a weight whose rows are not a multiple of its
-// three). The values must match a float64 product computed here, with and without bias,
+// multiple of the kernels' 32 and eight — 45 = 32 + 8 + 5 takes every step of the
+// one-row kernel — and a weight whose rows are not a multiple of its three). The values must match a float64 product computed here, with and without bias,
 // for any leading shape of x, and the output's shape must be x's with the last size
 // replaced; with a gradient, the gradients of x and w must match too.
 func TestLinearFewRows(t *testing.T) {
 	s := scope(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	vals := func(n int) []float32 { return normals(r, n) }
-	for _, dims := range [][2]int{{512, 2048}, {515, 130}, {64, 100}} {
+	for _, dims := range [][2]int{{512, 2048}, {515, 130}, {64, 100}, {45, 2048}} {
 		in, out := dims[0], dims[1]
 		wv, bv := vals(out*in), vals(out)
 		for _, shape := range [][]int64{{1, int64(in)}, {2, int64(in)}, {3, int64(in)}, {16, 1, int64(in)}, {4, 8, int64(in)}, {33, int64(in)}, {64, int64(in)}, {65, int64(in)}} {

@@ -423,31 +423,15 @@ __attribute__((target("avx2,fma"))) void frows_avx2(const float* x, const QW& w,
   }
 }
 
-// frow_avx2 is frange_generic for the one row m of x, four rows of w at a time: four
-// chains of sums, so that the loads from memory, not the sums, set the pace.
+// frow_avx2 is frange_generic for the one row m of x: one row of w after the other
+// (dot_row), so that w is read as one stream.
 __attribute__((target("avx2,fma"))) void frow_avx2(const float* x, const QW& w, float* y, int64_t m, int64_t n0, int64_t n1) {
   const int64_t K = w.K, N = w.N;
   const float* x0 = x + m * K;
-  for (int64_t n = n0; n < n1; n += 4) {
-    const int cols = static_cast<int>(std::min<int64_t>(4, n1 - n));
-    float bias[4];
-    const float* wr[4];
-    for (int c = 0; c < 4; c++) wr[c] = float_row(w, n + std::min(c, cols - 1), &bias[c]);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t k = 0;
-    for (; k + 8 <= K; k += 8) {
-      const __m256 xv = _mm256_loadu_ps(x0 + k);
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[0] + k), xv, a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[1] + k), xv, a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[2] + k), xv, a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(wr[3] + k), xv, a3);
-    }
-    const __m256 acc[4] = {a0, a1, a2, a3};
-    for (int c = 0; c < cols; c++) {
-      float t = hsum8(acc[c]);
-      for (int64_t j = k; j < K; j++) t += x0[j] * wr[c][j];
-      y[m * N + n + c] = t + bias[c];
-    }
+  for (int64_t n = n0; n < n1; n++) {
+    float bias;
+    const float* wr = float_row(w, n, &bias);
+    y[m * N + n] = pt_internal::dot_row(x0, wr, K) + bias;
   }
 }
 

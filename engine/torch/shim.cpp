@@ -638,6 +638,10 @@ using pt_internal::hsum8;
 // rows_times_weight_range writes y[m][n] = Σ_k x[m][k]·w[n][k] for n in [n0, n1), all m.
 __attribute__((target("avx2,fma"))) static void rows_times_weight_range(
     const float* x, const float* w, float* y, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
+  if (M == 1) {  // one row of w after the other: w read as one stream (dot_row)
+    for (int64_t n = n0; n < n1; n++) y[n] = pt_internal::dot_row(x, w + n * K, K);
+    return;
+  }
   const int64_t K8 = K & ~int64_t(7);
   auto tail = [&](const float* xr, const float* wr) {  // the last K % 8 products
     float t = 0;

@@ -48,5 +48,26 @@ __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
   s = _mm_hadd_ps(s, s);
   return _mm_cvtss_f32(s);
 }
+
+// dot_row is Σ_k x[k]·w[k] over K values, for a product of one row of input with a
+// matrix, read one row of w after the other: four chains of sums over consecutive runs
+// of 32 weights, so that the matrix is read as one forward stream. Reading four rows of
+// w side by side instead (four streams a row's length apart) read the 540 MB of a
+// float32 SmolLM2-135M at 22-25 GB/s with two threads on a 2-core machine of ours, one
+// row at a time at 30-33 GB/s (and one thread at 15 against 28 GB/s).
+__attribute__((target("avx2,fma"))) inline float dot_row(const float* x, const float* w, int64_t K) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(x + k + 8), a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(x + k + 16), a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24), _mm256_loadu_ps(x + k + 24), a3);
+  }
+  for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a0);
+  float t = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; k < K; k++) t += x[k] * w[k];
+  return t;
+}
 }  // namespace pt_internal
 #endif

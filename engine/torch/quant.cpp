@@ -385,31 +385,38 @@ void frange_generic(const float* x, const QW& w, float* y, int64_t M, int64_t n0
 }
 
 #if defined(__x86_64__)
-// frows_avx2 is frange_generic for R (2 to 4) rows of x starting at row m, two rows of
-// w at a time: each 8 weights of the two are loaded once and multiplied with every row
-// of x, the 2R sums in registers of their own (2R chains, so that consecutive products
-// do not wait on each other).
+// frows_avx2 is frange_generic for R (2 to 4) rows of x starting at row m, three rows of
+// w at a time: each 8 weights of the three are loaded once and multiplied with every row
+// of x, the 3R sums in registers of their own (3R chains, so that consecutive products
+// do not wait on each other; 12 of the 16 registers at R = 4). Three rows rather than two
+// decoded float32 SmolLM2-135M at batch 16 about 9 % faster here (210 against 193
+// tokens/s, five alternating runs of pioneer generate).
 template <int R>
 __attribute__((target("avx2,fma"))) void frows_avx2(const float* x, const QW& w, float* y, int64_t m, int64_t n0, int64_t n1) {
+  constexpr int C = 3;
   const int64_t K = w.K, N = w.N;
   const float* x0 = x + m * K;
-  for (int64_t n = n0; n < n1; n += 2) {
-    const int cols = n + 1 < n1 ? 2 : 1;
-    float bias[2] = {0, 0};
-    const float* wr[2];
-    wr[0] = float_row(w, n, &bias[0]);
-    wr[1] = cols == 2 ? float_row(w, n + 1, &bias[1]) : wr[0];
-    __m256 a[R][2];  // registers: the loops over r unrolled (GCC keeps an array it indexes in a loop in memory)
+  for (int64_t n = n0; n < n1; n += C) {
+    const int cols = static_cast<int>(std::min<int64_t>(C, n1 - n));
+    float bias[C];
+    const float* wr[C];
+#pragma GCC unroll 3
+    for (int c = 0; c < C; c++) wr[c] = float_row(w, n + std::min(c, cols - 1), &bias[c]);
+    __m256 a[R][C];  // registers: the loops unrolled (GCC keeps an array it indexes in a loop in memory)
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 3
+      for (int c = 0; c < C; c++) a[r][c] = _mm256_setzero_ps();
+    }
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
-      const __m256 w0 = _mm256_loadu_ps(wr[0] + k), w1 = _mm256_loadu_ps(wr[1] + k);
+      const __m256 w0 = _mm256_loadu_ps(wr[0] + k), w1 = _mm256_loadu_ps(wr[1] + k), w2 = _mm256_loadu_ps(wr[2] + k);
 #pragma GCC unroll 4
       for (int r = 0; r < R; r++) {
         const __m256 xv = _mm256_loadu_ps(x0 + r * K + k);
         a[r][0] = _mm256_fmadd_ps(w0, xv, a[r][0]);
         a[r][1] = _mm256_fmadd_ps(w1, xv, a[r][1]);
+        a[r][2] = _mm256_fmadd_ps(w2, xv, a[r][2]);
       }
     }
 #pragma GCC unroll 4

@@ -215,9 +215,10 @@ func TestMatmulLinearEmbedding(t *testing.T) {
 // gradient (on x86 with AVX2 and FMA), (w·xᵀ)ᵀ for 2 to 32 rows that record one, and the
 // shapes either side (65 rows; a weight under 64K values; rows whose length is not a
 // multiple of the kernels' 32 and eight — 45 = 32 + 8 + 5 takes every step of the
-// one-row kernel — and a weight whose rows are not a multiple of its three). The values must match a float64 product computed here, with and without bias,
-// for any leading shape of x, and the output's shape must be x's with the last size
-// replaced; with a gradient, the gradients of x and w must match too.
+// one-row kernel — and a weight whose rows are not a multiple of its three). The values
+// must match a float64 product computed here, with and without bias, for any leading
+// shape of x, and the output's shape must be x's with the last size replaced; with a
+// gradient, the gradients of x and w must match too.
 func TestLinearFewRows(t *testing.T) {
 	s := scope(t)
 	r := rand.New(rand.NewPCG(1, 2))

@@ -55,6 +55,13 @@ constexpr int64_t kBlock = 32;
 // 16 float32 rows of 1,024 are 64 KiB, within a core's L2 cache.
 constexpr int64_t kRowBlock = 16;
 
+// kFloatRows is kRowBlock for float32 weights (frange_avx2): a multiple of the three rows
+// frows_avx2 takes at a time (with 16, each block's last row was computed as three), and
+// 12 rows of 576 (SmolLM2's projections) are 27 KiB, within a core's L1 cache. Float32
+// SmolLM2-135M at batch 16 decoded at 198 tokens/s against 169 with 16 (three alternating
+// runs of pioneer generate each).
+constexpr int64_t kFloatRows = 12;
+
 // encode8 writes block v's 8-bit encoding.
 void encode8(const float* v, int8_t* q, float* scale, float* offset) {
   float lo = v[0], hi = v[0];
@@ -442,11 +449,11 @@ __attribute__((target("avx2,fma"))) void frow_avx2(const float* x, const QW& w, 
   }
 }
 
-// The rows of w go by blocks of kRowBlock, each taken by every row of x while it is in
+// The rows of w go by blocks of kFloatRows, each taken by every row of x while it is in
 // the cache rather than read again from memory for each four rows.
 __attribute__((target("avx2,fma"))) void frange_avx2(const float* x, const QW& w, float* y, int64_t M, int64_t n0, int64_t n1) {
-  for (int64_t nb = n0; nb < n1; nb += kRowBlock) {
-    const int64_t ne = std::min(n1, nb + kRowBlock);
+  for (int64_t nb = n0; nb < n1; nb += kFloatRows) {
+    const int64_t ne = std::min(n1, nb + kFloatRows);
     int64_t m = 0;
     for (; m + 4 <= M; m += 4) frows_avx2<4>(x, w, y, m, nb, ne);
     switch (M - m) {

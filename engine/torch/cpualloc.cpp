@@ -18,7 +18,7 @@
 // carries a header with its class, so freeing needs no lookup. A failed allocation
 // releases everything kept and tries once more.
 //
-// Huge pages. Blocks of at least kHugeMin bytes (most of a model's weights, the larger
+// Huge pages. Blocks of at least kHugePage bytes (most of a model's weights, the larger
 // activations) start on a 2 MiB boundary and are marked MADV_HUGEPAGE, so that where
 // transparent huge pages are "madvise" (the default of most distributions) the kernel
 // backs them with 2 MiB pages. Decoding a token reads every weight once, which on 4 KiB
@@ -46,8 +46,7 @@ namespace {
 constexpr size_t kAlign = 64;          // what libtorch's own CPU allocator guarantees
 constexpr size_t kHeader = kAlign;     // the block's class, kept in front of its data
 constexpr size_t kReuseMin = 256 << 10;  // smaller blocks: malloc's own free lists do well
-constexpr size_t kHugeMin = 2 << 20;     // blocks this large get 2 MiB alignment and huge-page advice
-constexpr size_t kHugePage = 2 << 20;
+constexpr size_t kHugePage = 2 << 20;    // blocks this large start on a huge page and ask for them
 
 // size_class rounds n (at least kReuseMin) up to one of eight steps per power of two.
 size_t size_class(size_t n) {
@@ -106,7 +105,7 @@ class ReuseAllocator final : public c10::Allocator {
       }
       fresh_++;
     }
-    const size_t align = size >= kHugeMin ? kHugePage : kAlign;
+    const size_t align = size >= kHugePage ? kHugePage : kAlign;
     void* base = nullptr;
     if (posix_memalign(&base, align, kHeader + size) != 0) {
       release_all();

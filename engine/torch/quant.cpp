@@ -51,8 +51,8 @@ namespace {
 
 constexpr int64_t kBlock = 32;
 
-// kRowBlock is how many rows of a weight a product takes at a time with every row of x:
-// 16 float32 rows of 1,024 are 64 KiB, within a core's L2 cache.
+// kRowBlock is how many rows of a quantized weight a product takes at a time with every
+// row of x (range_avx2): 16 rows of 1,024 weights are at most 16 KiB, within a core's L1.
 constexpr int64_t kRowBlock = 16;
 
 // kFloatRows is kRowBlock for float32 weights (frange_avx2): a multiple of the three rows
@@ -265,7 +265,7 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const Rows& x, const uint8_t*
 }
 
 // range_avx2 is range_generic 32 products at a time, four rows of x at a time, the rows
-// of w by blocks of kRowBlock (as frange_avx2).
+// of w by blocks of kRowBlock (as frange_avx2 by kFloatRows).
 template <int BITS>
 __attribute__((target("avx2,fma"))) void range_avx2(const Rows& x, const uint8_t* q, const float* sc, const float* of,
                                                     float* y, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {

@@ -20,6 +20,10 @@ type classificationAnswers struct {
 	// negated and seen count, per label, the labelled inputs that hold a negation and
 	// all of them (unnegated).
 	negated, seen map[string]int
+	// options: the labels are the letters (or numbers) of options that every input lists
+	// (multiple choice: "A. ...", "(B) ..."); optionRe holds each label's marker.
+	options  bool
+	optionRe map[string]*regexp.Regexp
 }
 
 func newClassificationAnswers(t *task.Task, pool []task.Example) answers {
@@ -30,8 +34,50 @@ func newClassificationAnswers(t *task.Task, pool []task.Example) answers {
 			c.negated[ex.Label]++
 		}
 	}
+	c.options = c.listsOptions()
 	return c
 }
+
+// optionMarker matches label l as an option's marker at the start of a line or after a
+// space, in either case (shouting repaired is lower-cased): "A. text", "(A) text", "a) text", "A: text".
+func (c *classificationAnswers) optionMarker(l string) *regexp.Regexp {
+	if c.optionRe == nil {
+		c.optionRe = map[string]*regexp.Regexp{}
+	}
+	re := c.optionRe[l]
+	if re == nil {
+		re = regexp.MustCompile(`(?mi)(^|\s)\(?` + regexp.QuoteMeta(l) + `[.):]\s`)
+		c.optionRe[l] = re
+	}
+	return re
+}
+
+// listsOptions says whether the task is multiple choice with its options in the input:
+// at least minCalibration labelled inputs, every one but one in fifty listing its own
+// label as an option's marker, and the labels short (a letter or number, not a word
+// that could begin a sentence).
+func (c *classificationAnswers) listsOptions() bool {
+	for _, l := range c.t.Labels {
+		if len([]rune(l)) > 2 {
+			return false
+		}
+	}
+	if len(c.pool) < minCalibration {
+		return false
+	}
+	listed := 0
+	for _, ex := range c.pool {
+		if c.optionMarker(ex.Label).MatchString(ex.Text) {
+			listed++
+		}
+	}
+	return float64(listed) >= optionsListed*float64(len(c.pool))
+}
+
+// optionsListed: the share of a multiple-choice task's labelled inputs that list their
+// own answer as an option. Measured on ARC-Easy's train and validation splits (bench/adaptft's
+// pool): every input does.
+const optionsListed = 0.98
 
 // negation matches a word that turns a sentence's meaning round.
 var negation = regexp.MustCompile(`(?i)\b(not|never|cannot|nothing|nobody|neither|nor|dont|cant|wont|isnt|doesnt|didnt|aint)\b|n't\b`)
@@ -62,6 +108,9 @@ func (c *classificationAnswers) negatedUnlike(in, label string) (string, bool) {
 func (*classificationAnswers) style() inputStyle { return plainInputs }
 
 func (c *classificationAnswers) contradicted(f Failure, in string, nn []text.Hit) (Kind, string) {
+	if c.options && !c.optionMarker(f.Label).MatchString(in) {
+		return PoisonNoOption, "the answer " + quote(f.Label) + " names an option the input does not list (every labelled input lists its answer's)"
+	}
 	near, nearOther := false, ""
 	for _, h := range nn {
 		if h.Sim < 0.7 {

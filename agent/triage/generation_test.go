@@ -146,3 +146,46 @@ func TestGroundingCalibration(t *testing.T) {
 		t.Errorf("with %d labelled answers: %q, limit %g; want no judgement", minCalibration-1, k, few.minGrounding)
 	}
 }
+
+// TestNumbersFromInput: where the labelled answers take their numbers from their inputs
+// (summaries), an answer with a number its input lacks is poison; where they compute
+// them (sums), nothing is judged.
+func TestNumbersFromInput(t *testing.T) {
+	tk, err := task.New("summaries", task.Generation, nil, nil, "rouge_l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summaries, sums []task.Example
+	for i := range minCalibration {
+		n := 3 + i
+		summaries = append(summaries, task.Example{
+			Text:   fmt.Sprintf("Ann: shall we meet at %d:30?\nBob: yes, bring two friends and %d chairs", n, 2*n),
+			Output: fmt.Sprintf("Ann and Bob meet at %d.30; Bob brings 2 friends and %d chairs.", n, 2*n)})
+		sums = append(sums, task.Example{Text: fmt.Sprintf("Ann has %d apples and buys %d more.", n, n+1),
+			Output: fmt.Sprintf("Ann has %d apples.", 2*n+1)})
+	}
+	g := newGenerationAnswers(tk, summaries).(generationAnswers)
+	if !g.numbersFromInput {
+		t.Fatal("summaries whose numbers all come from their dialogues: the check is off")
+	}
+	in := "Cal: the train leaves at 08:15, platform four\nDee: thanks"
+	for _, c := range []struct {
+		expected string
+		want     Kind
+	}{
+		{"Cal's train leaves at 8.15 from platform 4.", ""}, // leading zeros, number words
+		{"Cal's train leaves at 8.15 from platform 5.", PoisonNumberNotInInput},
+		{"Cal's train leaves at 9.15 from platform four.", PoisonNumberNotInInput},
+		{"Cal tells Dee about the train.", ""},
+	} {
+		if k, why := g.contradicted(Failure{Input: in, Expected: c.expected}, in, nil); k != c.want {
+			t.Errorf("%q: %q (%s), want %q", c.expected, k, why, c.want)
+		}
+	}
+	if g := newGenerationAnswers(tk, sums).(generationAnswers); g.numbersFromInput {
+		t.Fatal("answers that compute their numbers: the check is on")
+	}
+	if g := newGenerationAnswers(tk, summaries[:minNumberAnswers-1]).(generationAnswers); g.numbersFromInput {
+		t.Fatalf("%d answers with numbers are too few to measure the task by, and the check is on", minNumberAnswers-1)
+	}
+}

@@ -42,6 +42,7 @@ const (
 	PoisonLabelFlip Kind = "label_flip"
 	PoisonNotInText Kind = "entity_not_in_input"
 	PoisonNegated   Kind = "negated_unlike_label" // a negated input, a label whose inputs almost never are
+	PoisonNoOption  Kind = "answer_not_an_option" // a multiple-choice answer naming an option the input does not list
 )
 
 // Fixable kinds are repaired and used (with the original as a robustness variant).
@@ -129,6 +130,9 @@ type Triager struct {
 	// minSimilarity: an input no labelled example is this similar to is off-domain; the
 	// type's limit, or lower where the task's own inputs are less alike (offDomainLimit).
 	minSimilarity float64
+	// premises: inputs opening with a premise nothing else speaks of are poison (premise.go);
+	// off where the task's own inputs often open so.
+	premises bool
 }
 
 // TokenLexicon is triage's lexicon from a tokenizer: a word the tokenizer has as one
@@ -158,6 +162,7 @@ func New(t *task.Task, pool []task.Example) *Triager {
 		tr.style = tr.answers.style()
 	}
 	tr.minSimilarity = min(tr.style.minSimilarity, offDomainLimit(tr.ix, texts))
+	tr.premises = premiseChecked(pool, t.Target)
 	return tr
 }
 
@@ -254,6 +259,10 @@ func (tr *Triager) Triage(f Failure) Verdict {
 			best = nn[0].Sim
 		}
 		v.Kind, v.Reason = PoisonOffDomain, "nothing in the task's data resembles it (best similarity "+ftoa(best)+")"
+		return v
+	}
+	if p := unusedPremise(cleaned, f.Expected); tr.premises && p != "" {
+		v.Kind, v.Reason = PoisonPremise, "the input opens with a premise ("+quote(p)+") that neither the rest of it nor the answer speaks of"
 		return v
 	}
 	if rs, ok := tr.answers.(respeller); ok {

@@ -734,3 +734,48 @@ func TestNegatedUnlikeLabel(t *testing.T) {
 		t.Errorf("with %d labelled inputs of the label: doubted", minCalibration-1)
 	}
 }
+
+// TestAnswerNotAnOption: in a multiple-choice task whose inputs list their options, an
+// answer naming an option the input does not list (no options at all, or a fifth letter
+// of four) is poison; in a task whose short labels are not option markers nothing is.
+func TestAnswerNotAnOption(t *testing.T) {
+	letters := []string{"A", "B", "C", "D", "E"}
+	tk, err := task.New("choice", task.Classification, letters, nil, "accuracy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pool []task.Example
+	for i := range minCalibration {
+		pool = append(pool, task.Example{Text: fmt.Sprintf("Which is number %d?\nA. red\nB. green\nC. blue\nD. grey", i), Label: letters[i%4]})
+	}
+	c := newClassificationAnswers(tk, pool).(*classificationAnswers)
+	if !c.options {
+		t.Fatal("every input lists its answer as an option, and the task is not taken for multiple choice")
+	}
+	for _, k := range []struct {
+		in, label string
+		want      bool
+	}{
+		{"Which is the sky?\nA. red\nB. green\nC. blue\nD. grey", "C", false},
+		{"which is the sky?\na. red\nb. green\nc. blue\nd. grey", "C", false}, // shouting repaired
+		{"Which is the sky? (A) red (B) green (C) blue (D) grey", "C", false},
+		{"Which is the sky?\nA. red\nB. green\nC. blue\nD. grey", "E", true},
+		{"Mix the cement with three parts sand.", "B", true},
+	} {
+		kind, why := c.contradicted(Failure{Input: k.in, Label: k.label}, k.in, nil)
+		if (kind == PoisonNoOption) != k.want {
+			t.Errorf("%q as %s: %q (%s), want poison %v", k.in, k.label, kind, why, k.want)
+		}
+	}
+	yesNo, err := task.New("yes_no", task.Classification, []string{"y", "n"}, nil, "accuracy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain []task.Example
+	for i := range minCalibration {
+		plain = append(plain, task.Example{Text: fmt.Sprintf("is %d even", i), Label: []string{"y", "n"}[i%2]})
+	}
+	if c := newClassificationAnswers(yesNo, plain).(*classificationAnswers); c.options {
+		t.Fatal("short labels that no input lists as options: the task is taken for multiple choice")
+	}
+}

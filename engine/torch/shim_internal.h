@@ -34,10 +34,19 @@ pt_err error_of(const char* msg);     // a malloc'ed copy of msg
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <cstdlib>
+
 namespace pt_internal {
 // cpu_has_avx2_fma reports whether the kernels' AVX2 routes may run here.
 inline bool cpu_has_avx2_fma() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+// cpu_has_avx512f reports whether the AVX-512 routes may run here (PIONEER_NO_AVX512=1 in
+// the environment turns them off, to compare).
+inline bool cpu_has_avx512f() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && cpu_has_avx2_fma() && std::getenv("PIONEER_NO_AVX512") == nullptr;
   return ok;
 }
 
@@ -68,6 +77,44 @@ __attribute__((target("avx2,fma"))) inline float dot_row(const float* x, const f
   float t = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   for (; k < K; k++) t += x[k] * w[k];
   return t;
+}
+
+// kWide is how many rows of w dots_avx512 takes at a time.
+constexpr int kWide = 6;
+
+// dots_avx512 writes out[r][c] = Σ_k x[r·K + k]·w[c][k] for R (1 to 4) rows of x and the
+// kWide rows of w: each 16 weights of the six loaded once and multiplied with every row
+// of x, the 6R sums in registers of their own (24 of the 32 at R = 4, the six weights'
+// and x's in the others).
+template <int R>
+__attribute__((target("avx512f,avx2,fma"))) inline void dots_avx512(const float* x, int64_t K, const float* const* w, float out[][kWide]) {
+  __m512 a[R][kWide];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; r++) {
+#pragma GCC unroll 6
+    for (int c = 0; c < kWide; c++) a[r][c] = _mm512_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m512 wv[kWide];
+#pragma GCC unroll 6
+    for (int c = 0; c < kWide; c++) wv[c] = _mm512_loadu_ps(w[c] + k);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+      const __m512 xv = _mm512_loadu_ps(x + r * K + k);
+#pragma GCC unroll 6
+      for (int c = 0; c < kWide; c++) a[r][c] = _mm512_fmadd_ps(wv[c], xv, a[r][c]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; r++) {
+#pragma GCC unroll 6
+    for (int c = 0; c < kWide; c++) {
+      float t = _mm512_reduce_add_ps(a[r][c]);
+      for (int64_t j = k; j < K; j++) t += x[r * K + j] * w[c][j];
+      out[r][c] = t;
+    }
+  }
 }
 }  // namespace pt_internal
 #endif

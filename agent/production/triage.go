@@ -42,8 +42,21 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 		return nil, err
 	}
 	// Triage compares the log with every labelled example at hand: the pool, the
-	// parent's training data and the traffic the deployed model got right.
-	reference := append(append(append([]task.Example(nil), in.pool...), in.parent...), in.traffic...)
+	// parent's training data and the traffic the deployed model got right, less the
+	// traffic's own poison (triaged first): an injection the model happened to answer
+	// right would otherwise make its phrase one the data holds, and let the log's
+	// injections of the same words through (AdaptFT-Bench's Banking77, stages 2 and 3:
+	// 17 injected and jailbroken lines trained on that way).
+	trafficPoison, err := in.triageTraffic(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	reference := append(append([]task.Example(nil), in.pool...), in.parent...)
+	for _, ex := range in.traffic {
+		if !trafficPoison[ex.ID] {
+			reference = append(reference, ex)
+		}
+	}
 	tr := triage.New(in.t, reference)
 	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
 	var lmErr error
@@ -61,13 +74,13 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	if lmErr != nil {
 		return nil, fmt.Errorf("triage: %w", lmErr)
 	}
-	err := in.withDeployed(func() error {
+	err = in.withDeployed(func() error {
 		return tr.ModelCheck(ctx, in.base.LM, in.base.Tokenizer, failures, verdicts, in.eopts)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := &triaged{tr: tr, gold: map[string]Item{}, variants: map[string]Item{},
+	out := &triaged{tr: tr, gold: map[string]Item{}, variants: map[string]Item{}, trafficPoison: trafficPoison,
 		counts: Counts{Read: len(failures) + len(quarantined), Quarantined: len(quarantined), Kinds: map[string]int{}}}
 	for i, f := range failures {
 		v := verdicts[i]
@@ -96,9 +109,6 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	}
 	fmt.Fprintf(cfg.Log, "triage   %d log lines: %d quarantined (quarantine.jsonl), %d clean, %d fixable, %d poison (triage.jsonl)\n",
 		out.counts.Read, out.counts.Quarantined, out.counts.Clean, out.counts.Fixable, out.counts.Poison)
-	if out.trafficPoison, err = in.triageTraffic(ctx, run); err != nil {
-		return nil, err
-	}
 	out.holdBack()
 	// Pool entries already seen (the parent's data, the logged inputs) are not fresh.
 	seen := map[string]bool{}

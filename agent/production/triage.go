@@ -43,10 +43,11 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 	}
 	// Triage compares the log with every labelled example at hand: the pool, the
 	// parent's training data and the traffic the deployed model got right, less the
-	// traffic's own poison (triaged first): an injection the model happened to answer
-	// right would otherwise make its phrase one the data holds, and let the log's
-	// injections of the same words through (AdaptFT-Bench's Banking77, stages 2 and 3:
-	// 17 injected and jailbroken lines trained on that way).
+	// traffic's own poison (triaged first), which is evidence of nothing. Only the task's
+	// own data vouch for injection-like phrases (Triager.VouchWith): on AdaptFT-Bench's
+	// Banking77, injections in the traffic and in the parent data (a version's training
+	// set, fed by the previous stage's log) let 17 injected and jailbroken log lines of
+	// the same words through at stages 2 and 3.
 	trafficPoison, err := in.triageTraffic(ctx, run)
 	if err != nil {
 		return nil, err
@@ -58,6 +59,7 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 		}
 	}
 	tr := triage.New(in.t, reference)
+	tr.VouchWith(nonNil(in.pool))
 	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
 	var lmErr error
 	tr.Likelier = triage.Likelier(in.base.LM, in.base.Tokenizer, in.base.EOS[0], &lmErr)
@@ -132,6 +134,7 @@ func (in *inputs) triageTraffic(ctx context.Context, run *agent.Run) (map[string
 		return nil, nil
 	}
 	tr := triage.New(in.t, append(append([]task.Example(nil), in.pool...), in.parent...))
+	tr.VouchWith(nonNil(in.pool))
 	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
 	tr.Strict() // a genuine line turned away only goes unreplayed
 	poison := map[string]bool{}
@@ -200,4 +203,13 @@ func (in *inputs) withDeployed(f func() error) error {
 	}
 	defer set.Close()
 	return f()
+}
+
+// nonNil is exs, or an empty slice where it is nil (Triager.VouchWith takes nil for
+// "every example").
+func nonNil(exs []task.Example) []task.Example {
+	if exs == nil {
+		return []task.Example{}
+	}
+	return exs
 }

@@ -148,7 +148,7 @@ func (tr *Triager) injected(in, expected string) string {
 func (tr *Triager) ordinaryPhrase(family, m string) bool {
 	if tr.phrases == nil {
 		tr.phrases = map[string]bool{}
-		for _, ex := range tr.pool {
+		for _, ex := range tr.vouchers() {
 			in, _ := text.Normalize(ex.Text)
 			lower := strings.ToLower(in)
 			for _, f := range injectionFamilies {
@@ -181,7 +181,7 @@ func phraseKey(family, m string) string {
 func (tr *Triager) ordinarySteering() map[string]bool {
 	if tr.steered == nil {
 		tr.steered = map[string]bool{}
-		for _, ex := range tr.pool {
+		for _, ex := range tr.vouchers() {
 			in, _ := text.Normalize(ex.Text)
 			for _, st := range tr.steering(in) {
 				tr.steered[st.meta+" "+st.label] = true

@@ -133,6 +133,27 @@ type Triager struct {
 	// premises: inputs opening with a premise nothing else speaks of are poison (premise.go);
 	// off where the task's own inputs often open so.
 	premises bool
+	// vouch, when set (VouchWith), are the examples whose phrases make an injection-like
+	// phrase ordinary for the task; otherwise every labelled example given to New.
+	vouch []task.Example
+}
+
+// VouchWith says which of the labelled examples may vouch for a phrase that reads as
+// an injection ("forget my previous command" in the task's own data lets the log's
+// "ignore the previous command" through): in production mode, the task's own data, not
+// the deployment's training data or its traffic, which earlier rounds' logs feed — a
+// jailbreak that reached a version's training set would vouch for every later one of
+// the same words (AdaptFT-Bench's Banking77 at stage 3).
+func (tr *Triager) VouchWith(exs []task.Example) {
+	tr.vouch = exs
+	tr.phrases, tr.steered = nil, nil
+}
+
+func (tr *Triager) vouchers() []task.Example {
+	if tr.vouch != nil {
+		return tr.vouch
+	}
+	return tr.pool
 }
 
 // TokenLexicon is triage's lexicon from a tokenizer: a word the tokenizer has as one

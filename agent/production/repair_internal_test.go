@@ -7,11 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pioneer-ai/pioneer/agent"
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/versions"
-	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/internal/deployfixture"
 )
 
@@ -78,33 +76,8 @@ func TestRepairTrainsFromTheSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Base: "../../data/models/pioneer-nano", Deployed: d.Deployed, Task: tk, Failures: d.Failures, ParentData: d.Parent,
-		Traffic: d.Traffic, Out: filepath.Join(t.TempDir(), "run"), Epsilon: 2, Iterations: 1, Device: torch.CPU, HeldOut: 32, Probes: 8,
-		Seed: 1, Recipe: finetune.Recipe{Epochs: 2, Batch: 8, LR: 5e-3, Seed: 1}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cfg.defaults()
-	in, err := open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.close()
-	run, err := agent.Create(cfg.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer run.Close()
-	if err := run.Start(agent.Settings{"test": "repair"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if in.vs, err = versions.Open(cfg.Out, true); err != nil {
-		t.Fatal(err)
-	}
-	in.vs.Check = in.deployable
-	if err := registerDeployed(run, in); err != nil {
-		t.Fatal(err)
-	}
+	in, run := openRun(t, tk, d, finetune.Recipe{Epochs: 2, Batch: 8, LR: 5e-3, Seed: 1})
+	cfg := in.cfg
 	ctx := context.Background()
 	tg, err := in.triageLog(ctx, run)
 	if err != nil {

@@ -69,10 +69,10 @@ func newGenerationAnswers(_ *task.Task, pool []task.Example) answers {
 
 // numbersGrounded: the share of a task's labelled answers with numbers whose every
 // number their input gives, above which an answer with a number its input lacks is
-// poison. Measured on SAMSum (bench/adaptft's pool, its validation and test splits):
+// poison. Measured on SAMSum's validation and test splits (bench/adaptft's SAMSum pool):
 // 403 of the 413 summaries with a number (97.6 %) take every one from the dialogue (its
-// digits, or its number words up to twenty); GSM8K's worked answers compute theirs
-// (well under half).
+// digits, or its number words up to twenty); GSM8K's worked answers compute theirs (7 of
+// its 7,473 training answers take every number from the question).
 const numbersGrounded = 0.95
 
 // minNumberAnswers: with fewer labelled answers holding a number, the share above is not

@@ -10,7 +10,6 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/finetune"
 	"github.com/pioneer-ai/pioneer/agent/task"
 	"github.com/pioneer-ai/pioneer/agent/versions"
-	"github.com/pioneer-ai/pioneer/internal/deployfixture"
 )
 
 // TestRepairSource: the repair continues the best candidate by held-out metric among
@@ -68,14 +67,7 @@ func TestRepairSet(t *testing.T) {
 // four times more, recorded as coming from it, and gated; a source whose files changed
 // since they were scored is refused.
 func TestRepairTrainsFromTheSource(t *testing.T) {
-	tk, err := deployfixture.Task(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := deployfixture.Deploy(tk, t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk, d := deployment(t)
 	in, run := openRun(t, tk, d, finetune.Recipe{Epochs: 2, Batch: 8, LR: 5e-3, Seed: 1})
 	cfg := in.cfg
 	ctx := context.Background()

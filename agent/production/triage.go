@@ -59,7 +59,7 @@ func (in *inputs) triageLog(ctx context.Context, run *agent.Run) (*triaged, erro
 		}
 	}
 	tr := triage.New(in.t, reference)
-	tr.VouchWith(nonNil(in.pool))
+	tr.VouchWith(in.pool)
 	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
 	var lmErr error
 	tr.Likelier = triage.Likelier(in.base.LM, in.base.Tokenizer, in.base.EOS[0], &lmErr)
@@ -134,7 +134,7 @@ func (in *inputs) triageTraffic(ctx context.Context, run *agent.Run) (map[string
 		return nil, nil
 	}
 	tr := triage.New(in.t, append(append([]task.Example(nil), in.pool...), in.parent...))
-	tr.VouchWith(nonNil(in.pool))
+	tr.VouchWith(in.pool)
 	tr.Lexicon = triage.TokenLexicon(in.base.Tokenizer)
 	tr.Strict() // a genuine line turned away only goes unreplayed
 	poison := map[string]bool{}
@@ -203,13 +203,4 @@ func (in *inputs) withDeployed(f func() error) error {
 	}
 	defer set.Close()
 	return f()
-}
-
-// nonNil is exs, or an empty slice where it is nil (Triager.VouchWith takes nil for
-// "every example").
-func nonNil(exs []task.Example) []task.Example {
-	if exs == nil {
-		return []task.Example{}
-	}
-	return exs
 }

@@ -22,14 +22,7 @@ import (
 // parent data (a version's training set, which earlier logs feed) makes its phrase one
 // the task's data hold: the log's injections with the same words stay poison.
 func TestTrafficPoisonVouchesForNothing(t *testing.T) {
-	tk, err := deployfixture.Task(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := deployfixture.Deploy(tk, t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk, d := deployment(t)
 	appendLine := func(path, line string) {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -75,6 +68,21 @@ func TestTrafficPoisonVouchesForNothing(t *testing.T) {
 	if found != 2 {
 		t.Fatalf("%d of the log's two injections have a verdict", found)
 	}
+}
+
+// deployment is deployfixture's task and deployment (an adapter, its parent data, failure
+// log and traffic), in temporary folders.
+func deployment(t *testing.T) (*task.Task, *deployfixture.Deployment) {
+	t.Helper()
+	tk, err := deployfixture.Task(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := deployfixture.Deploy(tk, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk, d
 }
 
 // openRun opens production mode's inputs on deployfixture's deployment d and starts a run

@@ -45,6 +45,15 @@ func unusedPremise(in, expected string) string {
 	return strings.TrimSpace(m[1] + " " + m[2])
 }
 
+// unusedPremise is the package function where the task's data leave the check on
+// (Triager.premises), "" otherwise.
+func (tr *Triager) unusedPremise(in, expected string) string {
+	if !tr.premises {
+		return ""
+	}
+	return unusedPremise(in, expected)
+}
+
 // stem is a token's first five letters ("boiling" and "boils" differ, "degrees" and
 // "degree" do not).
 func stem(w string) string {

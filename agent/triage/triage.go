@@ -133,9 +133,11 @@ type Triager struct {
 	// premises: inputs opening with a premise nothing else speaks of are poison (premise.go);
 	// off where the task's own inputs often open so.
 	premises bool
-	// vouch, when set (VouchWith), are the examples whose phrases make an injection-like
-	// phrase ordinary for the task; otherwise every labelled example given to New.
-	vouch []task.Example
+	// vouch, when vouchSet (VouchWith), are the examples whose phrases make an
+	// injection-like phrase ordinary for the task; otherwise every labelled example
+	// given to New.
+	vouch    []task.Example
+	vouchSet bool
 }
 
 // VouchWith says which of the labelled examples may vouch for a phrase that reads as
@@ -145,12 +147,12 @@ type Triager struct {
 // jailbreak that reached a version's training set would vouch for every later one of
 // the same words (AdaptFT-Bench's Banking77 at stage 3).
 func (tr *Triager) VouchWith(exs []task.Example) {
-	tr.vouch = exs
+	tr.vouch, tr.vouchSet = exs, true
 	tr.phrases, tr.steered = nil, nil
 }
 
 func (tr *Triager) vouchers() []task.Example {
-	if tr.vouch != nil {
+	if tr.vouchSet {
 		return tr.vouch
 	}
 	return tr.pool
@@ -282,7 +284,7 @@ func (tr *Triager) Triage(f Failure) Verdict {
 		v.Kind, v.Reason = PoisonOffDomain, "nothing in the task's data resembles it (best similarity "+ftoa(best)+")"
 		return v
 	}
-	if p := unusedPremise(cleaned, f.Expected); tr.premises && p != "" {
+	if p := tr.unusedPremise(cleaned, f.Expected); p != "" {
 		v.Kind, v.Reason = PoisonPremise, "the input opens with a premise ("+quote(p)+") that neither the rest of it nor the answer speaks of"
 		return v
 	}

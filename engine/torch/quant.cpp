@@ -438,27 +438,6 @@ __attribute__((target("avx2,fma"))) void frows_avx2(const float* x, const QW& w,
   }
 }
 
-// frows_avx512 is frows_avx2 in AVX-512 for four rows of x, six rows of w at a time
-// (pt_internal::dots_avx512). Float32 SmolLM2-135M at batch 16 (16 prompts, 100 new
-// tokens each, pioneer generate, four alternating runs each on a 2-core AMD EPYC with
-// AVX-512) decoded at 249 tokens/s against 212 with the AVX2 kernels (PIONEER_NO_AVX512=1);
-// eight rows of x by three of w instead, 219 against 251 (three runs each).
-__attribute__((target("avx512f,avx2,fma"))) void frows_avx512(const float* x, const QW& w, float* y, int64_t m, int64_t n0, int64_t n1) {
-  constexpr int C = pt_internal::kWide;
-  const int64_t K = w.K, N = w.N;
-  for (int64_t n = n0; n < n1; n += C) {
-    const int cols = static_cast<int>(std::min<int64_t>(C, n1 - n));
-    float bias[C];
-    const float* wr[C];
-    for (int c = 0; c < C; c++) wr[c] = float_row(w, n + std::min(c, cols - 1), &bias[c]);
-    float out[4][C];
-    pt_internal::dots_avx512<4>(x + m * K, K, wr, out);
-    for (int r = 0; r < 4; r++) {
-      for (int c = 0; c < cols; c++) y[(m + r) * N + n + c] = out[r][c] + bias[c];
-    }
-  }
-}
-
 // frow_avx2 is frange_generic for the one row m of x: one row of w after the other
 // (dot_row), so that w is read as one stream.
 __attribute__((target("avx2,fma"))) void frow_avx2(const float* x, const QW& w, float* y, int64_t m, int64_t n0, int64_t n1) {
@@ -473,12 +452,18 @@ __attribute__((target("avx2,fma"))) void frow_avx2(const float* x, const QW& w, 
 
 // The rows of w go by blocks of kFloatRows, each taken by every row of x while it is in
 // the cache rather than read again from memory for each four rows.
+// With AVX-512, frange_avx2 takes the rows of x by four, six rows of w at a time
+// (pt_internal::rows_by_six_avx512). Float32 SmolLM2-135M at batch 16 (16 prompts, 100 new
+// tokens each, pioneer generate, four alternating runs each on a 2-core AMD EPYC with
+// AVX-512) decoded at 249 tokens/s against 212 with the AVX2 kernels (PIONEER_NO_AVX512=1);
+// eight rows of x by three of w instead, 219 against 251 (three runs each).
 __attribute__((target("avx2,fma"))) void frange_avx2(const float* x, const QW& w, float* y, int64_t M, int64_t n0, int64_t n1) {
   for (int64_t nb = n0; nb < n1; nb += kFloatRows) {
     const int64_t ne = std::min(n1, nb + kFloatRows);
     int64_t m = 0;
     if (cpu_has_avx512f()) {
-      for (; m + 4 <= M; m += 4) frows_avx512(x, w, y, m, nb, ne);
+      m = M - M % 4;
+      pt_internal::rows_by_six_avx512(x, 0, m, w.K, w.N, nb, ne, y, [&w](int64_t n, float* bias) { return float_row(w, n, bias); });
     }
     for (; m + 4 <= M; m += 4) frows_avx2<4>(x, w, y, m, nb, ne);
     switch (M - m) {

@@ -635,30 +635,6 @@ static bool few_rows_product(const at::Tensor& x, const at::Tensor& w) {
 
 using pt_internal::hsum8;
 
-// rows_times_weight_avx512 is rows_times_weight_range for four rows of x or more, with
-// AVX-512: six rows of w at a time, each taken by every row of x while in the cache, by
-// four rows of x at a time (pt_internal::dots_avx512), the last rows of x one by one.
-__attribute__((target("avx512f,avx2,fma"))) static void rows_times_weight_avx512(
-    const float* x, const float* w, float* y, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
-  constexpr int C = pt_internal::kWide;
-  for (int64_t n = n0; n < n1; n += C) {
-    const int cols = static_cast<int>(std::min<int64_t>(C, n1 - n));
-    const float* wr[C];
-    for (int c = 0; c < C; c++) wr[c] = w + (n + std::min(c, cols - 1)) * K;
-    int64_t m = 0;
-    float out[4][C];
-    for (; m + 4 <= M; m += 4) {
-      pt_internal::dots_avx512<4>(x + m * K, K, wr, out);
-      for (int r = 0; r < 4; r++)
-        for (int c = 0; c < cols; c++) y[(m + r) * N + n + c] = out[r][c];
-    }
-    for (; m < M; m++) {
-      pt_internal::dots_avx512<1>(x + m * K, K, wr, out);
-      for (int c = 0; c < cols; c++) y[m * N + n + c] = out[0][c];
-    }
-  }
-}
-
 // rows_times_weight_range writes y[m][n] = Σ_k x[m][k]·w[n][k] for n in [n0, n1), all m.
 __attribute__((target("avx2,fma"))) static void rows_times_weight_range(
     const float* x, const float* w, float* y, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
@@ -666,8 +642,11 @@ __attribute__((target("avx2,fma"))) static void rows_times_weight_range(
     for (int64_t n = n0; n < n1; n++) y[n] = pt_internal::dot_row(x, w + n * K, K);
     return;
   }
-  if (M >= 4 && pt_internal::cpu_has_avx512f()) {
-    rows_times_weight_avx512(x, w, y, M, N, K, n0, n1);
+  if (M >= 4 && pt_internal::cpu_has_avx512f()) {  // six rows of w by four of x (shim_internal.h)
+    pt_internal::rows_by_six_avx512(x, 0, M, K, N, n0, n1, y, [w, K](int64_t n, float* bias) {
+      *bias = 0;
+      return w + n * K;
+    });
     return;
   }
   const int64_t K8 = K & ~int64_t(7);

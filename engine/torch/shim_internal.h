@@ -34,6 +34,7 @@ pt_err error_of(const char* msg);     // a malloc'ed copy of msg
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace pt_internal {
@@ -113,6 +114,33 @@ __attribute__((target("avx512f,avx2,fma"))) inline void dots_avx512(const float*
       float t = _mm512_reduce_add_ps(a[r][c]);
       for (int64_t j = k; j < K; j++) t += x[r * K + j] * w[c][j];
       out[r][c] = t;
+    }
+  }
+}
+
+// rows_by_six_avx512 writes y[m][n] = x[m]·w[n] + bias[n] for m in [m0, m1) and n in
+// [n0, n1) (y of N columns): kWide rows of w at a time (row_of(n, &bias) gives row n and
+// its bias), taken by four rows of x at a time while in the cache (dots_avx512), the last
+// rows of x one by one.
+template <typename RowOf>
+__attribute__((target("avx512f,avx2,fma"))) inline void rows_by_six_avx512(const float* x, int64_t m0, int64_t m1, int64_t K, int64_t N,
+                                                                           int64_t n0, int64_t n1, float* y, RowOf row_of) {
+  constexpr int C = kWide;
+  for (int64_t n = n0; n < n1; n += C) {
+    const int cols = static_cast<int>(std::min<int64_t>(C, n1 - n));
+    float bias[C];
+    const float* wr[C];
+    for (int c = 0; c < C; c++) wr[c] = row_of(n + std::min(c, cols - 1), &bias[c]);
+    float out[4][C];
+    int64_t m = m0;
+    for (; m + 4 <= m1; m += 4) {
+      dots_avx512<4>(x + m * K, K, wr, out);
+      for (int r = 0; r < 4; r++)
+        for (int c = 0; c < cols; c++) y[(m + r) * N + n + c] = out[r][c] + bias[c];
+    }
+    for (; m < m1; m++) {
+      dots_avx512<1>(x + m * K, K, wr, out);
+      for (int c = 0; c < cols; c++) y[m * N + n + c] = out[0][c] + bias[c];
     }
   }
 }

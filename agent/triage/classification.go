@@ -24,6 +24,7 @@ type classificationAnswers struct {
 	// (multiple choice: "A. ...", "(B) ..."); optionRe holds each label's marker.
 	options  bool
 	optionRe map[string]*regexp.Regexp
+	strict   bool // Triager.Strict: every negated input is doubted
 }
 
 func newClassificationAnswers(t *task.Task, pool []task.Example) answers {
@@ -95,8 +96,14 @@ var negation = regexp.MustCompile(`(?i)\b(not|never|cannot|nothing|nobody|neithe
 const maxNegated = 0.02
 
 func (c *classificationAnswers) negatedUnlike(in, label string) (string, bool) {
+	if !negation.MatchString(in) {
+		return "", false
+	}
 	n := c.seen[label]
-	if n < minCalibration || !negation.MatchString(in) {
+	if c.strict {
+		return "the input is negated, and the line would only be replayed: whether " + quote(label) + " survives the negation is more than triage can tell", true
+	}
+	if n < minCalibration {
 		return "", false
 	}
 	rate := (float64(c.negated[label]) + 0.5) / (float64(n) + 1)

@@ -177,3 +177,54 @@ func TestTrafficPoison(t *testing.T) {
 		t.Errorf("strict off-domain limit %.3f, want the plain-input %.3f", news.minSimilarity, plainInputs.minSimilarity)
 	}
 }
+
+// TestStrictDoubtsCopiesAndNegation: under Strict, an off-domain sentence that the
+// labelled data hold a copy of (with its label: traffic an earlier round replayed) is
+// still off-domain, a copy with another label still contradicts its label, and a negated
+// input is doubted under a label whose inputs are often negated; without Strict the
+// copy vouches for the sentence and the negation is let through.
+func TestStrictDoubtsCopiesAndNegation(t *testing.T) {
+	tk, pool, _ := clincSample(t, func(i int) int {
+		if i < 10 {
+			return 40
+		}
+		return 0
+	})
+	offDomain := "Preheat the oven to 180 degrees and grease a loaf tin."
+	flipped := "please sing me the old song about the blue river"
+	label, other := pool[0].Label, pool[50].Label
+	// A third of the label's inputs negated: the plain check leaves its negations be.
+	var withNegations []task.Example
+	for i, ex := range pool {
+		if ex.Label == label && i%3 == 0 {
+			ex.Text = "i do not need this: " + ex.Text
+		}
+		withNegations = append(withNegations, ex)
+	}
+	labelled := append(withNegations, task.Example{ID: "replayed", Text: offDomain, Label: label},
+		task.Example{ID: "other", Text: flipped, Label: other})
+	plain, strict := New(tk, labelled), New(tk, labelled)
+	strict.Strict()
+	if v := plain.Triage(Answered(tk, task.Example{ID: "x", Text: offDomain, Label: label})); v.Class == Poison {
+		t.Errorf("plain: the copied off-domain sentence called poison (%+v): the test shows nothing", v)
+	}
+	if v := strict.Triage(Answered(tk, task.Example{ID: "x", Text: offDomain, Label: label})); v.Class != Poison || v.Kind != PoisonOffDomain {
+		t.Errorf("strict: the copied off-domain sentence %+v, want poison %s", v, PoisonOffDomain)
+	}
+	if v := strict.Triage(Answered(tk, task.Example{ID: "x", Text: flipped, Label: label})); v.Class != Poison || v.Kind != PoisonLabelFlip {
+		t.Errorf("strict: a line whose copy carries another label %+v, want poison %s", v, PoisonLabelFlip)
+	}
+	in := "i do not need this: " + pool[2].Text
+	if pool[2].Label != label {
+		t.Fatalf("pool[2] is %s, not %s", pool[2].Label, label)
+	}
+	if v := plain.Triage(Answered(tk, task.Example{ID: "x", Text: in, Label: label})); v.Class == Poison {
+		t.Errorf("plain: a negated line of an often negated label called poison: %+v", v)
+	}
+	if v := strict.Triage(Answered(tk, task.Example{ID: "x", Text: in, Label: label})); v.Class != Poison || v.Kind != PoisonNegated {
+		t.Errorf("strict: a negated line %+v, want poison %s", v, PoisonNegated)
+	}
+	if v := strict.Triage(Answered(tk, pool[2])); v.Class == Poison {
+		t.Errorf("strict: a genuine request %q marked right: %+v", pool[2].Text, v)
+	}
+}

@@ -138,6 +138,8 @@ type Triager struct {
 	// given to New.
 	vouch    []task.Example
 	vouchSet bool
+	strict   bool     // Strict
+	folded   []string // under Strict, the labelled inputs normalised and lower-cased
 }
 
 // VouchWith says which of the labelled examples may vouch for a phrase that reads as
@@ -189,12 +191,31 @@ func New(t *task.Task, pool []task.Example) *Triager {
 	return tr
 }
 
-// Strict makes the triager judge off-domain inputs by the task type's fixed limit, never
-// the lower one measured on the data: for lines that would only be replayed (traffic
-// marked right), where turning a genuine line away costs one replayed example and
-// admitting poison costs a trained-on poison line. On AdaptFT's SMS spam logs the
-// measured limit (0.068) let five of its six off-domain sentences through as traffic.
-func (tr *Triager) Strict() { tr.minSimilarity = max(tr.minSimilarity, tr.style.minSimilarity) }
+// Strict makes the triager doubt what it would otherwise let pass, for lines that would
+// only be replayed (traffic marked right), where turning a genuine line away costs one
+// replayed example and admitting poison costs a trained-on poison line:
+//   - off-domain inputs are judged by the task type's fixed limit, never the lower one
+//     measured on the data (on AdaptFT's SMS spam logs the measured 0.068 let five of
+//     its six off-domain sentences through as traffic);
+//   - copies of the input with its label are no evidence for it (copies with another
+//     label still contradict it): the parent's training data hold the traffic earlier
+//     rounds replayed, so a line let through once would vouch for every later copy;
+//   - a negated input is not replayed for a label, however often the label's inputs are
+//     negated: whether the label survives the negation is the input's meaning, which
+//     triage cannot read (AdaptFT's SMS spam, 23 % of its inputs negated, replayed 25
+//     negation flips).
+func (tr *Triager) Strict() {
+	tr.minSimilarity = max(tr.minSimilarity, tr.style.minSimilarity)
+	tr.strict = true
+	tr.folded = make([]string, len(tr.pool))
+	for i, ex := range tr.pool {
+		t, _ := text.Normalize(ex.Text)
+		tr.folded[i] = strings.ToLower(strings.TrimSpace(t))
+	}
+	if c, ok := tr.answers.(*classificationAnswers); ok {
+		c.strict = true
+	}
+}
 
 // offDomainLimit is the similarity to its nearest other labelled input that only 1 % of
 // the labelled inputs fall below (up to 400 of them read, spread over the data): the
@@ -275,7 +296,12 @@ func (tr *Triager) Triage(f Failure) Verdict {
 	// Nothing alike in the task's data: for short requests a strong sign; sentences
 	// full of names are each novel, so only near-zero similarity counts there (the
 	// vocabulary test above does the work).
-	nn := tr.ix.Nearest(cleaned, 10, nil)
+	var notCopies func(int) bool
+	if tr.strict {
+		folded := strings.ToLower(in)
+		notCopies = func(j int) bool { return tr.folded[j] == folded && tr.pool[j].Label == f.Label }
+	}
+	nn := tr.ix.Nearest(cleaned, 10, notCopies)
 	if len(nn) == 0 || nn[0].Sim < tr.minSimilarity {
 		best := 0.0
 		if len(nn) > 0 {

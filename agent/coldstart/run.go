@@ -19,6 +19,7 @@ import (
 	"github.com/pioneer-ai/pioneer/agent/versions"
 	"github.com/pioneer-ai/pioneer/engine/torch"
 	"github.com/pioneer-ai/pioneer/engine/training"
+	"github.com/pioneer-ai/pioneer/internal/format"
 	"github.com/pioneer-ai/pioneer/internal/fsutil"
 	"github.com/pioneer-ai/pioneer/model"
 )
@@ -43,7 +44,8 @@ type Config struct {
 	Strategy string
 	Target   float64
 	EvalSize int // frozen evaluation examples (200)
-	// Recipe is the first candidate's training (finetune defaults; LoRA); the search
+	// Recipe is the first candidate's training (finetune defaults, the learning rate
+	// finetune.UsualLR's for the base model where none is given; LoRA); the search
 	// changes epochs, learning rate and the data's size from it.
 	Recipe   finetune.Recipe
 	WallTime time.Duration // 0: no bound
@@ -83,8 +85,10 @@ func (c *Config) defaults() {
 	if c.Strategy == "" {
 		c.Strategy = StrategySearch
 	}
-	c.Recipe.Defaults()
 	c.Recipe.Full = c.Strategy == StrategyFull
+	lr := c.Recipe.LR
+	c.Recipe.Defaults()
+	c.Recipe.LR = lr // 0: the base model's usual rate (finetune.UsualLR), set once it is open
 }
 
 // Candidate is one trained pipeline scored on the frozen evaluation set.
@@ -270,6 +274,10 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	defer base.Close()
 	if len(base.EOS) == 0 {
 		return nil, fmt.Errorf("%s: no end-of-sequence token", base.Dir)
+	}
+	if cfg.Recipe.LR == 0 {
+		cfg.Recipe.LR = finetune.UsualLR(base.LM.Info().Params, cfg.Recipe.Full)
+		fmt.Fprintf(log, "recipe   learning rate %g, the usual one for a model of %s parameters\n", cfg.Recipe.LR, format.Commas(base.LM.Info().Params))
 	}
 	eopts := task.EvalOptions{Batch: 32, EOS: base.EOS, PadID: base.Pad}
 

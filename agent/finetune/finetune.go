@@ -61,6 +61,26 @@ const (
 	MaxBatch  = 4096
 )
 
+// UsualLR is the learning rate to train a base model of params parameters at where no
+// rate is given: for LoRA 5e-3 below smallModelParams (pioneer-nano, 6.8M parameters
+// trained on little text, moves little at lower rates) and 1e-3 from there on (the rate
+// bench/production and bench/adaptft train SmolLM2-135M-Instruct's adapters at); every
+// weight trained, a fifth of that (Defaults' 1e-3 against 5e-3 for the small model; for
+// larger ones not measured).
+func UsualLR(params int64, full bool) float64 {
+	lr := 5e-3
+	if params >= smallModelParams {
+		lr = 1e-3
+	}
+	if full {
+		lr /= 5
+	}
+	return lr
+}
+
+// smallModelParams: models of fewer parameters take UsualLR's higher rate.
+const smallModelParams = 50_000_000
+
 // Defaults fills the recipe's zero values: 3 epochs, batch 16, lr 5e-3 for LoRA and 1e-3
 // for every weight, LoRA rank 16 and alpha 2 x rank.
 func (r *Recipe) Defaults() {

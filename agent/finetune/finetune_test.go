@@ -156,3 +156,17 @@ func TestTrainFrom(t *testing.T) {
 		t.Fatalf("a rank-4 adapter continued at rank 8: %v, want an error naming the folder", err)
 	}
 }
+
+// TestUsualLR: pioneer-nano's size takes the high LoRA rate, SmolLM2-135M's the lower
+// one, and training every weight a fifth of either.
+func TestUsualLR(t *testing.T) {
+	for _, c := range []struct {
+		params int64
+		full   bool
+		want   float64
+	}{{6_800_000, false, 5e-3}, {6_800_000, true, 1e-3}, {134_515_008, false, 1e-3}, {134_515_008, true, 2e-4}, {50_000_000, false, 1e-3}} {
+		if got := finetune.UsualLR(c.params, c.full); math.Abs(got-c.want) > 1e-15 {
+			t.Errorf("UsualLR(%d, full %v) = %g, want %g", c.params, c.full, got, c.want)
+		}
+	}
+}

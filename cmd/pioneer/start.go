@@ -38,7 +38,7 @@ model. Rerunning the same command resumes a killed run.`,
 			&cli.IntFlag{Name: "eval-size", Value: 200, Usage: "examples in the frozen evaluation set"},
 			&cli.IntFlag{Name: "epochs", Value: 3, Usage: "the first candidates' passes over their data"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
-			&cli.Float64Flag{Name: "lr", Value: 5e-3, Usage: "the first candidates' peak learning rate"},
+			&cli.Float64Flag{Name: "lr", Usage: "the first candidates' peak learning rate (0: the base model's usual one, 5e-3 for LoRA below 50M parameters, 1e-3 from there)"},
 			&cli.IntFlag{Name: "lora-r", Value: 16, Usage: "LoRA rank (alpha = 2 x rank)"},
 			&cli.DurationFlag{Name: "wall-time", Usage: "stop starting candidates after this long (0: no bound)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the evaluation set's draw and the training"},
@@ -56,7 +56,11 @@ model. Rerunning the same command resumes a killed run.`,
 				intRange{"batch", 1, maxBatch}, intRange{"lora-r", 1, 1 << 16}); err != nil {
 				return err
 			}
-			if err := checkFloats(c, floatRange{"target", 0, 1, true}, floatRange{"lr", 0, 1, true}); err != nil {
+			floats := []floatRange{{"target", 0, 1, true}}
+			if c.IsSet("lr") { // unset, the base model's usual rate; given, a rate
+				floats = append(floats, floatRange{"lr", 0, 1, true})
+			}
+			if err := checkFloats(c, floats...); err != nil {
 				return err
 			}
 			if c.Duration("wall-time") < 0 {

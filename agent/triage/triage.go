@@ -296,12 +296,12 @@ func (tr *Triager) Triage(f Failure) Verdict {
 	// Nothing alike in the task's data: for short requests a strong sign; sentences
 	// full of names are each novel, so only near-zero similarity counts there (the
 	// vocabulary test above does the work).
-	var notCopies func(int) bool
+	var skipCopies func(int) bool
 	if tr.strict {
 		folded := strings.ToLower(in)
-		notCopies = func(j int) bool { return tr.folded[j] == folded && tr.pool[j].Label == f.Label }
+		skipCopies = func(j int) bool { return tr.folded[j] == folded && tr.pool[j].Label == f.Label }
 	}
-	nn := tr.ix.Nearest(cleaned, 10, notCopies)
+	nn := tr.ix.Nearest(cleaned, 10, skipCopies)
 	if len(nn) == 0 || nn[0].Sim < tr.minSimilarity {
 		best := 0.0
 		if len(nn) > 0 {

@@ -62,8 +62,8 @@ const (
 )
 
 // UsualLR is the learning rate to train a base model of params parameters at where no
-// rate is given: for LoRA 5e-3 below smallModelParams (pioneer-nano, 6.8M parameters
-// trained on little text, moves little at lower rates) and 1e-3 from there on (the rate
+// rate is given: for LoRA 5e-3 below smallModelParams (the rate the benchmarks train
+// pioneer-nano's adapters at, 6.8M parameters) and 1e-3 from there on (the rate
 // bench/production and bench/adaptft train SmolLM2-135M-Instruct's adapters at); every
 // weight trained, a fifth of that (Defaults' 1e-3 against 5e-3 for the small model; for
 // larger ones not measured).

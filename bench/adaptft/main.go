@@ -50,7 +50,7 @@ func main() {
 	flag.IntVar(&h.Iterations, "iterations", 0, "the agent's search budget per stage in rounds of 2 candidates (0: production mode's, 3)")
 	flag.DurationVar(&h.StageWall, "stage-wall", 0, "the agent's wall-time bound per stage (0: none; checked before each round)")
 	flag.BoolVar(&h.Resume, "resume", false, "continue an interrupted harness run (same flags): finished phases are kept, an interrupted training continues from its checkpoint")
-	commit := flag.String("commit", "", "the commit to record (default: the checkout's at the start; with -resume of a run an earlier commit measured, that one)")
+	commit := flag.String("commit", "", "the commit to record (default: the checkout's at the start, also with -resume: give the commit the interrupted run began at when it was another)")
 	flag.Parse()
 	names := []string{*name}
 	if *all {

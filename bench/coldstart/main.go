@@ -103,7 +103,7 @@ func run(names []string, dry bool, shared, work, base string, iterations, evalSi
 		runDir := filepath.Join(work, "runs", name)
 		o, err := coldstart.Run(context.Background(), coldstart.Config{Description: bt.description, Catalogs: []string{catDir}, Base: base, Out: runDir,
 			Device: torch.CPU, Iterations: iterations, EvalSize: evalSize, WallTime: wall, Log: os.Stderr,
-			Recipe: finetune.Recipe{Epochs: 3, Batch: 16, Seed: 1}}) // the learning rate the base model's usual one
+			Recipe: finetune.Recipe{Epochs: 3, Batch: 16, Seed: 1}}) // no learning rate: the base model's usual one (finetune.UsualLR)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -276,8 +276,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 		return nil, fmt.Errorf("%s: no end-of-sequence token", base.Dir)
 	}
 	if cfg.Recipe.LR == 0 {
-		cfg.Recipe.LR = finetune.UsualLR(base.LM.Info().Params, cfg.Recipe.Full)
-		fmt.Fprintf(log, "recipe   learning rate %g, the usual one for a model of %s parameters\n", cfg.Recipe.LR, format.Commas(base.LM.Info().Params))
+		params := base.LM.Info().Params
+		cfg.Recipe.LR = finetune.UsualLR(params, cfg.Recipe.Full)
+		fmt.Fprintf(log, "recipe   learning rate %g, the usual one for a model of %s parameters\n", cfg.Recipe.LR, format.Commas(params))
 	}
 	eopts := task.EvalOptions{Batch: 32, EOS: base.EOS, PadID: base.Pad}
 

@@ -30,6 +30,12 @@ type respeller interface {
 	respell(f Failure, in string) (string, bool)
 }
 
+// strictAnswers is the answers of a type with checks of its own that Triager.Strict
+// tightens (classification's negation check).
+type strictAnswers interface {
+	beStrict()
+}
+
 // inputStyle is how a task type's inputs read, as the checks every type shares need to
 // know.
 type inputStyle struct {

@@ -115,6 +115,8 @@ func (c *classificationAnswers) negatedUnlike(in, label string) (string, bool) {
 
 func (*classificationAnswers) style() inputStyle { return plainInputs }
 
+func (c *classificationAnswers) beStrict() { c.strict = true }
+
 func (c *classificationAnswers) contradicted(f Failure, in string, nn []text.Hit) (Kind, string) {
 	if c.options && !c.optionMarker(f.Label).MatchString(in) {
 		return PoisonNoOption, "the answer " + quote(f.Label) + " names an option the input does not list (every labelled input lists its answer's)"

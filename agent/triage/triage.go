@@ -213,8 +213,8 @@ func (tr *Triager) Strict() {
 		t, _ := text.Normalize(ex.Text)
 		tr.folded[i] = strings.ToLower(strings.TrimSpace(t))
 	}
-	if c, ok := tr.answers.(*classificationAnswers); ok {
-		c.strict = true
+	if a, ok := tr.answers.(strictAnswers); ok {
+		a.beStrict()
 	}
 }
 
